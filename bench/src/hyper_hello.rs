@@ -1,0 +1,131 @@
+//! hyper 1.x "Hello, World!" server: the peer that nethttp is benchmarked against.
+//!
+//! Every request gets `200 OK`, `Content-Type: text/plain`, body `Hello, World!`.
+//! HTTP/1.1 only, keep-alive on, `pipeline_flush(true)` (hyper's best setting for
+//! pipelined clients), TCP_NODELAY on accepted sockets (as Go's net/http does).
+//!
+//! Usage: hyper-hello [--addr 127.0.0.1:0] [--threads 1]
+//!   --addr     listen address (env HYPER_ADDR; default 127.0.0.1:0)
+//!   --threads  tokio worker threads (env HYPER_THREADS; default 1). With 1 the
+//!              runtime is current_thread: accept loop and every connection run on
+//!              the one thread, the same resources nethttp gets with `--threads 1`.
+//!
+//! Prints `hyper-hello listening on IP:PORT` to stderr once the socket is bound.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+
+const BODY: &[u8] = b"Hello, World!";
+
+async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let mut resp = Response::new(Full::new(Bytes::from_static(BODY)));
+    resp.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    Ok(resp)
+}
+
+struct Args {
+    addr: SocketAddr,
+    threads: usize,
+}
+
+fn usage() -> ! {
+    eprintln!("usage: hyper-hello [--addr 127.0.0.1:0] [--threads 1]");
+    std::process::exit(2);
+}
+
+fn parse_args() -> Args {
+    let mut addr = std::env::var("HYPER_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
+    let mut threads = std::env::var("HYPER_THREADS").unwrap_or_else(|_| "1".into());
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let (key, inline) = match a.split_once('=') {
+            Some((k, v)) => (k.to_string(), Some(v.to_string())),
+            None => (a.clone(), None),
+        };
+        let mut value = || inline.clone().or_else(|| it.next()).unwrap_or_else(|| usage());
+        match key.as_str() {
+            "--addr" => addr = value(),
+            "--threads" => threads = value(),
+            "-h" | "--help" => usage(),
+            _ => {
+                eprintln!("hyper-hello: unknown argument {a:?}");
+                usage()
+            }
+        }
+    }
+    let addr = addr.parse().unwrap_or_else(|e| {
+        eprintln!("hyper-hello: bad --addr {addr:?}: {e}");
+        usage()
+    });
+    let threads = match threads.parse::<usize>() {
+        Ok(n) if n >= 1 => n,
+        _ => {
+            eprintln!("hyper-hello: bad --threads {threads:?}");
+            usage()
+        }
+    };
+    Args { addr, threads }
+}
+
+async fn serve(addr: SocketAddr) -> std::io::Result<()> {
+    let listener = TcpListener::bind(addr).await?;
+    eprintln!("hyper-hello listening on {}", listener.local_addr()?);
+    loop {
+        let (stream, _peer) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // EMFILE/ENFILE and friends: back off instead of spinning.
+                eprintln!("hyper-hello: accept error: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let _ = http1::Builder::new()
+                .keep_alive(true)
+                .pipeline_flush(true)
+                .serve_connection(TokioIo::new(stream), service_fn(hello))
+                .await;
+        });
+    }
+}
+
+fn main() -> ExitCode {
+    let args = parse_args();
+    let rt = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.threads)
+            .enable_all()
+            .build()
+    };
+    let rt = match rt {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("hyper-hello: runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(serve(args.addr)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hyper-hello: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,41 @@
+//! The `nethttp` command: `serve` runs the demo server on the library's public API.
+
+mod duration;
+mod routes;
+mod serve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "nethttp", version, about = "HTTP server and client tools built on the nethttp library")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the demo routes: GET /, POST /echo, GET /stream/{n}, GET /delay/{ms}, GET /status/{code}.
+    Serve(serve::ServeArgs),
+}
+
+fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nethttp: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,83 @@
+//! The demo routes `nethttp serve` answers: hello, echo, a streamed counter, a delay, and any
+//! status code.
+
+use std::time::Duration;
+
+use http::{Response, StatusCode};
+use nethttp::{text_response, Body, HttpRequest, HttpResponse};
+
+/// Longest `/delay/{ms}` honoured, so a request cannot pin a connection for hours.
+const MAX_DELAY_MS: u64 = 60_000;
+/// Most chunks `/stream/{n}` sends.
+const MAX_STREAM_CHUNKS: u64 = 1_000_000;
+
+/// The router for `nethttp serve`.
+pub fn demo() -> impl nethttp::Handler {
+    |req: HttpRequest| async move {
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let segs: Vec<&str> = path.trim_start_matches('/').splitn(2, '/').collect();
+        let get = method == http::Method::GET || method == http::Method::HEAD;
+        match (segs.as_slice(), get) {
+            ([""], true) => hello().await,
+            (["echo"], _) if method == http::Method::POST => echo(req).await,
+            (["stream", n], true) => stream(n).await,
+            (["delay", ms], true) => delay(ms).await,
+            (["status", code], true) => status(code).await,
+            _ => text_response(StatusCode::NOT_FOUND, "404 page not found\n"),
+        }
+    }
+}
+
+async fn hello() -> HttpResponse {
+    text_response(StatusCode::OK, "Hello, World!")
+}
+
+async fn echo(req: HttpRequest) -> HttpResponse {
+    let content_type = req.headers().get(http::header::CONTENT_TYPE).cloned();
+    let mut resp = Response::new(req.into_body());
+    if let Some(ct) = content_type {
+        resp.headers_mut().insert(http::header::CONTENT_TYPE, ct);
+    }
+    resp
+}
+
+async fn stream(n: &str) -> HttpResponse {
+    let Ok(n) = n.parse::<u64>() else {
+        return text_response(StatusCode::BAD_REQUEST, "n must be a non-negative integer\n");
+    };
+    if n > MAX_STREAM_CHUNKS {
+        return text_response(StatusCode::BAD_REQUEST, "n is at most 1000000\n");
+    }
+    let (tx, body) = Body::channel(16);
+    tokio::spawn(async move {
+        for i in 0..n {
+            if tx.send_data(format!("chunk {i}\n")).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut resp = Response::new(body);
+    resp.headers_mut()
+        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp
+}
+
+async fn delay(ms: &str) -> HttpResponse {
+    let Ok(ms) = ms.parse::<u64>() else {
+        return text_response(StatusCode::BAD_REQUEST, "ms must be a non-negative integer\n");
+    };
+    tokio::time::sleep(Duration::from_millis(ms.min(MAX_DELAY_MS))).await;
+    text_response(StatusCode::OK, "done")
+}
+
+async fn status(code: &str) -> HttpResponse {
+    match code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()) {
+        Some(code) if code.as_u16() >= 200 => {
+            let mut resp = Response::new(Body::empty());
+            *resp.status_mut() = code;
+            resp
+        }
+        _ => text_response(StatusCode::BAD_REQUEST, "code must be a status from 200 to 999\n"),
+    }
+}

@@ -1,0 +1,110 @@
+//! `nethttp serve`: flags → `Server` config, a runtime, the demo routes, and graceful shutdown
+//! on SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Args;
+use nethttp::Server;
+
+use crate::duration;
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on; port 0 picks a free port (the log line shows which).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Time allowed to read a request head.
+    #[arg(long, default_value = "10s", value_parser = duration::parse)]
+    read_header_timeout: Duration,
+    /// Time allowed to read a whole request, head and body.
+    #[arg(long, default_value = "300s", value_parser = duration::parse)]
+    read_timeout: Duration,
+    /// Time a response write may wait for the client to read.
+    #[arg(long, default_value = "30s", value_parser = duration::parse)]
+    write_timeout: Duration,
+    /// How long a keep-alive connection may sit idle.
+    #[arg(long, default_value = "60s", value_parser = duration::parse)]
+    idle_timeout: Duration,
+    /// Largest request head accepted (431 beyond).
+    #[arg(long, default_value_t = 65536)]
+    max_header_bytes: usize,
+    /// Largest request body accepted (413 beyond); 0 means no limit, so /echo takes any size.
+    #[arg(long, default_value_t = 0)]
+    max_body_bytes: u64,
+    /// Most connections open at once; 0 means no limit.
+    #[arg(long, default_value_t = 0)]
+    max_connections: usize,
+    /// How long in-flight requests may run after SIGINT/SIGTERM before they are cut.
+    #[arg(long, default_value = "30s", value_parser = duration::parse)]
+    shutdown_timeout: Duration,
+    /// Runtime worker threads; 0 means one per CPU.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Accept loops on separate SO_REUSEPORT listeners; 0 or 1 means one plain listener.
+    #[arg(long, default_value_t = 0)]
+    reuseport: usize,
+    /// listen(2) backlog.
+    #[arg(long, default_value_t = 1024)]
+    backlog: u32,
+}
+
+pub fn run(args: ServeArgs) -> Result<(), String> {
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if args.threads > 0 {
+        rt.worker_threads(args.threads);
+    }
+    let rt = rt.enable_all().build().map_err(|e| format!("starting runtime: {e}"))?;
+    rt.block_on(serve(args))
+}
+
+async fn serve(args: ServeArgs) -> Result<(), String> {
+    let server = Server::new()
+        .read_header_timeout(args.read_header_timeout)
+        .read_timeout(args.read_timeout)
+        .write_timeout(args.write_timeout)
+        .idle_timeout(args.idle_timeout)
+        .max_header_bytes(args.max_header_bytes)
+        .max_body_bytes((args.max_body_bytes > 0).then_some(args.max_body_bytes))
+        .max_connections((args.max_connections > 0).then_some(args.max_connections))
+        .backlog(args.backlog);
+    let routes = crate::routes::demo();
+    let handle = if args.reuseport > 1 {
+        server
+            .serve_reuseport(args.addr, args.reuseport, routes)
+            .map_err(|e| format!("listening on {}: {e}", args.addr))?
+    } else {
+        let listener = server.bind(args.addr).map_err(|e| format!("listening on {}: {e}", args.addr))?;
+        server.serve(listener, routes)
+    };
+    tracing::info!("listening on {}", handle.local_addr());
+
+    let stopped = tokio::select! {
+        r = handle.wait() => Some(r),
+        _ = shutdown_signal() => None,
+    };
+    match stopped {
+        Some(r) => r.map_err(|e| format!("server failed: {e}")),
+        None => {
+            tracing::info!(timeout = ?args.shutdown_timeout, "shutting down: finishing in-flight requests");
+            let report = handle.shutdown(args.shutdown_timeout).await;
+            if report.forced > 0 {
+                tracing::warn!(forced = report.forced, "closed connections still busy at the deadline");
+            }
+            tracing::info!("stopped");
+            Ok(())
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,263 @@
+//! The one `Body` type for requests and responses: empty, a full buffer, or a stream of frames
+//! (a request body arriving from a socket, a handler's channel, any `http_body::Body`).
+//!
+//! `Body` implements [`http_body::Body`], so it moves freely between nethttp, hyper and tower.
+//! A request body read from the network is a stream whose errors are [`crate::Error`]s
+//! (timeouts, limits, a peer that went away).
+
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use http::HeaderMap;
+use http_body::{Frame, SizeHint};
+use tokio::sync::mpsc;
+
+use crate::error::{BoxError, Error, Kind};
+
+type BoxBody = Pin<Box<dyn http_body::Body<Data = Bytes, Error = Error> + Send + 'static>>;
+
+/// A request or response body.
+pub struct Body {
+    inner: Inner,
+}
+
+enum Inner {
+    Empty,
+    Full(Bytes),
+    Channel(mpsc::Receiver<Result<Frame<Bytes>, Error>>),
+    Boxed(BoxBody),
+}
+
+impl Body {
+    /// A body with no bytes.
+    pub const fn empty() -> Body {
+        Body { inner: Inner::Empty }
+    }
+
+    /// Wraps any `http_body::Body` whose data is `Bytes`.
+    pub fn wrap<B>(body: B) -> Body
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Body { inner: Inner::Boxed(Box::pin(MapErr(body))) }
+    }
+
+    /// Wraps a body whose errors are already ours, without re-wrapping them.
+    pub(crate) fn from_incoming<B>(body: B) -> Body
+    where
+        B: http_body::Body<Data = Bytes, Error = Error> + Send + 'static,
+    {
+        Body { inner: Inner::Boxed(Box::pin(body)) }
+    }
+
+    /// A streaming body fed through a [`BodySender`]. The channel holds at most `capacity`
+    /// frames (at least 1), so a producer faster than the network waits instead of buffering
+    /// without bound.
+    pub fn channel(capacity: usize) -> (BodySender, Body) {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        (BodySender { tx }, Body { inner: Inner::Channel(rx) })
+    }
+
+    /// Reads the whole body into one buffer, failing with [`Kind::BodyTooLarge`] past `limit`
+    /// bytes. Trailers are discarded.
+    pub async fn to_bytes(mut self, limit: usize) -> Result<Bytes, Error> {
+        use http_body::Body as _;
+        if let Inner::Full(b) = &mut self.inner {
+            if b.len() > limit {
+                return Err(Error::new(Kind::BodyTooLarge, "body exceeds the read limit"));
+            }
+            return Ok(std::mem::take(b));
+        }
+        // One data frame is returned as is; only a multi-frame body is copied into one buffer.
+        let mut single: Option<Bytes> = None;
+        let mut acc = BytesMut::new();
+        let mut total = 0usize;
+        while let Some(frame) =
+            std::future::poll_fn(|cx| Pin::new(&mut self).poll_frame(cx)).await
+        {
+            let Ok(data) = frame?.into_data() else { continue };
+            total += data.len();
+            if total > limit {
+                return Err(Error::new(Kind::BodyTooLarge, "body exceeds the read limit"));
+            }
+            if let Some(prev) = single.take() {
+                acc.extend_from_slice(&prev);
+            }
+            if acc.is_empty() {
+                single = Some(data);
+            } else {
+                acc.extend_from_slice(&data);
+            }
+        }
+        Ok(single.unwrap_or_else(|| acc.freeze()))
+    }
+}
+
+impl Default for Body {
+    fn default() -> Self {
+        Body::empty()
+    }
+}
+
+impl fmt::Debug for Body {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.inner {
+            Inner::Empty => f.write_str("Body(Empty)"),
+            Inner::Full(b) => write!(f, "Body(Full, {} bytes)", b.len()),
+            Inner::Channel(_) => f.write_str("Body(Channel)"),
+            Inner::Boxed(_) => f.write_str("Body(Stream)"),
+        }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(b: Bytes) -> Body {
+        if b.is_empty() {
+            Body::empty()
+        } else {
+            Body { inner: Inner::Full(b) }
+        }
+    }
+}
+
+impl From<Vec<u8>> for Body {
+    fn from(v: Vec<u8>) -> Body {
+        Body::from(Bytes::from(v))
+    }
+}
+
+impl From<String> for Body {
+    fn from(s: String) -> Body {
+        Body::from(Bytes::from(s))
+    }
+}
+
+impl From<&'static str> for Body {
+    fn from(s: &'static str) -> Body {
+        Body::from(Bytes::from_static(s.as_bytes()))
+    }
+}
+
+impl From<&'static [u8]> for Body {
+    fn from(s: &'static [u8]) -> Body {
+        Body::from(Bytes::from_static(s))
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        match &mut self.inner {
+            Inner::Empty => Poll::Ready(None),
+            Inner::Full(b) => {
+                let b = std::mem::take(b);
+                self.inner = Inner::Empty;
+                Poll::Ready(Some(Ok(Frame::data(b))))
+            }
+            Inner::Channel(rx) => rx.poll_recv(cx),
+            Inner::Boxed(b) => b.as_mut().poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Empty => true,
+            Inner::Full(_) => false,
+            Inner::Channel(_) => false,
+            Inner::Boxed(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Empty => SizeHint::with_exact(0),
+            Inner::Full(b) => SizeHint::with_exact(b.len() as u64),
+            Inner::Channel(_) => SizeHint::default(),
+            Inner::Boxed(b) => b.size_hint(),
+        }
+    }
+}
+
+/// The sending half of [`Body::channel`].
+#[derive(Debug)]
+pub struct BodySender {
+    tx: mpsc::Sender<Result<Frame<Bytes>, Error>>,
+}
+
+impl BodySender {
+    /// Sends one chunk of data; waits while the channel is full. Fails once the receiving
+    /// body was dropped (the peer went away).
+    pub async fn send_data(&self, data: impl Into<Bytes>) -> Result<(), Error> {
+        self.send(Frame::data(data.into())).await
+    }
+
+    /// Sends trailers; the body ends after them.
+    pub async fn send_trailers(&self, trailers: HeaderMap) -> Result<(), Error> {
+        self.send(Frame::trailers(trailers)).await
+    }
+
+    /// Ends the body with an error: the peer sees the message cut short.
+    pub async fn abort(self, err: impl Into<BoxError>) {
+        let _ = self.tx.send(Err(Error::user(err))).await;
+    }
+
+    async fn send(&self, frame: Frame<Bytes>) -> Result<(), Error> {
+        self.tx
+            .send(Ok(frame))
+            .await
+            .map_err(|_| Error::new(Kind::Shutdown, "body receiver dropped"))
+    }
+}
+
+pin_project_lite::pin_project! {
+    struct MapErr<B> { #[pin] body: B }
+}
+
+#[allow(non_snake_case)]
+fn MapErr<B>(body: B) -> MapErr<B> {
+    MapErr { body }
+}
+
+impl<B> http_body::Body for MapErr<B>
+where
+    B: http_body::Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        match self.project().body.poll_frame(cx) {
+            Poll::Ready(Some(Err(e))) => {
+                let e: BoxError = e.into();
+                let e = match e.downcast::<Error>() {
+                    Ok(ours) => *ours,
+                    Err(other) => Error::user(other),
+                };
+                Poll::Ready(Some(Err(e)))
+            }
+            Poll::Ready(Some(Ok(frame))) => Poll::Ready(Some(Ok(frame))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}

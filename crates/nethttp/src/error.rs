@@ -1,0 +1,145 @@
+//! The one error type of the library: a kind that says which phase failed (so callers can ask
+//! `is_timeout()`, `is_body_too_large()`, ...) plus the underlying cause, if any.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+
+/// A boxed error of any type, the cause carried inside [`Error`].
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Shorthand for `Result<T, nethttp::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong, coarse enough to act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Kind {
+    /// Binding, listening or accepting failed.
+    Listen,
+    /// A socket read or write failed.
+    Io,
+    /// A deadline passed (read-header, request read, write, idle, body data rate).
+    Timeout,
+    /// The peer sent bytes that are not valid HTTP.
+    Parse,
+    /// A request or response body exceeded the configured limit.
+    BodyTooLarge,
+    /// The peer closed the connection before the message was complete.
+    IncompleteMessage,
+    /// A body produced by user code failed.
+    Body,
+    /// The server or connection is shutting down.
+    Shutdown,
+    /// The caller used the API in a way it does not allow (bad pattern, bad config).
+    Usage,
+}
+
+/// The error type of nethttp.
+pub struct Error {
+    inner: Box<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    msg: &'static str,
+    cause: Option<BoxError>,
+}
+
+impl Error {
+    pub(crate) fn new(kind: Kind, msg: &'static str) -> Self {
+        Error { inner: Box::new(Inner { kind, msg, cause: None }) }
+    }
+
+    pub(crate) fn with_cause(kind: Kind, msg: &'static str, cause: impl Into<BoxError>) -> Self {
+        Error { inner: Box::new(Inner { kind, msg, cause: Some(cause.into()) }) }
+    }
+
+    pub(crate) fn io(msg: &'static str, err: io::Error) -> Self {
+        let kind = if err.kind() == io::ErrorKind::TimedOut { Kind::Timeout } else { Kind::Io };
+        Error::with_cause(kind, msg, err)
+    }
+
+    pub(crate) fn timeout(msg: &'static str) -> Self {
+        Error::new(Kind::Timeout, msg)
+    }
+
+    /// Wraps an error produced by user code (a body stream, a handler).
+    pub fn user(cause: impl Into<BoxError>) -> Self {
+        Error::with_cause(Kind::Body, "user body failed", cause)
+    }
+
+    /// The kind of failure.
+    pub fn kind(&self) -> Kind {
+        self.inner.kind
+    }
+
+    /// A deadline passed.
+    pub fn is_timeout(&self) -> bool {
+        self.inner.kind == Kind::Timeout
+    }
+
+    /// A body exceeded its configured limit.
+    pub fn is_body_too_large(&self) -> bool {
+        self.inner.kind == Kind::BodyTooLarge
+    }
+
+    /// The peer sent malformed HTTP.
+    pub fn is_parse(&self) -> bool {
+        self.inner.kind == Kind::Parse
+    }
+
+    /// The peer closed the connection mid-message.
+    pub fn is_incomplete_message(&self) -> bool {
+        self.inner.kind == Kind::IncompleteMessage
+    }
+
+    /// A socket operation failed.
+    pub fn is_io(&self) -> bool {
+        self.inner.kind == Kind::Io
+    }
+
+    /// The underlying cause, if any.
+    pub fn cause(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
+        self.inner.cause.as_deref()
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Error");
+        d.field("kind", &self.inner.kind).field("msg", &self.inner.msg);
+        if let Some(c) = &self.inner.cause {
+            d.field("cause", c);
+        }
+        d.finish()
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.inner.msg)?;
+        if let Some(c) = &self.inner.cause {
+            write!(f, ": {c}")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.inner.cause.as_ref().map(|c| &**c as &(dyn StdError + 'static))
+    }
+}
+
+impl From<Error> for io::Error {
+    fn from(e: Error) -> io::Error {
+        let kind = match e.kind() {
+            Kind::Timeout => io::ErrorKind::TimedOut,
+            Kind::IncompleteMessage => io::ErrorKind::UnexpectedEof,
+            Kind::Parse | Kind::BodyTooLarge => io::ErrorKind::InvalidData,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e)
+    }
+}

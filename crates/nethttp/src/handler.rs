@@ -1,0 +1,70 @@
+//! The `Handler` trait: what the server calls for each request, on both HTTP/1.1 and (later)
+//! HTTP/2. Closures are handlers; middleware is a handler that wraps a handler.
+//!
+//! A handler's future may borrow the handler (`&self`): the server keeps the handler alive for
+//! as long as any connection runs, so middleware can simply `self.inner.call(req).await`.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use http::{Request, Response, StatusCode};
+
+use crate::body::Body;
+
+/// A request as handlers see it.
+pub type HttpRequest = Request<Body>;
+/// A response as handlers build it.
+pub type HttpResponse = Response<Body>;
+
+/// A boxed, sendable future, for handlers whose future type cannot be named.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Answers requests. Implemented for `Fn(Request<Body>) -> impl Future<Output = Response<Body>>`
+/// closures, for [`crate::ServeMux`], and for `Box<dyn DynHandler>`.
+///
+/// A handler that panics does not take the server down: the connection answers
+/// `500 Internal Server Error` (if nothing was sent yet) and closes.
+pub trait Handler: Send + Sync + 'static {
+    /// Handles one request.
+    fn call(&self, req: HttpRequest) -> impl Future<Output = HttpResponse> + Send + '_;
+}
+
+impl<F, Fut> Handler for F
+where
+    F: Fn(HttpRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = HttpResponse> + Send + 'static,
+{
+    fn call(&self, req: HttpRequest) -> impl Future<Output = HttpResponse> + Send + '_ {
+        self(req)
+    }
+}
+
+/// The object-safe form of [`Handler`], for storing different handlers side by side
+/// (a router's table). Every `Handler` is a `DynHandler`.
+pub trait DynHandler: Send + Sync + 'static {
+    /// Handles one request through a boxed future.
+    fn call_boxed(&self, req: HttpRequest) -> BoxFuture<'_, HttpResponse>;
+}
+
+impl<H: Handler> DynHandler for H {
+    fn call_boxed(&self, req: HttpRequest) -> BoxFuture<'_, HttpResponse> {
+        Box::pin(self.call(req))
+    }
+}
+
+impl Handler for Box<dyn DynHandler> {
+    fn call(&self, req: HttpRequest) -> impl Future<Output = HttpResponse> + Send + '_ {
+        (**self).call_boxed(req)
+    }
+}
+
+/// A response with `status` and a short `text/plain` body.
+pub fn text_response(status: StatusCode, msg: impl Into<Body>) -> HttpResponse {
+    let mut resp = Response::new(msg.into());
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    resp
+}

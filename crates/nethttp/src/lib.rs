@@ -1,0 +1,22 @@
+//! nethttp: Go's net/http rebuilt in Rust — the TCP socket management underneath HTTP.
+//!
+//! The server path: [`net::Listener`] (bind, listen with a backlog, an accept loop that backs
+//! off on temporary errors) → one task per connection → the HTTP/1.1 codec in `proto::h1` →
+//! your [`Handler`] (often a [`ServeMux`]) → the response, and keep-alive for the next request.
+//! See [`Server`] for the timeouts and limits, all finite by default.
+
+pub mod body;
+pub mod error;
+pub mod handler;
+pub mod mux;
+pub mod net;
+pub(crate) mod proto;
+pub mod server;
+
+pub use body::{Body, BodySender};
+pub use error::{Error, Kind as ErrorKind, Result};
+pub use handler::{text_response, BoxFuture, DynHandler, Handler, HttpRequest, HttpResponse};
+// pub use mux::ServeMux;
+pub use server::{ConnState, MinDataRate, Server, ServerHandle, ShutdownReport};
+
+pub use http;

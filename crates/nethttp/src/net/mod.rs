@@ -1,0 +1,8 @@
+//! The socket layer: binding and listening with an explicit backlog, the accept loop's
+//! temporary-error backoff, and options on accepted sockets. Knows nothing of HTTP.
+
+mod listener;
+mod socket;
+
+pub use listener::{Backoff, BindOptions, Listener};
+pub use socket::{is_temporary_accept_error, SocketOptions};

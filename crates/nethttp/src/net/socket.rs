@@ -1,0 +1,94 @@
+//! Socket options applied to every accepted connection (TCP_NODELAY, keepalive) and the
+//! classification of accept errors into "temporary, back off" and "fatal".
+
+use std::io;
+use std::time::Duration;
+
+use socket2::{SockRef, TcpKeepalive};
+use tokio::net::TcpStream;
+
+/// Options set on each accepted socket.
+#[derive(Debug, Clone)]
+pub struct SocketOptions {
+    /// TCP_NODELAY. Default: on (responses are written whole, so Nagle only adds latency).
+    pub nodelay: bool,
+    /// TCP keepalive idle time before the first probe. Default: 15 s, like Go's
+    /// `net.ListenConfig`. `None` turns keepalive off.
+    pub keepalive: Option<Duration>,
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        SocketOptions { nodelay: true, keepalive: Some(Duration::from_secs(15)) }
+    }
+}
+
+impl SocketOptions {
+    /// Applies the options; failures are returned but callers treat them as non-fatal.
+    pub fn apply(&self, stream: &TcpStream) -> io::Result<()> {
+        if self.nodelay {
+            stream.set_nodelay(true)?;
+        }
+        if let Some(idle) = self.keepalive {
+            let ka = TcpKeepalive::new().with_time(idle).with_interval(idle);
+            SockRef::from(stream).set_tcp_keepalive(&ka)?;
+        }
+        Ok(())
+    }
+}
+
+/// Whether an `accept(2)` error is temporary: the listener is fine and the loop should back
+/// off and try again. Resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM) clears when other
+/// connections close; a connection reset or aborted before we accepted it (ECONNABORTED,
+/// ECONNRESET, EPROTO, EPERM from a firewall) concerns only that connection.
+pub fn is_temporary_accept_error(err: &io::Error) -> bool {
+    match err.raw_os_error() {
+        Some(code) => matches!(
+            code,
+            libc::EMFILE
+                | libc::ENFILE
+                | libc::ENOBUFS
+                | libc::ENOMEM
+                | libc::ECONNABORTED
+                | libc::ECONNRESET
+                | libc::EPROTO
+                | libc::EPERM
+                | libc::EINTR
+                | libc::EAGAIN
+                | libc::ENETDOWN
+                | libc::ENOPROTOOPT
+                | libc::EHOSTDOWN
+                | libc::ENONET
+                | libc::EHOSTUNREACH
+                | libc::EOPNOTSUPP
+                | libc::ENETUNREACH
+                | libc::ETIMEDOUT
+        ),
+        None => matches!(
+            err.kind(),
+            io::ErrorKind::ConnectionAborted
+                | io::ErrorKind::ConnectionReset
+                | io::ErrorKind::Interrupted
+                | io::ErrorKind::WouldBlock
+                | io::ErrorKind::TimedOut
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fd_exhaustion_is_temporary() {
+        for code in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM, libc::ECONNABORTED] {
+            assert!(is_temporary_accept_error(&io::Error::from_raw_os_error(code)), "{code}");
+        }
+    }
+
+    #[test]
+    fn bad_descriptor_is_fatal() {
+        assert!(!is_temporary_accept_error(&io::Error::from_raw_os_error(libc::EBADF)));
+        assert!(!is_temporary_accept_error(&io::Error::from_raw_os_error(libc::EINVAL)));
+    }
+}

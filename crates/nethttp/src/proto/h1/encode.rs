@@ -1,0 +1,220 @@
+//! Response encoding: the status line and header block in one buffer, and chunked framing
+//! (RFC 9112 §7.1) for bodies of unknown length, trailers included.
+
+use http::{HeaderMap, StatusCode};
+
+use super::date;
+
+/// How a response body is delimited on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// No body may follow (HEAD, 1xx, 204, 304) — the header may still carry a length.
+    NoBody,
+    /// `Content-Length: n`.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+    /// The body ends when the connection closes (HTTP/1.0 clients, unknown length).
+    CloseDelimited,
+}
+
+/// What the connection adds to the handler's headers.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeadOptions {
+    pub framing: Framing,
+    /// For `NoBody` responses to HEAD: the length a GET would have had, if known.
+    pub head_length: Option<u64>,
+    /// The connection closes after this response: send `Connection: close`.
+    pub close: bool,
+    /// HTTP/1.0 client that asked for keep-alive: confirm it with `Connection: keep-alive`.
+    pub confirm_keep_alive: bool,
+    /// Advertise `Keep-Alive: timeout=N` so clients retire the connection before we do.
+    pub keep_alive_timeout: Option<u64>,
+}
+
+/// Writes the status line and headers, ending with the blank line.
+pub(crate) fn write_head(
+    dst: &mut Vec<u8>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    opts: &HeadOptions,
+) {
+    if status == StatusCode::OK {
+        dst.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
+    } else {
+        dst.extend_from_slice(b"HTTP/1.1 ");
+        dst.extend_from_slice(status.as_str().as_bytes());
+        dst.push(b' ');
+        dst.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+        dst.extend_from_slice(b"\r\n");
+    }
+    let mut has_date = false;
+    for (name, value) in headers {
+        // Framing and connection management are the connection's job; a handler's own
+        // values would contradict what is actually sent.
+        match *name {
+            http::header::CONTENT_LENGTH
+            | http::header::TRANSFER_ENCODING
+            | http::header::CONNECTION => continue,
+            http::header::DATE => has_date = true,
+            _ if name.as_str() == "keep-alive" => continue,
+            _ => {}
+        }
+        dst.extend_from_slice(name.as_str().as_bytes());
+        dst.extend_from_slice(b": ");
+        dst.extend_from_slice(value.as_bytes());
+        dst.extend_from_slice(b"\r\n");
+    }
+    match opts.framing {
+        Framing::Length(n) => write_length(dst, n),
+        Framing::NoBody => {
+            if let Some(n) = opts.head_length {
+                write_length(dst, n);
+            }
+        }
+        Framing::Chunked => dst.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+        Framing::CloseDelimited => {}
+    }
+    if !has_date {
+        dst.extend_from_slice(b"date: ");
+        date::append_date(dst);
+        dst.extend_from_slice(b"\r\n");
+    }
+    if opts.close {
+        dst.extend_from_slice(b"connection: close\r\n");
+    } else {
+        if opts.confirm_keep_alive {
+            dst.extend_from_slice(b"connection: keep-alive\r\n");
+        }
+        if let Some(secs) = opts.keep_alive_timeout {
+            dst.extend_from_slice(b"keep-alive: timeout=");
+            dst.extend_from_slice(itoa::Buffer::new().format(secs).as_bytes());
+            dst.extend_from_slice(b"\r\n");
+        }
+    }
+    dst.extend_from_slice(b"\r\n");
+}
+
+fn write_length(dst: &mut Vec<u8>, n: u64) {
+    dst.extend_from_slice(b"content-length: ");
+    dst.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    dst.extend_from_slice(b"\r\n");
+}
+
+/// Writes the size line of one chunk; the caller appends the data and then [`CRLF`].
+pub(crate) fn write_chunk_header(dst: &mut Vec<u8>, len: usize) {
+    debug_assert!(len > 0, "an empty chunk would end the body");
+    let mut hex = [0u8; 16];
+    let mut i = hex.len();
+    let mut n = len;
+    loop {
+        i -= 1;
+        hex[i] = b"0123456789abcdef"[n & 0xf];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    dst.extend_from_slice(&hex[i..]);
+    dst.extend_from_slice(CRLF);
+}
+
+/// Line terminator.
+pub(crate) const CRLF: &[u8] = b"\r\n";
+
+/// Writes the last chunk, the trailers (if any) and the final blank line.
+pub(crate) fn write_chunked_end(dst: &mut Vec<u8>, trailers: Option<&HeaderMap>) {
+    dst.extend_from_slice(b"0\r\n");
+    if let Some(t) = trailers {
+        for (name, value) in t {
+            dst.extend_from_slice(name.as_str().as_bytes());
+            dst.extend_from_slice(b": ");
+            dst.extend_from_slice(value.as_bytes());
+            dst.extend_from_slice(CRLF);
+        }
+    }
+    dst.extend_from_slice(CRLF);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::h1::decode::{Decoded, Decoder};
+    use bytes::BytesMut;
+    use proptest::prelude::*;
+
+    fn opts(framing: Framing) -> HeadOptions {
+        HeadOptions {
+            framing,
+            head_length: None,
+            close: false,
+            confirm_keep_alive: false,
+            keep_alive_timeout: Some(60),
+        }
+    }
+
+    #[test]
+    fn head_bytes() {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", "text/plain".parse().unwrap());
+        h.insert("date", "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
+        h.insert("content-length", "999".parse().unwrap());
+        let mut out = Vec::new();
+        write_head(&mut out, StatusCode::NOT_FOUND, &h, &opts(Framing::Length(3)));
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\
+             date: Sun, 06 Nov 1994 08:49:37 GMT\r\ncontent-length: 3\r\n\
+             keep-alive: timeout=60\r\n\r\n"
+        );
+    }
+
+    fn encode_chunked(pieces: &[Vec<u8>], trailers: Option<&HeaderMap>) -> Vec<u8> {
+        let mut out = Vec::new();
+        for p in pieces.iter().filter(|p| !p.is_empty()) {
+            write_chunk_header(&mut out, p.len());
+            out.extend_from_slice(p);
+            out.extend_from_slice(CRLF);
+        }
+        write_chunked_end(&mut out, trailers);
+        out
+    }
+
+    proptest! {
+        /// Whatever the pieces and however the wire bytes are split, decoding what we encode
+        /// gives back the same bytes and trailers, and nothing past the end is consumed.
+        #[test]
+        fn chunked_round_trip(
+            pieces in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..300), 0..12),
+            split in 1usize..64,
+            with_trailer in any::<bool>(),
+        ) {
+            let mut t = HeaderMap::new();
+            t.insert("x-checksum", "abc".parse().unwrap());
+            let wire = encode_chunked(&pieces, with_trailer.then_some(&t));
+            let mut wire_plus = wire.clone();
+            wire_plus.extend_from_slice(b"NEXT");
+            let mut d = Decoder::chunked();
+            let mut buf = BytesMut::new();
+            let mut fed = 0;
+            let mut body = Vec::new();
+            let trailers = loop {
+                match d.decode(&mut buf).unwrap() {
+                    Decoded::Data(b) => body.extend_from_slice(&b),
+                    Decoded::Done(t) => break t,
+                    Decoded::NeedMore => {
+                        let end = (fed + split).min(wire_plus.len());
+                        prop_assert!(end > fed, "decoder wanted bytes past the end");
+                        buf.extend_from_slice(&wire_plus[fed..end]);
+                        fed = end;
+                    }
+                }
+            };
+            prop_assert_eq!(body, pieces.concat());
+            prop_assert_eq!(trailers.is_some(), with_trailer);
+            let mut rest = buf.to_vec();
+            rest.extend_from_slice(&wire_plus[fed..]);
+            prop_assert_eq!(rest, b"NEXT".to_vec());
+        }
+    }
+}

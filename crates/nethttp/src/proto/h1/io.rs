@@ -1,0 +1,59 @@
+//! The read side of a connection as the codec sees it: the socket half plus its buffer, which
+//! travel together — from the connection to a request body and back — so bytes of a pipelined
+//! request that arrived with a body are never lost.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, ReadBuf};
+use tokio::net::tcp::OwnedReadHalf;
+
+/// First allocation of a read buffer. Requests larger than this grow it, up to the head limit.
+pub(crate) const INITIAL_READ_BUF: usize = 8 * 1024;
+/// Reads of body data ask for at least this much room, so big uploads take few syscalls.
+pub(crate) const BODY_READ_CHUNK: usize = 32 * 1024;
+
+/// A readable half of a connection.
+pub(crate) trait ReadIo: AsyncRead + Unpin + Send + 'static {
+    /// Waits until the socket has something to read, without holding a buffer: this is how
+    /// an idle keep-alive connection waits, so it costs only a few hundred bytes.
+    fn ready(&self) -> impl Future<Output = io::Result<()>> + Send + '_;
+}
+
+impl ReadIo for OwnedReadHalf {
+    fn ready(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
+        self.readable()
+    }
+}
+
+/// A socket's read half with its buffer of received, unconsumed bytes.
+#[derive(Debug)]
+pub(crate) struct Reader<R> {
+    pub io: R,
+    pub buf: BytesMut,
+}
+
+impl<R: ReadIo> Reader<R> {
+    /// Reads once into `buf`, making room for at least `want` more bytes first.
+    /// `Ok(0)` is end of stream.
+    pub(crate) fn poll_read_more(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() - self.buf.len() < want.min(1024).max(1) {
+            self.buf.reserve(want);
+        }
+        let spare = self.buf.spare_capacity_mut();
+        let mut rb = ReadBuf::uninit(spare);
+        ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
+        let n = rb.filled().len();
+        // SAFETY: `poll_read` initialised the first `n` bytes of the spare capacity.
+        unsafe { self.buf.set_len(self.buf.len() + n) };
+        Poll::Ready(Ok(n))
+    }
+
+    /// Async form of [`Reader::poll_read_more`].
+    pub(crate) async fn read_more(&mut self, want: usize) -> io::Result<usize> {
+        std::future::poll_fn(|cx| self.poll_read_more(cx, want)).await
+    }
+}

@@ -1,0 +1,449 @@
+//! Request head parsing: httparse tokenizes, this file applies RFC 9112's framing and
+//! validation rules (the request smuggling defences of §6.3 among them) and builds an
+//! `http::request::Parts`-like head without copying header bytes.
+
+use bytes::BytesMut;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode, Uri, Version};
+
+/// Limits on what a client controls in a request head.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct HeadLimits {
+    /// Whole head (request line + fields), bytes. Over it: 431.
+    pub max_head_bytes: usize,
+    /// Request-target, bytes. Over it: 414.
+    pub max_uri_bytes: usize,
+}
+
+/// Most header fields accepted in one head; more is a 431. Also bounds the stack array
+/// httparse fills.
+pub(crate) const MAX_HEADERS: usize = 128;
+
+/// How the request body is framed (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyLen {
+    /// No body.
+    Empty,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// `Transfer-Encoding: chunked`.
+    Chunked,
+}
+
+/// A parsed, validated request head.
+#[derive(Debug)]
+pub(crate) struct RequestHead {
+    pub method: Method,
+    pub uri: Uri,
+    pub version: Version,
+    pub headers: HeaderMap,
+    pub body: BodyLen,
+    /// The client allows the connection to stay open after this exchange.
+    pub keep_alive: bool,
+    /// `Expect: 100-continue` was sent.
+    pub expect_continue: bool,
+}
+
+/// Why a head was rejected: the status to answer with and a short text saying why.
+/// Every rejection closes the connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeadError {
+    pub status: StatusCode,
+    pub reason: &'static str,
+}
+
+impl HeadError {
+    const fn bad(reason: &'static str) -> HeadError {
+        HeadError { status: StatusCode::BAD_REQUEST, reason }
+    }
+}
+
+/// Tries to parse one request head from the front of `buf`. `Ok(None)` means more bytes are
+/// needed (and the limits are not yet exceeded); on success the head's bytes are removed from
+/// `buf` and any body or pipelined request stays behind.
+pub(crate) fn parse_request(
+    buf: &mut BytesMut,
+    limits: &HeadLimits,
+) -> Result<Option<RequestHead>, HeadError> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    let status = match req.parse(buf) {
+        Ok(s) => s,
+        Err(e) => return Err(map_httparse_error(e, buf)),
+    };
+    let head_len = match status {
+        httparse::Status::Complete(n) => n,
+        httparse::Status::Partial => {
+            return if buf.len() > limits.max_head_bytes {
+                Err(too_large(buf, limits))
+            } else if !request_line_done(buf) && buf.len() > limits.max_uri_bytes + 32 {
+                Err(HeadError { status: StatusCode::URI_TOO_LONG, reason: "URI too long" })
+            } else {
+                Ok(None)
+            };
+        }
+    };
+    if head_len > limits.max_head_bytes {
+        return Err(too_large(buf, limits));
+    }
+
+    // Record where each piece lives so the values can be sliced out of one frozen buffer.
+    let base = buf.as_ptr() as usize;
+    let offset = |s: &[u8]| (s.as_ptr() as usize - base, s.len());
+    let method_bytes = req.method.unwrap_or("").as_bytes();
+    let path = req.path.unwrap_or("");
+    if path.len() > limits.max_uri_bytes {
+        return Err(HeadError { status: StatusCode::URI_TOO_LONG, reason: "URI too long" });
+    }
+    let path_at = offset(path.as_bytes());
+    let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    let method = Method::from_bytes(method_bytes).map_err(|_| HeadError::bad("invalid method"))?;
+    let n_headers = req.headers.len();
+    let mut spans = [(0usize, 0usize, 0usize, 0usize); MAX_HEADERS];
+    for (span, h) in spans.iter_mut().zip(req.headers.iter()) {
+        let (ns, nl) = offset(h.name.as_bytes());
+        let (vs, vl) = offset(h.value);
+        *span = (ns, nl, vs, vl);
+    }
+    let head = buf.split_to(head_len).freeze();
+
+    let uri = Uri::from_maybe_shared(head.slice(path_at.0..path_at.0 + path_at.1))
+        .map_err(|_| HeadError::bad("invalid request target"))?;
+    let mut headers = HeaderMap::with_capacity(n_headers);
+    let mut framing = Framing::default();
+    for &(ns, nl, vs, vl) in &spans[..n_headers] {
+        let name = HeaderName::from_bytes(&head[ns..ns + nl])
+            .map_err(|_| HeadError::bad("invalid header name"))?;
+        let value = HeaderValue::from_maybe_shared(head.slice(vs..vs + vl))
+            .map_err(|_| HeadError::bad("invalid header value"))?;
+        framing.observe(&name, &value)?;
+        headers.append(name, value);
+    }
+    framing.finish(method, version, headers, uri).map(Some)
+}
+
+/// Whether the request line (first non-empty line) has ended in `buf`.
+fn request_line_done(buf: &[u8]) -> bool {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    buf[start..].contains(&b'\n')
+}
+
+fn too_large(buf: &[u8], limits: &HeadLimits) -> HeadError {
+    // A request line that alone overflows the URI limit is a long URI, not big headers.
+    if !request_line_done(&buf[..buf.len().min(limits.max_head_bytes)]) {
+        return HeadError { status: StatusCode::URI_TOO_LONG, reason: "URI too long" };
+    }
+    HeadError {
+        status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        reason: "request header fields too large",
+    }
+}
+
+fn map_httparse_error(e: httparse::Error, buf: &[u8]) -> HeadError {
+    use httparse::Error as E;
+    match e {
+        E::TooManyHeaders => HeadError {
+            status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            reason: "too many header fields",
+        },
+        E::Version if is_other_http_version(buf) => HeadError {
+            status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
+            reason: "HTTP version not supported",
+        },
+        E::Version => HeadError::bad("malformed HTTP version"),
+        E::HeaderName => HeadError::bad("invalid header name"),
+        E::HeaderValue => HeadError::bad("invalid header value"),
+        E::NewLine => HeadError::bad("invalid line ending"),
+        E::Token => HeadError::bad("invalid token in request line"),
+        E::Status => HeadError::bad("invalid request line"),
+    }
+}
+
+/// Whether the request line ends in a well-formed `HTTP/x.y` other than 1.0/1.1, which
+/// deserves 505 rather than 400 (RFC 9110 §15.6.6).
+fn is_other_http_version(buf: &[u8]) -> bool {
+    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let line = &buf[start..];
+    let end = match line.iter().position(|&b| b == b'\n') {
+        Some(e) => e,
+        None => return false,
+    };
+    let line = line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]);
+    let Some(sp) = line.iter().rposition(|&b| b == b' ') else { return false };
+    let v = &line[sp + 1..];
+    v.len() == 8 && v.starts_with(b"HTTP/") && v[5].is_ascii_digit() && v[6] == b'.' && v[7].is_ascii_digit()
+}
+
+/// The framing- and connection-relevant fields seen while copying headers.
+#[derive(Default)]
+struct Framing {
+    hosts: u8,
+    content_length: Option<u64>,
+    /// Transfer-Encoding seen; `chunked_last` says whether its final coding is chunked.
+    transfer_encoding: bool,
+    chunked_last: bool,
+    chunked_count: u8,
+    unknown_coding: bool,
+    conn_close: bool,
+    conn_keep_alive: bool,
+    expect_continue: bool,
+    expect_other: bool,
+}
+
+impl Framing {
+    fn observe(&mut self, name: &HeaderName, value: &HeaderValue) -> Result<(), HeadError> {
+        match *name {
+            header::HOST => {
+                self.hosts = self.hosts.saturating_add(1);
+            }
+            header::CONTENT_LENGTH => {
+                // RFC 9110 §8.6: a list of identical values may be accepted as one; any other
+                // difference is unrecoverable framing (RFC 9112 §6.3 point 5).
+                let n = parse_content_length(value.as_bytes())
+                    .ok_or(HeadError::bad("invalid Content-Length"))?;
+                match self.content_length {
+                    Some(prev) if prev != n => {
+                        return Err(HeadError::bad("conflicting Content-Length values"))
+                    }
+                    _ => self.content_length = Some(n),
+                }
+            }
+            header::TRANSFER_ENCODING => {
+                self.transfer_encoding = true;
+                for coding in value.as_bytes().split(|&b| b == b',') {
+                    let coding = trim(coding);
+                    if coding.is_empty() {
+                        continue;
+                    }
+                    if coding.eq_ignore_ascii_case(b"chunked") {
+                        self.chunked_count += 1;
+                        self.chunked_last = true;
+                    } else {
+                        self.chunked_last = false;
+                        self.unknown_coding = true;
+                    }
+                }
+            }
+            header::CONNECTION => {
+                for token in value.as_bytes().split(|&b| b == b',') {
+                    let token = trim(token);
+                    if token.eq_ignore_ascii_case(b"close") {
+                        self.conn_close = true;
+                    } else if token.eq_ignore_ascii_case(b"keep-alive") {
+                        self.conn_keep_alive = true;
+                    }
+                }
+            }
+            header::EXPECT => {
+                if trim(value.as_bytes()).eq_ignore_ascii_case(b"100-continue") {
+                    self.expect_continue = true;
+                } else {
+                    self.expect_other = true;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(
+        self,
+        method: Method,
+        version: Version,
+        headers: HeaderMap,
+        uri: Uri,
+    ) -> Result<RequestHead, HeadError> {
+        // RFC 9112 §3.2: a 1.1 request without Host, or with more than one, is a 400.
+        if version == Version::HTTP_11 && self.hosts != 1 {
+            return Err(HeadError::bad(if self.hosts == 0 {
+                "missing Host header"
+            } else {
+                "multiple Host headers"
+            }));
+        }
+        if self.hosts > 1 {
+            return Err(HeadError::bad("multiple Host headers"));
+        }
+        let body = if self.transfer_encoding {
+            // RFC 9112 §6.1: TE and CL together may be a smuggling attempt; reject rather than
+            // guess which one the other hop believed.
+            if self.content_length.is_some() {
+                return Err(HeadError::bad("both Transfer-Encoding and Content-Length"));
+            }
+            // RFC 9112 §6.1: a 1.0 message with TE has untrustworthy framing.
+            if version == Version::HTTP_10 {
+                return Err(HeadError::bad("Transfer-Encoding in an HTTP/1.0 request"));
+            }
+            // RFC 9112 §6.3 point 4: chunked must be the final coding, applied once.
+            if !self.chunked_last || self.chunked_count != 1 {
+                return Err(HeadError::bad("Transfer-Encoding must end in chunked"));
+            }
+            // Other codings before chunked (gzip, ...) are valid HTTP that we do not decode.
+            if self.unknown_coding {
+                return Err(HeadError {
+                    status: StatusCode::NOT_IMPLEMENTED,
+                    reason: "unsupported transfer coding",
+                });
+            }
+            BodyLen::Chunked
+        } else {
+            match self.content_length {
+                None | Some(0) => BodyLen::Empty,
+                Some(n) => BodyLen::Length(n),
+            }
+        };
+        if self.expect_other {
+            return Err(HeadError {
+                status: StatusCode::EXPECTATION_FAILED,
+                reason: "unsupported expectation",
+            });
+        }
+        let keep_alive = match version {
+            Version::HTTP_10 => self.conn_keep_alive && !self.conn_close,
+            _ => !self.conn_close,
+        };
+        // RFC 9110 §10.1.1: ignore 100-continue from 1.0 clients and on bodiless requests.
+        let expect_continue =
+            self.expect_continue && version == Version::HTTP_11 && body != BodyLen::Empty;
+        Ok(RequestHead {
+            method,
+            uri,
+            version,
+            headers,
+            body,
+            keep_alive,
+            expect_continue,
+        })
+    }
+}
+
+/// Parses a Content-Length value: 1*DIGIT, at most 19 digits (fits u64), optionally a
+/// comma-separated list of identical values.
+fn parse_content_length(v: &[u8]) -> Option<u64> {
+    let mut result: Option<u64> = None;
+    for part in v.split(|&b| b == b',') {
+        let part = trim(part);
+        if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        let n = part.iter().fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
+        match result {
+            Some(prev) if prev != n => return None,
+            _ => result = Some(n),
+        }
+    }
+    result
+}
+
+fn trim(s: &[u8]) -> &[u8] {
+    let start = s.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(s.len());
+    let end = s.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |e| e + 1);
+    &s[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: HeadLimits = HeadLimits { max_head_bytes: 1024, max_uri_bytes: 256 };
+
+    fn parse(s: &str) -> Result<Option<RequestHead>, HeadError> {
+        let mut b = BytesMut::from(s);
+        parse_request(&mut b, &LIMITS)
+    }
+
+    fn status(s: &str) -> StatusCode {
+        parse(s).expect_err("should be rejected").status
+    }
+
+    #[test]
+    fn simple_get_leaves_pipelined_bytes() {
+        let mut b = BytesMut::from("GET /a?b HTTP/1.1\r\nHost: x\r\nX-Y: z\r\n\r\nGET /next");
+        let h = parse_request(&mut b, &LIMITS).unwrap().unwrap();
+        assert_eq!(h.method, Method::GET);
+        assert_eq!(h.uri, "/a?b");
+        assert_eq!(h.headers["x-y"], "z");
+        assert_eq!(h.body, BodyLen::Empty);
+        assert!(h.keep_alive);
+        assert_eq!(&b[..], b"GET /next");
+    }
+
+    #[test]
+    fn partial_head_needs_more() {
+        assert!(parse("GET / HTTP/1.1\r\nHost: x\r\n").unwrap().is_none());
+    }
+
+    #[test]
+    fn framing_rules() {
+        let h = parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n").unwrap().unwrap();
+        assert_eq!(h.body, BodyLen::Length(5));
+        let h = parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n").unwrap().unwrap();
+        assert_eq!(h.body, BodyLen::Length(5));
+        let h = parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(h.body, BodyLen::Chunked);
+    }
+
+    #[test]
+    fn smuggling_vectors_are_400() {
+        for req in [
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 6\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: +5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 0x5\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999999999\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\r\n b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX-A : a\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX-A: a\x01b\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nX\x01A: a\r\n\r\n",
+            "GET / HTTP/1.1\r\n\r\n",
+            "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+        ] {
+            assert_eq!(status(req), StatusCode::BAD_REQUEST, "{req:?}");
+        }
+    }
+
+    #[test]
+    fn limits_and_versions() {
+        let long_uri = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(300));
+        assert_eq!(status(&long_uri), StatusCode::URI_TOO_LONG);
+        let long_uri_partial = format!("GET /{}", "a".repeat(2000));
+        assert_eq!(status(&long_uri_partial), StatusCode::URI_TOO_LONG);
+        let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(2000));
+        assert_eq!(status(&big), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        let many: String = (0..200).map(|i| format!("h{i}: v\r\n")).collect();
+        let many = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+        let mut b = BytesMut::from(many.as_str());
+        let e = parse_request(&mut b, &HeadLimits { max_head_bytes: 1 << 20, max_uri_bytes: 256 });
+        assert_eq!(e.unwrap_err().status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
+        assert_eq!(status("GET / HTTP/2.0\r\n\r\n"), StatusCode::HTTP_VERSION_NOT_SUPPORTED);
+        assert_eq!(status("GET / HTTP/1.x\r\n\r\n"), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
+            StatusCode::NOT_IMPLEMENTED
+        );
+        assert_eq!(
+            status("GET / HTTP/1.1\r\nHost: x\r\nExpect: bogus\r\n\r\n"),
+            StatusCode::EXPECTATION_FAILED
+        );
+    }
+
+    #[test]
+    fn connection_semantics() {
+        let h = parse("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
+        assert!(!h.keep_alive);
+        let h = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().unwrap();
+        assert!(h.keep_alive);
+        let h = parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, close\r\n\r\n").unwrap().unwrap();
+        assert!(!h.keep_alive);
+        let h = parse("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(h.expect_continue);
+    }
+}

@@ -1,0 +1,603 @@
+//! The server side of one HTTP/1.1 connection: wait for a request (holding no buffers while
+//! idle), parse and validate its head, lend the read half to the request body, run the
+//! handler, write the response (batched with other pipelined responses into as few writes as
+//! possible), reclaim and drain the body, and loop for the next request or close.
+
+use std::future::{poll_fn, Future};
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body::Body as _;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::time::{timeout_at, Instant};
+
+use super::decode::{Decoded, Decoder};
+use super::encode::{self, Framing, HeadOptions};
+use super::io::{ReadIo, Reader, INITIAL_READ_BUF};
+use super::parse::{self, BodyLen, HeadError, HeadLimits, RequestHead};
+use super::recv::{BodyLimits, Exchange, MinDataRate, RecvBody};
+use crate::body::Body;
+use crate::handler::Handler;
+use crate::server::{ConnEvents, ConnState};
+
+/// Per-connection settings, derived once from the `Server` config.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnConfig {
+    pub limits: HeadLimits,
+    pub read_header_timeout: Duration,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub max_body_bytes: Option<u64>,
+    pub min_body_rate: Option<MinDataRate>,
+    pub max_drain_bytes: u64,
+    pub drain_timeout: Duration,
+    pub keep_alive: bool,
+}
+
+/// Responses are sent when this much is batched, even if more pipelined requests wait.
+const MAX_BATCH: usize = 64 * 1024;
+/// Body chunks at least this large are written straight from their buffer, not copied.
+const DIRECT_WRITE: usize = 16 * 1024;
+/// A write buffer larger than this is released when the connection goes idle.
+const IDLE_WBUF_KEEP: usize = 0;
+/// How long a closing connection keeps reading (and discarding) what the client still
+/// sends, so the kernel does not answer it with a RST that destroys our last response.
+const LINGER: Duration = Duration::from_millis(500);
+const LINGER_BYTES: usize = 64 * 1024;
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// Why the connection loop stopped.
+enum Stop {
+    /// Close now (peer gone, write failed, shutdown while idle).
+    Now,
+    /// Close after flushing what is written and lingering.
+    Graceful,
+}
+
+/// Serves one connection until it closes.
+pub(crate) async fn serve<R, W, H>(
+    rd: R,
+    wr: W,
+    handler: &H,
+    cfg: &ConnConfig,
+    events: &mut ConnEvents,
+) where
+    R: ReadIo,
+    W: AsyncWrite + Unpin + Send,
+    H: Handler + ?Sized,
+{
+    let mut conn = Conn {
+        reader: Some(Reader { io: rd, buf: BytesMut::new() }),
+        wr,
+        wbuf: Vec::new(),
+        exchange: None,
+        cfg,
+        served: 0,
+    };
+    let stop = conn.run(handler, events).await;
+    if let Stop::Graceful = stop {
+        conn.close_gracefully().await;
+    }
+}
+
+struct Conn<'a, R: ReadIo, W> {
+    /// `None` while a request body has it.
+    reader: Option<Reader<R>>,
+    wr: W,
+    /// Responses not yet written to the socket.
+    wbuf: Vec<u8>,
+    exchange: Option<Arc<Exchange<R>>>,
+    cfg: &'a ConnConfig,
+    served: u64,
+}
+
+impl<R, W> Conn<'_, R, W>
+where
+    R: ReadIo,
+    W: AsyncWrite + Unpin + Send,
+{
+    async fn run<H: Handler + ?Sized>(&mut self, handler: &H, events: &mut ConnEvents) -> Stop {
+        loop {
+            let head = match self.next_head(events).await {
+                Ok(Some(head)) => head,
+                Ok(None) => return Stop::Now,
+                Err(Some(e)) => {
+                    tracing::debug!(status = %e.status, reason = e.reason, "rejecting request");
+                    self.write_error(e.status, e.reason);
+                    return Stop::Graceful;
+                }
+                Err(None) => return Stop::Graceful,
+            };
+            match self.exchange(head, handler, events).await {
+                Ok(true) => {}
+                Ok(false) => return Stop::Graceful,
+                Err(()) => return Stop::Now,
+            }
+        }
+    }
+
+    /// Waits for and parses the next request head. `Ok(None)`: the connection should close
+    /// quietly (client closed, idle timeout, shutdown). `Err(Some)`: answer with that error.
+    /// `Err(None)`: flush and close.
+    async fn next_head(
+        &mut self,
+        events: &mut ConnEvents,
+    ) -> Result<Option<RequestHead>, Option<HeadError>> {
+        let first = self.served == 0;
+        if self.reader.as_ref().is_some_and(|r| r.buf.is_empty()) {
+            if !self.wbuf.is_empty() && self.flush().await.is_err() {
+                return Ok(None);
+            }
+            let reader = self.reader.as_mut().expect("read half is home between requests");
+            if !first {
+                events.set(ConnState::Idle);
+            }
+            // Idle connections hold no buffers: only the task and the socket.
+            reader.buf = BytesMut::new();
+            if self.wbuf.capacity() > IDLE_WBUF_KEEP {
+                self.wbuf = Vec::new();
+            }
+            let wait = if first { self.cfg.read_header_timeout } else { self.cfg.idle_timeout };
+            let deadline = Instant::now() + wait;
+            tokio::select! {
+                biased;
+                r = timeout_at(deadline, reader.io.ready()) => match r {
+                    Ok(Ok(())) => {}
+                    Ok(Err(_)) | Err(_) => return Ok(None),
+                },
+                _ = events.shutdown() => return Ok(None),
+            }
+        }
+        let start = Instant::now();
+        let deadline = start + self.cfg.read_header_timeout.min(self.cfg.read_timeout);
+        let mut announced = false;
+        loop {
+            let reader = self.reader.as_mut().expect("read half is home between requests");
+            if !reader.buf.is_empty() {
+                if !announced {
+                    announced = true;
+                    events.set(ConnState::Active);
+                }
+                match parse::parse_request(&mut reader.buf, &self.cfg.limits) {
+                    Ok(Some(head)) => {
+                        events.request_start = start;
+                        return Ok(Some(head));
+                    }
+                    Ok(None) => {}
+                    Err(e) => return Err(Some(e)),
+                }
+            }
+            // About to wait for the client: send what earlier pipelined requests produced.
+            if !self.wbuf.is_empty() && self.flush().await.is_err() {
+                return Ok(None);
+            }
+            let reader = self.reader.as_mut().expect("read half is home between requests");
+            let want = INITIAL_READ_BUF.max(reader.buf.len());
+            match timeout_at(deadline, reader.read_more(want)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
+                Ok(Ok(_)) => {}
+                Err(_) if reader.buf.is_empty() => return Ok(None),
+                Err(_) => {
+                    return Err(Some(HeadError {
+                        status: StatusCode::REQUEST_TIMEOUT,
+                        reason: "request header read timeout",
+                    }))
+                }
+            }
+        }
+    }
+
+    /// One request/response exchange. `Ok(true)`: keep the connection for the next request.
+    /// `Ok(false)`: flush and close. `Err`: close at once.
+    async fn exchange<H: Handler + ?Sized>(
+        &mut self,
+        head: RequestHead,
+        handler: &H,
+        events: &mut ConnEvents,
+    ) -> Result<bool, ()> {
+        self.served += 1;
+        let is_head = head.method == Method::HEAD;
+        let version = head.version;
+        let mut keep_alive =
+            head.keep_alive && self.cfg.keep_alive && !events.shutting_down();
+
+        // Lend the read half to the body, unless there is none.
+        let body_len = head.body;
+        let body = match body_len {
+            BodyLen::Empty => Body::empty(),
+            BodyLen::Length(n) if self.cfg.max_body_bytes.is_some_and(|max| n > max) => {
+                // Known too large before reading a byte: refuse without calling the handler.
+                self.write_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+                return Ok(false);
+            }
+            BodyLen::Length(_) | BodyLen::Chunked => {
+                let decoder = match body_len {
+                    BodyLen::Length(n) => Decoder::length(n),
+                    _ => Decoder::chunked(),
+                };
+                let exchange = self.exchange.get_or_insert_with(|| Arc::new(Exchange::new()));
+                exchange.reset(head.expect_continue);
+                let limits = BodyLimits {
+                    max_bytes: self.cfg.max_body_bytes,
+                    deadline: events.request_start + self.cfg.read_timeout,
+                    min_rate: self.cfg.min_body_rate,
+                };
+                let reader = self.reader.take().expect("read half is home between requests");
+                Body::from_incoming(RecvBody::new(reader, decoder, exchange.clone(), limits))
+            }
+        };
+        let expect_continue = head.expect_continue;
+
+        let mut req = Request::new(body);
+        *req.method_mut() = head.method;
+        *req.uri_mut() = head.uri;
+        *req.version_mut() = version;
+        *req.headers_mut() = head.headers;
+
+        // Run the handler. While it works, send responses already batched, and answer a
+        // body read that wants `100 Continue`.
+        let mut fut = std::pin::pin!(CatchUnwind(AssertUnwindSafe(handler.call(req))));
+        let signal = self.exchange.clone().filter(|_| expect_continue);
+        let resp = loop {
+            // The body may be read from a task the handler spawned: its request for
+            // `100 Continue` must wake us even though our handler future is not the reader.
+            let mut notified = std::pin::pin!(signal.as_ref().map(|ex| ex.notify.notified()));
+            let step = poll_fn(|cx| {
+                if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                    return Poll::Ready(Some(r));
+                }
+                if !self.wbuf.is_empty() || self.continue_wanted() {
+                    return Poll::Ready(None);
+                }
+                if let Some(n) = notified.as_mut().as_pin_mut() {
+                    if n.poll(cx).is_ready() {
+                        return Poll::Ready(None);
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            match step {
+                Some(r) => break r,
+                None => {
+                    if self.claim_continue() {
+                        self.wbuf.extend_from_slice(CONTINUE);
+                    }
+                    if !self.wbuf.is_empty() && self.flush().await.is_err() {
+                        return Err(());
+                    }
+                }
+            }
+        };
+        let resp = match resp {
+            Ok(resp) => resp,
+            Err(()) => {
+                tracing::error!("handler panicked; answering 500 and closing the connection");
+                self.write_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+                return Ok(false);
+            }
+        };
+
+        // The response head decides framing and whether the connection survives.
+        let (parts, mut body) = resp.into_parts();
+        let lent = self.reader.is_none() && body_len != BodyLen::Empty;
+        let exchange = self.exchange.clone();
+        if let Some(ex) = exchange.as_ref().filter(|_| lent) {
+            if ex.too_large() {
+                self.write_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+                return Ok(false);
+            }
+            if ex.continue_unanswered() {
+                // The client may or may not send the body it announced; the stream is
+                // ambiguous after this response, so it is the last one.
+                keep_alive = false;
+            }
+        }
+        if parts
+            .headers
+            .get(http::header::CONNECTION)
+            .is_some_and(|v| has_token(v.as_bytes(), b"close"))
+        {
+            keep_alive = false;
+        }
+        let status = parts.status;
+        let bodiless = is_head
+            || status.is_informational()
+            || status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED;
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        let exact = body.size_hint().exact();
+        let framing = if bodiless {
+            Framing::NoBody
+        } else if let Some(n) = exact.or(declared) {
+            Framing::Length(n)
+        } else if version == Version::HTTP_11 {
+            Framing::Chunked
+        } else {
+            keep_alive = false;
+            Framing::CloseDelimited
+        };
+        let opts = HeadOptions {
+            framing,
+            head_length: if is_head { declared.or(exact) } else { None },
+            close: !keep_alive,
+            confirm_keep_alive: keep_alive && version == Version::HTTP_10,
+            keep_alive_timeout: if keep_alive { self.keep_alive_secs() } else { None },
+        };
+        if self.wbuf.capacity() == 0 {
+            self.wbuf.reserve(1024);
+        }
+        let head_at = self.wbuf.len();
+        encode::write_head(&mut self.wbuf, status, &parts.headers, &opts);
+        drop(parts);
+
+        if framing != Framing::NoBody {
+            match self.write_body(&mut body, framing, head_at).await {
+                Ok(()) => {}
+                Err(()) => return Err(()),
+            }
+        }
+        drop(body);
+
+        if self.wbuf.len() >= MAX_BATCH && self.flush().await.is_err() {
+            return Err(());
+        }
+
+        // Take the read half back from the body and skip what the handler left unread.
+        if lent {
+            let Some(ex) = exchange else { return Err(()) };
+            let Some(returned) = self.reclaim(&ex).await else { return Ok(false) };
+            self.reader = Some(returned.reader);
+            if returned.failed {
+                return Ok(false);
+            }
+            if !returned.decoder.is_done() {
+                if !keep_alive || ex.continue_unanswered() {
+                    return Ok(false);
+                }
+                if !self.drain(returned.decoder).await {
+                    return Ok(false);
+                }
+            }
+        }
+        events.requests_served += 1;
+        Ok(keep_alive)
+    }
+
+    /// Streams a response body into the write buffer, flushing whenever the body has nothing
+    /// ready (so streamed bodies reach the client as they are produced).
+    async fn write_body(&mut self, body: &mut Body, framing: Framing, head_at: usize) -> Result<(), ()> {
+        let mut head_sent = false;
+        let mut written: u64 = 0;
+        let mut trailers = None;
+        loop {
+            let step = poll_fn(|cx| match Pin::new(&mut *body).poll_frame(cx) {
+                Poll::Ready(f) => Poll::Ready(Some(f)),
+                Poll::Pending if !self.wbuf.is_empty() || self.continue_wanted() => {
+                    Poll::Ready(None)
+                }
+                Poll::Pending => Poll::Pending,
+            })
+            .await;
+            let frame = match step {
+                None => {
+                    if self.claim_continue() && !head_sent {
+                        // The handler answered before reading the body it then streams
+                        // back: the interim response must precede the final one.
+                        self.wbuf.splice(head_at..head_at, CONTINUE.iter().copied());
+                    }
+                    if self.flush().await.is_err() {
+                        return Err(());
+                    }
+                    head_sent = true;
+                    continue;
+                }
+                Some(None) => break,
+                Some(Some(Err(e))) => {
+                    tracing::debug!(error = %e, "response body failed; closing the connection");
+                    return Err(());
+                }
+                Some(Some(Ok(frame))) => frame,
+            };
+            let data = match frame.into_data() {
+                Ok(d) => d,
+                Err(frame) => {
+                    if let Ok(t) = frame.into_trailers() {
+                        trailers = Some(t);
+                    }
+                    continue;
+                }
+            };
+            if data.is_empty() {
+                continue;
+            }
+            written += data.len() as u64;
+            match framing {
+                Framing::Length(n) if written > n => {
+                    tracing::debug!("response body longer than its Content-Length; closing");
+                    return Err(());
+                }
+                Framing::Chunked => {
+                    encode::write_chunk_header(&mut self.wbuf, data.len());
+                    self.put_data(data).await?;
+                    self.wbuf.extend_from_slice(encode::CRLF);
+                }
+                _ => self.put_data(data).await?,
+            }
+            if self.wbuf.len() >= MAX_BATCH {
+                self.flush().await.map_err(|_| ())?;
+                head_sent = true;
+            }
+        }
+        match framing {
+            Framing::Length(n) if written != n => {
+                tracing::debug!("response body shorter than its Content-Length; closing");
+                // Send what we have; the client sees a short body and a closed connection.
+                let _ = self.flush().await;
+                Err(())
+            }
+            Framing::Chunked => {
+                encode::write_chunked_end(&mut self.wbuf, trailers.as_ref());
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Appends body data: small chunks are copied into the batch, large ones are written
+    /// from their own buffer after the batch.
+    async fn put_data(&mut self, data: Bytes) -> Result<(), ()> {
+        if data.len() < DIRECT_WRITE {
+            self.wbuf.extend_from_slice(&data);
+            return Ok(());
+        }
+        self.flush().await.map_err(|_| ())?;
+        self.write_all(&data).await.map_err(|_| ())
+    }
+
+    fn continue_wanted(&self) -> bool {
+        self.exchange.as_ref().is_some_and(|e| e.wants_continue())
+    }
+
+    fn claim_continue(&self) -> bool {
+        self.exchange.as_ref().is_some_and(|e| e.claim_continue())
+    }
+
+    fn keep_alive_secs(&self) -> Option<u64> {
+        Some(self.cfg.idle_timeout.as_secs()).filter(|&s| s > 0)
+    }
+
+    /// Waits (bounded by the write timeout) for the request body to hand the read half back;
+    /// it may live on in a task the handler spawned.
+    async fn reclaim(&mut self, ex: &Exchange<R>) -> Option<super::recv::Returned<R>> {
+        let deadline = Instant::now() + self.cfg.write_timeout;
+        loop {
+            let notified = ex.notify.notified();
+            if let Some(r) = ex.take_returned() {
+                return Some(r);
+            }
+            if timeout_at(deadline, notified).await.is_err() {
+                return ex.take_returned();
+            }
+        }
+    }
+
+    /// Reads and discards the rest of a request body the handler did not read, within the
+    /// drain byte and time bounds. Returns whether the connection is reusable.
+    async fn drain(&mut self, mut decoder: Decoder) -> bool {
+        if decoder.remaining().is_some_and(|n| n > self.cfg.max_drain_bytes) {
+            return false;
+        }
+        let deadline = Instant::now() + self.cfg.drain_timeout;
+        let max = self.cfg.max_drain_bytes;
+        let Some(reader) = self.reader.as_mut() else { return false };
+        let mut drained = 0u64;
+        loop {
+            match decoder.decode(&mut reader.buf) {
+                Ok(Decoded::Data(d)) => {
+                    drained += d.len() as u64;
+                    if drained > max {
+                        return false;
+                    }
+                }
+                Ok(Decoded::Done(_)) => return true,
+                Ok(Decoded::NeedMore) => {
+                    match timeout_at(deadline, reader.read_more(INITIAL_READ_BUF)).await {
+                        Ok(Ok(n)) if n > 0 => {}
+                        _ => return false,
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Queues an error response that closes the connection.
+    fn write_error(&mut self, status: StatusCode, reason: &'static str) {
+        let mut resp = Response::new(());
+        *resp.status_mut() = status;
+        resp.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        let opts = HeadOptions {
+            framing: Framing::Length(reason.len() as u64 + 1),
+            head_length: None,
+            close: true,
+            confirm_keep_alive: false,
+            keep_alive_timeout: None,
+        };
+        encode::write_head(&mut self.wbuf, status, resp.headers(), &opts);
+        self.wbuf.extend_from_slice(reason.as_bytes());
+        self.wbuf.push(b'\n');
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        let buf = std::mem::take(&mut self.wbuf);
+        let r = self.write_all(&buf).await;
+        self.wbuf = buf;
+        self.wbuf.clear();
+        r
+    }
+
+    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match tokio::time::timeout(self.cfg.write_timeout, self.wr.write_all(data)).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write timeout")),
+        }
+    }
+
+    /// Flushes, half-closes, and reads what the client still sends for a short while, so
+    /// our final response is not destroyed by a RST.
+    async fn close_gracefully(&mut self) {
+        if !self.wbuf.is_empty() && self.flush().await.is_err() {
+            return;
+        }
+        let _ = self.wr.shutdown().await;
+        let Some(reader) = self.reader.as_mut() else { return };
+        let deadline = Instant::now() + LINGER;
+        let mut discarded = 0;
+        while discarded < LINGER_BYTES {
+            reader.buf.clear();
+            match timeout_at(deadline, reader.read_more(INITIAL_READ_BUF)).await {
+                Ok(Ok(n)) if n > 0 => discarded += n,
+                _ => break,
+            }
+        }
+    }
+}
+
+/// Whether a comma-separated header value contains `token` (case-insensitive).
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value.split(|&b| b == b',').any(|t| {
+        let t = t.trim_ascii();
+        t.eq_ignore_ascii_case(token)
+    })
+}
+
+/// Turns a panic inside the handler's future into an `Err`, so one bad request cannot take
+/// down the connection's task without an answer.
+struct CatchUnwind<F>(AssertUnwindSafe<F>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of the only field; it is never moved out.
+        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0 .0) };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
+}

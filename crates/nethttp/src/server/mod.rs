@@ -1,0 +1,247 @@
+//! The server: its configuration (every timeout finite by default, every client-controlled
+//! size bounded), and starting it on listeners. `serve` holds the accept loop, `shutdown` the
+//! handle that stops it, `conn_state` the connection life cycle.
+
+mod conn_state;
+mod serve;
+mod shutdown;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use crate::proto::h1::recv::MinDataRate;
+pub use conn_state::{ConnState, ConnStateHook};
+pub(crate) use conn_state::ConnEvents;
+pub use shutdown::{ServerHandle, ShutdownReport};
+
+use crate::handler::Handler;
+use crate::net::{BindOptions, Listener, SocketOptions};
+use crate::proto::h1::parse::HeadLimits;
+use crate::proto::h1::server::ConnConfig;
+
+/// An HTTP/1.1 server's configuration. Build it with the setters, then [`Server::serve`] a
+/// handler on a listener. Cloning is cheap.
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// use nethttp::{Body, HttpRequest, Server};
+/// let server = Server::new().idle_timeout(std::time::Duration::from_secs(30));
+/// let listener = server.bind("127.0.0.1:8080".parse().unwrap())?;
+/// let handle = server.serve(listener, |_req: HttpRequest| async {
+///     http::Response::new(Body::from("hello\n"))
+/// });
+/// handle.wait().await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    read_header_timeout: Duration,
+    read_timeout: Duration,
+    write_timeout: Duration,
+    idle_timeout: Duration,
+    max_header_bytes: usize,
+    max_uri_bytes: usize,
+    max_body_bytes: Option<u64>,
+    min_body_rate: Option<MinDataRate>,
+    max_drain_bytes: u64,
+    keep_alive: bool,
+    max_connections: Option<usize>,
+    bind: BindOptions,
+    socket: SocketOptions,
+    conn_state_hook: Option<ConnStateHook>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server::new()
+    }
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("read_header_timeout", &self.read_header_timeout)
+            .field("read_timeout", &self.read_timeout)
+            .field("write_timeout", &self.write_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("max_uri_bytes", &self.max_uri_bytes)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("min_body_rate", &self.min_body_rate)
+            .field("max_connections", &self.max_connections)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// A server with the defaults documented on each setter.
+    pub fn new() -> Self {
+        Server {
+            read_header_timeout: Duration::from_secs(10),
+            read_timeout: Duration::from_secs(300),
+            write_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(60),
+            max_header_bytes: 64 * 1024,
+            max_uri_bytes: 16 * 1024,
+            max_body_bytes: Some(64 * 1024 * 1024),
+            min_body_rate: Some(MinDataRate { bytes_per_sec: 240, grace: Duration::from_secs(5) }),
+            max_drain_bytes: 256 * 1024,
+            keep_alive: true,
+            max_connections: None,
+            bind: BindOptions::default(),
+            socket: SocketOptions::default(),
+            conn_state_hook: None,
+        }
+    }
+
+    /// Time allowed to read a request head, from its first byte (for a new connection: from
+    /// accept). A client that dribbles its head (slowloris) is cut off here.
+    /// Default: 10 s. Over it a started request gets `408` and the connection closes.
+    pub fn read_header_timeout(mut self, d: Duration) -> Self {
+        self.read_header_timeout = d;
+        self
+    }
+
+    /// Time allowed to read a whole request, head and body, from its first byte.
+    /// Default: 300 s. Reading the body past it fails with a timeout error.
+    pub fn read_timeout(mut self, d: Duration) -> Self {
+        self.read_timeout = d;
+        self
+    }
+
+    /// Time any single write of response bytes may wait for the client to read.
+    /// A client that stops reading is disconnected after it. Default: 30 s.
+    pub fn write_timeout(mut self, d: Duration) -> Self {
+        self.write_timeout = d;
+        self
+    }
+
+    /// How long a keep-alive connection may wait for its next request. Advertised to
+    /// clients as `Keep-Alive: timeout=N` so they retire the connection first. Default: 60 s.
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.idle_timeout = d;
+        self
+    }
+
+    /// Largest request head (request line and header fields) accepted. Default: 64 KiB.
+    /// Over it: `431 Request Header Fields Too Large`.
+    pub fn max_header_bytes(mut self, n: usize) -> Self {
+        self.max_header_bytes = n;
+        self
+    }
+
+    /// Longest request-target accepted. Default: 16 KiB. Over it: `414 URI Too Long`.
+    pub fn max_uri_bytes(mut self, n: usize) -> Self {
+        self.max_uri_bytes = n;
+        self
+    }
+
+    /// Largest request body accepted. Default: 64 MiB; `None` means no limit.
+    /// A Content-Length over it is refused with `413` before the handler runs; a chunked body
+    /// that grows past it fails the handler's read, and the response becomes `413`.
+    pub fn max_body_bytes(mut self, n: Option<u64>) -> Self {
+        self.max_body_bytes = n;
+        self
+    }
+
+    /// Minimum rate at which a request body must arrive while the handler waits for it.
+    /// Default: 240 bytes/s after a 5 s grace period; `None` turns it off.
+    pub fn min_body_rate(mut self, rate: Option<MinDataRate>) -> Self {
+        self.min_body_rate = rate;
+        self
+    }
+
+    /// Most unread request-body bytes the server reads and discards after a response so the
+    /// connection can be reused. Past it the connection closes. Default: 256 KiB.
+    pub fn max_drain_bytes(mut self, n: u64) -> Self {
+        self.max_drain_bytes = n;
+        self
+    }
+
+    /// Whether connections are kept open between requests. Default: true.
+    pub fn keep_alive(mut self, on: bool) -> Self {
+        self.keep_alive = on;
+        self
+    }
+
+    /// Most connections open at once; past it, the accept loop waits for one to close (the
+    /// kernel's backlog holds newcomers). Default: `None`, no limit.
+    pub fn max_connections(mut self, n: Option<usize>) -> Self {
+        self.max_connections = n;
+        self
+    }
+
+    /// Options for the listening socket (backlog, SO_REUSEADDR, SO_REUSEPORT, IPV6_V6ONLY).
+    pub fn bind_options(mut self, opts: BindOptions) -> Self {
+        self.bind = opts;
+        self
+    }
+
+    /// `listen(2)` backlog. Default: 1024.
+    pub fn backlog(mut self, n: u32) -> Self {
+        self.bind.backlog = n;
+        self
+    }
+
+    /// Options for accepted sockets (TCP_NODELAY, keepalive period).
+    pub fn socket_options(mut self, opts: SocketOptions) -> Self {
+        self.socket = opts;
+        self
+    }
+
+    /// Called on every connection state change. Default: none.
+    pub fn conn_state_hook(mut self, hook: impl Fn(SocketAddr, ConnState) + Send + Sync + 'static) -> Self {
+        self.conn_state_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Binds and listens on `addr` with this server's bind options.
+    /// Must be called inside a tokio runtime.
+    pub fn bind(&self, addr: SocketAddr) -> std::io::Result<Listener> {
+        Listener::bind(addr, &self.bind)
+    }
+
+    /// Starts serving `handler` on `listener` in background tasks; returns at once.
+    /// Must be called inside a tokio runtime.
+    pub fn serve<H: Handler>(&self, listener: Listener, handler: H) -> ServerHandle {
+        serve::start(self, vec![listener], Arc::new(handler))
+    }
+
+    /// Starts `workers` accept loops, each on its own SO_REUSEPORT listener bound to the same
+    /// address, so the kernel spreads new connections across them (accept scaling across
+    /// cores). With port 0 the first listener's port is used for the rest.
+    pub fn serve_reuseport<H: Handler>(
+        &self,
+        addr: SocketAddr,
+        workers: usize,
+        handler: H,
+    ) -> std::io::Result<ServerHandle> {
+        let opts = BindOptions { reuse_port: true, ..self.bind.clone() };
+        let first = Listener::bind(addr, &opts)?;
+        let addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..workers.max(1) {
+            listeners.push(Listener::bind(addr, &opts)?);
+        }
+        Ok(serve::start(self, listeners, Arc::new(handler)))
+    }
+
+    fn conn_config(&self) -> ConnConfig {
+        ConnConfig {
+            limits: HeadLimits {
+                max_head_bytes: self.max_header_bytes,
+                max_uri_bytes: self.max_uri_bytes.min(self.max_header_bytes),
+            },
+            read_header_timeout: self.read_header_timeout,
+            read_timeout: self.read_timeout,
+            write_timeout: self.write_timeout,
+            idle_timeout: self.idle_timeout,
+            max_body_bytes: self.max_body_bytes,
+            min_body_rate: self.min_body_rate,
+            max_drain_bytes: self.max_drain_bytes,
+            drain_timeout: Duration::from_secs(5).min(self.read_timeout),
+            keep_alive: self.keep_alive,
+        }
+    }
+}

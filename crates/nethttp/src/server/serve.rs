@@ -1,0 +1,99 @@
+//! The accept loop: accept (backing off on temporary errors, inside `net::Listener`), apply
+//! socket options, spawn one task per connection, and stop when the server shuts down. The
+//! optional connection cap is a semaphore acquired before accepting, so the loop waits
+//! instead of accepting what it cannot serve. No lock is taken on this path.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{watch, Semaphore};
+
+use super::shutdown::{LiveGuard, Phase, ServerHandle, Shared};
+use super::{ConnEvents, ConnStateHook, Server};
+use crate::handler::Handler;
+use crate::net::{Listener, SocketOptions};
+use crate::proto::h1::server::{self as h1, ConnConfig};
+
+/// What every connection task of one server shares.
+struct Ctx<H> {
+    handler: Arc<H>,
+    cfg: Arc<ConnConfig>,
+    socket: SocketOptions,
+    hook: Option<ConnStateHook>,
+    limiter: Option<Arc<Semaphore>>,
+    shared: Arc<Shared>,
+}
+
+pub(super) fn start<H: Handler>(
+    server: &Server,
+    listeners: Vec<Listener>,
+    handler: Arc<H>,
+) -> ServerHandle {
+    let shared = Shared::new();
+    let ctx = Arc::new(Ctx {
+        handler,
+        cfg: Arc::new(server.conn_config()),
+        socket: server.socket.clone(),
+        hook: server.conn_state_hook.clone(),
+        limiter: server.max_connections.map(|n| Arc::new(Semaphore::new(n.max(1)))),
+        shared: shared.clone(),
+    });
+    let addrs = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+    let loops = listeners
+        .into_iter()
+        .map(|l| tokio::spawn(accept_loop(l, ctx.clone())))
+        .collect();
+    ServerHandle { shared, addrs, loops: Arc::new(Mutex::new(loops)) }
+}
+
+async fn accept_loop<H: Handler>(mut listener: Listener, ctx: Arc<Ctx<H>>) -> std::io::Result<()> {
+    let mut phase = ctx.shared.phase.subscribe();
+    if let Ok(addr) = listener.local_addr() {
+        tracing::debug!(%addr, "accepting connections");
+    }
+    loop {
+        let permit = match &ctx.limiter {
+            None => None,
+            Some(sem) => tokio::select! {
+                biased;
+                _ = stopping(&mut phase) => break,
+                p = sem.clone().acquire_owned() => p.ok(),
+            },
+        };
+        let (stream, remote) = tokio::select! {
+            biased;
+            _ = stopping(&mut phase) => break,
+            r = listener.accept() => match r {
+                Ok(conn) => conn,
+                Err(e) => {
+                    tracing::error!(error = %e, "listener failed; accept loop stops");
+                    return Err(e);
+                }
+            },
+        };
+        if let Err(e) = ctx.socket.apply(&stream) {
+            tracing::debug!(error = %e, %remote, "setting socket options failed");
+        }
+        let live = LiveGuard::new(&ctx.shared);
+        let ctx = ctx.clone();
+        let mut closing = phase.clone();
+        let events_phase = phase.clone();
+        tokio::spawn(async move {
+            let _live = live;
+            let _permit = permit;
+            let mut events = ConnEvents::new(remote, ctx.hook.clone(), events_phase);
+            let (rd, wr) = stream.into_split();
+            tokio::select! {
+                biased;
+                _ = h1::serve(rd, wr, &*ctx.handler, &ctx.cfg, &mut events) => {}
+                _ = closing.wait_for(|p| *p == Phase::Closing) => {}
+            }
+        });
+    }
+    // Dropping the listener closes the socket: new connections are refused from here on.
+    drop(listener);
+    Ok(())
+}
+
+async fn stopping(phase: &mut watch::Receiver<Phase>) {
+    let _ = phase.wait_for(|p| *p != Phase::Running).await;
+}
