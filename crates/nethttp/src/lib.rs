@@ -20,3 +20,8 @@ pub use handler::{text_response, BoxFuture, DynHandler, Handler, HttpRequest, Ht
 pub use server::{ConnState, MinDataRate, Server, ServerHandle, ShutdownReport};
 
 pub use http;
+
+/// The README's example, compiled as a doc-test so it stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+mod readme {}

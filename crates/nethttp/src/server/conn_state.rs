@@ -32,8 +32,9 @@ pub(crate) struct ConnEvents {
     hook: Option<ConnStateHook>,
     state: ConnState,
     phase: watch::Receiver<Phase>,
-    /// When the current request's first byte arrived (the request read deadline counts from it).
-    pub request_start: Instant,
+    /// When the server first waited for the current request's head, if it had to; the
+    /// request read deadline counts from it (else from when the body is first set up).
+    pub request_start: Option<Instant>,
     pub requests_served: u64,
 }
 
@@ -48,7 +49,7 @@ impl ConnEvents {
             hook,
             state: ConnState::New,
             phase,
-            request_start: Instant::now(),
+            request_start: None,
             requests_served: 0,
         };
         ev.report(ConnState::New);

@@ -103,6 +103,16 @@ impl<R> Exchange<R> {
         self.continue_state.load(Ordering::Acquire) == CONTINUE_EXPECTED
     }
 
+    /// `None` while the body still holds the read half; once it has come back, whether the
+    /// connection can be reused after it: not if it failed or left more than `max_drain`
+    /// bytes (known from Content-Length) unread.
+    pub(crate) fn returned_reusable(&self, max_drain: u64) -> Option<bool> {
+        let returned = self.returned.lock().unwrap_or_else(|p| p.into_inner());
+        returned
+            .as_ref()
+            .map(|r| !r.failed && r.decoder.remaining().is_none_or(|n| n <= max_drain))
+    }
+
     /// The body exceeded the configured limit.
     pub(crate) fn too_large(&self) -> bool {
         self.too_large.load(Ordering::Acquire)

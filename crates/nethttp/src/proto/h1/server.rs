@@ -44,8 +44,6 @@ pub(crate) struct ConnConfig {
 const MAX_BATCH: usize = 64 * 1024;
 /// Body chunks at least this large are written straight from their buffer, not copied.
 const DIRECT_WRITE: usize = 16 * 1024;
-/// A write buffer larger than this is released when the connection goes idle.
-const IDLE_WBUF_KEEP: usize = 0;
 /// How long a closing connection keeps reading (and discarding) what the client still
 /// sends, so the kernel does not answer it with a RST that destroys our last response.
 const LINGER: Duration = Duration::from_millis(500);
@@ -80,7 +78,19 @@ pub(crate) async fn serve<R, W, H>(
         cfg,
         served: 0,
     };
-    let stop = conn.run(handler, events).await;
+    let stop = loop {
+        if conn.is_idle() {
+            if let Err(stop) = conn.wait_idle(events).await {
+                break stop;
+            }
+        }
+        // Everything a busy connection needs (parser state, the handler's future, response
+        // streaming) lives in this box, which exists only while the connection is busy: an
+        // idle keep-alive connection costs just its small task and its socket.
+        if let Some(stop) = Box::pin(conn.run(handler, events)).await {
+            break stop;
+        }
+    };
     if let Stop::Graceful = stop {
         conn.close_gracefully().await;
     }
@@ -102,60 +112,69 @@ where
     R: ReadIo,
     W: AsyncWrite + Unpin + Send,
 {
-    async fn run<H: Handler + ?Sized>(&mut self, handler: &H, events: &mut ConnEvents) -> Stop {
+    /// Nothing buffered either way: the next step is waiting for the client.
+    fn is_idle(&self) -> bool {
+        self.reader.as_ref().is_some_and(|r| r.buf.is_empty()) && self.wbuf.is_empty()
+    }
+
+    /// Waits, holding no buffers, until the client sends something. `Err` when the
+    /// connection should close instead: client gone, idle (or first-request) timeout, shutdown.
+    async fn wait_idle(&mut self, events: &mut ConnEvents) -> Result<(), Stop> {
+        let first = self.served == 0;
+        if !first {
+            events.set(ConnState::Idle);
+        }
+        let Some(reader) = self.reader.as_mut() else { return Err(Stop::Now) };
+        reader.buf = BytesMut::new();
+        self.wbuf = Vec::new();
+        let wait = if first { self.cfg.read_header_timeout } else { self.cfg.idle_timeout };
+        tokio::select! {
+            biased;
+            r = tokio::time::timeout(wait, reader.io.ready()) => match r {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(_)) | Err(_) => Err(Stop::Now),
+            },
+            _ = events.shutdown() => Err(Stop::Now),
+        }
+    }
+
+    /// Serves requests while the client keeps the connection busy. `None` when it goes idle
+    /// (everything answered and flushed, nothing buffered), else how to stop.
+    async fn run<H: Handler + ?Sized>(&mut self, handler: &H, events: &mut ConnEvents) -> Option<Stop> {
+        let mut fresh = true;
         loop {
+            if !std::mem::take(&mut fresh) && self.reader.as_ref().is_some_and(|r| r.buf.is_empty()) {
+                if !self.wbuf.is_empty() && self.flush().await.is_err() {
+                    return Some(Stop::Now);
+                }
+                return None;
+            }
             let head = match self.next_head(events).await {
                 Ok(Some(head)) => head,
-                Ok(None) => return Stop::Now,
-                Err(Some(e)) => {
+                Ok(None) => return Some(Stop::Now),
+                Err(e) => {
                     tracing::debug!(status = %e.status, reason = e.reason, "rejecting request");
                     self.write_error(e.status, e.reason);
-                    return Stop::Graceful;
+                    return Some(Stop::Graceful);
                 }
-                Err(None) => return Stop::Graceful,
             };
             match self.exchange(head, handler, events).await {
                 Ok(true) => {}
-                Ok(false) => return Stop::Graceful,
-                Err(()) => return Stop::Now,
+                Ok(false) => return Some(Stop::Graceful),
+                Err(()) => return Some(Stop::Now),
             }
         }
     }
 
-    /// Waits for and parses the next request head. `Ok(None)`: the connection should close
-    /// quietly (client closed, idle timeout, shutdown). `Err(Some)`: answer with that error.
-    /// `Err(None)`: flush and close.
+    /// Reads and parses the next request head. `Ok(None)`: close quietly (client closed or
+    /// went silent before sending anything). `Err`: answer with that error, then close.
     async fn next_head(
         &mut self,
         events: &mut ConnEvents,
-    ) -> Result<Option<RequestHead>, Option<HeadError>> {
-        let first = self.served == 0;
-        if self.reader.as_ref().is_some_and(|r| r.buf.is_empty()) {
-            if !self.wbuf.is_empty() && self.flush().await.is_err() {
-                return Ok(None);
-            }
-            let reader = self.reader.as_mut().expect("read half is home between requests");
-            if !first {
-                events.set(ConnState::Idle);
-            }
-            // Idle connections hold no buffers: only the task and the socket.
-            reader.buf = BytesMut::new();
-            if self.wbuf.capacity() > IDLE_WBUF_KEEP {
-                self.wbuf = Vec::new();
-            }
-            let wait = if first { self.cfg.read_header_timeout } else { self.cfg.idle_timeout };
-            let deadline = Instant::now() + wait;
-            tokio::select! {
-                biased;
-                r = timeout_at(deadline, reader.io.ready()) => match r {
-                    Ok(Ok(())) => {}
-                    Ok(Err(_)) | Err(_) => return Ok(None),
-                },
-                _ = events.shutdown() => return Ok(None),
-            }
-        }
-        let start = Instant::now();
-        let deadline = start + self.cfg.read_header_timeout.min(self.cfg.read_timeout);
+    ) -> Result<Option<RequestHead>, HeadError> {
+        // The clock is read only if the head does not arrive whole in the first read: a
+        // keep-alive or pipelined request that parses at once costs no timer.
+        let mut start: Option<Instant> = None;
         let mut announced = false;
         loop {
             let reader = self.reader.as_mut().expect("read half is home between requests");
@@ -170,13 +189,15 @@ where
                         return Ok(Some(head));
                     }
                     Ok(None) => {}
-                    Err(e) => return Err(Some(e)),
+                    Err(e) => return Err(e),
                 }
             }
             // About to wait for the client: send what earlier pipelined requests produced.
             if !self.wbuf.is_empty() && self.flush().await.is_err() {
                 return Ok(None);
             }
+            let start = *start.get_or_insert_with(Instant::now);
+            let deadline = start + self.cfg.read_header_timeout.min(self.cfg.read_timeout);
             let reader = self.reader.as_mut().expect("read half is home between requests");
             let want = INITIAL_READ_BUF.max(reader.buf.len());
             match timeout_at(deadline, reader.read_more(want)).await {
@@ -184,10 +205,10 @@ where
                 Ok(Ok(_)) => {}
                 Err(_) if reader.buf.is_empty() => return Ok(None),
                 Err(_) => {
-                    return Err(Some(HeadError {
+                    return Err(HeadError {
                         status: StatusCode::REQUEST_TIMEOUT,
                         reason: "request header read timeout",
-                    }))
+                    })
                 }
             }
         }
@@ -225,7 +246,7 @@ where
                 exchange.reset(head.expect_continue);
                 let limits = BodyLimits {
                     max_bytes: self.cfg.max_body_bytes,
-                    deadline: events.request_start + self.cfg.read_timeout,
+                    deadline: events.request_start.unwrap_or_else(Instant::now) + self.cfg.read_timeout,
                     min_rate: self.cfg.min_body_rate,
                 };
                 let reader = self.reader.take().expect("read half is home between requests");
@@ -296,6 +317,11 @@ where
             if ex.continue_unanswered() {
                 // The client may or may not send the body it announced; the stream is
                 // ambiguous after this response, so it is the last one.
+                keep_alive = false;
+            }
+            if ex.returned_reusable(self.cfg.max_drain_bytes) == Some(false) {
+                // The body already came back failed, or with more left unread than we
+                // drain: the connection ends after this response, which must say so.
                 keep_alive = false;
             }
         }
@@ -550,7 +576,18 @@ where
     }
 
     async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        match tokio::time::timeout(self.cfg.write_timeout, self.wr.write_all(data)).await {
+        let mut write = std::pin::pin!(self.wr.write_all(data));
+        // Most writes complete at once into the socket buffer; arm the timer only for one
+        // that has to wait for the client.
+        if let Some(r) = poll_fn(|cx| match write.as_mut().poll(cx) {
+            Poll::Ready(r) => Poll::Ready(Some(r)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await
+        {
+            return r;
+        }
+        match tokio::time::timeout(self.cfg.write_timeout, write).await {
             Ok(r) => r,
             Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write timeout")),
         }
