@@ -40,7 +40,7 @@ impl<R: ReadIo> Reader<R> {
     /// Reads once into `buf`, making room for at least `want` more bytes first.
     /// `Ok(0)` is end of stream.
     pub(crate) fn poll_read_more(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() - self.buf.len() < want.min(1024).max(1) {
+        if self.buf.capacity() - self.buf.len() < want.clamp(1, 1024) {
             self.buf.reserve(want);
         }
         let spare = self.buf.spare_capacity_mut();
