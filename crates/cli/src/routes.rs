@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use http::{Response, StatusCode};
-use nethttp::{text_response, Body, HttpRequest, HttpResponse};
+use nethttp::{text_response, Body, HttpRequest, HttpResponse, PathValue, ServeMux};
 
 /// Longest `/delay/{ms}` honoured, so a request cannot pin a connection for hours.
 const MAX_DELAY_MS: u64 = 60_000;
@@ -12,21 +12,19 @@ const MAX_DELAY_MS: u64 = 60_000;
 const MAX_STREAM_CHUNKS: u64 = 1_000_000;
 
 /// The router for `nethttp serve`.
-pub fn demo() -> impl nethttp::Handler {
-    |req: HttpRequest| async move {
-        let method = req.method().clone();
-        let path = req.uri().path().to_owned();
-        let segs: Vec<&str> = path.trim_start_matches('/').splitn(2, '/').collect();
-        let get = method == http::Method::GET || method == http::Method::HEAD;
-        match (segs.as_slice(), get) {
-            ([""], true) => hello().await,
-            (["echo"], _) if method == http::Method::POST => echo(req).await,
-            (["stream", n], true) => stream(n).await,
-            (["delay", ms], true) => delay(ms).await,
-            (["status", code], true) => status(code).await,
-            _ => text_response(StatusCode::NOT_FOUND, "404 page not found\n"),
-        }
-    }
+pub fn demo() -> ServeMux {
+    ServeMux::new()
+        .route("GET /{$}", |_req: HttpRequest| hello())
+        .route("POST /echo", echo)
+        .route("GET /stream/{n}", |req: HttpRequest| async move {
+            stream(req.path_value("n").unwrap_or_default()).await
+        })
+        .route("GET /delay/{ms}", |req: HttpRequest| async move {
+            delay(req.path_value("ms").unwrap_or_default()).await
+        })
+        .route("GET /status/{code}", |req: HttpRequest| async move {
+            status(req.path_value("code").unwrap_or_default()).await
+        })
 }
 
 async fn hello() -> HttpResponse {

@@ -38,7 +38,7 @@ pub struct ServeArgs {
     /// How long in-flight requests may run after SIGINT/SIGTERM before they are cut.
     #[arg(long, default_value = "30s", value_parser = duration::parse)]
     shutdown_timeout: Duration,
-    /// Runtime worker threads; 0 means one per CPU.
+    /// Runtime worker threads; 0 means one per CPU, 1 a single-threaded runtime.
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Accept loops on separate SO_REUSEPORT listeners; 0 or 1 means one plain listener.
@@ -50,10 +50,17 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<(), String> {
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if args.threads > 0 {
-        rt.worker_threads(args.threads);
-    }
+    // One thread: a current-thread runtime, where tasks never migrate and wake-ups need no
+    // cross-thread synchronisation. More: the work-stealing runtime.
+    let mut rt = if args.threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if args.threads > 1 {
+            b.worker_threads(args.threads);
+        }
+        b
+    };
     let rt = rt.enable_all().build().map_err(|e| format!("starting runtime: {e}"))?;
     rt.block_on(serve(args))
 }

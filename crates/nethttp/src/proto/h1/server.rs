@@ -332,6 +332,11 @@ where
         {
             keep_alive = false;
         }
+        if events.shutting_down() {
+            // Shutdown began while the handler ran: this response is the connection's last
+            // and must say so.
+            keep_alive = false;
+        }
         let status = parts.status;
         let bodiless = is_head
             || status.is_informational()
