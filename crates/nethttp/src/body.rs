@@ -33,7 +33,9 @@ enum Inner {
 impl Body {
     /// A body with no bytes.
     pub const fn empty() -> Body {
-        Body { inner: Inner::Empty }
+        Body {
+            inner: Inner::Empty,
+        }
     }
 
     /// Wraps any `http_body::Body` whose data is `Bytes`.
@@ -42,7 +44,9 @@ impl Body {
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        Body { inner: Inner::Boxed(Box::pin(MapErr(body))) }
+        Body {
+            inner: Inner::Boxed(Box::pin(MapErr(body))),
+        }
     }
 
     /// Wraps a body whose errors are already ours, without re-wrapping them.
@@ -50,7 +54,9 @@ impl Body {
     where
         B: http_body::Body<Data = Bytes, Error = Error> + Send + 'static,
     {
-        Body { inner: Inner::Boxed(Box::pin(body)) }
+        Body {
+            inner: Inner::Boxed(Box::pin(body)),
+        }
     }
 
     /// A streaming body fed through a [`BodySender`]. The channel holds at most `capacity`
@@ -58,7 +64,12 @@ impl Body {
     /// without bound.
     pub fn channel(capacity: usize) -> (BodySender, Body) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        (BodySender { tx }, Body { inner: Inner::Channel(rx) })
+        (
+            BodySender { tx },
+            Body {
+                inner: Inner::Channel(rx),
+            },
+        )
     }
 
     /// Reads the whole body into one buffer, failing with [`Kind::BodyTooLarge`] past `limit`
@@ -67,7 +78,10 @@ impl Body {
         use http_body::Body as _;
         if let Inner::Full(b) = &mut self.inner {
             if b.len() > limit {
-                return Err(Error::new(Kind::BodyTooLarge, "body exceeds the read limit"));
+                return Err(Error::new(
+                    Kind::BodyTooLarge,
+                    "body exceeds the read limit",
+                ));
             }
             return Ok(std::mem::take(b));
         }
@@ -75,13 +89,17 @@ impl Body {
         let mut single: Option<Bytes> = None;
         let mut acc = BytesMut::new();
         let mut total = 0usize;
-        while let Some(frame) =
-            std::future::poll_fn(|cx| Pin::new(&mut self).poll_frame(cx)).await
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut self).poll_frame(cx)).await
         {
-            let Ok(data) = frame?.into_data() else { continue };
+            let Ok(data) = frame?.into_data() else {
+                continue;
+            };
             total += data.len();
             if total > limit {
-                return Err(Error::new(Kind::BodyTooLarge, "body exceeds the read limit"));
+                return Err(Error::new(
+                    Kind::BodyTooLarge,
+                    "body exceeds the read limit",
+                ));
             }
             if let Some(prev) = single.take() {
                 acc.extend_from_slice(&prev);
@@ -93,6 +111,21 @@ impl Body {
             }
         }
         Ok(single.unwrap_or_else(|| acc.freeze()))
+    }
+}
+
+impl Body {
+    /// Takes the bytes of a body that is one buffer already in memory, leaving it empty;
+    /// `None` for any other kind. Lets the connection skip the frame-polling machinery.
+    pub(crate) fn take_full(&mut self) -> Option<Bytes> {
+        match std::mem::replace(&mut self.inner, Inner::Empty) {
+            Inner::Full(b) => Some(b),
+            Inner::Empty => Some(Bytes::new()),
+            other => {
+                self.inner = other;
+                None
+            }
+        }
     }
 }
 
@@ -118,7 +151,9 @@ impl From<Bytes> for Body {
         if b.is_empty() {
             Body::empty()
         } else {
-            Body { inner: Inner::Full(b) }
+            Body {
+                inner: Inner::Full(b),
+            }
         }
     }
 }

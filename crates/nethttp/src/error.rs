@@ -48,15 +48,31 @@ struct Inner {
 
 impl Error {
     pub(crate) fn new(kind: Kind, msg: &'static str) -> Self {
-        Error { inner: Box::new(Inner { kind, msg, cause: None }) }
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                msg,
+                cause: None,
+            }),
+        }
     }
 
     pub(crate) fn with_cause(kind: Kind, msg: &'static str, cause: impl Into<BoxError>) -> Self {
-        Error { inner: Box::new(Inner { kind, msg, cause: Some(cause.into()) }) }
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                msg,
+                cause: Some(cause.into()),
+            }),
+        }
     }
 
     pub(crate) fn io(msg: &'static str, err: io::Error) -> Self {
-        let kind = if err.kind() == io::ErrorKind::TimedOut { Kind::Timeout } else { Kind::Io };
+        let kind = if err.kind() == io::ErrorKind::TimedOut {
+            Kind::Timeout
+        } else {
+            Kind::Io
+        };
         Error::with_cause(kind, msg, err)
     }
 
@@ -108,7 +124,8 @@ impl Error {
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
-        d.field("kind", &self.inner.kind).field("msg", &self.inner.msg);
+        d.field("kind", &self.inner.kind)
+            .field("msg", &self.inner.msg);
         if let Some(c) = &self.inner.cause {
             d.field("cause", c);
         }
@@ -128,7 +145,10 @@ impl fmt::Display for Error {
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        self.inner.cause.as_ref().map(|c| &**c as &(dyn StdError + 'static))
+        self.inner
+            .cause
+            .as_ref()
+            .map(|c| &**c as &(dyn StdError + 'static))
     }
 }
 

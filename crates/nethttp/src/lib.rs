@@ -7,6 +7,9 @@
 
 pub mod body;
 pub mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod handler;
 pub mod mux;
 pub mod net;

@@ -163,7 +163,12 @@ impl ServeMux {
         if raw == "*" {
             return Outcome::BadRequest;
         }
-        let host = request_host(req);
+        // Finding the host costs a header lookup; skip it when no pattern names one.
+        let host = if self.tree.has_hosts() {
+            request_host(req)
+        } else {
+            ""
+        };
         let method = req.method();
         let query = uri.query().filter(|q| !q.is_empty());
 

@@ -82,6 +82,11 @@ impl Tree {
 
     /// The most specific pattern matching a request. `host` is the request's host without its
     /// port (any ASCII case; empty when the request named none).
+    /// Whether any pattern names a host; if none does, callers need not look the host up.
+    pub(crate) fn has_hosts(&self) -> bool {
+        !self.hosts.is_empty()
+    }
+
     pub(crate) fn find(&self, host: &str, method: &Method, path: ReqPath<'_>) -> Option<RouteId> {
         self.host_table(host)
             .and_then(|t| t.find(method, path))

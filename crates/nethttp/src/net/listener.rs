@@ -30,7 +30,12 @@ pub struct BindOptions {
 
 impl Default for BindOptions {
     fn default() -> Self {
-        BindOptions { backlog: 1024, reuse_address: true, reuse_port: false, only_v6: None }
+        BindOptions {
+            backlog: 1024,
+            reuse_address: true,
+            reuse_port: false,
+            only_v6: None,
+        }
     }
 }
 
@@ -103,12 +108,18 @@ impl Listener {
     /// supervisor). It is switched to non-blocking mode.
     pub fn from_std(listener: std::net::TcpListener) -> io::Result<Listener> {
         listener.set_nonblocking(true)?;
-        Ok(Listener { inner: TcpListener::from_std(listener)?, backoff: Backoff::new() })
+        Ok(Listener {
+            inner: TcpListener::from_std(listener)?,
+            backoff: Backoff::new(),
+        })
     }
 
     /// Wraps a tokio listener.
     pub fn from_tokio(listener: TcpListener) -> Listener {
-        Listener { inner: listener, backoff: Backoff::new() }
+        Listener {
+            inner: listener,
+            backoff: Backoff::new(),
+        }
     }
 
     /// The bound address (with the real port when bound to port 0).
@@ -160,7 +171,10 @@ mod tests {
 
     #[tokio::test]
     async fn reuse_port_lets_two_listeners_share_a_port() {
-        let opts = BindOptions { reuse_port: true, ..BindOptions::default() };
+        let opts = BindOptions {
+            reuse_port: true,
+            ..BindOptions::default()
+        };
         let a = Listener::bind("127.0.0.1:0".parse().unwrap(), &opts).unwrap();
         let addr = a.local_addr().unwrap();
         let b = Listener::bind(addr, &opts).unwrap();

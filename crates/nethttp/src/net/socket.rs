@@ -19,7 +19,10 @@ pub struct SocketOptions {
 
 impl Default for SocketOptions {
     fn default() -> Self {
-        SocketOptions { nodelay: true, keepalive: Some(Duration::from_secs(15)) }
+        SocketOptions {
+            nodelay: true,
+            keepalive: Some(Duration::from_secs(15)),
+        }
     }
 }
 
@@ -81,14 +84,27 @@ mod tests {
 
     #[test]
     fn fd_exhaustion_is_temporary() {
-        for code in [libc::EMFILE, libc::ENFILE, libc::ENOBUFS, libc::ENOMEM, libc::ECONNABORTED] {
-            assert!(is_temporary_accept_error(&io::Error::from_raw_os_error(code)), "{code}");
+        for code in [
+            libc::EMFILE,
+            libc::ENFILE,
+            libc::ENOBUFS,
+            libc::ENOMEM,
+            libc::ECONNABORTED,
+        ] {
+            assert!(
+                is_temporary_accept_error(&io::Error::from_raw_os_error(code)),
+                "{code}"
+            );
         }
     }
 
     #[test]
     fn bad_descriptor_is_fatal() {
-        assert!(!is_temporary_accept_error(&io::Error::from_raw_os_error(libc::EBADF)));
-        assert!(!is_temporary_accept_error(&io::Error::from_raw_os_error(libc::EINVAL)));
+        assert!(!is_temporary_accept_error(&io::Error::from_raw_os_error(
+            libc::EBADF
+        )));
+        assert!(!is_temporary_accept_error(&io::Error::from_raw_os_error(
+            libc::EINVAL
+        )));
     }
 }

@@ -71,13 +71,10 @@ impl ConnEvents {
     }
 
     /// The server has begun shutting down: finish the current response, then close.
+    /// One atomic load: the phase only ever moves away from `Running`, so any change seen
+    /// means shutdown (and a dropped sender means the server is gone).
     pub(crate) fn shutting_down(&self) -> bool {
-        *self.phase.borrow() != Phase::Running
-    }
-
-    /// Resolves when the server begins shutting down.
-    pub(crate) async fn shutdown(&mut self) {
-        let _ = self.phase.wait_for(|p| *p != Phase::Running).await;
+        self.phase.has_changed().unwrap_or(true)
     }
 }
 

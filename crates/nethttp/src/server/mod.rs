@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::proto::h1::recv::MinDataRate;
-pub use conn_state::{ConnState, ConnStateHook};
 pub(crate) use conn_state::ConnEvents;
+pub use conn_state::{ConnState, ConnStateHook};
 pub use shutdown::{ServerHandle, ShutdownReport};
 
 use crate::handler::Handler;
@@ -85,7 +85,10 @@ impl Server {
             max_header_bytes: 64 * 1024,
             max_uri_bytes: 16 * 1024,
             max_body_bytes: Some(64 * 1024 * 1024),
-            min_body_rate: Some(MinDataRate { bytes_per_sec: 240, grace: Duration::from_secs(5) }),
+            min_body_rate: Some(MinDataRate {
+                bytes_per_sec: 240,
+                grace: Duration::from_secs(5),
+            }),
             max_drain_bytes: 256 * 1024,
             keep_alive: true,
             max_connections: None,
@@ -191,7 +194,10 @@ impl Server {
     }
 
     /// Called on every connection state change. Default: none.
-    pub fn conn_state_hook(mut self, hook: impl Fn(SocketAddr, ConnState) + Send + Sync + 'static) -> Self {
+    pub fn conn_state_hook(
+        mut self,
+        hook: impl Fn(SocketAddr, ConnState) + Send + Sync + 'static,
+    ) -> Self {
         self.conn_state_hook = Some(Arc::new(hook));
         self
     }
@@ -217,7 +223,10 @@ impl Server {
         workers: usize,
         handler: H,
     ) -> std::io::Result<ServerHandle> {
-        let opts = BindOptions { reuse_port: true, ..self.bind.clone() };
+        let opts = BindOptions {
+            reuse_port: true,
+            ..self.bind.clone()
+        };
         let first = Listener::bind(addr, &opts)?;
         let addr = first.local_addr()?;
         let mut listeners = vec![first];
@@ -242,6 +251,7 @@ impl Server {
             max_drain_bytes: self.max_drain_bytes,
             drain_timeout: Duration::from_secs(5).min(self.read_timeout),
             keep_alive: self.keep_alive,
+            keep_alive_line: crate::proto::h1::encode::keep_alive_line(self.idle_timeout),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! optional connection cap is a semaphore acquired before accepting, so the loop waits
 //! instead of accepting what it cannot serve. No lock is taken on this path.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{watch, Semaphore};
@@ -34,15 +35,24 @@ pub(super) fn start<H: Handler>(
         cfg: Arc::new(server.conn_config()),
         socket: server.socket.clone(),
         hook: server.conn_state_hook.clone(),
-        limiter: server.max_connections.map(|n| Arc::new(Semaphore::new(n.max(1)))),
+        limiter: server
+            .max_connections
+            .map(|n| Arc::new(Semaphore::new(n.max(1)))),
         shared: shared.clone(),
     });
-    let addrs = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+    let addrs = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
     let loops = listeners
         .into_iter()
         .map(|l| tokio::spawn(accept_loop(l, ctx.clone())))
         .collect();
-    ServerHandle { shared, addrs, loops: Arc::new(Mutex::new(loops)) }
+    ServerHandle {
+        shared,
+        addrs,
+        loops: Arc::new(Mutex::new(loops)),
+    }
 }
 
 async fn accept_loop<H: Handler>(mut listener: Listener, ctx: Arc<Ctx<H>>) -> std::io::Result<()> {
@@ -75,23 +85,52 @@ async fn accept_loop<H: Handler>(mut listener: Listener, ctx: Arc<Ctx<H>>) -> st
         }
         let live = LiveGuard::new(&ctx.shared);
         let ctx = ctx.clone();
-        let mut closing = phase.clone();
-        let events_phase = phase.clone();
+        let phase = phase.clone();
         tokio::spawn(async move {
             let _live = live;
             let _permit = permit;
-            let mut events = ConnEvents::new(remote, ctx.hook.clone(), events_phase);
-            let (rd, wr) = stream.into_split();
-            tokio::select! {
-                biased;
-                _ = h1::serve(rd, wr, &*ctx.handler, &ctx.cfg, &mut events) => {}
-                _ = closing.wait_for(|p| *p == Phase::Closing) => {}
-            }
+            serve_conn(stream, remote, &ctx, phase).await;
         });
     }
     // Dropping the listener closes the socket: new connections are refused from here on.
     drop(listener);
     Ok(())
+}
+
+/// One connection's task: the HTTP/1.1 connection, watched for shutdown. The shutdown
+/// signal is registered once per connection, not per request: on graceful shutdown an idle
+/// connection is closed at once and a busy one finishes its response (it sees the phase and
+/// says `Connection: close`); on immediate close the connection is dropped wherever it is.
+async fn serve_conn<H: Handler>(
+    stream: tokio::net::TcpStream,
+    remote: std::net::SocketAddr,
+    ctx: &Ctx<H>,
+    mut phase: watch::Receiver<Phase>,
+) {
+    let mut events = ConnEvents::new(remote, ctx.hook.clone(), phase.clone());
+    let idle = AtomicBool::new(false);
+    let (rd, wr) = stream.into_split();
+    let mut conn = std::pin::pin!(h1::serve(
+        rd,
+        wr,
+        &*ctx.handler,
+        &ctx.cfg,
+        &mut events,
+        &idle
+    ));
+    tokio::select! {
+        biased;
+        _ = &mut conn => return,
+        _ = stopping(&mut phase) => {}
+    }
+    if idle.load(Ordering::Acquire) {
+        return;
+    }
+    tokio::select! {
+        biased;
+        _ = &mut conn => {}
+        _ = phase.wait_for(|p| *p == Phase::Closing) => {}
+    }
 }
 
 async fn stopping(phase: &mut watch::Receiver<Phase>) {

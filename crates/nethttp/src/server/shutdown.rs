@@ -44,7 +44,8 @@ impl Shared {
             // Phases only move forward.
             let later = matches!(
                 (*p, to),
-                (Phase::Running, Phase::Draining | Phase::Closing) | (Phase::Draining, Phase::Closing)
+                (Phase::Running, Phase::Draining | Phase::Closing)
+                    | (Phase::Draining, Phase::Closing)
             );
             if later {
                 *p = to;

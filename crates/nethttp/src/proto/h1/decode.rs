@@ -150,7 +150,9 @@ impl Chunked {
             if self.state == Trailers {
                 return self.trailers(buf);
             }
-            let Some(&b) = buf.first() else { return Ok(Decoded::NeedMore) };
+            let Some(&b) = buf.first() else {
+                return Ok(Decoded::NeedMore);
+            };
             buf.advance(1);
             match self.state {
                 Size => match hex_value(b) {
@@ -322,7 +324,10 @@ mod tests {
     fn leaves_following_bytes_in_buffer() {
         let mut buf = BytesMut::from(&b"3\r\nabc\r\n0\r\n\r\nGET / HTTP/1.1"[..]);
         let mut d = Decoder::chunked();
-        assert_eq!(d.decode(&mut buf).unwrap(), Decoded::Data(Bytes::from_static(b"abc")));
+        assert_eq!(
+            d.decode(&mut buf).unwrap(),
+            Decoded::Data(Bytes::from_static(b"abc"))
+        );
         assert_eq!(d.decode(&mut buf).unwrap(), Decoded::Done(None));
         assert!(d.is_done());
         assert_eq!(&buf[..], b"GET / HTTP/1.1");
@@ -341,7 +346,11 @@ mod tests {
             b"10000000000000000\r\n",
             b"5;\x01\r\nhello\r\n",
         ] {
-            assert!(decode_all(bad, 1).is_err(), "{:?}", String::from_utf8_lossy(bad));
+            assert!(
+                decode_all(bad, 1).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -350,22 +359,34 @@ mod tests {
         let mut long_ext = b"1;".to_vec();
         long_ext.extend(std::iter::repeat_n(b'a', MAX_CHUNK_EXT_BYTES + 1));
         long_ext.extend_from_slice(b"\r\nx\r\n0\r\n\r\n");
-        assert_eq!(decode_all(&long_ext, 64).unwrap_err().0, "chunk extensions too long");
+        assert_eq!(
+            decode_all(&long_ext, 64).unwrap_err().0,
+            "chunk extensions too long"
+        );
         let mut big_trailer = b"0\r\nX: ".to_vec();
         big_trailer.extend(std::iter::repeat_n(b'a', MAX_TRAILER_BYTES));
         big_trailer.extend_from_slice(b"\r\n\r\n");
-        assert_eq!(decode_all(&big_trailer, 512).unwrap_err().0, "trailer section too large");
+        assert_eq!(
+            decode_all(&big_trailer, 512).unwrap_err().0,
+            "trailer section too large"
+        );
     }
 
     #[test]
     fn length_decoder() {
         let mut d = Decoder::length(5);
         let mut buf = BytesMut::from(&b"hel"[..]);
-        assert_eq!(d.decode(&mut buf).unwrap(), Decoded::Data(Bytes::from_static(b"hel")));
+        assert_eq!(
+            d.decode(&mut buf).unwrap(),
+            Decoded::Data(Bytes::from_static(b"hel"))
+        );
         assert_eq!(d.remaining(), Some(2));
         assert_eq!(d.decode(&mut buf).unwrap(), Decoded::NeedMore);
         buf.extend_from_slice(b"loNEXT");
-        assert_eq!(d.decode(&mut buf).unwrap(), Decoded::Data(Bytes::from_static(b"lo")));
+        assert_eq!(
+            d.decode(&mut buf).unwrap(),
+            Decoded::Data(Bytes::from_static(b"lo"))
+        );
         assert!(d.is_done());
         assert_eq!(&buf[..], b"NEXT");
     }

@@ -20,7 +20,7 @@ pub(crate) enum Framing {
 
 /// What the connection adds to the handler's headers.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct HeadOptions {
+pub(crate) struct HeadOptions<'a> {
     pub framing: Framing,
     /// For `NoBody` responses to HEAD: the length a GET would have had, if known.
     pub head_length: Option<u64>,
@@ -28,8 +28,20 @@ pub(crate) struct HeadOptions {
     pub close: bool,
     /// HTTP/1.0 client that asked for keep-alive: confirm it with `Connection: keep-alive`.
     pub confirm_keep_alive: bool,
-    /// Advertise `Keep-Alive: timeout=N` so clients retire the connection before we do.
-    pub keep_alive_timeout: Option<u64>,
+    /// The `keep-alive: timeout=N` line, advertised so clients retire the connection before
+    /// we do.
+    pub keep_alive_line: Option<&'a [u8]>,
+}
+
+/// The `keep-alive` line advertising an idle timeout, or `None` for one under a second
+/// (`timeout=0` would tell clients not to reuse the connection at all).
+pub(crate) fn keep_alive_line(idle: std::time::Duration) -> Option<Box<[u8]>> {
+    let secs = idle.as_secs();
+    (secs > 0).then(|| {
+        format!("keep-alive: timeout={secs}\r\n")
+            .into_bytes()
+            .into_boxed_slice()
+    })
 }
 
 /// Writes the status line and headers, ending with the blank line.
@@ -37,7 +49,7 @@ pub(crate) fn write_head(
     dst: &mut Vec<u8>,
     status: StatusCode,
     headers: &HeaderMap,
-    opts: &HeadOptions,
+    opts: &HeadOptions<'_>,
 ) {
     if status == StatusCode::OK {
         dst.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
@@ -86,10 +98,8 @@ pub(crate) fn write_head(
         if opts.confirm_keep_alive {
             dst.extend_from_slice(b"connection: keep-alive\r\n");
         }
-        if let Some(secs) = opts.keep_alive_timeout {
-            dst.extend_from_slice(b"keep-alive: timeout=");
-            dst.extend_from_slice(itoa::Buffer::new().format(secs).as_bytes());
-            dst.extend_from_slice(b"\r\n");
+        if let Some(line) = opts.keep_alive_line {
+            dst.extend_from_slice(line);
         }
     }
     dst.extend_from_slice(b"\r\n");
@@ -143,13 +153,13 @@ mod tests {
     use bytes::BytesMut;
     use proptest::prelude::*;
 
-    fn opts(framing: Framing) -> HeadOptions {
+    fn opts(framing: Framing) -> HeadOptions<'static> {
         HeadOptions {
             framing,
             head_length: None,
             close: false,
             confirm_keep_alive: false,
-            keep_alive_timeout: Some(60),
+            keep_alive_line: Some(b"keep-alive: timeout=60\r\n"),
         }
     }
 
@@ -160,7 +170,12 @@ mod tests {
         h.insert("date", "Sun, 06 Nov 1994 08:49:37 GMT".parse().unwrap());
         h.insert("content-length", "999".parse().unwrap());
         let mut out = Vec::new();
-        write_head(&mut out, StatusCode::NOT_FOUND, &h, &opts(Framing::Length(3)));
+        write_head(
+            &mut out,
+            StatusCode::NOT_FOUND,
+            &h,
+            &opts(Framing::Length(3)),
+        );
         assert_eq!(
             String::from_utf8(out).unwrap(),
             "HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\

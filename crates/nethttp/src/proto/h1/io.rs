@@ -10,6 +10,7 @@ use std::task::{ready, Context, Poll};
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::tcp::OwnedReadHalf;
+use tokio::time::Instant;
 
 /// First allocation of a read buffer. Requests larger than this grow it, up to the head limit.
 pub(crate) const INITIAL_READ_BUF: usize = 8 * 1024;
@@ -39,7 +40,14 @@ pub(crate) struct Reader<R> {
 impl<R: ReadIo> Reader<R> {
     /// Reads once into `buf`, making room for at least `want` more bytes first.
     /// `Ok(0)` is end of stream.
-    pub(crate) fn poll_read_more(&mut self, cx: &mut Context<'_>, want: usize) -> Poll<io::Result<usize>> {
+    pub(crate) fn poll_read_more(
+        &mut self,
+        cx: &mut Context<'_>,
+        want: usize,
+    ) -> Poll<io::Result<usize>> {
+        if self.buf.capacity() == 0 {
+            self.buf = super::pool::read_buf();
+        }
         if self.buf.capacity() - self.buf.len() < want.clamp(1, 1024) {
             self.buf.reserve(want);
         }
@@ -52,8 +60,25 @@ impl<R: ReadIo> Reader<R> {
         Poll::Ready(Ok(n))
     }
 
-    /// Async form of [`Reader::poll_read_more`].
-    pub(crate) async fn read_more(&mut self, want: usize) -> io::Result<usize> {
-        std::future::poll_fn(|cx| self.poll_read_more(cx, want)).await
+    /// Async form of [`Reader::poll_read_more`], failing with `TimedOut` at `deadline`.
+    /// The timer is armed only if the socket has nothing to read right away: a read that
+    /// completes at once (most reads of a busy connection) costs no timer.
+    pub(crate) async fn read_more(&mut self, want: usize, deadline: Instant) -> io::Result<usize> {
+        let mut read = std::pin::pin!(std::future::poll_fn(|cx| self.poll_read_more(cx, want)));
+        let first = std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
+            Poll::Ready(r) => Poll::Ready(Some(r)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await;
+        if let Some(r) = first {
+            return r;
+        }
+        match tokio::time::timeout_at(deadline, read).await {
+            Ok(r) => r,
+            Err(_) => Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "read deadline passed",
+            )),
+        }
     }
 }

@@ -8,5 +8,6 @@ pub(crate) mod decode;
 pub(crate) mod encode;
 pub(crate) mod io;
 pub(crate) mod parse;
+pub(crate) mod pool;
 pub(crate) mod recv;
 pub(crate) mod server;

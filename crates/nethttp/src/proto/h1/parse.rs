@@ -56,7 +56,10 @@ pub(crate) struct HeadError {
 
 impl HeadError {
     const fn bad(reason: &'static str) -> HeadError {
-        HeadError { status: StatusCode::BAD_REQUEST, reason }
+        HeadError {
+            status: StatusCode::BAD_REQUEST,
+            reason,
+        }
     }
 }
 
@@ -81,7 +84,10 @@ pub(crate) fn parse_request(
             return if buf.len() > limits.max_head_bytes {
                 Err(too_large(buf, limits))
             } else if !request_line_done(buf) && buf.len() > limits.max_uri_bytes + 32 {
-                Err(HeadError { status: StatusCode::URI_TOO_LONG, reason: "URI too long" })
+                Err(HeadError {
+                    status: StatusCode::URI_TOO_LONG,
+                    reason: "URI too long",
+                })
             } else {
                 Ok(None)
             };
@@ -97,17 +103,27 @@ pub(crate) fn parse_request(
     let method_bytes = req.method.unwrap_or("").as_bytes();
     let path = req.path.unwrap_or("");
     if path.len() > limits.max_uri_bytes {
-        return Err(HeadError { status: StatusCode::URI_TOO_LONG, reason: "URI too long" });
+        return Err(HeadError {
+            status: StatusCode::URI_TOO_LONG,
+            reason: "URI too long",
+        });
     }
     let path_at = offset(path.as_bytes());
-    let version = if req.version == Some(0) { Version::HTTP_10 } else { Version::HTTP_11 };
+    let version = if req.version == Some(0) {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
     let method = Method::from_bytes(method_bytes).map_err(|_| HeadError::bad("invalid method"))?;
     let n_headers = req.headers.len();
     let mut spans = [const { MaybeUninit::<Span>::uninit() }; MAX_HEADERS];
     for (span, h) in spans.iter_mut().zip(req.headers.iter()) {
         let (ns, nl) = offset(h.name.as_bytes());
         let (vs, vl) = offset(h.value);
-        span.write(Span { name: (ns, nl), value: (vs, vl) });
+        span.write(Span {
+            name: (ns, nl),
+            value: (vs, vl),
+        });
     }
     // SAFETY: the loop above initialised the first `n_headers` spans (httparse reports
     // exactly `n_headers` headers, at most MAX_HEADERS).
@@ -119,11 +135,17 @@ pub(crate) fn parse_request(
         .map_err(|_| HeadError::bad("invalid request target"))?;
     let mut headers = HeaderMap::with_capacity(n_headers);
     let mut framing = Framing::default();
-    for &Span { name: (ns, nl), value: (vs, vl) } in spans {
+    for &Span {
+        name: (ns, nl),
+        value: (vs, vl),
+    } in spans
+    {
         let name = HeaderName::from_bytes(&head[ns..ns + nl])
             .map_err(|_| HeadError::bad("invalid header name"))?;
-        let value = HeaderValue::from_maybe_shared(head.slice(vs..vs + vl))
-            .map_err(|_| HeadError::bad("invalid header value"))?;
+        // SAFETY: httparse accepted every byte of this value, and it accepts exactly the
+        // bytes `HeaderValue` allows (HTAB, SP..=0x7E, 0x80..=0xFF): checking again would
+        // only cost time.
+        let value = unsafe { HeaderValue::from_maybe_shared_unchecked(head.slice(vs..vs + vl)) };
         framing.observe(&name, &value)?;
         headers.append(name, value);
     }
@@ -139,14 +161,20 @@ struct Span {
 
 /// Whether the request line (first non-empty line) has ended in `buf`.
 fn request_line_done(buf: &[u8]) -> bool {
-    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
     buf[start..].contains(&b'\n')
 }
 
 fn too_large(buf: &[u8], limits: &HeadLimits) -> HeadError {
     // A request line that alone overflows the URI limit is a long URI, not big headers.
     if !request_line_done(&buf[..buf.len().min(limits.max_head_bytes)]) {
-        return HeadError { status: StatusCode::URI_TOO_LONG, reason: "URI too long" };
+        return HeadError {
+            status: StatusCode::URI_TOO_LONG,
+            reason: "URI too long",
+        };
     }
     HeadError {
         status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -177,16 +205,25 @@ fn map_httparse_error(e: httparse::Error, buf: &[u8]) -> HeadError {
 /// Whether the request line ends in a well-formed `HTTP/x.y` other than 1.0/1.1, which
 /// deserves 505 rather than 400 (RFC 9110 §15.6.6).
 fn is_other_http_version(buf: &[u8]) -> bool {
-    let start = buf.iter().position(|&b| b != b'\r' && b != b'\n').unwrap_or(buf.len());
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
     let line = &buf[start..];
     let end = match line.iter().position(|&b| b == b'\n') {
         Some(e) => e,
         None => return false,
     };
     let line = line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]);
-    let Some(sp) = line.iter().rposition(|&b| b == b' ') else { return false };
+    let Some(sp) = line.iter().rposition(|&b| b == b' ') else {
+        return false;
+    };
     let v = &line[sp + 1..];
-    v.len() == 8 && v.starts_with(b"HTTP/") && v[5].is_ascii_digit() && v[6] == b'.' && v[7].is_ascii_digit()
+    v.len() == 8
+        && v.starts_with(b"HTTP/")
+        && v[5].is_ascii_digit()
+        && v[6] == b'.'
+        && v[7].is_ascii_digit()
 }
 
 /// The framing- and connection-relevant fields seen while copying headers.
@@ -341,7 +378,9 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
         if part.is_empty() || part.len() > 19 || !part.iter().all(u8::is_ascii_digit) {
             return None;
         }
-        let n = part.iter().fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
+        let n = part
+            .iter()
+            .fold(0u64, |acc, &d| acc * 10 + u64::from(d - b'0'));
         match result {
             Some(prev) if prev != n => return None,
             _ => result = Some(n),
@@ -351,8 +390,14 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
 }
 
 fn trim(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(s.len());
-    let end = s.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(start, |e| e + 1);
+    let start = s
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |e| e + 1);
     &s[start..end]
 }
 
@@ -360,7 +405,10 @@ fn trim(s: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
-    const LIMITS: HeadLimits = HeadLimits { max_head_bytes: 1024, max_uri_bytes: 256 };
+    const LIMITS: HeadLimits = HeadLimits {
+        max_head_bytes: 1024,
+        max_uri_bytes: 256,
+    };
 
     fn parse(s: &str) -> Result<Option<RequestHead>, HeadError> {
         let mut b = BytesMut::from(s);
@@ -390,9 +438,13 @@ mod tests {
 
     #[test]
     fn framing_rules() {
-        let h = parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n").unwrap().unwrap();
+        let h = parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.body, BodyLen::Length(5));
-        let h = parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n").unwrap().unwrap();
+        let h = parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5, 5\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert_eq!(h.body, BodyLen::Length(5));
         let h = parse("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
             .unwrap()
@@ -429,14 +481,29 @@ mod tests {
         assert_eq!(status(&long_uri), StatusCode::URI_TOO_LONG);
         let long_uri_partial = format!("GET /{}", "a".repeat(2000));
         assert_eq!(status(&long_uri_partial), StatusCode::URI_TOO_LONG);
-        let big = format!("GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n", "a".repeat(2000));
+        let big = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+            "a".repeat(2000)
+        );
         assert_eq!(status(&big), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
         let many: String = (0..200).map(|i| format!("h{i}: v\r\n")).collect();
         let many = format!("GET / HTTP/1.1\r\nHost: x\r\n{many}\r\n");
         let mut b = BytesMut::from(many.as_str());
-        let e = parse_request(&mut b, &HeadLimits { max_head_bytes: 1 << 20, max_uri_bytes: 256 });
-        assert_eq!(e.unwrap_err().status, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
-        assert_eq!(status("GET / HTTP/2.0\r\n\r\n"), StatusCode::HTTP_VERSION_NOT_SUPPORTED);
+        let e = parse_request(
+            &mut b,
+            &HeadLimits {
+                max_head_bytes: 1 << 20,
+                max_uri_bytes: 256,
+            },
+        );
+        assert_eq!(
+            e.unwrap_err().status,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+        );
+        assert_eq!(
+            status("GET / HTTP/2.0\r\n\r\n"),
+            StatusCode::HTTP_VERSION_NOT_SUPPORTED
+        );
         assert_eq!(status("GET / HTTP/1.x\r\n\r\n"), StatusCode::BAD_REQUEST);
         assert_eq!(
             status("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"),
@@ -448,17 +515,42 @@ mod tests {
         );
     }
 
+    /// The unchecked header-value construction relies on httparse accepting exactly the bytes
+    /// `HeaderValue` does: every byte, in the scalar and SIMD paths (short and long values).
+    #[test]
+    fn httparse_value_bytes_match_header_value_rules() {
+        for b in 0u8..=255 {
+            for len in [1usize, 40] {
+                let mut value = vec![b'a'; len];
+                value[len / 2] = b;
+                let mut req = b"GET / HTTP/1.1\r\nHost: x\r\nX-V: ".to_vec();
+                req.extend_from_slice(&value);
+                req.extend_from_slice(b"z\r\n\r\n");
+                let mut buf = BytesMut::from(&req[..]);
+                let accepted = matches!(parse_request(&mut buf, &LIMITS), Ok(Some(_)));
+                let valid = HeaderValue::from_bytes(&value).is_ok() && b != b'\r' && b != b'\n';
+                assert_eq!(accepted, valid, "byte {b:#04x} len {len}");
+            }
+        }
+    }
+
     #[test]
     fn connection_semantics() {
         let h = parse("GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(!h.keep_alive);
-        let h = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").unwrap().unwrap();
-        assert!(h.keep_alive);
-        let h = parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, close\r\n\r\n").unwrap().unwrap();
-        assert!(!h.keep_alive);
-        let h = parse("POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n")
+        let h = parse("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
             .unwrap()
             .unwrap();
+        assert!(h.keep_alive);
+        let h = parse("GET / HTTP/1.1\r\nHost: x\r\nConnection: foo, close\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!h.keep_alive);
+        let h = parse(
+            "POST / HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 1\r\n\r\n",
+        )
+        .unwrap()
+        .unwrap();
         assert!(h.expect_continue);
     }
 }

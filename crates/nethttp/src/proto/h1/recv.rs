@@ -75,22 +75,42 @@ impl<R> Exchange<R> {
 
     /// Prepares for a new request body.
     pub(crate) fn reset(&self, expect_continue: bool) {
-        let state = if expect_continue { CONTINUE_EXPECTED } else { CONTINUE_NONE };
+        let state = if expect_continue {
+            CONTINUE_EXPECTED
+        } else {
+            CONTINUE_NONE
+        };
         self.continue_state.store(state, Ordering::Relaxed);
         self.too_large.store(false, Ordering::Relaxed);
     }
 
     /// Takes the read half back, if the body has returned it.
     pub(crate) fn take_returned(&self) -> Option<Returned<R>> {
-        self.returned.lock().unwrap_or_else(|p| p.into_inner()).take()
+        self.returned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     /// The body asked for `100 Continue` and it has not been sent: marks it sent and returns
     /// true, so exactly one caller writes it.
     pub(crate) fn claim_continue(&self) -> bool {
         self.continue_state
-            .compare_exchange(CONTINUE_WANTED, CONTINUE_SENT, Ordering::AcqRel, Ordering::Relaxed)
+            .compare_exchange(
+                CONTINUE_WANTED,
+                CONTINUE_SENT,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            )
             .is_ok()
+    }
+
+    /// The body has handed the read half back (ended, failed or dropped).
+    pub(crate) fn has_returned(&self) -> bool {
+        self.returned
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
     }
 
     /// The body asked for `100 Continue` and it has not been sent yet.
@@ -169,7 +189,11 @@ impl<R: ReadIo> RecvBody<R> {
     fn give_back(&mut self) {
         if let Some(reader) = self.reader.take() {
             let decoder = std::mem::replace(&mut self.decoder, Decoder::Done);
-            self.exchange.give_back(Returned { reader, decoder, failed: self.failed });
+            self.exchange.give_back(Returned {
+                reader,
+                decoder,
+                failed: self.failed,
+            });
         }
     }
 
@@ -179,7 +203,8 @@ impl<R: ReadIo> RecvBody<R> {
         let mut deadline = self.limits.deadline;
         if let Some(rate) = self.limits.min_rate {
             if rate.bytes_per_sec > 0 {
-                let earned = Duration::from_secs_f64(self.received as f64 / rate.bytes_per_sec as f64);
+                let earned =
+                    Duration::from_secs_f64(self.received as f64 / rate.bytes_per_sec as f64);
                 let allowed = (rate.grace + earned).saturating_sub(self.waited);
                 deadline = deadline.min(wait_start + allowed);
             }
@@ -220,7 +245,9 @@ impl<R: ReadIo> http_body::Body for RecvBody<R> {
             }
         }
         loop {
-            let Some(reader) = this.reader.as_mut() else { return Poll::Ready(None) };
+            let Some(reader) = this.reader.as_mut() else {
+                return Poll::Ready(None);
+            };
             match this.decoder.decode(&mut reader.buf) {
                 Err(e) => {
                     return this.fail(Error::with_cause(Kind::Parse, "invalid request body", e.0))
@@ -299,4 +326,3 @@ impl<R: ReadIo> Drop for RecvBody<R> {
         self.give_back();
     }
 }
-

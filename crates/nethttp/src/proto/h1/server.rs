@@ -6,6 +6,7 @@
 use std::future::{poll_fn, Future};
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -20,6 +21,7 @@ use super::decode::{Decoded, Decoder};
 use super::encode::{self, Framing, HeadOptions};
 use super::io::{ReadIo, Reader, INITIAL_READ_BUF};
 use super::parse::{self, BodyLen, HeadError, HeadLimits, RequestHead};
+use super::pool;
 use super::recv::{BodyLimits, Exchange, MinDataRate, RecvBody};
 use crate::body::Body;
 use crate::handler::Handler;
@@ -38,6 +40,8 @@ pub(crate) struct ConnConfig {
     pub max_drain_bytes: u64,
     pub drain_timeout: Duration,
     pub keep_alive: bool,
+    /// `keep-alive: timeout=N\r\n`, formatted once; `None` when the idle timeout is under 1 s.
+    pub keep_alive_line: Option<Box<[u8]>>,
 }
 
 /// Responses are sent when this much is batched, even if more pipelined requests wait.
@@ -58,29 +62,39 @@ enum Stop {
     Graceful,
 }
 
-/// Serves one connection until it closes.
+/// Serves one connection until it closes. `idle` is true exactly while the connection waits
+/// between requests, so a graceful shutdown can close it at once.
 pub(crate) async fn serve<R, W, H>(
     rd: R,
     wr: W,
     handler: &H,
     cfg: &ConnConfig,
     events: &mut ConnEvents,
+    idle: &AtomicBool,
 ) where
     R: ReadIo,
     W: AsyncWrite + Unpin + Send,
     H: Handler + ?Sized,
 {
     let mut conn = Conn {
-        reader: Some(Reader { io: rd, buf: BytesMut::new() }),
+        reader: Some(Reader {
+            io: rd,
+            buf: BytesMut::new(),
+        }),
         wr,
         wbuf: Vec::new(),
         exchange: None,
         cfg,
         served: 0,
     };
+    // One timer for the connection's idle waits, re-armed lazily (see `wait_idle`).
+    let mut timer = std::pin::pin!(tokio::time::sleep(cfg.read_header_timeout));
     let stop = loop {
         if conn.is_idle() {
-            if let Err(stop) = conn.wait_idle(events).await {
+            idle.store(true, Ordering::Release);
+            let waited = conn.wait_idle(events, timer.as_mut()).await;
+            idle.store(false, Ordering::Release);
+            if let Err(stop) = waited {
                 break stop;
             }
         }
@@ -118,32 +132,67 @@ where
     }
 
     /// Waits, holding no buffers, until the client sends something. `Err` when the
-    /// connection should close instead: client gone, idle (or first-request) timeout, shutdown.
-    async fn wait_idle(&mut self, events: &mut ConnEvents) -> Result<(), Stop> {
+    /// connection should close instead: client gone, idle (or first-request) timeout, or the
+    /// server is shutting down.
+    ///
+    /// The timer is not re-armed per request: it keeps its old deadline while that is earlier
+    /// than the real one, and is pushed back only when it fires early. A keep-alive request
+    /// then costs a clock read instead of a timer-wheel insert and removal.
+    async fn wait_idle(
+        &mut self,
+        events: &mut ConnEvents,
+        mut timer: Pin<&mut tokio::time::Sleep>,
+    ) -> Result<(), Stop> {
         let first = self.served == 0;
         if !first {
             events.set(ConnState::Idle);
         }
-        let Some(reader) = self.reader.as_mut() else { return Err(Stop::Now) };
-        reader.buf = BytesMut::new();
-        self.wbuf = Vec::new();
-        let wait = if first { self.cfg.read_header_timeout } else { self.cfg.idle_timeout };
-        tokio::select! {
-            biased;
-            r = tokio::time::timeout(wait, reader.io.ready()) => match r {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(_)) | Err(_) => Err(Stop::Now),
-            },
-            _ = events.shutdown() => Err(Stop::Now),
+        if events.shutting_down() {
+            return Err(Stop::Now);
+        }
+        let Some(reader) = self.reader.as_mut() else {
+            return Err(Stop::Now);
+        };
+        pool::recycle_read(std::mem::take(&mut reader.buf));
+        pool::recycle_write(std::mem::take(&mut self.wbuf));
+        let wait = if first {
+            self.cfg.read_header_timeout
+        } else {
+            self.cfg.idle_timeout
+        };
+        let deadline = Instant::now() + wait;
+        if timer.deadline() > deadline {
+            timer.as_mut().reset(deadline);
+        }
+        let mut ready = std::pin::pin!(reader.io.ready());
+        loop {
+            tokio::select! {
+                biased;
+                r = &mut ready => return r.map_err(|_| Stop::Now),
+                _ = timer.as_mut() => {
+                    if Instant::now() >= deadline {
+                        return Err(Stop::Now);
+                    }
+                    timer.as_mut().reset(deadline);
+                }
+            }
         }
     }
 
     /// Serves requests while the client keeps the connection busy. `None` when it goes idle
     /// (everything answered and flushed, nothing buffered), else how to stop.
-    async fn run<H: Handler + ?Sized>(&mut self, handler: &H, events: &mut ConnEvents) -> Option<Stop> {
+    async fn run<H: Handler + ?Sized>(
+        &mut self,
+        handler: &H,
+        events: &mut ConnEvents,
+    ) -> Option<Stop> {
+        if self.wbuf.capacity() == 0 {
+            self.wbuf = pool::write_buf();
+        }
         let mut fresh = true;
         loop {
-            if !std::mem::take(&mut fresh) && self.reader.as_ref().is_some_and(|r| r.buf.is_empty()) {
+            if !std::mem::take(&mut fresh) && self.reader.as_ref().is_some_and(|r| r.buf.is_empty())
+            {
                 if !self.wbuf.is_empty() && self.flush().await.is_err() {
                     return Some(Stop::Now);
                 }
@@ -177,7 +226,10 @@ where
         let mut start: Option<Instant> = None;
         let mut announced = false;
         loop {
-            let reader = self.reader.as_mut().expect("read half is home between requests");
+            let reader = self
+                .reader
+                .as_mut()
+                .expect("read half is home between requests");
             if !reader.buf.is_empty() {
                 if !announced {
                     announced = true;
@@ -198,12 +250,17 @@ where
             }
             let start = *start.get_or_insert_with(Instant::now);
             let deadline = start + self.cfg.read_header_timeout.min(self.cfg.read_timeout);
-            let reader = self.reader.as_mut().expect("read half is home between requests");
+            let reader = self
+                .reader
+                .as_mut()
+                .expect("read half is home between requests");
             let want = INITIAL_READ_BUF.max(reader.buf.len());
-            match timeout_at(deadline, reader.read_more(want)).await {
-                Ok(Ok(0)) | Ok(Err(_)) => return Ok(None),
-                Ok(Ok(_)) => {}
-                Err(_) if reader.buf.is_empty() => return Ok(None),
+            match reader.read_more(want, deadline).await {
+                Ok(0) => return Ok(None),
+                Ok(_) => {}
+                Err(e) if e.kind() != std::io::ErrorKind::TimedOut || reader.buf.is_empty() => {
+                    return Ok(None)
+                }
                 Err(_) => {
                     return Err(HeadError {
                         status: StatusCode::REQUEST_TIMEOUT,
@@ -225,8 +282,7 @@ where
         self.served += 1;
         let is_head = head.method == Method::HEAD;
         let version = head.version;
-        let mut keep_alive =
-            head.keep_alive && self.cfg.keep_alive && !events.shutting_down();
+        let mut keep_alive = head.keep_alive && self.cfg.keep_alive && !events.shutting_down();
 
         // Lend the read half to the body, unless there is none.
         let body_len = head.body;
@@ -242,14 +298,20 @@ where
                     BodyLen::Length(n) => Decoder::length(n),
                     _ => Decoder::chunked(),
                 };
-                let exchange = self.exchange.get_or_insert_with(|| Arc::new(Exchange::new()));
+                let exchange = self
+                    .exchange
+                    .get_or_insert_with(|| Arc::new(Exchange::new()));
                 exchange.reset(head.expect_continue);
                 let limits = BodyLimits {
                     max_bytes: self.cfg.max_body_bytes,
-                    deadline: events.request_start.unwrap_or_else(Instant::now) + self.cfg.read_timeout,
+                    deadline: events.request_start.unwrap_or_else(Instant::now)
+                        + self.cfg.read_timeout,
                     min_rate: self.cfg.min_body_rate,
                 };
-                let reader = self.reader.take().expect("read half is home between requests");
+                let reader = self
+                    .reader
+                    .take()
+                    .expect("read half is home between requests");
                 Body::from_incoming(RecvBody::new(reader, decoder, exchange.clone(), limits))
             }
         };
@@ -314,9 +376,11 @@ where
                 self.write_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
                 return Ok(false);
             }
-            if ex.continue_unanswered() {
-                // The client may or may not send the body it announced; the stream is
-                // ambiguous after this response, so it is the last one.
+            if ex.continue_unanswered() && ex.has_returned() {
+                // The handler dropped the body without asking for it: the client may or may
+                // not send what it announced, so the stream is ambiguous after this response
+                // and it is the last one. (A body still alive, say streamed back as the
+                // response, may yet be read: then `100 Continue` goes out first.)
                 keep_alive = false;
             }
             if ex.returned_reusable(self.cfg.max_drain_bytes) == Some(false) {
@@ -325,11 +389,8 @@ where
                 keep_alive = false;
             }
         }
-        if parts
-            .headers
-            .get(http::header::CONNECTION)
-            .is_some_and(|v| has_token(v.as_bytes(), b"close"))
-        {
+        let (handler_close, declared) = scan_response_headers(&parts.headers);
+        if handler_close {
             keep_alive = false;
         }
         if events.shutting_down() {
@@ -342,10 +403,6 @@ where
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
-        let declared = parts
-            .headers
-            .get(http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
         let exact = body.size_hint().exact();
         let framing = if bodiless {
             Framing::NoBody
@@ -362,16 +419,30 @@ where
             head_length: if is_head { declared.or(exact) } else { None },
             close: !keep_alive,
             confirm_keep_alive: keep_alive && version == Version::HTTP_10,
-            keep_alive_timeout: if keep_alive { self.keep_alive_secs() } else { None },
+            keep_alive_line: if keep_alive {
+                self.cfg.keep_alive_line.as_deref()
+            } else {
+                None
+            },
         };
-        if self.wbuf.capacity() == 0 {
-            self.wbuf.reserve(1024);
-        }
         let head_at = self.wbuf.len();
         encode::write_head(&mut self.wbuf, status, &parts.headers, &opts);
         drop(parts);
 
-        if framing != Framing::NoBody {
+        if let (Framing::Length(n), Some(data)) = (framing, body.take_full()) {
+            // A body already in memory (the common case): append it without the streaming
+            // machinery.
+            if data.len() as u64 != n {
+                tracing::debug!("response body length differs from its Content-Length; closing");
+                // Send what we have; the client sees a short body and a closed connection.
+                let _ = self
+                    .put_data(data.slice(..data.len().min(n as usize)))
+                    .await;
+                let _ = self.flush().await;
+                return Err(());
+            }
+            self.put_data(data).await?;
+        } else if framing != Framing::NoBody {
             match self.write_body(&mut body, framing, head_at).await {
                 Ok(()) => {}
                 Err(()) => return Err(()),
@@ -386,7 +457,9 @@ where
         // Take the read half back from the body and skip what the handler left unread.
         if lent {
             let Some(ex) = exchange else { return Err(()) };
-            let Some(returned) = self.reclaim(&ex).await else { return Ok(false) };
+            let Some(returned) = self.reclaim(&ex).await else {
+                return Ok(false);
+            };
             self.reader = Some(returned.reader);
             if returned.failed {
                 return Ok(false);
@@ -406,7 +479,12 @@ where
 
     /// Streams a response body into the write buffer, flushing whenever the body has nothing
     /// ready (so streamed bodies reach the client as they are produced).
-    async fn write_body(&mut self, body: &mut Body, framing: Framing, head_at: usize) -> Result<(), ()> {
+    async fn write_body(
+        &mut self,
+        body: &mut Body,
+        framing: Framing,
+        head_at: usize,
+    ) -> Result<(), ()> {
         let mut head_sent = false;
         let mut written: u64 = 0;
         let mut trailers = None;
@@ -503,10 +581,6 @@ where
         self.exchange.as_ref().is_some_and(|e| e.claim_continue())
     }
 
-    fn keep_alive_secs(&self) -> Option<u64> {
-        Some(self.cfg.idle_timeout.as_secs()).filter(|&s| s > 0)
-    }
-
     /// Waits (bounded by the write timeout) for the request body to hand the read half back;
     /// it may live on in a task the handler spawned.
     async fn reclaim(&mut self, ex: &Exchange<R>) -> Option<super::recv::Returned<R>> {
@@ -525,12 +599,17 @@ where
     /// Reads and discards the rest of a request body the handler did not read, within the
     /// drain byte and time bounds. Returns whether the connection is reusable.
     async fn drain(&mut self, mut decoder: Decoder) -> bool {
-        if decoder.remaining().is_some_and(|n| n > self.cfg.max_drain_bytes) {
+        if decoder
+            .remaining()
+            .is_some_and(|n| n > self.cfg.max_drain_bytes)
+        {
             return false;
         }
         let deadline = Instant::now() + self.cfg.drain_timeout;
         let max = self.cfg.max_drain_bytes;
-        let Some(reader) = self.reader.as_mut() else { return false };
+        let Some(reader) = self.reader.as_mut() else {
+            return false;
+        };
         let mut drained = 0u64;
         loop {
             match decoder.decode(&mut reader.buf) {
@@ -541,12 +620,10 @@ where
                     }
                 }
                 Ok(Decoded::Done(_)) => return true,
-                Ok(Decoded::NeedMore) => {
-                    match timeout_at(deadline, reader.read_more(INITIAL_READ_BUF)).await {
-                        Ok(Ok(n)) if n > 0 => {}
-                        _ => return false,
-                    }
-                }
+                Ok(Decoded::NeedMore) => match reader.read_more(INITIAL_READ_BUF, deadline).await {
+                    Ok(n) if n > 0 => {}
+                    _ => return false,
+                },
                 Err(_) => return false,
             }
         }
@@ -565,7 +642,7 @@ where
             head_length: None,
             close: true,
             confirm_keep_alive: false,
-            keep_alive_timeout: None,
+            keep_alive_line: None,
         };
         encode::write_head(&mut self.wbuf, status, resp.headers(), &opts);
         self.wbuf.extend_from_slice(reason.as_bytes());
@@ -594,7 +671,10 @@ where
         }
         match tokio::time::timeout(self.cfg.write_timeout, write).await {
             Ok(r) => r,
-            Err(_) => Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "write timeout")),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "write timeout",
+            )),
         }
     }
 
@@ -605,17 +685,37 @@ where
             return;
         }
         let _ = self.wr.shutdown().await;
-        let Some(reader) = self.reader.as_mut() else { return };
+        let Some(reader) = self.reader.as_mut() else {
+            return;
+        };
         let deadline = Instant::now() + LINGER;
         let mut discarded = 0;
         while discarded < LINGER_BYTES {
             reader.buf.clear();
-            match timeout_at(deadline, reader.read_more(INITIAL_READ_BUF)).await {
-                Ok(Ok(n)) if n > 0 => discarded += n,
+            match reader.read_more(INITIAL_READ_BUF, deadline).await {
+                Ok(n) if n > 0 => discarded += n,
                 _ => break,
             }
         }
     }
+}
+
+/// What the connection needs from a handler's response headers, in one pass instead of two
+/// hash lookups: whether it asked to close, and its declared Content-Length.
+fn scan_response_headers(headers: &http::HeaderMap) -> (bool, Option<u64>) {
+    let mut close = false;
+    let mut length = None;
+    for (name, value) in headers {
+        if name == http::header::CONNECTION {
+            close |= has_token(value.as_bytes(), b"close");
+        } else if name == http::header::CONTENT_LENGTH {
+            length = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.trim().parse::<u64>().ok());
+        }
+    }
+    (close, length)
 }
 
 /// Whether a comma-separated header value contains `token` (case-insensitive).

@@ -1,0 +1,3 @@
+//! Helpers shared by the integration tests; each submodule serves one family of test files.
+
+pub mod wire;
