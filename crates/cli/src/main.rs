@@ -7,7 +7,11 @@ mod serve;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "nethttp", version, about = "HTTP server and client tools built on the nethttp library")]
+#[command(
+    name = "nethttp",
+    version,
+    about = "HTTP server and client tools built on the nethttp library"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

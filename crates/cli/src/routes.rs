@@ -42,7 +42,10 @@ async fn echo(req: HttpRequest) -> HttpResponse {
 
 async fn stream(n: &str) -> HttpResponse {
     let Ok(n) = n.parse::<u64>() else {
-        return text_response(StatusCode::BAD_REQUEST, "n must be a non-negative integer\n");
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "n must be a non-negative integer\n",
+        );
     };
     if n > MAX_STREAM_CHUNKS {
         return text_response(StatusCode::BAD_REQUEST, "n is at most 1000000\n");
@@ -56,26 +59,38 @@ async fn stream(n: &str) -> HttpResponse {
         }
     });
     let mut resp = Response::new(body);
-    resp.headers_mut()
-        .insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/plain; charset=utf-8"));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     resp
 }
 
 async fn delay(ms: &str) -> HttpResponse {
     let Ok(ms) = ms.parse::<u64>() else {
-        return text_response(StatusCode::BAD_REQUEST, "ms must be a non-negative integer\n");
+        return text_response(
+            StatusCode::BAD_REQUEST,
+            "ms must be a non-negative integer\n",
+        );
     };
     tokio::time::sleep(Duration::from_millis(ms.min(MAX_DELAY_MS))).await;
     text_response(StatusCode::OK, "done")
 }
 
 async fn status(code: &str) -> HttpResponse {
-    match code.parse::<u16>().ok().and_then(|c| StatusCode::from_u16(c).ok()) {
+    match code
+        .parse::<u16>()
+        .ok()
+        .and_then(|c| StatusCode::from_u16(c).ok())
+    {
         Some(code) if code.as_u16() >= 200 => {
             let mut resp = Response::new(Body::empty());
             *resp.status_mut() = code;
             resp
         }
-        _ => text_response(StatusCode::BAD_REQUEST, "code must be a status from 200 to 999\n"),
+        _ => text_response(
+            StatusCode::BAD_REQUEST,
+            "code must be a status from 200 to 999\n",
+        ),
     }
 }

@@ -61,7 +61,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
         }
         b
     };
-    let rt = rt.enable_all().build().map_err(|e| format!("starting runtime: {e}"))?;
+    let rt = rt
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting runtime: {e}"))?;
     rt.block_on(serve(args))
 }
 
@@ -81,7 +84,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .serve_reuseport(args.addr, args.reuseport, routes)
             .map_err(|e| format!("listening on {}: {e}", args.addr))?
     } else {
-        let listener = server.bind(args.addr).map_err(|e| format!("listening on {}: {e}", args.addr))?;
+        let listener = server
+            .bind(args.addr)
+            .map_err(|e| format!("listening on {}: {e}", args.addr))?;
         server.serve(listener, routes)
     };
     tracing::info!("listening on {}", handle.local_addr());
@@ -96,7 +101,10 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             tracing::info!(timeout = ?args.shutdown_timeout, "shutting down: finishing in-flight requests");
             let report = handle.shutdown(args.shutdown_timeout).await;
             if report.forced > 0 {
-                tracing::warn!(forced = report.forced, "closed connections still busy at the deadline");
+                tracing::warn!(
+                    forced = report.forced,
+                    "closed connections still busy at the deadline"
+                );
             }
             tracing::info!("stopped");
             Ok(())

@@ -270,7 +270,7 @@ fn check_head(head: RequestHead, head_len: usize, limits: &HeadLimits) -> Head {
                 cl.iter().all(|v| v
                     .as_bytes()
                     .split(|&b| b == b',')
-                    .all(|p| p.trim_ascii() == b"0")),
+                    .all(|p| p.trim_ascii().iter().all(|&d| d == b'0'))),
                 "Content-Length other than 0 but no body: {cl:?}"
             );
             Framing::Empty

@@ -5,4 +5,5 @@ mod listener;
 mod socket;
 
 pub use listener::{Backoff, BindOptions, Listener};
+pub(crate) use socket::has_pending_input;
 pub use socket::{is_temporary_accept_error, SocketOptions};

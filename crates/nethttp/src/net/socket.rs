@@ -40,6 +40,24 @@ impl SocketOptions {
     }
 }
 
+/// Whether bytes are waiting to be read on `fd`, without consuming them (a non-blocking
+/// `MSG_PEEK`). Used before closing a connection thought idle: a request that already
+/// arrived must be answered, not dropped with the connection.
+pub(crate) fn has_pending_input(fd: std::os::fd::RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: `recv` writes at most 1 byte into `byte`, which outlives the call; an invalid
+    // or closed fd only makes it return -1.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    n > 0
+}
+
 /// Whether an `accept(2)` error is temporary: the listener is fine and the loop should back
 /// off and try again. Resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM) clears when other
 /// connections close; a connection reset or aborted before we accepted it (ECONNABORTED,

@@ -3,6 +3,7 @@
 //! optional connection cap is a semaphore acquired before accepting, so the loop waits
 //! instead of accepting what it cannot serve. No lock is taken on this path.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -109,6 +110,7 @@ async fn serve_conn<H: Handler>(
 ) {
     let mut events = ConnEvents::new(remote, ctx.hook.clone(), phase.clone());
     let idle = AtomicBool::new(false);
+    let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();
     let mut conn = std::pin::pin!(h1::serve(
         rd,
@@ -123,7 +125,10 @@ async fn serve_conn<H: Handler>(
         _ = &mut conn => return,
         _ = stopping(&mut phase) => {}
     }
-    if idle.load(Ordering::Acquire) {
+    // An idle connection closes at once, unless a request has already arrived that the
+    // connection has not noticed yet (the runtime may learn of readiness late): that one is
+    // answered first. `fd` is open: `conn` owns the socket and is alive here.
+    if idle.load(Ordering::Acquire) && !crate::net::has_pending_input(fd) {
         return;
     }
     tokio::select! {

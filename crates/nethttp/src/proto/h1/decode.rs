@@ -246,10 +246,22 @@ impl Chunked {
         if end > MAX_TRAILER_BYTES {
             return Err(DecodeError("trailer section too large"));
         }
+        // Strict CRLF here too: httparse takes a bare LF as a line end, so `0\r\n\n` would end
+        // the section for it while the search above runs on to a later CRLFCRLF, swallowing
+        // the bytes between (a pipelined request) as trailers.
+        let section = &buf[..end];
+        if section
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| b == b'\n' && (i == 0 || section[i - 1] != b'\r'))
+        {
+            return Err(DecodeError("trailer line not ended by CRLF"));
+        }
         let mut fields = [httparse::EMPTY_HEADER; MAX_TRAILERS];
-        let parsed = match httparse::parse_headers(&buf[..end], &mut fields) {
-            Ok(httparse::Status::Complete((_, fields))) => fields,
-            Ok(httparse::Status::Partial) | Err(_) => {
+        let parsed = match httparse::parse_headers(section, &mut fields) {
+            // httparse must end the section exactly at the empty line found above.
+            Ok(httparse::Status::Complete((n, fields))) if n == end => fields,
+            Ok(_) | Err(_) => {
                 return Err(DecodeError("invalid trailer section"));
             }
         };
@@ -370,6 +382,29 @@ mod tests {
             decode_all(&big_trailer, 512).unwrap_err().0,
             "trailer section too large"
         );
+    }
+
+    /// Fuzz finding (chunked): a bare LF ended the trailer section for httparse while the
+    /// decoder consumed up to the next CRLFCRLF, swallowing the bytes between (here a pipelined
+    /// request) as trailers. Every line of the trailer section must end in CRLF.
+    #[test]
+    fn trailer_lines_need_crlf() {
+        for bad in [
+            &b"0\r\n\n\r\n\r\n"[..],
+            b"0\r\n\nGET /x HTTP/1.1\r\nHost: y\r\n\r\n",
+            b"0\r\nX: 1\nY: 2\r\n\r\n",
+            b"0\r\nX: 1\r\n\n\r\n\r\n",
+        ] {
+            for step in 1..=bad.len() {
+                let err = decode_all(bad, step).unwrap_err();
+                assert_eq!(
+                    err.0, "trailer line not ended by CRLF",
+                    "{bad:?} step {step}"
+                );
+            }
+        }
+        let (_, trailers) = decode_all(b"0\r\nX: 1\r\nY: 2\r\n\r\n", 1).unwrap();
+        assert_eq!(trailers.unwrap().len(), 2);
     }
 
     #[test]

@@ -22,11 +22,19 @@ pub(crate) trait ReadIo: AsyncRead + Unpin + Send + 'static {
     /// Waits until the socket has something to read, without holding a buffer: this is how
     /// an idle keep-alive connection waits, so it costs only a few hundred bytes.
     fn ready(&self) -> impl Future<Output = io::Result<()>> + Send + '_;
+
+    /// Whether unread bytes are already waiting in the kernel (checked without reading).
+    fn has_pending_input(&self) -> bool;
 }
 
 impl ReadIo for OwnedReadHalf {
     fn ready(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
         self.readable()
+    }
+
+    fn has_pending_input(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        crate::net::has_pending_input(self.as_ref().as_raw_fd())
     }
 }
 

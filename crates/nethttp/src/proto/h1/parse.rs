@@ -83,7 +83,7 @@ pub(crate) fn parse_request(
         httparse::Status::Partial => {
             return if buf.len() > limits.max_head_bytes {
                 Err(too_large(buf, limits))
-            } else if !request_line_done(buf) && buf.len() > limits.max_uri_bytes + 32 {
+            } else if partial_target_len(buf) > limits.max_uri_bytes {
                 Err(HeadError {
                     status: StatusCode::URI_TOO_LONG,
                     reason: "URI too long",
@@ -166,6 +166,29 @@ fn request_line_done(buf: &[u8]) -> bool {
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(buf.len());
     buf[start..].contains(&b'\n')
+}
+
+/// While the request line is still arriving, how long its request-target already is (0 before
+/// the target starts or once the line has ended). Only the target is measured, not the whole
+/// line: a long method or leading empty lines must not turn a head that is accepted once
+/// complete into a 414 just because it arrived in pieces.
+fn partial_target_len(buf: &[u8]) -> usize {
+    let start = buf
+        .iter()
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(buf.len());
+    let line = &buf[start..];
+    if line.contains(&b'\n') {
+        return 0;
+    }
+    let Some(sp) = line.iter().position(|&b| b == b' ') else {
+        return 0;
+    };
+    let target = &line[sp + 1..];
+    target
+        .iter()
+        .position(|&b| b == b' ')
+        .unwrap_or(target.len())
 }
 
 fn too_large(buf: &[u8], limits: &HeadLimits) -> HeadError {
@@ -532,6 +555,37 @@ mod tests {
                 assert_eq!(accepted, valid, "byte {b:#04x} len {len}");
             }
         }
+    }
+
+    /// Fuzz finding (h1_request): a head whose request line is long only because of its method
+    /// or leading empty lines was refused with 414 when it arrived in pieces, yet accepted when
+    /// it arrived whole. Only the request-target counts against the URI limit.
+    #[test]
+    fn partial_request_line_is_judged_by_its_target() {
+        let limits = HeadLimits {
+            max_head_bytes: 112,
+            max_uri_bytes: 12,
+        };
+        let long_method = format!("{} D HTTP/1.0\n\n", "$".repeat(40));
+        let empty_lines = format!("{}GET /abc HTTP/1.1\r\nHost: x\r\n\r\n", "\r\n".repeat(30));
+        for req in [long_method, empty_lines] {
+            for cut in 1..req.len() {
+                let mut b = BytesMut::from(&req[..cut]);
+                assert!(
+                    matches!(parse_request(&mut b, &limits), Ok(None)),
+                    "{req:?} cut at {cut}"
+                );
+                b.extend_from_slice(&req.as_bytes()[cut..]);
+                assert!(
+                    matches!(parse_request(&mut b, &limits), Ok(Some(_))),
+                    "{req:?} cut at {cut}"
+                );
+            }
+        }
+        // A target over the limit is still refused before its line ends.
+        let mut b = BytesMut::from("GET /abcdefghijklm");
+        let e = parse_request(&mut b, &limits).unwrap_err();
+        assert_eq!(e.status, StatusCode::URI_TOO_LONG);
     }
 
     #[test]

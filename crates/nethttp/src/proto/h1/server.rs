@@ -147,12 +147,14 @@ where
         if !first {
             events.set(ConnState::Idle);
         }
-        if events.shutting_down() {
-            return Err(Stop::Now);
-        }
         let Some(reader) = self.reader.as_mut() else {
             return Err(Stop::Now);
         };
+        if events.shutting_down() && !reader.io.has_pending_input() {
+            // Shutting down and nothing has arrived: close. (A request already in the
+            // kernel's buffer is still answered, with `Connection: close`.)
+            return Err(Stop::Now);
+        }
         pool::recycle_read(std::mem::take(&mut reader.buf));
         pool::recycle_write(std::mem::take(&mut self.wbuf));
         let wait = if first {
