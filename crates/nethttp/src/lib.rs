@@ -20,7 +20,7 @@ pub use body::{Body, BodySender};
 pub use error::{Error, Kind as ErrorKind, Result};
 pub use handler::{text_response, BoxFuture, DynHandler, Handler, HttpRequest, HttpResponse};
 pub use mux::{PathValue, ServeMux};
-pub use server::{ConnState, MinDataRate, Server, ServerHandle, ShutdownReport};
+pub use server::{ConnInfo, ConnState, MinDataRate, Server, ServerHandle, ShutdownReport};
 
 pub use http;
 

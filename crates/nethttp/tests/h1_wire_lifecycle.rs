@@ -186,3 +186,26 @@ async fn shutdown_grace_expiry_forces_stuck_requests_closed() {
     assert!(t0.elapsed() >= grace - Duration::from_millis(50));
     c.expect_closed().await;
 }
+
+/// With `conn_info(true)` a handler sees the client's and the server's addresses (Go's
+/// `RemoteAddr`); without it the extension is absent.
+#[tokio::test]
+async fn conn_info_carries_both_addresses_only_when_enabled() {
+    async fn report(req: HttpRequest) -> HttpResponse {
+        let text = match req.extensions().get::<nethttp::ConnInfo>() {
+            Some(info) => format!("{} {}", info.remote_addr, info.local_addr),
+            None => "none".to_string(),
+        };
+        text_response(StatusCode::OK, text)
+    }
+    let on = start(Server::new().conn_info(true), report);
+    let mut c = Conn::connect(on.local_addr()).await;
+    c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let want = format!("{} {}", c.local_addr(), on.local_addr());
+    assert!(c.response().await.ends_with(&format!("\r\n\r\n{want}")));
+
+    let off = start(Server::new(), report);
+    let mut c = Conn::connect(off.local_addr()).await;
+    c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert!(c.response().await.ends_with("\r\n\r\nnone"));
+}

@@ -23,6 +23,17 @@ pub enum ConnState {
     Closed,
 }
 
+/// The addresses of the connection a request arrived on, Go's `Request.RemoteAddr` and
+/// `LocalAddrContextKey`. Present in the request's extensions when
+/// [`crate::Server::conn_info`] is on: `req.extensions().get::<ConnInfo>()`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnInfo {
+    /// The client's address.
+    pub remote_addr: SocketAddr,
+    /// The server's address the client connected to.
+    pub local_addr: SocketAddr,
+}
+
 /// A callback told of every connection state change: `(remote address, new state)`.
 pub type ConnStateHook = Arc<dyn Fn(SocketAddr, ConnState) + Send + Sync>;
 
@@ -36,6 +47,8 @@ pub(crate) struct ConnEvents {
     /// request read deadline counts from it (else from when the body is first set up).
     pub request_start: Option<Instant>,
     pub requests_served: u64,
+    /// Set when the server attaches connection addresses to requests.
+    pub info: Option<ConnInfo>,
 }
 
 impl ConnEvents {
@@ -51,6 +64,7 @@ impl ConnEvents {
             phase,
             request_start: None,
             requests_served: 0,
+            info: None,
         };
         ev.report(ConnState::New);
         ev

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 pub use crate::proto::h1::recv::MinDataRate;
 pub(crate) use conn_state::ConnEvents;
-pub use conn_state::{ConnState, ConnStateHook};
+pub use conn_state::{ConnInfo, ConnState, ConnStateHook};
 pub use shutdown::{ServerHandle, ShutdownReport};
 
 use crate::handler::Handler;
@@ -50,6 +50,7 @@ pub struct Server {
     bind: BindOptions,
     socket: SocketOptions,
     conn_state_hook: Option<ConnStateHook>,
+    conn_info: bool,
 }
 
 impl Default for Server {
@@ -95,6 +96,7 @@ impl Server {
             bind: BindOptions::default(),
             socket: SocketOptions::default(),
             conn_state_hook: None,
+            conn_info: false,
         }
     }
 
@@ -199,6 +201,14 @@ impl Server {
         hook: impl Fn(SocketAddr, ConnState) + Send + Sync + 'static,
     ) -> Self {
         self.conn_state_hook = Some(Arc::new(hook));
+        self
+    }
+
+    /// Attach a [`ConnInfo`] (client and server addresses) to every request's extensions.
+    /// Default: off — it costs an allocation per request, which a server that does not log
+    /// or filter by address should not pay.
+    pub fn conn_info(mut self, on: bool) -> Self {
+        self.conn_info = on;
         self
     }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{watch, Semaphore};
 
 use super::shutdown::{LiveGuard, Phase, ServerHandle, Shared};
-use super::{ConnEvents, ConnStateHook, Server};
+use super::{ConnEvents, ConnInfo, ConnStateHook, Server};
 use crate::handler::Handler;
 use crate::net::{Listener, SocketOptions};
 use crate::proto::h1::server::{self as h1, ConnConfig};
@@ -23,6 +23,7 @@ struct Ctx<H> {
     hook: Option<ConnStateHook>,
     limiter: Option<Arc<Semaphore>>,
     shared: Arc<Shared>,
+    conn_info: bool,
 }
 
 pub(super) fn start<H: Handler>(
@@ -40,6 +41,7 @@ pub(super) fn start<H: Handler>(
             .max_connections
             .map(|n| Arc::new(Semaphore::new(n.max(1)))),
         shared: shared.clone(),
+        conn_info: server.conn_info,
     });
     let addrs = listeners
         .iter()
@@ -109,6 +111,14 @@ async fn serve_conn<H: Handler>(
     mut phase: watch::Receiver<Phase>,
 ) {
     let mut events = ConnEvents::new(remote, ctx.hook.clone(), phase.clone());
+    if ctx.conn_info {
+        if let Ok(local_addr) = stream.local_addr() {
+            events.info = Some(ConnInfo {
+                remote_addr: remote,
+                local_addr,
+            });
+        }
+    }
     let idle = AtomicBool::new(false);
     let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();

@@ -324,6 +324,9 @@ where
         *req.uri_mut() = head.uri;
         *req.version_mut() = version;
         *req.headers_mut() = head.headers;
+        if let Some(info) = events.info {
+            req.extensions_mut().insert(info);
+        }
 
         // Run the handler. While it works, send responses already batched, and answer a
         // body read that wants `100 Continue`.
