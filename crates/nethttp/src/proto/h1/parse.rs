@@ -168,26 +168,25 @@ fn request_line_done(buf: &[u8]) -> bool {
     buf[start..].contains(&b'\n')
 }
 
-/// While the request line is still arriving, how long its request-target already is (0 before
-/// the target starts or once the line has ended). Only the target is measured, not the whole
-/// line: a long method or leading empty lines must not turn a head that is accepted once
-/// complete into a 414 just because it arrived in pieces.
+/// How long the request-target of a partial head is, as far as it has arrived: the bytes after
+/// the method's space up to the next space or line end (0 before it starts). Only the target
+/// counts, not the whole line, so a long method or leading empty lines cannot make a head that
+/// is accepted once complete a 414 just because it arrived in pieces; and it counts as soon as
+/// it is known, so the verdict does not depend on whether the rest of the head has arrived.
 fn partial_target_len(buf: &[u8]) -> usize {
     let start = buf
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(buf.len());
     let line = &buf[start..];
-    if line.contains(&b'\n') {
-        return 0;
-    }
+    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
     let Some(sp) = line.iter().position(|&b| b == b' ') else {
         return 0;
     };
     let target = &line[sp + 1..];
     target
         .iter()
-        .position(|&b| b == b' ')
+        .position(|&b| b == b' ' || b == b'\r')
         .unwrap_or(target.len())
 }
 
@@ -582,10 +581,16 @@ mod tests {
                 );
             }
         }
-        // A target over the limit is still refused before its line ends.
-        let mut b = BytesMut::from("GET /abcdefghijklm");
-        let e = parse_request(&mut b, &limits).unwrap_err();
-        assert_eq!(e.status, StatusCode::URI_TOO_LONG);
+        // A target over the limit is refused as soon as it is known: before its line ends, and
+        // before the rest of the head arrives (as the whole head would be).
+        for partial in [
+            "GET /abcdefghijklm",
+            "GET /abcdefghijklm HTTP/1.1\r\nHost: x\r\n",
+        ] {
+            let mut b = BytesMut::from(partial);
+            let e = parse_request(&mut b, &limits).unwrap_err();
+            assert_eq!(e.status, StatusCode::URI_TOO_LONG, "{partial:?}");
+        }
     }
 
     #[test]

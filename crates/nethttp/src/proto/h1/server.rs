@@ -24,7 +24,7 @@ use super::parse::{self, BodyLen, HeadError, HeadLimits, RequestHead};
 use super::pool;
 use super::recv::{BodyLimits, Exchange, MinDataRate, RecvBody};
 use crate::body::Body;
-use crate::handler::Handler;
+use crate::handler::{Handler, HttpRequest, HttpResponse};
 use crate::server::{ConnEvents, ConnState};
 
 /// Per-connection settings, derived once from the `Server` config.
@@ -200,8 +200,8 @@ where
                 }
                 return None;
             }
-            let head = match self.next_head(events).await {
-                Ok(Some(head)) => head,
+            let mut head = match self.next_head(events).await {
+                Ok(Some(head)) => Some(head),
                 Ok(None) => return Some(Stop::Now),
                 Err(e) => {
                     tracing::debug!(status = %e.status, reason = e.reason, "rejecting request");
@@ -209,7 +209,9 @@ where
                     return Some(Stop::Graceful);
                 }
             };
-            match self.exchange(head, handler, events).await {
+            // Passed by reference and taken synchronously where it is consumed: a head passed
+            // by value would be stored again in each async callee's state.
+            match self.exchange(&mut head, handler, events).await {
                 Ok(true) => {}
                 Ok(false) => return Some(Stop::Graceful),
                 Err(()) => return Some(Stop::Now),
@@ -277,99 +279,25 @@ where
     /// `Ok(false)`: flush and close. `Err`: close at once.
     async fn exchange<H: Handler + ?Sized>(
         &mut self,
-        head: RequestHead,
+        head: &mut Option<RequestHead>,
         handler: &H,
         events: &mut ConnEvents,
     ) -> Result<bool, ()> {
         self.served += 1;
-        let is_head = head.method == Method::HEAD;
-        let version = head.version;
-        let mut keep_alive = head.keep_alive && self.cfg.keep_alive && !events.shutting_down();
-
-        // Lend the read half to the body, unless there is none.
-        let body_len = head.body;
-        let body = match body_len {
-            BodyLen::Empty => Body::empty(),
-            BodyLen::Length(n) if self.cfg.max_body_bytes.is_some_and(|max| n > max) => {
-                // Known too large before reading a byte: refuse without calling the handler.
-                self.write_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
-                return Ok(false);
-            }
-            BodyLen::Length(_) | BodyLen::Chunked => {
-                let decoder = match body_len {
-                    BodyLen::Length(n) => Decoder::length(n),
-                    _ => Decoder::chunked(),
-                };
-                let exchange = self
-                    .exchange
-                    .get_or_insert_with(|| Arc::new(Exchange::new()));
-                exchange.reset(head.expect_continue);
-                let limits = BodyLimits {
-                    max_bytes: self.cfg.max_body_bytes,
-                    deadline: events.request_start.unwrap_or_else(Instant::now)
-                        + self.cfg.read_timeout,
-                    min_rate: self.cfg.min_body_rate,
-                };
-                let reader = self
-                    .reader
-                    .take()
-                    .expect("read half is home between requests");
-                Body::from_incoming(RecvBody::new(reader, decoder, exchange.clone(), limits))
-            }
+        let Some(h) = head.as_ref() else {
+            return Err(());
         };
-        let expect_continue = head.expect_continue;
+        let is_head = h.method == Method::HEAD;
+        let version = h.version;
+        let body_len = h.body;
+        let mut keep_alive = h.keep_alive && self.cfg.keep_alive && !events.shutting_down();
 
-        let mut req = Request::new(body);
-        *req.method_mut() = head.method;
-        *req.uri_mut() = head.uri;
-        *req.version_mut() = version;
-        *req.headers_mut() = head.headers;
-        if let Some(info) = events.info {
-            req.extensions_mut().insert(info);
-        }
-
-        // Run the handler. While it works, send responses already batched, and answer a
-        // body read that wants `100 Continue`.
-        let mut fut = std::pin::pin!(CatchUnwind(AssertUnwindSafe(handler.call(req))));
-        let signal = self.exchange.clone().filter(|_| expect_continue);
-        let resp = loop {
-            // The body may be read from a task the handler spawned: its request for
-            // `100 Continue` must wake us even though our handler future is not the reader.
-            let mut notified = std::pin::pin!(signal.as_ref().map(|ex| ex.notify.notified()));
-            let step = poll_fn(|cx| {
-                if let Poll::Ready(r) = fut.as_mut().poll(cx) {
-                    return Poll::Ready(Some(r));
-                }
-                if !self.wbuf.is_empty() || self.continue_wanted() {
-                    return Poll::Ready(None);
-                }
-                if let Some(n) = notified.as_mut().as_pin_mut() {
-                    if n.poll(cx).is_ready() {
-                        return Poll::Ready(None);
-                    }
-                }
-                Poll::Pending
-            })
-            .await;
-            match step {
-                Some(r) => break r,
-                None => {
-                    if self.claim_continue() {
-                        self.wbuf.extend_from_slice(CONTINUE);
-                    }
-                    if !self.wbuf.is_empty() && self.flush().await.is_err() {
-                        return Err(());
-                    }
-                }
-            }
-        };
-        let resp = match resp {
-            Ok(resp) => resp,
-            Err(()) => {
-                tracing::error!("handler panicked; answering 500 and closing the connection");
-                self.write_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
-                return Ok(false);
-            }
+        // The handler phase is its own future: its locals (the request, the handler's
+        // future) are gone before the response is written, keeping the busy state small.
+        let resp = match self.call_handler(head, handler, events).await {
+            Ok(Some(resp)) => resp,
+            Ok(None) => return Ok(false),
+            Err(()) => return Err(()),
         };
 
         // The response head decides framing and whether the connection survives.
@@ -480,6 +408,117 @@ where
         }
         events.requests_served += 1;
         Ok(keep_alive)
+    }
+
+    /// Turns a parsed head into the handler's request, lending the read half to its body
+    /// (unless there is none). `None`: the body is too large and a `413` is queued instead.
+    fn build_request(&mut self, head: RequestHead, events: &ConnEvents) -> Option<HttpRequest> {
+        // Lend the read half to the body, unless there is none.
+        let body_len = head.body;
+        let version = head.version;
+        let body = match body_len {
+            BodyLen::Empty => Body::empty(),
+            BodyLen::Length(n) if self.cfg.max_body_bytes.is_some_and(|max| n > max) => {
+                // Known too large before reading a byte: refuse without calling the handler.
+                self.write_error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large");
+                return None;
+            }
+            BodyLen::Length(_) | BodyLen::Chunked => {
+                let decoder = match body_len {
+                    BodyLen::Length(n) => Decoder::length(n),
+                    _ => Decoder::chunked(),
+                };
+                let exchange = self
+                    .exchange
+                    .get_or_insert_with(|| Arc::new(Exchange::new()));
+                exchange.reset(head.expect_continue);
+                let limits = BodyLimits {
+                    max_bytes: self.cfg.max_body_bytes,
+                    deadline: events.request_start.unwrap_or_else(Instant::now)
+                        + self.cfg.read_timeout,
+                    min_rate: self.cfg.min_body_rate,
+                };
+                let reader = self
+                    .reader
+                    .take()
+                    .expect("read half is home between requests");
+                Body::from_incoming(RecvBody::new(reader, decoder, exchange.clone(), limits))
+            }
+        };
+        let mut req = Request::new(body);
+        *req.method_mut() = head.method;
+        *req.uri_mut() = head.uri;
+        *req.version_mut() = version;
+        *req.headers_mut() = head.headers;
+        if let Some(info) = events.info {
+            req.extensions_mut().insert(info);
+        }
+
+        Some(req)
+    }
+
+    /// Builds the request, runs the handler, and returns its response. While the handler works, responses already batched are sent and
+    /// a body read that wants `100 Continue` is answered. `Ok(None)`: an error response was
+    /// queued instead (body too large, handler panic) and the connection closes after it.
+    async fn call_handler<H: Handler + ?Sized>(
+        &mut self,
+        head: &mut Option<RequestHead>,
+        handler: &H,
+        events: &mut ConnEvents,
+    ) -> Result<Option<HttpResponse>, ()> {
+        let Some(head) = head.take() else {
+            return Err(());
+        };
+        let expect_continue = head.expect_continue;
+        // Built by a plain function, so the head and request are not locals of this future
+        // (moved-from locals still take room in every later state).
+        let Some(req) = self.build_request(head, events) else {
+            return Ok(None);
+        };
+
+        // Run the handler. While it works, send responses already batched, and answer a
+        // body read that wants `100 Continue`.
+        let mut fut = std::pin::pin!(CatchUnwind(AssertUnwindSafe(handler.call(req))));
+        let signal = self.exchange.clone().filter(|_| expect_continue);
+        let resp = loop {
+            // The body may be read from a task the handler spawned: its request for
+            // `100 Continue` must wake us even though our handler future is not the reader.
+            let mut notified = std::pin::pin!(signal.as_ref().map(|ex| ex.notify.notified()));
+            let step = poll_fn(|cx| {
+                if let Poll::Ready(r) = fut.as_mut().poll(cx) {
+                    return Poll::Ready(Some(r));
+                }
+                if !self.wbuf.is_empty() || self.continue_wanted() {
+                    return Poll::Ready(None);
+                }
+                if let Some(n) = notified.as_mut().as_pin_mut() {
+                    if n.poll(cx).is_ready() {
+                        return Poll::Ready(None);
+                    }
+                }
+                Poll::Pending
+            })
+            .await;
+            match step {
+                Some(r) => break r,
+                None => {
+                    if self.claim_continue() {
+                        self.wbuf.extend_from_slice(CONTINUE);
+                    }
+                    if !self.wbuf.is_empty() && self.flush().await.is_err() {
+                        return Err(());
+                    }
+                }
+            }
+        };
+        match resp {
+            Ok(resp) => Ok(Some(resp)),
+            Err(()) => {
+                tracing::error!("handler panicked; answering 500 and closing the connection");
+                self.write_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+                Ok(None)
+            }
+        }
     }
 
     /// Streams a response body into the write buffer, flushing whenever the body has nothing
