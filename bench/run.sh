@@ -99,7 +99,7 @@ has_phase memory && { [[ -x $IDLE_BIN ]] || die "$IDLE_BIN missing (cargo build 
 
 mkdir -p "$OUT_DIR"
 RAW=$OUT_DIR/raw.tsv
-printf 'phase\tserver\trep\treq_per_s\trequests\tcpu_ticks\tvalue\n' >"$RAW"
+printf 'phase\tserver\trep\treq_per_s\trequests\tcpu_ticks\tvalue\twall_s\tother_ticks\tsteal_ticks\n' >"$RAW"
 log "open-file limit $FD_LIMIT; logs in $OUT_DIR"
 
 # ---------------------------------------------------------------- process handling
@@ -195,6 +195,10 @@ cpu_ticks() {  # utime + stime of the whole process (all threads), in clock tick
     read -ra f <<<"$s"
     echo $(( f[11] + f[12] ))   # fields 14 (utime) and 15 (stime)
 }
+cpu_stat() {  # cpu_stat N -> "TASK STEAL" ticks of CPU N: user+nice+system, steal (/proc/stat)
+    awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4, $9 }' /proc/stat
+}
+now_ns() { date +%s%N; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # ---------------------------------------------------------------- wrk
@@ -209,10 +213,12 @@ wrk_args() {  # wrk_args MODE SECONDS ADDR -> prints the argv
 
 # run_wrk PHASE NAME REP -> appends a row to RAW
 run_wrk() {
-    local phase=$1 name=$2 rep=$3 cmd outf t0 t1 rps reqs errs
+    local phase=$1 name=$2 rep=$3 cmd outf t0 t1 rps reqs errs w0 w1 c0 c1 s0 s1 other wall
     cmd=$(wrk_args "$phase" "$DURATION" "${ADDR[$name]}")
     outf=$OUT_DIR/wrk-$phase-$name-$rep.txt
     alive "$name"
+    read -r c0 s0 < <(cpu_stat "$SERVER_CPU")
+    w0=$(now_ns)
     t0=$(cpu_ticks "${PID[$name]}")
     # In the background + wait, so a TERM/INT to this script is handled at once.
     # shellcheck disable=SC2086
@@ -223,13 +229,20 @@ run_wrk() {
     unset "LIVE[$wpid]"
     alive "$name"
     t1=$(cpu_ticks "${PID[$name]}")
+    w1=$(now_ns)
+    read -r c1 s1 < <(cpu_stat "$SERVER_CPU")
+    # Task time that others (not our server) ran on the server's CPU during the run.
+    other=$(( (c1 - c0) - (t1 - t0) )); (( other < 0 )) && other=0
+    wall=$(awk -v a="$w0" -v b="$w1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
     rps=$(awk '/^Requests\/sec:/ {print $2}' "$outf")
     reqs=$(awk '/ requests in / {print $1}' "$outf")
-    [[ -n $rps && -n $reqs && $reqs -gt 0 ]] || { cat "$outf" >&2; die "could not parse wrk output (or 0 requests): $outf"; }
+    [[ -n $rps && -n $reqs ]] || { cat "$outf" >&2; die "could not parse wrk output: $outf"; }
+    (( reqs > 0 )) || { cat "$outf" >&2; die "$name served 0 requests in $phase rep $rep (server hung?): $cmd"; }
     errs=$(grep -E 'Socket errors|Non-2xx' "$outf" | tr '\n' ' ' || true)
     [[ -n $errs ]] && log "WARNING $phase $name rep $rep: $errs"
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t\n' "$phase" "$name" "$rep" "$rps" "$reqs" "$(( t1 - t0 ))" >>"$RAW"
-    log "$phase $name rep $rep: $rps req/s, $reqs requests, $(( t1 - t0 )) cpu ticks"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t\t%s\t%s\t%s\n' "$phase" "$name" "$rep" "$rps" "$reqs" "$(( t1 - t0 ))" \
+        "$wall" "$other" "$(( s1 - s0 ))" >>"$RAW"
+    log "$phase $name rep $rep: $rps req/s, $reqs requests, $(( t1 - t0 )) server cpu ticks, $other ticks of other tasks + $(( s1 - s0 )) steal on CPU $SERVER_CPU"
 }
 
 warmup() {
@@ -298,7 +311,7 @@ if has_phase memory; then
                 MEM_NOTES+="- $name rep $rep: opened $opened, failed $failed, still open at measurement end $still"$'\n'
                 log "WARNING memory $name rep $rep: opened=$opened failed=$failed still_open=$still"
             fi
-            printf 'memory\t%s\t%s\t\t%s\t\t%s\n' "$name" "$rep" "$opened" "$per" >>"$RAW"
+            printf 'memory\t%s\t%s\t\t%s\t\t%s\t\t\t\n' "$name" "$rep" "$opened" "$per" >>"$RAW"
             log "memory $name rep $rep: RSS ${before} kB -> ${after} kB, $opened conns, $per bytes/conn"
             stop_server "$name"
         done
@@ -306,13 +319,14 @@ if has_phase memory; then
 fi
 
 # ---------------------------------------------------------------- report
-# col PHASE NAME COLUMN-EXPR -> values in rep order, one per line
+# vals PHASE NAME WHAT -> that metric for each run, in run order, one per line
 vals() {
     awk -F'\t' -v p="$1" -v n="$2" -v tck="$CLK_TCK" -v dur="$DURATION" -v what="$3" '
         $1 == p && $2 == n {
             if (what == "rps") print $4
             else if (what == "us") printf "%.4f\n", ($6 / tck) / $5 * 1e6
-            else if (what == "cpu") printf "%.1f\n", ($6 / tck) / dur * 100
+            else if (what == "cpu") printf "%.1f\n", ($6 / tck) / $8 * 100
+            else if (what == "other") printf "%.1f\n", (($9 + $10) / tck) / $8 * 100
             else if (what == "mem") print $7
         }' "$RAW"
 }
@@ -330,7 +344,8 @@ row() {  # row LABEL PHASE WHAT DECIMALS TARGET-OP TARGET-VALUE TARGET-TEXT
     a=$(vals "$phase" nethttp "$what" | median)
     b=$(vals "$phase" hyper "$what" | median)
     r=$(ratio "$a" "$b")
-    if [[ $op == none ]]; then m="-"; elif [[ $op == abs ]]; then m=$(meets "$a" "<=" "$tv"); else m=$(meets "$r" "$op" "$tv"); fi
+    [[ $op == noratio ]] && r="-"
+    if [[ $op == none || $op == noratio ]]; then m="-"; elif [[ $op == abs ]]; then m=$(meets "$a" "<=" "$tv"); else m=$(meets "$r" "$op" "$tv"); fi
     printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$(fmt "$a" "$d")" "$(fmt "$b" "$d")" "$r" "$tt" "$m"
 }
 
@@ -343,9 +358,11 @@ report() {
     echo "|---|---:|---:|---:|---|---|"
     row "pipelined, depth $DEPTH, $CONNS conns: req/s" pipeline rps 0 ">=" 1.2 "ratio >= 1.2"
     row "pipelined: server CPU use (%)" pipeline cpu 0 none 0 "~100 = server-bound"
+    row "pipelined: other tasks + steal on server CPU (%)" pipeline other 0 noratio 0 "~0 = quiet machine"
     row "keep-alive, $CONNS conns: req/s" keepalive rps 0 none 0 "-"
     row "keep-alive: server CPU per request (us)" keepalive us 2 "<=" 0.8 "ratio <= 0.8"
     row "keep-alive: server CPU use (%)" keepalive cpu 0 none 0 "-"
+    row "keep-alive: other tasks + steal on server CPU (%)" keepalive other 0 noratio 0 "~0 = quiet machine"
     row "idle keep-alive conn memory (bytes/conn, $IDLE_CONNS conns)" memory mem 0 abs 4096 "nethttp <= 4096"
     echo
     echo "Individual runs, in order:"
@@ -356,6 +373,12 @@ report() {
         has_phase keepalive && echo "- $name keep-alive req/s: $(runs keepalive "$name" rps 0); CPU us/req: $(runs keepalive "$name" us 2)"
         has_phase memory && echo "- $name idle conn bytes/conn: $(runs memory "$name" mem 0)"
     done
+    local noisy
+    noisy=$(awk -F'\t' -v tck="$CLK_TCK" '($1 == "pipeline" || $1 == "keepalive") && $8 > 0 && ($9 + $10) / tck / $8 > 0.10 { n++ } END { print n + 0 }' "$RAW")
+    if (( noisy > 0 )); then
+        echo
+        echo "**Noisy machine:** in $noisy wrk run(s) other tasks or steal took more than 10 % of the server's CPU; treat req/s with care (CPU per request is less affected) and re-run on a quiet machine."
+    fi
     if [[ -n $MEM_NOTES ]]; then
         echo
         echo "Memory-phase anomalies:"

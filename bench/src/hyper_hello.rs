@@ -55,7 +55,12 @@ fn parse_args() -> Args {
             Some((k, v)) => (k.to_string(), Some(v.to_string())),
             None => (a.clone(), None),
         };
-        let mut value = || inline.clone().or_else(|| it.next()).unwrap_or_else(|| usage());
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .unwrap_or_else(|| usage())
+        };
         match key.as_str() {
             "--addr" => addr = value(),
             "--threads" => threads = value(),
@@ -107,7 +112,9 @@ async fn serve(addr: SocketAddr) -> std::io::Result<()> {
 fn main() -> ExitCode {
     let args = parse_args();
     let rt = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread().enable_all().build()
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
     } else {
         tokio::runtime::Builder::new_multi_thread()
             .worker_threads(args.threads)

@@ -59,7 +59,12 @@ fn parse_args() -> Args {
             Some((k, v)) => (k.to_string(), Some(v.to_string())),
             None => (a.clone(), None),
         };
-        let mut value = || inline.clone().or_else(|| it.next()).unwrap_or_else(|| usage());
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| it.next())
+                .unwrap_or_else(|| usage())
+        };
         let num = |s: String| -> u64 {
             s.parse().unwrap_or_else(|_| {
                 eprintln!("idle-conns: {key}: not a number: {s:?}");
@@ -111,9 +116,13 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 /// Connect, send one GET, read the complete response (Content-Length or chunked).
 async fn one(addr: SocketAddr, request: &[u8]) -> Result<TcpStream, String> {
-    let mut s = TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    let mut s = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
     let _ = s.set_nodelay(true);
-    s.write_all(request).await.map_err(|e| format!("write: {e}"))?;
+    s.write_all(request)
+        .await
+        .map_err(|e| format!("write: {e}"))?;
     let mut buf = Vec::with_capacity(512);
     let mut chunk = [0u8; 4096];
     // Headers.
@@ -143,7 +152,10 @@ async fn one(addr: SocketAddr, request: &[u8]) -> Result<TcpStream, String> {
     let chunked = head
         .lines()
         .any(|l| l.starts_with("transfer-encoding:") && l.contains("chunked"));
-    if head.lines().any(|l| l.starts_with("connection:") && l.contains("close")) {
+    if head
+        .lines()
+        .any(|l| l.starts_with("connection:") && l.contains("close"))
+    {
         return Err("server answered Connection: close".into());
     }
     // Body.
@@ -151,13 +163,18 @@ async fn one(addr: SocketAddr, request: &[u8]) -> Result<TcpStream, String> {
         let body = &buf[head_end..];
         let done = match (content_length, chunked) {
             (Some(n), _) => body.len() >= n,
-            (None, true) => body.starts_with(b"0\r\n\r\n") || find(body, b"\r\n0\r\n\r\n").is_some(),
+            (None, true) => {
+                body.starts_with(b"0\r\n\r\n") || find(body, b"\r\n0\r\n\r\n").is_some()
+            }
             (None, false) => return Err("response has neither Content-Length nor chunked".into()),
         };
         if done {
             return Ok(s);
         }
-        let n = s.read(&mut chunk).await.map_err(|e| format!("read body: {e}"))?;
+        let n = s
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("read body: {e}"))?;
         if n == 0 {
             return Err("server closed mid-body".into());
         }
@@ -190,8 +207,12 @@ async fn run(args: Args) -> Result<(), String> {
 
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
-        let (next, failed, streams, request) =
-            (next.clone(), failed.clone(), streams.clone(), request.clone());
+        let (next, failed, streams, request) = (
+            next.clone(),
+            failed.clone(),
+            streams.clone(),
+            request.clone(),
+        );
         let (addr, total) = (args.addr, args.conns);
         workers.spawn(async move {
             while next.fetch_add(1, Ordering::Relaxed) < total {
@@ -230,7 +251,10 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let streams = std::mem::take(&mut *streams.lock().unwrap());
     let open = streams.iter().filter(|s| still_open(s)).count();
-    println!("closing still_open={open} held_ms={}", held.elapsed().as_millis());
+    println!(
+        "closing still_open={open} held_ms={}",
+        held.elapsed().as_millis()
+    );
     drop(streams);
     if opened == 0 {
         return Err("no connection could be opened".into());
@@ -240,7 +264,10 @@ async fn run(args: Args) -> Result<(), String> {
 
 fn main() -> ExitCode {
     let args = parse_args();
-    let rt = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("idle-conns: runtime: {e}");
