@@ -48,6 +48,8 @@ pub(crate) struct Chunked {
     size: u64,
     size_digits: u8,
     ext_bytes: usize,
+    /// Bytes of the trailer section already searched for its end.
+    trailer_scanned: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +91,7 @@ impl Decoder {
             size: 0,
             size_digits: 0,
             ext_bytes: 0,
+            trailer_scanned: 0,
         })
     }
 
@@ -234,12 +237,17 @@ impl Chunked {
             buf.advance(2);
             return Ok(Decoded::Done(None));
         }
-        let end = match find(buf, b"\r\n\r\n") {
-            Some(i) => i + 4,
+        // Search only what arrived since the last look (and the 3 bytes before it, where a
+        // CRLFCRLF may have started): a section dribbled in a byte at a time must not cost
+        // time quadratic in its size.
+        let from = self.trailer_scanned.saturating_sub(3);
+        let end = match find(&buf[from..], b"\r\n\r\n") {
+            Some(i) => from + i + 4,
             None => {
                 if buf.len() > MAX_TRAILER_BYTES {
                     return Err(DecodeError("trailer section too large"));
                 }
+                self.trailer_scanned = buf.len();
                 return Ok(Decoded::NeedMore);
             }
         };

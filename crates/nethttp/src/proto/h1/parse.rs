@@ -159,6 +159,54 @@ struct Span {
     value: (usize, usize),
 }
 
+/// When a partial head is worth parsing again. httparse starts over on every call, so parsing
+/// after every read would make a head dribbled in a byte at a time cost time quadratic in its
+/// size (up to 64 KiB): a cheap way for a client to burn server CPU. A head is re-parsed when
+/// the bytes that just arrived may complete it (a blank line), and otherwise only at growing
+/// checkpoints where a limit may have been crossed — after every read while the buffer is
+/// within reach of the URI limit (so `414` comes as soon as it applies), then every quarter
+/// of growth and just past the head limit.
+#[derive(Debug, Default)]
+pub(crate) struct HeadProgress {
+    /// Bytes already searched for a blank line.
+    scanned: usize,
+    /// Parse again once the buffer holds this many bytes, blank line or not.
+    next_check: usize,
+}
+
+impl HeadProgress {
+    /// Whether parsing `buf` now could tell more than the last attempt did.
+    pub(crate) fn should_parse(&mut self, buf: &[u8]) -> bool {
+        let from = self.scanned.saturating_sub(2);
+        self.scanned = buf.len();
+        buf.len() >= self.next_check || has_blank_line(&buf[from..])
+    }
+
+    /// Records that a parse of `len` bytes needed more.
+    pub(crate) fn partial(&mut self, len: usize, limits: &HeadLimits) {
+        let next = if len <= limits.max_uri_bytes + 64 {
+            len + 1
+        } else {
+            len + len / 4
+        };
+        self.next_check = next.min(limits.max_head_bytes + 1).max(len + 1);
+    }
+}
+
+/// Whether `bytes` contain the end of a head: LF LF or LF CR LF.
+fn has_blank_line(bytes: &[u8]) -> bool {
+    let mut at = 0;
+    while let Some(i) = bytes[at..].iter().position(|&b| b == b'\n') {
+        let nl = at + i;
+        match bytes.get(nl + 1) {
+            Some(b'\n') => return true,
+            Some(b'\r') if bytes.get(nl + 2) == Some(&b'\n') => return true,
+            _ => at = nl + 1,
+        }
+    }
+    false
+}
+
 /// Whether the request line (first non-empty line) has ended in `buf`.
 fn request_line_done(buf: &[u8]) -> bool {
     let start = buf
@@ -591,6 +639,51 @@ mod tests {
             let e = parse_request(&mut b, &limits).unwrap_err();
             assert_eq!(e.status, StatusCode::URI_TOO_LONG, "{partial:?}");
         }
+    }
+
+    /// Fed a byte at a time, a head is parsed only a bounded number of times past the URI
+    /// limit, and still as soon as it is complete.
+    #[test]
+    fn dribbled_head_is_not_reparsed_per_byte() {
+        let limits = HeadLimits {
+            max_head_bytes: 64 * 1024,
+            max_uri_bytes: 256,
+        };
+        let value = "v".repeat(300);
+        let fields: String = (0..100).map(|i| format!("x-h{i}: {value}\r\n")).collect();
+        let req = format!("GET / HTTP/1.1\r\nHost: x\r\n{fields}\r\n");
+        let mut progress = HeadProgress::default();
+        let mut buf = BytesMut::new();
+        let mut parses = 0;
+        for (i, &b) in req.as_bytes().iter().enumerate() {
+            buf.extend_from_slice(&[b]);
+            if !progress.should_parse(&buf) {
+                continue;
+            }
+            parses += 1;
+            match parse_request(&mut buf, &limits) {
+                Ok(None) => progress.partial(buf.len(), &limits),
+                Ok(Some(_)) => {
+                    assert_eq!(i + 1, req.len(), "complete exactly at the blank line");
+                    break;
+                }
+                Err(e) => panic!("rejected: {e:?}"),
+            }
+        }
+        assert!(buf.is_empty(), "the head was parsed");
+        assert!(
+            parses < 400,
+            "{parses} parses for a {}-byte head",
+            req.len()
+        );
+    }
+
+    #[test]
+    fn blank_line_detection() {
+        assert!(has_blank_line(b"a\n\n"));
+        assert!(has_blank_line(b"a\r\n\r\n"));
+        assert!(!has_blank_line(b"a\r\nb\r\n"));
+        assert!(!has_blank_line(b"\n\r"));
     }
 
     #[test]

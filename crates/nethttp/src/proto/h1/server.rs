@@ -20,7 +20,7 @@ use tokio::time::{timeout_at, Instant};
 use super::decode::{Decoded, Decoder};
 use super::encode::{self, Framing, HeadOptions};
 use super::io::{ReadIo, Reader, INITIAL_READ_BUF};
-use super::parse::{self, BodyLen, HeadError, HeadLimits, RequestHead};
+use super::parse::{self, BodyLen, HeadError, HeadLimits, HeadProgress, RequestHead};
 use super::pool;
 use super::recv::{BodyLimits, Exchange, MinDataRate, RecvBody};
 use crate::body::Body;
@@ -229,6 +229,7 @@ where
         // keep-alive or pipelined request that parses at once costs no timer.
         let mut start: Option<Instant> = None;
         let mut announced = false;
+        let mut progress = HeadProgress::default();
         loop {
             let reader = self
                 .reader
@@ -239,13 +240,15 @@ where
                     announced = true;
                     events.set(ConnState::Active);
                 }
-                match parse::parse_request(&mut reader.buf, &self.cfg.limits) {
-                    Ok(Some(head)) => {
-                        events.request_start = start;
-                        return Ok(Some(head));
+                if progress.should_parse(&reader.buf) {
+                    match parse::parse_request(&mut reader.buf, &self.cfg.limits) {
+                        Ok(Some(head)) => {
+                            events.request_start = start;
+                            return Ok(Some(head));
+                        }
+                        Ok(None) => progress.partial(reader.buf.len(), &self.cfg.limits),
+                        Err(e) => return Err(e),
                     }
-                    Ok(None) => {}
-                    Err(e) => return Err(e),
                 }
             }
             // About to wait for the client: send what earlier pipelined requests produced.
