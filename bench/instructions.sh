@@ -37,7 +37,7 @@ measure() { # name mode cmd...
     else
         wrk_out=$(wrk -t1 -c16 -d"${DURATION}s" "http://127.0.0.1:$port/")
     fi
-    kill -INT "$vpid"; wait "$vpid" 2>/dev/null || true
+    kill -TERM "$vpid"; wait "$vpid" 2>/dev/null || true
     local reqs ir
     reqs=$(echo "$wrk_out" | awk '/requests in/ {print $1}')
     ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$OUT/cg.out")
