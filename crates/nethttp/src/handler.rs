@@ -24,6 +24,32 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///
 /// A handler that panics does not take the server down: the connection answers
 /// `500 Internal Server Error` (if nothing was sent yet) and closes.
+///
+/// Middleware is a handler that wraps a handler; its future may borrow `self`:
+///
+/// ```
+/// use std::future::Future;
+/// use std::time::Instant;
+/// use nethttp::{Handler, HttpRequest, HttpResponse};
+///
+/// /// Logs each request's method, path, status and duration.
+/// struct Logged<H>(H);
+///
+/// impl<H: Handler> Handler for Logged<H> {
+///     fn call(&self, req: HttpRequest) -> impl Future<Output = HttpResponse> + Send + '_ {
+///         async move {
+///             let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+///             let start = Instant::now();
+///             let resp = self.0.call(req).await;
+///             println!("{method} {path} {} {:?}", resp.status(), start.elapsed());
+///             resp
+///         }
+///     }
+/// }
+///
+/// let app = Logged(|_req: HttpRequest| async { HttpResponse::new("hi\n".into()) });
+/// # let _ = app;
+/// ```
 pub trait Handler: Send + Sync + 'static {
     /// Handles one request.
     fn call(&self, req: HttpRequest) -> impl Future<Output = HttpResponse> + Send + '_;
