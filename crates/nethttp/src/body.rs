@@ -296,3 +296,70 @@ where
         self.body.size_hint()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Body as _;
+
+    #[tokio::test]
+    async fn to_bytes_joins_frames_and_enforces_the_limit() {
+        let (tx, body) = Body::channel(4);
+        tokio::spawn(async move {
+            for part in ["ab", "cd", "e"] {
+                tx.send_data(part).await.unwrap();
+            }
+        });
+        assert_eq!(body.to_bytes(5).await.unwrap(), "abcde");
+
+        let (tx, body) = Body::channel(4);
+        tokio::spawn(async move {
+            for part in ["ab", "cd", "e"] {
+                let _ = tx.send_data(part).await;
+            }
+        });
+        assert!(body.to_bytes(4).await.unwrap_err().is_body_too_large());
+
+        assert!(Body::from("hello")
+            .to_bytes(4)
+            .await
+            .unwrap_err()
+            .is_body_too_large());
+        assert_eq!(Body::from("hello").to_bytes(5).await.unwrap(), "hello");
+        assert_eq!(Body::empty().to_bytes(0).await.unwrap(), "");
+    }
+
+    #[tokio::test]
+    async fn channel_carries_trailers_and_aborts() {
+        let (tx, mut body) = Body::channel(2);
+        tokio::spawn(async move {
+            tx.send_data("x").await.unwrap();
+            let mut t = HeaderMap::new();
+            t.insert("x-sum", "1".parse().unwrap());
+            tx.send_trailers(t).await.unwrap();
+        });
+        let f = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        assert_eq!(f.unwrap().unwrap().into_data().unwrap(), "x");
+        let f = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await;
+        assert_eq!(f.unwrap().unwrap().into_trailers().unwrap()["x-sum"], "1");
+
+        let (tx, body) = Body::channel(1);
+        tokio::spawn(tx.abort("producer failed"));
+        let err = body.to_bytes(10).await.unwrap_err();
+        assert_eq!(err.kind(), Kind::Body);
+        assert!(err.to_string().contains("producer failed"), "{err}");
+    }
+
+    #[test]
+    fn sizes_and_full_fast_path() {
+        assert_eq!(Body::from("abc").size_hint().exact(), Some(3));
+        assert_eq!(Body::empty().size_hint().exact(), Some(0));
+        assert!(Body::empty().is_end_stream());
+        let mut b = Body::from("abc");
+        assert_eq!(b.take_full().unwrap(), "abc");
+        assert!(b.is_end_stream());
+        let (_tx, mut streaming) = Body::channel(1);
+        assert!(streaming.take_full().is_none());
+        assert_eq!(streaming.size_hint().exact(), None);
+    }
+}
