@@ -3,9 +3,11 @@
 //! optional connection cap is a semaphore acquired before accepting, so the loop waits
 //! instead of accepting what it cannot serve. No lock is taken on this path.
 
+use std::future::Future;
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 
 use tokio::sync::{watch, Semaphore};
 
@@ -130,10 +132,32 @@ async fn serve_conn<H: Handler>(
         &mut events,
         &idle
     ));
-    tokio::select! {
-        biased;
-        _ = &mut conn => return,
-        _ = stopping(&mut phase) => {}
+    {
+        // The shutdown watch is polled once, which registers this task's waker with it (a
+        // tokio task's waker stays valid for the task's life); after that, each wake-up of
+        // the connection checks the phase with one atomic load instead of polling the watch.
+        let probe = phase.clone();
+        let mut signal = std::pin::pin!(stopping(&mut phase));
+        let mut registered = false;
+        let shutdown = std::future::poll_fn(|cx| {
+            if conn.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            if !registered {
+                registered = true;
+                if signal.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(true);
+                }
+            }
+            if probe.has_changed().unwrap_or(true) {
+                return Poll::Ready(true);
+            }
+            Poll::Pending
+        })
+        .await;
+        if !shutdown {
+            return;
+        }
     }
     // An idle connection closes at once, unless a request has already arrived that the
     // connection has not noticed yet (the runtime may learn of readiness late): that one is
