@@ -209,3 +209,19 @@ async fn conn_info_carries_both_addresses_only_when_enabled() {
     c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     assert!(c.response().await.ends_with("\r\n\r\nnone"));
 }
+
+/// A handler answering with an interim (1xx) status as its final response gets a 500
+/// instead: a client would otherwise wait for a final response that never comes.
+#[tokio::test]
+async fn interim_status_as_final_response_becomes_500() {
+    let handle = start(Server::new(), |_req: HttpRequest| async {
+        text_response(StatusCode::EARLY_HINTS, "")
+    });
+    let mut c = Conn::connect(handle.local_addr()).await;
+    c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(
+        c.response().await,
+        error_response("500 Internal Server Error", "internal server error")
+    );
+    c.expect_eof().await;
+}

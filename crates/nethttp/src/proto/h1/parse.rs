@@ -70,12 +70,44 @@ pub(crate) fn parse_request(
     buf: &mut BytesMut,
     limits: &HeadLimits,
 ) -> Result<Option<RequestHead>, HeadError> {
+    match parse_head(buf, limits) {
+        // RFC 9112 §2.3: a later 1.x minor version is served as HTTP/1.1, which httparse does
+        // not do; rewrite the digit and parse again.
+        Err(e) if e.status == StatusCode::HTTP_VERSION_NOT_SUPPORTED && downgrade_minor(buf) => {
+            parse_head(buf, limits)
+        }
+        r => r,
+    }
+}
+
+/// Rewrites a complete request line's `HTTP/1.x` (x = 2..=9) to `HTTP/1.1`. Returns whether
+/// it did.
+fn downgrade_minor(buf: &mut BytesMut) -> bool {
+    match version_token(buf) {
+        Some(at) if buf[at + 5] == b'1' && (b'2'..=b'9').contains(&buf[at + 7]) => {
+            buf[at + 7] = b'1';
+            true
+        }
+        _ => false,
+    }
+}
+
+fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<RequestHead>, HeadError> {
     // Uninitialised arrays: zeroing 128 entries per request costs more than parsing a
     // typical head.
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     let status = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(s) => s,
+        // httparse rejects a version other than 1.0/1.1 as soon as it sees its digits, but
+        // until the line ends we cannot tell a later 1.x (served as 1.1) or another version
+        // (505) from garbage: wait for the rest, so the answer does not depend on how the
+        // bytes were split.
+        Err(httparse::Error::Version)
+            if !request_line_done(buf) && buf.len() <= limits.max_head_bytes =>
+        {
+            return Ok(None)
+        }
         Err(e) => return Err(map_httparse_error(e, buf)),
     };
     let head_len = match status {
@@ -275,25 +307,26 @@ fn map_httparse_error(e: httparse::Error, buf: &[u8]) -> HeadError {
 /// Whether the request line ends in a well-formed `HTTP/x.y` other than 1.0/1.1, which
 /// deserves 505 rather than 400 (RFC 9110 §15.6.6).
 fn is_other_http_version(buf: &[u8]) -> bool {
+    version_token(buf).is_some()
+}
+
+/// Where a complete request line's last token is a well-formed `HTTP/d.d`: its offset in `buf`.
+fn version_token(buf: &[u8]) -> Option<usize> {
     let start = buf
         .iter()
         .position(|&b| b != b'\r' && b != b'\n')
         .unwrap_or(buf.len());
     let line = &buf[start..];
-    let end = match line.iter().position(|&b| b == b'\n') {
-        Some(e) => e,
-        None => return false,
-    };
+    let end = line.iter().position(|&b| b == b'\n')?;
     let line = line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]);
-    let Some(sp) = line.iter().rposition(|&b| b == b' ') else {
-        return false;
-    };
+    let sp = line.iter().rposition(|&b| b == b' ')?;
     let v = &line[sp + 1..];
-    v.len() == 8
+    let well_formed = v.len() == 8
         && v.starts_with(b"HTTP/")
         && v[5].is_ascii_digit()
         && v[6] == b'.'
-        && v[7].is_ascii_digit()
+        && v[7].is_ascii_digit();
+    well_formed.then_some(start + sp + 1)
 }
 
 /// The framing- and connection-relevant fields seen while copying headers.

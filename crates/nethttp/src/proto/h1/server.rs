@@ -303,6 +303,14 @@ where
             Err(()) => return Err(()),
         };
 
+        if resp.status().is_informational() {
+            // A 1xx is an interim response; as the final answer the client would wait for
+            // another. (Protocol upgrades are not supported.)
+            tracing::error!(status = %resp.status(), "handler returned a 1xx status; answering 500");
+            self.write_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+            return Ok(false);
+        }
+
         // The response head decides framing and whether the connection survives.
         let (parts, mut body) = resp.into_parts();
         let lent = self.reader.is_none() && body_len != BodyLen::Empty;
