@@ -19,7 +19,7 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Serve the demo routes: GET /, POST /echo, GET /stream/{n}, GET /delay/{ms}, GET /status/{code}.
+    /// Serve the demo routes: GET /, POST /echo, GET /stream/N, GET /delay/MS, GET /status/CODE.
     Serve(serve::ServeArgs),
 }
 
