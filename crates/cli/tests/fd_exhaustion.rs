@@ -3,11 +3,13 @@
 //! it, using little CPU — instead of spinning on `accept`, and once the flood closes its
 //! connections it must serve `GET /` again within a couple of seconds.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::Served;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -21,92 +23,14 @@ const MAX_CPU: f64 = 0.30;
 /// What the accept loop logs when it backs off (see `net::Listener::accept`).
 const BACKOFF_LOG: &str = "accept failed; retrying after backoff";
 
-/// `nethttp serve` under a low fd limit, killed when the test ends.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    log: Arc<Mutex<String>>,
-}
-
-impl Served {
-    fn start() -> Served {
-        // `exec` keeps the pid: the shell becomes the server, so /proc/PID is the server's.
-        let script =
-            format!("ulimit -n {FD_LIMIT} && exec \"$0\" serve --addr 127.0.0.1:0 --threads 1");
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .arg(env!("CARGO_BIN_EXE_nethttp"))
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn sh -c 'ulimit -n 64; exec nethttp serve'");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn({
-            let log = log.clone();
-            // Drains stderr until the process exits, so logging never blocks the server.
-            move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    log.lock().unwrap().push_str(&format!("{line}\n"));
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let addr = loop {
-            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                Ok(line) => {
-                    if let Some(addr) = listening_addr(&line) {
-                        break addr;
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!("no `listening on` line; log:\n{}", log.lock().unwrap());
-                }
-            }
-        };
-        Served { child, addr, log }
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    /// User plus system CPU time the process has used so far.
-    fn cpu_time(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .expect("read /proc/PID/stat");
-        // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
-        let rest = &stat[stat.rfind(')').expect("comm in stat") + 2..];
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        // SAFETY: sysconf reads a constant of the system configuration.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-        assert!(hz > 0, "sysconf(_SC_CLK_TCK) failed");
-        Duration::from_secs_f64(ticks as f64 / hz as f64)
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let rest = &line[line.find("listening on ")? + "listening on ".len()..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
+/// `nethttp serve` under a low fd limit. `exec` keeps the pid: the shell becomes the server,
+/// so /proc/PID is the server's.
+fn start() -> Served {
+    let script =
+        format!("ulimit -n {FD_LIMIT} && exec \"$0\" serve --addr 127.0.0.1:0 --threads 1");
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(script).arg(env!("CARGO_BIN_EXE_nethttp"));
+    Served::spawn(cmd)
 }
 
 /// One `GET /` on a fresh connection; `Ok` with the raw response if it came back whole
@@ -132,7 +56,7 @@ async fn get_root(addr: SocketAddr, within: Duration) -> Result<String, String> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backs_off_on_emfile_and_recovers_when_descriptors_free_up() {
-    let server = Served::start();
+    let server = start();
     let addr = server.addr;
     let resp = get_root(addr, Duration::from_secs(5))
         .await

@@ -2,142 +2,23 @@
 //! `listening on` log line), each demo route checked with reqwest, and SIGTERM during an
 //! in-flight request: the request completes, newcomers are refused, the process exits 0.
 
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::Served;
 
 use bytes::Bytes;
 
 /// Bound on any single exchange with the server.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// A running `nethttp serve`, killed if the test ends while it still runs.
-struct Served {
-    child: Child,
-    addr: SocketAddr,
-    /// Everything it logged so far (stderr, colour codes stripped).
-    log: Arc<Mutex<String>>,
-}
-
-impl Served {
-    fn start(extra: &[&str]) -> Served {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nethttp"))
-            .args(["serve", "--addr", "127.0.0.1:0"])
-            .args(extra)
-            .env("NO_COLOR", "1")
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn nethttp serve");
-        let stderr = child.stderr.take().expect("piped stderr");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn({
-            let log = log.clone();
-            // Reads until the process closes stderr, so it can never block on a full pipe.
-            move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    let line = strip_ansi(&line);
-                    log.lock().unwrap().push_str(&format!("{line}\n"));
-                    let _ = tx.send(line);
-                }
-            }
-        });
-        let deadline = Instant::now() + TIMEOUT;
-        let addr = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addr) = listening_addr(&line) {
-                        break addr;
-                    }
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    panic!(
-                        "no `listening on` line within {TIMEOUT:?}; log:\n{}",
-                        log.lock().unwrap()
-                    );
-                }
-            }
-        };
-        Served { child, addr, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
-    }
-
-    fn log(&self) -> String {
-        self.log.lock().unwrap().clone()
-    }
-
-    fn signal(&self, sig: libc::c_int) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
-        // SAFETY: kill(2) on our own child's pid; no memory is involved.
-        let rc = unsafe { libc::kill(pid, sig) };
-        assert_eq!(
-            rc,
-            0,
-            "kill({pid}, {sig}) failed: {}",
-            std::io::Error::last_os_error()
-        );
-    }
-
-    /// Waits (polling, bounded) for the process to exit.
-    fn wait_exit(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return Some(status);
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-impl Drop for Served {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-/// `127.0.0.1:PORT` from a line containing `listening on 127.0.0.1:PORT`.
-fn listening_addr(line: &str) -> Option<SocketAddr> {
-    let rest = &line[line.find("listening on ")? + "listening on ".len()..];
-    let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
-        .unwrap_or(rest.len());
-    rest[..end].parse().ok()
-}
-
-/// Removes ANSI colour sequences (`ESC [ ... letter`), in case the logger colours anyway.
-fn strip_ansi(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+/// `nethttp serve --addr 127.0.0.1:0` plus `extra` flags.
+fn start(extra: &[&str]) -> Served {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0"]).args(extra);
+    Served::spawn(cmd)
 }
 
 fn client() -> reqwest::Client {
@@ -163,7 +44,7 @@ fn payload(len: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn get_root_says_hello() {
-    let server = Served::start(&[]);
+    let server = start(&[]);
     let resp = client().get(server.url("/")).send().await.expect("GET /");
     assert_eq!(resp.status(), 200);
     let ct = resp.headers()["content-type"].to_str().unwrap().to_owned();
@@ -174,7 +55,7 @@ async fn get_root_says_hello() {
 #[tokio::test]
 async fn post_echo_streams_megabytes_back_byte_for_byte() {
     const CHUNK: usize = 64 * 1024;
-    let server = Served::start(&[]);
+    let server = start(&[]);
     let sent = payload(4 << 20);
     // A streamed upload (chunked: reqwest cannot know its length), read back as it comes.
     let pieces: Vec<Result<Bytes, std::io::Error>> = sent
@@ -202,7 +83,7 @@ async fn post_echo_streams_megabytes_back_byte_for_byte() {
 
 #[tokio::test]
 async fn get_stream_sends_five_chunked_lines() {
-    let server = Served::start(&[]);
+    let server = start(&[]);
     let resp = client()
         .get(server.url("/stream/5"))
         .send()
@@ -217,7 +98,7 @@ async fn get_stream_sends_five_chunked_lines() {
 
 #[tokio::test]
 async fn get_delay_waits_then_says_done() {
-    let server = Served::start(&[]);
+    let server = start(&[]);
     let t0 = Instant::now();
     let resp = client()
         .get(server.url("/delay/100"))
@@ -235,7 +116,7 @@ async fn get_delay_waits_then_says_done() {
 
 #[tokio::test]
 async fn get_status_answers_that_status() {
-    let server = Served::start(&[]);
+    let server = start(&[]);
     let resp = client()
         .get(server.url("/status/418"))
         .send()
@@ -248,7 +129,7 @@ async fn get_status_answers_that_status() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_in_flight_request_then_exits_zero() {
     let shutdown_timeout = Duration::from_secs(5);
-    let mut server = Served::start(&["--shutdown-timeout", "5s"]);
+    let mut server = start(&["--shutdown-timeout", "5s"]);
     let addr = server.addr;
     let t0 = Instant::now();
     let in_flight = tokio::spawn({
