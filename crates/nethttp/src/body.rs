@@ -350,6 +350,36 @@ mod tests {
         assert!(err.to_string().contains("producer failed"), "{err}");
     }
 
+    /// A wrapped body's errors become ours: an `Error` passes through with its kind, any
+    /// other error is wrapped as a user body error.
+    #[tokio::test]
+    async fn wrapped_body_errors_map_to_our_error() {
+        struct Failing(Option<BoxError>);
+        impl http_body::Body for Failing {
+            type Data = Bytes;
+            type Error = BoxError;
+            fn poll_frame(
+                mut self: Pin<&mut Self>,
+                _: &mut Context<'_>,
+            ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+                Poll::Ready(self.0.take().map(Err))
+            }
+        }
+        let ours = Error::new(Kind::Timeout, "slow");
+        let err = Body::wrap(Failing(Some(Box::new(ours))))
+            .to_bytes(10)
+            .await
+            .unwrap_err();
+        assert!(err.is_timeout(), "{err:?}");
+        let other: BoxError = "disk on fire".into();
+        let err = Body::wrap(Failing(Some(other)))
+            .to_bytes(10)
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), Kind::Body);
+        assert!(err.to_string().contains("disk on fire"), "{err}");
+    }
+
     #[test]
     fn sizes_and_full_fast_path() {
         assert_eq!(Body::from("abc").size_hint().exact(), Some(3));
