@@ -46,7 +46,6 @@ pub(crate) struct ConnEvents {
     /// When the server first waited for the current request's head, if it had to; the
     /// request read deadline counts from it (else from when the body is first set up).
     pub request_start: Option<Instant>,
-    pub requests_served: u64,
     /// Set when the server attaches connection addresses to requests.
     pub info: Option<ConnInfo>,
 }
@@ -63,7 +62,6 @@ impl ConnEvents {
             state: ConnState::New,
             phase,
             request_start: None,
-            requests_served: 0,
             info: None,
         };
         ev.report(ConnState::New);

@@ -69,24 +69,31 @@ impl<R: ReadIo> Reader<R> {
     }
 
     /// Async form of [`Reader::poll_read_more`], failing with `TimedOut` at `deadline`.
-    /// The timer is armed only if the socket has nothing to read right away: a read that
-    /// completes at once (most reads of a busy connection) costs no timer.
     pub(crate) async fn read_more(&mut self, want: usize, deadline: Instant) -> io::Result<usize> {
-        let mut read = std::pin::pin!(std::future::poll_fn(|cx| self.poll_read_more(cx, want)));
-        let first = std::future::poll_fn(|cx| match read.as_mut().poll(cx) {
-            Poll::Ready(r) => Poll::Ready(Some(r)),
-            Poll::Pending => Poll::Ready(None),
-        })
-        .await;
-        if let Some(r) = first {
-            return r;
-        }
-        match tokio::time::timeout_at(deadline, read).await {
-            Ok(r) => r,
-            Err(_) => Err(io::Error::new(
-                io::ErrorKind::TimedOut,
-                "read deadline passed",
-            )),
-        }
+        let read = std::future::poll_fn(|cx| self.poll_read_more(cx, want));
+        with_deadline(read, || deadline, "read deadline passed").await
+    }
+}
+
+/// Runs socket I/O with a deadline, arming the timer only if the I/O cannot complete at
+/// once: most reads and writes of a busy connection finish on the first poll and then cost
+/// no timer (nor, for a lazily computed deadline, a clock read).
+pub(crate) async fn with_deadline<T>(
+    io: impl Future<Output = io::Result<T>>,
+    deadline: impl FnOnce() -> Instant,
+    what: &'static str,
+) -> io::Result<T> {
+    let mut io = std::pin::pin!(io);
+    let first = std::future::poll_fn(|cx| match io.as_mut().poll(cx) {
+        Poll::Ready(r) => Poll::Ready(Some(r)),
+        Poll::Pending => Poll::Ready(None),
+    })
+    .await;
+    if let Some(r) = first {
+        return r;
+    }
+    match tokio::time::timeout_at(deadline(), io).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, what)),
     }
 }

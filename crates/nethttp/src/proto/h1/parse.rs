@@ -239,13 +239,17 @@ fn has_blank_line(bytes: &[u8]) -> bool {
     false
 }
 
-/// Whether the request line (first non-empty line) has ended in `buf`.
-fn request_line_done(buf: &[u8]) -> bool {
-    let start = buf
-        .iter()
+/// Where the request line starts: after the empty lines a server ignores before it
+/// (RFC 9112 §2.2), as httparse does.
+fn request_line_start(buf: &[u8]) -> usize {
+    buf.iter()
         .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(buf.len());
-    buf[start..].contains(&b'\n')
+        .unwrap_or(buf.len())
+}
+
+/// Whether the request line has ended in `buf`.
+fn request_line_done(buf: &[u8]) -> bool {
+    buf[request_line_start(buf)..].contains(&b'\n')
 }
 
 /// How long the request-target of a partial head is, as far as it has arrived: the bytes after
@@ -254,11 +258,7 @@ fn request_line_done(buf: &[u8]) -> bool {
 /// is accepted once complete a 414 just because it arrived in pieces; and it counts as soon as
 /// it is known, so the verdict does not depend on whether the rest of the head has arrived.
 fn partial_target_len(buf: &[u8]) -> usize {
-    let start = buf
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(buf.len());
-    let line = &buf[start..];
+    let line = &buf[request_line_start(buf)..];
     let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
     let Some(sp) = line.iter().position(|&b| b == b' ') else {
         return 0;
@@ -291,7 +291,8 @@ fn map_httparse_error(e: httparse::Error, buf: &[u8]) -> HeadError {
             status: StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             reason: "too many header fields",
         },
-        E::Version if is_other_http_version(buf) => HeadError {
+        // A well-formed version other than 1.0/1.1 deserves 505, not 400 (RFC 9110 §15.6.6).
+        E::Version if version_token(buf).is_some() => HeadError {
             status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             reason: "HTTP version not supported",
         },
@@ -304,18 +305,9 @@ fn map_httparse_error(e: httparse::Error, buf: &[u8]) -> HeadError {
     }
 }
 
-/// Whether the request line ends in a well-formed `HTTP/x.y` other than 1.0/1.1, which
-/// deserves 505 rather than 400 (RFC 9110 §15.6.6).
-fn is_other_http_version(buf: &[u8]) -> bool {
-    version_token(buf).is_some()
-}
-
 /// Where a complete request line's last token is a well-formed `HTTP/d.d`: its offset in `buf`.
 fn version_token(buf: &[u8]) -> Option<usize> {
-    let start = buf
-        .iter()
-        .position(|&b| b != b'\r' && b != b'\n')
-        .unwrap_or(buf.len());
+    let start = request_line_start(buf);
     let line = &buf[start..];
     let end = line.iter().position(|&b| b == b'\n')?;
     let line = line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]);

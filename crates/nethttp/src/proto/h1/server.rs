@@ -19,7 +19,7 @@ use tokio::time::{timeout_at, Instant};
 
 use super::decode::{Decoded, Decoder};
 use super::encode::{self, Framing, HeadOptions};
-use super::io::{ReadIo, Reader, INITIAL_READ_BUF};
+use super::io::{self, ReadIo, Reader, INITIAL_READ_BUF};
 use super::parse::{self, BodyLen, HeadError, HeadLimits, HeadProgress, RequestHead};
 use super::pool;
 use super::recv::{BodyLimits, Exchange, MinDataRate, RecvBody};
@@ -292,7 +292,6 @@ where
         };
         let is_head = h.method == Method::HEAD;
         let version = h.version;
-        let body_len = h.body;
         let mut keep_alive = h.keep_alive && self.cfg.keep_alive && !events.shutting_down();
 
         // The handler phase is its own future: its locals (the request, the handler's
@@ -313,7 +312,8 @@ where
 
         // The response head decides framing and whether the connection survives.
         let (parts, mut body) = resp.into_parts();
-        let lent = self.reader.is_none() && body_len != BodyLen::Empty;
+        // The read half is away exactly when the request has a body.
+        let lent = self.reader.is_none();
         let exchange = self.exchange.clone();
         if let Some(ex) = exchange.as_ref().filter(|_| lent) {
             if ex.too_large() {
@@ -375,16 +375,8 @@ where
 
         if let (Framing::Length(n), Some(data)) = (framing, body.take_full()) {
             // A body already in memory (the common case): append it without the streaming
-            // machinery.
-            if data.len() as u64 != n {
-                tracing::debug!("response body length differs from its Content-Length; closing");
-                // Send what we have; the client sees a short body and a closed connection.
-                let _ = self
-                    .put_data(data.slice(..data.len().min(n as usize)))
-                    .await;
-                let _ = self.flush().await;
-                return Err(());
-            }
+            // machinery. Its exact size hint is what chose the length, so they agree.
+            debug_assert_eq!(data.len() as u64, n);
             self.put_data(data).await?;
         } else if framing != Framing::NoBody {
             match self.write_body(&mut body, framing, head_at).await {
@@ -417,7 +409,6 @@ where
                 }
             }
         }
-        events.requests_served += 1;
         Ok(keep_alive)
     }
 
@@ -713,24 +704,13 @@ where
     }
 
     async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        let mut write = std::pin::pin!(self.wr.write_all(data));
-        // Most writes complete at once into the socket buffer; arm the timer only for one
-        // that has to wait for the client.
-        if let Some(r) = poll_fn(|cx| match write.as_mut().poll(cx) {
-            Poll::Ready(r) => Poll::Ready(Some(r)),
-            Poll::Pending => Poll::Ready(None),
-        })
+        let timeout = self.cfg.write_timeout;
+        io::with_deadline(
+            self.wr.write_all(data),
+            || Instant::now() + timeout,
+            "write timeout",
+        )
         .await
-        {
-            return r;
-        }
-        match tokio::time::timeout(self.cfg.write_timeout, write).await {
-            Ok(r) => r,
-            Err(_) => Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "write timeout",
-            )),
-        }
     }
 
     /// Flushes, half-closes, and reads what the client still sends for a short while, so
