@@ -8,22 +8,11 @@ mod common;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use common::wire::{ok_text, start, Conn, DATE};
+use common::wire::{echo_summary, ok_text, start, Conn, DATE};
 use http_body_util::BodyExt;
 use nethttp::http::{HeaderMap, HeaderValue, Response, StatusCode};
-use nethttp::{text_response, Body, HttpRequest, HttpResponse, Server};
+use nethttp::{text_response, Body, HttpRequest, Server};
 use tokio::sync::oneshot;
-
-/// Answers `METHOD PATH: BODY` after reading the whole body.
-async fn echo_summary(req: HttpRequest) -> HttpResponse {
-    let (parts, body) = req.into_parts();
-    let body = body.to_bytes(1 << 20).await.expect("body");
-    let body = String::from_utf8(body.to_vec()).expect("utf-8 body");
-    text_response(
-        StatusCode::OK,
-        format!("{} {}: {body}", parts.method, parts.uri.path()),
-    )
-}
 
 #[tokio::test]
 async fn content_length_body_is_delivered_exactly() {

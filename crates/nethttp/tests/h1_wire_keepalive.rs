@@ -7,21 +7,10 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::wire::{ok_text, ok_text_close, start, Conn, DATE};
+use common::wire::{echo_summary, ok_text, ok_text_close, start, Conn, DATE};
 use nethttp::http::{HeaderValue, Response, StatusCode};
 use nethttp::{text_response, Body, HttpRequest, HttpResponse, Server};
 use tokio::sync::Notify;
-
-/// Answers `METHOD PATH: BODY` after reading the whole body.
-async fn echo_summary(req: HttpRequest) -> HttpResponse {
-    let (parts, body) = req.into_parts();
-    let body = body.to_bytes(1 << 20).await.expect("body");
-    let body = String::from_utf8(body.to_vec()).expect("utf-8 body");
-    text_response(
-        StatusCode::OK,
-        format!("{} {}: {body}", parts.method, parts.uri.path()),
-    )
-}
 
 /// Answers with the path, never touching the body.
 async fn path_only(req: HttpRequest) -> HttpResponse {

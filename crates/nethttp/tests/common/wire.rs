@@ -7,7 +7,8 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nethttp::{ConnState, Handler, Server, ServerHandle};
+use nethttp::http::StatusCode;
+use nethttp::{text_response, ConnState, Handler, HttpRequest, HttpResponse, Server, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -412,4 +413,15 @@ impl StateLog {
         }
         None
     }
+}
+
+/// Answers `METHOD PATH: BODY` after reading the whole body.
+pub async fn echo_summary(req: HttpRequest) -> HttpResponse {
+    let (parts, body) = req.into_parts();
+    let body = body.to_bytes(1 << 20).await.expect("body");
+    let body = String::from_utf8(body.to_vec()).expect("utf-8 body");
+    text_response(
+        StatusCode::OK,
+        format!("{} {}: {body}", parts.method, parts.uri.path()),
+    )
 }
