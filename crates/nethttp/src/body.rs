@@ -115,6 +115,19 @@ impl Body {
 }
 
 impl Body {
+    /// A copy of a body held in memory (empty or one buffer; the bytes are shared, not
+    /// copied), so a request can be sent again — on a retry or a 307/308 redirect. `None` for
+    /// a streaming body, which can be read only once.
+    pub fn try_clone(&self) -> Option<Body> {
+        match &self.inner {
+            Inner::Empty => Some(Body::empty()),
+            Inner::Full(b) => Some(Body {
+                inner: Inner::Full(b.clone()),
+            }),
+            _ => None,
+        }
+    }
+
     /// Takes the bytes of a body that is one buffer already in memory, leaving it empty;
     /// `None` for any other kind. Lets the connection skip the frame-polling machinery.
     pub(crate) fn take_full(&mut self) -> Option<Bytes> {

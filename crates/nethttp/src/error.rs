@@ -31,8 +31,23 @@ pub enum Kind {
     Body,
     /// The server or connection is shutting down.
     Shutdown,
-    /// The caller used the API in a way it does not allow (bad pattern, bad config).
+    /// The caller used the API in a way it does not allow (bad pattern, bad config, a URL
+    /// the client cannot request).
     Usage,
+    /// Dialing failed: name resolution, a refused or unreachable connection.
+    Connect,
+    /// Dialing did not finish within the connect timeout.
+    ConnectTimeout,
+    /// No connection to the host became available in time (`max_conns_per_host` reached).
+    PoolTimeout,
+    /// The request was written but the response head did not arrive in time.
+    ResponseHeaderTimeout,
+    /// The response body stalled: no bytes within the read timeout.
+    BodyReadTimeout,
+    /// The whole request, redirects and body included, exceeded its total timeout.
+    TotalTimeout,
+    /// A redirect could not be followed (too many, or an unusable `Location`).
+    Redirect,
 }
 
 /// The error type of nethttp.
@@ -92,7 +107,25 @@ impl Error {
 
     /// A deadline passed.
     pub fn is_timeout(&self) -> bool {
-        self.inner.kind == Kind::Timeout
+        matches!(
+            self.inner.kind,
+            Kind::Timeout
+                | Kind::ConnectTimeout
+                | Kind::PoolTimeout
+                | Kind::ResponseHeaderTimeout
+                | Kind::BodyReadTimeout
+                | Kind::TotalTimeout
+        )
+    }
+
+    /// Dialing the server failed or timed out; nothing was sent.
+    pub fn is_connect(&self) -> bool {
+        matches!(self.inner.kind, Kind::Connect | Kind::ConnectTimeout)
+    }
+
+    /// A redirect could not be followed.
+    pub fn is_redirect(&self) -> bool {
+        self.inner.kind == Kind::Redirect
     }
 
     /// A body exceeded its configured limit.
@@ -155,7 +188,7 @@ impl StdError for Error {
 impl From<Error> for io::Error {
     fn from(e: Error) -> io::Error {
         let kind = match e.kind() {
-            Kind::Timeout => io::ErrorKind::TimedOut,
+            _ if e.is_timeout() => io::ErrorKind::TimedOut,
             Kind::IncompleteMessage => io::ErrorKind::UnexpectedEof,
             Kind::Parse | Kind::BodyTooLarge => io::ErrorKind::InvalidData,
             _ => io::ErrorKind::Other,

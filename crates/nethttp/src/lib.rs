@@ -4,8 +4,13 @@
 //! off on temporary errors) → one task per connection → the HTTP/1.1 codec in `proto::h1` →
 //! your [`Handler`] (often a [`ServeMux`]) → the response, and keep-alive for the next request.
 //! See [`Server`] for the timeouts and limits, all finite by default.
+//!
+//! The client path: [`Client`] (redirects, total timeout) → [`Transport`] (retry rules) → a
+//! pool of idle connections per host, or [`net::Dialer`] → the HTTP/1.1 exchange → a response
+//! whose body streams from the connection and hands it back to the pool at its end.
 
 pub mod body;
+pub mod client;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -17,6 +22,7 @@ pub(crate) mod proto;
 pub mod server;
 
 pub use body::{Body, BodySender};
+pub use client::{Client, Transport};
 pub use error::{Error, Kind as ErrorKind, Result};
 pub use handler::{text_response, BoxFuture, DynHandler, Handler, HttpRequest, HttpResponse};
 pub use mux::{PathValue, ServeMux};

@@ -1,9 +1,11 @@
 //! The socket layer: binding and listening with an explicit backlog, the accept loop's
-//! temporary-error backoff, and options on accepted sockets. Knows nothing of HTTP.
+//! temporary-error backoff, options on accepted sockets, and dialing out. Knows nothing of HTTP.
 
+mod dialer;
 mod listener;
 mod socket;
 
+pub use dialer::{DialEvents, Dialer};
 pub use listener::{Backoff, BindOptions, Listener};
 pub(crate) use socket::has_pending_input;
 pub use socket::{is_temporary_accept_error, SocketOptions};

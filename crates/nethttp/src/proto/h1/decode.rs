@@ -1,6 +1,7 @@
-//! Request body framing (RFC 9112 §6, §7.1): a decoder that takes body bytes off the front of
-//! the connection's read buffer — by Content-Length, or by parsing chunked encoding with its
-//! extensions and trailers — without copying data.
+//! Message body framing (RFC 9112 §6, §7.1), for requests and responses alike: a decoder that
+//! takes body bytes off the front of the connection's read buffer — by Content-Length, by
+//! parsing chunked encoding with its extensions and trailers, or up to end of stream — without
+//! copying data.
 //!
 //! Chunked parsing is strict where leniency enables smuggling: line ends must be CRLF, sizes
 //! are 1–16 hex digits with no sign or leading space, and extensions and trailers are bounded.
@@ -37,6 +38,9 @@ pub(crate) enum Decoder {
     Length(u64),
     /// Chunked transfer coding.
     Chunked(Chunked),
+    /// The body runs until the peer closes the connection (a response without a length,
+    /// RFC 9112 §6.3 point 8). The reader ends it when it sees end of stream.
+    Eof,
     /// The body has been fully read.
     Done,
 }
@@ -104,7 +108,7 @@ impl Decoder {
         match self {
             Decoder::Length(n) => Some(*n),
             Decoder::Done => Some(0),
-            Decoder::Chunked(_) => None,
+            Decoder::Chunked(_) | Decoder::Eof => None,
         }
     }
 
@@ -112,6 +116,8 @@ impl Decoder {
     pub(crate) fn decode(&mut self, buf: &mut BytesMut) -> Result<Decoded, DecodeError> {
         match self {
             Decoder::Done => Ok(Decoded::Done(None)),
+            Decoder::Eof if buf.is_empty() => Ok(Decoded::NeedMore),
+            Decoder::Eof => Ok(Decoded::Data(buf.split().freeze())),
             Decoder::Length(rem) => {
                 if buf.is_empty() {
                     return Ok(Decoded::NeedMore);

@@ -45,7 +45,7 @@ pub(crate) struct Reader<R> {
     pub buf: BytesMut,
 }
 
-impl<R: ReadIo> Reader<R> {
+impl<R: AsyncRead + Unpin> Reader<R> {
     /// Reads once into `buf`, making room for at least `want` more bytes first.
     /// `Ok(0)` is end of stream.
     pub(crate) fn poll_read_more(

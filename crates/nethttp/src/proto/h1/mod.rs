@@ -1,13 +1,17 @@
-//! HTTP/1.1 (RFC 9112), split by job: `parse` reads and validates a request head, `decode`
-//! frames request bodies (Content-Length, chunked), `encode` writes response heads and chunked
-//! bodies, `date` caches the Date header, `recv` is the request body a handler reads, and
-//! `server` is the per-connection state machine that ties them together.
+//! HTTP/1.1 (RFC 9112), split by job. Server side: `parse` reads and validates a request head,
+//! `encode` writes response heads and chunked bodies, `date` caches the Date header, `recv` is
+//! the request body a handler reads, and `server` is the per-connection state machine. Client
+//! side: `encode_request` writes request heads, `parse_response` reads response heads, and
+//! `client` runs one exchange on a pooled connection. Both sides frame bodies with `decode`.
 
+pub(crate) mod client;
 pub(crate) mod date;
 pub(crate) mod decode;
 pub(crate) mod encode;
+pub(crate) mod encode_request;
 pub(crate) mod io;
 pub(crate) mod parse;
+pub(crate) mod parse_response;
 pub(crate) mod pool;
 pub(crate) mod recv;
 pub(crate) mod server;

@@ -466,7 +466,7 @@ impl Framing {
 
 /// Parses a Content-Length value: 1*DIGIT, at most 19 digits (fits u64), optionally a
 /// comma-separated list of identical values.
-fn parse_content_length(v: &[u8]) -> Option<u64> {
+pub(crate) fn parse_content_length(v: &[u8]) -> Option<u64> {
     let mut result: Option<u64> = None;
     for part in v.split(|&b| b == b',') {
         let part = trim(part);
@@ -484,7 +484,7 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
     result
 }
 
-fn trim(s: &[u8]) -> &[u8] {
+pub(crate) fn trim(s: &[u8]) -> &[u8] {
     let start = s
         .iter()
         .position(|&b| b != b' ' && b != b'\t')

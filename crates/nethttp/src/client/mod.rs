@@ -1,0 +1,27 @@
+//! The client: [`Client`] (redirects, total timeout, default headers) on top of
+//! [`Transport`] (one request per round trip over a pooled connection, with the retry rules),
+//! on top of the pool, the dialer and the HTTP/1.1 codec.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), nethttp::Error> {
+//! let client = nethttp::Client::new();
+//! let res = client.get("http://127.0.0.1:8080/").header("accept", "text/plain").send().await?;
+//! println!("{}", res.status());
+//! let body = res.into_body().to_bytes(1 << 20).await?;
+//! # let _ = body; Ok(()) }
+//! ```
+
+mod http_client;
+pub(crate) mod pool;
+pub mod redirect;
+mod request;
+mod retry;
+pub mod trace;
+mod transport;
+
+pub use http_client::{Client, ClientBuilder};
+pub use pool::{ConnectKey, HostStats, PoolStats, Scheme};
+pub use request::RequestBuilder;
+pub use retry::DialRetry;
+pub use trace::{GotConn, Trace, TraceHook};
+pub use transport::{Transport, TransportBuilder};

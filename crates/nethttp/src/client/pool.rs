@@ -1,0 +1,583 @@
+//! The connection pool: idle connections per (scheme, host, port, proxy), most recently used
+//! first; a per-host connection limit whose excess requests wait in FIFO order; idle expiry
+//! (the pool's timeout, or sooner when the server's `Keep-Alive: timeout` says so); stale
+//! connections detected before use; and counters readable at any time.
+//!
+//! A connection is counted against its host from the moment a dial is permitted until it is
+//! closed, so the limit holds while dials are in flight. Ownership is tracked by two guards:
+//! [`DialPermit`] (a slot reserved for a dial) and [`Pooled`] (a connection lent to a request);
+//! dropping either gives the slot back and lets the next waiter in.
+
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::Duration;
+
+use http::Uri;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::error::{Error, Kind};
+use crate::proto::h1::client::{ClientConn, ConnSlot, Release};
+
+/// The URL scheme of a pooled connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// Plain TCP.
+    Http,
+    /// TLS.
+    Https,
+}
+
+/// What makes two requests able to share a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConnectKey {
+    /// The target's scheme.
+    pub scheme: Scheme,
+    /// The target's host, lowercase (IPv6 literals without brackets).
+    pub host: Box<str>,
+    /// The target's port (the scheme's default when the URL has none).
+    pub port: u16,
+    /// The proxy the connection goes through, as `host:port`, if any.
+    pub proxy: Option<Box<str>>,
+}
+
+impl ConnectKey {
+    /// The key for a request to `uri`, optionally through `proxy` (`host:port`).
+    pub(crate) fn from_uri(uri: &Uri, proxy: Option<&str>) -> Result<ConnectKey, Error> {
+        let scheme = match uri.scheme_str() {
+            Some(s) if s.eq_ignore_ascii_case("http") => Scheme::Http,
+            Some(s) if s.eq_ignore_ascii_case("https") => Scheme::Https,
+            Some(_) => return Err(Error::new(Kind::Usage, "unsupported URL scheme")),
+            None => return Err(Error::new(Kind::Usage, "URL has no scheme (http://...)")),
+        };
+        let host = uri
+            .host()
+            .filter(|h| !h.is_empty())
+            .ok_or(Error::new(Kind::Usage, "URL has no host"))?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        let port = uri.port_u16().unwrap_or(match scheme {
+            Scheme::Http => 80,
+            Scheme::Https => 443,
+        });
+        let host: Box<str> = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            host.to_ascii_lowercase().into()
+        } else {
+            host.into()
+        };
+        Ok(ConnectKey {
+            scheme,
+            host,
+            port,
+            proxy: proxy.map(Into::into),
+        })
+    }
+}
+
+impl fmt::Display for ConnectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let scheme = match self.scheme {
+            Scheme::Http => "http",
+            Scheme::Https => "https",
+        };
+        if self.host.contains(':') {
+            write!(f, "{scheme}://[{}]:{}", self.host, self.port)?;
+        } else {
+            write!(f, "{scheme}://{}:{}", self.host, self.port)?;
+        }
+        if let Some(p) = &self.proxy {
+            write!(f, " via {p}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Limits of the pool.
+#[derive(Debug, Clone)]
+pub(crate) struct PoolConfig {
+    pub max_idle_per_host: usize,
+    pub max_idle: usize,
+    pub idle_timeout: Duration,
+    pub max_conns_per_host: usize,
+    pub pool_timeout: Duration,
+}
+
+/// Connections of one host, over the whole life of the pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostStats {
+    /// Which host (`scheme://host:port`, and the proxy if any).
+    pub key: String,
+    /// Connections waiting in the pool for a request.
+    pub idle: usize,
+    /// Connections lent to requests, or being dialed.
+    pub active: usize,
+    /// Requests waiting for a connection (`max_conns_per_host` reached).
+    pub waiting: usize,
+}
+
+/// A snapshot of the pool.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolStats {
+    /// Per host, for hosts with any connection or waiter.
+    pub hosts: Vec<HostStats>,
+    /// TCP connections opened.
+    pub dials: u64,
+    /// Requests served by a connection taken from the pool.
+    pub reuses: u64,
+    /// Connections closed (by either side, for any reason).
+    pub closes: u64,
+    /// Idle connections found closed by the server, or past their expiry, when taken.
+    pub stale: u64,
+}
+
+impl PoolStats {
+    /// Sum of idle connections over all hosts.
+    pub fn idle(&self) -> usize {
+        self.hosts.iter().map(|h| h.idle).sum()
+    }
+
+    /// Sum of active connections over all hosts.
+    pub fn active(&self) -> usize {
+        self.hosts.iter().map(|h| h.active).sum()
+    }
+
+    /// Sum of waiting requests over all hosts.
+    pub fn waiting(&self) -> usize {
+        self.hosts.iter().map(|h| h.waiting).sum()
+    }
+}
+
+/// The pool; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct Pool {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    cfg: PoolConfig,
+    state: Mutex<State>,
+    dials: AtomicU64,
+    reuses: AtomicU64,
+    closes: AtomicU64,
+    stale: AtomicU64,
+}
+
+#[derive(Default)]
+struct State {
+    hosts: HashMap<Arc<ConnectKey>, Host>,
+    idle_total: usize,
+    reaper_running: bool,
+}
+
+struct Host {
+    key: Arc<ConnectKey>,
+    /// Most recently used last: taken with `pop`.
+    idle: Vec<Idle>,
+    /// Connections counted against this host: idle, lent out, or being dialed.
+    open: usize,
+    waiters: VecDeque<oneshot::Sender<Grant>>,
+}
+
+struct Idle {
+    conn: ClientConn,
+    since: Instant,
+    retire_at: Instant,
+}
+
+/// What a waiting request is given.
+enum Grant {
+    Conn(Pooled),
+    Dial(DialPermit),
+}
+
+/// The result of asking the pool for a connection.
+pub(crate) enum Checkout {
+    /// An idle connection, and how long it sat idle.
+    Idle(Pooled, Duration),
+    /// No idle connection: permission to dial one.
+    Dial(DialPermit),
+}
+
+impl Pool {
+    pub(crate) fn new(cfg: PoolConfig) -> Pool {
+        Pool {
+            shared: Arc::new(Shared {
+                cfg,
+                state: Mutex::new(State::default()),
+                dials: AtomicU64::new(0),
+                reuses: AtomicU64::new(0),
+                closes: AtomicU64::new(0),
+                stale: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// An idle connection to `key` if one is usable, else a permit to dial, waiting in line
+    /// when the host is at its connection limit.
+    pub(crate) async fn checkout(&self, key: &ConnectKey) -> Result<Checkout, Error> {
+        loop {
+            let waiter = {
+                let mut st = self.shared.lock();
+                let st = &mut *st;
+                let host = match st.hosts.get_mut(key) {
+                    Some(h) => h,
+                    None => {
+                        let key = Arc::new(key.clone());
+                        st.hosts.entry(key.clone()).or_insert(Host {
+                            key,
+                            idle: Vec::new(),
+                            open: 0,
+                            waiters: VecDeque::new(),
+                        })
+                    }
+                };
+                if let Some(idle) = host.idle.pop() {
+                    st.idle_total -= 1;
+                    Ok((idle, host.key.clone()))
+                } else if self.shared.cfg.max_conns_per_host == 0
+                    || host.open < self.shared.cfg.max_conns_per_host
+                {
+                    host.open += 1;
+                    return Ok(Checkout::Dial(DialPermit {
+                        key: Some(host.key.clone()),
+                        pool: self.shared.clone(),
+                    }));
+                } else {
+                    let (tx, rx) = oneshot::channel();
+                    host.waiters.push_back(tx);
+                    Err(rx)
+                }
+            };
+            match waiter {
+                Ok((mut idle, key)) => {
+                    // Checked outside the lock: it may cost a syscall.
+                    if idle.retire_at <= Instant::now() || !idle.conn.is_reusable_idle() {
+                        self.shared.stale.fetch_add(1, Relaxed);
+                        self.shared.closed(&key, Some(idle.conn));
+                        continue;
+                    }
+                    self.shared.reuses.fetch_add(1, Relaxed);
+                    let idle_for = idle.since.elapsed();
+                    return Ok(Checkout::Idle(
+                        Pooled {
+                            conn: Some(idle.conn),
+                            key,
+                            pool: self.shared.clone(),
+                        },
+                        idle_for,
+                    ));
+                }
+                Err(rx) => {
+                    let granted = tokio::time::timeout(self.shared.cfg.pool_timeout, rx).await;
+                    match granted {
+                        Ok(Ok(Grant::Conn(p))) => {
+                            self.shared.reuses.fetch_add(1, Relaxed);
+                            return Ok(Checkout::Idle(p, Duration::ZERO));
+                        }
+                        Ok(Ok(Grant::Dial(permit))) => return Ok(Checkout::Dial(permit)),
+                        Ok(Err(_)) => continue,
+                        Err(_) => {
+                            return Err(Error::new(
+                                Kind::PoolTimeout,
+                                "timed out waiting for a connection (max_conns_per_host reached)",
+                            ))
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A snapshot of the counters and per-host connection counts.
+    pub(crate) fn stats(&self) -> PoolStats {
+        let st = self.shared.lock();
+        let mut hosts: Vec<HostStats> = st
+            .hosts
+            .values()
+            .map(|h| HostStats {
+                key: h.key.to_string(),
+                idle: h.idle.len(),
+                active: h.open - h.idle.len(),
+                waiting: h.waiters.iter().filter(|w| !w.is_closed()).count(),
+            })
+            .collect();
+        drop(st);
+        hosts.sort_by(|a, b| a.key.cmp(&b.key));
+        PoolStats {
+            hosts,
+            dials: self.shared.dials.load(Relaxed),
+            reuses: self.shared.reuses.load(Relaxed),
+            closes: self.shared.closes.load(Relaxed),
+            stale: self.shared.stale.load(Relaxed),
+        }
+    }
+
+    /// Closes every idle connection now; connections in use are not touched.
+    pub(crate) fn close_idle(&self) {
+        let mut closing = Vec::new();
+        {
+            let mut st = self.shared.lock();
+            let st = &mut *st;
+            for host in st.hosts.values_mut() {
+                host.open -= host.idle.len();
+                closing.extend(host.idle.drain(..).map(|i| i.conn));
+            }
+            st.idle_total = 0;
+            st.hosts.retain(|_, h| h.open > 0 || !h.waiters.is_empty());
+        }
+        self.shared.closes.fetch_add(closing.len() as u64, Relaxed);
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock leaves counts that are still consistent enough to
+        // keep serving; poisoning would turn one bug into a dead client.
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A connection of `key` is gone (closed, or a dial failed): its slot passes to the first
+    /// waiter still waiting, as permission to dial.
+    fn closed(self: &Arc<Self>, key: &Arc<ConnectKey>, conn: Option<ClientConn>) {
+        if conn.is_some() {
+            self.closes.fetch_add(1, Relaxed);
+        }
+        let mut st = self.lock();
+        if let Some(host) = st.hosts.get_mut(key) {
+            let mut permit = Some(DialPermit {
+                key: Some(host.key.clone()),
+                pool: self.clone(),
+            });
+            while let Some(w) = host.waiters.pop_front() {
+                match w.send(Grant::Dial(permit.take().expect("permit held"))) {
+                    Ok(()) => break,
+                    Err(Grant::Dial(back)) => permit = Some(back),
+                    Err(Grant::Conn(_)) => unreachable!("sent a dial grant"),
+                }
+            }
+            if let Some(mut unused) = permit {
+                // Nobody waits: the slot is simply free. Disarm so its drop does nothing.
+                unused.key = None;
+                host.open -= 1;
+                if host.open == 0 && host.waiters.is_empty() {
+                    st.hosts.remove(key);
+                }
+            }
+        }
+        drop(st);
+        drop(conn);
+    }
+
+    /// A lent connection comes back able to carry another request: to the first waiter, else
+    /// to the idle list, else (pool full) closed.
+    fn put(
+        self: &Arc<Self>,
+        key: Arc<ConnectKey>,
+        mut conn: ClientConn,
+        idle_hint: Option<Duration>,
+    ) {
+        let mut st = self.lock();
+        let st_ref = &mut *st;
+        let Some(host) = st_ref.hosts.get_mut(&key) else {
+            drop(st);
+            return;
+        };
+        while let Some(w) = host.waiters.pop_front() {
+            let lent = Pooled {
+                conn: Some(conn),
+                key: key.clone(),
+                pool: self.clone(),
+            };
+            match w.send(Grant::Conn(lent)) {
+                Ok(()) => return,
+                Err(Grant::Conn(mut back)) => conn = back.conn.take().expect("conn was just lent"),
+                Err(Grant::Dial(_)) => unreachable!("sent a conn grant"),
+            }
+        }
+        let lifetime = retire_after(self.cfg.idle_timeout, idle_hint);
+        if host.idle.len() < self.cfg.max_idle_per_host
+            && st_ref.idle_total < self.cfg.max_idle
+            && !lifetime.is_zero()
+        {
+            conn.shed_buffers();
+            let now = Instant::now();
+            host.idle.push(Idle {
+                conn,
+                since: now,
+                retire_at: now + lifetime,
+            });
+            st_ref.idle_total += 1;
+            if !st_ref.reaper_running {
+                if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                    st_ref.reaper_running = true;
+                    rt.spawn(reap(Arc::downgrade(self)));
+                }
+            }
+            return;
+        }
+        drop(st);
+        self.closed(&key, Some(conn));
+    }
+}
+
+/// How long an idle connection may wait for reuse: the pool's idle timeout, cut short to end
+/// safely before the server's own advertised timeout — a request sent just as the server
+/// closes is the stale-connection race this avoids.
+fn retire_after(idle_timeout: Duration, hint: Option<Duration>) -> Duration {
+    let Some(hint) = hint else {
+        return idle_timeout;
+    };
+    let margin = if hint >= Duration::from_secs(2) {
+        Duration::from_secs(1)
+    } else {
+        hint / 2
+    };
+    idle_timeout.min(hint - margin)
+}
+
+/// Closes idle connections as they expire; runs while any connection is idle, and stops when
+/// the pool is dropped.
+async fn reap(pool: Weak<Shared>) {
+    loop {
+        let next = {
+            let Some(shared) = pool.upgrade() else { return };
+            let now = Instant::now();
+            let mut expired = Vec::new();
+            let mut st = shared.lock();
+            let st_ref = &mut *st;
+            let mut next: Option<Instant> = None;
+            for host in st_ref.hosts.values_mut() {
+                let before = host.idle.len();
+                host.idle.retain_mut(|i| {
+                    if i.retire_at <= now {
+                        false
+                    } else {
+                        next = Some(next.map_or(i.retire_at, |n| n.min(i.retire_at)));
+                        true
+                    }
+                });
+                let gone = before - host.idle.len();
+                host.open -= gone;
+                st_ref.idle_total -= gone;
+                expired.push(gone);
+            }
+            st_ref
+                .hosts
+                .retain(|_, h| h.open > 0 || !h.waiters.is_empty());
+            let n: usize = expired.iter().sum();
+            if st_ref.idle_total == 0 {
+                st_ref.reaper_running = false;
+            }
+            let running = st_ref.reaper_running;
+            drop(st);
+            shared.closes.fetch_add(n as u64, Relaxed);
+            if !running {
+                return;
+            }
+            next.unwrap_or(now + shared.cfg.idle_timeout)
+        };
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+/// A reserved connection slot for a dial in progress. Dropped without a connection (the dial
+/// failed or was cancelled), the slot is given back.
+pub(crate) struct DialPermit {
+    key: Option<Arc<ConnectKey>>,
+    pool: Arc<Shared>,
+}
+
+impl DialPermit {
+    /// The dial succeeded: the new connection is lent to the request that dialed it.
+    pub(crate) fn fulfil(mut self, conn: ClientConn) -> Pooled {
+        self.pool.dials.fetch_add(1, Relaxed);
+        Pooled {
+            conn: Some(conn),
+            key: self.key.take().expect("permit used once"),
+            pool: self.pool.clone(),
+        }
+    }
+}
+
+impl Drop for DialPermit {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            self.pool.closed(&key, None);
+        }
+    }
+}
+
+/// A connection lent to one request. Released through [`ConnSlot::release`]; dropped
+/// otherwise, it is closed.
+pub(crate) struct Pooled {
+    conn: Option<ClientConn>,
+    key: Arc<ConnectKey>,
+    pool: Arc<Shared>,
+}
+
+impl ConnSlot for Pooled {
+    fn conn(&mut self) -> &mut ClientConn {
+        self.conn
+            .as_mut()
+            .expect("a lent connection is present until released")
+    }
+
+    fn release(mut self, how: Release) {
+        let Some(conn) = self.conn.take() else { return };
+        match how {
+            Release::Keep { idle_hint } => self.pool.put(self.key.clone(), conn, idle_hint),
+            Release::Close => self.pool.closed(&self.key, Some(conn)),
+        }
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.closed(&self.key, Some(conn));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_normalise_host_and_port() {
+        let k = ConnectKey::from_uri(&"http://Example.COM/x".parse().unwrap(), None).unwrap();
+        assert_eq!(
+            (&*k.host, k.port, k.scheme),
+            ("example.com", 80, Scheme::Http)
+        );
+        let k =
+            ConnectKey::from_uri(&"https://[::1]:8443/".parse().unwrap(), Some("p:3128")).unwrap();
+        assert_eq!((&*k.host, k.port), ("::1", 8443));
+        assert_eq!(k.to_string(), "https://[::1]:8443 via p:3128");
+        assert!(ConnectKey::from_uri(&"/relative".parse().unwrap(), None).is_err());
+        assert!(ConnectKey::from_uri(&"ftp://h/".parse().unwrap(), None).is_err());
+    }
+
+    #[test]
+    fn retirement_precedes_the_servers_timeout() {
+        let ninety = Duration::from_secs(90);
+        assert_eq!(retire_after(ninety, None), ninety);
+        assert_eq!(
+            retire_after(ninety, Some(Duration::from_secs(5))),
+            Duration::from_secs(4)
+        );
+        assert_eq!(
+            retire_after(ninety, Some(Duration::from_secs(1))),
+            Duration::from_millis(500)
+        );
+        assert_eq!(retire_after(ninety, Some(Duration::ZERO)), Duration::ZERO);
+        assert_eq!(
+            retire_after(Duration::from_secs(3), Some(Duration::from_secs(60))),
+            Duration::from_secs(3)
+        );
+    }
+}

@@ -1,0 +1,219 @@
+//! When to try again: the request retry rule (Go's `shouldRetryRequest`, in one function),
+//! dial retry with exponential backoff and jitter, and the retry budget that keeps retries
+//! from multiplying the load on a host that is already failing.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use http::{HeaderMap, Method};
+use tokio::time::Instant;
+
+use crate::proto::h1::client::SendError;
+
+/// Whether a request that failed may be sent again on another connection.
+///
+/// - Only a failure on a *reused* connection is retried: a server that closed a connection
+///   while it sat idle is the expected cause, and a fresh connection fixes it. A failure on a
+///   fresh connection is the server's answer.
+/// - Only if no byte of a response arrived: after that, the server has acted on the request.
+/// - Only if the body can be produced again (none, or held in memory).
+/// - Then: a request of which not one byte was written is always safe to resend. Otherwise
+///   the method must be idempotent (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE)
+///   or the request must carry an `Idempotency-Key`. A POST is never sent twice.
+pub(crate) fn should_retry(
+    method: &Method,
+    headers: &HeaderMap,
+    replayable: bool,
+    reused: bool,
+    err: &SendError,
+) -> Result<(), &'static str> {
+    if !reused {
+        return Err("the connection was new");
+    }
+    if !err.no_response {
+        return Err("part of a response arrived");
+    }
+    if !replayable {
+        return Err("the request body cannot be sent again");
+    }
+    if err.nothing_written || is_idempotent(method) || headers.contains_key("idempotency-key") {
+        return Ok(());
+    }
+    Err("the method is not idempotent")
+}
+
+/// RFC 9110 §9.2.2.
+pub(crate) fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE | Method::PUT | Method::DELETE
+    )
+}
+
+/// How dials are retried.
+#[derive(Debug, Clone)]
+pub struct DialRetry {
+    /// Retries after the first attempt, for errors where the server was not reached
+    /// (connection refused or reset while connecting). Default: 2. Zero disables.
+    pub max_retries: u32,
+    /// Backoff before the first retry; doubles for each further one. Default: 50 ms.
+    pub base_delay: Duration,
+    /// Largest backoff. Default: 1 s.
+    pub max_delay: Duration,
+}
+
+impl Default for DialRetry {
+    fn default() -> Self {
+        DialRetry {
+            max_retries: 2,
+            base_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(1),
+        }
+    }
+}
+
+impl DialRetry {
+    /// The wait before retry number `attempt` (0-based): exponential, with "full jitter"
+    /// (a uniform draw between half and all of it), so clients that failed together do not
+    /// retry together.
+    pub(crate) fn backoff(&self, attempt: u32) -> Duration {
+        let exp = self
+            .base_delay
+            .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX))
+            .min(self.max_delay);
+        let half = exp / 2;
+        half + half.mul_f64(fastrand::f64())
+    }
+}
+
+/// Dial errors worth retrying: the host answered "not now" rather than "no".
+pub(crate) fn is_retryable_dial_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::ConnectionRefused
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+    )
+}
+
+/// Limits retries to a fraction of recent requests, plus a small floor, over a sliding
+/// window: with `ratio` 0.2 a failing host sees at most 20% more attempts than requests,
+/// never a retry storm.
+#[derive(Debug)]
+pub struct RetryBudget {
+    ratio: f64,
+    floor: u64,
+    window: Duration,
+    requests: AtomicU64,
+    state: Mutex<BudgetWindow>,
+}
+
+#[derive(Debug)]
+struct BudgetWindow {
+    started: Instant,
+    requests_at_start: u64,
+    retries: u64,
+}
+
+impl RetryBudget {
+    /// A budget allowing `floor` retries per `window` plus `ratio` times the requests made in
+    /// it. Defaults: ratio 0.2, floor 10, window 10 s.
+    pub fn new(ratio: f64, floor: u64, window: Duration) -> RetryBudget {
+        RetryBudget {
+            ratio: ratio.max(0.0),
+            floor,
+            window,
+            requests: AtomicU64::new(0),
+            state: Mutex::new(BudgetWindow {
+                started: Instant::now(),
+                requests_at_start: 0,
+                retries: 0,
+            }),
+        }
+    }
+
+    /// Counts one request.
+    pub(crate) fn deposit(&self) {
+        self.requests.fetch_add(1, Relaxed);
+    }
+
+    /// Takes one retry from the budget; false when it is spent.
+    pub(crate) fn withdraw(&self) -> bool {
+        let requests = self.requests.load(Relaxed);
+        let mut w = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if w.started.elapsed() >= self.window {
+            w.started = Instant::now();
+            w.requests_at_start = requests;
+            w.retries = 0;
+        }
+        let made = requests - w.requests_at_start;
+        let allowed = self.floor + (made as f64 * self.ratio) as u64;
+        if w.retries < allowed {
+            w.retries += 1;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        RetryBudget::new(0.2, 10, Duration::from_secs(10))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(nothing_written: bool, no_response: bool) -> SendError {
+        SendError {
+            error: crate::Error::new(crate::ErrorKind::IncompleteMessage, "x"),
+            nothing_written,
+            no_response,
+        }
+    }
+
+    #[test]
+    fn go_retry_rules() {
+        let h = HeaderMap::new();
+        assert!(should_retry(&Method::GET, &h, true, true, &err(false, true)).is_ok());
+        assert!(should_retry(&Method::GET, &h, true, false, &err(false, true)).is_err());
+        assert!(should_retry(&Method::GET, &h, true, true, &err(false, false)).is_err());
+        assert!(should_retry(&Method::PUT, &h, false, true, &err(false, true)).is_err());
+        assert_eq!(
+            should_retry(&Method::POST, &h, true, true, &err(false, true)),
+            Err("the method is not idempotent")
+        );
+        assert!(should_retry(&Method::POST, &h, true, true, &err(true, true)).is_ok());
+        let mut keyed = HeaderMap::new();
+        keyed.insert("idempotency-key", "abc".parse().unwrap());
+        assert!(should_retry(&Method::POST, &keyed, true, true, &err(false, true)).is_ok());
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_caps() {
+        let r = DialRetry::default();
+        for attempt in 0..10 {
+            let d = r.backoff(attempt);
+            let full = (r.base_delay * 2u32.pow(attempt)).min(r.max_delay);
+            assert!(d >= full / 2 && d <= full, "attempt {attempt}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn budget_allows_floor_plus_ratio() {
+        let b = RetryBudget::new(0.5, 2, Duration::from_secs(60));
+        assert!(b.withdraw());
+        assert!(b.withdraw());
+        assert!(!b.withdraw());
+        for _ in 0..4 {
+            b.deposit();
+        }
+        assert!(b.withdraw());
+        assert!(b.withdraw());
+        assert!(!b.withdraw());
+    }
+}

@@ -1,0 +1,85 @@
+//! Per-request trace hooks, like Go's `httptrace`: implement [`Trace`] and attach it to a
+//! request ([`crate::client::RequestBuilder::trace`], or a [`TraceHook`] in the request's
+//! extensions) to see connection reuse and the timing of each phase.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::pool::ConnectKey;
+use crate::error::Error;
+use crate::net::DialEvents;
+use crate::proto::h1::client::ExchangeEvents;
+
+/// What a request got from the pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GotConn {
+    /// The connection carried an earlier request.
+    pub reused: bool,
+    /// It was taken from the idle list (rather than handed over by a finishing request or
+    /// freshly dialed).
+    pub was_idle: bool,
+    /// How long it sat idle, when `was_idle`.
+    pub idle_time: Duration,
+    /// The connection's local address.
+    pub local_addr: Option<SocketAddr>,
+}
+
+/// Callbacks at each phase of a request. Every method does nothing by default; they run on the
+/// request's task and should return quickly. Retries and redirects call them again.
+pub trait Trace: Send + Sync + 'static {
+    /// A connection for `key` is about to be asked for.
+    fn get_conn(&self, _key: &ConnectKey) {}
+    /// A connection was obtained.
+    fn got_conn(&self, _info: &GotConn) {}
+    /// Name resolution starts.
+    fn dns_start(&self, _host: &str) {}
+    /// Name resolution finished.
+    fn dns_done(&self, _addrs: &[SocketAddr], _err: Option<&io::Error>) {}
+    /// A TCP connect starts.
+    fn connect_start(&self, _addr: SocketAddr) {}
+    /// A TCP connect finished; `err` is `None` on success.
+    fn connect_done(&self, _addr: SocketAddr, _err: Option<&io::Error>) {}
+    /// The request (head and body) was written, or writing failed.
+    fn wrote_request(&self, _err: Option<&Error>) {}
+    /// The first byte of the response arrived.
+    fn got_first_response_byte(&self) {}
+}
+
+/// A [`Trace`] carried in a request's extensions.
+#[derive(Clone)]
+pub struct TraceHook(pub Arc<dyn Trace>);
+
+impl std::fmt::Debug for TraceHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TraceHook")
+    }
+}
+
+/// Lets the lower layers report to a [`Trace`] without knowing it.
+pub(crate) struct Observe<'a>(pub &'a dyn Trace);
+
+impl DialEvents for Observe<'_> {
+    fn dns_start(&self, host: &str) {
+        self.0.dns_start(host)
+    }
+    fn dns_done(&self, addrs: &[SocketAddr], err: Option<&io::Error>) {
+        self.0.dns_done(addrs, err)
+    }
+    fn connect_start(&self, addr: SocketAddr) {
+        self.0.connect_start(addr)
+    }
+    fn connect_done(&self, addr: SocketAddr, err: Option<&io::Error>) {
+        self.0.connect_done(addr, err)
+    }
+}
+
+impl ExchangeEvents for Observe<'_> {
+    fn wrote_request(&self, err: Option<&Error>) {
+        self.0.wrote_request(err)
+    }
+    fn got_first_response_byte(&self) {
+        self.0.got_first_response_byte()
+    }
+}

@@ -1,0 +1,437 @@
+//! `Transport`: one request, one response. Takes a pooled connection or dials one (retrying
+//! refused dials with backoff under a budget), runs the HTTP/1.1 exchange, and retries on a
+//! fresh connection when a reused one turns out dead and the request is safe to resend.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{HeaderMap, HeaderValue};
+use http::request::Parts;
+use http::{Request, Response};
+use tokio::time::Instant;
+
+use super::pool::{Checkout, ConnectKey, Pool, PoolConfig, PoolStats, Pooled};
+use super::retry::{self, DialRetry, RetryBudget};
+use super::trace::{GotConn, Observe, Trace, TraceHook};
+use crate::body::Body;
+use crate::error::{Error, Kind};
+use crate::net::Dialer;
+use crate::proto::h1::client::{self as h1, ClientConn, ConnSlot, Exchange, ExchangeConfig};
+
+/// Most times a request is resent after failing on a reused connection.
+const MAX_REQUEST_RETRIES: u32 = 3;
+
+/// Sends requests over pooled connections; cheap to clone (clones share the pool).
+#[derive(Clone)]
+pub struct Transport {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    dialer: Dialer,
+    exchange: ExchangeConfig,
+    dial_retry: DialRetry,
+    budget: RetryBudget,
+    proxy: Option<Proxy>,
+    disable_keep_alives: bool,
+}
+
+/// An HTTP proxy: requests go to it with absolute-form targets (RFC 9112 §3.2.2).
+#[derive(Debug, Clone)]
+struct Proxy {
+    host: String,
+    port: u16,
+    /// `host:port`, part of the pool key.
+    authority: String,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transport").finish_non_exhaustive()
+    }
+}
+
+impl Default for Transport {
+    fn default() -> Self {
+        Transport::new()
+    }
+}
+
+/// Configures a [`Transport`]. Every timeout is finite by default.
+#[derive(Debug, Clone)]
+pub struct TransportBuilder {
+    pool: PoolConfig,
+    dialer: Dialer,
+    exchange: ExchangeConfig,
+    dial_retry: DialRetry,
+    budget: (f64, u64, Duration),
+    proxy: Option<String>,
+    disable_keep_alives: bool,
+}
+
+impl Default for TransportBuilder {
+    fn default() -> Self {
+        TransportBuilder {
+            pool: PoolConfig {
+                // Go's default of 2 idle connections per host closes most of the connections
+                // a busy client just opened, and each close leaves a TIME_WAIT socket behind:
+                // at steady concurrency above 2 the client churns connections forever. Keeping
+                // up to 256 idle per host lets a client at steady concurrency reuse them all.
+                max_idle_per_host: 256,
+                max_idle: 1024,
+                idle_timeout: Duration::from_secs(90),
+                max_conns_per_host: 0,
+                pool_timeout: Duration::from_secs(60),
+            },
+            dialer: Dialer::default(),
+            exchange: ExchangeConfig {
+                response_header_timeout: Duration::from_secs(60),
+                read_timeout: Duration::from_secs(60),
+                write_timeout: Duration::from_secs(60),
+                expect_continue_timeout: Duration::from_secs(1),
+                max_response_head_bytes: 1024 * 1024,
+                max_drain_bytes: 256 * 1024,
+                drain_timeout: Duration::from_secs(2),
+            },
+            dial_retry: DialRetry::default(),
+            budget: (0.2, 10, Duration::from_secs(10)),
+            proxy: None,
+            disable_keep_alives: false,
+        }
+    }
+}
+
+impl TransportBuilder {
+    /// Most idle connections kept per host. Default: 256 (see the source for why not Go's 2).
+    /// Zero keeps none.
+    pub fn max_idle_per_host(mut self, n: usize) -> Self {
+        self.pool.max_idle_per_host = n;
+        self
+    }
+
+    /// Most idle connections kept over all hosts. Default: 1024.
+    pub fn max_idle(mut self, n: usize) -> Self {
+        self.pool.max_idle = n;
+        self
+    }
+
+    /// How long an idle connection is kept. Default: 90 s. A server's shorter
+    /// `Keep-Alive: timeout` hint wins. Zero keeps no idle connection.
+    pub fn idle_timeout(mut self, d: Duration) -> Self {
+        self.pool.idle_timeout = d;
+        self
+    }
+
+    /// Most connections per host, idle, active and being dialed together. Requests beyond it
+    /// wait in FIFO order. Default: 0, no limit.
+    pub fn max_conns_per_host(mut self, n: usize) -> Self {
+        self.pool.max_conns_per_host = n;
+        self
+    }
+
+    /// Longest wait for a connection under `max_conns_per_host`. Default: 60 s.
+    pub fn pool_timeout(mut self, d: Duration) -> Self {
+        self.pool.pool_timeout = d;
+        self
+    }
+
+    /// Longest time for a dial, name resolution included. Default: 30 s.
+    pub fn connect_timeout(mut self, d: Duration) -> Self {
+        self.dialer.connect_timeout = d;
+        self
+    }
+
+    /// Replaces the whole dialer (keepalive, local address, Happy Eyeballs delay).
+    pub fn dialer(mut self, dialer: Dialer) -> Self {
+        self.dialer = dialer;
+        self
+    }
+
+    /// How refused dials are retried. Default: [`DialRetry::default`].
+    pub fn dial_retry(mut self, r: DialRetry) -> Self {
+        self.dial_retry = r;
+        self
+    }
+
+    /// The retry budget: retries may add at most `ratio` of the requests made in `window`,
+    /// plus `floor`. Default: 0.2, 10, 10 s.
+    pub fn retry_budget(mut self, ratio: f64, floor: u64, window: Duration) -> Self {
+        self.budget = (ratio, floor, window);
+        self
+    }
+
+    /// Longest wait for the response head once the request is written. Default: 60 s.
+    pub fn response_header_timeout(mut self, d: Duration) -> Self {
+        self.exchange.response_header_timeout = d;
+        self
+    }
+
+    /// Longest silence while reading a response body. Default: 60 s.
+    pub fn read_timeout(mut self, d: Duration) -> Self {
+        self.exchange.read_timeout = d;
+        self
+    }
+
+    /// Longest a write of the request may stay blocked. Default: 60 s.
+    pub fn write_timeout(mut self, d: Duration) -> Self {
+        self.exchange.write_timeout = d;
+        self
+    }
+
+    /// With `Expect: 100-continue`, how long to wait for the server's go-ahead before sending
+    /// the body anyway. Default: 1 s.
+    pub fn expect_continue_timeout(mut self, d: Duration) -> Self {
+        self.exchange.expect_continue_timeout = d;
+        self
+    }
+
+    /// Largest response head accepted. Default: 1 MiB.
+    pub fn max_response_header_bytes(mut self, n: usize) -> Self {
+        self.exchange.max_response_head_bytes = n;
+        self
+    }
+
+    /// A response body dropped before its end is drained in the background up to this many
+    /// bytes and this long, so its connection is reused; beyond, it is closed. Default:
+    /// 256 KiB, 2 s. Zero bytes closes at once.
+    pub fn drain_limits(mut self, bytes: u64, time: Duration) -> Self {
+        self.exchange.max_drain_bytes = bytes;
+        self.exchange.drain_timeout = time;
+        self
+    }
+
+    /// Sends every request through an HTTP proxy at `host:port`. Default: none.
+    pub fn proxy(mut self, authority: impl Into<String>) -> Self {
+        self.proxy = Some(authority.into());
+        self
+    }
+
+    /// One connection per request, closed after it (`Connection: close`). Default: off.
+    pub fn disable_keep_alives(mut self, yes: bool) -> Self {
+        self.disable_keep_alives = yes;
+        self
+    }
+
+    /// Builds the transport.
+    pub fn build(self) -> Result<Transport, Error> {
+        let proxy = match self.proxy {
+            None => None,
+            Some(a) => {
+                let (host, port) = a
+                    .rsplit_once(':')
+                    .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse().ok()?)))
+                    .ok_or(Error::new(Kind::Usage, "proxy must be host:port"))?;
+                Some(Proxy {
+                    host: host.to_owned(),
+                    port,
+                    authority: a.clone(),
+                })
+            }
+        };
+        let (ratio, floor, window) = self.budget;
+        Ok(Transport {
+            inner: Arc::new(Inner {
+                pool: Pool::new(self.pool),
+                dialer: self.dialer,
+                exchange: self.exchange,
+                dial_retry: self.dial_retry,
+                budget: RetryBudget::new(ratio, floor, window),
+                proxy,
+                disable_keep_alives: self.disable_keep_alives,
+            }),
+        })
+    }
+}
+
+impl Transport {
+    /// A transport with the default configuration.
+    pub fn new() -> Transport {
+        TransportBuilder::default()
+            .build()
+            .expect("the default configuration is valid")
+    }
+
+    /// Starts configuring a transport.
+    pub fn builder() -> TransportBuilder {
+        TransportBuilder::default()
+    }
+
+    /// Sends one request and returns the response once its head has arrived; the body
+    /// streams. Redirects are not followed (that is [`super::Client`]'s job).
+    pub async fn round_trip(&self, req: Request<Body>) -> Result<Response<Body>, Error> {
+        let (parts, body) = req.into_parts();
+        self.send(&parts, body, None, None).await
+    }
+
+    /// Counters and per-host connection counts of the pool.
+    pub fn pool_stats(&self) -> PoolStats {
+        self.inner.pool.stats()
+    }
+
+    /// Closes every idle connection (connections in use finish their requests).
+    pub fn close_idle_connections(&self) {
+        self.inner.pool.close_idle();
+    }
+
+    /// The round trip with the client's extras: a total deadline (which also bounds the
+    /// response body) and default headers.
+    pub(crate) async fn send(
+        &self,
+        parts: &Parts,
+        mut body: Body,
+        deadline: Option<Instant>,
+        defaults: Option<&HeaderMap>,
+    ) -> Result<Response<Body>, Error> {
+        let inner = &*self.inner;
+        let key = ConnectKey::from_uri(&parts.uri, inner.proxy.as_ref().map(|p| &*p.authority))?;
+        let hook = parts.extensions.get::<TraceHook>().cloned();
+        let trace: Option<&dyn Trace> = hook.as_ref().map(|h| &*h.0);
+        let observe = trace.map(Observe);
+        inner.budget.deposit();
+        let mut retries = 0;
+        loop {
+            // Keep a copy of a body that can be sent again, for a retry.
+            let spare = body.try_clone();
+            let attempt = async {
+                if let Some(t) = trace {
+                    t.get_conn(&key);
+                }
+                let (slot, got) = match inner.pool.checkout(&key).await? {
+                    Checkout::Idle(p, idle_time) => (
+                        p,
+                        GotConn {
+                            reused: true,
+                            was_idle: !idle_time.is_zero(),
+                            idle_time,
+                            local_addr: None,
+                        },
+                    ),
+                    Checkout::Dial(permit) => {
+                        let conn = self.dial(&key, trace).await?;
+                        (
+                            permit.fulfil(conn),
+                            GotConn {
+                                reused: false,
+                                was_idle: false,
+                                idle_time: Duration::ZERO,
+                                local_addr: None,
+                            },
+                        )
+                    }
+                };
+                Ok::<(Pooled, GotConn), Error>((slot, got))
+            };
+            let (mut slot, mut got) = match deadline {
+                Some(d) => tokio::time::timeout_at(d, attempt)
+                    .await
+                    .map_err(|_| Error::new(Kind::TotalTimeout, "request timed out"))??,
+                None => attempt.await?,
+            };
+            if let Some(t) = trace {
+                got.local_addr = slot.conn().local_addr().ok();
+                t.got_conn(&got);
+            }
+            let x = Exchange {
+                cfg: &inner.exchange,
+                defaults,
+                absolute_form: inner.proxy.is_some(),
+                close: inner.disable_keep_alives,
+                deadline,
+                events: observe.as_ref().map(|o| o as &dyn h1::ExchangeEvents),
+            };
+            let sent = h1::send(slot, parts, body, &x);
+            let result = match deadline {
+                Some(d) => match tokio::time::timeout_at(d, sent).await {
+                    Ok(r) => r,
+                    Err(_) => return Err(Error::new(Kind::TotalTimeout, "request timed out")),
+                },
+                None => sent.await,
+            };
+            let err = match result {
+                Ok(res) => return Ok(res),
+                Err(e) => e,
+            };
+            let verdict = retry::should_retry(
+                &parts.method,
+                &parts.headers,
+                spare.is_some(),
+                got.reused,
+                &err,
+            );
+            match (verdict, spare) {
+                (Ok(()), Some(again)) if retries < MAX_REQUEST_RETRIES => {
+                    tracing::debug!(host = %key, error = %err.error, "retrying on another connection");
+                    retries += 1;
+                    body = again;
+                }
+                (Err(why), _) if got.reused => {
+                    return Err(Error::with_cause(
+                        err.error.kind(),
+                        why_not_retried(why),
+                        err.error,
+                    ))
+                }
+                _ => return Err(err.error),
+            }
+        }
+    }
+
+    /// Dials the key's host (or its proxy), retrying refused attempts with backoff while
+    /// the retry budget allows.
+    async fn dial(&self, key: &ConnectKey, trace: Option<&dyn Trace>) -> Result<ClientConn, Error> {
+        let inner = &*self.inner;
+        let (host, port) = match &inner.proxy {
+            Some(p) => (&*p.host, p.port),
+            None => (&*key.host, key.port),
+        };
+        let observe = trace.map(Observe);
+        let mut attempt = 0;
+        loop {
+            let dialed = match &observe {
+                Some(o) => inner.dialer.dial_observed(host, port, o).await,
+                None => inner.dialer.dial(host, port).await,
+            };
+            match dialed {
+                Ok(stream) => return Ok(ClientConn::new(stream)),
+                Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return Err(Error::with_cause(
+                        Kind::ConnectTimeout,
+                        "connect timed out",
+                        e,
+                    ))
+                }
+                Err(e) => {
+                    if attempt < inner.dial_retry.max_retries
+                        && retry::is_retryable_dial_error(&e)
+                        && inner.budget.withdraw()
+                    {
+                        tokio::time::sleep(inner.dial_retry.backoff(attempt)).await;
+                        attempt += 1;
+                        continue;
+                    }
+                    return Err(Error::with_cause(Kind::Connect, "connect failed", e));
+                }
+            }
+        }
+    }
+}
+
+/// The message for a request that failed on a reused connection and was not resent.
+fn why_not_retried(why: &'static str) -> &'static str {
+    match why {
+        "the method is not idempotent" => {
+            "reused connection failed; not retried because the method is not idempotent"
+        }
+        "the request body cannot be sent again" => {
+            "reused connection failed; not retried because the body cannot be sent again"
+        }
+        "part of a response arrived" => "reused connection failed after the response began",
+        _ => "reused connection failed",
+    }
+}
+
+/// The `User-Agent` sent when the caller sets none.
+pub(crate) fn default_user_agent() -> HeaderValue {
+    HeaderValue::from_static(concat!("nethttp/", env!("CARGO_PKG_VERSION")))
+}

@@ -1,0 +1,782 @@
+//! The client's HTTP/1.1 exchange on one connection: write the request (head and body, with
+//! `Expect: 100-continue` when asked), read the response head (skipping 1xx), and hand the
+//! body to the caller as a stream that gives the connection back the moment it ends.
+//!
+//! No task runs per connection: the request's own future does the I/O, so a response costs no
+//! channel hop. Whoever owns the connection (the pool) implements [`ConnSlot`]; this file only
+//! says when the connection is free again and whether it may carry another request.
+
+use std::future::Future;
+use std::io;
+use std::mem::MaybeUninit;
+use std::pin::Pin;
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::request::Parts;
+use http::{HeaderMap, Method, Response};
+use http_body::{Body as _, Frame, SizeHint};
+use tokio::io::{AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, Sleep};
+
+use super::decode::{Decoded, Decoder};
+use super::encode::{write_chunk_header, write_chunked_end, CRLF};
+use super::encode_request::{
+    expects_continue, wants_close, write_request_head, RequestFraming, RequestHeadOptions,
+};
+use super::io::{with_deadline, Reader, BODY_READ_CHUNK, INITIAL_READ_BUF};
+use super::parse::parse_content_length;
+use super::parse_response::{parse_response, ResponseBodyLen, ResponseHead};
+use crate::body::Body;
+use crate::error::{Error, Kind};
+
+/// Bodies up to this size are copied behind the head so the request goes out in one write.
+const INLINE_BODY: usize = 16 * 1024;
+/// Most informational (1xx) responses skipped before a final one; more is an error.
+const MAX_INFORMATIONAL: usize = 8;
+
+/// One client connection: the socket, its buffer of received bytes, and a write buffer.
+#[derive(Debug)]
+pub(crate) struct ClientConn {
+    io: Reader<TcpStream>,
+    wbuf: Vec<u8>,
+}
+
+/// What happens to a connection when its exchange is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Release {
+    /// It may carry another request. The server's idle-timeout hint, if it sent one.
+    Keep { idle_hint: Option<Duration> },
+    /// It must be closed.
+    Close,
+}
+
+/// The owner of a connection lent to one exchange.
+pub(crate) trait ConnSlot: Send + Unpin + 'static {
+    fn conn(&mut self) -> &mut ClientConn;
+    /// The exchange no longer needs the connection.
+    fn release(self, how: Release);
+}
+
+/// Observers of an exchange's progress, for tracing.
+pub(crate) trait ExchangeEvents: Send + Sync {
+    fn wrote_request(&self, err: Option<&Error>);
+    fn got_first_response_byte(&self);
+}
+
+/// Limits and timeouts of an exchange.
+#[derive(Debug, Clone)]
+pub(crate) struct ExchangeConfig {
+    pub response_header_timeout: Duration,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    pub expect_continue_timeout: Duration,
+    pub max_response_head_bytes: usize,
+    /// A response body dropped unread is drained in the background up to this many bytes ...
+    pub max_drain_bytes: u64,
+    /// ... and for at most this long, so its connection can be reused; past either, closed.
+    pub drain_timeout: Duration,
+}
+
+/// Per-request inputs of an exchange besides the request itself.
+pub(crate) struct Exchange<'a> {
+    pub cfg: &'a ExchangeConfig,
+    /// Headers added when the request lacks them.
+    pub defaults: Option<&'a HeaderMap>,
+    /// Send the request target in absolute form (to a proxy).
+    pub absolute_form: bool,
+    /// Close the connection after this exchange.
+    pub close: bool,
+    /// The request's total deadline, if it has one.
+    pub deadline: Option<Instant>,
+    pub events: Option<&'a dyn ExchangeEvents>,
+}
+
+/// A failed exchange, with what the retry rules need to know.
+#[derive(Debug)]
+pub(crate) struct SendError {
+    pub error: Error,
+    /// Not one byte of the request was accepted by the socket: the server cannot have seen it.
+    pub nothing_written: bool,
+    /// Not one byte of a response arrived.
+    pub no_response: bool,
+}
+
+impl ClientConn {
+    pub(crate) fn new(stream: TcpStream) -> ClientConn {
+        ClientConn {
+            io: Reader {
+                io: stream,
+                buf: BytesMut::new(),
+            },
+            wbuf: Vec::new(),
+        }
+    }
+
+    /// Whether an idle connection can still carry a request: the server has not closed it and
+    /// has sent nothing unasked. Costs no syscall unless the socket became readable while idle.
+    pub(crate) fn is_reusable_idle(&mut self) -> bool {
+        if !self.io.buf.is_empty() {
+            return false;
+        }
+        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+        let mut rb = ReadBuf::uninit(&mut byte);
+        let mut cx = Context::from_waker(Waker::noop());
+        // Pending: nothing to read, the connection is as we left it. Data, EOF or an error:
+        // the server closed it or sent something nobody asked for.
+        self.io.io.poll_peek(&mut cx, &mut rb).is_pending()
+    }
+
+    /// Hands the buffers back while the connection sits idle, so idle connections cost only
+    /// their socket.
+    pub(crate) fn shed_buffers(&mut self) {
+        if self.io.buf.is_empty() && self.io.buf.capacity() > 0 {
+            super::pool::recycle_read(std::mem::take(&mut self.io.buf));
+        }
+        if self.wbuf.capacity() > 0 {
+            super::pool::recycle_write(std::mem::take(&mut self.wbuf));
+        }
+    }
+
+    pub(crate) fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
+        self.io.io.local_addr()
+    }
+}
+
+/// Sends `req` on the slot's connection and reads the response head. The response body
+/// streams from the connection; the slot is released when it ends (or at once, when the
+/// whole body is already buffered).
+pub(crate) async fn send<S: ConnSlot>(
+    mut slot: S,
+    parts: &Parts,
+    mut body: Body,
+    x: &Exchange<'_>,
+) -> Result<Response<Body>, SendError> {
+    let close = x.close || wants_close(&parts.headers);
+    let has_body = !body.is_end_stream();
+    let expect = has_body && expects_continue(&parts.headers);
+    let user_len = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| parse_content_length(v.as_bytes()));
+    let framing = RequestFraming::choose(&parts.method, body.size_hint().exact(), user_len);
+    let mut progress = Progress::default();
+
+    let conn = slot.conn();
+    if conn.wbuf.capacity() == 0 {
+        conn.wbuf = super::pool::write_buf();
+    }
+    conn.wbuf.clear();
+    write_request_head(
+        &mut conn.wbuf,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &RequestHeadOptions {
+            framing,
+            absolute_form: x.absolute_form,
+            close,
+            defaults: x.defaults,
+        },
+    );
+
+    let written = write_request(
+        conn,
+        &mut body,
+        framing,
+        expect,
+        &parts.method,
+        x,
+        &mut progress,
+    )
+    .await;
+    let early = match written {
+        Ok(early) => {
+            if let Some(ev) = x.events {
+                ev.wrote_request(None);
+            }
+            early
+        }
+        Err(error) => {
+            if let Some(ev) = x.events {
+                ev.wrote_request(Some(&error));
+            }
+            // The server may have answered before it stopped reading (an early 413, say):
+            // that answer is more useful than our write error. Look briefly.
+            match early_answer(conn, &parts.method, x, &mut progress).await {
+                Some(head) => Some(head),
+                None => {
+                    slot.release(Release::Close);
+                    return Err(progress.fail(error));
+                }
+            }
+        }
+    };
+    // A body not sent in full leaves the connection in an unknown state.
+    let body_sent = early.is_none() && progress.body_done;
+    let head = match early {
+        Some(head) => head,
+        None => match read_head(conn, &parts.method, x, &mut progress).await {
+            Ok(head) => head,
+            Err(error) => {
+                slot.release(Release::Close);
+                return Err(progress.fail(error));
+            }
+        },
+    };
+    Ok(build_response(slot, head, close || !body_sent, x))
+}
+
+/// What the exchange has done so far, for the retry rules.
+#[derive(Default)]
+struct Progress {
+    wrote_any: bool,
+    got_any: bool,
+    body_done: bool,
+}
+
+impl Progress {
+    fn fail(&self, error: Error) -> SendError {
+        SendError {
+            error,
+            nothing_written: !self.wrote_any,
+            no_response: !self.got_any,
+        }
+    }
+}
+
+/// Writes the request. Returns a response head when the server answered before the body was
+/// sent (a final status instead of `100 Continue`, or a response mid-upload).
+async fn write_request(
+    conn: &mut ClientConn,
+    body: &mut Body,
+    framing: RequestFraming,
+    expect: bool,
+    method: &Method,
+    x: &Exchange<'_>,
+    progress: &mut Progress,
+) -> Result<Option<ResponseHead>, Error> {
+    let timeout = x.cfg.write_timeout;
+    if !expect {
+        if let Some(data) = body.take_full() {
+            if data.len() <= INLINE_BODY {
+                conn.wbuf.extend_from_slice(&data);
+                write_all(&mut conn.io.io, &conn.wbuf, timeout, progress).await?;
+            } else {
+                write_all(&mut conn.io.io, &conn.wbuf, timeout, progress).await?;
+                write_all(&mut conn.io.io, &data, timeout, progress).await?;
+            }
+            check_length(framing, data.len() as u64, true)?;
+            progress.body_done = true;
+            return Ok(None);
+        }
+    }
+    write_all(&mut conn.io.io, &conn.wbuf, timeout, progress).await?;
+    if expect {
+        // RFC 9110 §10.1.1: wait for 100 (or a final status) a while, then send anyway.
+        let wait = Instant::now() + x.cfg.expect_continue_timeout;
+        match read_head_until(conn, method, x, progress, wait, true).await {
+            Ok(Some(head)) => return Ok(Some(head)),
+            Ok(None) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    stream_body(conn, body, framing, method, x, progress).await
+}
+
+/// Streams a body frame by frame. Stops early, returning the head, if the server responds
+/// while the body is still being sent.
+async fn stream_body(
+    conn: &mut ClientConn,
+    body: &mut Body,
+    framing: RequestFraming,
+    method: &Method,
+    x: &Exchange<'_>,
+    progress: &mut Progress,
+) -> Result<Option<ResponseHead>, Error> {
+    let mut sent: u64 = 0;
+    let mut trailers = None;
+    loop {
+        enum Step {
+            Frame(Option<Result<Frame<Bytes>, Error>>),
+            Answered,
+        }
+        let step = std::future::poll_fn(|cx| {
+            let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+            let mut rb = ReadBuf::uninit(&mut byte);
+            if conn.io.io.poll_peek(cx, &mut rb).is_ready() {
+                return Poll::Ready(Step::Answered);
+            }
+            Pin::new(&mut *body).poll_frame(cx).map(Step::Frame)
+        })
+        .await;
+        let frame = match step {
+            Step::Answered => {
+                let until = Instant::now() + x.cfg.response_header_timeout;
+                return read_head_until(conn, method, x, progress, until, false).await;
+            }
+            Step::Frame(None) => break,
+            Step::Frame(Some(Err(e))) => return Err(e),
+            Step::Frame(Some(Ok(f))) => f,
+        };
+        let frame = match frame.into_data() {
+            Ok(data) => {
+                if data.is_empty() {
+                    continue;
+                }
+                sent += data.len() as u64;
+                check_length(framing, sent, false)?;
+                conn.wbuf.clear();
+                if framing == RequestFraming::Chunked {
+                    write_chunk_header(&mut conn.wbuf, data.len());
+                }
+                if data.len() <= INLINE_BODY {
+                    conn.wbuf.extend_from_slice(&data);
+                    if framing == RequestFraming::Chunked {
+                        conn.wbuf.extend_from_slice(CRLF);
+                    }
+                    write_all(&mut conn.io.io, &conn.wbuf, x.cfg.write_timeout, progress).await?;
+                } else {
+                    write_all(&mut conn.io.io, &conn.wbuf, x.cfg.write_timeout, progress).await?;
+                    write_all(&mut conn.io.io, &data, x.cfg.write_timeout, progress).await?;
+                    if framing == RequestFraming::Chunked {
+                        write_all(&mut conn.io.io, CRLF, x.cfg.write_timeout, progress).await?;
+                    }
+                }
+                continue;
+            }
+            Err(frame) => frame,
+        };
+        if let Ok(t) = frame.into_trailers() {
+            trailers = Some(t);
+        }
+    }
+    check_length(framing, sent, true)?;
+    if framing == RequestFraming::Chunked {
+        conn.wbuf.clear();
+        write_chunked_end(&mut conn.wbuf, trailers.as_ref());
+        write_all(&mut conn.io.io, &conn.wbuf, x.cfg.write_timeout, progress).await?;
+    }
+    progress.body_done = true;
+    Ok(None)
+}
+
+/// A declared Content-Length must match what the body produced.
+fn check_length(framing: RequestFraming, sent: u64, ended: bool) -> Result<(), Error> {
+    if let RequestFraming::Length(n) = framing {
+        if sent > n || (ended && sent != n) {
+            return Err(Error::new(
+                Kind::Body,
+                "request body length differs from its Content-Length",
+            ));
+        }
+    } else if framing == RequestFraming::None && sent > 0 {
+        return Err(Error::new(Kind::Body, "request body longer than declared"));
+    }
+    Ok(())
+}
+
+/// Writes all of `buf`, failing with a write timeout if the socket stays full too long.
+async fn write_all(
+    io: &mut TcpStream,
+    mut buf: &[u8],
+    timeout: Duration,
+    progress: &mut Progress,
+) -> Result<(), Error> {
+    while !buf.is_empty() {
+        let n = with_deadline(
+            io.write(buf),
+            || Instant::now() + timeout,
+            "write timed out",
+        )
+        .await
+        .map_err(|e| Error::io("writing the request failed", e))?;
+        if n == 0 {
+            return Err(Error::io(
+                "writing the request failed",
+                io::ErrorKind::WriteZero.into(),
+            ));
+        }
+        progress.wrote_any = true;
+        buf = &buf[n..];
+    }
+    Ok(())
+}
+
+/// After a failed write, a response the server sent before it stopped reading, if one
+/// arrives within a short time.
+async fn early_answer(
+    conn: &mut ClientConn,
+    method: &Method,
+    x: &Exchange<'_>,
+    progress: &mut Progress,
+) -> Option<ResponseHead> {
+    let until = Instant::now() + Duration::from_millis(250).min(x.cfg.response_header_timeout);
+    read_head_until(conn, method, x, progress, until, false)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Reads the final response head within the response-header timeout (and total deadline).
+async fn read_head(
+    conn: &mut ClientConn,
+    method: &Method,
+    x: &Exchange<'_>,
+    progress: &mut Progress,
+) -> Result<ResponseHead, Error> {
+    let until = Instant::now() + x.cfg.response_header_timeout;
+    match read_head_until(conn, method, x, progress, until, false).await? {
+        Some(head) => Ok(head),
+        None => Err(Error::new(
+            Kind::ResponseHeaderTimeout,
+            "timed out waiting for the response head",
+        )),
+    }
+}
+
+/// Reads response heads until a final one (skipping 1xx), or until `until` passes (`None`).
+/// With `stop_at_continue`, a `100 Continue` also ends the wait with `None`.
+async fn read_head_until(
+    conn: &mut ClientConn,
+    method: &Method,
+    x: &Exchange<'_>,
+    progress: &mut Progress,
+    until: Instant,
+    stop_at_continue: bool,
+) -> Result<Option<ResponseHead>, Error> {
+    let mut informational = 0;
+    loop {
+        if !conn.io.buf.is_empty() {
+            let parsed = parse_response(&mut conn.io.buf, method, x.cfg.max_response_head_bytes)
+                .map_err(|e| Error::new(Kind::Parse, e.0))?;
+            if let Some(head) = parsed {
+                if !head.status.is_informational() {
+                    return Ok(Some(head));
+                }
+                if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+                    return Err(Error::new(
+                        Kind::Parse,
+                        "server switched protocols; upgrades are not supported",
+                    ));
+                }
+                if stop_at_continue && head.status == http::StatusCode::CONTINUE {
+                    return Ok(None);
+                }
+                informational += 1;
+                if informational > MAX_INFORMATIONAL {
+                    return Err(Error::new(Kind::Parse, "too many informational responses"));
+                }
+                continue;
+            }
+        }
+        let total = x.deadline;
+        let deadline = total.map_or(until, |t| t.min(until));
+        let read = std::future::poll_fn(|cx| conn.io.poll_read_more(cx, INITIAL_READ_BUF));
+        let n = match tokio::time::timeout_at(deadline, read).await {
+            Ok(r) => r.map_err(|e| Error::io("reading the response failed", e))?,
+            Err(_) if total.is_some_and(|t| t <= until) => {
+                return Err(Error::new(Kind::TotalTimeout, "request timed out"))
+            }
+            Err(_) => return Ok(None),
+        };
+        if n == 0 {
+            return Err(Error::new(
+                Kind::IncompleteMessage,
+                if progress.got_any {
+                    "connection closed in the middle of the response head"
+                } else {
+                    "connection closed before any response byte"
+                },
+            ));
+        }
+        if !progress.got_any {
+            progress.got_any = true;
+            if let Some(ev) = x.events {
+                ev.got_first_response_byte();
+            }
+        }
+    }
+}
+
+fn build_response<S: ConnSlot>(
+    mut slot: S,
+    head: ResponseHead,
+    close: bool,
+    x: &Exchange<'_>,
+) -> Response<Body> {
+    let keep = head.keep_alive && !close;
+    let release = if keep {
+        Release::Keep {
+            idle_hint: head.idle_hint,
+        }
+    } else {
+        Release::Close
+    };
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = head.status;
+    *res.version_mut() = head.version;
+    *res.headers_mut() = head.headers;
+    let buf = &mut slot.conn().io.buf;
+    let body = match head.body {
+        ResponseBodyLen::Empty => {
+            finish(slot, release);
+            Body::empty()
+        }
+        // The common small response: all of it is here already, so the connection goes back
+        // before the caller even sees the head.
+        ResponseBodyLen::Length(n) if buf.len() as u64 >= n => {
+            let data = buf.split_to(n as usize).freeze();
+            finish(slot, release);
+            Body::from(data)
+        }
+        framing => {
+            let decoder = match framing {
+                ResponseBodyLen::Length(n) => Decoder::length(n),
+                ResponseBodyLen::Chunked => Decoder::chunked(),
+                _ => Decoder::Eof,
+            };
+            Body::from_incoming(ResponseBody {
+                slot: Some(slot),
+                decoder,
+                release,
+                read_timeout: x.cfg.read_timeout,
+                deadline: x.deadline,
+                timer: None,
+                progressed: false,
+                max_drain: x.cfg.max_drain_bytes,
+                drain_timeout: x.cfg.drain_timeout,
+            })
+        }
+    };
+    *res.body_mut() = body;
+    res
+}
+
+/// Releases a slot whose exchange completed: bytes left over that nobody asked for mean the
+/// connection is out of step and must not be reused.
+fn finish<S: ConnSlot>(mut slot: S, release: Release) {
+    let conn = slot.conn();
+    let release = if conn.io.buf.is_empty() {
+        release
+    } else {
+        Release::Close
+    };
+    slot.release(release);
+}
+
+/// A response body read from the connection, releasing it at the end.
+pub(crate) struct ResponseBody<S: ConnSlot> {
+    slot: Option<S>,
+    decoder: Decoder,
+    release: Release,
+    read_timeout: Duration,
+    deadline: Option<Instant>,
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Bytes arrived since the timer was last armed.
+    progressed: bool,
+    max_drain: u64,
+    drain_timeout: Duration,
+}
+
+impl<S: ConnSlot> ResponseBody<S> {
+    fn end(&mut self, reusable: bool) {
+        if let Some(slot) = self.slot.take() {
+            let release = if reusable {
+                self.release
+            } else {
+                Release::Close
+            };
+            finish(slot, release);
+        }
+    }
+
+    fn next_deadline(&self) -> Instant {
+        let idle = Instant::now() + self.read_timeout;
+        self.deadline.map_or(idle, |t| t.min(idle))
+    }
+
+    /// The read-idle timer, re-armed lazily: when it fires after bytes arrived it restarts
+    /// instead of failing, so a read costs no timer update (the timeout is between one and
+    /// two read timeouts of silence).
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        if self.timer.is_none() {
+            self.progressed = false;
+            self.timer = Some(Box::pin(tokio::time::sleep_until(self.next_deadline())));
+        }
+        loop {
+            let timer = self.timer.as_mut()?;
+            if timer.as_mut().poll(cx).is_pending() {
+                return None;
+            }
+            let now = Instant::now();
+            if self.deadline.is_some_and(|t| t <= now) {
+                return Some(Error::new(Kind::TotalTimeout, "request timed out"));
+            }
+            if !self.progressed {
+                return Some(Error::new(
+                    Kind::BodyReadTimeout,
+                    "response body stalled past the read timeout",
+                ));
+            }
+            self.progressed = false;
+            let next = self.next_deadline();
+            if let Some(t) = self.timer.as_mut() {
+                t.as_mut().reset(next);
+            }
+        }
+    }
+}
+
+impl<S: ConnSlot> http_body::Body for ResponseBody<S> {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = self.get_mut();
+        loop {
+            let Some(slot) = this.slot.as_mut() else {
+                return Poll::Ready(None);
+            };
+            let conn = slot.conn();
+            match this.decoder.decode(&mut conn.io.buf) {
+                Ok(Decoded::Data(data)) => {
+                    if this.decoder.is_done() {
+                        this.end(true);
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Ok(Decoded::Done(trailers)) => {
+                    this.end(true);
+                    return Poll::Ready(trailers.map(|t| Ok(Frame::trailers(t))));
+                }
+                Ok(Decoded::NeedMore) => {}
+                Err(e) => {
+                    this.end(false);
+                    return Poll::Ready(Some(Err(Error::with_cause(
+                        Kind::Parse,
+                        "invalid response body framing",
+                        e.0,
+                    ))));
+                }
+            }
+            match conn.io.poll_read_more(cx, BODY_READ_CHUNK) {
+                Poll::Ready(Ok(0)) => {
+                    let eof_body = matches!(this.decoder, Decoder::Eof);
+                    this.decoder = Decoder::Done;
+                    this.end(false);
+                    return Poll::Ready(if eof_body {
+                        None
+                    } else {
+                        Some(Err(Error::new(
+                            Kind::IncompleteMessage,
+                            "connection closed before the response body ended",
+                        )))
+                    });
+                }
+                Poll::Ready(Ok(_)) => this.progressed = true,
+                Poll::Ready(Err(e)) => {
+                    this.end(false);
+                    return Poll::Ready(Some(Err(Error::io(
+                        "reading the response body failed",
+                        e,
+                    ))));
+                }
+                Poll::Pending => {
+                    if let Some(err) = this.poll_timer(cx) {
+                        this.end(false);
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.slot.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.decoder.remaining() {
+            Some(n) => SizeHint::with_exact(n),
+            None => SizeHint::default(),
+        }
+    }
+}
+
+impl<S: ConnSlot> Drop for ResponseBody<S> {
+    /// Dropped before its end: what is already buffered is consumed here; the rest is
+    /// drained by a background task within the drain limits, so the connection is not lost
+    /// just because the caller did not want the whole body.
+    fn drop(&mut self) {
+        let Some(mut slot) = self.slot.take() else {
+            return;
+        };
+        if self.release == Release::Close || matches!(self.decoder, Decoder::Eof) {
+            slot.release(Release::Close);
+            return;
+        }
+        let mut decoder = std::mem::replace(&mut self.decoder, Decoder::Done);
+        match drain_buffered(&mut decoder, &mut slot.conn().io.buf, &mut 0) {
+            Drained::Done => return finish(slot, self.release),
+            Drained::Failed => return slot.release(Release::Close),
+            Drained::NeedMore => {}
+        }
+        if decoder.remaining().is_some_and(|n| n > self.max_drain) {
+            return slot.release(Release::Close);
+        }
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return slot.release(Release::Close);
+        };
+        let (release, max, timeout) = (self.release, self.max_drain, self.drain_timeout);
+        rt.spawn(async move {
+            let drained = tokio::time::timeout(timeout, drain(&mut slot, decoder, max)).await;
+            match drained {
+                Ok(true) => finish(slot, release),
+                _ => slot.release(Release::Close),
+            }
+        });
+    }
+}
+
+enum Drained {
+    Done,
+    NeedMore,
+    Failed,
+}
+
+/// Discards the body bytes already in `buf`, counting them into `total`.
+fn drain_buffered(decoder: &mut Decoder, buf: &mut BytesMut, total: &mut u64) -> Drained {
+    loop {
+        match decoder.decode(buf) {
+            Ok(Decoded::Data(d)) => *total += d.len() as u64,
+            Ok(Decoded::Done(_)) => return Drained::Done,
+            Ok(Decoded::NeedMore) => return Drained::NeedMore,
+            Err(_) => return Drained::Failed,
+        }
+    }
+}
+
+/// Reads and discards the rest of a body, up to `max` bytes. True if it ended cleanly.
+async fn drain<S: ConnSlot>(slot: &mut S, mut decoder: Decoder, max: u64) -> bool {
+    let mut total = 0;
+    loop {
+        let conn = slot.conn();
+        match drain_buffered(&mut decoder, &mut conn.io.buf, &mut total) {
+            Drained::Done => return true,
+            Drained::Failed => return false,
+            Drained::NeedMore if total > max => return false,
+            Drained::NeedMore => {}
+        }
+        match std::future::poll_fn(|cx| conn.io.poll_read_more(cx, BODY_READ_CHUNK)).await {
+            Ok(0) | Err(_) => return false,
+            Ok(_) => {}
+        }
+    }
+}
