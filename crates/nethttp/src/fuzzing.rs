@@ -462,3 +462,126 @@ mod tests {
         assert_eq!(read_ends(0, &[4]), Vec::<usize>::new());
     }
 }
+
+/// What the client's response head parser made of an input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResponseOutcome {
+    /// All input was fed and the head is still incomplete (and within the limit).
+    Incomplete,
+    /// Rejected (the client reports a parse error).
+    Rejected,
+    /// A head was accepted: status, framing, keep-alive, and the body that followed.
+    Parsed {
+        status: u16,
+        framing: Framing,
+        until_close: bool,
+        keep_alive: bool,
+        body: BodyOutcome,
+    },
+}
+
+/// Parses a response head (to a GET, or to a HEAD when `head_request`) from `data` arriving
+/// in pieces split at `splits`, the way the client reads, then decodes the body its framing
+/// picks from the bytes that follow; checks the invariants, and that the outcome is the same
+/// when `data` arrives in one piece.
+pub fn response_split(
+    data: &[u8],
+    splits: &[usize],
+    max_head_bytes: usize,
+    head_request: bool,
+) -> ResponseOutcome {
+    let split = response_fed(
+        data,
+        &read_ends(data.len(), splits),
+        max_head_bytes,
+        head_request,
+    );
+    let whole = response_fed(
+        data,
+        &read_ends(data.len(), &[]),
+        max_head_bytes,
+        head_request,
+    );
+    assert_eq!(
+        split, whole,
+        "response outcome depends on how the input was split"
+    );
+    split
+}
+
+fn response_fed(
+    data: &[u8],
+    ends: &[usize],
+    max_head_bytes: usize,
+    head_request: bool,
+) -> ResponseOutcome {
+    use crate::proto::h1::parse_response::{parse_response, ResponseBodyLen};
+    let method = if head_request {
+        Method::HEAD
+    } else {
+        Method::GET
+    };
+    let mut buf = BytesMut::new();
+    let mut fed = 0;
+    for &end in ends {
+        buf.extend_from_slice(&data[fed..end]);
+        fed = end;
+        let before = buf.len();
+        match parse_response(&mut buf, &method, max_head_bytes) {
+            Err(_) => return ResponseOutcome::Rejected,
+            Ok(None) => {
+                assert_eq!(buf.len(), before, "a partial head consumed bytes");
+                assert!(buf.len() <= max_head_bytes, "partial head past the limit");
+            }
+            Ok(Some(head)) => {
+                let head_len = before - buf.len();
+                assert!(head_len <= max_head_bytes, "head longer than the limit");
+                assert_eq!(data[fed - before + head_len - 1], b'\n', "head ends in LF");
+                let has_te = head.headers.contains_key(http::header::TRANSFER_ENCODING);
+                let (framing, until_close) = match head.body {
+                    ResponseBodyLen::Empty => (Framing::Empty, false),
+                    ResponseBodyLen::Length(n) => {
+                        assert!(!has_te, "Content-Length framing despite Transfer-Encoding");
+                        (Framing::Length(n), false)
+                    }
+                    ResponseBodyLen::Chunked => {
+                        assert!(has_te, "chunked without Transfer-Encoding");
+                        (Framing::Chunked, false)
+                    }
+                    ResponseBodyLen::Eof => {
+                        assert!(
+                            !head.keep_alive,
+                            "a body to close on a kept-alive connection"
+                        );
+                        (Framing::Empty, true)
+                    }
+                };
+                if head_request || head.status.is_informational() {
+                    assert_eq!(framing, Framing::Empty, "body on a bodiless response");
+                }
+                let rest = &data[fed - buf.len()..];
+                let body = if until_close {
+                    BodyOutcome {
+                        data: rest.to_vec(),
+                        end: BodyEnd::Incomplete,
+                    }
+                } else {
+                    let body_ends: Vec<usize> = ends
+                        .iter()
+                        .map(|&e| e.saturating_sub(data.len() - rest.len()))
+                        .filter(|&e| e > 0)
+                        .collect();
+                    decode_fed(framing, rest, &body_ends)
+                };
+                return ResponseOutcome::Parsed {
+                    status: head.status.as_u16(),
+                    framing,
+                    until_close,
+                    keep_alive: head.keep_alive,
+                    body,
+                };
+            }
+        }
+    }
+    ResponseOutcome::Incomplete
+}
