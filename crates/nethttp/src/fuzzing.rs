@@ -1,8 +1,8 @@
 //! Fuzzing entry points (cargo feature `fuzzing`, for the cargo-fuzz targets in `fuzz/` only):
-//! thin drivers that push bytes through the real HTTP/1.1 head parser (`proto::h1::parse`) and
-//! body decoders (`proto::h1::decode`) the way a connection does — arriving in pieces, at split
-//! points the fuzzer chooses — and panic when an invariant breaks, which is how libFuzzer
-//! reports a finding. Nothing here parses HTTP itself; it only feeds, observes and compares.
+//! thin drivers that push bytes through the real HTTP/1.1 head parsers (`proto::h1::parse` for
+//! requests, `proto::h1::parse_response` for responses) and body decoders (`proto::h1::decode`)
+//! the way a connection does — arriving in pieces, at split points the fuzzer chooses — and
+//! panic when an invariant breaks, which is how libFuzzer reports a finding. Nothing here parses HTTP itself; it only feeds, observes and compares.
 //!
 //! Invariants checked:
 //! - a partial head (`Ok(None)`) consumes nothing and is never more than `max_head_bytes`;
