@@ -1,6 +1,9 @@
-//! The `nethttp` command: `serve` runs the demo server on the library's public API.
+//! The `nethttp` command, on the library's public API: `serve` runs the demo server, `get`
+//! makes one request, `bench` loads a server with many.
 
+mod bench;
 mod duration;
+mod get;
 mod routes;
 mod serve;
 
@@ -21,6 +24,12 @@ struct Cli {
 enum Command {
     /// Serve the demo routes: GET /, POST /echo, GET /stream/N, GET /delay/MS, GET /status/CODE.
     Serve(serve::ServeArgs),
+    /// Make one request and stream the response body to stdout (-i adds the head, -v traces
+    /// each phase on stderr).
+    Get(get::GetArgs),
+    /// Load a URL (or the demo routes, started in-process) and report requests/s, latency
+    /// percentiles, status counts, errors and connections opened.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +43,8 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Get(args) => get::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -1,0 +1,185 @@
+//! The load itself: workers that each loop request → read the whole body → record, sharing one
+//! pooled `Client`, until the request budget or the deadline runs out; and the `Recorder` that
+//! collects latencies (microseconds, HDR histogram), status counts and errors by kind.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hdrhistogram::Histogram;
+use http::{Method, Request, StatusCode, Uri};
+use http_body_util::BodyExt;
+use nethttp::{Body, Client, ErrorKind};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+/// Longest latency the histogram tells apart (1 hour in µs); longer ones count as this.
+const MAX_LATENCY_US: u64 = 3_600_000_000;
+
+/// What every worker sends, prepared once so the loop only clones cheap handles.
+pub struct Plan {
+    pub client: Client,
+    pub method: Method,
+    /// Parsed once; cloning a `Uri` shares its bytes.
+    pub uri: Uri,
+    /// The request body (shared, never copied); empty means none.
+    pub body: Bytes,
+    /// Stop after this many requests in total, if set.
+    pub requests: Option<u64>,
+    /// Stop at this instant, if set; requests in flight then are abandoned, not counted.
+    pub deadline: Option<Instant>,
+}
+
+/// Results so far; workers lock it once per request, for a few counter updates.
+pub struct Recorder {
+    /// Latency of each completed request (head and whole body), in microseconds.
+    pub latency_us: Histogram<u64>,
+    /// Requests answered and read to the end.
+    pub completed: u64,
+    /// Response body bytes read.
+    pub body_bytes: u64,
+    /// (status code, count), in order of first appearance.
+    pub statuses: Vec<(u16, u64)>,
+    /// Requests that failed in transport.
+    pub errors: u64,
+    /// (kind, count, the first such error's message), in order of first appearance.
+    pub errors_by_kind: Vec<(ErrorKind, u64, String)>,
+}
+
+impl Recorder {
+    fn new() -> Recorder {
+        Recorder {
+            latency_us: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3)
+                .expect("static histogram bounds are valid"),
+            completed: 0,
+            body_bytes: 0,
+            statuses: Vec::new(),
+            errors: 0,
+            errors_by_kind: Vec::new(),
+        }
+    }
+
+    fn record(&mut self, outcome: Result<(StatusCode, u64), nethttp::Error>, took: Duration) {
+        match outcome {
+            Ok((status, bytes)) => {
+                let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+                self.latency_us.saturating_record(us.max(1));
+                self.completed += 1;
+                self.body_bytes += bytes;
+                let code = status.as_u16();
+                match self.statuses.iter_mut().find(|(c, _)| *c == code) {
+                    Some((_, n)) => *n += 1,
+                    None => self.statuses.push((code, 1)),
+                }
+            }
+            Err(e) => {
+                self.errors += 1;
+                let kind = e.kind();
+                match self.errors_by_kind.iter_mut().find(|(k, ..)| *k == kind) {
+                    Some((_, n, _)) => *n += 1,
+                    None => self.errors_by_kind.push((kind, 1, e.to_string())),
+                }
+            }
+        }
+    }
+}
+
+/// The state every worker shares.
+pub struct Load {
+    plan: Plan,
+    /// Requests started, to stop at `plan.requests`.
+    issued: AtomicU64,
+    recorder: Mutex<Recorder>,
+}
+
+impl Load {
+    pub fn new(plan: Plan) -> Arc<Load> {
+        Arc::new(Load {
+            plan,
+            issued: AtomicU64::new(0),
+            recorder: Mutex::new(Recorder::new()),
+        })
+    }
+
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// The results so far (the progress bar reads them while workers run).
+    pub fn recorder(&self) -> MutexGuard<'_, Recorder> {
+        // A worker cannot panic while holding the lock, but a poisoned lock still holds
+        // valid counters.
+        self.recorder.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `workers` workers until the budget or the deadline ends them; returns how long
+    /// the load ran.
+    pub async fn run(self: &Arc<Self>, workers: usize) -> Duration {
+        let start = Instant::now();
+        let mut set = JoinSet::new();
+        for _ in 0..workers {
+            set.spawn(self.clone().worker());
+        }
+        let all_done = async {
+            while let Some(r) = set.join_next().await {
+                if let Err(e) = r {
+                    if e.is_panic() {
+                        std::panic::resume_unwind(e.into_panic());
+                    }
+                }
+            }
+        };
+        match self.plan.deadline {
+            Some(deadline) => {
+                let _ = tokio::time::timeout_at(deadline, all_done).await;
+            }
+            None => all_done.await,
+        }
+        let elapsed = start.elapsed();
+        // Requests still in flight at the deadline are abandoned.
+        set.shutdown().await;
+        elapsed
+    }
+
+    async fn worker(self: Arc<Self>) {
+        let plan = &self.plan;
+        loop {
+            if let Some(limit) = plan.requests {
+                if self.issued.fetch_add(1, Relaxed) >= limit {
+                    return;
+                }
+            }
+            let start = Instant::now();
+            if plan.deadline.is_some_and(|d| start >= d) {
+                return;
+            }
+            let outcome = self.one().await;
+            let took = start.elapsed();
+            self.recorder().record(outcome, took);
+        }
+    }
+
+    /// One request, its body read to the end and discarded; returns the status and body size.
+    async fn one(&self) -> Result<(StatusCode, u64), nethttp::Error> {
+        let plan = &self.plan;
+        let body = if plan.body.is_empty() {
+            Body::empty()
+        } else {
+            Body::from(plan.body.clone())
+        };
+        let mut req = Request::new(body);
+        *req.method_mut() = plan.method.clone();
+        *req.uri_mut() = plan.uri.clone();
+        let res = plan.client.execute(req).await?;
+        let status = res.status();
+        let mut body = res.into_body();
+        let mut bytes = 0u64;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame?.into_data() {
+                bytes += data.len() as u64;
+            }
+        }
+        Ok((status, bytes))
+    }
+}

@@ -1,0 +1,164 @@
+//! The result of a `nethttp bench` run, as a human summary or as one JSON object: requests/s,
+//! latency percentiles, status counts, errors by kind, and TCP connections opened.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use super::load::Recorder;
+
+/// Everything the summary shows.
+pub struct Report<'a> {
+    pub url: &'a str,
+    pub method: &'a str,
+    pub connections: usize,
+    pub threads: usize,
+    pub elapsed: Duration,
+    pub recorder: &'a Recorder,
+    /// TCP connections the client opened (the pool's dial count).
+    pub connections_opened: u64,
+    /// Requests served on a connection taken from the pool.
+    pub reuses: u64,
+}
+
+/// The latency percentiles reported, with their JSON names and labels.
+const PERCENTILES: [(&str, &str, f64); 4] = [
+    ("p50", "p50", 50.0),
+    ("p90", "p90", 90.0),
+    ("p99", "p99", 99.0),
+    ("p999", "p99.9", 99.9),
+];
+
+impl Report<'_> {
+    fn rps(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.recorder.completed as f64 / secs
+        } else {
+            0.0
+        }
+    }
+
+    /// Latency at percentile `p`, in milliseconds; 0 when nothing completed.
+    fn latency_ms(&self, p: f64) -> f64 {
+        let h = &self.recorder.latency_us;
+        if h.is_empty() {
+            0.0
+        } else {
+            h.value_at_percentile(p) as f64 / 1e3
+        }
+    }
+
+    fn max_ms(&self) -> f64 {
+        self.recorder.latency_us.max() as f64 / 1e3
+    }
+
+    fn mean_ms(&self) -> f64 {
+        self.recorder.latency_us.mean() / 1e3
+    }
+
+    /// The summary printed after a run.
+    pub fn text(&self) -> String {
+        let r = self.recorder;
+        let secs = self.elapsed.as_secs_f64();
+        let mut s = String::new();
+        let threads = if self.threads == 1 {
+            "1 thread".to_owned()
+        } else if self.threads == 0 {
+            "one thread per CPU".to_owned()
+        } else {
+            format!("{} threads", self.threads)
+        };
+        let _ = writeln!(
+            s,
+            "{} {}: {} connections, {threads}",
+            self.method, self.url, self.connections
+        );
+        let _ = writeln!(
+            s,
+            "  requests     {} in {secs:.2} s, {:.1} req/s, {} body bytes ({:.2} MiB/s)",
+            r.completed,
+            self.rps(),
+            r.body_bytes,
+            if secs > 0.0 {
+                r.body_bytes as f64 / secs / (1024.0 * 1024.0)
+            } else {
+                0.0
+            }
+        );
+        let _ = write!(s, "  latency     ");
+        for (_, label, p) in PERCENTILES {
+            let _ = write!(s, " {label} {:.3} ms ", self.latency_ms(p));
+        }
+        let _ = writeln!(
+            s,
+            " max {:.3} ms  mean {:.3} ms",
+            self.max_ms(),
+            self.mean_ms()
+        );
+        let mut statuses = r.statuses.clone();
+        statuses.sort_unstable();
+        let statuses: Vec<String> = statuses.iter().map(|(c, n)| format!("{c}: {n}")).collect();
+        let _ = writeln!(
+            s,
+            "  status       {}",
+            if statuses.is_empty() {
+                "none".to_owned()
+            } else {
+                statuses.join(", ")
+            }
+        );
+        if r.errors_by_kind.is_empty() {
+            let _ = writeln!(s, "  errors       0");
+        } else {
+            let _ = writeln!(s, "  errors       {}", r.errors);
+            for (kind, n, example) in &r.errors_by_kind {
+                let _ = writeln!(s, "    {kind:?}: {n} (first: {example})");
+            }
+        }
+        let _ = writeln!(
+            s,
+            "  connections  {} opened, {} requests on reused ones",
+            self.connections_opened, self.reuses
+        );
+        s
+    }
+
+    /// The `--json` report: one object.
+    pub fn json(&self) -> Value {
+        let r = self.recorder;
+        let mut latency = Map::new();
+        for (name, _, p) in PERCENTILES {
+            latency.insert(name.to_owned(), json!(self.latency_ms(p)));
+        }
+        latency.insert("max".to_owned(), json!(self.max_ms()));
+        latency.insert("mean".to_owned(), json!(self.mean_ms()));
+        let status: Map<String, Value> = r
+            .statuses
+            .iter()
+            .map(|(c, n)| (c.to_string(), json!(n)))
+            .collect();
+        let errors_by_kind: Map<String, Value> = r
+            .errors_by_kind
+            .iter()
+            .map(|(k, n, _)| (format!("{k:?}"), json!(n)))
+            .collect();
+        json!({
+            "url": self.url,
+            "method": self.method,
+            "concurrency": self.connections,
+            "threads": self.threads,
+            "requests": r.completed,
+            "errors": r.errors,
+            "errors_by_kind": errors_by_kind,
+            "connections_opened": self.connections_opened,
+            "reuses": self.reuses,
+            "duration_s": self.elapsed.as_secs_f64(),
+            "rps": self.rps(),
+            "body_bytes": r.body_bytes,
+            "latency_ms": latency,
+            "status": status,
+        })
+    }
+}

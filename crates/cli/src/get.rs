@@ -1,0 +1,198 @@
+//! `nethttp get`: one request on the library's `Client`, the response body streamed to stdout
+//! as it arrives; `-i` puts the status line and headers first, `-v` traces each phase of the
+//! exchange (connection, DNS, connect, write, first byte) on stderr.
+
+mod trace;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Args;
+use http::{HeaderMap, Method, Response, Version};
+use http_body_util::BodyExt;
+use nethttp::{Body, Client};
+
+use crate::duration;
+
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    /// The URL to request (http://host[:port]/path).
+    url: String,
+    /// Request method; POST when a body is given with -d or --data-file, else GET.
+    #[arg(short = 'X', long = "request", value_name = "METHOD")]
+    method: Option<Method>,
+    /// A request header, `Name: value`; repeat for more.
+    #[arg(short = 'H', long = "header", value_name = "K: V", value_parser = parse_header)]
+    headers: Vec<(String, String)>,
+    /// The request body, sent as given.
+    #[arg(
+        short = 'd',
+        long = "data",
+        value_name = "DATA",
+        conflicts_with = "data_file"
+    )]
+    data: Option<String>,
+    /// Sends the contents of a file as the request body (`-` reads standard input).
+    #[arg(long, value_name = "FILE")]
+    data_file: Option<PathBuf>,
+    /// Prints the response status line and headers before the body.
+    #[arg(short = 'i', long = "include")]
+    include: bool,
+    /// Traces the exchange on stderr: connection reuse, DNS, connect, write, first byte, total.
+    #[arg(short = 'v', long)]
+    verbose: bool,
+    /// Total time allowed for the request, redirects and body included. Default: none, so a
+    /// long download is not cut; each phase still has the client's finite timeout (connect
+    /// 30s, response head 60s, 60s of silence in the body).
+    #[arg(long, value_parser = duration::parse)]
+    timeout: Option<Duration>,
+}
+
+/// `Name: value` → (name, value); the library validates both when the request is built.
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("header {s:?} is not `Name: value`"))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("header {s:?} has no name"));
+    }
+    Ok((name.to_owned(), value.trim().to_owned()))
+}
+
+pub fn run(args: GetArgs) -> Result<(), String> {
+    // One request needs no thread pool.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting runtime: {e}"))?;
+    rt.block_on(get(args))
+}
+
+async fn get(args: GetArgs) -> Result<(), String> {
+    let body = match (&args.data, &args.data_file) {
+        (Some(d), _) => Some(Body::from(d.clone())),
+        (None, Some(path)) => Some(Body::from(read_data_file(path)?)),
+        (None, None) => None,
+    };
+    let method = args.method.clone().unwrap_or(if body.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    });
+    let mut client = Client::builder();
+    if let Some(t) = args.timeout {
+        client = client.timeout(t);
+    }
+    let client = client.build().map_err(|e| e.to_string())?;
+    let mut req = client.request(method, &args.url);
+    for (name, value) in &args.headers {
+        req = req.header(name.as_str(), value.as_str());
+    }
+    if let Some(body) = body {
+        req = req.body(body);
+    }
+    let start = Instant::now();
+    let tracer = args.verbose.then(|| Arc::new(trace::Verbose::new(start)));
+    if let Some(t) = &tracer {
+        req = req.trace(t.clone());
+    }
+    let res = req.send().await.map_err(|e| e.to_string())?;
+
+    let mut out = io::stdout().lock();
+    if args.verbose {
+        let mut err = io::stderr().lock();
+        let _ = write_head(&mut err, "< ", &res);
+    }
+    if args.include {
+        if let Err(e) = write_head(&mut out, "", &res) {
+            return ignore_broken_pipe(e);
+        }
+    }
+    let received = match copy_body(res, &mut out).await {
+        Ok(n) => n,
+        Err(CopyError::Read(e)) => return Err(format!("reading the response body: {e}")),
+        Err(CopyError::Write(e)) => return ignore_broken_pipe(e),
+    };
+    if let Some(t) = &tracer {
+        t.done(received);
+    }
+    Ok(())
+}
+
+fn read_data_file(path: &PathBuf) -> Result<Vec<u8>, String> {
+    let read = if path.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        io::Read::read_to_end(&mut io::stdin().lock(), &mut buf).map(|_| buf)
+    } else {
+        std::fs::read(path)
+    };
+    read.map_err(|e| format!("reading {}: {e}", path.display()))
+}
+
+/// The status line and headers, like `curl -i` (CRLF line ends), each line after `prefix`.
+fn write_head(w: &mut impl Write, prefix: &str, res: &Response<Body>) -> io::Result<()> {
+    let version = match res.version() {
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        _ => "HTTP/1.1",
+    };
+    let status = res.status();
+    write!(w, "{prefix}{version} {}", status.as_u16())?;
+    if let Some(reason) = status.canonical_reason() {
+        write!(w, " {reason}")?;
+    }
+    w.write_all(b"\r\n")?;
+    write_headers(w, prefix, res.headers())?;
+    write!(w, "{prefix}\r\n")?;
+    w.flush()
+}
+
+fn write_headers(w: &mut impl Write, prefix: &str, headers: &HeaderMap) -> io::Result<()> {
+    for (name, value) in headers {
+        write!(w, "{prefix}{name}: ")?;
+        w.write_all(value.as_bytes())?;
+        w.write_all(b"\r\n")?;
+    }
+    Ok(())
+}
+
+enum CopyError {
+    Read(nethttp::Error),
+    Write(io::Error),
+}
+
+/// Writes each data frame to `out` as it arrives (nothing is held back); returns the bytes
+/// copied. Writing blocks the task, which is the back-pressure wanted: a slow reader of stdout
+/// slows the download instead of letting it pile up in memory.
+async fn copy_body(res: Response<Body>, out: &mut impl Write) -> Result<u64, CopyError> {
+    let mut body = res.into_body();
+    let mut total = 0u64;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(CopyError::Read)?;
+        if let Ok(data) = frame.into_data() {
+            write_chunk(out, &data).map_err(CopyError::Write)?;
+            total += data.len() as u64;
+        }
+    }
+    out.flush().map_err(CopyError::Write)?;
+    Ok(total)
+}
+
+fn write_chunk(out: &mut impl Write, data: &Bytes) -> io::Result<()> {
+    out.write_all(data)?;
+    // Streamed output shows up as it comes, not when a buffer fills.
+    out.flush()
+}
+
+/// A closed stdout (`nethttp get URL | head`) ends the command quietly, as it does for curl.
+fn ignore_broken_pipe(e: io::Error) -> Result<(), String> {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(format!("writing to stdout: {e}"))
+    }
+}

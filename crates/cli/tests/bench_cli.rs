@@ -1,0 +1,166 @@
+//! `nethttp bench` end to end: a request budget against a spawned `nethttp serve` (exact counts
+//! in the JSON report, one connection per worker), the in-process demo server when no URL is
+//! given, a duration that stops the run by itself even with requests in flight, the human
+//! summary, and failed requests counted by kind.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{run_nethttp, Ran, Served};
+use serde_json::Value;
+
+/// Bound on any single `nethttp bench` run.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+fn serve() -> Served {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0"]);
+    Served::spawn(cmd)
+}
+
+fn bench(args: &[&str]) -> Ran {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    run_nethttp(&all, TIMEOUT)
+}
+
+/// The single JSON object `--json` prints.
+fn report(ran: &Ran) -> Value {
+    let out = ran.stdout_str();
+    assert_eq!(out.lines().count(), 1, "one line of JSON expected: {out:?}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"))
+}
+
+fn succeeded(ran: &Ran) {
+    assert!(
+        ran.status.success(),
+        "exit status {}; stderr:\n{}",
+        ran.status,
+        ran.stderr
+    );
+}
+
+fn assert_latency_fields(r: &Value) {
+    for key in ["p50", "p90", "p99", "p999", "max"] {
+        let v = r["latency_ms"][key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("latency_ms.{key} missing: {r}"));
+        assert!(v >= 0.0, "latency_ms.{key} = {v}");
+    }
+    let p50 = r["latency_ms"]["p50"].as_f64().unwrap();
+    let max = r["latency_ms"]["max"].as_f64().unwrap();
+    assert!(p50 <= max, "p50 {p50} > max {max}");
+}
+
+#[test]
+fn request_budget_against_a_server_is_exact() {
+    let server = serve();
+    let ran = bench(&["-n", "200", "-c", "4", "--json", &server.url("/")]);
+    succeeded(&ran);
+    let r = report(&ran);
+    assert_eq!(r["requests"], 200, "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    // Each worker keeps its connection for the whole run.
+    assert_eq!(r["connections_opened"], 4, "{r}");
+    assert_eq!(r["status"], serde_json::json!({"200": 200}), "{r}");
+    assert!(r["duration_s"].as_f64().unwrap() > 0.0, "{r}");
+    assert!(r["rps"].as_f64().unwrap() > 0.0, "{r}");
+    assert_eq!(r["body_bytes"], 200 * "Hello, World!".len(), "{r}");
+    assert_latency_fields(&r);
+}
+
+#[test]
+fn without_a_url_it_loads_the_demo_routes_in_process() {
+    let ran = bench(&["-n", "100", "--json"]);
+    succeeded(&ran);
+    let r = report(&ran);
+    assert_eq!(r["requests"], 100, "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    assert_eq!(r["status"], serde_json::json!({"200": 100}), "{r}");
+    let url = r["url"].as_str().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert_latency_fields(&r);
+}
+
+#[test]
+fn duration_stops_the_run_by_itself() {
+    let ran = bench(&["-d", "1s", "-c", "2", "--json"]);
+    succeeded(&ran);
+    let r = report(&ran);
+    assert!(r["requests"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    let secs = r["duration_s"].as_f64().unwrap();
+    assert!(secs >= 0.99, "ran {secs} s");
+}
+
+#[test]
+fn duration_cuts_requests_still_in_flight() {
+    let server = serve();
+    // Each request would take a minute; the run must still end at its deadline, with the
+    // abandoned requests counted neither as completed nor as errors.
+    let ran = bench(&["-d", "1s", "-c", "2", "--json", &server.url("/delay/60000")]);
+    succeeded(&ran);
+    let r = report(&ran);
+    assert_eq!(r["requests"], 0, "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    assert_eq!(r["connections_opened"], 2, "{r}");
+}
+
+#[test]
+fn summary_without_json_and_no_progress_bar_off_a_terminal() {
+    let server = serve();
+    let ran = bench(&["-n", "50", "-c", "2", &server.url("/")]);
+    succeeded(&ran);
+    let out = ran.stdout_str();
+    for needle in [
+        "50 in ",
+        "req/s",
+        "p50",
+        "p99.9",
+        "max",
+        "200: 50",
+        "errors       0",
+        "2 opened",
+    ] {
+        assert!(out.contains(needle), "no {needle:?} in:\n{out}");
+    }
+    assert!(
+        ran.stderr.is_empty(),
+        "stderr is not a terminal, so nothing is drawn there:\n{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn failed_requests_are_counted_by_kind() {
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("local addr").port()
+    };
+    let ran = bench(&[
+        "-n",
+        "5",
+        "-c",
+        "1",
+        "--json",
+        &format!("http://127.0.0.1:{port}/"),
+    ]);
+    // Nothing completed: the report still comes, and the exit status says it failed.
+    assert!(!ran.status.success(), "exit status {}", ran.status);
+    let r = report(&ran);
+    assert_eq!(r["requests"], 0, "{r}");
+    assert_eq!(r["errors"], 5, "{r}");
+    assert_eq!(
+        r["errors_by_kind"],
+        serde_json::json!({"Connect": 5}),
+        "{r}"
+    );
+    assert!(
+        ran.stderr.starts_with("nethttp: ") && ran.stderr.contains("refused"),
+        "{}",
+        ran.stderr
+    );
+}

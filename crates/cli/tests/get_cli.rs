@@ -1,0 +1,283 @@
+//! `nethttp get` end to end against a spawned `nethttp serve`: the body on stdout, `-i` with
+//! the head first, `-d`/`--data-file` uploads (POST by default) echoed back, `-H` headers
+//! sent, `-v` tracing each phase on stderr, and a refused connection failing with a one-line
+//! message naming the address. Against scripted raw-TCP servers: the body reaches stdout while
+//! the response is still arriving, and a redirect is followed on the same connection.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{run_nethttp, Ran, Served};
+
+/// Bound on any single `nethttp get` run.
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+fn serve() -> Served {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0"]);
+    Served::spawn(cmd)
+}
+
+fn get(args: &[&str]) -> Ran {
+    let mut all = vec!["get"];
+    all.extend_from_slice(args);
+    let ran = run_nethttp(&all, TIMEOUT);
+    assert!(
+        ran.status.success(),
+        "nethttp {all:?} failed: {}\nstderr:\n{}",
+        ran.status,
+        ran.stderr
+    );
+    ran
+}
+
+#[test]
+fn body_goes_to_stdout() {
+    let server = serve();
+    assert_eq!(get(&[&server.url("/")]).stdout_str(), "Hello, World!");
+    assert_eq!(
+        get(&[&server.url("/stream/3")]).stdout_str(),
+        "chunk 0\nchunk 1\nchunk 2\n"
+    );
+}
+
+#[test]
+fn include_prints_the_head_before_the_body() {
+    let server = serve();
+    let out = get(&["-i", &server.url("/")]).stdout_str();
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out:?}");
+    let (head, body) = out
+        .split_once("\r\n\r\n")
+        .expect("blank line after the head");
+    assert_eq!(body, "Hello, World!");
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("\r\ncontent-length: 13"), "{head:?}");
+    assert!(head.contains("\r\ncontent-type: text/plain"), "{head:?}");
+}
+
+#[test]
+fn data_is_posted_and_echoed() {
+    let server = serve();
+    let url = server.url("/echo");
+    // -d alone means POST (the route answers POST only).
+    assert_eq!(
+        get(&["-d", "hello there", &url]).stdout_str(),
+        "hello there"
+    );
+    assert_eq!(
+        get(&["-X", "POST", "-d", "explicit", &url]).stdout_str(),
+        "explicit"
+    );
+    // Another method with a body goes out as that method: /echo refuses it.
+    let out = get(&["-i", "-X", "PUT", "-d", "x", &url]).stdout_str();
+    assert!(out.starts_with("HTTP/1.1 405 "), "{out:?}");
+}
+
+#[test]
+fn headers_are_sent() {
+    let server = serve();
+    // /echo copies the request's Content-Type into the response.
+    let out = get(&[
+        "-i",
+        "-H",
+        "Content-Type: application/x-nethttp-test",
+        "-H",
+        "X-Extra: 1",
+        "-d",
+        "{}",
+        &server.url("/echo"),
+    ])
+    .stdout_str();
+    assert!(
+        out.to_ascii_lowercase()
+            .contains("\r\ncontent-type: application/x-nethttp-test\r\n"),
+        "{out:?}"
+    );
+    assert!(out.ends_with("\r\n\r\n{}"), "{out:?}");
+}
+
+#[test]
+fn data_file_is_sent_byte_for_byte() {
+    let server = serve();
+    // Every byte value, several times: binary data survives untouched.
+    let data: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 256) as u8).collect();
+    let path = std::env::temp_dir().join(format!("nethttp-get-data-{}", std::process::id()));
+    std::fs::write(&path, &data).expect("write the data file");
+    let ran = get(&[
+        "--data-file",
+        path.to_str().expect("utf-8 temp path"),
+        &server.url("/echo"),
+    ]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(ran.stdout.len(), data.len());
+    assert!(ran.stdout == data, "echoed bytes differ from the file");
+}
+
+#[test]
+fn refused_connection_fails_with_one_line_naming_the_address() {
+    // A port that was just free: bound, then released, so nothing listens there.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("local addr").port()
+    };
+    let url = format!("http://127.0.0.1:{port}/");
+    let ran = run_nethttp(&["get", &url], TIMEOUT);
+    assert!(!ran.status.success(), "exit status {}", ran.status);
+    assert!(ran.stdout.is_empty(), "stdout: {:?}", ran.stdout_str());
+    let lines: Vec<&str> = ran.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "stderr: {:?}", ran.stderr);
+    let line = lines[0];
+    assert!(line.starts_with("nethttp: "), "{line:?}");
+    assert!(line.contains(&format!("127.0.0.1:{port}")), "{line:?}");
+    assert!(line.to_ascii_lowercase().contains("refused"), "{line:?}");
+}
+
+#[test]
+fn verbose_traces_each_phase_in_order() {
+    let server = serve();
+    let ran = get(&["-v", &server.url("/")]);
+    assert_eq!(ran.stdout_str(), "Hello, World!");
+    let err = &ran.stderr;
+    // The URL's host is an IP literal, so there is no DNS line; the rest come in this order.
+    let phases = [
+        "* connection to http://127.0.0.1:",
+        "* connect 127.0.0.1:",
+        "* connection: new, local 127.0.0.1:",
+        "* request written in ",
+        "* first response byte ",
+        "< HTTP/1.1 200 OK",
+        "* total ",
+    ];
+    let mut from = 0;
+    for phase in phases {
+        let at = err[from..]
+            .find(phase)
+            .unwrap_or_else(|| panic!("no {phase:?} after byte {from} of stderr:\n{err}"));
+        from += at + phase.len();
+    }
+    assert!(err.contains(" ms"), "timings in ms:\n{err}");
+}
+
+/// Reads one request head (up to the blank line) from a raw connection.
+fn read_head(conn: &mut TcpStream) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match conn.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            other => panic!("reading a request head: {other:?} after {head:?}"),
+        }
+    }
+    String::from_utf8(head).expect("ASCII head")
+}
+
+/// A loopback listener whose one connection is handled by `script` on a thread.
+fn raw_server(script: impl FnOnce(TcpStream) + Send + 'static) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local addr");
+    std::thread::spawn(move || {
+        let (conn, _) = listener.accept().expect("accept");
+        conn.set_read_timeout(Some(TIMEOUT)).expect("read timeout");
+        script(conn);
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn body_is_streamed_to_stdout_as_it_arrives() {
+    let (go_on_tx, go_on_rx) = mpsc::channel::<()>();
+    let url = raw_server(move |mut conn| {
+        read_head(&mut conn);
+        conn.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfirst\n\r\n")
+            .expect("write the first chunk");
+        // The rest comes only once the first chunk has shown up on the client's stdout.
+        if go_on_rx.recv_timeout(TIMEOUT).is_ok() {
+            let _ = conn.write_all(b"5\r\nlast\n\r\n0\r\n\r\n");
+        }
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nethttp"))
+        .args(["get", "--timeout", "20s", &format!("{url}/")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nethttp get");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let (line_tx, line_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            let _ = line_tx.send(line);
+        }
+    });
+    let first = line_rx.recv_timeout(TIMEOUT);
+    if first.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert_eq!(
+        first.as_deref(),
+        Ok("first"),
+        "the first chunk did not reach stdout before the response ended"
+    );
+    go_on_tx.send(()).expect("server thread waiting");
+    assert_eq!(line_rx.recv_timeout(TIMEOUT).as_deref(), Ok("last"));
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("nethttp get did not exit after the body ended");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    assert!(status.success(), "{status}");
+}
+
+#[test]
+fn redirect_is_followed_on_the_same_connection() {
+    let url = raw_server(|mut conn| {
+        let first = read_head(&mut conn);
+        assert!(first.starts_with("GET /start HTTP/1.1\r\n"), "{first:?}");
+        conn.write_all(b"HTTP/1.1 302 Found\r\nLocation: /final\r\nContent-Length: 0\r\n\r\n")
+            .expect("write the redirect");
+        let second = read_head(&mut conn);
+        assert!(second.starts_with("GET /final HTTP/1.1\r\n"), "{second:?}");
+        conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .expect("write the final response");
+    });
+    let ran = get(&["-v", "--timeout", "10s", &format!("{url}/start")]);
+    assert_eq!(ran.stdout_str(), "ok");
+    let err = &ran.stderr;
+    let new = err
+        .find("* connection: new")
+        .unwrap_or_else(|| panic!("{err}"));
+    let reused = err
+        .find("* connection: reused")
+        .unwrap_or_else(|| panic!("the redirect did not reuse the connection:\n{err}"));
+    assert!(new < reused, "{err}");
+    assert!(err.contains("< HTTP/1.1 200 OK"), "{err}");
+}
+
+#[test]
+fn total_timeout_fails_with_a_message() {
+    let server = serve();
+    let ran = run_nethttp(
+        &["get", "--timeout", "200ms", &server.url("/delay/10000")],
+        TIMEOUT,
+    );
+    assert!(!ran.status.success(), "exit status {}", ran.status);
+    assert!(ran.stdout.is_empty(), "stdout: {:?}", ran.stdout_str());
+    assert!(
+        ran.stderr.starts_with("nethttp: ") && ran.stderr.contains("timed out"),
+        "{}",
+        ran.stderr
+    );
+}
