@@ -50,6 +50,36 @@ pub enum Kind {
     Redirect,
 }
 
+impl Kind {
+    /// A short stable name (`"connect_timeout"`, ...), for logs and metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Listen => "listen",
+            Kind::Io => "io",
+            Kind::Timeout => "timeout",
+            Kind::Parse => "parse",
+            Kind::BodyTooLarge => "body_too_large",
+            Kind::IncompleteMessage => "incomplete_message",
+            Kind::Body => "body",
+            Kind::Shutdown => "shutdown",
+            Kind::Usage => "usage",
+            Kind::Connect => "connect",
+            Kind::ConnectTimeout => "connect_timeout",
+            Kind::PoolTimeout => "pool_timeout",
+            Kind::ResponseHeaderTimeout => "response_header_timeout",
+            Kind::BodyReadTimeout => "body_read_timeout",
+            Kind::TotalTimeout => "total_timeout",
+            Kind::Redirect => "redirect",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The error type of nethttp.
 pub struct Error {
     inner: Box<Inner>,

@@ -155,6 +155,7 @@ impl Client {
                 next: &next,
                 previous: &chain,
             };
+            let status = res.status();
             match self.cfg.redirect.decide(&attempt) {
                 Action::Follow => {}
                 Action::Stop => return Ok(res),
@@ -178,6 +179,9 @@ impl Client {
             // The redirect's own body is not wanted; dropping it drains it in the background
             // so its connection is reused.
             drop(res);
+            if let Some(hook) = parts.extensions.get::<super::TraceHook>() {
+                hook.0.redirect(status, &next);
+            }
             redirect::next_headers(&mut parts.headers, &parts.uri, &next, keeps_body);
             parts.method = method;
             parts.uri = next;

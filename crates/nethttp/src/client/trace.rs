@@ -45,6 +45,8 @@ pub trait Trace: Send + Sync + 'static {
     fn wrote_request(&self, _err: Option<&Error>) {}
     /// The first byte of the response arrived.
     fn got_first_response_byte(&self) {}
+    /// A redirect with `status` is being followed to `next`; the phases above start again.
+    fn redirect(&self, _status: http::StatusCode, _next: &http::Uri) {}
 }
 
 /// A [`Trace`] carried in a request's extensions.

@@ -410,7 +410,7 @@ impl Transport {
                         attempt += 1;
                         continue;
                     }
-                    return Err(Error::with_cause(Kind::Connect, "connect failed", e));
+                    return Err(Error::with_cause(Kind::Connect, "dial failed", e));
                 }
             }
         }
