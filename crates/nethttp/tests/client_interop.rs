@@ -581,12 +581,7 @@ async fn hyper_streamed_post_echoed() {
 /// hyper's echo example answers at once and streams the request body back while it is still
 /// arriving. A client must keep sending its body after the response head arrives (Go's and
 /// hyper's clients do): the response cannot end before the request does.
-///
-/// Fails today: `proto/h1/client.rs` `stream_body` stops at the first readable byte of a
-/// response and drops the rest of the body, so not one body byte reaches hyper and the
-/// exchange stalls until the client's timeout. Run it with `--ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "the client stops sending a request body once the response head arrives"]
 async fn hyper_full_duplex_echo_while_uploading() {
     let peer = HyperPeer::start().await;
     let c = Client::builder()

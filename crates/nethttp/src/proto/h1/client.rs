@@ -29,6 +29,7 @@ use super::encode_request::{
 use super::io::{with_deadline, Reader, BODY_READ_CHUNK, INITIAL_READ_BUF};
 use super::parse::parse_content_length;
 use super::parse_response::{parse_response, ResponseBodyLen, ResponseHead};
+use super::upload::Upload;
 use crate::body::Body;
 use crate::error::{Error, Kind};
 
@@ -226,7 +227,14 @@ pub(crate) async fn send<S: ConnSlot>(
             }
         },
     };
-    Ok(build_response(slot, head, close || !body_sent, x))
+    // Answered mid-upload: keep sending unless the answer is an error (RFC 9112 §9.5).
+    let upload = match progress.interrupted_at {
+        Some(sent) if head.status.as_u16() < 400 && head.body != ResponseBodyLen::Empty => {
+            Some(Upload::new(body, framing, sent))
+        }
+        _ => None,
+    };
+    Ok(build_response(slot, head, close || !body_sent, upload, x))
 }
 
 /// What the exchange has done so far, for the retry rules.
@@ -235,6 +243,8 @@ struct Progress {
     wrote_any: bool,
     got_any: bool,
     body_done: bool,
+    /// A streamed body was interrupted by a response after this many bytes.
+    interrupted_at: Option<u64>,
 }
 
 impl Progress {
@@ -315,7 +325,11 @@ async fn stream_body(
         let frame = match step {
             Step::Answered => {
                 let until = Instant::now() + x.cfg.response_header_timeout;
-                return read_head_until(conn, method, x, progress, until, false).await;
+                let head = read_head_until(conn, method, x, progress, until, false).await?;
+                if head.is_some() {
+                    progress.interrupted_at = Some(sent);
+                }
+                return Ok(head);
             }
             Step::Frame(None) => break,
             Step::Frame(Some(Err(e))) => return Err(e),
@@ -505,6 +519,7 @@ fn build_response<S: ConnSlot>(
     mut slot: S,
     head: ResponseHead,
     close: bool,
+    upload: Option<Upload>,
     x: &Exchange<'_>,
 ) -> Response<Body> {
     let keep = head.keep_alive && !close;
@@ -527,7 +542,7 @@ fn build_response<S: ConnSlot>(
         }
         // The common small response: all of it is here already, so the connection goes back
         // before the caller even sees the head.
-        ResponseBodyLen::Length(n) if buf.len() as u64 >= n => {
+        ResponseBodyLen::Length(n) if buf.len() as u64 >= n && upload.is_none() => {
             let data = buf.split_to(n as usize).freeze();
             finish(slot, release);
             Body::from(data)
@@ -542,6 +557,7 @@ fn build_response<S: ConnSlot>(
                 slot: Some(slot),
                 decoder,
                 release,
+                upload,
                 read_timeout: x.cfg.read_timeout,
                 deadline: x.deadline,
                 timer: None,
@@ -572,6 +588,8 @@ pub(crate) struct ResponseBody<S: ConnSlot> {
     slot: Option<S>,
     decoder: Decoder,
     release: Release,
+    /// The request body, when the response began before it was all sent.
+    upload: Option<Upload>,
     read_timeout: Duration,
     deadline: Option<Instant>,
     timer: Option<Pin<Box<Sleep>>>,
@@ -644,6 +662,13 @@ impl<S: ConnSlot> http_body::Body for ResponseBody<S> {
                 return Poll::Ready(None);
             };
             let conn = slot.conn();
+            if let Some(upload) = &mut this.upload {
+                if upload.poll_send(&mut conn.io.io, cx).is_ready() {
+                    // Done, or it cannot go on (the server stopped reading): either way the
+                    // response is what matters now. The connection closes after it.
+                    this.upload = None;
+                }
+            }
             match this.decoder.decode(&mut conn.io.buf) {
                 Ok(Decoded::Data(data)) => {
                     if this.decoder.is_done() {

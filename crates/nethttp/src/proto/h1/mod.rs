@@ -2,7 +2,8 @@
 //! `encode` writes response heads and chunked bodies, `date` caches the Date header, `recv` is
 //! the request body a handler reads, and `server` is the per-connection state machine. Client
 //! side: `encode_request` writes request heads, `parse_response` reads response heads, and
-//! `client` runs one exchange on a pooled connection. Both sides frame bodies with `decode`.
+//! `client` runs one exchange on a pooled connection, and `upload` keeps sending a request
+//! body while its response streams. Both sides frame bodies with `decode`.
 
 pub(crate) mod client;
 pub(crate) mod date;
@@ -15,3 +16,4 @@ pub(crate) mod parse_response;
 pub(crate) mod pool;
 pub(crate) mod recv;
 pub(crate) mod server;
+pub(crate) mod upload;
