@@ -1,3 +1,4 @@
 //! Helpers shared by the integration tests; each submodule serves one family of test files.
 
+pub mod script;
 pub mod wire;
