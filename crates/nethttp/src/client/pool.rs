@@ -48,7 +48,14 @@ impl ConnectKey {
     pub(crate) fn from_uri(uri: &Uri, proxy: Option<&str>) -> Result<ConnectKey, Error> {
         let scheme = match uri.scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("http") => Scheme::Http,
-            Some(s) if s.eq_ignore_ascii_case("https") => Scheme::Https,
+            // Until the client speaks TLS, an https URL must fail rather than go out in the
+            // clear with whatever credentials it carries.
+            Some(s) if s.eq_ignore_ascii_case("https") => {
+                return Err(Error::new(
+                    Kind::Usage,
+                    "https URLs are not supported yet (the client has no TLS)",
+                ))
+            }
             Some(_) => return Err(Error::new(Kind::Usage, "unsupported URL scheme")),
             None => return Err(Error::new(Kind::Usage, "URL has no scheme (http://...)")),
         };
@@ -555,9 +562,11 @@ mod tests {
             ("example.com", 80, Scheme::Http)
         );
         let k =
-            ConnectKey::from_uri(&"https://[::1]:8443/".parse().unwrap(), Some("p:3128")).unwrap();
+            ConnectKey::from_uri(&"http://[::1]:8443/".parse().unwrap(), Some("p:3128")).unwrap();
         assert_eq!((&*k.host, k.port), ("::1", 8443));
-        assert_eq!(k.to_string(), "https://[::1]:8443 via p:3128");
+        assert_eq!(k.to_string(), "http://[::1]:8443 via p:3128");
+        let e = ConnectKey::from_uri(&"https://h/".parse().unwrap(), None).unwrap_err();
+        assert_eq!(e.kind(), Kind::Usage);
         assert!(ConnectKey::from_uri(&"/relative".parse().unwrap(), None).is_err());
         assert!(ConnectKey::from_uri(&"ftp://h/".parse().unwrap(), None).is_err());
     }

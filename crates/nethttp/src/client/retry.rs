@@ -13,6 +13,7 @@ use crate::proto::h1::client::SendError;
 
 /// Whether a request that failed may be sent again on another connection.
 ///
+/// - Never after a timeout: the server may still be working on the request.
 /// - Only a failure on a *reused* connection is retried: a server that closed a connection
 ///   while it sat idle is the expected cause, and a fresh connection fixes it. A failure on a
 ///   fresh connection is the server's answer.
@@ -28,6 +29,9 @@ pub(crate) fn should_retry(
     reused: bool,
     err: &SendError,
 ) -> Result<(), &'static str> {
+    if err.error.is_timeout() {
+        return Err("it timed out");
+    }
     if !reused {
         return Err("the connection was new");
     }
@@ -191,6 +195,20 @@ mod tests {
         let mut keyed = HeaderMap::new();
         keyed.insert("idempotency-key", "abc".parse().unwrap());
         assert!(should_retry(&Method::POST, &keyed, true, true, &err(false, true)).is_ok());
+    }
+
+    #[test]
+    fn timeouts_are_never_resent() {
+        let timed_out = SendError {
+            error: crate::Error::new(crate::ErrorKind::ResponseHeaderTimeout, "x"),
+            nothing_written: false,
+            no_response: true,
+        };
+        let h = HeaderMap::new();
+        assert_eq!(
+            should_retry(&Method::GET, &h, true, true, &timed_out),
+            Err("it timed out")
+        );
     }
 
     #[test]

@@ -154,8 +154,8 @@ impl TransportBuilder {
         self
     }
 
-    /// The retry budget: retries may add at most `ratio` of the requests made in `window`,
-    /// plus `floor`. Default: 0.2, 10, 10 s.
+    /// The retry budget, shared by dial retries and resent requests: retries may add at most
+    /// `ratio` of the requests made in `window`, plus `floor`. Default: 0.2, 10, 10 s.
     pub fn retry_budget(mut self, ratio: f64, floor: u64, window: Duration) -> Self {
         self.budget = (ratio, floor, window);
         self
@@ -360,12 +360,14 @@ impl Transport {
                 &err,
             );
             match (verdict, spare) {
-                (Ok(()), Some(again)) if retries < MAX_REQUEST_RETRIES => {
+                (Ok(()), Some(again))
+                    if retries < MAX_REQUEST_RETRIES && inner.budget.withdraw() =>
+                {
                     tracing::debug!(host = %key, error = %err.error, "retrying on another connection");
                     retries += 1;
                     body = again;
                 }
-                (Err(why), _) if got.reused => {
+                (Err(why), _) if got.reused && !err.error.is_timeout() => {
                     return Err(Error::with_cause(
                         err.error.kind(),
                         why_not_retried(why),

@@ -70,6 +70,12 @@ impl Dialer {
         port: u16,
         events: &dyn DialEvents,
     ) -> io::Result<TcpStream> {
+        if self.connect_timeout.is_zero() {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect to {host}:{port}: the connect timeout is zero"),
+            ));
+        }
         let work = async {
             let addrs = self.resolve(host, port, events).await?;
             self.connect_any(addrs, events).await

@@ -17,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use http::request::Parts;
 use http::{HeaderMap, Method, Response};
 use http_body::{Body as _, Frame, SizeHint};
-use tokio::io::{AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
@@ -245,6 +245,8 @@ struct Progress {
     body_done: bool,
     /// A streamed body was interrupted by a response after this many bytes.
     interrupted_at: Option<u64>,
+    /// Interim (1xx) responses seen.
+    interim: usize,
 }
 
 impl Progress {
@@ -273,21 +275,26 @@ async fn write_request(
         if let Some(data) = body.take_full() {
             if data.len() <= INLINE_BODY {
                 conn.wbuf.extend_from_slice(&data);
-                write_all(&mut conn.io.io, &conn.wbuf, timeout, progress).await?;
-            } else {
-                write_all(&mut conn.io.io, &conn.wbuf, timeout, progress).await?;
-                write_all(&mut conn.io.io, &data, timeout, progress).await?;
+                if !write_all(&mut conn.io.io, &conn.wbuf, timeout, progress).await? {
+                    return answered(conn, method, x, progress).await;
+                }
+            } else if !write_all(&mut conn.io.io, &conn.wbuf, timeout, progress).await?
+                || !write_all(&mut conn.io.io, &data, timeout, progress).await?
+            {
+                return answered(conn, method, x, progress).await;
             }
             check_length(framing, data.len() as u64, true)?;
             progress.body_done = true;
             return Ok(None);
         }
     }
-    write_all(&mut conn.io.io, &conn.wbuf, timeout, progress).await?;
+    if !write_all(&mut conn.io.io, &conn.wbuf, timeout, progress).await? {
+        return answered(conn, method, x, progress).await;
+    }
     if expect {
         // RFC 9110 §10.1.1: wait for 100 (or a final status) a while, then send anyway.
         let wait = Instant::now() + x.cfg.expect_continue_timeout;
-        match read_head_until(conn, method, x, progress, wait, true).await {
+        match read_head_until(conn, method, x, progress, wait, Interim::Continue).await {
             Ok(Some(head)) => return Ok(Some(head)),
             Ok(None) => {}
             Err(e) => return Err(e),
@@ -324,12 +331,14 @@ async fn stream_body(
         .await;
         let frame = match step {
             Step::Answered => {
+                // An interim response (a late 100, a 103) is not an answer: keep sending.
                 let until = Instant::now() + x.cfg.response_header_timeout;
-                let head = read_head_until(conn, method, x, progress, until, false).await?;
+                let head = read_head_until(conn, method, x, progress, until, Interim::Any).await?;
                 if head.is_some() {
                     progress.interrupted_at = Some(sent);
+                    return Ok(head);
                 }
-                return Ok(head);
+                continue;
             }
             Step::Frame(None) => break,
             Step::Frame(Some(Err(e))) => return Err(e),
@@ -346,18 +355,22 @@ async fn stream_body(
                 if framing == RequestFraming::Chunked {
                     write_chunk_header(&mut conn.wbuf, data.len());
                 }
-                if data.len() <= INLINE_BODY {
+                let t = x.cfg.write_timeout;
+                let whole = if data.len() <= INLINE_BODY {
                     conn.wbuf.extend_from_slice(&data);
                     if framing == RequestFraming::Chunked {
                         conn.wbuf.extend_from_slice(CRLF);
                     }
-                    write_all(&mut conn.io.io, &conn.wbuf, x.cfg.write_timeout, progress).await?;
+                    write_all(&mut conn.io.io, &conn.wbuf, t, progress).await?
                 } else {
-                    write_all(&mut conn.io.io, &conn.wbuf, x.cfg.write_timeout, progress).await?;
-                    write_all(&mut conn.io.io, &data, x.cfg.write_timeout, progress).await?;
-                    if framing == RequestFraming::Chunked {
-                        write_all(&mut conn.io.io, CRLF, x.cfg.write_timeout, progress).await?;
-                    }
+                    write_all(&mut conn.io.io, &conn.wbuf, t, progress).await?
+                        && write_all(&mut conn.io.io, &data, t, progress).await?
+                        && (framing != RequestFraming::Chunked
+                            || write_all(&mut conn.io.io, CRLF, t, progress).await?)
+                };
+                if !whole {
+                    // Cut mid-frame: the upload cannot resume, only the answer matters.
+                    return answered(conn, method, x, progress).await;
                 }
                 continue;
             }
@@ -371,7 +384,9 @@ async fn stream_body(
     if framing == RequestFraming::Chunked {
         conn.wbuf.clear();
         write_chunked_end(&mut conn.wbuf, trailers.as_ref());
-        write_all(&mut conn.io.io, &conn.wbuf, x.cfg.write_timeout, progress).await?;
+        if !write_all(&mut conn.io.io, &conn.wbuf, x.cfg.write_timeout, progress).await? {
+            return answered(conn, method, x, progress).await;
+        }
     }
     progress.body_done = true;
     Ok(None)
@@ -393,20 +408,33 @@ fn check_length(framing: RequestFraming, sent: u64, ended: bool) -> Result<(), E
 }
 
 /// Writes all of `buf`, failing with a write timeout if the socket stays full too long.
+/// Returns `false`, with the rest unwritten, if the server sends something while the write is
+/// blocked: a server that stopped reading to answer early (a 413 for an upload it will not
+/// take) must be heard, not waited out until the write timeout (RFC 9112 §9.5).
 async fn write_all(
     io: &mut TcpStream,
     mut buf: &[u8],
     timeout: Duration,
     progress: &mut Progress,
-) -> Result<(), Error> {
+) -> Result<bool, Error> {
     while !buf.is_empty() {
-        let n = with_deadline(
-            io.write(buf),
-            || Instant::now() + timeout,
-            "write timed out",
-        )
-        .await
-        .map_err(|e| Error::io("writing the request failed", e))?;
+        let step = std::future::poll_fn(|cx| match Pin::new(&mut *io).poll_write(cx, buf) {
+            Poll::Ready(r) => Poll::Ready(r.map(Some)),
+            Poll::Pending => {
+                let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+                let mut rb = ReadBuf::uninit(&mut byte);
+                match io.poll_peek(cx, &mut rb) {
+                    Poll::Ready(_) => Poll::Ready(Ok(None)),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        });
+        let n = with_deadline(step, || Instant::now() + timeout, "write timed out")
+            .await
+            .map_err(|e| Error::io("writing the request failed", e))?;
+        let Some(n) = n else {
+            return Ok(false);
+        };
         if n == 0 {
             return Err(Error::io(
                 "writing the request failed",
@@ -416,7 +444,17 @@ async fn write_all(
         progress.wrote_any = true;
         buf = &buf[n..];
     }
-    Ok(())
+    Ok(true)
+}
+
+/// The server answered while a write was blocked: its response head, which ends the upload.
+async fn answered(
+    conn: &mut ClientConn,
+    method: &Method,
+    x: &Exchange<'_>,
+    progress: &mut Progress,
+) -> Result<Option<ResponseHead>, Error> {
+    read_head(conn, method, x, progress).await.map(Some)
 }
 
 /// After a failed write, a response the server sent before it stopped reading, if one
@@ -428,7 +466,7 @@ async fn early_answer(
     progress: &mut Progress,
 ) -> Option<ResponseHead> {
     let until = Instant::now() + Duration::from_millis(250).min(x.cfg.response_header_timeout);
-    read_head_until(conn, method, x, progress, until, false)
+    read_head_until(conn, method, x, progress, until, Interim::Skip)
         .await
         .ok()
         .flatten()
@@ -442,7 +480,7 @@ async fn read_head(
     progress: &mut Progress,
 ) -> Result<ResponseHead, Error> {
     let until = Instant::now() + x.cfg.response_header_timeout;
-    match read_head_until(conn, method, x, progress, until, false).await? {
+    match read_head_until(conn, method, x, progress, until, Interim::Skip).await? {
         Some(head) => Ok(head),
         None => Err(Error::new(
             Kind::ResponseHeaderTimeout,
@@ -451,17 +489,27 @@ async fn read_head(
     }
 }
 
+/// Which interim (1xx) responses end a wait for a response head.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Interim {
+    /// None: they are skipped until a final response.
+    Skip,
+    /// `100 Continue`: the go-ahead to send a body.
+    Continue,
+    /// Any: the caller is sending a body and must get back to it.
+    Any,
+}
+
 /// Reads response heads until a final one (skipping 1xx), or until `until` passes (`None`).
-/// With `stop_at_continue`, a `100 Continue` also ends the wait with `None`.
+/// An interim response that `stop` names also ends the wait with `None`.
 async fn read_head_until(
     conn: &mut ClientConn,
     method: &Method,
     x: &Exchange<'_>,
     progress: &mut Progress,
     until: Instant,
-    stop_at_continue: bool,
+    stop: Interim,
 ) -> Result<Option<ResponseHead>, Error> {
-    let mut informational = 0;
     loop {
         if !conn.io.buf.is_empty() {
             let parsed = parse_response(&mut conn.io.buf, method, x.cfg.max_response_head_bytes)
@@ -476,12 +524,14 @@ async fn read_head_until(
                         "server switched protocols; upgrades are not supported",
                     ));
                 }
-                if stop_at_continue && head.status == http::StatusCode::CONTINUE {
-                    return Ok(None);
-                }
-                informational += 1;
-                if informational > MAX_INFORMATIONAL {
+                progress.interim += 1;
+                if progress.interim > MAX_INFORMATIONAL {
                     return Err(Error::new(Kind::Parse, "too many informational responses"));
+                }
+                if stop == Interim::Any
+                    || (stop == Interim::Continue && head.status == http::StatusCode::CONTINUE)
+                {
+                    return Ok(None);
                 }
                 continue;
             }
