@@ -155,7 +155,7 @@ fn failed_requests_are_counted_by_kind() {
     assert_eq!(r["errors"], 5, "{r}");
     assert_eq!(
         r["errors_by_kind"],
-        serde_json::json!({"Connect": 5}),
+        serde_json::json!({"connect": 5}),
         "{r}"
     );
     assert!(

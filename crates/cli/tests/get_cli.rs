@@ -263,6 +263,10 @@ fn redirect_is_followed_on_the_same_connection() {
         .find("* connection: reused")
         .unwrap_or_else(|| panic!("the redirect did not reuse the connection:\n{err}"));
     assert!(new < reused, "{err}");
+    let redirect = err
+        .find(&format!("* redirect: 302 to {url}/final"))
+        .unwrap_or_else(|| panic!("the redirect was not traced:\n{err}"));
+    assert!(new < redirect && redirect < reused, "{err}");
     assert!(err.contains("< HTTP/1.1 200 OK"), "{err}");
 }
 

@@ -114,7 +114,7 @@ impl Report<'_> {
         } else {
             let _ = writeln!(s, "  errors       {}", r.errors);
             for (kind, n, example) in &r.errors_by_kind {
-                let _ = writeln!(s, "    {kind:?}: {n} (first: {example})");
+                let _ = writeln!(s, "    {kind}: {n} (first: {example})");
             }
         }
         let _ = writeln!(
@@ -142,7 +142,7 @@ impl Report<'_> {
         let errors_by_kind: Map<String, Value> = r
             .errors_by_kind
             .iter()
-            .map(|(k, n, _)| (format!("{k:?}"), json!(n)))
+            .map(|(k, n, _)| (k.as_str().to_owned(), json!(n)))
             .collect();
         json!({
             "url": self.url,

@@ -1,6 +1,7 @@
 //! `nethttp get -v`: a `Trace` that prints one line per phase of the exchange on stderr —
 //! connection (new or reused, with its idle time), DNS, connect, request written, first
-//! response byte — each with how long the phase took, and the total at the end.
+//! response byte, redirects followed — each with how long the phase took, and the total at
+//! the end.
 
 use std::io;
 use std::net::SocketAddr;
@@ -146,6 +147,14 @@ impl Trace for Verbose {
             "first response byte {} after the request was written ({} since start)",
             ms(since_write),
             ms(now - self.start)
+        ));
+    }
+
+    fn redirect(&self, status: nethttp::http::StatusCode, next: &nethttp::http::Uri) {
+        line(format_args!(
+            "redirect: {} to {next} after {}",
+            status.as_u16(),
+            ms(self.start.elapsed())
         ));
     }
 }
