@@ -11,10 +11,14 @@
 //!              the one thread, the same resources nethttp gets with `--threads 1`.
 //!
 //! Prints `hyper-hello listening on IP:PORT` to stderr once the socket is bound.
+//! On SIGUSR1 prints `hyper-hello accepted N connections` to stderr (N counted since start):
+//! the client benchmark reads the delta over a run to count the TCP connections a client
+//! opened, the same way for every client. The count costs one relaxed atomic add per accept.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -28,6 +32,17 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 
 const BODY: &[u8] = b"Hello, World!";
+
+/// Connections accepted since start.
+static ACCEPTED: AtomicU64 = AtomicU64::new(0);
+
+/// Prints the accepted-connection count on every SIGUSR1.
+async fn report_accepted(mut usr1: tokio::signal::unix::Signal) {
+    while usr1.recv().await.is_some() {
+        let n = ACCEPTED.load(Ordering::Relaxed);
+        eprintln!("hyper-hello accepted {n} connections");
+    }
+}
 
 async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let mut resp = Response::new(Full::new(Bytes::from_static(BODY)));
@@ -87,6 +102,10 @@ fn parse_args() -> Args {
 
 async fn serve(addr: SocketAddr) -> std::io::Result<()> {
     let listener = TcpListener::bind(addr).await?;
+    // Installed before "listening on" is printed: a SIGUSR1 never finds the default action
+    // (which would end the process).
+    let usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
+    tokio::spawn(report_accepted(usr1));
     eprintln!("hyper-hello listening on {}", listener.local_addr()?);
     loop {
         let (stream, _peer) = match listener.accept().await {
@@ -98,6 +117,7 @@ async fn serve(addr: SocketAddr) -> std::io::Result<()> {
                 continue;
             }
         };
+        ACCEPTED.fetch_add(1, Ordering::Relaxed);
         let _ = stream.set_nodelay(true);
         tokio::spawn(async move {
             let _ = http1::Builder::new()
