@@ -537,6 +537,12 @@ fn response_fed(
                 let head_len = before - buf.len();
                 assert!(head_len <= max_head_bytes, "head longer than the limit");
                 assert_eq!(data[fed - before + head_len - 1], b'\n', "head ends in LF");
+                for v in head.headers.values() {
+                    assert!(
+                        HeaderValue::from_bytes(v.as_bytes()).is_ok(),
+                        "a response value HeaderValue would reject (built unchecked)"
+                    );
+                }
                 let has_te = head.headers.contains_key(http::header::TRANSFER_ENCODING);
                 let (framing, until_close) = match head.body {
                     ResponseBodyLen::Empty => (Framing::Empty, false),

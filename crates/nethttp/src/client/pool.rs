@@ -62,7 +62,7 @@ impl ConnectKey {
         let host = uri
             .host()
             .filter(|h| !h.is_empty())
-            .ok_or(Error::new(Kind::Usage, "URL has no host"))?;
+            .ok_or_else(|| Error::new(Kind::Usage, "URL has no host"))?;
         let host = host
             .strip_prefix('[')
             .and_then(|h| h.strip_suffix(']'))

@@ -1,7 +1,9 @@
 //! Response head parsing, the client's side of the codec: httparse tokenizes the status line
 //! and fields, this file applies RFC 9112 §6.3's rules for how long the body is and whether
-//! the connection may carry another request.
+//! the connection may carry another request. Field values are slices of one copy of the
+//! head, not one allocation each.
 
+use std::mem::MaybeUninit;
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -89,19 +91,45 @@ pub(crate) fn parse_response(
     } else {
         Version::HTTP_11
     };
-    let mut headers = HeaderMap::with_capacity(res.headers.len());
+    // Record where each field lies, then slice names and values out of one frozen copy of
+    // the head instead of allocating per value.
+    let base = buf.as_ptr() as usize;
+    let n_headers = res.headers.len();
+    let mut spans = [const { MaybeUninit::<Span>::uninit() }; MAX_RESPONSE_HEADERS];
+    for (span, h) in spans.iter_mut().zip(res.headers.iter()) {
+        span.write(Span {
+            name: (h.name.as_ptr() as usize - base, h.name.len()),
+            value: (h.value.as_ptr() as usize - base, h.value.len()),
+        });
+    }
+    // SAFETY: the loop initialised the first `n_headers` spans (httparse reports at most
+    // MAX_RESPONSE_HEADERS headers).
+    let spans: &[Span] =
+        unsafe { std::slice::from_raw_parts(spans.as_ptr().cast::<Span>(), n_headers) };
+    let head = buf.split_to(head_len).freeze();
+    let mut headers = HeaderMap::with_capacity(n_headers);
     let mut framing = Framing::default();
-    for h in res.headers.iter() {
-        let name = HeaderName::from_bytes(h.name.as_bytes())
+    for &Span {
+        name: (ns, nl),
+        value: (vs, vl),
+    } in spans
+    {
+        let name = HeaderName::from_bytes(&head[ns..ns + nl])
             .map_err(|_| ResponseError("invalid response header name"))?;
-        let value = HeaderValue::from_bytes(h.value)
-            .map_err(|_| ResponseError("invalid response header value"))?;
+        // SAFETY: httparse accepted every byte of this value, and it accepts exactly the
+        // bytes `HeaderValue` allows (HTAB, SP..=0x7E, 0x80..=0xFF).
+        let value = unsafe { HeaderValue::from_maybe_shared_unchecked(head.slice(vs..vs + vl)) };
         framing.observe(&name, &value)?;
         headers.append(name, value);
     }
-    let head = framing.finish(status, version, method, headers)?;
-    let _ = buf.split_to(head_len);
-    Ok(Some(head))
+    framing.finish(status, version, method, headers).map(Some)
+}
+
+/// Where a header's name and value lie in the head buffer: (offset, length) each.
+#[derive(Clone, Copy)]
+struct Span {
+    name: (usize, usize),
+    value: (usize, usize),
 }
 
 /// The framing- and connection-relevant fields seen while copying headers.
