@@ -86,6 +86,7 @@ pub(crate) async fn serve<R, W, H>(
         exchange: None,
         cfg,
         served: 0,
+        idle,
     };
     // One timer for the connection's idle waits, re-armed lazily (see `wait_idle`).
     let mut timer = std::pin::pin!(tokio::time::sleep(cfg.read_header_timeout));
@@ -119,6 +120,9 @@ struct Conn<'a, R: ReadIo, W> {
     exchange: Option<Arc<Exchange<R>>>,
     cfg: &'a ConnConfig,
     served: u64,
+    /// Shared with the task watching for shutdown: true while nothing of a next request has
+    /// arrived, so a graceful shutdown may close the connection.
+    idle: &'a AtomicBool,
 }
 
 impl<R, W> Conn<'_, R, W>
@@ -262,7 +266,20 @@ where
                 .as_mut()
                 .expect("read half is home between requests");
             let want = INITIAL_READ_BUF.max(reader.buf.len());
-            match reader.read_more(want, deadline).await {
+            // Nothing of a next request yet (the idle wait can be woken by stale readiness):
+            // this wait is idle too, and shutdown may close the connection during it.
+            let empty = reader.buf.is_empty();
+            if empty {
+                if events.shutting_down() && !reader.io.has_pending_input() {
+                    return Ok(None);
+                }
+                self.idle.store(true, Ordering::Release);
+            }
+            let read = reader.read_more(want, deadline).await;
+            if empty {
+                self.idle.store(false, Ordering::Release);
+            }
+            match read {
                 Ok(0) => return Ok(None),
                 Ok(_) => {}
                 Err(e) if e.kind() != std::io::ErrorKind::TimedOut || reader.buf.is_empty() => {
