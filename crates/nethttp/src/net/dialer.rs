@@ -255,6 +255,74 @@ mod tests {
         assert!(e.to_string().contains(&format!("127.0.0.1:{port}")), "{e}");
     }
 
+    #[tokio::test]
+    async fn binds_the_local_address() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let d = Dialer {
+            local_addr: Some("127.0.0.2".parse().unwrap()),
+            ..Dialer::default()
+        };
+        let _s = d.dial("127.0.0.1", port).await.unwrap();
+        let (_, peer) = l.accept().await.unwrap();
+        assert_eq!(peer.ip().to_string(), "127.0.0.2");
+    }
+
+    /// A name goes through the resolver, and every step is reported in order.
+    #[tokio::test]
+    async fn reports_resolution_and_connects() {
+        use std::sync::Mutex;
+        #[derive(Default)]
+        struct Log(Mutex<Vec<String>>);
+        impl DialEvents for Log {
+            fn dns_start(&self, host: &str) {
+                self.0.lock().unwrap().push(format!("dns_start {host}"));
+            }
+            fn dns_done(&self, addrs: &[SocketAddr], err: Option<&io::Error>) {
+                let ok = err.is_none() && !addrs.is_empty();
+                self.0.lock().unwrap().push(format!("dns_done {ok}"));
+            }
+            fn connect_start(&self, addr: SocketAddr) {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(format!("connect_start {}", addr.ip()));
+            }
+            fn connect_done(&self, addr: SocketAddr, err: Option<&io::Error>) {
+                let ok = err.is_none();
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(format!("connect_done {} {ok}", addr.ip()));
+            }
+        }
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let log = Log::default();
+        // IPv4 only, so "localhost" cannot pick ::1, where nothing listens.
+        let d = Dialer {
+            local_addr: Some("127.0.0.1".parse().unwrap()),
+            ..Dialer::default()
+        };
+        d.dial_observed("localhost", port, &log).await.unwrap();
+        assert_eq!(
+            *log.0.lock().unwrap(),
+            [
+                "dns_start localhost",
+                "dns_done true",
+                "connect_start 127.0.0.1",
+                "connect_done 127.0.0.1 true"
+            ]
+        );
+        let log = Log::default();
+        d.dial_observed("127.0.0.1", port, &log).await.unwrap();
+        assert_eq!(
+            log.0.lock().unwrap().len(),
+            2,
+            "an IP literal needs no lookup"
+        );
+    }
+
     /// The first family's address refuses; the race moves on to the next address at once,
     /// without waiting out the fallback delay.
     #[tokio::test]
