@@ -43,6 +43,9 @@ const MAX_INFORMATIONAL: usize = 8;
 pub(crate) struct ClientConn {
     io: Reader<TcpStream>,
     wbuf: Vec<u8>,
+    /// The response-head deadline timer, kept for the connection's life and re-armed lazily
+    /// (see `read_head_until`).
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 /// What happens to a connection when its exchange is over.
@@ -113,6 +116,7 @@ impl ClientConn {
                 buf: BytesMut::new(),
             },
             wbuf: Vec::new(),
+            timer: None,
         }
     }
 
@@ -538,13 +542,35 @@ async fn read_head_until(
         }
         let total = x.deadline;
         let deadline = total.map_or(until, |t| t.min(until));
-        let read = std::future::poll_fn(|cx| conn.io.poll_read_more(cx, INITIAL_READ_BUF));
-        let n = match tokio::time::timeout_at(deadline, read).await {
-            Ok(r) => r.map_err(|e| Error::io("reading the response failed", e))?,
-            Err(_) if total.is_some_and(|t| t <= until) => {
+        // The timer keeps an earlier deadline it already has and is pushed back only when it
+        // fires early, so a request costs a clock read rather than a timer-wheel insert and
+        // removal.
+        let ClientConn { io, timer, .. } = &mut *conn;
+        let timer = timer.get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        if timer.deadline() > deadline {
+            timer.as_mut().reset(deadline);
+        }
+        let read = std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = io.poll_read_more(cx, INITIAL_READ_BUF) {
+                return Poll::Ready(Some(r));
+            }
+            loop {
+                if timer.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                if Instant::now() >= deadline {
+                    return Poll::Ready(None);
+                }
+                timer.as_mut().reset(deadline);
+            }
+        })
+        .await;
+        let n = match read {
+            Some(r) => r.map_err(|e| Error::io("reading the response failed", e))?,
+            None if total.is_some_and(|t| t <= until) => {
                 return Err(Error::new(Kind::TotalTimeout, "request timed out"))
             }
-            Err(_) => return Ok(None),
+            None => return Ok(None),
         };
         if n == 0 {
             return Err(Error::new(
