@@ -8,8 +8,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
 
-use socket2::{Domain, Protocol, SockRef, Socket, TcpKeepalive, Type};
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpSocket, TcpStream};
+
+use super::SocketOptions;
 
 /// Callbacks observing a dial, for tracing. All default to doing nothing.
 pub trait DialEvents: Send + Sync {
@@ -32,10 +34,9 @@ pub struct Dialer {
     /// Time allowed for the whole dial, resolution included. Default: 30 s. Zero means the
     /// dial fails at once; there is no "no timeout".
     pub connect_timeout: Duration,
-    /// TCP keepalive idle time before the first probe. Default: 15 s. `None` turns it off.
-    pub keepalive: Option<Duration>,
-    /// TCP_NODELAY. Default: on (requests are written whole).
-    pub nodelay: bool,
+    /// TCP_NODELAY and keepalive, the same options accepted sockets get. Default: NODELAY on
+    /// (requests are written whole), keepalive after 15 s idle.
+    pub socket: SocketOptions,
     /// Delay before racing the next address family when the first attempt has not finished
     /// (RFC 8305 §5 recommends 250 ms). Default: 250 ms.
     pub fallback_delay: Duration,
@@ -48,8 +49,7 @@ impl Default for Dialer {
     fn default() -> Self {
         Dialer {
             connect_timeout: Duration::from_secs(30),
-            keepalive: Some(Duration::from_secs(15)),
-            nodelay: true,
+            socket: SocketOptions::default(),
             fallback_delay: Duration::from_millis(250),
             local_addr: None,
         }
@@ -202,13 +202,7 @@ impl Dialer {
         }
         let socket = TcpSocket::from_std_stream(std::net::TcpStream::from(socket));
         let stream = socket.connect(addr).await?;
-        if self.nodelay {
-            stream.set_nodelay(true)?;
-        }
-        if let Some(idle) = self.keepalive {
-            let ka = TcpKeepalive::new().with_time(idle).with_interval(idle);
-            SockRef::from(&stream).set_tcp_keepalive(&ka)?;
-        }
+        self.socket.apply(&stream)?;
         Ok(stream)
     }
 }

@@ -1,5 +1,5 @@
-//! Socket options applied to every accepted connection (TCP_NODELAY, keepalive) and the
-//! classification of accept errors into "temporary, back off" and "fatal".
+//! Socket options applied to every accepted and dialed connection (TCP_NODELAY, keepalive)
+//! and the classification of accept errors into "temporary, back off" and "fatal".
 
 use std::io;
 use std::time::Duration;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::TcpStream;
 
-/// Options set on each accepted socket.
+/// Options set on each accepted or dialed socket.
 #[derive(Debug, Clone)]
 pub struct SocketOptions {
     /// TCP_NODELAY. Default: on (responses are written whole, so Nagle only adds latency).
