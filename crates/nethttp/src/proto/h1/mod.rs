@@ -1,15 +1,17 @@
 //! HTTP/1.1 (RFC 9112), split by job. Server side: `parse` reads and validates a request head,
 //! `encode` writes response heads and chunked bodies, `date` caches the Date header, `recv` is
 //! the request body a handler reads, and `server` is the per-connection state machine. Client
-//! side: `encode_request` writes request heads, `parse_response` reads response heads, and
+//! side: `encode_request` writes request heads, `parse_response` reads response heads,
 //! `client` runs one exchange on a pooled connection, and `upload` keeps sending a request
-//! body while its response streams. Both sides frame bodies with `decode`.
+//! body while its response streams. Both sides frame bodies with `decode` and take header
+//! fields out of httparse with `fields`.
 
 pub(crate) mod client;
 pub(crate) mod date;
 pub(crate) mod decode;
 pub(crate) mod encode;
 pub(crate) mod encode_request;
+pub(crate) mod fields;
 pub(crate) mod io;
 pub(crate) mod parse;
 pub(crate) mod parse_response;

@@ -6,6 +6,8 @@ use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+
+use super::fields::{self, Span};
 use http::{Method, StatusCode, Uri, Version};
 
 /// Limits on what a client controls in a request head.
@@ -147,48 +149,21 @@ fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<RequestH
         Version::HTTP_11
     };
     let method = Method::from_bytes(method_bytes).map_err(|_| HeadError::bad("invalid method"))?;
-    let n_headers = req.headers.len();
-    let mut spans = [const { MaybeUninit::<Span>::uninit() }; MAX_HEADERS];
-    for (span, h) in spans.iter_mut().zip(req.headers.iter()) {
-        let (ns, nl) = offset(h.name.as_bytes());
-        let (vs, vl) = offset(h.value);
-        span.write(Span {
-            name: (ns, nl),
-            value: (vs, vl),
-        });
-    }
-    // SAFETY: the loop above initialised the first `n_headers` spans (httparse reports
-    // exactly `n_headers` headers, at most MAX_HEADERS).
-    let spans: &[Span] =
-        unsafe { std::slice::from_raw_parts(spans.as_ptr().cast::<Span>(), n_headers) };
+    let mut slots = [const { MaybeUninit::<Span>::uninit() }; MAX_HEADERS];
+    let spans = fields::record(req.headers, buf.as_ptr(), &mut slots);
     let head = buf.split_to(head_len).freeze();
 
     let uri = Uri::from_maybe_shared(head.slice(path_at.0..path_at.0 + path_at.1))
         .map_err(|_| HeadError::bad("invalid request target"))?;
-    let mut headers = HeaderMap::with_capacity(n_headers);
+    let mut headers = HeaderMap::with_capacity(spans.len());
     let mut framing = Framing::default();
-    for &Span {
-        name: (ns, nl),
-        value: (vs, vl),
-    } in spans
-    {
-        let name = HeaderName::from_bytes(&head[ns..ns + nl])
-            .map_err(|_| HeadError::bad("invalid header name"))?;
-        // SAFETY: httparse accepted every byte of this value, and it accepts exactly the
-        // bytes `HeaderValue` allows (HTAB, SP..=0x7E, 0x80..=0xFF): checking again would
-        // only cost time.
-        let value = unsafe { HeaderValue::from_maybe_shared_unchecked(head.slice(vs..vs + vl)) };
+    for &span in spans {
+        let (name, value) =
+            fields::field(&head, span).ok_or(HeadError::bad("invalid header name"))?;
         framing.observe(&name, &value)?;
         headers.append(name, value);
     }
     framing.finish(method, version, headers, uri).map(Some)
-}
-
-/// Where a header's name and value lie in the head buffer: (offset, length) each.
-#[derive(Clone, Copy)]
-struct Span {
-    name: (usize, usize),
-    value: (usize, usize),
 }
 
 /// When a partial head is worth parsing again. httparse starts over on every call, so parsing

@@ -10,6 +10,7 @@ use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 
+use super::fields::{self, Span};
 use super::parse::{parse_content_length, trim};
 
 /// Most header fields accepted in one response head. Larger than the request limit: responses
@@ -91,45 +92,18 @@ pub(crate) fn parse_response(
     } else {
         Version::HTTP_11
     };
-    // Record where each field lies, then slice names and values out of one frozen copy of
-    // the head instead of allocating per value.
-    let base = buf.as_ptr() as usize;
-    let n_headers = res.headers.len();
-    let mut spans = [const { MaybeUninit::<Span>::uninit() }; MAX_RESPONSE_HEADERS];
-    for (span, h) in spans.iter_mut().zip(res.headers.iter()) {
-        span.write(Span {
-            name: (h.name.as_ptr() as usize - base, h.name.len()),
-            value: (h.value.as_ptr() as usize - base, h.value.len()),
-        });
-    }
-    // SAFETY: the loop initialised the first `n_headers` spans (httparse reports at most
-    // MAX_RESPONSE_HEADERS headers).
-    let spans: &[Span] =
-        unsafe { std::slice::from_raw_parts(spans.as_ptr().cast::<Span>(), n_headers) };
+    let mut slots = [const { MaybeUninit::<Span>::uninit() }; MAX_RESPONSE_HEADERS];
+    let spans = fields::record(res.headers, buf.as_ptr(), &mut slots);
     let head = buf.split_to(head_len).freeze();
-    let mut headers = HeaderMap::with_capacity(n_headers);
+    let mut headers = HeaderMap::with_capacity(spans.len());
     let mut framing = Framing::default();
-    for &Span {
-        name: (ns, nl),
-        value: (vs, vl),
-    } in spans
-    {
-        let name = HeaderName::from_bytes(&head[ns..ns + nl])
-            .map_err(|_| ResponseError("invalid response header name"))?;
-        // SAFETY: httparse accepted every byte of this value, and it accepts exactly the
-        // bytes `HeaderValue` allows (HTAB, SP..=0x7E, 0x80..=0xFF).
-        let value = unsafe { HeaderValue::from_maybe_shared_unchecked(head.slice(vs..vs + vl)) };
+    for &span in spans {
+        let (name, value) =
+            fields::field(&head, span).ok_or(ResponseError("invalid response header name"))?;
         framing.observe(&name, &value)?;
         headers.append(name, value);
     }
     framing.finish(status, version, method, headers).map(Some)
-}
-
-/// Where a header's name and value lie in the head buffer: (offset, length) each.
-#[derive(Clone, Copy)]
-struct Span {
-    name: (usize, usize),
-    value: (usize, usize),
 }
 
 /// The framing- and connection-relevant fields seen while copying headers.
