@@ -75,22 +75,32 @@ pub(crate) fn parse_request(
     match parse_head(buf, limits) {
         // RFC 9112 §2.3: a later 1.x minor version is served as HTTP/1.1, which httparse does
         // not do; rewrite the digit and parse again.
-        Err(e) if e.status == StatusCode::HTTP_VERSION_NOT_SUPPORTED && downgrade_minor(buf) => {
-            parse_head(buf, limits)
+        Err(e) if e.status == StatusCode::HTTP_VERSION_NOT_SUPPORTED => {
+            let Some((at, digit)) = downgrade_minor(buf) else {
+                return Err(e);
+            };
+            let again = parse_head(buf, limits);
+            if let Ok(None) = again {
+                // Still partial: leave the bytes as they came, so a partial parse never
+                // changes the buffer and the next attempt starts from the same input.
+                buf[at] = digit;
+            }
+            again
         }
         r => r,
     }
 }
 
-/// Rewrites a complete request line's `HTTP/1.x` (x = 2..=9) to `HTTP/1.1`. Returns whether
-/// it did.
-fn downgrade_minor(buf: &mut BytesMut) -> bool {
+/// Rewrites a complete request line's `HTTP/1.x` (x = 2..=9) to `HTTP/1.1`. Returns where
+/// the digit was and what it was.
+fn downgrade_minor(buf: &mut BytesMut) -> Option<(usize, u8)> {
     match version_token(buf) {
         Some(at) if buf[at + 5] == b'1' && (b'2'..=b'9').contains(&buf[at + 7]) => {
+            let digit = buf[at + 7];
             buf[at + 7] = b'1';
-            true
+            Some((at + 7, digit))
         }
-        _ => false,
+        _ => None,
     }
 }
 
@@ -543,6 +553,20 @@ mod tests {
         ] {
             assert_eq!(status(req), StatusCode::BAD_REQUEST, "{req:?}");
         }
+    }
+
+    /// A later minor version is rewritten to parse as 1.1, but a head still incomplete after
+    /// the rewrite leaves the buffer exactly as it arrived.
+    #[test]
+    fn partial_later_minor_version_leaves_the_buffer_alone() {
+        let mut buf = BytesMut::from("GET / HTTP/1.5\r\nHost: a\r\n");
+        let before = buf.clone();
+        assert!(parse_request(&mut buf, &LIMITS).unwrap().is_none());
+        assert_eq!(buf, before);
+        buf.extend_from_slice(b"\r\n");
+        let head = parse_request(&mut buf, &LIMITS).unwrap().unwrap();
+        assert_eq!(head.version, Version::HTTP_11);
+        assert!(buf.is_empty());
     }
 
     #[test]
