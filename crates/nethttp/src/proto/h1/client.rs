@@ -126,12 +126,10 @@ impl ClientConn {
         if !self.io.buf.is_empty() {
             return false;
         }
-        let mut byte = [MaybeUninit::<u8>::uninit(); 1];
-        let mut rb = ReadBuf::uninit(&mut byte);
+        // Nothing to read: the connection is as we left it. Data, EOF or an error: the server
+        // closed it or sent something nobody asked for.
         let mut cx = Context::from_waker(Waker::noop());
-        // Pending: nothing to read, the connection is as we left it. Data, EOF or an error:
-        // the server closed it or sent something nobody asked for.
-        self.io.io.poll_peek(&mut cx, &mut rb).is_pending()
+        poll_server_spoke(&self.io.io, &mut cx).is_pending()
     }
 
     /// Hands the buffers back while the connection sits idle, so idle connections cost only
@@ -219,8 +217,8 @@ pub(crate) async fn send<S: ConnSlot>(
             }
         }
     };
-    // A body not sent in full leaves the connection in an unknown state.
-    let body_sent = early.is_none() && progress.body_done;
+    // An early answer means the body was not sent in full: the connection's state is unknown.
+    let body_sent = early.is_none();
     let head = match early {
         Some(head) => head,
         None => match read_head(conn, &parts.method, x, &mut progress).await {
@@ -246,7 +244,6 @@ pub(crate) async fn send<S: ConnSlot>(
 struct Progress {
     wrote_any: bool,
     got_any: bool,
-    body_done: bool,
     /// A streamed body was interrupted by a response after this many bytes.
     interrupted_at: Option<u64>,
     /// Interim (1xx) responses seen.
@@ -288,7 +285,6 @@ async fn write_request(
                 return answered(conn, method, x, progress).await;
             }
             check_length(framing, data.len() as u64, true)?;
-            progress.body_done = true;
             return Ok(None);
         }
     }
@@ -325,9 +321,7 @@ async fn stream_body(
             Answered,
         }
         let step = std::future::poll_fn(|cx| {
-            let mut byte = [MaybeUninit::<u8>::uninit(); 1];
-            let mut rb = ReadBuf::uninit(&mut byte);
-            if conn.io.io.poll_peek(cx, &mut rb).is_ready() {
+            if poll_server_spoke(&conn.io.io, cx).is_ready() {
                 return Poll::Ready(Step::Answered);
             }
             Pin::new(&mut *body).poll_frame(cx).map(Step::Frame)
@@ -392,23 +386,22 @@ async fn stream_body(
             return answered(conn, method, x, progress).await;
         }
     }
-    progress.body_done = true;
     Ok(None)
 }
 
-/// A declared Content-Length must match what the body produced.
+/// A body that does not fit its framing is the caller's error.
 fn check_length(framing: RequestFraming, sent: u64, ended: bool) -> Result<(), Error> {
-    if let RequestFraming::Length(n) = framing {
-        if sent > n || (ended && sent != n) {
-            return Err(Error::new(
-                Kind::Body,
-                "request body length differs from its Content-Length",
-            ));
-        }
-    } else if framing == RequestFraming::None && sent > 0 {
-        return Err(Error::new(Kind::Body, "request body longer than declared"));
-    }
-    Ok(())
+    framing
+        .check(sent, ended)
+        .map_err(|msg| Error::new(Kind::Body, msg))
+}
+
+/// Ready once the server has sent something (bytes, EOF or an error), without consuming it;
+/// registers the waker otherwise. Costs no syscall unless the socket is marked readable.
+fn poll_server_spoke(io: &TcpStream, cx: &mut Context<'_>) -> Poll<()> {
+    let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+    let mut rb = ReadBuf::uninit(&mut byte);
+    io.poll_peek(cx, &mut rb).map(|_| ())
 }
 
 /// Writes all of `buf`, failing with a write timeout if the socket stays full too long.
@@ -424,14 +417,7 @@ async fn write_all(
     while !buf.is_empty() {
         let step = std::future::poll_fn(|cx| match Pin::new(&mut *io).poll_write(cx, buf) {
             Poll::Ready(r) => Poll::Ready(r.map(Some)),
-            Poll::Pending => {
-                let mut byte = [MaybeUninit::<u8>::uninit(); 1];
-                let mut rb = ReadBuf::uninit(&mut byte);
-                match io.poll_peek(cx, &mut rb) {
-                    Poll::Ready(_) => Poll::Ready(Ok(None)),
-                    Poll::Pending => Poll::Pending,
-                }
-            }
+            Poll::Pending => poll_server_spoke(io, cx).map(|()| Ok(None)),
         });
         let n = with_deadline(step, || Instant::now() + timeout, "write timed out")
             .await

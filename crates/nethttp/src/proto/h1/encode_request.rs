@@ -27,6 +27,18 @@ impl RequestFraming {
             None => RequestFraming::Chunked,
         }
     }
+
+    /// Whether `sent` body bytes fit this framing: never more than a declared length (or any
+    /// byte when none was declared), and, once the body has `ended`, exactly the length.
+    pub(crate) fn check(self, sent: u64, ended: bool) -> Result<(), &'static str> {
+        match self {
+            RequestFraming::Length(n) if sent > n || (ended && sent != n) => {
+                Err("request body length differs from its Content-Length")
+            }
+            RequestFraming::None if sent > 0 => Err("request body longer than declared"),
+            _ => Ok(()),
+        }
+    }
 }
 
 fn expects_content(method: &Method) -> bool {

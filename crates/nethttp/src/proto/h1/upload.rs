@@ -64,14 +64,13 @@ impl Upload {
                 Poll::Ready(Some(Ok(frame))) => frame,
                 Poll::Ready(None) => {
                     self.ended = true;
-                    match self.framing {
-                        RequestFraming::Chunked => {
-                            let mut end = Vec::with_capacity(5);
-                            write_chunked_end(&mut end, None);
-                            self.pending = end.into();
-                        }
-                        RequestFraming::Length(n) if self.sent != n => return Poll::Ready(Err(())),
-                        _ => {}
+                    if self.framing.check(self.sent, true).is_err() {
+                        return Poll::Ready(Err(()));
+                    }
+                    if self.framing == RequestFraming::Chunked {
+                        let mut end = Vec::with_capacity(5);
+                        write_chunked_end(&mut end, None);
+                        self.pending = end.into();
                     }
                     continue;
                 }
@@ -81,15 +80,16 @@ impl Upload {
                 Ok(data) if data.is_empty() => continue,
                 Ok(data) => {
                     self.sent += data.len() as u64;
-                    match self.framing {
-                        RequestFraming::Chunked => {
-                            write_chunk_header(&mut out, data.len());
-                            out.extend_from_slice(&data);
-                            out.extend_from_slice(CRLF);
-                            self.pending = out.into();
-                        }
-                        RequestFraming::Length(n) if self.sent <= n => self.pending = data,
-                        _ => return Poll::Ready(Err(())),
+                    if self.framing.check(self.sent, false).is_err() {
+                        return Poll::Ready(Err(()));
+                    }
+                    if self.framing == RequestFraming::Chunked {
+                        write_chunk_header(&mut out, data.len());
+                        out.extend_from_slice(&data);
+                        out.extend_from_slice(CRLF);
+                        self.pending = out.into();
+                    } else {
+                        self.pending = data;
                     }
                 }
                 Err(frame) => {
