@@ -325,18 +325,38 @@ impl Pool {
 
     /// Closes every idle connection now; connections in use are not touched.
     pub(crate) fn close_idle(&self) {
-        let mut closing = Vec::new();
-        {
-            let mut st = self.shared.lock();
-            let st = &mut *st;
-            for host in st.hosts.values_mut() {
-                host.open -= host.idle.len();
-                closing.extend(host.idle.drain(..).map(|i| i.conn));
-            }
-            st.idle_total = 0;
-            st.hosts.retain(|_, h| h.open > 0 || !h.waiters.is_empty());
-        }
+        let mut st = self.shared.lock();
+        let (closing, _) = st.take_idle(None);
+        drop(st);
         self.shared.closes.fetch_add(closing.len() as u64, Relaxed);
+    }
+}
+
+impl State {
+    /// Removes idle connections — all of them, or with `expired_at`, those retired by then —
+    /// keeping the counts true and forgetting hosts left with nothing. Returns the removed
+    /// connections (for the caller to close outside the lock) and the earliest retirement
+    /// among those kept.
+    fn take_idle(&mut self, expired_at: Option<Instant>) -> (Vec<ClientConn>, Option<Instant>) {
+        let mut taken = Vec::new();
+        let mut next: Option<Instant> = None;
+        for host in self.hosts.values_mut() {
+            let before = host.idle.len();
+            // Rebuilt in order, so the most recently used stays last.
+            for idle in std::mem::take(&mut host.idle) {
+                if expired_at.is_none_or(|now| idle.retire_at <= now) {
+                    taken.push(idle.conn);
+                } else {
+                    next = Some(next.map_or(idle.retire_at, |n| n.min(idle.retire_at)));
+                    host.idle.push(idle);
+                }
+            }
+            host.open -= before - host.idle.len();
+        }
+        self.idle_total -= taken.len();
+        self.hosts
+            .retain(|_, h| h.open > 0 || !h.waiters.is_empty());
+        (taken, next)
     }
 }
 
@@ -453,35 +473,13 @@ async fn reap(pool: Weak<Shared>) {
         let next = {
             let Some(shared) = pool.upgrade() else { return };
             let now = Instant::now();
-            let mut expired = Vec::new();
             let mut st = shared.lock();
-            let st_ref = &mut *st;
-            let mut next: Option<Instant> = None;
-            for host in st_ref.hosts.values_mut() {
-                let before = host.idle.len();
-                host.idle.retain_mut(|i| {
-                    if i.retire_at <= now {
-                        false
-                    } else {
-                        next = Some(next.map_or(i.retire_at, |n| n.min(i.retire_at)));
-                        true
-                    }
-                });
-                let gone = before - host.idle.len();
-                host.open -= gone;
-                st_ref.idle_total -= gone;
-                expired.push(gone);
-            }
-            st_ref
-                .hosts
-                .retain(|_, h| h.open > 0 || !h.waiters.is_empty());
-            let n: usize = expired.iter().sum();
-            if st_ref.idle_total == 0 {
-                st_ref.reaper_running = false;
-            }
-            let running = st_ref.reaper_running;
+            let (expired, next) = st.take_idle(Some(now));
+            st.reaper_running = st.idle_total > 0;
+            let running = st.reaper_running;
             drop(st);
-            shared.closes.fetch_add(n as u64, Relaxed);
+            shared.closes.fetch_add(expired.len() as u64, Relaxed);
+            drop(expired);
             if !running {
                 return;
             }
