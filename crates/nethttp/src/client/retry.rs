@@ -28,23 +28,56 @@ pub(crate) fn should_retry(
     replayable: bool,
     reused: bool,
     err: &SendError,
-) -> Result<(), &'static str> {
+) -> Result<(), NoRetry> {
     if err.error.is_timeout() {
-        return Err("it timed out");
+        return Err(NoRetry::TimedOut);
     }
     if !reused {
-        return Err("the connection was new");
+        return Err(NoRetry::FreshConnection);
     }
     if !err.no_response {
-        return Err("part of a response arrived");
+        return Err(NoRetry::ResponseStarted);
     }
     if !replayable {
-        return Err("the request body cannot be sent again");
+        return Err(NoRetry::NotReplayable);
     }
     if err.nothing_written || is_idempotent(method) || headers.contains_key("idempotency-key") {
         return Ok(());
     }
-    Err("the method is not idempotent")
+    Err(NoRetry::NotIdempotent)
+}
+
+/// Why a failed request was not sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NoRetry {
+    /// A timeout: the server may still be working on the request.
+    TimedOut,
+    /// The connection was new: its failure is the server's answer.
+    FreshConnection,
+    /// Part of a response arrived: the server acted on the request.
+    ResponseStarted,
+    /// The body was streamed and cannot be produced again.
+    NotReplayable,
+    /// Not idempotent and no `Idempotency-Key`.
+    NotIdempotent,
+}
+
+impl NoRetry {
+    /// What to tell the caller, when the reason is worth telling: a reused connection failed
+    /// and the request could have been resent but for this. `None` when the original error
+    /// says it all (a timeout, a failure on a new connection).
+    pub(crate) fn explanation(self) -> Option<&'static str> {
+        match self {
+            NoRetry::TimedOut | NoRetry::FreshConnection => None,
+            NoRetry::ResponseStarted => Some("reused connection failed after the response began"),
+            NoRetry::NotReplayable => {
+                Some("reused connection failed; not retried because the body cannot be sent again")
+            }
+            NoRetry::NotIdempotent => {
+                Some("reused connection failed; not retried because the method is not idempotent")
+            }
+        }
+    }
 }
 
 /// RFC 9110 §9.2.2.
@@ -189,7 +222,7 @@ mod tests {
         assert!(should_retry(&Method::PUT, &h, false, true, &err(false, true)).is_err());
         assert_eq!(
             should_retry(&Method::POST, &h, true, true, &err(false, true)),
-            Err("the method is not idempotent")
+            Err(NoRetry::NotIdempotent)
         );
         assert!(should_retry(&Method::POST, &h, true, true, &err(true, true)).is_ok());
         let mut keyed = HeaderMap::new();
@@ -207,7 +240,7 @@ mod tests {
         let h = HeaderMap::new();
         assert_eq!(
             should_retry(&Method::GET, &h, true, true, &timed_out),
-            Err("it timed out")
+            Err(NoRetry::TimedOut)
         );
     }
 

@@ -367,14 +367,13 @@ impl Transport {
                     retries += 1;
                     body = again;
                 }
-                (Err(why), _) if got.reused && !err.error.is_timeout() => {
-                    return Err(Error::with_cause(
-                        err.error.kind(),
-                        why_not_retried(why),
-                        err.error,
-                    ))
+                (Err(why), _) => {
+                    return Err(match why.explanation() {
+                        Some(msg) => Error::with_cause(err.error.kind(), msg, err.error),
+                        None => err.error,
+                    })
                 }
-                _ => return Err(err.error),
+                (Ok(()), _) => return Err(err.error),
             }
         }
     }
@@ -416,20 +415,6 @@ impl Transport {
                 }
             }
         }
-    }
-}
-
-/// The message for a request that failed on a reused connection and was not resent.
-fn why_not_retried(why: &'static str) -> &'static str {
-    match why {
-        "the method is not idempotent" => {
-            "reused connection failed; not retried because the method is not idempotent"
-        }
-        "the request body cannot be sent again" => {
-            "reused connection failed; not retried because the body cannot be sent again"
-        }
-        "part of a response arrived" => "reused connection failed after the response began",
-        _ => "reused connection failed",
     }
 }
 
