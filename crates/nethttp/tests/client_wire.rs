@@ -19,10 +19,19 @@ const UA: &str = "user-agent: nethttp/0.1.0\r\n";
 
 /// A server answering every request with `ok(body)` on keep-alive connections.
 async fn ok_server(body: &'static str) -> Script {
-    Script::start(move |mut p: Peer| async move {
-        while p.read_request().await.is_some() {
-            if !p.write(ok(body)).await {
-                return;
+    answering(ok(body)).await
+}
+
+/// A server answering every request on every connection with the same `response` bytes.
+async fn answering(response: impl Into<Bytes>) -> Script {
+    let response: Bytes = response.into();
+    Script::start(move |mut p: Peer| {
+        let response = response.clone();
+        async move {
+            while p.read_request().await.is_some() {
+                if !p.write(response.clone()).await {
+                    return;
+                }
             }
         }
     })
@@ -523,13 +532,7 @@ async fn too_many_informational_responses_or_a_protocol_switch_are_errors() {
 #[tokio::test]
 async fn a_servers_connection_close_is_honoured() {
     // The server says it will close but leaves the socket open: the client must not reuse it.
-    let s = Script::start(|mut p: Peer| async move {
-        while p.read_request().await.is_some() {
-            p.write("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 3\r\n\r\nbye")
-                .await;
-        }
-    })
-    .await;
+    let s = answering("HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-length: 3\r\n\r\nbye").await;
     let c = Client::new();
     for _ in 0..2 {
         let res = bounded("GET", c.get(s.url("/")).send()).await.unwrap();
@@ -540,15 +543,10 @@ async fn a_servers_connection_close_is_honoured() {
 
 #[tokio::test]
 async fn chunked_wins_over_content_length_and_the_connection_is_retired() {
-    let s = Script::start(|mut p: Peer| async move {
-        while p.read_request().await.is_some() {
-            p.write(
-                "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n\
-                 5\r\nhello\r\n0\r\n\r\n",
-            )
-            .await;
-        }
-    })
+    let s = answering(
+        "HTTP/1.1 200 OK\r\ncontent-length: 3\r\ntransfer-encoding: chunked\r\n\r\n\
+         5\r\nhello\r\n0\r\n\r\n",
+    )
     .await;
     let c = Client::new();
     for _ in 0..2 {
@@ -560,13 +558,8 @@ async fn chunked_wins_over_content_length_and_the_connection_is_retired() {
 
 #[tokio::test]
 async fn http10_response_with_keep_alive_is_reused() {
-    let s = Script::start(|mut p: Peer| async move {
-        while p.read_request().await.is_some() {
-            p.write("HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 2\r\n\r\nok")
-                .await;
-        }
-    })
-    .await;
+    let s =
+        answering("HTTP/1.0 200 OK\r\nconnection: keep-alive\r\ncontent-length: 2\r\n\r\nok").await;
     let c = Client::new();
     for _ in 0..2 {
         let res = bounded("GET", c.get(s.url("/")).send()).await.unwrap();
@@ -597,16 +590,11 @@ async fn content_length_body_across_writes() {
 
 #[tokio::test]
 async fn chunked_body_with_extensions_and_trailers() {
-    let s = Script::start(|mut p: Peer| async move {
-        while p.read_request().await.is_some() {
-            p.write(
-                "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
-                 5;name=value\r\nhello\r\n6;flag;q=\"a b\"\r\n world\r\n0;last\r\n\
-                 x-trailer: yes\r\nx-sum: 11\r\n\r\n",
-            )
-            .await;
-        }
-    })
+    let s = answering(
+        "HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+         5;name=value\r\nhello\r\n6;flag;q=\"a b\"\r\n world\r\n0;last\r\n\
+         x-trailer: yes\r\nx-sum: 11\r\n\r\n",
+    )
     .await;
     let c = Client::new();
     for _ in 0..2 {
@@ -652,13 +640,7 @@ async fn close_delimited_body_reads_to_eof_and_is_not_reused() {
 
 #[tokio::test]
 async fn http10_response_without_keep_alive_is_not_reused() {
-    let s = Script::start(|mut p: Peer| async move {
-        while p.read_request().await.is_some() {
-            p.write("HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok")
-                .await;
-        }
-    })
-    .await;
+    let s = answering("HTTP/1.0 200 OK\r\ncontent-length: 2\r\n\r\nok").await;
     let c = Client::new();
     for _ in 0..2 {
         let res = bounded("GET", c.get(s.url("/")).send()).await.unwrap();
