@@ -6,6 +6,9 @@
 //! The external programs (curl, python3) are found on `PATH`. When one is missing the test
 //! fails if `CI=true` (CI installs them, see `.ci/run`) and is skipped with a note otherwise.
 
+mod common;
+
+use common::peers::peer;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -113,44 +116,6 @@ async fn within<F: Future>(what: &str, f: F) -> F::Output {
 
 // ---------------------------------------------------------------------------------------------
 // External peers.
-
-/// Locates an external program on `PATH` and checks that it runs (`--version`). Missing or
-/// broken: panics if `CI=true`, else prints a note and returns `None` so the test can skip.
-fn peer(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| is_executable(p))
-    });
-    let runs = found.as_ref().is_some_and(|p| {
-        std::process::Command::new(p)
-            .arg("--version")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    if runs {
-        return found;
-    }
-    let why = match &found {
-        Some(p) => format!("`{}` does not run (`--version` failed)", p.display()),
-        None => format!("`{name}` is not on PATH"),
-    };
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!(
-            "interop peer missing: {why}; CI=true requires it (.ci/run installs curl and python3)"
-        );
-    }
-    eprintln!("note: skipping this test: {why} (with CI=true this is a failure)");
-    None
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
 
 /// Runs a peer to completion (killed if it outlives [`TIMEOUT`]) and returns its output,
 /// failing the test with its stderr if it exits unsuccessfully.
@@ -467,7 +432,9 @@ async fn reqwest_keep_alive_reuses_connections() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_reuses_the_connection_for_two_urls() {
-    let Some(bin) = peer("curl") else { return };
+    let Some(bin) = peer("curl", "--version", &[]) else {
+        return;
+    };
     let handle = start();
     let mut cmd = curl(&bin);
     cmd.arg("-v")
@@ -484,7 +451,9 @@ async fn curl_reuses_the_connection_for_two_urls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_http10() {
-    let Some(bin) = peer("curl") else { return };
+    let Some(bin) = peer("curl", "--version", &[]) else {
+        return;
+    };
     let handle = start();
 
     // A known length: Content-Length framing, and the connection closes (no keep-alive asked).
@@ -516,7 +485,9 @@ async fn curl_http10() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_head() {
-    let Some(bin) = peer("curl") else { return };
+    let Some(bin) = peer("curl", "--version", &[]) else {
+        return;
+    };
     let handle = start();
     // Two HEADs on one connection: had the server sent a body after the first head, curl
     // would read it as the second response and fail.
@@ -544,7 +515,9 @@ async fn curl_head() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_chunked_upload() {
-    let Some(bin) = peer("curl") else { return };
+    let Some(bin) = peer("curl", "--version", &[]) else {
+        return;
+    };
     let handle = start();
     let dir = Scratch::new();
     let sent = payload(300_000, 3);
@@ -582,7 +555,9 @@ async fn curl_chunked_upload() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_expect_100_continue_is_answered() {
-    let Some(bin) = peer("curl") else { return };
+    let Some(bin) = peer("curl", "--version", &[]) else {
+        return;
+    };
     let handle = start();
     let dir = Scratch::new();
     let sent = payload(256 * 1024, 4);
@@ -625,7 +600,9 @@ async fn curl_expect_100_continue_is_answered() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn curl_data_binary_several_mib_echoed_exactly() {
-    let Some(bin) = peer("curl") else { return };
+    let Some(bin) = peer("curl", "--version", &[]) else {
+        return;
+    };
     let handle = start();
     let dir = Scratch::new();
     let sent = payload(6 << 20, 5);
@@ -667,7 +644,9 @@ async fn python(bin: &Path, handle: &ServerHandle, script: &str, what: &str) -> 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_keep_alive_on_one_connection() {
-    let Some(bin) = peer("python3") else { return };
+    let Some(bin) = peer("python3", "--version", &[]) else {
+        return;
+    };
     let handle = start();
     let script = r#"
 import http.client, sys
@@ -689,7 +668,9 @@ print("sockets", len(ports))
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_chunked_request_body() {
-    let Some(bin) = peer("python3") else { return };
+    let Some(bin) = peer("python3", "--version", &[]) else {
+        return;
+    };
     let handle = start();
     let script = r#"
 import http.client, sys
@@ -718,7 +699,9 @@ print("ok", len(data))
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_reads_a_chunked_response() {
-    let Some(bin) = peer("python3") else { return };
+    let Some(bin) = peer("python3", "--version", &[]) else {
+        return;
+    };
     let handle = start();
     let script = r#"
 import http.client, sys

@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests; each submodule serves one family of test files.
 
+pub mod peers;
 pub mod script;
 pub mod wire;
