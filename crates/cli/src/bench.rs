@@ -73,19 +73,7 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         .parse()
         .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
 
-    let mut rt = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        if args.threads > 1 {
-            b.worker_threads(args.threads);
-        }
-        b
-    };
-    let rt = rt
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting runtime: {e}"))?;
+    let rt = crate::runtime::build(args.threads)?;
     let result = rt.block_on(bench(&args, &url, uri));
     drop(rt);
     drop(local);

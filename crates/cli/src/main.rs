@@ -5,6 +5,7 @@ mod bench;
 mod duration;
 mod get;
 mod routes;
+mod runtime;
 mod serve;
 
 use clap::{Parser, Subcommand};

@@ -50,21 +50,7 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<(), String> {
-    // One thread: a current-thread runtime, where tasks never migrate and wake-ups need no
-    // cross-thread synchronisation. More: the work-stealing runtime.
-    let mut rt = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-    } else {
-        let mut b = tokio::runtime::Builder::new_multi_thread();
-        if args.threads > 1 {
-            b.worker_threads(args.threads);
-        }
-        b
-    };
-    let rt = rt
-        .enable_all()
-        .build()
-        .map_err(|e| format!("starting runtime: {e}"))?;
+    let rt = crate::runtime::build(args.threads)?;
     rt.block_on(serve(args))
 }
 
