@@ -11,21 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::script::{bounded, ok, Peer, Script, IO_TIMEOUT};
+use common::script::{body_of, bounded, client_with, ok, Peer, Script, IO_TIMEOUT};
 use common::wire::start;
 use http_body_util::BodyExt;
 use nethttp::client::redirect::{Action, Policy};
-use nethttp::client::{ConnectKey, DialRetry, GotConn, Trace, TransportBuilder};
+use nethttp::client::{ConnectKey, DialRetry, GotConn, Trace};
 use nethttp::http::{HeaderMap, Response, StatusCode};
 use nethttp::{text_response, Body, Client, Error, ErrorKind, HttpRequest, HttpResponse, Server};
-
-fn client_with(f: impl FnOnce(TransportBuilder) -> TransportBuilder) -> Client {
-    Client::builder().transport(f).build().unwrap()
-}
-
-async fn body_of(res: Response<Body>) -> Result<Bytes, Error> {
-    bounded("reading the body", res.into_body().to_bytes(1 << 24)).await
-}
 
 /// GETs `url` and returns the body as text, failing the test on any error.
 async fn fetch(c: &Client, url: &str) -> String {

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::script::{bounded, ok, Peer, Script, IO_TIMEOUT};
+use common::script::{body_of, bounded, client_with, ok, Peer, Script, IO_TIMEOUT};
 use http_body_util::BodyExt;
 use nethttp::http::{HeaderMap, HeaderValue, StatusCode};
 use nethttp::{Body, Client, Error, ErrorKind};
@@ -52,16 +52,6 @@ async fn one_shot(response: impl Into<Bytes>) -> Script {
         }
     })
     .await
-}
-
-fn client_with(
-    f: impl FnOnce(nethttp::client::TransportBuilder) -> nethttp::client::TransportBuilder,
-) -> Client {
-    Client::builder().transport(f).build().unwrap()
-}
-
-async fn body_of(res: nethttp::http::Response<Body>) -> Result<Bytes, Error> {
-    bounded("reading the body", res.into_body().to_bytes(1 << 24)).await
 }
 
 // ---------------------------------------------------------------------------------------

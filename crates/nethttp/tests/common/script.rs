@@ -378,3 +378,17 @@ pub async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
         Err(_) => panic!("{what}: no result within {IO_TIMEOUT:?}"),
     }
 }
+
+/// A client with the transport configured by `f`.
+pub fn client_with(
+    f: impl FnOnce(nethttp::client::TransportBuilder) -> nethttp::client::TransportBuilder,
+) -> nethttp::Client {
+    nethttp::Client::builder().transport(f).build().unwrap()
+}
+
+/// The whole body of `res` (up to 16 MiB), within [`IO_TIMEOUT`].
+pub async fn body_of(
+    res: nethttp::http::Response<nethttp::Body>,
+) -> Result<bytes::Bytes, nethttp::Error> {
+    bounded("reading the body", res.into_body().to_bytes(1 << 24)).await
+}
