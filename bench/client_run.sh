@@ -93,31 +93,7 @@ printf 'client\tround\treq_per_s\trequests\terrors\tconns\tself_conns\tcpu_user_
 log "logs in $OUT_DIR"
 
 # ---------------------------------------------------------------- process handling
-declare -A LIVE=()   # pids we started and have not reaped yet
-
-running() {  # running PID: exists and is not a zombie
-    local st
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    st=${st##*) }
-    [[ ${st:0:1} != Z ]]
-}
-reap() {  # TERM, up to 5 s grace, then KILL; only for pids we started
-    local p=$1
-    kill -TERM "$p" 2>/dev/null || true
-    for _ in $(seq 50); do running "$p" || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-    unset "LIVE[$p]"
-}
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    for p in "${!LIVE[@]}"; do reap "$p"; done
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+source bench/common.sh  # the cd above made the repository root current
 
 # ---------------------------------------------------------------- the server
 SLOG=$OUT_DIR/server.log
@@ -152,17 +128,9 @@ server_conns() {  # connections the server has accepted so far (asks with SIGUSR
     (( after > before )) || die "hyper-hello did not report its connection count"
     grep ' accepted [0-9]* connections' "$SLOG" | tail -n1 | awk '{print $3}'
 }
-cpu_ticks() {  # utime + stime of a process, in clock ticks
-    local s f=()
-    s=$(<"/proc/$1/stat")
-    s=${s##*) }
-    read -ra f <<<"$s"
-    echo $(( f[11] + f[12] ))
-}
 cpus_busy() {  # "TASK STEAL" ticks summed over SERVER_CPU and CLIENT_CPU (/proc/stat)
     awk -v a="cpu$SERVER_CPU" -v b="cpu$CLIENT_CPU" '$1 == a || $1 == b { t += $2 + $3 + $4; s += $9 } END { print t, s }' /proc/stat
 }
-now_ns() { date +%s%N; }
 LOUD_STARTS=0
 wait_quiet() {  # waits (bounded by QUIET_WAIT) until others use < 10 % of one CPU over 1 s
     local start=$SECONDS b0 b1 t0 t1 busy
@@ -314,10 +282,7 @@ vals() {  # vals NAME WHAT -> that metric for each run, in run order
             else if (what == "other") printf "%.1f\n", (($12 + $13) / tck) / $10 * 100
         }' "$RAW"
 }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print ""; exit} if (NR%2) printf "%.6f\n", a[(NR+1)/2]; else printf "%.6f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 med() { vals "$1" "$2" | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b+0 == 0) print "-"; else printf "%.2f", a / b }'; }
-fmt() { awk -v x="$1" -v d="$2" 'BEGIN { if (x == "") print "-"; else printf "%.*f", d, x }'; }
 runs() { vals "$1" "$2" | awk -v d="$3" '{printf "%s%.*f", (NR>1?", ":""), d, $1}'; }
 range() { vals "$1" "$2" | sort -g | awk 'NR==1 {lo=$1} {hi=$1} END { if (NR == 0) print "-"; else if (lo == hi) print lo; else print lo "-" hi }'; }
 has() { [[ " ${NAMES[*]} " == *" $1 "* ]]; }

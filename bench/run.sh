@@ -103,32 +103,8 @@ printf 'phase\tserver\trep\treq_per_s\trequests\tcpu_ticks\tvalue\twall_s\tother
 log "open-file limit $FD_LIMIT; logs in $OUT_DIR"
 
 # ---------------------------------------------------------------- process handling
-declare -A LIVE=()   # pids we started and have not reaped yet
+source bench/common.sh  # the cd above made the repository root current
 declare -A PID=() ADDR=() LOGF=() CMDLINE=()
-
-running() {  # running PID: exists and is not a zombie (kill -0 succeeds on zombies)
-    local st
-    st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    st=${st##*) }
-    [[ ${st:0:1} != Z ]]
-}
-reap() {  # reap PID: TERM, up to 5 s grace, then KILL; only for pids we started
-    local p=$1
-    kill -TERM "$p" 2>/dev/null || true
-    for _ in $(seq 50); do running "$p" || break; sleep 0.1; done
-    kill -KILL "$p" 2>/dev/null || true
-    wait "$p" 2>/dev/null || true
-    unset "LIVE[$p]"
-}
-cleanup() {
-    local rc=$? p
-    trap - EXIT INT TERM
-    for p in "${!LIVE[@]}"; do reap "$p"; done
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 port_free() { [[ -z $(ss -Htln "sport = :$1" 2>/dev/null) ]]; }
 pick_port() {
@@ -188,17 +164,9 @@ stop_server() { reap "${PID[$1]}"; }
 
 alive() { running "${PID[$1]}" || { tail -n 20 "${LOGF[$1]}" >&2; die "$1 server (pid ${PID[$1]}) died"; }; }
 
-cpu_ticks() {  # utime + stime of the whole process (all threads), in clock ticks
-    local s f=()
-    s=$(<"/proc/$1/stat")
-    s=${s##*) }          # fields after "(comm) ": state is index 0 = field 3
-    read -ra f <<<"$s"
-    echo $(( f[11] + f[12] ))   # fields 14 (utime) and 15 (stime)
-}
 cpu_stat() {  # cpu_stat N -> "TASK STEAL" ticks of CPU N: user+nice+system, steal (/proc/stat)
     awk -v c="cpu$1" '$1 == c { print $2 + $3 + $4, $9 }' /proc/stat
 }
-now_ns() { date +%s%N; }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 
 # ---------------------------------------------------------------- wrk
@@ -330,9 +298,6 @@ vals() {
             else if (what == "mem") print $7
         }' "$RAW"
 }
-median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print ""; exit} if (NR%2) printf "%.6f\n", a[(NR+1)/2]; else printf "%.6f\n", (a[NR/2]+a[NR/2+1])/2}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b+0 == 0) print "-"; else printf "%.2f", a / b }'; }
-fmt() { awk -v x="$1" -v d="$2" 'BEGIN { if (x == "") print "-"; else printf "%.*f", d, x }'; }
 runs() { vals "$1" "$2" "$3" | awk -v d="$4" '{printf "%s%.*f", (NR>1?", ":""), d, $1}'; }
 meets() {  # meets RATIO OP TARGET
     awk -v r="$1" -v op="$2" -v t="$3" 'BEGIN { if (r == "-" || r == "") print "-"; else if ((op == ">=" && r+0 >= t) || (op == "<=" && r+0 <= t)) print "yes"; else print "**no**" }'
