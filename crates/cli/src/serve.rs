@@ -1,11 +1,12 @@
-//! `nethttp serve`: flags → `Server` config, a runtime, the demo routes, and graceful shutdown
+//! `nethttp serve`: flags → `Server` config (TLS, HTTP/2), a runtime, the demo routes, and graceful shutdown
 //! on SIGINT/SIGTERM.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use nethttp::Server;
+use nethttp::{Server, ServerTls};
 
 use crate::duration;
 
@@ -47,6 +48,18 @@ pub struct ServeArgs {
     /// listen(2) backlog.
     #[arg(long, default_value_t = 1024)]
     backlog: u32,
+    /// PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN). Needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Speak HTTP/1.1 only: no h2 in ALPN, no h2c prior knowledge on plain TCP.
+    #[arg(long)]
+    no_http2: bool,
+    /// Most concurrent streams per HTTP/2 connection.
+    #[arg(long, default_value_t = 250)]
+    http2_max_streams: u32,
 }
 
 pub fn run(args: ServeArgs) -> Result<(), String> {
@@ -63,7 +76,20 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         .max_header_bytes(args.max_header_bytes)
         .max_body_bytes((args.max_body_bytes > 0).then_some(args.max_body_bytes))
         .max_connections((args.max_connections > 0).then_some(args.max_connections))
-        .backlog(args.backlog);
+        .backlog(args.backlog)
+        .http2(!args.no_http2)
+        .http2_max_concurrent_streams(args.http2_max_streams);
+    let server = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            server.tls(ServerTls::from_pem_files(cert, key).map_err(|e| format!("TLS setup: {e}"))?)
+        }
+        _ => server,
+    };
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let routes = crate::routes::demo();
     let handle = if args.reuseport > 1 {
         server
@@ -75,7 +101,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             .map_err(|e| format!("listening on {}: {e}", args.addr))?;
         server.serve(listener, routes)
     };
-    tracing::info!("listening on {}", handle.local_addr());
+    tracing::info!("listening on {} ({scheme})", handle.local_addr());
 
     let stopped = tokio::select! {
         r = handle.wait() => Some(r),

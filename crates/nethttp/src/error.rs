@@ -48,6 +48,15 @@ pub enum Kind {
     TotalTimeout,
     /// A redirect could not be followed (too many, or an unusable `Location`).
     Redirect,
+    /// A TLS handshake failed (protocol error, no common version or cipher, bad config).
+    Tls,
+    /// The peer's certificate was rejected; the message and cause say why (unknown issuer,
+    /// expired, wrong name, ...).
+    Certificate,
+    /// A TLS handshake did not finish in time.
+    TlsHandshakeTimeout,
+    /// An HTTP/2 protocol error: the peer broke RFC 9113, or reset the stream.
+    Http2,
 }
 
 impl Kind {
@@ -70,6 +79,10 @@ impl Kind {
             Kind::BodyReadTimeout => "body_read_timeout",
             Kind::TotalTimeout => "total_timeout",
             Kind::Redirect => "redirect",
+            Kind::Tls => "tls",
+            Kind::Certificate => "certificate",
+            Kind::TlsHandshakeTimeout => "tls_handshake_timeout",
+            Kind::Http2 => "http2",
         }
     }
 }
@@ -145,6 +158,7 @@ impl Error {
                 | Kind::ResponseHeaderTimeout
                 | Kind::BodyReadTimeout
                 | Kind::TotalTimeout
+                | Kind::TlsHandshakeTimeout
         )
     }
 
@@ -154,6 +168,19 @@ impl Error {
     }
 
     /// A redirect could not be followed.
+    /// A TLS failure of any sort: handshake, certificate, or handshake timeout.
+    pub fn is_tls(&self) -> bool {
+        matches!(
+            self.inner.kind,
+            Kind::Tls | Kind::Certificate | Kind::TlsHandshakeTimeout
+        )
+    }
+
+    /// The peer's certificate was rejected.
+    pub fn is_certificate(&self) -> bool {
+        self.inner.kind == Kind::Certificate
+    }
+
     pub fn is_redirect(&self) -> bool {
         self.inner.kind == Kind::Redirect
     }

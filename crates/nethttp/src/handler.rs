@@ -5,7 +5,9 @@
 //! as long as any connection runs, so middleware can simply `self.inner.call(req).await`.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use http::{Request, Response, StatusCode};
 
@@ -93,4 +95,28 @@ pub fn text_response(status: StatusCode, msg: impl Into<Body>) -> HttpResponse {
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     resp
+}
+
+/// Turns a panic inside the handler's future into an `Err`, so one bad request cannot take
+/// down the connection's task without an answer.
+pub(crate) struct CatchUnwind<F>(AssertUnwindSafe<F>);
+
+impl<F> CatchUnwind<F> {
+    pub(crate) fn new(fut: F) -> Self {
+        CatchUnwind(AssertUnwindSafe(fut))
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, ()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        // SAFETY: structural pinning of the only field; it is never moved out.
+        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0 .0) };
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => Poll::Ready(Err(())),
+        }
+    }
 }

@@ -20,6 +20,7 @@ pub mod mux;
 pub mod net;
 pub(crate) mod proto;
 pub mod server;
+pub mod tls;
 
 pub use body::{Body, BodySender};
 pub use client::{Client, Transport};
@@ -27,6 +28,7 @@ pub use error::{Error, Kind as ErrorKind, Result};
 pub use handler::{text_response, BoxFuture, DynHandler, Handler, HttpRequest, HttpResponse};
 pub use mux::{PathValue, ServeMux};
 pub use server::{ConnInfo, ConnState, MinDataRate, Server, ServerHandle, ShutdownReport};
+pub use tls::{ClientTls, ServerTls};
 
 pub use http;
 

@@ -1,4 +1,7 @@
-//! Protocol engines. `h1` is the HTTP/1.1 codec and connection state machine; the rest of the
-//! crate talks to it through `Handler` and `Body`.
+//! Protocol engines. `h1` is the HTTP/1.1 codec and connection state machine; `h2` is the glue
+//! between the `h2` crate and our `Body`/`Handler` types. The rest of the crate talks to them
+//! through `Handler` and `Body`.
 
+pub(crate) mod date;
 pub(crate) mod h1;
+pub(crate) mod h2;

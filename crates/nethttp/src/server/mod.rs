@@ -13,14 +13,17 @@ use std::time::Duration;
 pub use crate::proto::h1::recv::MinDataRate;
 pub(crate) use conn_state::ConnEvents;
 pub use conn_state::{ConnInfo, ConnState, ConnStateHook};
+pub(crate) use shutdown::Phase;
 pub use shutdown::{ServerHandle, ShutdownReport};
 
 use crate::handler::Handler;
 use crate::net::{BindOptions, Listener, SocketOptions};
 use crate::proto::h1::parse::HeadLimits;
 use crate::proto::h1::server::ConnConfig;
+use crate::proto::h2::server::H2Config;
+use crate::tls::ServerTls;
 
-/// An HTTP/1.1 server's configuration. Build it with the setters, then [`Server::serve`] a
+/// An HTTP server's configuration (HTTP/1.1, and HTTP/2 over TLS or by prior knowledge). Build it with the setters, then [`Server::serve`] a
 /// handler on a listener. Cloning is cheap.
 ///
 /// ```no_run
@@ -51,6 +54,24 @@ pub struct Server {
     socket: SocketOptions,
     conn_state_hook: Option<ConnStateHook>,
     conn_info: bool,
+    tls: Option<ServerTls>,
+    http2: bool,
+    h2: Http2Settings,
+}
+
+/// HTTP/2 settings, kept apart so the HTTP/1.1 fields above read as they always did.
+#[derive(Debug, Clone)]
+struct Http2Settings {
+    max_concurrent_streams: u32,
+    max_header_list_size: Option<u32>,
+    initial_stream_window: u32,
+    initial_conn_window: u32,
+    max_frame_size: u32,
+    max_send_buffer: usize,
+    keepalive_interval: Option<Duration>,
+    keepalive_timeout: Duration,
+    max_resets: u32,
+    reset_window: Duration,
 }
 
 impl Default for Server {
@@ -97,7 +118,90 @@ impl Server {
             socket: SocketOptions::default(),
             conn_state_hook: None,
             conn_info: false,
+            tls: None,
+            http2: true,
+            h2: Http2Settings {
+                max_concurrent_streams: 250,
+                max_header_list_size: None,
+                initial_stream_window: 1024 * 1024,
+                initial_conn_window: 2 * 1024 * 1024,
+                max_frame_size: 16 * 1024,
+                max_send_buffer: 400 * 1024,
+                keepalive_interval: None,
+                keepalive_timeout: Duration::from_secs(20),
+                max_resets: 200,
+                reset_window: Duration::from_secs(10),
+            },
         }
+    }
+
+    /// Serve HTTPS: every accepted connection does a TLS handshake first (bounded by the
+    /// handshake timeout of `tls`), then speaks the protocol ALPN picked — HTTP/2 for `h2`,
+    /// HTTP/1.1 otherwise. Default: none, plain TCP.
+    pub fn tls(mut self, tls: ServerTls) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Whether the server speaks HTTP/2: over TLS when the client picks `h2` by ALPN, and on
+    /// plain TCP when the client opens with the HTTP/2 preface (h2c by prior knowledge; one
+    /// port serves both). Default: true. Off, `h2` is not offered and the preface is
+    /// answered as a malformed HTTP/1.1 request.
+    pub fn http2(mut self, on: bool) -> Self {
+        self.http2 = on;
+        self
+    }
+
+    /// Most streams one HTTP/2 client may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+    /// Default: 250.
+    pub fn http2_max_concurrent_streams(mut self, n: u32) -> Self {
+        self.h2.max_concurrent_streams = n;
+        self
+    }
+
+    /// Largest HTTP/2 header list (decoded, RFC 9113 §6.5.2), which also bounds a
+    /// CONTINUATION flood. Default: `max_header_bytes` (64 KiB).
+    pub fn http2_max_header_list_size(mut self, n: u32) -> Self {
+        self.h2.max_header_list_size = Some(n);
+        self
+    }
+
+    /// Flow-control windows granted to a client: per stream and for the whole connection.
+    /// Defaults: 1 MiB and 2 MiB. (They are credit, not buffers allocated up front.)
+    pub fn http2_initial_window_sizes(mut self, stream: u32, conn: u32) -> Self {
+        self.h2.initial_stream_window = stream;
+        self.h2.initial_conn_window = conn;
+        self
+    }
+
+    /// Largest HTTP/2 frame payload the client may send. Default: 16 KiB (the minimum).
+    pub fn http2_max_frame_size(mut self, n: u32) -> Self {
+        self.h2.max_frame_size = n;
+        self
+    }
+
+    /// Most response bytes buffered per stream waiting for the client's window. Default: 400 KiB.
+    pub fn http2_max_send_buffer_size(mut self, n: usize) -> Self {
+        self.h2.max_send_buffer = n;
+        self
+    }
+
+    /// Send a PING every `interval` and close the connection if the answer takes longer than
+    /// `timeout`. Default: off (the idle timeout still closes unused connections).
+    pub fn http2_keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
+        self.h2.keepalive_interval = interval;
+        self.h2.keepalive_timeout = timeout;
+        self
+    }
+
+    /// Rapid-reset defence (CVE-2023-44487): a client that resets more than `max` streams
+    /// within `window` while their handlers run gets GOAWAY `ENHANCE_YOUR_CALM` and is
+    /// disconnected. Streams reset before the server took them are bounded separately (20
+    /// pending at once). Default: 200 per 10 s.
+    pub fn http2_max_resets(mut self, max: u32, window: Duration) -> Self {
+        self.h2.max_resets = max;
+        self.h2.reset_window = window;
+        self
     }
 
     /// Time allowed to read a request head, from its first byte (for a new connection: from
@@ -244,6 +348,31 @@ impl Server {
             listeners.push(Listener::bind(addr, &opts)?);
         }
         Ok(serve::start(self, listeners, Arc::new(handler)))
+    }
+
+    fn h2_config(&self) -> Option<H2Config> {
+        if !self.http2 {
+            return None;
+        }
+        let h = &self.h2;
+        Some(H2Config {
+            max_concurrent_streams: h.max_concurrent_streams,
+            max_header_list_size: h
+                .max_header_list_size
+                .unwrap_or(u32::try_from(self.max_header_bytes).unwrap_or(u32::MAX)),
+            initial_stream_window: h.initial_stream_window,
+            initial_conn_window: h.initial_conn_window,
+            max_frame_size: h.max_frame_size,
+            max_send_buffer: h.max_send_buffer,
+            handshake_timeout: self.read_header_timeout,
+            idle_timeout: self.idle_timeout,
+            write_timeout: self.write_timeout,
+            keepalive_interval: h.keepalive_interval,
+            keepalive_timeout: h.keepalive_timeout,
+            max_body_bytes: self.max_body_bytes,
+            max_resets: h.max_resets,
+            reset_window: h.reset_window,
+        })
     }
 
     fn conn_config(&self) -> ConnConfig {

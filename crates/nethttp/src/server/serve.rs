@@ -2,9 +2,12 @@
 //! socket options, spawn one task per connection, and stop when the server shuts down. The
 //! optional connection cap is a semaphore acquired before accepting, so the loop waits
 //! instead of accepting what it cannot serve. No lock is taken on this path.
+//!
+//! Each connection task picks its protocol: TLS first if configured, then HTTP/2 when ALPN
+//! chose `h2` (or, on plain TCP, when the client opens with the HTTP/2 preface), else HTTP/1.1.
 
 use std::future::Future;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
@@ -15,7 +18,10 @@ use super::shutdown::{LiveGuard, Phase, ServerHandle, Shared};
 use super::{ConnEvents, ConnInfo, ConnStateHook, Server};
 use crate::handler::Handler;
 use crate::net::{Listener, SocketOptions};
+use crate::proto::h1::io::ReadIo;
 use crate::proto::h1::server::{self as h1, ConnConfig};
+use crate::proto::h2::server::{self as h2, H2Config};
+use crate::tls::ServerTls;
 
 /// What every connection task of one server shares.
 struct Ctx<H> {
@@ -26,6 +32,9 @@ struct Ctx<H> {
     limiter: Option<Arc<Semaphore>>,
     shared: Arc<Shared>,
     conn_info: bool,
+    tls: Option<ServerTls>,
+    /// `None` when HTTP/2 is off.
+    h2: Option<Arc<H2Config>>,
 }
 
 pub(super) fn start<H: Handler>(
@@ -44,6 +53,8 @@ pub(super) fn start<H: Handler>(
             .map(|n| Arc::new(Semaphore::new(n.max(1)))),
         shared: shared.clone(),
         conn_info: server.conn_info,
+        tls: server.tls.as_ref().map(|t| t.for_server(server.http2)),
+        h2: server.h2_config().map(Arc::new),
     });
     let addrs = listeners
         .iter()
@@ -102,10 +113,7 @@ async fn accept_loop<H: Handler>(mut listener: Listener, ctx: Arc<Ctx<H>>) -> st
     Ok(())
 }
 
-/// One connection's task: the HTTP/1.1 connection, watched for shutdown. The shutdown
-/// signal is registered once per connection, not per request: on graceful shutdown an idle
-/// connection is closed at once and a busy one finishes its response (it sees the phase and
-/// says `Connection: close`); on immediate close the connection is dropped wherever it is.
+/// One connection's task: TLS if configured, then the protocol the client speaks.
 async fn serve_conn<H: Handler>(
     stream: tokio::net::TcpStream,
     remote: std::net::SocketAddr,
@@ -121,9 +129,86 @@ async fn serve_conn<H: Handler>(
             });
         }
     }
-    let idle = AtomicBool::new(false);
+    if let Some(tls) = &ctx.tls {
+        let tls_stream = tokio::select! {
+            biased;
+            r = crate::tls::accept(tls, stream) => match r {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::debug!(error = %e, %remote, "TLS handshake failed");
+                    return;
+                }
+            },
+            _ = phase.wait_for(|p| *p == Phase::Closing) => return,
+        };
+        let is_h2 = tls_stream.get_ref().1.alpn_protocol() == Some(crate::tls::ALPN_H2);
+        match &ctx.h2 {
+            Some(cfg) if is_h2 => {
+                h2::serve(tls_stream, &ctx.handler, cfg, &mut events, phase).await
+            }
+            _ => {
+                let (rd, wr) = crate::tls::split::split(tls_stream);
+                let fd = rd.raw_fd();
+                serve_h1(rd, wr, fd, ctx, events, phase).await;
+            }
+        }
+        return;
+    }
+    if let Some(cfg) = &ctx.h2 {
+        if sniff_preface(&stream, ctx.cfg.read_header_timeout).await {
+            h2::serve(stream, &ctx.handler, cfg, &mut events, phase).await;
+            return;
+        }
+    }
     let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();
+    serve_h1(rd, wr, fd, ctx, events, phase).await;
+}
+
+/// Whether a plain connection opens with the HTTP/2 preface (h2c by prior knowledge, RFC
+/// 9113 §3.3). Looks without consuming; waits at most `limit` for the first bytes. Anything
+/// else (including silence) goes to HTTP/1.1, which applies its own timeouts.
+async fn sniff_preface(stream: &tokio::net::TcpStream, limit: std::time::Duration) -> bool {
+    use crate::proto::h2::PREFACE;
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut buf = [0u8; PREFACE.len()];
+    loop {
+        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
+            Ok(Ok(n)) => n,
+            _ => return false,
+        };
+        if n == 0 || buf[..n] != PREFACE[..n] {
+            return false;
+        }
+        if n == PREFACE.len() {
+            return true;
+        }
+        // A preface split across segments: peeking again at once would see the same bytes,
+        // so give the rest a moment to arrive.
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+    }
+}
+
+/// The HTTP/1.1 connection, watched for shutdown. The shutdown signal is registered once
+/// per connection, not per request: on graceful shutdown an idle connection is closed at
+/// once and a busy one finishes its response (it sees the phase and says
+/// `Connection: close`); on immediate close the connection is dropped wherever it is.
+async fn serve_h1<H, R, W>(
+    rd: R,
+    wr: W,
+    fd: RawFd,
+    ctx: &Ctx<H>,
+    mut events: ConnEvents,
+    mut phase: watch::Receiver<Phase>,
+) where
+    H: Handler,
+    R: ReadIo,
+    W: tokio::io::AsyncWrite + Unpin + Send,
+{
+    let idle = AtomicBool::new(false);
     let mut conn = std::pin::pin!(h1::serve(
         rd,
         wr,

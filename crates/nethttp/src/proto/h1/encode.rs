@@ -3,7 +3,7 @@
 
 use http::{HeaderMap, StatusCode};
 
-use super::date;
+use crate::proto::date;
 
 /// How a response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

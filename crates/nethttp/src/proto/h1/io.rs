@@ -38,6 +38,16 @@ impl ReadIo for OwnedReadHalf {
     }
 }
 
+impl ReadIo for crate::tls::split::TlsRead {
+    fn ready(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
+        std::future::poll_fn(|cx| self.poll_input(cx))
+    }
+
+    fn has_pending_input(&self) -> bool {
+        crate::tls::split::TlsRead::has_pending_input(self)
+    }
+}
+
 /// A socket's read half with its buffer of received, unconsumed bytes.
 #[derive(Debug)]
 pub(crate) struct Reader<R> {

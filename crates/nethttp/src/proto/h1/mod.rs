@@ -7,7 +7,6 @@
 //! fields out of httparse with `fields`.
 
 pub(crate) mod client;
-pub(crate) mod date;
 pub(crate) mod decode;
 pub(crate) mod encode;
 pub(crate) mod encode_request;

@@ -4,11 +4,10 @@
 //! possible), reclaim and drain the body, and loop for the next request or close.
 
 use std::future::{poll_fn, Future};
-use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -24,7 +23,7 @@ use super::parse::{self, BodyLen, HeadError, HeadLimits, HeadProgress, RequestHe
 use super::pool;
 use super::recv::{BodyLimits, Exchange, MinDataRate, RecvBody};
 use crate::body::Body;
-use crate::handler::{Handler, HttpRequest, HttpResponse};
+use crate::handler::{CatchUnwind, Handler, HttpRequest, HttpResponse};
 use crate::server::{ConnEvents, ConnState};
 
 /// Per-connection settings, derived once from the `Server` config.
@@ -497,7 +496,7 @@ where
 
         // Run the handler. While it works, send responses already batched, and answer a
         // body read that wants `100 Continue`.
-        let mut fut = std::pin::pin!(CatchUnwind(AssertUnwindSafe(handler.call(req))));
+        let mut fut = std::pin::pin!(CatchUnwind::new(handler.call(req)));
         let signal = self.exchange.clone().filter(|_| expect_continue);
         let resp = loop {
             // The body may be read from a task the handler spawned: its request for
@@ -776,22 +775,4 @@ fn has_token(value: &[u8], token: &[u8]) -> bool {
         let t = t.trim_ascii();
         t.eq_ignore_ascii_case(token)
     })
-}
-
-/// Turns a panic inside the handler's future into an `Err`, so one bad request cannot take
-/// down the connection's task without an answer.
-struct CatchUnwind<F>(AssertUnwindSafe<F>);
-
-impl<F: Future> Future for CatchUnwind<F> {
-    type Output = Result<F::Output, ()>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        // SAFETY: structural pinning of the only field; it is never moved out.
-        let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0 .0) };
-        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
-            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
-            Ok(Poll::Pending) => Poll::Pending,
-            Err(_) => Poll::Ready(Err(())),
-        }
-    }
 }

@@ -1,0 +1,168 @@
+//! Sending a `Body` on an HTTP/2 stream: data within the peer's flow-control window (waiting
+//! for credit, bounded by the write timeout), trailers as a final HEADERS frame, and a
+//! RST_STREAM when the body fails. Also the header clean-up RFC 9113 §8.2.2 requires.
+
+use std::future::{poll_fn, Future};
+use std::pin::Pin;
+use std::task::Poll;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::{Reason, SendStream};
+use http::header::{HeaderMap, CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
+use http_body::Body as _;
+
+use crate::body::Body;
+use crate::error::{Error, Kind};
+
+/// Removes the connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2): `Connection` and
+/// the fields it names, `Keep-Alive`, `Proxy-Connection`, `Transfer-Encoding`, `Upgrade`, and
+/// `TE` other than `trailers`.
+pub(crate) fn strip_connection_headers(headers: &mut HeaderMap) {
+    if let Some(conn) = headers.remove(CONNECTION) {
+        if let Ok(list) = conn.to_str() {
+            for name in list.split(',') {
+                let name = name.trim();
+                if !name.is_empty() {
+                    headers.remove(name);
+                }
+            }
+        }
+    }
+    for name in ["keep-alive", "proxy-connection"] {
+        headers.remove(name);
+    }
+    headers.remove(TRANSFER_ENCODING);
+    headers.remove(UPGRADE);
+    if headers
+        .get(TE)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    {
+        headers.remove(TE);
+    }
+}
+
+/// Why piping a body stopped early.
+#[derive(Debug)]
+pub(crate) enum PipeError {
+    /// The peer reset the stream (it no longer wants the body).
+    Reset(Reason),
+    /// The body failed, or the peer gave no credit within the write timeout; the stream
+    /// has been reset.
+    Failed(Error),
+}
+
+/// Sends all of `body` and ends the stream.
+pub(crate) async fn pipe(
+    mut body: Body,
+    send: &mut SendStream<Bytes>,
+    write_timeout: Duration,
+) -> Result<(), PipeError> {
+    loop {
+        let frame = poll_fn(|cx| {
+            if let Poll::Ready(r) = send.poll_reset(cx) {
+                return Poll::Ready(Err(reset_reason(r)));
+            }
+            Pin::new(&mut body).poll_frame(cx).map(Ok)
+        })
+        .await?;
+        match frame {
+            None => return end(send, Bytes::new()),
+            Some(Err(e)) => {
+                send.send_reset(Reason::INTERNAL_ERROR);
+                return Err(PipeError::Failed(e));
+            }
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    let eos = body.is_end_stream();
+                    send_data(send, data, eos, write_timeout).await?;
+                    if eos {
+                        return Ok(());
+                    }
+                }
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        return send
+                            .send_trailers(trailers)
+                            .map_err(|e| failed(send, "sending trailers failed", e));
+                    }
+                }
+            },
+        }
+    }
+}
+
+fn reset_reason(r: Result<Reason, h2::Error>) -> PipeError {
+    match r {
+        Ok(reason) => PipeError::Reset(reason),
+        Err(e) => PipeError::Failed(super::error("stream failed", e)),
+    }
+}
+
+fn failed(send: &mut SendStream<Bytes>, msg: &'static str, e: h2::Error) -> PipeError {
+    send.send_reset(Reason::INTERNAL_ERROR);
+    PipeError::Failed(super::error(msg, e))
+}
+
+fn end(send: &mut SendStream<Bytes>, data: Bytes) -> Result<(), PipeError> {
+    send.send_data(data, true)
+        .map_err(|e| failed(send, "sending data failed", e))
+}
+
+/// Sends `data` as the peer's window allows, ending the stream with it if `eos`.
+pub(crate) async fn send_data(
+    send: &mut SendStream<Bytes>,
+    mut data: Bytes,
+    eos: bool,
+    write_timeout: Duration,
+) -> Result<(), PipeError> {
+    while !data.is_empty() {
+        send.reserve_capacity(data.len());
+        let credit = poll_fn(|cx| {
+            if let Poll::Ready(r) = send.poll_reset(cx) {
+                return Poll::Ready(Err(reset_reason(r)));
+            }
+            match send.poll_capacity(cx) {
+                Poll::Ready(Some(Ok(n))) => Poll::Ready(Ok(n)),
+                Poll::Ready(Some(Err(e))) => {
+                    Poll::Ready(Err(PipeError::Failed(super::error("stream failed", e))))
+                }
+                Poll::Ready(None) => Poll::Ready(Err(PipeError::Failed(Error::new(
+                    Kind::Http2,
+                    "stream closed while sending",
+                )))),
+                Poll::Pending => Poll::Pending,
+            }
+        });
+        // The timer is armed only when credit is not there at once (the usual case is that
+        // it is).
+        let mut credit = std::pin::pin!(credit);
+        let first = poll_fn(|cx| Poll::Ready(credit.as_mut().poll(cx))).await;
+        let n = match first {
+            Poll::Ready(r) => r?,
+            Poll::Pending => match tokio::time::timeout(write_timeout, credit).await {
+                Ok(r) => r?,
+                Err(_) => {
+                    send.send_reset(Reason::CANCEL);
+                    return Err(PipeError::Failed(Error::timeout(
+                        "peer gave no flow-control credit within the write timeout",
+                    )));
+                }
+            },
+        };
+        if n == 0 {
+            continue;
+        }
+        let chunk = data.split_to(n.min(data.len()));
+        let last = eos && data.is_empty();
+        send.send_data(chunk, last)
+            .map_err(|e| failed(send, "sending data failed", e))?;
+        if last {
+            return Ok(());
+        }
+    }
+    if eos {
+        return end(send, Bytes::new());
+    }
+    Ok(())
+}

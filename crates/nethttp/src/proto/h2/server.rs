@@ -1,0 +1,313 @@
+//! The server side of one HTTP/2 connection: the `h2` handshake (bounded by the read-header
+//! timeout), a task per stream running the `Handler`, and the connection's own duties around
+//! them: idle timeout, keepalive PINGs, the rapid-reset defence (CVE-2023-44487), connection
+//! states, and GOAWAY on graceful shutdown.
+
+use std::future::poll_fn;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::server::SendResponse;
+use h2::{Reason, RecvStream};
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use http_body::Body as _;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{watch, Notify};
+use tokio::time::{sleep, Instant};
+
+use super::recv::{content_length, RecvBody};
+use super::send::{self, PipeError};
+use crate::body::Body;
+use crate::handler::{text_response, CatchUnwind, Handler, HttpResponse};
+use crate::server::{ConnEvents, ConnInfo, ConnState, Phase};
+
+/// HTTP/2 settings of a server, derived once from its config.
+#[derive(Debug, Clone)]
+pub(crate) struct H2Config {
+    pub max_concurrent_streams: u32,
+    pub max_header_list_size: u32,
+    pub initial_stream_window: u32,
+    pub initial_conn_window: u32,
+    pub max_frame_size: u32,
+    pub max_send_buffer: usize,
+    /// Time for the client's preface and SETTINGS.
+    pub handshake_timeout: Duration,
+    pub idle_timeout: Duration,
+    pub write_timeout: Duration,
+    pub keepalive_interval: Option<Duration>,
+    pub keepalive_timeout: Duration,
+    pub max_body_bytes: Option<u64>,
+    /// Most streams the client may reset within `reset_window` before the connection is
+    /// closed with ENHANCE_YOUR_CALM.
+    pub max_resets: u32,
+    pub reset_window: Duration,
+}
+
+/// What the connection task and its stream tasks share.
+struct Streams {
+    /// Stream tasks running.
+    active: AtomicUsize,
+    /// Streams the client reset while their handler ran, in the current window.
+    resets: AtomicU32,
+    /// Signalled by every stream task as it ends.
+    done: Notify,
+}
+
+/// Decrements the running count when a stream task ends, however it ends.
+struct StreamTask(Arc<Streams>);
+
+impl Drop for StreamTask {
+    fn drop(&mut self) {
+        self.0.active.fetch_sub(1, Ordering::AcqRel);
+        self.0.done.notify_one();
+    }
+}
+
+/// Serves one HTTP/2 connection until it closes.
+pub(crate) async fn serve<T, H>(
+    io: T,
+    handler: &Arc<H>,
+    cfg: &Arc<H2Config>,
+    events: &mut ConnEvents,
+    mut phase: watch::Receiver<Phase>,
+) where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Handler,
+{
+    let mut builder = h2::server::Builder::new();
+    builder
+        .max_concurrent_streams(cfg.max_concurrent_streams)
+        .max_header_list_size(cfg.max_header_list_size)
+        .initial_window_size(cfg.initial_stream_window)
+        .initial_connection_window_size(cfg.initial_conn_window)
+        .max_frame_size(cfg.max_frame_size)
+        .max_send_buffer_size(cfg.max_send_buffer)
+        // Streams reset by the client before we accepted them (the first half of the rapid
+        // reset attack) are bounded by h2 itself; the rest are counted below.
+        .max_pending_accept_reset_streams(20)
+        .max_local_error_reset_streams(Some(1024));
+    let handshake = builder.handshake::<T, Bytes>(io);
+    let mut conn = tokio::select! {
+        biased;
+        r = tokio::time::timeout(cfg.handshake_timeout, handshake) => match r {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "HTTP/2 handshake failed");
+                return;
+            }
+            Err(_) => return,
+        },
+        _ = phase.wait_for(|p| *p == Phase::Closing) => return,
+    };
+    let streams = Arc::new(Streams {
+        active: AtomicUsize::new(0),
+        resets: AtomicU32::new(0),
+        done: Notify::new(),
+    });
+    let mut window_start = Instant::now();
+    let mut ping = cfg.keepalive_interval.and_then(|_| conn.ping_pong());
+    let interval = cfg.keepalive_interval.unwrap_or(Duration::from_secs(3600));
+    let mut awaiting_pong = false;
+    let mut ping_timer = std::pin::pin!(sleep(interval));
+    let mut idle_timer = std::pin::pin!(sleep(cfg.idle_timeout));
+    let mut idle = true;
+    let mut draining = false;
+    if *phase.borrow_and_update() != Phase::Running {
+        conn.graceful_shutdown();
+        draining = true;
+    }
+    loop {
+        tokio::select! {
+            biased;
+            accepted = conn.accept() => match accepted {
+                Some(Ok((req, respond))) => {
+                    streams.active.fetch_add(1, Ordering::AcqRel);
+                    if idle {
+                        idle = false;
+                        events.set(ConnState::Active);
+                    }
+                    let task = StreamTask(streams.clone());
+                    let handler = handler.clone();
+                    let cfg = cfg.clone();
+                    let info = events.info;
+                    tokio::spawn(async move {
+                        serve_stream(req, respond, &*handler, &cfg, info, &task.0).await;
+                        drop(task);
+                    });
+                }
+                Some(Err(e)) => {
+                    tracing::debug!(error = %e, "HTTP/2 connection error");
+                    break;
+                }
+                None => break,
+            },
+            _ = streams.done.notified() => {
+                let now = Instant::now();
+                if now.duration_since(window_start) > cfg.reset_window {
+                    window_start = now;
+                    streams.resets.store(0, Ordering::Release);
+                } else if streams.resets.load(Ordering::Acquire) > cfg.max_resets {
+                    tracing::debug!("client reset too many streams; closing the connection");
+                    conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
+                    draining = true;
+                }
+                if streams.active.load(Ordering::Acquire) == 0 && !idle {
+                    idle = true;
+                    events.set(ConnState::Idle);
+                    idle_timer.as_mut().reset(now + cfg.idle_timeout);
+                }
+            }
+            _ = idle_timer.as_mut(), if idle && !draining => {
+                if streams.active.load(Ordering::Acquire) == 0 {
+                    tracing::debug!("HTTP/2 connection idle; sending GOAWAY");
+                    conn.graceful_shutdown();
+                    draining = true;
+                } else {
+                    idle_timer.as_mut().reset(Instant::now() + cfg.idle_timeout);
+                }
+            }
+            changed = phase.changed() => {
+                let now = if changed.is_err() { Phase::Closing } else { *phase.borrow_and_update() };
+                match now {
+                    Phase::Closing => return,
+                    Phase::Draining if !draining => {
+                        conn.graceful_shutdown();
+                        draining = true;
+                    }
+                    _ => {}
+                }
+            }
+            _ = ping_timer.as_mut(), if ping.is_some() => {
+                if awaiting_pong {
+                    tracing::debug!("HTTP/2 keepalive PING unanswered; closing");
+                    return;
+                }
+                if let Some(p) = ping.as_mut() {
+                    if p.send_ping(h2::Ping::opaque()).is_err() {
+                        return;
+                    }
+                }
+                awaiting_pong = true;
+                ping_timer.as_mut().reset(Instant::now() + cfg.keepalive_timeout);
+            }
+            pong = poll_fn(|cx| ping.as_mut().map_or(std::task::Poll::Pending, |p| p.poll_pong(cx))),
+                if awaiting_pong =>
+            {
+                if pong.is_err() {
+                    return;
+                }
+                awaiting_pong = false;
+                ping_timer.as_mut().reset(Instant::now() + interval);
+            }
+        }
+    }
+    // Let the connection flush its GOAWAY or last frames before the socket closes.
+    let _ = tokio::time::timeout(Duration::from_secs(1), poll_fn(|cx| conn.poll_closed(cx))).await;
+}
+
+/// One stream: run the handler (abandoned if the client resets the stream), then send the
+/// response head and body.
+async fn serve_stream<H: Handler>(
+    req: Request<RecvStream>,
+    mut respond: SendResponse<Bytes>,
+    handler: &H,
+    cfg: &H2Config,
+    info: Option<ConnInfo>,
+    streams: &Streams,
+) {
+    let (mut parts, recv) = req.into_parts();
+    let is_head = parts.method == Method::HEAD;
+    let length = content_length(&parts.headers);
+    if let (Some(len), Some(max)) = (length, cfg.max_body_bytes) {
+        if len > max {
+            let resp = text_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body exceeds the server's limit\n",
+            );
+            respond_with(respond, resp, false, cfg).await;
+            return;
+        }
+    }
+    let body = if recv.is_end_stream() {
+        Body::empty()
+    } else {
+        Body::from_incoming(RecvBody::new(recv, length, cfg.max_body_bytes, ()))
+    };
+    if let Some(info) = info {
+        parts.extensions.insert(info);
+    }
+    let call = CatchUnwind::new(handler.call(Request::from_parts(parts, body)));
+    let outcome = tokio::select! {
+        r = call => r,
+        reset = poll_fn(|cx| respond.poll_reset(cx)) => {
+            if reset.is_ok() {
+                streams.resets.fetch_add(1, Ordering::AcqRel);
+            }
+            return;
+        }
+    };
+    let resp = match outcome {
+        Ok(resp) => resp,
+        Err(()) => {
+            tracing::error!("handler panicked; answering 500");
+            text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
+        }
+    };
+    if let Some(reason) = respond_with(respond, resp, is_head, cfg).await {
+        if reason != Reason::NO_ERROR {
+            streams.resets.fetch_add(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// Sends a response; `Some(reason)` if the client reset the stream on the way.
+async fn respond_with(
+    mut respond: SendResponse<Bytes>,
+    resp: HttpResponse,
+    is_head: bool,
+    cfg: &H2Config,
+) -> Option<Reason> {
+    let (mut head, mut body) = resp.into_parts();
+    send::strip_connection_headers(&mut head.headers);
+    if !head.headers.contains_key(header::DATE) {
+        head.headers
+            .insert(header::DATE, crate::proto::date::date_value());
+    }
+    let full = body.take_full();
+    let exact = match &full {
+        Some(b) => Some(b.len() as u64),
+        None => body.size_hint().exact(),
+    };
+    if let Some(n) = exact {
+        if !is_head && !head.headers.contains_key(header::CONTENT_LENGTH) {
+            head.headers
+                .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+        }
+    }
+    let empty = is_head || exact == Some(0);
+    let mut send = match respond.send_response(Response::from_parts(head, ()), empty) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(error = %e, "sending the response head failed");
+            respond.send_reset(Reason::INTERNAL_ERROR);
+            return None;
+        }
+    };
+    if empty {
+        return None;
+    }
+    let sent = match full {
+        Some(data) => send::send_data(&mut send, data, true, cfg.write_timeout).await,
+        None => send::pipe(body, &mut send, cfg.write_timeout).await,
+    };
+    match sent {
+        Ok(()) => None,
+        Err(PipeError::Reset(reason)) => Some(reason),
+        Err(PipeError::Failed(e)) => {
+            tracing::debug!(error = %e, "sending the response body failed");
+            None
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! The TLS handshake on both sides, bounded by its timeout, with failures sorted into the
+//! error kinds callers act on: a rejected certificate, another TLS failure, or a timeout.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::ServerName;
+use tokio::net::TcpStream;
+
+use super::ServerTls;
+use crate::error::{Error, Kind};
+
+pub(crate) type ServerStream = tokio_rustls::server::TlsStream<TcpStream>;
+pub(crate) type ClientStream = tokio_rustls::client::TlsStream<TcpStream>;
+
+/// Accepts a TLS connection within the handshake timeout.
+pub(crate) async fn accept(tls: &ServerTls, tcp: TcpStream) -> io::Result<ServerStream> {
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
+    match tokio::time::timeout(tls.handshake_timeout, acceptor.accept(tcp)).await {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "TLS handshake timed out",
+        )),
+    }
+}
+
+/// Connects TLS to `host` (sent as SNI and checked against the certificate).
+pub(crate) async fn connect(
+    config: Arc<rustls::ClientConfig>,
+    timeout: Duration,
+    host: &str,
+    tcp: TcpStream,
+) -> Result<ClientStream, Error> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| Error::with_cause(Kind::Tls, "host is not a valid TLS server name", e))?;
+    let connector = tokio_rustls::TlsConnector::from(config);
+    match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(classify(e)),
+        Err(_) => Err(Error::new(
+            Kind::TlsHandshakeTimeout,
+            "TLS handshake timed out",
+        )),
+    }
+}
+
+/// Sorts a handshake failure: certificate problems are their own kind.
+fn classify(e: io::Error) -> Error {
+    let tls_err = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .cloned();
+    match tls_err {
+        Some(
+            err @ (rustls::Error::InvalidCertificate(_)
+            | rustls::Error::NoCertificatesPresented
+            | rustls::Error::InvalidCertRevocationList(_)),
+        ) => Error::with_cause(Kind::Certificate, "server certificate rejected", err),
+        Some(err) => Error::with_cause(Kind::Tls, "TLS handshake failed", err),
+        None => Error::with_cause(Kind::Tls, "TLS handshake failed", e),
+    }
+}

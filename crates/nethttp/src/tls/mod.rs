@@ -1,0 +1,30 @@
+//! TLS for both paths, through rustls: the server's certificate and ALPN offer
+//! ([`ServerTls`]), the client's trust roots, SNI and ALPN ([`ClientTls`]), and the handshake
+//! with its timeout. Which protocol a connection then speaks (`h2` or `http/1.1`) is decided
+//! by ALPN here and acted on by the server and client layers above.
+
+// The client half is wired into the transport in the next step.
+#[allow(dead_code)]
+mod client;
+#[allow(dead_code)]
+mod handshake;
+mod pem;
+mod server;
+pub(crate) mod split;
+
+pub use client::ClientTls;
+pub use server::ServerTls;
+
+#[allow(unused_imports)]
+pub(crate) use handshake::{accept, connect};
+
+/// ALPN protocol id of HTTP/2 over TLS (RFC 9113 §3.2).
+pub(crate) const ALPN_H2: &[u8] = b"h2";
+/// ALPN protocol id of HTTP/1.1.
+pub(crate) const ALPN_HTTP11: &[u8] = b"http/1.1";
+
+/// The crypto provider every config here is built with (ring), named explicitly so the
+/// process-wide default never matters.
+fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    std::sync::Arc::new(rustls::crypto::ring::default_provider())
+}

@@ -1,0 +1,103 @@
+//! One TLS stream split into a read half and a write half, so the HTTP/1.1 codec can lend
+//! the read half to a request body while the connection keeps the write half (as it does with
+//! a TCP socket). Unlike `tokio::io::split`, the read half can wait for input without a
+//! buffer — first checking rustls's own buffer of decrypted bytes — which is how an idle
+//! keep-alive connection waits.
+
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use super::handshake::ServerStream;
+
+type Shared = Arc<Mutex<ServerStream>>;
+
+/// The read half of a server-side TLS connection.
+pub(crate) struct TlsRead(Shared);
+/// The write half of a server-side TLS connection.
+pub(crate) struct TlsWrite(Shared);
+
+pub(crate) fn split(stream: ServerStream) -> (TlsRead, TlsWrite) {
+    let shared = Arc::new(Mutex::new(stream));
+    (TlsRead(shared.clone()), TlsWrite(shared))
+}
+
+fn lock(s: &Shared) -> MutexGuard<'_, ServerStream> {
+    // A poisoned lock means a panic mid-I/O; the stream state is still memory-safe to use
+    // and the next I/O call reports whatever went wrong.
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl TlsRead {
+    /// Ready when decrypted bytes are buffered, the peer closed, or the socket is readable.
+    pub(crate) fn poll_input(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let mut s = lock(&self.0);
+        if buffered(&mut s) {
+            return Poll::Ready(Ok(()));
+        }
+        s.get_ref().0.poll_read_ready(cx)
+    }
+
+    /// Whether input is waiting, decrypted or still in the kernel.
+    pub(crate) fn has_pending_input(&self) -> bool {
+        let mut s = lock(&self.0);
+        buffered(&mut s) || crate::net::has_pending_input(s.get_ref().0.as_raw_fd())
+    }
+
+    /// The socket's descriptor.
+    pub(crate) fn raw_fd(&self) -> RawFd {
+        lock(&self.0).get_ref().0.as_raw_fd()
+    }
+}
+
+/// Whether rustls holds decrypted bytes not yet read (or has seen the peer close).
+fn buffered(s: &mut ServerStream) -> bool {
+    match s.get_mut().1.process_new_packets() {
+        Ok(state) => state.plaintext_bytes_to_read() > 0 || state.peer_has_closed(),
+        Err(_) => true,
+    }
+}
+
+impl AsyncRead for TlsRead {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut *lock(&self.0)).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsWrite {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *lock(&self.0)).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *lock(&self.0)).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *lock(&self.0)).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *lock(&self.0)).poll_shutdown(cx)
+    }
+}
