@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests; each submodule serves one family of test files.
 
+pub mod certs;
 pub mod peers;
 pub mod script;
 pub mod wire;

@@ -1,0 +1,63 @@
+//! Test certificates, made fresh at test time with rcgen: a self-signed certificate for
+//! `localhost` and `127.0.0.1`, as PEM text and as files (for curl, nginx and the CLI).
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+/// A self-signed certificate and its key.
+pub struct TestCert {
+    pub cert_pem: String,
+    pub key_pem: String,
+    /// Holds `cert.pem` and `key.pem`; removed on drop.
+    pub dir: TempDir,
+}
+
+impl TestCert {
+    pub fn cert_path(&self) -> PathBuf {
+        self.dir.0.join("cert.pem")
+    }
+    pub fn key_path(&self) -> PathBuf {
+        self.dir.0.join("key.pem")
+    }
+    /// A server TLS config for this certificate (ALPN h2 + http/1.1).
+    pub fn server_tls(&self) -> nethttp::ServerTls {
+        nethttp::ServerTls::from_pem(self.cert_pem.as_bytes(), self.key_pem.as_bytes())
+            .expect("test certificate loads")
+    }
+    /// A client TLS config trusting only this certificate.
+    pub fn client_tls(&self) -> nethttp::ClientTls {
+        nethttp::ClientTls::with_only_roots_pem(self.cert_pem.as_bytes())
+            .expect("test certificate is a usable root")
+    }
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(pub PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A new self-signed certificate for `localhost` and `127.0.0.1`.
+pub fn self_signed() -> TestCert {
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+        .expect("rcgen makes a certificate");
+    let cert_pem = key.cert.pem();
+    let key_pem = key.signing_key.serialize_pem();
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "nethttp-cert-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(dir.join("cert.pem"), &cert_pem).expect("write cert");
+    std::fs::write(dir.join("key.pem"), &key_pem).expect("write key");
+    TestCert {
+        cert_pem,
+        key_pem,
+        dir: TempDir(dir),
+    }
+}
