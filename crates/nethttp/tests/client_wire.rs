@@ -306,13 +306,17 @@ async fn through_a_proxy_the_target_is_in_absolute_form() {
 
 #[tokio::test]
 async fn an_https_url_is_never_sent_in_cleartext() {
-    // A server on the https URL's port that would answer a plaintext request. The client has
-    // no TLS: it must refuse the URL, not send the request (and its credentials) unencrypted.
+    // A server on the https URL's port that would answer a plaintext request (and never
+    // answers a TLS hello). The client must not send the request (and its credentials)
+    // unencrypted; it fails the handshake instead.
     let s = ok_server("cleartext").await;
     let url = format!("https://{}/secret", s.addr());
+    let client = client_with(|t| {
+        t.tls(nethttp::ClientTls::new().handshake_timeout(Duration::from_millis(300)))
+    });
     let r = bounded(
         "GET",
-        Client::new()
+        client
             .get(&url)
             .header("authorization", "Bearer secret")
             .send(),
@@ -321,7 +325,12 @@ async fn an_https_url_is_never_sent_in_cleartext() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     let leaked: Vec<String> = s.requests().iter().map(|r| r.raw_text()).collect();
     assert!(leaked.is_empty(), "sent in cleartext to {url}: {leaked:?}");
-    assert!(r.is_err(), "{url} answered over plain TCP");
+    let err = r.expect_err("a plaintext server cannot complete a TLS handshake");
+    assert_eq!(
+        err.kind(),
+        nethttp::ErrorKind::TlsHandshakeTimeout,
+        "{err:?}"
+    );
 }
 
 /// A server that reads one request head and then everything the client sends until it

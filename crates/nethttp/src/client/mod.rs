@@ -11,6 +11,7 @@
 //! # let _ = body; Ok(()) }
 //! ```
 
+mod h2_pool;
 mod http_client;
 pub(crate) mod pool;
 pub mod redirect;

@@ -3,6 +3,10 @@
 //! (the pool's timeout, or sooner when the server's `Keep-Alive: timeout` says so); stale
 //! connections detected before use; and counters readable at any time.
 //!
+//! HTTP/2 connections (`h2_pool`) are shared instead of lent: a request takes a stream on one
+//! with room under the server's MAX_CONCURRENT_STREAMS, and a host known to speak HTTP/2
+//! waits for a dial in progress rather than dialing one connection per request.
+//!
 //! A connection is counted against its host from the moment a dial is permitted until it is
 //! closed, so the limit holds while dials are in flight. Ownership is tracked by two guards:
 //! [`DialPermit`] (a slot reserved for a dial) and [`Pooled`] (a connection lent to a request);
@@ -18,8 +22,10 @@ use http::Uri;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
+use super::h2_pool::{self, H2Conn, H2Stream};
 use crate::error::{Error, Kind};
 use crate::proto::h1::client::{ClientConn, ConnSlot, Release};
+use crate::tls::MaybeTls;
 
 /// The URL scheme of a pooled connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -48,14 +54,7 @@ impl ConnectKey {
     pub(crate) fn from_uri(uri: &Uri, proxy: Option<&str>) -> Result<ConnectKey, Error> {
         let scheme = match uri.scheme_str() {
             Some(s) if s.eq_ignore_ascii_case("http") => Scheme::Http,
-            // Until the client speaks TLS, an https URL must fail rather than go out in the
-            // clear with whatever credentials it carries.
-            Some(s) if s.eq_ignore_ascii_case("https") => {
-                return Err(Error::new(
-                    Kind::Usage,
-                    "https URLs are not supported yet (the client has no TLS)",
-                ))
-            }
+            Some(s) if s.eq_ignore_ascii_case("https") => Scheme::Https,
             Some(_) => return Err(Error::new(Kind::Usage, "unsupported URL scheme")),
             None => return Err(Error::new(Kind::Usage, "URL has no scheme (http://...)")),
         };
@@ -124,6 +123,8 @@ pub struct HostStats {
     pub active: usize,
     /// Requests waiting for a connection (`max_conns_per_host` reached).
     pub waiting: usize,
+    /// Requests in flight on each HTTP/2 connection of the host (empty for HTTP/1.1).
+    pub http2_streams: Vec<usize>,
 }
 
 /// A snapshot of the pool.
@@ -164,7 +165,7 @@ pub(crate) struct Pool {
     shared: Arc<Shared>,
 }
 
-struct Shared {
+pub(crate) struct Shared {
     cfg: PoolConfig,
     state: Mutex<State>,
     dials: AtomicU64,
@@ -187,6 +188,53 @@ struct Host {
     /// Connections counted against this host: idle, lent out, or being dialed.
     open: usize,
     waiters: VecDeque<oneshot::Sender<Grant>>,
+    /// Shared HTTP/2 connections, oldest first.
+    h2: Vec<Arc<H2Conn>>,
+    /// The host answered with HTTP/2 last time (or is expected to): wait for a dial under
+    /// way instead of starting another.
+    h2_known: bool,
+    /// HTTP/2 dials under way.
+    h2_dialing: usize,
+    /// Requests waiting for one of those dials.
+    h2_waiters: Vec<oneshot::Sender<()>>,
+}
+
+impl Host {
+    fn new(key: Arc<ConnectKey>) -> Host {
+        Host {
+            key,
+            idle: Vec::new(),
+            open: 0,
+            waiters: VecDeque::new(),
+            h2: Vec::new(),
+            h2_known: false,
+            h2_dialing: 0,
+            h2_waiters: Vec::new(),
+        }
+    }
+
+    /// A shared connection for one more request: the first with room; with `overcommit`
+    /// (no new connection allowed), the least busy, where the request queues inside h2 for a
+    /// stream.
+    fn h2_pick(&self, overcommit: bool) -> Option<&Arc<H2Conn>> {
+        if let Some(c) = self.h2.iter().find(|c| c.has_capacity()) {
+            return Some(c);
+        }
+        if !overcommit {
+            return None;
+        }
+        self.h2
+            .iter()
+            .filter(|c| !c.is_dead())
+            .min_by_key(|c| c.in_flight())
+    }
+
+    /// A dial's outcome is known: requests waiting for it look again.
+    fn wake_h2_waiters(&mut self) {
+        for w in self.h2_waiters.drain(..) {
+            let _ = w.send(());
+        }
+    }
 }
 
 struct Idle {
@@ -199,6 +247,8 @@ struct Idle {
 enum Grant {
     Conn(Pooled),
     Dial(DialPermit),
+    /// Look again: an HTTP/2 connection that can take the request may be there now.
+    Retry,
 }
 
 /// The result of asking the pool for a connection.
@@ -207,6 +257,15 @@ pub(crate) enum Checkout {
     Idle(Pooled, Duration),
     /// No idle connection: permission to dial one.
     Dial(DialPermit),
+    /// A stream on a shared HTTP/2 connection.
+    H2(H2Stream),
+}
+
+/// What the checkout loop does next, decided under the lock.
+enum Step {
+    Idle(Idle, Arc<ConnectKey>),
+    Wait(oneshot::Receiver<Grant>),
+    WaitH2(oneshot::Receiver<()>),
 }
 
 impl Pool {
@@ -225,42 +284,60 @@ impl Pool {
 
     /// An idle connection to `key` if one is usable, else a permit to dial, waiting in line
     /// when the host is at its connection limit.
-    pub(crate) async fn checkout(&self, key: &ConnectKey) -> Result<Checkout, Error> {
+    ///
+    /// `expect_h2`: the connection will likely speak HTTP/2 (https offering `h2`, or h2c by
+    /// prior knowledge). Then, while a host has no connection yet, concurrent requests wait
+    /// for the first dial instead of each dialing: that one connection may carry them all.
+    pub(crate) async fn checkout(
+        &self,
+        key: &ConnectKey,
+        expect_h2: bool,
+    ) -> Result<Checkout, Error> {
+        let cfg = &self.shared.cfg;
         loop {
-            let waiter = {
+            let step = {
                 let mut st = self.shared.lock();
                 let st = &mut *st;
                 let host = match st.hosts.get_mut(key) {
                     Some(h) => h,
                     None => {
                         let key = Arc::new(key.clone());
-                        st.hosts.entry(key.clone()).or_insert(Host {
-                            key,
-                            idle: Vec::new(),
-                            open: 0,
-                            waiters: VecDeque::new(),
-                        })
+                        let mut host = Host::new(key.clone());
+                        host.h2_known = expect_h2;
+                        st.hosts.entry(key).or_insert(host)
                     }
                 };
-                if let Some(idle) = host.idle.pop() {
+                let can_open = cfg.max_conns_per_host == 0 || host.open < cfg.max_conns_per_host;
+                if let Some(conn) = host.h2_pick(!can_open) {
+                    self.shared.reuses.fetch_add(1, Relaxed);
+                    return Ok(Checkout::H2(H2Stream::take(conn)));
+                }
+                if host.h2_known && host.h2_dialing > 0 {
+                    let (tx, rx) = oneshot::channel();
+                    host.h2_waiters.push(tx);
+                    Step::WaitH2(rx)
+                } else if let Some(idle) = host.idle.pop() {
                     st.idle_total -= 1;
-                    Ok((idle, host.key.clone()))
-                } else if self.shared.cfg.max_conns_per_host == 0
-                    || host.open < self.shared.cfg.max_conns_per_host
-                {
+                    Step::Idle(idle, host.key.clone())
+                } else if can_open {
                     host.open += 1;
+                    let h2 = host.h2_known;
+                    if h2 {
+                        host.h2_dialing += 1;
+                    }
                     return Ok(Checkout::Dial(DialPermit {
                         key: Some(host.key.clone()),
                         pool: self.shared.clone(),
+                        h2,
                     }));
                 } else {
                     let (tx, rx) = oneshot::channel();
                     host.waiters.push_back(tx);
-                    Err(rx)
+                    Step::Wait(rx)
                 }
             };
-            match waiter {
-                Ok((mut idle, key)) => {
+            match step {
+                Step::Idle(mut idle, key) => {
                     // Checked outside the lock: it may cost a syscall.
                     if idle.retire_at <= Instant::now() || !idle.conn.is_reusable_idle() {
                         self.shared.stale.fetch_add(1, Relaxed);
@@ -278,21 +355,21 @@ impl Pool {
                         idle_for,
                     ));
                 }
-                Err(rx) => {
-                    let granted = tokio::time::timeout(self.shared.cfg.pool_timeout, rx).await;
+                Step::WaitH2(rx) => {
+                    if tokio::time::timeout(cfg.pool_timeout, rx).await.is_err() {
+                        return Err(pool_timeout());
+                    }
+                }
+                Step::Wait(rx) => {
+                    let granted = tokio::time::timeout(cfg.pool_timeout, rx).await;
                     match granted {
                         Ok(Ok(Grant::Conn(p))) => {
                             self.shared.reuses.fetch_add(1, Relaxed);
                             return Ok(Checkout::Idle(p, Duration::ZERO));
                         }
                         Ok(Ok(Grant::Dial(permit))) => return Ok(Checkout::Dial(permit)),
-                        Ok(Err(_)) => continue,
-                        Err(_) => {
-                            return Err(Error::new(
-                                Kind::PoolTimeout,
-                                "timed out waiting for a connection (max_conns_per_host reached)",
-                            ))
-                        }
+                        Ok(Ok(Grant::Retry)) | Ok(Err(_)) => continue,
+                        Err(_) => return Err(pool_timeout()),
                     }
                 }
             }
@@ -305,11 +382,17 @@ impl Pool {
         let mut hosts: Vec<HostStats> = st
             .hosts
             .values()
-            .map(|h| HostStats {
-                key: h.key.to_string(),
-                idle: h.idle.len(),
-                active: h.open - h.idle.len(),
-                waiting: h.waiters.iter().filter(|w| !w.is_closed()).count(),
+            .map(|h| {
+                let http2_streams: Vec<usize> = h.h2.iter().map(|c| c.in_flight()).collect();
+                let idle = h.idle.len() + http2_streams.iter().filter(|&&n| n == 0).count();
+                HostStats {
+                    key: h.key.to_string(),
+                    idle,
+                    active: h.open.saturating_sub(idle),
+                    waiting: h.waiters.iter().filter(|w| !w.is_closed()).count()
+                        + h.h2_waiters.iter().filter(|w| !w.is_closed()).count(),
+                    http2_streams,
+                }
             })
             .collect();
         drop(st);
@@ -327,9 +410,22 @@ impl Pool {
     pub(crate) fn close_idle(&self) {
         let mut st = self.shared.lock();
         let (closing, _) = st.take_idle(None);
+        for conn in st.hosts.values().flat_map(|h| &h.h2) {
+            if conn.in_flight() == 0 {
+                // Its driver closes it and leaves the pool.
+                conn.retire();
+            }
+        }
         drop(st);
         self.shared.closes.fetch_add(closing.len() as u64, Relaxed);
     }
+}
+
+fn pool_timeout() -> Error {
+    Error::new(
+        Kind::PoolTimeout,
+        "timed out waiting for a connection (max_conns_per_host reached)",
+    )
 }
 
 impl State {
@@ -369,6 +465,46 @@ impl Shared {
 
     /// A connection of `key` is gone (closed, or a dial failed): its slot passes to the first
     /// waiter still waiting, as permission to dial.
+    /// A shared HTTP/2 connection ended: forget it and free its slot.
+    pub(crate) fn h2_closed(self: &Arc<Self>, key: &Arc<ConnectKey>, conn: &Arc<H2Conn>) {
+        let mut st = self.lock();
+        let Some(host) = st.hosts.get_mut(key) else {
+            return;
+        };
+        let before = host.h2.len();
+        host.h2.retain(|c| !Arc::ptr_eq(c, conn));
+        if host.h2.len() == before {
+            return;
+        }
+        drop(st);
+        self.closes.fetch_add(1, Relaxed);
+        self.closed(key, None);
+    }
+
+    /// An HTTP/2 dial ended (`conn`: it gave a shared connection, which joins the host).
+    /// Whoever waited for it looks again.
+    fn h2_dial_done(&self, key: &Arc<ConnectKey>, counted: bool, conn: Option<Arc<H2Conn>>) {
+        let mut st = self.lock();
+        let Some(host) = st.hosts.get_mut(key) else {
+            return;
+        };
+        if counted {
+            host.h2_dialing = host.h2_dialing.saturating_sub(1);
+        }
+        if let Some(conn) = conn {
+            host.h2_known = true;
+            host.h2.push(conn);
+            // Requests queued at the connection limit may fit on it now.
+            for w in host.waiters.drain(..) {
+                let _ = w.send(Grant::Retry);
+            }
+        } else if counted {
+            // It did not turn out as HTTP/2 (or failed): stop assuming it will.
+            host.h2_known = false;
+        }
+        host.wake_h2_waiters();
+    }
+
     fn closed(self: &Arc<Self>, key: &Arc<ConnectKey>, conn: Option<ClientConn>) {
         if conn.is_some() {
             self.closes.fetch_add(1, Relaxed);
@@ -378,12 +514,13 @@ impl Shared {
             let mut permit = Some(DialPermit {
                 key: Some(host.key.clone()),
                 pool: self.clone(),
+                h2: false,
             });
             while let Some(w) = host.waiters.pop_front() {
                 match w.send(Grant::Dial(permit.take().expect("permit held"))) {
                     Ok(()) => break,
                     Err(Grant::Dial(back)) => permit = Some(back),
-                    Err(Grant::Conn(_)) => unreachable!("sent a dial grant"),
+                    Err(_) => unreachable!("sent a dial grant"),
                 }
             }
             if let Some(mut unused) = permit {
@@ -422,7 +559,7 @@ impl Shared {
             match w.send(Grant::Conn(lent)) {
                 Ok(()) => return,
                 Err(Grant::Conn(mut back)) => conn = back.conn.take().expect("conn was just lent"),
-                Err(Grant::Dial(_)) => unreachable!("sent a conn grant"),
+                Err(_) => unreachable!("sent a conn grant"),
             }
         }
         let lifetime = retire_after(self.cfg.idle_timeout, idle_hint);
@@ -494,23 +631,53 @@ async fn reap(pool: Weak<Shared>) {
 pub(crate) struct DialPermit {
     key: Option<Arc<ConnectKey>>,
     pool: Arc<Shared>,
+    /// Counted as an HTTP/2 dial others wait for.
+    h2: bool,
 }
 
 impl DialPermit {
     /// The dial succeeded: the new connection is lent to the request that dialed it.
     pub(crate) fn fulfil(mut self, conn: ClientConn) -> Pooled {
         self.pool.dials.fetch_add(1, Relaxed);
+        let key = self.key.take().expect("permit used once");
+        if self.h2 {
+            self.pool.h2_dial_done(&key, true, None);
+        }
         Pooled {
             conn: Some(conn),
-            key: self.key.take().expect("permit used once"),
+            key,
             pool: self.pool.clone(),
         }
+    }
+
+    /// The dial gave an HTTP/2 connection: it joins the pool, shared, with one stream taken
+    /// for the request that dialed it.
+    pub(crate) fn fulfil_h2(
+        mut self,
+        send: h2::client::SendRequest<bytes::Bytes>,
+        conn: h2::client::Connection<MaybeTls, bytes::Bytes>,
+    ) -> H2Stream {
+        self.pool.dials.fetch_add(1, Relaxed);
+        let key = self.key.take().expect("permit used once");
+        let shared = h2_pool::start(
+            send,
+            conn,
+            key.clone(),
+            &self.pool,
+            self.pool.cfg.idle_timeout,
+        );
+        let stream = H2Stream::take(&shared);
+        self.pool.h2_dial_done(&key, self.h2, Some(shared));
+        stream
     }
 }
 
 impl Drop for DialPermit {
     fn drop(&mut self) {
         if let Some(key) = self.key.take() {
+            if self.h2 {
+                self.pool.h2_dial_done(&key, true, None);
+            }
             self.pool.closed(&key, None);
         }
     }
@@ -563,8 +730,8 @@ mod tests {
             ConnectKey::from_uri(&"http://[::1]:8443/".parse().unwrap(), Some("p:3128")).unwrap();
         assert_eq!((&*k.host, k.port), ("::1", 8443));
         assert_eq!(k.to_string(), "http://[::1]:8443 via p:3128");
-        let e = ConnectKey::from_uri(&"https://h/".parse().unwrap(), None).unwrap_err();
-        assert_eq!(e.kind(), Kind::Usage);
+        let k = ConnectKey::from_uri(&"https://h/".parse().unwrap(), None).unwrap();
+        assert_eq!((k.scheme, k.port), (Scheme::Https, 443));
         assert!(ConnectKey::from_uri(&"/relative".parse().unwrap(), None).is_err());
         assert!(ConnectKey::from_uri(&"ftp://h/".parse().unwrap(), None).is_err());
     }

@@ -24,6 +24,10 @@ pub struct GotConn {
     pub idle_time: Duration,
     /// The connection's local address.
     pub local_addr: Option<SocketAddr>,
+    /// The connection speaks HTTP/2 (and may carry other requests at the same time).
+    pub http2: bool,
+    /// On HTTP/2: requests in flight on the connection, this one included.
+    pub streams_in_flight: usize,
 }
 
 /// Callbacks at each phase of a request. Every method does nothing by default; they run on the
@@ -41,6 +45,11 @@ pub trait Trace: Send + Sync + 'static {
     fn connect_start(&self, _addr: SocketAddr) {}
     /// A TCP connect finished; `err` is `None` on success.
     fn connect_done(&self, _addr: SocketAddr, _err: Option<&io::Error>) {}
+    /// A TLS handshake starts (https).
+    fn tls_handshake_start(&self) {}
+    /// A TLS handshake finished: the protocol ALPN chose (`h2`, `http/1.1`, or none), or
+    /// the error.
+    fn tls_handshake_done(&self, _alpn: Option<&[u8]>, _err: Option<&Error>) {}
     /// The request (head and body) was written, or writing failed.
     fn wrote_request(&self, _err: Option<&Error>) {}
     /// The first byte of the response arrived.

@@ -1,6 +1,8 @@
-//! `Transport`: one request, one response. Takes a pooled connection or dials one (retrying
-//! refused dials with backoff under a budget), runs the HTTP/1.1 exchange, and retries on a
-//! fresh connection when a reused one turns out dead and the request is safe to resend.
+//! `Transport`: one request, one response. Takes a pooled connection (or a stream on a shared
+//! HTTP/2 one) or dials one (retrying refused dials with backoff under a budget; TLS and ALPN
+//! for https), runs the HTTP/1.1 or HTTP/2 exchange, and retries on a fresh connection when a
+//! reused one turns out dead, or the server did not process the request, and it is safe to
+//! resend.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,13 +12,16 @@ use http::request::Parts;
 use http::{Request, Response};
 use tokio::time::Instant;
 
-use super::pool::{Checkout, ConnectKey, Pool, PoolConfig, PoolStats, Pooled};
+use super::h2_pool::H2Stream;
+use super::pool::{Checkout, ConnectKey, Pool, PoolConfig, PoolStats, Pooled, Scheme};
 use super::retry::{self, DialRetry, RetryBudget};
 use super::trace::{GotConn, Observe, Trace, TraceHook};
 use crate::body::Body;
 use crate::error::{Error, Kind};
 use crate::net::Dialer;
 use crate::proto::h1::client::{self as h1, ClientConn, ConnSlot, Exchange, ExchangeConfig};
+use crate::proto::h2::client::{self as h2c, H2ClientConfig, H2Exchange};
+use crate::tls::{ClientTls, MaybeTls};
 
 /// Most times a request is resent after failing on a reused connection.
 const MAX_REQUEST_RETRIES: u32 = 3;
@@ -35,6 +40,26 @@ struct Inner {
     budget: RetryBudget,
     proxy: Option<Proxy>,
     disable_keep_alives: bool,
+    tls: Arc<rustls::ClientConfig>,
+    tls_handshake_timeout: Duration,
+    http2: bool,
+    http2_prior_knowledge: bool,
+    h2: H2ClientConfig,
+}
+
+/// A fresh connection, by the protocol it speaks.
+enum Dialed {
+    H1(ClientConn),
+    H2(
+        h2::client::SendRequest<bytes::Bytes>,
+        Box<h2::client::Connection<MaybeTls, bytes::Bytes>>,
+    ),
+}
+
+/// What a request was given to send on.
+enum Slot {
+    H1(Pooled),
+    H2(H2Stream),
 }
 
 /// An HTTP proxy: requests go to it with absolute-form targets (RFC 9112 §3.2.2).
@@ -68,6 +93,10 @@ pub struct TransportBuilder {
     budget: (f64, u64, Duration),
     proxy: Option<String>,
     disable_keep_alives: bool,
+    tls: ClientTls,
+    http2: bool,
+    http2_prior_knowledge: bool,
+    h2: H2ClientConfig,
 }
 
 impl Default for TransportBuilder {
@@ -98,6 +127,16 @@ impl Default for TransportBuilder {
             budget: (0.2, 10, Duration::from_secs(10)),
             proxy: None,
             disable_keep_alives: false,
+            tls: ClientTls::new(),
+            http2: true,
+            http2_prior_knowledge: false,
+            h2: H2ClientConfig {
+                initial_stream_window: 2 * 1024 * 1024,
+                initial_conn_window: 4 * 1024 * 1024,
+                max_frame_size: 16 * 1024,
+                max_header_list_size: 1024 * 1024,
+                max_send_buffer: 1024 * 1024,
+            },
         }
     }
 }
@@ -207,6 +246,37 @@ impl TransportBuilder {
         self
     }
 
+    /// TLS for https URLs: trusted roots, handshake timeout. Default: [`ClientTls::new`]
+    /// (the Mozilla roots, 10 s).
+    pub fn tls(mut self, tls: ClientTls) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Whether https connections offer HTTP/2 (ALPN `h2`) beside HTTP/1.1. Default: true.
+    /// An HTTP/2 connection carries many requests at once, up to the server's
+    /// MAX_CONCURRENT_STREAMS; past that a new connection is opened (within
+    /// `max_conns_per_host`, where requests then queue for streams).
+    pub fn http2(mut self, on: bool) -> Self {
+        self.http2 = on;
+        self
+    }
+
+    /// Speak HTTP/2 on plain `http` connections without asking first (h2c by prior
+    /// knowledge, RFC 9113 §3.3). Only for servers known to support it. Default: off.
+    pub fn http2_prior_knowledge(mut self, on: bool) -> Self {
+        self.http2_prior_knowledge = on;
+        self
+    }
+
+    /// HTTP/2 flow-control windows the client grants: per stream and per connection.
+    /// Defaults: 2 MiB and 4 MiB.
+    pub fn http2_initial_window_sizes(mut self, stream: u32, conn: u32) -> Self {
+        self.h2.initial_stream_window = stream;
+        self.h2.initial_conn_window = conn;
+        self
+    }
+
     /// One connection per request, closed after it (`Connection: close`). Default: off.
     pub fn disable_keep_alives(mut self, yes: bool) -> Self {
         self.disable_keep_alives = yes;
@@ -230,6 +300,7 @@ impl TransportBuilder {
             }
         };
         let (ratio, floor, window) = self.budget;
+        let tls = self.tls.build(self.http2)?;
         Ok(Transport {
             inner: Arc::new(Inner {
                 pool: Pool::new(self.pool),
@@ -239,6 +310,11 @@ impl TransportBuilder {
                 budget: RetryBudget::new(ratio, floor, window),
                 proxy,
                 disable_keep_alives: self.disable_keep_alives,
+                tls,
+                tls_handshake_timeout: self.tls.handshake_timeout,
+                http2: self.http2,
+                http2_prior_knowledge: self.http2_prior_knowledge,
+                h2: self.h2,
             }),
         })
     }
@@ -285,6 +361,10 @@ impl Transport {
     ) -> Result<Response<Body>, Error> {
         let inner = &*self.inner;
         let key = ConnectKey::from_uri(&parts.uri, inner.proxy.as_ref().map(|p| &*p.authority))?;
+        let expect_h2 = match key.scheme {
+            Scheme::Https => inner.http2 && inner.proxy.is_none(),
+            Scheme::Http => inner.http2_prior_knowledge && inner.proxy.is_none(),
+        };
         let hook = parts.extensions.get::<TraceHook>().cloned();
         let trace: Option<&dyn Trace> = hook.as_ref().map(|h| &*h.0);
         let observe = trace.map(Observe);
@@ -297,36 +377,86 @@ impl Transport {
                 if let Some(t) = trace {
                     t.get_conn(&key);
                 }
-                let (slot, got) = match inner.pool.checkout(&key).await? {
+                let fresh = GotConn {
+                    reused: false,
+                    was_idle: false,
+                    idle_time: Duration::ZERO,
+                    local_addr: None,
+                    http2: false,
+                    streams_in_flight: 0,
+                };
+                let got = match inner.pool.checkout(&key, expect_h2).await? {
                     Checkout::Idle(p, idle_time) => (
-                        p,
+                        Slot::H1(p),
                         GotConn {
                             reused: true,
                             was_idle: !idle_time.is_zero(),
                             idle_time,
-                            local_addr: None,
+                            ..fresh
                         },
                     ),
-                    Checkout::Dial(permit) => {
-                        let conn = self.dial(&key, trace).await?;
-                        (
-                            permit.fulfil(conn),
-                            GotConn {
-                                reused: false,
-                                was_idle: false,
-                                idle_time: Duration::ZERO,
-                                local_addr: None,
-                            },
-                        )
-                    }
+                    Checkout::H2(stream) => (
+                        Slot::H2(stream),
+                        GotConn {
+                            reused: true,
+                            ..fresh
+                        },
+                    ),
+                    Checkout::Dial(permit) => match self.dial(&key, trace).await? {
+                        Dialed::H1(conn) => (Slot::H1(permit.fulfil(conn)), fresh),
+                        Dialed::H2(send, conn) => (Slot::H2(permit.fulfil_h2(send, *conn)), fresh),
+                    },
                 };
-                Ok::<(Pooled, GotConn), Error>((slot, got))
+                Ok::<(Slot, GotConn), Error>(got)
             };
-            let (mut slot, mut got) = match deadline {
+            let (slot, mut got) = match deadline {
                 Some(d) => tokio::time::timeout_at(d, attempt)
                     .await
                     .map_err(|_| Error::new(Kind::TotalTimeout, "request timed out"))??,
                 None => attempt.await?,
+            };
+            let mut slot = match slot {
+                Slot::H1(p) => p,
+                Slot::H2(stream) => {
+                    if let Some(t) = trace {
+                        got.http2 = true;
+                        got.streams_in_flight = stream.in_flight();
+                        t.got_conn(&got);
+                    }
+                    match self.send_h2(stream, parts, body, deadline, defaults).await {
+                        Ok(res) => return Ok(res),
+                        Err((err, unprocessed)) => {
+                            let resend = spare.is_some()
+                                && err.kind() != Kind::Usage
+                                && (unprocessed
+                                    || retry::should_retry(
+                                        &parts.method,
+                                        &parts.headers,
+                                        true,
+                                        got.reused,
+                                        &h1::SendError {
+                                            error: Error::new(err.kind(), "probe"),
+                                            nothing_written: false,
+                                            no_response: true,
+                                        },
+                                    )
+                                    .is_ok());
+                            match spare {
+                                Some(again)
+                                    if resend
+                                        && retries < MAX_REQUEST_RETRIES
+                                        && inner.budget.withdraw() =>
+                                {
+                                    tracing::debug!(host = %key, error = %err, "resending on another HTTP/2 stream");
+                                    retries += 1;
+                                    body = again;
+                                    continue;
+                                }
+                                _ => return Err(err),
+                            }
+                        }
+                    }
+                }
             };
             if let Some(t) = trace {
                 got.local_addr = slot.conn().local_addr().ok();
@@ -378,9 +508,44 @@ impl Transport {
         }
     }
 
+    /// One request on a stream of a shared HTTP/2 connection. `Err` carries whether the
+    /// server certainly did not process it.
+    async fn send_h2(
+        &self,
+        stream: H2Stream,
+        parts: &Parts,
+        body: Body,
+        deadline: Option<Instant>,
+        defaults: Option<&HeaderMap>,
+    ) -> Result<Response<Body>, (Error, bool)> {
+        let cfg = &self.inner.exchange;
+        let x = H2Exchange {
+            response_header_timeout: cfg.response_header_timeout,
+            read_timeout: cfg.read_timeout,
+            write_timeout: cfg.write_timeout,
+            deadline,
+            defaults,
+        };
+        let mut sender = stream.sender();
+        let conn = stream.conn();
+        match h2c::send(&mut sender, parts, body, &x, stream).await {
+            Ok(res) => Ok(res),
+            Err(e) => {
+                if e.conn_dead {
+                    conn.retire();
+                }
+                Err((e.error, e.unprocessed))
+            }
+        }
+    }
+
     /// Dials the key's host (or its proxy), retrying refused attempts with backoff while
     /// the retry budget allows.
-    async fn dial(&self, key: &ConnectKey, trace: Option<&dyn Trace>) -> Result<ClientConn, Error> {
+    async fn dial_tcp(
+        &self,
+        key: &ConnectKey,
+        trace: Option<&dyn Trace>,
+    ) -> Result<tokio::net::TcpStream, Error> {
         let inner = &*self.inner;
         let (host, port) = match &inner.proxy {
             Some(p) => (&*p.host, p.port),
@@ -394,7 +559,7 @@ impl Transport {
                 None => inner.dialer.dial(host, port).await,
             };
             match dialed {
-                Ok(stream) => return Ok(ClientConn::new(stream)),
+                Ok(stream) => return Ok(stream),
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                     return Err(Error::with_cause(
                         Kind::ConnectTimeout,
@@ -415,6 +580,59 @@ impl Transport {
                 }
             }
         }
+    }
+}
+
+impl Transport {
+    /// Dials the key: TCP, then for https TLS (ALPN picks HTTP/2 or HTTP/1.1), then the
+    /// HTTP/2 handshake when that is the protocol.
+    async fn dial(&self, key: &ConnectKey, trace: Option<&dyn Trace>) -> Result<Dialed, Error> {
+        let inner = &*self.inner;
+        if key.scheme == Scheme::Https && inner.proxy.is_some() {
+            return Err(Error::new(
+                Kind::Usage,
+                "https through a proxy (CONNECT tunnels) is not supported",
+            ));
+        }
+        let tcp = self.dial_tcp(key, trace).await?;
+        let (io, h2) = match key.scheme {
+            Scheme::Http => (
+                MaybeTls::Tcp(tcp),
+                inner.http2_prior_knowledge && inner.proxy.is_none(),
+            ),
+            Scheme::Https => {
+                if let Some(t) = trace {
+                    t.tls_handshake_start();
+                }
+                let tls = crate::tls::connect(
+                    inner.tls.clone(),
+                    inner.tls_handshake_timeout,
+                    &key.host,
+                    tcp,
+                )
+                .await;
+                let tls = match tls {
+                    Ok(s) => s,
+                    Err(e) => {
+                        if let Some(t) = trace {
+                            t.tls_handshake_done(None, Some(&e));
+                        }
+                        return Err(e);
+                    }
+                };
+                let alpn = tls.get_ref().1.alpn_protocol();
+                if let Some(t) = trace {
+                    t.tls_handshake_done(alpn, None);
+                }
+                let h2 = alpn == Some(crate::tls::ALPN_H2);
+                (MaybeTls::Tls(Box::new(tls)), h2)
+            }
+        };
+        if !h2 {
+            return Ok(Dialed::H1(ClientConn::new(io)));
+        }
+        let (send, conn) = h2c::handshake(io, &inner.h2).await?;
+        Ok(Dialed::H2(send, Box::new(conn)))
     }
 }
 

@@ -3,20 +3,18 @@
 //! with its timeout. Which protocol a connection then speaks (`h2` or `http/1.1`) is decided
 //! by ALPN here and acted on by the server and client layers above.
 
-// The client half is wired into the transport in the next step.
-#[allow(dead_code)]
 mod client;
-#[allow(dead_code)]
 mod handshake;
 mod pem;
 mod server;
 pub(crate) mod split;
+mod stream;
 
 pub use client::ClientTls;
 pub use server::ServerTls;
 
-#[allow(unused_imports)]
 pub(crate) use handshake::{accept, connect};
+pub(crate) use stream::MaybeTls;
 
 /// ALPN protocol id of HTTP/2 over TLS (RFC 9113 §3.2).
 pub(crate) const ALPN_H2: &[u8] = b"h2";

@@ -13,12 +13,12 @@ use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use crate::tls::MaybeTls;
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
 use http::{HeaderMap, Method, Response};
 use http_body::{Body as _, Frame, SizeHint};
 use tokio::io::{AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 
 use super::decode::{Decoded, Decoder};
@@ -41,7 +41,7 @@ const MAX_INFORMATIONAL: usize = 8;
 /// One client connection: the socket, its buffer of received bytes, and a write buffer.
 #[derive(Debug)]
 pub(crate) struct ClientConn {
-    io: Reader<TcpStream>,
+    io: Reader<MaybeTls>,
     wbuf: Vec<u8>,
     /// The response-head deadline timer, kept for the connection's life and re-armed lazily
     /// (see `read_head_until`).
@@ -109,7 +109,7 @@ pub(crate) struct SendError {
 }
 
 impl ClientConn {
-    pub(crate) fn new(stream: TcpStream) -> ClientConn {
+    pub(crate) fn new(stream: MaybeTls) -> ClientConn {
         ClientConn {
             io: Reader {
                 io: stream,
@@ -129,7 +129,7 @@ impl ClientConn {
         // Nothing to read: the connection is as we left it. Data, EOF or an error: the server
         // closed it or sent something nobody asked for.
         let mut cx = Context::from_waker(Waker::noop());
-        poll_server_spoke(&self.io.io, &mut cx).is_pending()
+        poll_server_spoke(&mut self.io, &mut cx).is_pending()
     }
 
     /// Hands the buffers back while the connection sits idle, so idle connections cost only
@@ -144,7 +144,7 @@ impl ClientConn {
     }
 
     pub(crate) fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.io.io.local_addr()
+        self.io.io.tcp().local_addr()
     }
 }
 
@@ -276,11 +276,11 @@ async fn write_request(
         if let Some(data) = body.take_full() {
             if data.len() <= INLINE_BODY {
                 conn.wbuf.extend_from_slice(&data);
-                if !write_all(&mut conn.io.io, &conn.wbuf, timeout, progress).await? {
+                if !write_all(&mut conn.io, &conn.wbuf, timeout, progress).await? {
                     return answered(conn, method, x, progress).await;
                 }
-            } else if !write_all(&mut conn.io.io, &conn.wbuf, timeout, progress).await?
-                || !write_all(&mut conn.io.io, &data, timeout, progress).await?
+            } else if !write_all(&mut conn.io, &conn.wbuf, timeout, progress).await?
+                || !write_all(&mut conn.io, &data, timeout, progress).await?
             {
                 return answered(conn, method, x, progress).await;
             }
@@ -288,7 +288,7 @@ async fn write_request(
             return Ok(None);
         }
     }
-    if !write_all(&mut conn.io.io, &conn.wbuf, timeout, progress).await? {
+    if !write_all(&mut conn.io, &conn.wbuf, timeout, progress).await? {
         return answered(conn, method, x, progress).await;
     }
     if expect {
@@ -321,7 +321,7 @@ async fn stream_body(
             Answered,
         }
         let step = std::future::poll_fn(|cx| {
-            if poll_server_spoke(&conn.io.io, cx).is_ready() {
+            if poll_server_spoke(&mut conn.io, cx).is_ready() {
                 return Poll::Ready(Step::Answered);
             }
             Pin::new(&mut *body).poll_frame(cx).map(Step::Frame)
@@ -359,12 +359,12 @@ async fn stream_body(
                     if framing == RequestFraming::Chunked {
                         conn.wbuf.extend_from_slice(CRLF);
                     }
-                    write_all(&mut conn.io.io, &conn.wbuf, t, progress).await?
+                    write_all(&mut conn.io, &conn.wbuf, t, progress).await?
                 } else {
-                    write_all(&mut conn.io.io, &conn.wbuf, t, progress).await?
-                        && write_all(&mut conn.io.io, &data, t, progress).await?
+                    write_all(&mut conn.io, &conn.wbuf, t, progress).await?
+                        && write_all(&mut conn.io, &data, t, progress).await?
                         && (framing != RequestFraming::Chunked
-                            || write_all(&mut conn.io.io, CRLF, t, progress).await?)
+                            || write_all(&mut conn.io, CRLF, t, progress).await?)
                 };
                 if !whole {
                     // Cut mid-frame: the upload cannot resume, only the answer matters.
@@ -382,7 +382,7 @@ async fn stream_body(
     if framing == RequestFraming::Chunked {
         conn.wbuf.clear();
         write_chunked_end(&mut conn.wbuf, trailers.as_ref());
-        if !write_all(&mut conn.io.io, &conn.wbuf, x.cfg.write_timeout, progress).await? {
+        if !write_all(&mut conn.io, &conn.wbuf, x.cfg.write_timeout, progress).await? {
             return answered(conn, method, x, progress).await;
         }
     }
@@ -396,12 +396,24 @@ fn check_length(framing: RequestFraming, sent: u64, ended: bool) -> Result<(), E
         .map_err(|msg| Error::new(Kind::Body, msg))
 }
 
-/// Ready once the server has sent something (bytes, EOF or an error), without consuming it;
-/// registers the waker otherwise. Costs no syscall unless the socket is marked readable.
-fn poll_server_spoke(io: &TcpStream, cx: &mut Context<'_>) -> Poll<()> {
-    let mut byte = [MaybeUninit::<u8>::uninit(); 1];
-    let mut rb = ReadBuf::uninit(&mut byte);
-    io.poll_peek(cx, &mut rb).map(|_| ())
+/// Ready once the server has sent something (bytes, EOF or an error); registers the waker
+/// otherwise. Costs no syscall unless the socket is marked readable.
+///
+/// On TCP this peeks, consuming nothing. On TLS the bytes on the socket may be no answer at
+/// all (a TLS 1.3 session ticket arrives after the handshake), so they are read through TLS:
+/// what decrypts to data stays in the connection's buffer for the response parser.
+fn poll_server_spoke(io: &mut Reader<MaybeTls>, cx: &mut Context<'_>) -> Poll<()> {
+    if !io.buf.is_empty() {
+        return Poll::Ready(());
+    }
+    match &io.io {
+        MaybeTls::Tcp(tcp) => {
+            let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+            let mut rb = ReadBuf::uninit(&mut byte);
+            tcp.poll_peek(cx, &mut rb).map(|_| ())
+        }
+        MaybeTls::Tls(_) => io.poll_read_more(cx, 1).map(|_| ()),
+    }
 }
 
 /// Writes all of `buf`, failing with a write timeout if the socket stays full too long.
@@ -409,13 +421,13 @@ fn poll_server_spoke(io: &TcpStream, cx: &mut Context<'_>) -> Poll<()> {
 /// blocked: a server that stopped reading to answer early (a 413 for an upload it will not
 /// take) must be heard, not waited out until the write timeout (RFC 9112 §9.5).
 async fn write_all(
-    io: &mut TcpStream,
+    io: &mut Reader<MaybeTls>,
     mut buf: &[u8],
     timeout: Duration,
     progress: &mut Progress,
 ) -> Result<bool, Error> {
     while !buf.is_empty() {
-        let step = std::future::poll_fn(|cx| match Pin::new(&mut *io).poll_write(cx, buf) {
+        let step = std::future::poll_fn(|cx| match Pin::new(&mut io.io).poll_write(cx, buf) {
             Poll::Ready(r) => Poll::Ready(r.map(Some)),
             Poll::Pending => poll_server_spoke(io, cx).map(|()| Ok(None)),
         });

@@ -7,10 +7,10 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use crate::tls::MaybeTls;
 use bytes::{Buf, Bytes};
 use http_body::Body as _;
 use tokio::io::AsyncWrite;
-use tokio::net::TcpStream;
 
 use super::encode::{write_chunk_header, write_chunked_end, CRLF};
 use super::encode_request::RequestFraming;
@@ -44,7 +44,7 @@ impl Upload {
     /// body broke its Content-Length). `Pending`: more later; the waker is registered.
     pub(crate) fn poll_send(
         &mut self,
-        io: &mut TcpStream,
+        io: &mut MaybeTls,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), ()>> {
         loop {

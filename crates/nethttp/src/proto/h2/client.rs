@@ -1,1 +1,226 @@
-//! The client side of HTTP/2 connections (filled in with the client pool).
+//! The client side of HTTP/2: the handshake on a fresh connection, and one request sent as a
+//! stream on a shared connection — head, body (inline when in memory, from a task when
+//! streamed, so the response can arrive while the upload goes on), response head within the
+//! timeouts — with failures sorted for the retry rules: a stream the server refused or
+//! dropped with GOAWAY unprocessed (RFC 9113 §8.7) can be resent anywhere.
+
+use std::future::poll_fn;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::client::{Connection, SendRequest};
+use h2::Reason;
+use http::header::{HeaderMap, HeaderValue, HOST};
+use http::request::Parts;
+use http::{Request, Response, Uri, Version};
+use http_body::Body as _;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::Instant;
+
+use super::recv::{content_length, RecvBody};
+use super::send;
+use crate::body::Body;
+use crate::error::{Error, Kind};
+
+/// HTTP/2 settings of a client's connections.
+#[derive(Debug, Clone)]
+pub(crate) struct H2ClientConfig {
+    pub initial_stream_window: u32,
+    pub initial_conn_window: u32,
+    pub max_frame_size: u32,
+    pub max_header_list_size: u32,
+    pub max_send_buffer: usize,
+}
+
+/// Time allowed for the server's SETTINGS after the preface.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Opens HTTP/2 on a fresh connection. The returned `Connection` must be driven (polled) by
+/// a task for any request to make progress.
+pub(crate) async fn handshake<T>(
+    io: T,
+    cfg: &H2ClientConfig,
+) -> Result<(SendRequest<Bytes>, Connection<T, Bytes>), Error>
+where
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let mut b = h2::client::Builder::new();
+    b.initial_window_size(cfg.initial_stream_window)
+        .initial_connection_window_size(cfg.initial_conn_window)
+        .max_frame_size(cfg.max_frame_size)
+        .max_header_list_size(cfg.max_header_list_size)
+        .max_send_buffer_size(cfg.max_send_buffer)
+        .enable_push(false);
+    match tokio::time::timeout(HANDSHAKE_TIMEOUT, b.handshake(io)).await {
+        Ok(Ok(pair)) => Ok(pair),
+        Ok(Err(e)) => Err(super::error("HTTP/2 handshake failed", e)),
+        Err(_) => Err(Error::new(Kind::Connect, "HTTP/2 handshake timed out")),
+    }
+}
+
+/// Per-request inputs of an HTTP/2 exchange.
+pub(crate) struct H2Exchange<'a> {
+    pub response_header_timeout: Duration,
+    pub read_timeout: Duration,
+    pub write_timeout: Duration,
+    pub deadline: Option<Instant>,
+    pub defaults: Option<&'a HeaderMap>,
+}
+
+/// A failed HTTP/2 exchange.
+#[derive(Debug)]
+pub(crate) struct H2SendError {
+    pub error: Error,
+    /// The server certainly did not process the request: the stream never opened, was
+    /// refused (REFUSED_STREAM), or lay beyond a GOAWAY's last stream. Safe to resend,
+    /// whatever the method.
+    pub unprocessed: bool,
+    /// The connection can take no more streams.
+    pub conn_dead: bool,
+}
+
+impl H2SendError {
+    fn from_h2(msg: &'static str, e: h2::Error) -> Self {
+        let refused = e.reason() == Some(Reason::REFUSED_STREAM) && e.is_remote();
+        let beyond_goaway = e.is_go_away() && e.is_remote();
+        let conn_dead = e.is_go_away() || e.is_io();
+        H2SendError {
+            unprocessed: refused || beyond_goaway,
+            conn_dead,
+            error: super::error(msg, e),
+        }
+    }
+}
+
+/// Sends one request on `conn` and waits for the response head; the body streams. `guard`
+/// lives as long as the response body (the pool's stream accounting).
+pub(crate) async fn send<G: Send + Unpin + 'static>(
+    conn: &mut SendRequest<Bytes>,
+    parts: &Parts,
+    mut body: Body,
+    x: &H2Exchange<'_>,
+    guard: G,
+) -> Result<Response<Body>, H2SendError> {
+    // Waits while the connection is at the server's MAX_CONCURRENT_STREAMS.
+    if let Err(e) = poll_fn(|cx| conn.poll_ready(cx)).await {
+        let mut err = H2SendError::from_h2("HTTP/2 connection is closed", e);
+        err.unprocessed = true;
+        err.conn_dead = true;
+        return Err(err);
+    }
+    let head = request_head(parts, x.defaults).map_err(|error| H2SendError {
+        error,
+        unprocessed: false,
+        conn_dead: false,
+    })?;
+    let full = body.take_full();
+    let eos = match &full {
+        Some(b) => b.is_empty(),
+        None => body.is_end_stream(),
+    };
+    let (response, mut stream) = conn.send_request(head, eos).map_err(|e| {
+        let mut err = H2SendError::from_h2("sending the request failed", e);
+        // `send_request` fails before anything is queued for the socket.
+        err.unprocessed = err.unprocessed || err.conn_dead;
+        err
+    })?;
+    if !eos {
+        match full {
+            // In memory: queued at once; h2 sends it as the server's window opens.
+            Some(data) => {
+                if let Err(e) = stream.send_data(data, true) {
+                    return Err(H2SendError::from_h2("sending the request body failed", e));
+                }
+            }
+            // Streamed: a task feeds it, so the response can arrive meanwhile.
+            None => {
+                let write_timeout = x.write_timeout;
+                tokio::spawn(async move {
+                    if let Err(e) = send::pipe(body, &mut stream, write_timeout).await {
+                        tracing::debug!(error = ?e, "request body upload stopped");
+                    }
+                });
+            }
+        }
+    }
+    let wait = x.deadline.map_or(x.response_header_timeout, |d| {
+        x.response_header_timeout
+            .min(d.saturating_duration_since(Instant::now()))
+    });
+    let resp = match tokio::time::timeout(wait, response).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => return Err(H2SendError::from_h2("reading the response failed", e)),
+        Err(_) => {
+            let total = x.deadline.is_some_and(|d| d <= Instant::now());
+            return Err(H2SendError {
+                error: if total {
+                    Error::new(Kind::TotalTimeout, "request timed out")
+                } else {
+                    Error::new(
+                        Kind::ResponseHeaderTimeout,
+                        "timed out waiting for the response head",
+                    )
+                },
+                unprocessed: false,
+                conn_dead: false,
+            });
+        }
+    };
+    let (parts, recv) = resp.into_parts();
+    let length = content_length(&parts.headers);
+    let body = if recv.is_end_stream() {
+        drop(guard);
+        Body::empty()
+    } else {
+        Body::from_incoming(
+            RecvBody::new(recv, length, None, guard).with_timeouts(x.read_timeout, x.deadline),
+        )
+    };
+    Ok(Response::from_parts(parts, body))
+}
+
+/// The request head as HTTP/2 carries it: an absolute URI (its authority becomes
+/// `:authority`, RFC 9113 §8.3.1), no `Host` (folded into the authority), no connection
+/// fields, and the client's default headers where the request has none.
+fn request_head(parts: &Parts, defaults: Option<&HeaderMap>) -> Result<Request<()>, Error> {
+    let mut headers = parts.headers.clone();
+    let host = headers.remove(HOST);
+    send::strip_connection_headers(&mut headers);
+    if let Some(defaults) = defaults {
+        for (name, value) in defaults {
+            if !headers.contains_key(name) {
+                headers.insert(name.clone(), value.clone());
+            }
+        }
+    }
+    let uri = match (parts.uri.authority(), host) {
+        (Some(_), _) => parts.uri.clone(),
+        (None, Some(host)) => with_authority(&parts.uri, &host)?,
+        (None, None) => {
+            return Err(Error::new(
+                Kind::Usage,
+                "HTTP/2 request needs an absolute URL",
+            ))
+        }
+    };
+    let mut req = Request::new(());
+    *req.method_mut() = parts.method.clone();
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_2;
+    *req.headers_mut() = headers;
+    Ok(req)
+}
+
+fn with_authority(uri: &Uri, host: &HeaderValue) -> Result<Uri, Error> {
+    let mut p = uri.clone().into_parts();
+    p.authority = Some(
+        host.to_str()
+            .ok()
+            .and_then(|h| h.parse().ok())
+            .ok_or(Error::new(Kind::Usage, "invalid Host header"))?,
+    );
+    if p.scheme.is_none() {
+        p.scheme = Some(http::uri::Scheme::HTTP);
+    }
+    Uri::from_parts(p).map_err(|_| Error::new(Kind::Usage, "invalid request URL"))
+}

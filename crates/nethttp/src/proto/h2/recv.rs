@@ -2,11 +2,14 @@
 //! trailing HEADERS become trailers. Flow-control credit is returned as each chunk is handed
 //! to the reader, so the peer sends as fast as the reader reads and no faster.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
+use tokio::time::{Instant, Sleep};
 
 use crate::error::{Error, Kind};
 
@@ -20,6 +23,12 @@ pub(crate) struct RecvBody<G> {
     length: Option<u64>,
     data_done: bool,
     guard: Option<G>,
+    /// Longest silence while the reader waits (client side), and the request's total
+    /// deadline; the timer is armed only while waiting.
+    read_timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    timer: Option<Pin<Box<Sleep>>>,
+    armed: bool,
 }
 
 impl<G: Send + Unpin + 'static> RecvBody<G> {
@@ -36,7 +45,50 @@ impl<G: Send + Unpin + 'static> RecvBody<G> {
             length,
             data_done: false,
             guard: Some(guard),
+            read_timeout: None,
+            deadline: None,
+            timer: None,
+            armed: false,
         }
+    }
+
+    /// Fails a read that waits longer than `read_timeout` for the next frame, or past
+    /// `deadline`.
+    pub(crate) fn with_timeouts(
+        mut self,
+        read_timeout: Duration,
+        deadline: Option<Instant>,
+    ) -> Self {
+        self.read_timeout = Some(read_timeout);
+        self.deadline = deadline;
+        self
+    }
+
+    /// While a read waits: arms the timer (once per wait) and reports expiry.
+    fn poll_timer(&mut self, cx: &mut Context<'_>) -> Option<Error> {
+        let read_timeout = self.read_timeout?;
+        if !self.armed {
+            let mut at = Instant::now() + read_timeout;
+            if let Some(d) = self.deadline {
+                at = at.min(d);
+            }
+            match &mut self.timer {
+                Some(t) => t.as_mut().reset(at),
+                None => self.timer = Some(Box::pin(tokio::time::sleep_until(at))),
+            }
+            self.armed = true;
+        }
+        let timer = self.timer.as_mut()?;
+        if timer.as_mut().poll(cx).is_pending() {
+            return None;
+        }
+        let total = self.deadline.is_some_and(|d| d <= Instant::now());
+        self.finish();
+        Some(if total {
+            Error::new(Kind::TotalTimeout, "request timed out")
+        } else {
+            Error::new(Kind::BodyReadTimeout, "timed out reading the response body")
+        })
     }
 
     fn finish(&mut self) {
@@ -62,6 +114,33 @@ impl<G: Send + Unpin + 'static> http_body::Body for RecvBody<G> {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         let this = self.get_mut();
+        match this.poll_next(cx) {
+            Poll::Ready(r) => {
+                this.armed = false;
+                Poll::Ready(r)
+            }
+            Poll::Pending => match this.poll_timer(cx) {
+                Some(e) => Poll::Ready(Some(Err(e))),
+                None => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        (self.data_done && self.guard.is_none()) || self.recv.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self.length {
+            Some(n) => SizeHint::with_exact(n.saturating_sub(self.seen)),
+            None => SizeHint::default(),
+        }
+    }
+}
+
+impl<G: Send + Unpin + 'static> RecvBody<G> {
+    fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = self;
         if this.guard.is_none() && this.data_done {
             return Poll::Ready(None);
         }
@@ -92,17 +171,6 @@ impl<G: Send + Unpin + 'static> http_body::Body for RecvBody<G> {
             Ok(Some(t)) => Poll::Ready(Some(Ok(Frame::trailers(t)))),
             Ok(None) => Poll::Ready(None),
             Err(e) => Poll::Ready(Some(Err(super::error("reading trailers failed", e)))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        (self.data_done && self.guard.is_none()) || self.recv.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self.length {
-            Some(n) => SizeHint::with_exact(n.saturating_sub(self.seen)),
-            None => SizeHint::default(),
         }
     }
 }

@@ -1,0 +1,152 @@
+//! HTTP/2 connections in the pool: one connection carries many requests at once, up to the
+//! server's MAX_CONCURRENT_STREAMS. Each shared connection has a task that drives it and
+//! takes it out of the pool when it ends (GOAWAY, error, or idle past the pool's timeout);
+//! each request holds an [`H2Stream`] that counts it in flight until its response body ends.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use bytes::Bytes;
+use h2::client::{Connection, SendRequest};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use super::pool::{ConnectKey, Shared};
+use crate::tls::MaybeTls;
+
+/// One HTTP/2 connection as the pool shares it.
+pub(crate) struct H2Conn {
+    send: SendRequest<Bytes>,
+    /// Requests using it now.
+    in_flight: AtomicUsize,
+    /// No new request may use it (GOAWAY seen, failed, or being closed).
+    dead: AtomicBool,
+    /// When it last had no request in flight.
+    idle_since: Mutex<Instant>,
+    /// Wakes the driving task: the connection went idle, or must close.
+    wake: Notify,
+}
+
+impl H2Conn {
+    pub(crate) fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn is_dead(&self) -> bool {
+        self.dead.load(Ordering::Acquire)
+    }
+
+    /// Whether another stream fits under the server's limit.
+    pub(crate) fn has_capacity(&self) -> bool {
+        !self.is_dead() && self.in_flight() < self.send.current_max_send_streams()
+    }
+
+    /// Takes no new requests; closes once idle (at once if idle now).
+    pub(crate) fn retire(&self) {
+        self.dead.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+}
+
+/// Starts sharing a new connection: spawns its driver, returns it with one stream taken (for
+/// the request that dialed it).
+pub(crate) fn start(
+    send: SendRequest<Bytes>,
+    conn: Connection<MaybeTls, Bytes>,
+    key: Arc<ConnectKey>,
+    pool: &Arc<Shared>,
+    idle_timeout: Duration,
+) -> Arc<H2Conn> {
+    let shared = Arc::new(H2Conn {
+        send,
+        in_flight: AtomicUsize::new(0),
+        dead: AtomicBool::new(false),
+        idle_since: Mutex::new(Instant::now()),
+        wake: Notify::new(),
+    });
+    tokio::spawn(drive(
+        conn,
+        shared.clone(),
+        key,
+        Arc::downgrade(pool),
+        idle_timeout,
+    ));
+    shared
+}
+
+/// Drives the connection until it ends, or until it has been idle for `idle_timeout` (or
+/// is retired while idle); then removes it from the pool.
+async fn drive(
+    conn: Connection<MaybeTls, Bytes>,
+    shared: Arc<H2Conn>,
+    key: Arc<ConnectKey>,
+    pool: Weak<Shared>,
+    idle_timeout: Duration,
+) {
+    let mut conn = std::pin::pin!(conn);
+    loop {
+        let idle = shared.in_flight() == 0;
+        let idle_until =
+            *shared.idle_since.lock().unwrap_or_else(|p| p.into_inner()) + idle_timeout;
+        if idle && (shared.is_dead() || idle_until <= Instant::now()) {
+            break;
+        }
+        tokio::select! {
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(host = %key, error = %e, "HTTP/2 connection ended");
+                }
+                break;
+            }
+            _ = shared.wake.notified() => {}
+            _ = tokio::time::sleep_until(idle_until), if idle => {}
+        }
+    }
+    shared.dead.store(true, Ordering::Release);
+    if let Some(pool) = pool.upgrade() {
+        pool.h2_closed(&key, &shared);
+    }
+}
+
+/// One request's use of a shared connection; dropping it (when the response body ends or
+/// is dropped, or the request fails) frees the stream.
+pub(crate) struct H2Stream {
+    conn: Arc<H2Conn>,
+}
+
+impl H2Stream {
+    /// Counts a new request on `conn`.
+    pub(crate) fn take(conn: &Arc<H2Conn>) -> H2Stream {
+        conn.in_flight.fetch_add(1, Ordering::AcqRel);
+        H2Stream { conn: conn.clone() }
+    }
+
+    /// A handle to send on (clones share the connection).
+    pub(crate) fn sender(&self) -> SendRequest<Bytes> {
+        self.conn.send.clone()
+    }
+
+    /// The connection itself.
+    pub(crate) fn conn(&self) -> Arc<H2Conn> {
+        self.conn.clone()
+    }
+
+    /// Requests in flight on this connection, this one included.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.conn.in_flight()
+    }
+}
+
+impl Drop for H2Stream {
+    fn drop(&mut self) {
+        if self.conn.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            *self
+                .conn
+                .idle_since
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            self.conn.wake.notify_one();
+        }
+    }
+}
