@@ -42,6 +42,7 @@ struct Inner {
     disable_keep_alives: bool,
     tls: Arc<rustls::ClientConfig>,
     tls_handshake_timeout: Duration,
+    pool_timeout: Duration,
     http2: bool,
     http2_prior_knowledge: bool,
     h2: H2ClientConfig,
@@ -301,6 +302,7 @@ impl TransportBuilder {
         };
         let (ratio, floor, window) = self.budget;
         let tls = self.tls.build(self.http2)?;
+        let pool_timeout = self.pool.pool_timeout;
         Ok(Transport {
             inner: Arc::new(Inner {
                 pool: Pool::new(self.pool),
@@ -312,6 +314,7 @@ impl TransportBuilder {
                 disable_keep_alives: self.disable_keep_alives,
                 tls,
                 tls_handshake_timeout: self.tls.handshake_timeout,
+                pool_timeout,
                 http2: self.http2,
                 http2_prior_knowledge: self.http2_prior_knowledge,
                 h2: self.h2,
@@ -520,6 +523,7 @@ impl Transport {
     ) -> Result<Response<Body>, (Error, bool)> {
         let cfg = &self.inner.exchange;
         let x = H2Exchange {
+            stream_wait_timeout: self.inner.pool_timeout,
             response_header_timeout: cfg.response_header_timeout,
             read_timeout: cfg.read_timeout,
             write_timeout: cfg.write_timeout,

@@ -139,7 +139,8 @@ async fn serve_conn<H: Handler>(
                     return;
                 }
             },
-            _ = phase.wait_for(|p| *p == Phase::Closing) => return,
+            // No request can be in flight before the handshake: any shutdown closes it.
+            _ = stopping(&mut phase) => return,
         };
         let is_h2 = tls_stream.get_ref().1.alpn_protocol() == Some(crate::tls::ALPN_H2);
         match &ctx.h2 {
@@ -155,9 +156,21 @@ async fn serve_conn<H: Handler>(
         return;
     }
     if let Some(cfg) = &ctx.h2 {
-        if sniff_preface(&stream, ctx.cfg.read_header_timeout).await {
-            h2::serve(stream, &ctx.handler, cfg, &mut events, phase).await;
-            return;
+        let sniffed = tokio::select! {
+            biased;
+            h2 = sniff_preface(&stream, ctx.cfg.read_header_timeout) => Some(h2),
+            _ = stopping(&mut phase) => None,
+        };
+        match sniffed {
+            Some(true) => {
+                h2::serve(stream, &ctx.handler, cfg, &mut events, phase).await;
+                return;
+            }
+            Some(false) => {}
+            // Shutting down before the client said anything: close. (Bytes already here
+            // are a request, answered by HTTP/1.1 with `Connection: close`.)
+            None if !crate::net::has_pending_input(stream.as_raw_fd()) => return,
+            None => {}
         }
     }
     let fd = stream.as_raw_fd();

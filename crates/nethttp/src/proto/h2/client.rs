@@ -60,6 +60,8 @@ where
 
 /// Per-request inputs of an HTTP/2 exchange.
 pub(crate) struct H2Exchange<'a> {
+    /// Longest wait for a free stream when the connection is at the server's limit.
+    pub stream_wait_timeout: Duration,
     pub response_header_timeout: Duration,
     pub read_timeout: Duration,
     pub write_timeout: Duration,
@@ -102,11 +104,24 @@ pub(crate) async fn send<G: Send + Unpin + 'static>(
     guard: G,
 ) -> Result<Response<Body>, H2SendError> {
     // Waits while the connection is at the server's MAX_CONCURRENT_STREAMS.
-    if let Err(e) = poll_fn(|cx| conn.poll_ready(cx)).await {
-        let mut err = H2SendError::from_h2("HTTP/2 connection is closed", e);
-        err.unprocessed = true;
-        err.conn_dead = true;
-        return Err(err);
+    match tokio::time::timeout(x.stream_wait_timeout, poll_fn(|cx| conn.poll_ready(cx))).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            let mut err = H2SendError::from_h2("HTTP/2 connection is closed", e);
+            err.unprocessed = true;
+            err.conn_dead = true;
+            return Err(err);
+        }
+        Err(_) => {
+            return Err(H2SendError {
+                error: Error::new(
+                    Kind::PoolTimeout,
+                    "timed out waiting for a free HTTP/2 stream (the server's limit was reached)",
+                ),
+                unprocessed: false,
+                conn_dead: false,
+            })
+        }
     }
     let head = request_head(parts, x.defaults).map_err(|error| H2SendError {
         error,

@@ -4,6 +4,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
@@ -29,6 +31,8 @@ pub(crate) struct RecvBody<G> {
     deadline: Option<Instant>,
     timer: Option<Pin<Box<Sleep>>>,
     armed: bool,
+    /// Set when the body crossed `limit` (the server then answers 413).
+    overflowed: Option<Arc<AtomicBool>>,
 }
 
 impl<G: Send + Unpin + 'static> RecvBody<G> {
@@ -49,7 +53,14 @@ impl<G: Send + Unpin + 'static> RecvBody<G> {
             deadline: None,
             timer: None,
             armed: false,
+            overflowed: None,
         }
+    }
+
+    /// Raises `flag` if the body crosses its limit.
+    pub(crate) fn flag_overflow(mut self, flag: Arc<AtomicBool>) -> Self {
+        self.overflowed = Some(flag);
+        self
     }
 
     /// Fails a read that waits longer than `read_timeout` for the next frame, or past
@@ -151,6 +162,9 @@ impl<G: Send + Unpin + 'static> RecvBody<G> {
                     this.seen += data.len() as u64;
                     if this.limit.is_some_and(|max| this.seen > max) {
                         this.finish();
+                        if let Some(flag) = &this.overflowed {
+                            flag.store(true, Ordering::Release);
+                        }
                         return Poll::Ready(Some(Err(Error::new(
                             Kind::BodyTooLarge,
                             "request body exceeds the server's limit",

@@ -4,7 +4,7 @@
 //! states, and GOAWAY on graceful shutdown.
 
 use std::future::poll_fn;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,6 +44,9 @@ pub(crate) struct H2Config {
     pub max_resets: u32,
     pub reset_window: Duration,
 }
+
+/// How long a connection with no stream open may linger after our GOAWAY.
+const GOAWAY_GRACE: Duration = Duration::from_secs(1);
 
 /// What the connection task and its stream tasks share.
 struct Streams {
@@ -114,9 +117,13 @@ pub(crate) async fn serve<T, H>(
     let mut idle_timer = std::pin::pin!(sleep(cfg.idle_timeout));
     let mut idle = true;
     let mut draining = false;
+    // After our GOAWAY, a client with no stream open gets this long to answer h2's closing
+    // PING before the connection is closed anyway (a vanished client never answers).
+    let mut close_timer = std::pin::pin!(sleep(Duration::from_secs(3600)));
     if *phase.borrow_and_update() != Phase::Running {
         conn.graceful_shutdown();
         draining = true;
+        close_timer.as_mut().reset(Instant::now() + GOAWAY_GRACE);
     }
     loop {
         tokio::select! {
@@ -152,6 +159,7 @@ pub(crate) async fn serve<T, H>(
                     tracing::debug!("client reset too many streams; closing the connection");
                     conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
                     draining = true;
+                    close_timer.as_mut().reset(Instant::now() + GOAWAY_GRACE);
                 }
                 if streams.active.load(Ordering::Acquire) == 0 && !idle {
                     idle = true;
@@ -164,6 +172,7 @@ pub(crate) async fn serve<T, H>(
                     tracing::debug!("HTTP/2 connection idle; sending GOAWAY");
                     conn.graceful_shutdown();
                     draining = true;
+                    close_timer.as_mut().reset(Instant::now() + GOAWAY_GRACE);
                 } else {
                     idle_timer.as_mut().reset(Instant::now() + cfg.idle_timeout);
                 }
@@ -175,9 +184,18 @@ pub(crate) async fn serve<T, H>(
                     Phase::Draining if !draining => {
                         conn.graceful_shutdown();
                         draining = true;
+                        close_timer.as_mut().reset(Instant::now() + GOAWAY_GRACE);
                     }
                     _ => {}
                 }
+            }
+            _ = close_timer.as_mut(), if draining => {
+                if streams.active.load(Ordering::Acquire) == 0 {
+                    tracing::debug!("no answer to GOAWAY; closing");
+                    return;
+                }
+                // Streams still run: they finish first (server shutdown bounds them).
+                close_timer.as_mut().reset(Instant::now() + GOAWAY_GRACE);
             }
             _ = ping_timer.as_mut(), if ping.is_some() => {
                 if awaiting_pong {
@@ -222,18 +240,24 @@ async fn serve_stream<H: Handler>(
     let length = content_length(&parts.headers);
     if let (Some(len), Some(max)) = (length, cfg.max_body_bytes) {
         if len > max {
-            let resp = text_response(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body exceeds the server's limit\n",
-            );
+            let resp = text_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
             respond_with(respond, resp, false, cfg).await;
             return;
         }
     }
+    // A body of unknown length may cross the limit while the handler reads it; the answer
+    // is then 413, as on HTTP/1.1. (A declared length is held to by h2 itself.)
+    let mut overflowed = None;
     let body = if recv.is_end_stream() {
         Body::empty()
     } else {
-        Body::from_incoming(RecvBody::new(recv, length, cfg.max_body_bytes, ()))
+        let mut body = RecvBody::new(recv, length, cfg.max_body_bytes, ());
+        if length.is_none() && cfg.max_body_bytes.is_some() {
+            let flag = Arc::new(AtomicBool::new(false));
+            overflowed = Some(flag.clone());
+            body = body.flag_overflow(flag);
+        }
+        Body::from_incoming(body)
     };
     if let Some(info) = info {
         parts.extensions.insert(info);
@@ -249,6 +273,9 @@ async fn serve_stream<H: Handler>(
         }
     };
     let resp = match outcome {
+        Ok(_) if overflowed.is_some_and(|f| f.load(Ordering::Acquire)) => {
+            text_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
+        }
         Ok(resp) => resp,
         Err(()) => {
             tracing::error!("handler panicked; answering 500");

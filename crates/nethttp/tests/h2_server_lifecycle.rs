@@ -1,0 +1,498 @@
+//! The life of an HTTP/2 server connection as real clients see it (nghttp, Python's `h2`,
+//! hyper): GOAWAY on graceful shutdown while a stream finishes, refused connections
+//! afterwards, GOAWAY after the idle timeout, and the connection states the hook reports.
+//!
+//! The external programs are found on `PATH`; a missing one fails the test under `CI=true`
+//! and skips it with a note otherwise (see `common::peers`).
+
+mod common;
+#[path = "common/h2peers.rs"]
+mod h2peers;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::peers::peer;
+use h2peers::*;
+use nethttp::http::StatusCode;
+use nethttp::{text_response, ConnState, HttpRequest, Server, ServerHandle};
+use tokio::sync::watch;
+
+/// A server whose `GET /slow` handler blocks until the test releases it (at most 10 s), and
+/// whose other paths answer `hello h2` at once.
+struct Slow {
+    handle: ServerHandle,
+    /// `/slow` handlers that have started.
+    started: Arc<AtomicUsize>,
+    release: watch::Sender<bool>,
+}
+
+fn start_slow(server: &Server) -> Slow {
+    let started = Arc::new(AtomicUsize::new(0));
+    let (release, released) = watch::channel(false);
+    let s = started.clone();
+    let handle = start(server, move |req: HttpRequest| {
+        let (s, mut released) = (s.clone(), released.clone());
+        async move {
+            if req.uri().path() != "/slow" {
+                return text_response(StatusCode::OK, "hello h2");
+            }
+            s.fetch_add(1, Ordering::SeqCst);
+            let _ = tokio::time::timeout(Duration::from_secs(10), released.wait_for(|r| *r)).await;
+            text_response(StatusCode::OK, "slow done")
+        }
+    });
+    Slow {
+        handle,
+        started,
+        release,
+    }
+}
+
+/// Starts a graceful shutdown in the background.
+fn shutdown_in_background(
+    handle: &ServerHandle,
+    grace: Duration,
+) -> tokio::task::JoinHandle<nethttp::ShutdownReport> {
+    let handle = handle.clone();
+    tokio::spawn(async move { handle.shutdown(grace).await })
+}
+
+/// Asserts a new TCP connection to `addr` is refused.
+async fn assert_refused(addr: SocketAddr) {
+    match within(
+        "connect after shutdown",
+        tokio::net::TcpStream::connect(addr),
+    )
+    .await
+    {
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}"),
+        Ok(_) => panic!("a new connection was accepted after shutdown began"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Graceful shutdown.
+
+/// nghttp has a stream in flight when shutdown begins: it receives GOAWAY (NO_ERROR) before
+/// the response, the response still arrives whole with 200, and new connections are
+/// refused meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_sends_goaway_and_the_in_flight_stream_completes_nghttp() {
+    let Some(bin) = peer("nghttp", "--version", &[]) else {
+        return;
+    };
+    let slow = start_slow(&Server::new());
+    let addr = slow.handle.local_addr();
+    let mut cmd = tokio::process::Command::new(&bin);
+    cmd.args(["-v", "-t", "10", &format!("http://{addr}/slow")]);
+    let client = tokio::spawn(run(cmd, "nghttp -v /slow"));
+    let started = slow.started.clone();
+    wait_until("the handler starts", || started.load(Ordering::SeqCst) == 1).await;
+
+    let shutdown = shutdown_in_background(&slow.handle, Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_refused(addr).await;
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown did not wait for the stream"
+    );
+    slow.release.send(true).unwrap();
+
+    let out = within("nghttp", client).await.expect("nghttp task");
+    let report = within("shutdown", shutdown).await.expect("shutdown task");
+    assert_eq!(report.forced, 0);
+    let v = lossy(&out.stdout);
+    let goaway = v
+        .find("recv GOAWAY frame")
+        .unwrap_or_else(|| panic!("no GOAWAY\n{v}"));
+    let status = v
+        .find(":status: 200")
+        .unwrap_or_else(|| panic!("no 200\n{v}"));
+    assert!(goaway < status, "GOAWAY came after the response\n{v}");
+    let goaway_frame = &v[goaway..];
+    let goaway_frame = &goaway_frame[..goaway_frame.find("\n[").unwrap_or(goaway_frame.len())];
+    assert!(
+        goaway_frame.contains("error_code=NO_ERROR(0x00)"),
+        "{goaway_frame}"
+    );
+    assert!(v.contains("recv DATA frame <length=9, flags=0x01"), "{v}");
+    assert!(v.contains("slow done"), "{v}");
+    assert_eq!(slow.handle.live_connections(), 0);
+}
+
+/// The same with hyper, plus what GOAWAY means to the client: the in-flight request gets its
+/// 200, a new request on the connection is not served, an idle second connection is closed
+/// at once, and the busy one closes after its stream.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_finishes_in_flight_stream_then_closes_hyper() {
+    let slow = start_slow(&Server::new());
+    let addr = slow.handle.local_addr();
+    let (busy, busy_conn) = hyper_h2c(addr).await;
+    let (idle, idle_conn) = hyper_h2c(addr).await;
+    assert_eq!(send(&idle, get(addr, "/hello")).await.body, "hello h2");
+    let in_flight = tokio::spawn({
+        let busy = busy.clone();
+        async move { send(&busy, get(addr, "/slow")).await }
+    });
+    let started = slow.started.clone();
+    wait_until("the handler starts", || started.load(Ordering::SeqCst) == 1).await;
+
+    let shutdown = shutdown_in_background(&slow.handle, Duration::from_secs(5));
+    within("the idle connection closes", idle_conn)
+        .await
+        .expect("idle connection task")
+        .expect("the idle connection ended cleanly");
+    assert_refused(addr).await;
+    assert!(
+        !in_flight.is_finished(),
+        "the in-flight request ended early"
+    );
+    assert!(
+        !shutdown.is_finished(),
+        "shutdown did not wait for the stream"
+    );
+    // After GOAWAY the busy connection takes no new stream.
+    let mut late = busy.clone();
+    let late_result = within("a request after GOAWAY", async move {
+        late.ready().await?;
+        late.send_request(get(addr, "/hello")).await
+    })
+    .await;
+    assert!(late_result.is_err(), "a new stream was served after GOAWAY");
+
+    slow.release.send(true).unwrap();
+    let got = within("the in-flight request", in_flight)
+        .await
+        .expect("request task");
+    assert_eq!(got.head.status, StatusCode::OK);
+    assert_eq!(got.body, "slow done");
+    let report = within("shutdown", shutdown).await.expect("shutdown task");
+    assert_eq!(report.forced, 0);
+    drop(busy);
+    within("the busy connection closes", busy_conn)
+        .await
+        .expect("busy connection task")
+        .expect("the busy connection ended cleanly");
+    assert_eq!(slow.handle.live_connections(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Idle timeout.
+
+/// The `goaway ...` lines of a [`PY_H2_CLIENT`] run.
+fn goaways(events: &[(f64, String)]) -> Vec<(f64, &str)> {
+    events
+        .iter()
+        .filter(|(_, e)| e.starts_with("goaway "))
+        .map(|(t, e)| (*t, e.as_str()))
+        .collect()
+}
+
+/// Python's `h2` opens a connection and no stream: after the idle timeout (not before) the
+/// server says GOAWAY (NO_ERROR; the last one names stream 0) and closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_h2_connection_without_streams_gets_goaway_after_idle_timeout() {
+    let Some(py) = python_h2() else {
+        return;
+    };
+    let handle = start(
+        &Server::new().idle_timeout(Duration::from_millis(400)),
+        |_req: HttpRequest| async { text_response(StatusCode::OK, "hello h2") },
+    );
+    let port = handle.local_addr().port().to_string();
+    let mut cmd = tokio::process::Command::new(&py);
+    cmd.args(["-c", PY_H2_CLIENT, &port, "ack", "10"]);
+    let out = run(cmd, "python h2 idle client").await;
+    let events = py_events(&out);
+    let names: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
+    assert_eq!(names.first(), Some(&"sent 0"), "{}", show(&out));
+    assert_eq!(names.last(), Some(&"eof"), "{}", show(&out));
+    let g = goaways(&events);
+    assert!(!g.is_empty(), "no GOAWAY\n{}", show(&out));
+    assert!(g.iter().all(|(_, e)| e.starts_with("goaway 0 ")), "{g:?}");
+    assert_eq!(g.last().unwrap().1, "goaway 0 0", "{g:?}");
+    assert!(
+        (0.35..3.0).contains(&g[0].0),
+        "GOAWAY at {} s for a 0.4 s idle timeout",
+        g[0].0
+    );
+    let eof_at = events.last().unwrap().0;
+    assert!(eof_at - g[0].0 < 2.0, "closed {eof_at} s in");
+    wait_until("the server forgets the connection", || {
+        handle.live_connections() == 0
+    })
+    .await;
+}
+
+/// After a stream completes the idle timer starts again: the response, then GOAWAY naming
+/// stream 1 as the last one processed, after the idle timeout. A stream running longer than
+/// the idle timeout does not make the connection idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_counts_from_the_last_stream() {
+    let Some(py) = python_h2() else {
+        return;
+    };
+    let log = StateLog::default();
+    let slow = start_slow(
+        &Server::new()
+            .idle_timeout(Duration::from_millis(400))
+            .conn_state_hook(log.hook()),
+    );
+    let (release, started) = (slow.release.clone(), slow.started.clone());
+    tokio::spawn(async move {
+        wait_until("the handler starts", || started.load(Ordering::SeqCst) == 1).await;
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let _ = release.send(true);
+    });
+    let port = slow.handle.local_addr().port().to_string();
+    let mut cmd = tokio::process::Command::new(&py);
+    cmd.args(["-c", PY_H2_CLIENT, &port, "ack", "10", "/slow"]);
+    let out = run(cmd, "python h2 client").await;
+    let events = py_events(&out);
+    let names: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
+    assert_eq!(
+        names[..4],
+        ["sent 1", "response 1 200", "data 1 b'slow done'", "end 1"],
+        "{}",
+        show(&out)
+    );
+    assert_eq!(names.last(), Some(&"eof"), "{}", show(&out));
+    let g = goaways(&events);
+    assert!(!g.is_empty(), "no GOAWAY\n{}", show(&out));
+    assert!(g.iter().all(|(_, e)| e.starts_with("goaway 0 ")), "{g:?}");
+    assert_eq!(g.last().unwrap().1, "goaway 0 1", "{g:?}");
+    let (end_at, goaway_at) = (events[3].0, g[0].0);
+    assert!(
+        (0.35..3.0).contains(&(goaway_at - end_at)),
+        "GOAWAY {} s after the stream ended, for a 0.4 s idle timeout",
+        goaway_at - end_at
+    );
+    wait_until("Closed is reported", || {
+        log.all().last().map(|(_, s)| *s) == Some(ConnState::Closed)
+    })
+    .await;
+    let states: Vec<ConnState> = log.all().into_iter().map(|(_, s)| s).collect();
+    use ConnState::*;
+    assert_eq!(states, [New, Active, Idle, Closed]);
+}
+
+/// hyper's client, idle past the idle timeout, sees its connection end cleanly.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_ends_a_hyper_connection() {
+    let handle = start(
+        &Server::new().idle_timeout(Duration::from_millis(300)),
+        |_req: HttpRequest| async { text_response(StatusCode::OK, "hello h2") },
+    );
+    let addr = handle.local_addr();
+    let (sender, conn) = hyper_h2c(addr).await;
+    assert_eq!(send(&sender, get(addr, "/")).await.body, "hello h2");
+    let idle_since = Instant::now();
+    within("the idle connection closes", conn)
+        .await
+        .expect("connection task")
+        .expect("the connection ended cleanly");
+    let waited = idle_since.elapsed();
+    assert!(
+        (Duration::from_millis(250)..Duration::from_secs(3)).contains(&waited),
+        "closed after {waited:?} for a 300 ms idle timeout"
+    );
+    assert!(sender.is_closed());
+    wait_until("the server forgets the connection", || {
+        handle.live_connections() == 0
+    })
+    .await;
+}
+
+/// A client that stops answering (gone without closing, or one that ignores frames after
+/// GOAWAY as Python's `h2` does) is still disconnected once idle: the idle timeout is what
+/// reaps such connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_timeout_disconnects_a_client_that_stopped_answering() {
+    let Some(py) = python_h2() else {
+        return;
+    };
+    let handle = start(
+        &Server::new().idle_timeout(Duration::from_millis(400)),
+        |_req: HttpRequest| async { text_response(StatusCode::OK, "hello h2") },
+    );
+    let port = handle.local_addr().port().to_string();
+    let mut cmd = tokio::process::Command::new(&py);
+    cmd.args(["-c", PY_H2_CLIENT, &port, "mute", "5"]);
+    let out = run_any(cmd, "python h2 mute client").await;
+    let events = py_events(&out);
+    let names: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
+    assert_eq!(names.first(), Some(&"sent 0"), "{}", show(&out));
+    assert!(
+        names.contains(&"goaway 0 2147483647") || names.contains(&"goaway 0 0"),
+        "no GOAWAY\n{}",
+        show(&out)
+    );
+    assert_eq!(
+        names.last(),
+        Some(&"eof"),
+        "the server kept the connection open for 5 s\n{}",
+        show(&out)
+    );
+    assert!(out.status.success(), "{}", show(&out));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection states.
+
+/// One hyper h2c connection, two requests one after the other, then the client closes:
+/// New → Active → Idle → Active → Idle → Closed, all for the client's address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conn_state_hook_reports_the_h2_connection_life_cycle() {
+    use ConnState::*;
+    let log = StateLog::default();
+    let handle = start(
+        &Server::new().conn_state_hook(log.hook()),
+        |_req: HttpRequest| async { text_response(StatusCode::OK, "hello h2") },
+    );
+    let addr = handle.local_addr();
+    let (sender, conn) = hyper_h2c(addr).await;
+    wait_until("New is reported", || log.all().len() == 1).await;
+    let client = log.all()[0].0;
+    assert_eq!(client.ip(), addr.ip());
+    assert_eq!(log.of(client), [New], "no stream yet");
+    for round in 1..=2 {
+        let got = send(&sender, get(addr, "/hello")).await;
+        assert_eq!(got.body, "hello h2");
+        wait_until("Idle is reported", || {
+            log.of(client).iter().filter(|s| **s == Idle).count() == round
+        })
+        .await;
+    }
+    assert_eq!(log.of(client), [New, Active, Idle, Active, Idle]);
+    drop(sender);
+    within("client connection closes", conn)
+        .await
+        .expect("connection task")
+        .expect("connection ended cleanly");
+    wait_until("Closed is reported", || log.of(client).len() == 6).await;
+    assert_eq!(log.of(client), [New, Active, Idle, Active, Idle, Closed]);
+    assert_eq!(log.all().len(), 6, "states for another connection");
+    wait_until("the server forgets the connection", || {
+        handle.live_connections() == 0
+    })
+    .await;
+}
+
+/// The same life cycle over TLS (ALPN h2), driven by curl with two URLs on one connection.
+/// curl closes as soon as it has its responses, so the last Idle may be skipped; everything
+/// else is fixed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conn_state_hook_over_tls_with_curl() {
+    use ConnState::*;
+    let Some(bin) = peer("curl", "--version", &[]) else {
+        return;
+    };
+    let cert = common::certs::self_signed();
+    let log = StateLog::default();
+    let handle = start(
+        &Server::new()
+            .tls(cert.server_tls())
+            .conn_state_hook(log.hook()),
+        |_req: HttpRequest| async { text_response(StatusCode::OK, "hello h2") },
+    );
+    let port = handle.local_addr().port();
+    let mut cmd = curl(&bin);
+    cmd.arg("--http2")
+        .args(curl_tls_args(&cert.cert_path(), port, "/hello"));
+    let out = run(cmd, "curl --http2 over TLS").await;
+    assert!(
+        lossy(&out.stderr).contains("< HTTP/2 200"),
+        "{}",
+        show(&out)
+    );
+    assert_eq!(lossy(&out.stdout), "hello h2");
+    wait_until("Closed is reported", || {
+        log.all().last().map(|(_, s)| *s) == Some(Closed)
+    })
+    .await;
+    let states: Vec<ConnState> = log.all().into_iter().map(|(_, s)| s).collect();
+    assert!(
+        states == [New, Active, Idle, Closed] || states == [New, Active, Closed],
+        "{states:?}"
+    );
+    assert_eq!(handle.accepted_connections(), 1);
+}
+
+/// Handlers see what the hook saw: exactly one connection for every stream of one client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_connection_reported_for_many_streams() {
+    let log = StateLog::default();
+    let handle = start(
+        &Server::new().conn_state_hook(log.hook()),
+        |_req: HttpRequest| async { text_response(StatusCode::OK, "hello h2") },
+    );
+    let addr = handle.local_addr();
+    let (sender, _conn) = hyper_h2c(addr).await;
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let sender = sender.clone();
+        tasks.push(tokio::spawn(async move {
+            send(&sender, get(addr, "/")).await.body
+        }));
+    }
+    for t in tasks {
+        assert_eq!(within("request", t).await.unwrap(), "hello h2");
+    }
+    assert_eq!(log.new_count(), 1, "{:?}", log.all());
+    assert!(log.all().iter().all(|(_, s)| *s != ConnState::Closed));
+}
+
+/// Shuts down a server holding one connection that has sent nothing yet; returns the report
+/// and how long shutdown took.
+async fn shutdown_with_a_silent_connection(server: Server) -> (nethttp::ShutdownReport, Duration) {
+    let log = StateLog::default();
+    let handle = start(
+        &server.conn_state_hook(log.hook()),
+        |_req: HttpRequest| async { text_response(StatusCode::OK, "hello h2") },
+    );
+    let _silent = within(
+        "connect",
+        tokio::net::TcpStream::connect(handle.local_addr()),
+    )
+    .await
+    .expect("connect");
+    wait_until("New is reported", || log.new_count() == 1).await;
+    let started = Instant::now();
+    let report = within("shutdown", handle.shutdown(Duration::from_secs(3))).await;
+    (report, started.elapsed())
+}
+
+/// With HTTP/2 off, shutdown closes a connection that has said nothing yet at once (it is
+/// idle, waiting for its first request).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_a_silent_new_connection_at_once_http1_only() {
+    let (report, took) = shutdown_with_a_silent_connection(Server::new().http2(false)).await;
+    assert_eq!(report.forced, 0);
+    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
+}
+
+/// The same with HTTP/2 on (the default): the plain port waits for the client's first bytes
+/// to tell h2c from HTTP/1.1, and that wait should end at shutdown too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_a_silent_new_connection_at_once_with_h2c() {
+    let (report, took) = shutdown_with_a_silent_connection(Server::new()).await;
+    assert_eq!(
+        report.forced, 0,
+        "the silent connection was force-closed after the grace period"
+    );
+    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
+}
+
+/// Over TLS, a connection that has not finished its handshake has no request in flight:
+/// shutdown closes it at once instead of waiting out the handshake timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_closes_a_silent_tls_connection_at_once() {
+    let cert = common::certs::self_signed();
+    let (report, took) =
+        shutdown_with_a_silent_connection(Server::new().tls(cert.server_tls())).await;
+    assert_eq!(report.forced, 0);
+    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
+}
