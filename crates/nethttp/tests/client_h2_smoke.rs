@@ -134,3 +134,121 @@ async fn untrusted_certificate_is_a_certificate_error() {
     assert!(err.is_certificate(), "{err:?}");
     assert!(err.to_string().contains("certificate"), "{err}");
 }
+
+#[tokio::test]
+async fn stream_cap_per_connection_spreads_requests_over_connections() {
+    let (release_tx, release_rx) = tokio::sync::watch::channel(false);
+    let server = Server::new();
+    let conns = Arc::new(AtomicUsize::new(0));
+    let c = conns.clone();
+    let server = server.conn_state_hook(move |_, s| {
+        if s == nethttp::ConnState::New {
+            c.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let listener = server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let handle = server.serve(listener, move |_req: HttpRequest| {
+        let mut rx = release_rx.clone();
+        async move {
+            let _ = rx.wait_for(|go| *go).await;
+            nethttp::text_response(http::StatusCode::OK, "done")
+        }
+    });
+    let t = Transport::builder()
+        .http2_prior_knowledge(true)
+        .http2_max_streams_per_connection(4)
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}/", handle.local_addr().port());
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let (t, url) = (t.clone(), url.clone());
+            tokio::spawn(async move {
+                let req = http::Request::get(&url)
+                    .body(nethttp::Body::empty())
+                    .unwrap();
+                let res = t.round_trip(req).await.unwrap();
+                res.into_body().to_bytes(64).await.unwrap()
+            })
+        })
+        .collect();
+    // All twelve are in flight, four per connection.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let streams: usize = t
+            .pool_stats()
+            .hosts
+            .iter()
+            .flat_map(|h| h.http2_streams.iter())
+            .sum();
+        if streams == 12 {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{:?}", t.pool_stats());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut per_conn = t.pool_stats().hosts[0].http2_streams.clone();
+    per_conn.sort();
+    assert_eq!(per_conn, vec![4, 4, 4]);
+    release_tx.send(true).unwrap();
+    for task in tasks {
+        let body = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(body, "done");
+    }
+    assert_eq!(conns.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn trace_reports_h2_phases() {
+    #[derive(Default)]
+    struct Seen(std::sync::Mutex<Vec<String>>);
+    impl nethttp::client::Trace for Seen {
+        fn got_conn(&self, info: &nethttp::client::GotConn) {
+            self.0.lock().unwrap().push(format!(
+                "got_conn http2={} streams={} local={}",
+                info.http2,
+                info.streams_in_flight,
+                info.local_addr.is_some()
+            ));
+        }
+        fn tls_handshake_done(&self, alpn: Option<&[u8]>, err: Option<&nethttp::Error>) {
+            self.0.lock().unwrap().push(format!(
+                "tls alpn={:?} ok={}",
+                alpn.map(|a| String::from_utf8_lossy(a).into_owned()),
+                err.is_none()
+            ));
+        }
+        fn wrote_request(&self, err: Option<&nethttp::Error>) {
+            self.0
+                .lock()
+                .unwrap()
+                .push(format!("wrote ok={}", err.is_none()));
+        }
+        fn got_first_response_byte(&self) {
+            self.0.lock().unwrap().push("first byte".into());
+        }
+    }
+    let cert = common::certs::self_signed();
+    let (handle, _) = counting_server(Server::new().tls(cert.server_tls()));
+    let client = nethttp::Client::builder()
+        .transport(|t| t.tls(cert.client_tls()))
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{}/", handle.local_addr().port());
+    let seen = Arc::new(Seen::default());
+    let res = client.get(&url).trace(seen.clone()).send().await.unwrap();
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    let got = seen.0.lock().unwrap().clone();
+    assert_eq!(
+        got,
+        vec![
+            "tls alpn=Some(\"h2\") ok=true",
+            "got_conn http2=true streams=1 local=true",
+            "wrote ok=true",
+            "first byte",
+        ]
+    );
+}

@@ -18,6 +18,9 @@ use crate::tls::MaybeTls;
 /// One HTTP/2 connection as the pool shares it.
 pub(crate) struct H2Conn {
     send: SendRequest<Bytes>,
+    /// Our own cap on streams per connection, below the server's limit.
+    stream_cap: usize,
+    local_addr: Option<std::net::SocketAddr>,
     /// Requests using it now.
     in_flight: AtomicUsize,
     /// No new request may use it (GOAWAY seen, failed, or being closed).
@@ -39,7 +42,8 @@ impl H2Conn {
 
     /// Whether another stream fits under the server's limit.
     pub(crate) fn has_capacity(&self) -> bool {
-        !self.is_dead() && self.in_flight() < self.send.current_max_send_streams()
+        !self.is_dead()
+            && self.in_flight() < self.send.current_max_send_streams().min(self.stream_cap)
     }
 
     /// Takes no new requests; closes once idle (at once if idle now).
@@ -56,10 +60,14 @@ pub(crate) fn start(
     conn: Connection<MaybeTls, Bytes>,
     key: Arc<ConnectKey>,
     pool: &Arc<Shared>,
-    idle_timeout: Duration,
+    limits: (Duration, usize),
+    local_addr: Option<std::net::SocketAddr>,
 ) -> Arc<H2Conn> {
+    let (idle_timeout, stream_cap) = limits;
     let shared = Arc::new(H2Conn {
         send,
+        stream_cap: stream_cap.max(1),
+        local_addr,
         in_flight: AtomicUsize::new(0),
         dead: AtomicBool::new(false),
         idle_since: Mutex::new(Instant::now()),
@@ -130,6 +138,11 @@ impl H2Stream {
     /// The connection itself.
     pub(crate) fn conn(&self) -> Arc<H2Conn> {
         self.conn.clone()
+    }
+
+    /// The connection's local address.
+    pub(crate) fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.conn.local_addr
     }
 
     /// Requests in flight on this connection, this one included.

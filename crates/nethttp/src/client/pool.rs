@@ -110,6 +110,8 @@ pub(crate) struct PoolConfig {
     pub idle_timeout: Duration,
     pub max_conns_per_host: usize,
     pub pool_timeout: Duration,
+    /// Most requests one HTTP/2 connection carries at once (below the server's own limit).
+    pub http2_max_streams: usize,
 }
 
 /// Connections of one host, over the whole life of the pool.
@@ -656,16 +658,13 @@ impl DialPermit {
         mut self,
         send: h2::client::SendRequest<bytes::Bytes>,
         conn: h2::client::Connection<MaybeTls, bytes::Bytes>,
+        local_addr: Option<std::net::SocketAddr>,
     ) -> H2Stream {
         self.pool.dials.fetch_add(1, Relaxed);
         let key = self.key.take().expect("permit used once");
-        let shared = h2_pool::start(
-            send,
-            conn,
-            key.clone(),
-            &self.pool,
-            self.pool.cfg.idle_timeout,
-        );
+        let cfg = &self.pool.cfg;
+        let limits = (cfg.idle_timeout, cfg.http2_max_streams);
+        let shared = h2_pool::start(send, conn, key.clone(), &self.pool, limits, local_addr);
         let stream = H2Stream::take(&shared);
         self.pool.h2_dial_done(&key, self.h2, Some(shared));
         stream

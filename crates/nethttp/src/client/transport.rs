@@ -54,6 +54,7 @@ enum Dialed {
     H2(
         h2::client::SendRequest<bytes::Bytes>,
         Box<h2::client::Connection<MaybeTls, bytes::Bytes>>,
+        Option<std::net::SocketAddr>,
     ),
 }
 
@@ -113,6 +114,7 @@ impl Default for TransportBuilder {
                 idle_timeout: Duration::from_secs(90),
                 max_conns_per_host: 0,
                 pool_timeout: Duration::from_secs(60),
+                http2_max_streams: usize::MAX,
             },
             dialer: Dialer::default(),
             exchange: ExchangeConfig {
@@ -278,6 +280,14 @@ impl TransportBuilder {
         self
     }
 
+    /// Most requests one HTTP/2 connection carries at once; the server's
+    /// MAX_CONCURRENT_STREAMS applies too, whichever is lower. More concurrent requests open
+    /// more connections (within `max_conns_per_host`). Default: no cap of our own.
+    pub fn http2_max_streams_per_connection(mut self, n: usize) -> Self {
+        self.pool.http2_max_streams = n.max(1);
+        self
+    }
+
     /// One connection per request, closed after it (`Connection: close`). Default: off.
     pub fn disable_keep_alives(mut self, yes: bool) -> Self {
         self.disable_keep_alives = yes;
@@ -407,7 +417,9 @@ impl Transport {
                     ),
                     Checkout::Dial(permit) => match self.dial(&key, trace).await? {
                         Dialed::H1(conn) => (Slot::H1(permit.fulfil(conn)), fresh),
-                        Dialed::H2(send, conn) => (Slot::H2(permit.fulfil_h2(send, *conn)), fresh),
+                        Dialed::H2(send, conn, local) => {
+                            (Slot::H2(permit.fulfil_h2(send, *conn, local)), fresh)
+                        }
                     },
                 };
                 Ok::<(Slot, GotConn), Error>(got)
@@ -424,9 +436,14 @@ impl Transport {
                     if let Some(t) = trace {
                         got.http2 = true;
                         got.streams_in_flight = stream.in_flight();
+                        got.local_addr = stream.local_addr();
                         t.got_conn(&got);
                     }
-                    match self.send_h2(stream, parts, body, deadline, defaults).await {
+                    let events = observe.as_ref().map(|o| o as &dyn h1::ExchangeEvents);
+                    match self
+                        .send_h2(stream, parts, body, deadline, defaults, events)
+                        .await
+                    {
                         Ok(res) => return Ok(res),
                         Err((err, unprocessed)) => {
                             let resend = spare.is_some()
@@ -444,11 +461,14 @@ impl Transport {
                                         },
                                     )
                                     .is_ok());
+                            // A stream the server refused unprocessed is resent without drawing
+                            // on the retry budget: it costs the server nothing, and a burst
+                            // that overran a new connection's stream limit is refused in bulk.
                             match spare {
                                 Some(again)
                                     if resend
                                         && retries < MAX_REQUEST_RETRIES
-                                        && inner.budget.withdraw() =>
+                                        && (unprocessed || inner.budget.withdraw()) =>
                                 {
                                     tracing::debug!(host = %key, error = %err, "resending on another HTTP/2 stream");
                                     retries += 1;
@@ -520,6 +540,7 @@ impl Transport {
         body: Body,
         deadline: Option<Instant>,
         defaults: Option<&HeaderMap>,
+        events: Option<&dyn h1::ExchangeEvents>,
     ) -> Result<Response<Body>, (Error, bool)> {
         let cfg = &self.inner.exchange;
         let x = H2Exchange {
@@ -529,6 +550,7 @@ impl Transport {
             write_timeout: cfg.write_timeout,
             deadline,
             defaults,
+            events,
         };
         let mut sender = stream.sender();
         let conn = stream.conn();
@@ -635,8 +657,9 @@ impl Transport {
         if !h2 {
             return Ok(Dialed::H1(ClientConn::new(io)));
         }
+        let local = io.tcp().local_addr().ok();
         let (send, conn) = h2c::handshake(io, &inner.h2).await?;
-        Ok(Dialed::H2(send, Box::new(conn)))
+        Ok(Dialed::H2(send, Box::new(conn), local))
     }
 }
 

@@ -21,6 +21,7 @@ use super::recv::{content_length, RecvBody};
 use super::send;
 use crate::body::Body;
 use crate::error::{Error, Kind};
+use crate::proto::h1::client::ExchangeEvents;
 
 /// HTTP/2 settings of a client's connections.
 #[derive(Debug, Clone)]
@@ -50,6 +51,10 @@ where
         .max_frame_size(cfg.max_frame_size)
         .max_header_list_size(cfg.max_header_list_size)
         .max_send_buffer_size(cfg.max_send_buffer)
+        // Until the server's SETTINGS arrive its stream limit is unknown; assume the 100 RFC
+        // 9113 §6.5.2 recommends as a floor, rather than no limit, so a burst of requests on
+        // a new connection is not refused wholesale.
+        .initial_max_send_streams(100)
         .enable_push(false);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, b.handshake(io)).await {
         Ok(Ok(pair)) => Ok(pair),
@@ -67,6 +72,7 @@ pub(crate) struct H2Exchange<'a> {
     pub write_timeout: Duration,
     pub deadline: Option<Instant>,
     pub defaults: Option<&'a HeaderMap>,
+    pub events: Option<&'a dyn ExchangeEvents>,
 }
 
 /// A failed HTTP/2 exchange.
@@ -137,6 +143,9 @@ pub(crate) async fn send<G: Send + Unpin + 'static>(
         let mut err = H2SendError::from_h2("sending the request failed", e);
         // `send_request` fails before anything is queued for the socket.
         err.unprocessed = err.unprocessed || err.conn_dead;
+        if let Some(ev) = x.events {
+            ev.wrote_request(Some(&err.error));
+        }
         err
     })?;
     if !eos {
@@ -157,6 +166,11 @@ pub(crate) async fn send<G: Send + Unpin + 'static>(
                 });
             }
         }
+    }
+    // The head and any in-memory body are queued on the connection (a streamed body goes on
+    // in its task): as far as this request can tell, it is written.
+    if let Some(ev) = x.events {
+        ev.wrote_request(None);
     }
     let wait = x.deadline.map_or(x.response_header_timeout, |d| {
         x.response_header_timeout
@@ -181,6 +195,9 @@ pub(crate) async fn send<G: Send + Unpin + 'static>(
             });
         }
     };
+    if let Some(ev) = x.events {
+        ev.got_first_response_byte();
+    }
     let (parts, recv) = resp.into_parts();
     let length = content_length(&parts.headers);
     let body = if recv.is_end_stream() {

@@ -236,6 +236,17 @@ async fn serve_stream<H: Handler>(
     streams: &Streams,
 ) {
     let (mut parts, recv) = req.into_parts();
+    // h2 checks names and most of the rules of RFC 9113 §8.2; a value with leading or
+    // trailing whitespace (§8.2.1) it lets through. Such a request is malformed: a stream
+    // error of type PROTOCOL_ERROR.
+    if parts
+        .headers
+        .values()
+        .any(|v| has_outer_whitespace(v.as_bytes()))
+    {
+        respond.send_reset(Reason::PROTOCOL_ERROR);
+        return;
+    }
     let is_head = parts.method == Method::HEAD;
     let length = content_length(&parts.headers);
     if let (Some(len), Some(max)) = (length, cfg.max_body_bytes) {
@@ -287,6 +298,10 @@ async fn serve_stream<H: Handler>(
             streams.resets.fetch_add(1, Ordering::AcqRel);
         }
     }
+}
+
+fn has_outer_whitespace(v: &[u8]) -> bool {
+    matches!(v.first(), Some(b' ' | b'\t')) || matches!(v.last(), Some(b' ' | b'\t'))
 }
 
 /// Sends a response; `Some(reason)` if the client reset the stream on the way.
