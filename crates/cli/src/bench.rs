@@ -1,6 +1,13 @@
 //! `nethttp bench`: a load generator on the pooled `Client`. Flags → a plan (one parsed URL,
-//! one shared body, a request budget or a deadline), a runtime, the workers, and the report;
-//! without a URL it loads the `serve` demo routes started in-process.
+//! one shared body, a request budget or a deadline, the clients), a runtime, the workers, and
+//! the report; without a URL it loads the `serve` demo routes started in-process.
+//!
+//! `-c` is the number of connections, `--streams` the requests in flight on each. HTTP/1.1
+//! carries one request at a time per connection, so `--streams` above 1 needs HTTP/2
+//! (`--http2` for h2c on http URLs; https offers h2 by default). When HTTP/2 is possible each
+//! connection gets a `Client` of its own, capped at one connection: the pool fills one HTTP/2
+//! connection up to the server's stream limit before it opens another, so a shared pool would
+//! put every stream on one connection whatever `-c` says.
 
 mod load;
 mod local_server;
@@ -15,6 +22,7 @@ use http::{Method, Uri};
 use nethttp::Client;
 
 use crate::duration;
+use crate::tls_args::TlsArgs;
 use load::{Load, Plan};
 use local_server::LocalServer;
 use progress::Goal;
@@ -28,9 +36,20 @@ pub struct BenchArgs {
     /// The URL to load; without one, the `serve` demo routes are started in-process on a free
     /// loopback port and `GET /` is loaded.
     url: Option<String>,
-    /// Concurrent workers, each with its own connection (the pool is capped at this many).
+    /// Connections, each kept for the whole run (the pool is capped at this many).
     #[arg(short = 'c', long = "connections", default_value_t = 50)]
     connections: usize,
+    /// Requests in flight on each connection: -c × --streams workers in all. Above 1 needs
+    /// HTTP/2 (--http2, or an https URL whose server picks h2); plain HTTP/1.1 is refused.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    streams: usize,
+    /// HTTP/2: on http URLs by prior knowledge (h2c, which `nethttp serve` speaks); on https
+    /// URLs h2 is offered by ALPN anyway (the default), so this changes nothing there.
+    #[arg(long, conflicts_with = "no_http2")]
+    http2: bool,
+    /// HTTP/1.1 only: https offers only `http/1.1` in ALPN.
+    #[arg(long)]
+    no_http2: bool,
     /// Total requests to send. With -d as well, whichever ends first stops the run.
     #[arg(short = 'n', long = "requests")]
     requests: Option<u64>,
@@ -54,11 +73,16 @@ pub struct BenchArgs {
     /// Prints one JSON object on stdout instead of the summary, and no progress bar.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
     if args.connections == 0 {
         return Err("-c must be at least 1".to_owned());
+    }
+    if args.streams == 0 {
+        return Err("--streams must be at least 1".to_owned());
     }
     // The in-process server (if any) gets its own thread, so it and the load each have a core.
     let (local, url) = match &args.url {
@@ -72,6 +96,14 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     let uri: Uri = url
         .parse()
         .map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+    if args.streams > 1 && !may_use_http2(&args, &uri) {
+        return Err(format!(
+            "--streams {} needs HTTP/2, and this run speaks HTTP/1.1 (one request at a time \
+             per connection): add --http2 (h2c) or use an https URL without --no-http2; for \
+             more HTTP/1.1 concurrency raise -c instead",
+            args.streams
+        ));
+    }
 
     let rt = crate::runtime::build(args.threads)?;
     let result = rt.block_on(bench(&args, &url, uri));
@@ -80,20 +112,51 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     result
 }
 
+/// Whether the run may speak HTTP/2: h2c was asked for, or https offers h2.
+fn may_use_http2(args: &BenchArgs, uri: &Uri) -> bool {
+    let https = uri.scheme_str() == Some("https");
+    args.http2 || (https && !args.no_http2)
+}
+
+/// The clients the workers share: one per connection when HTTP/2 is possible (see the module
+/// comment), else one whose pool is capped at `-c` connections.
+fn clients(args: &BenchArgs, uri: &Uri) -> Result<Vec<Client>, String> {
+    let tls = args.tls.client_tls()?;
+    let per_connection = may_use_http2(args, uri);
+    let (count, conns) = if per_connection {
+        (args.connections, 1)
+    } else {
+        (1, args.connections)
+    };
+    (0..count)
+        .map(|_| {
+            let mut client = Client::builder();
+            if !args.timeout.is_zero() {
+                client = client.timeout(args.timeout);
+            }
+            let tls = tls.clone();
+            client
+                .transport(|t| {
+                    let t = t
+                        .max_conns_per_host(conns)
+                        .max_idle_per_host(conns)
+                        .max_idle(conns.max(1024))
+                        .http2(!args.no_http2)
+                        .http2_prior_knowledge(args.http2);
+                    match tls {
+                        Some(tls) => t.tls(tls),
+                        None => t,
+                    }
+                })
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
 async fn bench(args: &BenchArgs, url: &str, uri: Uri) -> Result<(), String> {
     let conns = args.connections;
-    let mut client = Client::builder();
-    if !args.timeout.is_zero() {
-        client = client.timeout(args.timeout);
-    }
-    let client = client
-        .transport(|t| {
-            t.max_conns_per_host(conns)
-                .max_idle_per_host(conns)
-                .max_idle(conns.max(1024))
-        })
-        .build()
-        .map_err(|e| e.to_string())?;
+    let clients = clients(args, &uri)?;
     // -n alone runs until the budget is spent; otherwise there is always a deadline.
     let (goal, duration) = match (args.requests, args.duration) {
         (Some(n), d) => (Goal::Requests(n), d),
@@ -102,12 +165,13 @@ async fn bench(args: &BenchArgs, url: &str, uri: Uri) -> Result<(), String> {
             (Goal::Duration(d), Some(d))
         }
     };
+    let concurrency = conns.saturating_mul(args.streams);
     let workers = match args.requests {
-        Some(n) => conns.min(usize::try_from(n).unwrap_or(usize::MAX)),
-        None => conns,
+        Some(n) => concurrency.min(usize::try_from(n).unwrap_or(usize::MAX)),
+        None => concurrency,
     };
     let load = Load::new(Plan {
-        client: client.clone(),
+        clients,
         method: args.method.clone(),
         uri,
         body: Bytes::from(vec![b'x'; args.body_size]),
@@ -121,17 +185,21 @@ async fn bench(args: &BenchArgs, url: &str, uri: Uri) -> Result<(), String> {
         bar.finish();
     }
 
-    let stats = client.pool_stats();
+    let (dials, reuses) = load.plan().clients.iter().fold((0, 0), |(d, r), c| {
+        let stats = c.pool_stats();
+        (d + stats.dials, r + stats.reuses)
+    });
     let recorder = load.recorder();
     let report = Report {
         url,
         method: load.plan().method.as_str(),
         connections: conns,
+        streams: args.streams,
         threads: args.threads,
         elapsed,
         recorder: &recorder,
-        connections_opened: stats.dials,
-        reuses: stats.reuses,
+        connections_opened: dials,
+        reuses,
     };
     if args.json {
         println!("{}", report.json());

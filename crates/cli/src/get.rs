@@ -1,6 +1,7 @@
 //! `nethttp get`: one request on the library's `Client`, the response body streamed to stdout
 //! as it arrives; `-i` puts the status line and headers first, `-v` traces each phase of the
-//! exchange (connection, DNS, connect, write, first byte) on stderr.
+//! exchange (connection, DNS, connect, TLS, write, first byte) on stderr. https offers HTTP/2
+//! (`--no-http2`: HTTP/1.1 only), `--http2-prior-knowledge` speaks h2c on http URLs.
 
 mod trace;
 
@@ -16,6 +17,7 @@ use http_body_util::BodyExt;
 use nethttp::{Body, Client};
 
 use crate::duration;
+use crate::tls_args::TlsArgs;
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
@@ -49,6 +51,16 @@ pub struct GetArgs {
     /// 30s, response head 60s, 60s of silence in the body).
     #[arg(long, value_parser = duration::parse)]
     timeout: Option<Duration>,
+    /// Speaks HTTP/2 on http URLs without asking first (h2c by prior knowledge), for servers
+    /// known to support it (`nethttp serve` does). https URLs negotiate by ALPN regardless.
+    #[arg(long, conflicts_with = "no_http2")]
+    http2_prior_knowledge: bool,
+    /// HTTP/1.1 only: https offers only `http/1.1` in ALPN (like curl's --http1.1). By
+    /// default https offers `h2` first.
+    #[arg(long)]
+    no_http2: bool,
+    #[command(flatten)]
+    tls: TlsArgs,
 }
 
 /// `Name: value` → (name, value); the library validates both when the request is built.
@@ -87,6 +99,15 @@ async fn get(args: GetArgs) -> Result<(), String> {
     if let Some(t) = args.timeout {
         client = client.timeout(t);
     }
+    let tls = args.tls.client_tls()?;
+    let (http2, prior_knowledge) = (!args.no_http2, args.http2_prior_knowledge);
+    client = client.transport(|t| {
+        let t = t.http2(http2).http2_prior_knowledge(prior_knowledge);
+        match tls {
+            Some(tls) => t.tls(tls),
+            None => t,
+        }
+    });
     let client = client.build().map_err(|e| e.to_string())?;
     let mut req = client.request(method, &args.url);
     for (name, value) in &args.headers {
@@ -133,7 +154,8 @@ fn read_data_file(path: &PathBuf) -> Result<Vec<u8>, String> {
     read.map_err(|e| format!("reading {}: {e}", path.display()))
 }
 
-/// The status line and headers, like `curl -i` (CRLF line ends), each line after `prefix`.
+/// The status line and headers, like `curl -i` (CRLF line ends), each line after `prefix`; the
+/// status line names the protocol the response came on (`HTTP/2 200`).
 fn write_head(w: &mut impl Write, prefix: &str, res: &Response<Body>) -> io::Result<()> {
     let version = match res.version() {
         Version::HTTP_10 => "HTTP/1.0",

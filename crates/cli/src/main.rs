@@ -7,6 +7,7 @@ mod get;
 mod routes;
 mod runtime;
 mod serve;
+mod tls_args;
 
 use clap::{Parser, Subcommand};
 

@@ -1,6 +1,7 @@
-//! The load itself: workers that each loop request → read the whole body → record, sharing one
-//! pooled `Client`, until the request budget or the deadline runs out; and the `Recorder` that
-//! collects latencies (microseconds, HDR histogram), status counts and errors by kind.
+//! The load itself: workers that each loop request → read the whole body → record, on pooled
+//! `Client`s (worker i uses client i mod their number), until the request budget or the
+//! deadline runs out; and the `Recorder` that collects latencies (microseconds, HDR
+//! histogram), status counts, protocol versions and errors by kind.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use hdrhistogram::Histogram;
-use http::{Method, Request, StatusCode, Uri};
+use http::{Method, Request, StatusCode, Uri, Version};
 use http_body_util::BodyExt;
 use nethttp::{Body, Client, ErrorKind};
 use tokio::task::JoinSet;
@@ -19,7 +20,8 @@ const MAX_LATENCY_US: u64 = 3_600_000_000;
 
 /// What every worker sends, prepared once so the loop only clones cheap handles.
 pub struct Plan {
-    pub client: Client,
+    /// The workers spread over these evenly (one per connection for HTTP/2, or one shared).
+    pub clients: Vec<Client>,
     pub method: Method,
     /// Parsed once; cloning a `Uri` shares its bytes.
     pub uri: Uri,
@@ -41,6 +43,8 @@ pub struct Recorder {
     pub body_bytes: u64,
     /// (status code, count), in order of first appearance.
     pub statuses: Vec<(u16, u64)>,
+    /// (protocol version, responses), in order of first appearance.
+    pub versions: Vec<(Version, u64)>,
     /// Requests that failed in transport.
     pub errors: u64,
     /// (kind, count, the first such error's message), in order of first appearance.
@@ -55,14 +59,19 @@ impl Recorder {
             completed: 0,
             body_bytes: 0,
             statuses: Vec::new(),
+            versions: Vec::new(),
             errors: 0,
             errors_by_kind: Vec::new(),
         }
     }
 
-    fn record(&mut self, outcome: Result<(StatusCode, u64), nethttp::Error>, took: Duration) {
+    fn record(&mut self, outcome: Result<Answer, nethttp::Error>, took: Duration) {
         match outcome {
-            Ok((status, bytes)) => {
+            Ok(Answer {
+                status,
+                version,
+                bytes,
+            }) => {
                 let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
                 self.latency_us.saturating_record(us.max(1));
                 self.completed += 1;
@@ -71,6 +80,10 @@ impl Recorder {
                 match self.statuses.iter_mut().find(|(c, _)| *c == code) {
                     Some((_, n)) => *n += 1,
                     None => self.statuses.push((code, 1)),
+                }
+                match self.versions.iter_mut().find(|(v, _)| *v == version) {
+                    Some((_, n)) => *n += 1,
+                    None => self.versions.push((version, 1)),
                 }
             }
             Err(e) => {
@@ -83,6 +96,14 @@ impl Recorder {
             }
         }
     }
+}
+
+/// What one completed request gave.
+struct Answer {
+    status: StatusCode,
+    version: Version,
+    /// Response body bytes.
+    bytes: u64,
 }
 
 /// The state every worker shares.
@@ -118,8 +139,9 @@ impl Load {
     pub async fn run(self: &Arc<Self>, workers: usize) -> Duration {
         let start = Instant::now();
         let mut set = JoinSet::new();
-        for _ in 0..workers {
-            set.spawn(self.clone().worker());
+        for i in 0..workers {
+            let client = self.plan.clients[i % self.plan.clients.len()].clone();
+            set.spawn(self.clone().worker(client));
         }
         let all_done = async {
             while let Some(r) = set.join_next().await {
@@ -142,7 +164,7 @@ impl Load {
         elapsed
     }
 
-    async fn worker(self: Arc<Self>) {
+    async fn worker(self: Arc<Self>, client: Client) {
         let plan = &self.plan;
         loop {
             if let Some(limit) = plan.requests {
@@ -154,14 +176,14 @@ impl Load {
             if plan.deadline.is_some_and(|d| start >= d) {
                 return;
             }
-            let outcome = self.one().await;
+            let outcome = self.one(&client).await;
             let took = start.elapsed();
             self.recorder().record(outcome, took);
         }
     }
 
-    /// One request, its body read to the end and discarded; returns the status and body size.
-    async fn one(&self) -> Result<(StatusCode, u64), nethttp::Error> {
+    /// One request, its body read to the end and discarded.
+    async fn one(&self, client: &Client) -> Result<Answer, nethttp::Error> {
         let plan = &self.plan;
         let body = if plan.body.is_empty() {
             Body::empty()
@@ -171,8 +193,8 @@ impl Load {
         let mut req = Request::new(body);
         *req.method_mut() = plan.method.clone();
         *req.uri_mut() = plan.uri.clone();
-        let res = plan.client.execute(req).await?;
-        let status = res.status();
+        let res = client.execute(req).await?;
+        let (status, version) = (res.status(), res.version());
         let mut body = res.into_body();
         let mut bytes = 0u64;
         while let Some(frame) = body.frame().await {
@@ -180,6 +202,10 @@ impl Load {
                 bytes += data.len() as u64;
             }
         }
-        Ok((status, bytes))
+        Ok(Answer {
+            status,
+            version,
+            bytes,
+        })
     }
 }

@@ -1,9 +1,11 @@
 //! The result of a `nethttp bench` run, as a human summary or as one JSON object: requests/s,
-//! latency percentiles, status counts, errors by kind, and TCP connections opened.
+//! latency percentiles, status counts, errors by kind, the protocol the responses came on, and
+//! TCP connections opened.
 
 use std::fmt::Write as _;
 use std::time::Duration;
 
+use http::Version;
 use serde_json::{json, Map, Value};
 
 use super::load::Recorder;
@@ -13,6 +15,8 @@ pub struct Report<'a> {
     pub url: &'a str,
     pub method: &'a str,
     pub connections: usize,
+    /// Requests in flight per connection (`--streams`).
+    pub streams: usize,
     pub threads: usize,
     pub elapsed: Duration,
     pub recorder: &'a Recorder,
@@ -50,6 +54,20 @@ impl Report<'_> {
         }
     }
 
+    /// The protocol of the responses: `HTTP/2`, `HTTP/1.1`, or several joined by `+` (sorted);
+    /// `None` when nothing completed.
+    fn protocol(&self) -> Option<String> {
+        let mut versions: Vec<&str> = self
+            .recorder
+            .versions
+            .iter()
+            .map(|(v, _)| version_name(*v))
+            .collect();
+        versions.sort_unstable();
+        versions.dedup();
+        (!versions.is_empty()).then(|| versions.join("+"))
+    }
+
     fn max_ms(&self) -> f64 {
         self.recorder.latency_us.max() as f64 / 1e3
     }
@@ -70,9 +88,14 @@ impl Report<'_> {
         } else {
             format!("{} threads", self.threads)
         };
+        let streams = if self.streams == 1 {
+            String::new()
+        } else {
+            format!(" × {} streams", self.streams)
+        };
         let _ = writeln!(
             s,
-            "{} {}: {} connections, {threads}",
+            "{} {}: {} connections{streams}, {threads}",
             self.method, self.url, self.connections
         );
         let _ = writeln!(
@@ -117,6 +140,20 @@ impl Report<'_> {
                 let _ = writeln!(s, "    {kind}: {n} (first: {example})");
             }
         }
+        let protocol = match self.protocol() {
+            None => "none (no response)".to_owned(),
+            Some(p) if r.versions.len() == 1 => p,
+            Some(_) => {
+                let mut by: Vec<String> = r
+                    .versions
+                    .iter()
+                    .map(|(v, n)| format!("{}: {n}", version_name(*v)))
+                    .collect();
+                by.sort_unstable();
+                by.join(", ")
+            }
+        };
+        let _ = writeln!(s, "  protocol     {protocol}");
         let _ = writeln!(
             s,
             "  connections  {} opened, {} requests on reused ones",
@@ -144,10 +181,19 @@ impl Report<'_> {
             .iter()
             .map(|(k, n, _)| (k.as_str().to_owned(), json!(n)))
             .collect();
+        let protocols: Map<String, Value> = r
+            .versions
+            .iter()
+            .map(|(v, n)| (version_name(*v).to_owned(), json!(n)))
+            .collect();
         json!({
             "url": self.url,
             "method": self.method,
-            "concurrency": self.connections,
+            "concurrency": self.connections.saturating_mul(self.streams),
+            "connections": self.connections,
+            "streams": self.streams,
+            "protocol": self.protocol(),
+            "protocols": protocols,
             "threads": self.threads,
             "requests": r.completed,
             "errors": r.errors,
@@ -160,5 +206,17 @@ impl Report<'_> {
             "latency_ms": latency,
             "status": status,
         })
+    }
+}
+
+/// How a protocol version is shown.
+fn version_name(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/?",
     }
 }

@@ -1,7 +1,7 @@
 //! `nethttp get -v`: a `Trace` that prints one line per phase of the exchange on stderr —
-//! connection (new or reused, with its idle time), DNS, connect, request written, first
-//! response byte, redirects followed — each with how long the phase took, and the total at
-//! the end.
+//! connection (new or reused, with its idle time; HTTP/2 and its streams in flight), DNS,
+//! connect, TLS handshake (with the ALPN protocol), request written, first response byte,
+//! redirects followed — each with how long the phase took, and the total at the end.
 
 use std::io;
 use std::net::SocketAddr;
@@ -21,6 +21,7 @@ struct Marks {
     conn_asked: Instant,
     dns_started: Instant,
     connects: Vec<(SocketAddr, Instant)>,
+    tls_started: Instant,
     got_conn: Instant,
     wrote: Option<Instant>,
 }
@@ -34,6 +35,7 @@ impl Verbose {
                 conn_asked: start,
                 dns_started: start,
                 connects: Vec::new(),
+                tls_started: start,
                 got_conn: start,
                 wrote: None,
             }),
@@ -71,15 +73,29 @@ impl Trace for Verbose {
             .local_addr
             .map(|a| format!(", local {a}"))
             .unwrap_or_default();
+        let proto = if info.http2 {
+            let n = info.streams_in_flight;
+            format!(
+                ", HTTP/2 with {n} stream{} in flight",
+                if n == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        };
         if !info.reused {
             line(format_args!(
-                "connection: new{local}, ready in {}",
+                "connection: new{local}{proto}, ready in {}",
                 ms(waited)
             ));
         } else if info.was_idle {
             line(format_args!(
-                "connection: reused, idle for {}{local}, ready in {}",
+                "connection: reused, idle for {}{local}{proto}, ready in {}",
                 ms(info.idle_time),
+                ms(waited)
+            ));
+        } else if info.http2 {
+            line(format_args!(
+                "connection: reused (shared){local}{proto}, ready in {}",
                 ms(waited)
             ));
         } else {
@@ -120,6 +136,24 @@ impl Trace for Verbose {
         match err {
             None => line(format_args!("connect {addr}: ok in {}", ms(took))),
             Some(e) => line(format_args!("connect {addr}: failed in {}: {e}", ms(took))),
+        }
+    }
+
+    fn tls_handshake_start(&self) {
+        self.marks().tls_started = Instant::now();
+    }
+
+    fn tls_handshake_done(&self, alpn: Option<&[u8]>, err: Option<&nethttp::Error>) {
+        let took = self.marks().tls_started.elapsed();
+        match err {
+            None => {
+                let alpn = alpn.map_or("none".into(), String::from_utf8_lossy);
+                line(format_args!(
+                    "TLS handshake: ok in {}, ALPN {alpn}",
+                    ms(took)
+                ));
+            }
+            Some(e) => line(format_args!("TLS handshake: failed in {}: {e}", ms(took))),
         }
     }
 

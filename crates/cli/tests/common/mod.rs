@@ -1,6 +1,10 @@
 //! A running `nethttp serve` for the CLI's tests: spawned on an ephemeral loopback port, found
-//! from its `listening on` log line, its log collected, killed when the test ends.
+//! from its `listening on` log line, its log collected, killed when the test ends; `tls` makes
+//! certificates and HTTPS servers, `peers` finds external programs such as curl.
 #![allow(dead_code)] // each test file uses part of it
+
+pub mod peers;
+pub mod tls;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

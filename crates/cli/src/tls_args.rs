@@ -1,0 +1,37 @@
+//! The client TLS flags `get` and `bench` share: `--cacert F` (trust only the roots in a PEM
+//! file) and `--insecure` (accept any certificate), turned into the library's `ClientTls`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use nethttp::ClientTls;
+
+#[derive(Args, Debug, Clone)]
+pub struct TlsArgs {
+    /// Trusts only the certificates in this PEM file (e.g. a private CA or a self-signed
+    /// server's certificate) instead of the Mozilla root set, for https URLs.
+    #[arg(long, value_name = "FILE", conflicts_with = "insecure")]
+    cacert: Option<PathBuf>,
+    /// Accepts any server certificate for any name: encrypted but not authenticated. For
+    /// testing against self-signed servers only.
+    #[arg(short = 'k', long)]
+    insecure: bool,
+}
+
+impl TlsArgs {
+    /// The TLS settings these flags ask for; `None` keeps the library's default (the Mozilla
+    /// roots).
+    pub fn client_tls(&self) -> Result<Option<ClientTls>, String> {
+        if self.insecure {
+            return Ok(Some(ClientTls::danger_accept_invalid_certs()));
+        }
+        let Some(path) = &self.cacert else {
+            return Ok(None);
+        };
+        let pem =
+            std::fs::read(path).map_err(|e| format!("reading --cacert {}: {e}", path.display()))?;
+        ClientTls::with_only_roots_pem(&pem)
+            .map(Some)
+            .map_err(|e| format!("--cacert {}: {e}", path.display()))
+    }
+}

@@ -1,0 +1,72 @@
+//! TLS for the CLI's tests: a self-signed certificate for `localhost` and `127.0.0.1`, made
+//! fresh with rcgen and written to a temporary directory (removed on drop), and a
+//! `nethttp serve` running HTTPS with it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use super::Served;
+
+/// A self-signed certificate and its key, as files.
+pub struct TestCert {
+    dir: PathBuf,
+}
+
+impl TestCert {
+    /// A new certificate for `localhost` and `127.0.0.1`.
+    pub fn new() -> TestCert {
+        let key = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
+            .expect("rcgen makes a certificate");
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "nethttp-cli-cert-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("cert.pem"), key.cert.pem()).expect("write cert");
+        std::fs::write(dir.join("key.pem"), key.signing_key.serialize_pem()).expect("write key");
+        TestCert { dir }
+    }
+
+    pub fn cert_path(&self) -> String {
+        path_str(self.dir.join("cert.pem"))
+    }
+
+    pub fn key_path(&self) -> String {
+        path_str(self.dir.join("key.pem"))
+    }
+}
+
+impl Drop for TestCert {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn path_str(p: PathBuf) -> String {
+    p.into_os_string().into_string().expect("utf-8 temp path")
+}
+
+/// `nethttp serve` on plain TCP (HTTP/1.1, and HTTP/2 by prior knowledge).
+pub fn serve_plain() -> Served {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0"]);
+    Served::spawn(cmd)
+}
+
+/// `nethttp serve` over TLS with `cert` (HTTP/2 and HTTP/1.1 by ALPN), plus `extra` flags.
+pub fn serve_tls(cert: &TestCert, extra: &[&str]) -> Served {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0"])
+        .args(["--tls-cert", &cert.cert_path()])
+        .args(["--tls-key", &cert.key_path()])
+        .args(extra);
+    Served::spawn(cmd)
+}
+
+/// `https://localhost:PORT{path}` for a server from [`serve_tls`]: the name the certificate
+/// is for.
+pub fn https_url(served: &Served, path: &str) -> String {
+    format!("https://localhost:{}{path}", served.addr.port())
+}
