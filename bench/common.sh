@@ -40,3 +40,42 @@ now_ns() { date +%s%N; }
 median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print ""; exit} if (NR%2) printf "%.6f\n", a[(NR+1)/2]; else printf "%.6f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b+0 == 0) print "-"; else printf "%.2f", a / b }'; }
 fmt() { awk -v x="$1" -v d="$2" 'BEGIN { if (x == "") print "-"; else printf "%.*f", d, x }'; }
+
+# ---------------------------------------------------------------- used by h2_run.sh, h2_client_run.sh
+# (The older scripts keep their own copies; these expect the caller to define die().)
+
+bin_dir() {  # where cargo put the release binaries: $CARGO_TARGET_DIR/release, else target/release
+    echo "${CARGO_TARGET_DIR:-target}/release"
+}
+
+STARTED_PID= STARTED_ADDR=
+# start_listening LOGF CPU CMD...: starts CMD pinned to CPU in the background (tracked in LIVE),
+# waits up to 15 s for a line containing "listening on 127.x.x.x:PORT" (ANSI colours stripped),
+# and sets STARTED_PID and STARTED_ADDR. CMD must exec the server itself (taskset execs it), so
+# /proc/STARTED_PID is the server's.
+start_listening() {
+    local logf=$1 cpu=$2 pid line addr
+    shift 2
+    taskset -c "$cpu" "$@" >"$logf" 2>&1 &
+    pid=$!
+    LIVE[$pid]=1
+    line=
+    for _ in $(seq 150); do
+        running "$pid" || { tail -n 20 "$logf" >&2; die "exited before listening: $*"; }
+        line=$(sed 's/\x1b\[[0-9;]*m//g' "$logf" | grep -m1 'listening on' || true)
+        [[ -n $line ]] && break
+        sleep 0.1
+    done
+    [[ -n $line ]] || { tail -n 20 "$logf" >&2; die "no 'listening on' line within 15 s: $*"; }
+    sleep 0.2   # an error that merely mentions "listening on" is followed by an exit
+    running "$pid" || { tail -n 20 "$logf" >&2; die "exited right after: $line"; }
+    addr=$(grep -oE '127\.[0-9]+\.[0-9]+\.[0-9]+:[0-9]+' <<<"$line" | head -n1 || true)
+    [[ -n $addr ]] || die "cannot parse the address from: $line"
+    [[ $(cat "/proc/$pid/comm" 2>/dev/null) != taskset ]] || die "pid $pid is still taskset; cannot measure it"
+    STARTED_PID=$pid STARTED_ADDR=$addr
+}
+
+cpu_busy_steal() {  # cpu_busy_steal N... -> "TASK STEAL" ticks summed over those CPUs (/proc/stat)
+    local want=" ${*/#/cpu} "
+    awk -v want="$want" 'index(want, " " $1 " ") { t += $2 + $3 + $4; s += $9 } END { print t + 0, s + 0 }' /proc/stat
+}

@@ -3,15 +3,21 @@
 //! binary supplies only [`Fetch`], one GET with its whole body read, so the two clients are
 //! driven by exactly the same code.
 //!
-//! Usage: NAME URL [-c 64] [-d 10] [--threads 1]
+//! Usage: NAME URL [-c 64] [-m 1] [--http2] [-d 10] [--threads 1]
 //!   URL        http://HOST:PORT/PATH, requested with GET over and over
-//!   -c N       requests in flight: N workers, each sends its next request when the last
-//!              one's body has been read (default 64)
+//!   -c N       connections (default 64). Without `--http2` also the requests in flight:
+//!              N workers, each sends its next request when the last one's body has been
+//!              read
+//!   -m S       HTTP/2 streams per connection (default 1; only with `--http2`): N × S
+//!              workers, so N × S requests in flight (as h2load's `-c N -m S`)
+//!   --http2    h2c by prior knowledge: HTTP/2 without an upgrade, on plain `http` URLs;
+//!              each client is told to use at most N connections where it can be
 //!   -d SECS    duration: no request starts after it (default 10; "10s" also accepted)
 //!   --threads  1 = tokio current_thread runtime; N > 1 = multi-thread runtime with N
 //!              workers (default 1)
 //!
-//! Prints one JSON line on stdout: client, threads, concurrency, requests, errors, bytes,
+//! Prints one JSON line on stdout: client, threads, http2, conns_asked, streams,
+//! concurrency (requests in flight), requests, errors, bytes,
 //! duration_s, rps, conns (TCP connections the client says it opened, or null when it cannot
 //! tell), cpu_s (user + system time of the whole process over the run, getrusage) and
 //! cpu_us_per_req. The first error, if any, goes to stderr.
@@ -22,7 +28,7 @@ use std::time::{Duration, Instant};
 
 /// Longest run accepted, so a typo cannot start an endless load.
 const MAX_SECS: u64 = 3600;
-/// Most workers accepted.
+/// Most workers accepted (connections × streams).
 const MAX_CONCURRENCY: usize = 100_000;
 
 /// One request: GET the URL and read the whole body. Ok carries the body length.
@@ -33,29 +39,38 @@ pub trait Fetch: Clone + Send + Sync + 'static {
 /// The command line.
 pub struct Args {
     pub url: String,
+    /// Requests in flight: `conns` × `streams`.
     pub concurrency: usize,
+    /// Connections asked for (`-c`).
+    pub conns: usize,
+    /// HTTP/2 streams per connection (`-m`); 1 without `--http2`.
+    pub streams: usize,
+    /// h2c by prior knowledge.
+    pub http2: bool,
     pub duration: Duration,
     pub threads: usize,
 }
 
 fn usage(name: &str) -> ! {
-    eprintln!("usage: {name} URL [-c 64] [-d 10] [--threads 1]");
+    eprintln!("usage: {name} URL [-c 64] [-m 1] [--http2] [-d 10] [--threads 1]");
     std::process::exit(2);
 }
 
 /// Parses the flags; exits with a usage message on anything unknown.
 pub fn parse_args(name: &str) -> Args {
     let mut url = None;
-    let mut concurrency = 64usize;
+    let mut conns = 64usize;
+    let mut streams = 1usize;
+    let mut http2 = false;
     let mut secs = 10u64;
     let mut threads = 1usize;
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
-        // "-c64", "-c 64", "--threads=2", "--threads 2"
+        // "-c64", "-c 64", "-m32", "--threads=2", "--threads 2"
         let (key, inline) = if let Some((k, v)) = a.split_once('=') {
             (k.to_string(), Some(v.to_string()))
         } else if a.len() > 2
-            && (a.starts_with("-c") || a.starts_with("-d"))
+            && (a.starts_with("-c") || a.starts_with("-d") || a.starts_with("-m"))
             && !a.starts_with("--")
         {
             (a[..2].to_string(), Some(a[2..].to_string()))
@@ -75,7 +90,9 @@ pub fn parse_args(name: &str) -> Args {
             })
         };
         match key.as_str() {
-            "-c" | "--concurrency" => concurrency = number(value()) as usize,
+            "-c" | "--concurrency" | "--conns" => conns = number(value()) as usize,
+            "-m" | "--streams" => streams = number(value()) as usize,
+            "--http2" => http2 = true,
             "-d" | "--duration" => secs = number(value()),
             "--threads" => threads = number(value()) as usize,
             "-h" | "--help" => usage(name),
@@ -87,8 +104,17 @@ pub fn parse_args(name: &str) -> Args {
         }
     }
     let Some(url) = url else { usage(name) };
+    if streams != 1 && !http2 {
+        eprintln!("{name}: -m (streams per connection) needs --http2");
+        usage(name);
+    }
+    let concurrency = conns.saturating_mul(streams);
+    if conns == 0 || streams == 0 {
+        eprintln!("{name}: -c and -m must be >= 1");
+        usage(name);
+    }
     if !(1..=MAX_CONCURRENCY).contains(&concurrency) || !(1..=MAX_SECS).contains(&secs) {
-        eprintln!("{name}: -c must be 1..={MAX_CONCURRENCY} and -d 1..={MAX_SECS}");
+        eprintln!("{name}: -c × -m must be 1..={MAX_CONCURRENCY} and -d 1..={MAX_SECS}");
         usage(name);
     }
     if threads == 0 {
@@ -98,6 +124,9 @@ pub fn parse_args(name: &str) -> Args {
     Args {
         url,
         concurrency,
+        conns,
+        streams,
+        http2,
         duration: Duration::from_secs(secs),
         threads,
     }
@@ -206,10 +235,14 @@ pub fn report(client: &str, args: &Args, t: &Totals, conns: Option<u64>) -> Exit
     };
     let conns = conns.map_or("null".to_string(), |n| n.to_string());
     println!(
-        "{{\"client\":\"{client}\",\"threads\":{},\"concurrency\":{},\"requests\":{},\
+        "{{\"client\":\"{client}\",\"threads\":{},\"http2\":{},\"conns_asked\":{},\"streams\":{},\
+         \"concurrency\":{},\"requests\":{},\
          \"errors\":{},\"bytes\":{},\"duration_s\":{secs:.3},\"rps\":{rps:.1},\"conns\":{conns},\
          \"cpu_s\":{:.3},\"cpu_us_per_req\":{cpu_us_per_req:.3}}}",
         args.threads,
+        args.http2,
+        args.conns,
+        args.streams,
         args.concurrency,
         t.requests,
         t.errors,

@@ -2,10 +2,14 @@
 //! reading the whole body, then the next. The frame (flags, runtime, counting, JSON line) is
 //! `load_common.rs`, shared with `reqwest-load`, so only the client differs.
 //!
-//! Usage: nethttp-load URL [-c 64] [-d 10] [--threads 1]
+//! Usage: nethttp-load URL [-c 64] [-m 1] [--http2] [-d 10] [--threads 1]
 //!
 //! Each request is `client.execute(Request)` with the URL parsed once up front and the body
 //! read with `to_bytes`. `conns` in the report is the pool's own count of TCP dials.
+//!
+//! `--http2`: the transport gets `http2_prior_knowledge(true)` (h2c) and
+//! `max_conns_per_host(C)`; `-c C -m S` runs C × S workers, which share the HTTP/2
+//! connections (one carries up to the server's MAX_CONCURRENT_STREAMS requests at once).
 
 #[path = "load_common.rs"]
 mod load_common;
@@ -59,7 +63,21 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let client = Client::new();
+    let client = if args.http2 {
+        let conns = args.conns;
+        Client::builder()
+            .transport(|t| t.http2_prior_knowledge(true).max_conns_per_host(conns))
+            .build()
+    } else {
+        Ok(Client::new())
+    };
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("nethttp-load: client: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let f = NethttpFetch {
         client: client.clone(),
         uri,

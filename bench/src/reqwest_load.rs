@@ -2,11 +2,16 @@
 //! reading the whole body, then the next. The frame (flags, runtime, counting, JSON line) is
 //! `load_common.rs`, shared with `nethttp-load`, so only the client differs.
 //!
-//! Usage: reqwest-load URL [-c 64] [-d 10] [--threads 1]
+//! Usage: reqwest-load URL [-c 64] [-m 1] [--http2] [-d 10] [--threads 1]
 //!
 //! Each request is `client.get(url).send()` with the URL parsed once up front and the body
 //! read with `bytes()`. reqwest cannot say how many TCP connections it opened: `conns` in the
 //! report is null, and the benchmark counts them at the server.
+//!
+//! `--http2`: `ClientBuilder::http2_prior_knowledge()` (h2c); `-c C -m S` runs C × S workers.
+//! reqwest has no per-host connection cap: its pool shares one HTTP/2 connection per host
+//! (requests past the server's MAX_CONCURRENT_STREAMS wait for a stream on it), so `-c`
+//! only sets the number of workers together with `-m`.
 
 #[path = "load_common.rs"]
 mod load_common;
@@ -56,7 +61,12 @@ fn main() -> ExitCode {
     };
     // Built inside the runtime (reqwest's pool spawns on it); no proxy from the environment,
     // as nethttp's client, which uses one only when told to.
-    let client = match rt.block_on(async { reqwest::Client::builder().no_proxy().build() }) {
+    let http2 = args.http2;
+    let client = match rt.block_on(async {
+        let b = reqwest::Client::builder().no_proxy();
+        let b = if http2 { b.http2_prior_knowledge() } else { b };
+        b.build()
+    }) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("reqwest-load: client: {e}");
