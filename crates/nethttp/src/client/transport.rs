@@ -12,7 +12,7 @@ use http::request::Parts;
 use http::{Request, Response};
 use tokio::time::Instant;
 
-use super::h2_pool::H2Stream;
+use super::h2_pool::{H2Conn, H2Stream};
 use super::pool::{Checkout, ConnectKey, Pool, PoolConfig, PoolStats, Pooled, Scheme};
 use super::retry::{self, DialRetry, RetryBudget};
 use super::trace::{GotConn, Observe, Trace, TraceHook};
@@ -25,6 +25,13 @@ use crate::tls::{ClientTls, MaybeTls};
 
 /// Most times a request is resent after failing on a reused connection.
 const MAX_REQUEST_RETRIES: u32 = 3;
+/// Most times a request refused by an HTTP/2 server (REFUSED_STREAM) is resent on the
+/// connection that refused it.
+const MAX_REFUSALS: u32 = 6;
+
+/// A failed HTTP/2 request: the error, whether the server certainly did not process it, and
+/// the connection when it refused the stream but can take others.
+type H2Failure = (Error, bool, Option<Arc<H2Conn>>);
 
 /// Sends requests over pooled connections; cheap to clone (clones share the pool).
 #[derive(Clone)]
@@ -383,6 +390,11 @@ impl Transport {
         let observe = trace.map(Observe);
         inner.budget.deposit();
         let mut retries = 0;
+        // A refused stream is resent on the connection that refused it (which by then knows
+        // the server's stream limit, so the request waits for a free stream instead of
+        // overrunning a fresh connection the same way), a bounded number of times.
+        let mut refusals = 0;
+        let mut pinned: Option<Arc<H2Conn>> = None;
         loop {
             // Keep a copy of a body that can be sent again, for a retry.
             let spare = body.try_clone();
@@ -398,6 +410,13 @@ impl Transport {
                     http2: false,
                     streams_in_flight: 0,
                 };
+                if let Some(conn) = pinned.take().filter(|c| !c.is_dead()) {
+                    let got = GotConn {
+                        reused: true,
+                        ..fresh
+                    };
+                    return Ok((Slot::H2(H2Stream::take(&conn)), got));
+                }
                 let got = match inner.pool.checkout(&key, expect_h2).await? {
                     Checkout::Idle(p, idle_time) => (
                         Slot::H1(p),
@@ -445,7 +464,17 @@ impl Transport {
                         .await
                     {
                         Ok(res) => return Ok(res),
-                        Err((err, unprocessed)) => {
+                        Err((err, _, Some(conn))) => {
+                            let Some(again) = spare.filter(|_| refusals < MAX_REFUSALS) else {
+                                return Err(err);
+                            };
+                            tracing::debug!(host = %key, error = %err, "stream refused; resending on the same connection");
+                            refusals += 1;
+                            pinned = Some(conn);
+                            body = again;
+                            continue;
+                        }
+                        Err((err, unprocessed, _)) => {
                             let resend = spare.is_some()
                                 && err.kind() != Kind::Usage
                                 && (unprocessed
@@ -541,7 +570,7 @@ impl Transport {
         deadline: Option<Instant>,
         defaults: Option<&HeaderMap>,
         events: Option<&dyn h1::ExchangeEvents>,
-    ) -> Result<Response<Body>, (Error, bool)> {
+    ) -> Result<Response<Body>, H2Failure> {
         let cfg = &self.inner.exchange;
         let x = H2Exchange {
             stream_wait_timeout: self.inner.pool_timeout,
@@ -560,7 +589,8 @@ impl Transport {
                 if e.conn_dead {
                     conn.retire();
                 }
-                Err((e.error, e.unprocessed))
+                let refused_here = (e.unprocessed && !e.conn_dead).then_some(conn);
+                Err((e.error, e.unprocessed, refused_here))
             }
         }
     }
