@@ -139,10 +139,13 @@ pub(crate) async fn serve<T, H>(
                     let handler = handler.clone();
                     let cfg = cfg.clone();
                     let info = events.info;
-                    tokio::spawn(async move {
+                    // Boxed: the stream's future is a few KB (the handler's future, the body
+                    // pipe, timers), and a task moves its future's slot several times in its
+                    // life; a box makes each move a pointer copy.
+                    tokio::spawn(Box::pin(async move {
                         serve_stream(req, respond, &*handler, &cfg, info, &task.0).await;
                         drop(task);
-                    });
+                    }));
                 }
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "HTTP/2 connection error");
