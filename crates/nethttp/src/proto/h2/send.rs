@@ -19,6 +19,19 @@ use crate::error::{Error, Kind};
 /// the fields it names, `Keep-Alive`, `Proxy-Connection`, `Transfer-Encoding`, `Upgrade`, and
 /// `TE` other than `trailers`.
 pub(crate) fn strip_connection_headers(headers: &mut HeaderMap) {
+    // One pass over the names (standard names compare as small integers) spares the usual
+    // response, which has none of these, six hash lookups.
+    let any = headers.keys().any(|k| {
+        k == CONNECTION
+            || k == TRANSFER_ENCODING
+            || k == UPGRADE
+            || k == TE
+            || k.as_str() == "keep-alive"
+            || k.as_str() == "proxy-connection"
+    });
+    if !any {
+        return;
+    }
     if let Some(conn) = headers.remove(CONNECTION) {
         if let Ok(list) = conn.to_str() {
             for name in list.split(',') {
@@ -116,6 +129,13 @@ pub(crate) async fn send_data(
     eos: bool,
     write_timeout: Duration,
 ) -> Result<(), PipeError> {
+    // The usual case: the window already has room for all of it; then no waiting machinery.
+    send.reserve_capacity(data.len());
+    if send.capacity() >= data.len() {
+        return send
+            .send_data(data, eos)
+            .map_err(|e| failed(send, "sending data failed", e));
+    }
     while !data.is_empty() {
         send.reserve_capacity(data.len());
         let credit = poll_fn(|cx| {

@@ -54,7 +54,7 @@ struct Streams {
     active: AtomicUsize,
     /// Streams the client reset while their handler ran, in the current window.
     resets: AtomicU32,
-    /// Signalled by every stream task as it ends.
+    /// Signalled when the last running stream ends, and on every client reset.
     done: Notify,
 }
 
@@ -63,8 +63,20 @@ struct StreamTask(Arc<Streams>);
 
 impl Drop for StreamTask {
     fn drop(&mut self) {
-        self.0.active.fetch_sub(1, Ordering::AcqRel);
-        self.0.done.notify_one();
+        // The connection task needs waking only when it goes idle; a busy connection would
+        // otherwise be polled once more per stream for nothing.
+        if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.done.notify_one();
+        }
+    }
+}
+
+impl Streams {
+    /// The client reset a stream while its handler ran: counted, and the connection task
+    /// checks the rapid-reset limit.
+    fn reset_by_client(&self) {
+        self.resets.fetch_add(1, Ordering::AcqRel);
+        self.done.notify_one();
     }
 }
 
@@ -281,7 +293,7 @@ async fn serve_stream<H: Handler>(
         r = call => r,
         reset = poll_fn(|cx| respond.poll_reset(cx)) => {
             if reset.is_ok() {
-                streams.resets.fetch_add(1, Ordering::AcqRel);
+                streams.reset_by_client();
             }
             return;
         }
@@ -298,7 +310,7 @@ async fn serve_stream<H: Handler>(
     };
     if let Some(reason) = respond_with(respond, resp, is_head, cfg).await {
         if reason != Reason::NO_ERROR {
-            streams.resets.fetch_add(1, Ordering::AcqRel);
+            streams.reset_by_client();
         }
     }
 }
