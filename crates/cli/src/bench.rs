@@ -39,9 +39,9 @@ pub struct BenchArgs {
     /// Connections, each kept for the whole run (the pool is capped at this many).
     #[arg(short = 'c', long = "connections", default_value_t = 50)]
     connections: usize,
-    /// Requests in flight on each connection: -c × --streams workers in all. Above 1 needs
-    /// HTTP/2 (--http2, or an https URL whose server picks h2); plain HTTP/1.1 is refused.
-    #[arg(long, value_name = "N", default_value_t = 1)]
+    /// Requests in flight on each connection (h2load's -m): -c × -m workers in all. Above 1
+    /// needs HTTP/2 (--http2, or an https URL whose server picks h2); plain HTTP/1.1 is refused.
+    #[arg(short = 'm', long, value_name = "N", default_value_t = 1)]
     streams: usize,
     /// HTTP/2: on http URLs by prior knowledge (h2c, which `nethttp serve` speaks); on https
     /// URLs h2 is offered by ALPN anyway (the default), so this changes nothing there.
@@ -57,7 +57,7 @@ pub struct BenchArgs {
     #[arg(short = 'd', long = "duration", value_parser = duration::parse)]
     duration: Option<Duration>,
     /// Request method.
-    #[arg(short = 'm', long = "method", default_value = "GET")]
+    #[arg(short = 'X', long = "method", default_value = "GET")]
     method: Method,
     /// Sends a request body of this many bytes (the same buffer each time).
     #[arg(long, default_value_t = 0)]
