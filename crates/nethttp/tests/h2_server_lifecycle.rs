@@ -496,3 +496,145 @@ async fn shutdown_closes_a_silent_tls_connection_at_once() {
     assert_eq!(report.forced, 0);
     assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
 }
+
+/// A raw HTTP/2 client: preface and SETTINGS, ACKs the server's SETTINGS, then only reads
+/// for 3 s, answering PINGs or not (argv: port, `answer` | `silent`). Prints
+/// `eof SECONDS pings N` when the server closes, else `open SECONDS pings N`.
+const PY_PING_CLIENT: &str = r#"
+import socket, sys, time
+port = int(sys.argv[1]); answer = sys.argv[2] == "answer"
+s = socket.create_connection(("127.0.0.1", port), timeout=5)
+s.settimeout(0.25)
+s.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+t0 = time.monotonic(); buf = b""; pings = 0
+while time.monotonic() - t0 < 3:
+    try:
+        d = s.recv(65536)
+    except socket.timeout:
+        continue
+    except ConnectionResetError:
+        d = b""
+    if not d:
+        print("eof %.2f pings %d" % (time.monotonic() - t0, pings)); sys.exit(0)
+    buf += d
+    while len(buf) >= 9:
+        n = int.from_bytes(buf[:3], "big")
+        if len(buf) < 9 + n:
+            break
+        f, buf = buf[:9 + n], buf[9 + n:]
+        if f[3] == 4 and not f[4] & 1:
+            s.sendall(b"\x00\x00\x00\x04\x01\x00\x00\x00\x00")
+        if f[3] == 6 and not f[4] & 1:
+            pings += 1
+            if answer:
+                s.sendall(b"\x00\x00\x08\x06\x01\x00\x00\x00\x00" + f[9:17])
+print("open %.2f pings %d" % (time.monotonic() - t0, pings))
+"#;
+
+async fn ping_client(answer: bool) -> (String, f64, u32) {
+    let py = python_h2().expect("python3");
+    let handle = start(
+        &Server::new()
+            .http2_keepalive(Some(Duration::from_millis(200)), Duration::from_millis(300)),
+        |_req: HttpRequest| async { text_response(StatusCode::OK, "hello h2") },
+    );
+    let port = handle.local_addr().port().to_string();
+    let mode = if answer { "answer" } else { "silent" };
+    let mut cmd = tokio::process::Command::new(&py);
+    cmd.args(["-c", PY_PING_CLIENT, &port, mode]);
+    let out = run_any(cmd, "python ping client").await;
+    let line = lossy(&out.stdout);
+    let parts: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(parts.len(), 4, "{}", show(&out));
+    (
+        parts[0].to_owned(),
+        parts[1].parse().unwrap(),
+        parts[3].parse().unwrap(),
+    )
+}
+
+/// Keepalive PINGs: a client that stops answering them is disconnected within interval +
+/// timeout, long before the idle timeout (60 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_ping_unanswered_closes_the_connection() {
+    if python_h2().is_none() {
+        return;
+    }
+    let (end, secs, pings) = ping_client(false).await;
+    assert_eq!(end, "eof", "the server kept a silent client for {secs} s");
+    assert!(pings >= 1, "no PING was sent");
+    assert!(
+        secs < 1.5,
+        "closed after {secs} s (200 ms interval + 300 ms timeout)"
+    );
+}
+
+/// A client that answers every PING keeps its connection: PINGs keep coming.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keepalive_ping_answered_keeps_the_connection() {
+    if python_h2().is_none() {
+        return;
+    }
+    let (end, secs, pings) = ping_client(true).await;
+    assert_eq!(
+        end, "open",
+        "closed after {secs} s though every PING was answered"
+    );
+    assert!(pings >= 5, "only {pings} PINGs in 3 s at a 200 ms interval");
+}
+
+/// Rapid reset (CVE-2023-44487): a client that keeps opening streams and resetting them while
+/// their handlers run is disconnected once it passes `http2_max_resets`; the handlers of the
+/// reset streams are abandoned, not left running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_resetting_running_streams_is_disconnected() {
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    let handle = start(
+        &Server::new().http2_max_resets(5, Duration::from_secs(10)),
+        move |_req: HttpRequest| {
+            s.fetch_add(1, Ordering::SeqCst);
+            async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                text_response(StatusCode::OK, "late")
+            }
+        },
+    );
+    let (sender, conn) = hyper_h2c(handle.local_addr()).await;
+    for i in 0..20 {
+        let mut sender = sender.clone();
+        if sender.ready().await.is_err() {
+            break;
+        }
+        let Ok(pending) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            sender.send_request(get(handle.local_addr(), "/slow"))
+        })) else {
+            break;
+        };
+        // Wait until the handler runs, then drop the response future: hyper resets the
+        // stream (RST_STREAM CANCEL).
+        let want = i + 1;
+        let reached = tokio::time::timeout(Duration::from_secs(2), async {
+            while started.load(Ordering::SeqCst) < want && !conn.is_finished() {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await;
+        drop(pending);
+        if reached.is_err() || conn.is_finished() {
+            break;
+        }
+    }
+    let ended = within("the server closes the connection", conn).await;
+    let ran = started.load(Ordering::SeqCst);
+    assert!(
+        (6..20).contains(&ran),
+        "the server let {ran} reset streams run before closing"
+    );
+    let ended = format!("{ended:?}");
+    assert!(
+        ended.contains("GoAway") && ended.contains("ENHANCE_YOUR_CALM"),
+        "expected GOAWAY ENHANCE_YOUR_CALM, got {ended}"
+    );
+    wait_until("the connection is gone", || handle.live_connections() == 0).await;
+}
