@@ -19,7 +19,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::peers::peer;
 use http_body_util::BodyExt;
 use hyper_h2::{
     assert_same_bytes, big_body, eventually, payload, trailers_body, within, HyperPeer,
@@ -366,22 +365,7 @@ async fn hyper_h2c_response_trailers_received() {
 
 /// python3 with the `h2` module, by the peers' CI rule.
 fn python_h2() -> Option<PathBuf> {
-    let py = peer("python3", "--version", &[])?;
-    let ok = std::process::Command::new(&py)
-        .args(["-c", "import h2.connection"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("interop peer missing: python3 has no `h2` module; CI=true requires it");
-    }
-    eprintln!("note: skipping this test: python3 has no `h2` module (pip install h2)");
-    None
+    common::peers::python_with(&["h2.connection"])
 }
 
 /// A peer process, killed when dropped, and its log.

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::peers::peer;
 use common::wire::start;
 use nethttp::http::{Method, StatusCode};
 use nethttp::{text_response, Body, HttpRequest, HttpResponse, Server, ServerHandle};
@@ -56,23 +55,7 @@ async fn handler(req: HttpRequest) -> HttpResponse {
 /// python3, if it runs and has `h2`, `hyperframe` and `hpack`; `None` (with a note) to skip,
 /// or a panic under `CI=true`.
 fn python() -> Option<PathBuf> {
-    let py = peer("python3", "--version", &[])?;
-    let ok = std::process::Command::new(&py)
-        .args(["-c", "import h2, hyperframe, hpack"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    let why = "python3 lacks the `h2` package (`import h2, hyperframe, hpack` failed)";
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("interop peer missing: {why}; CI=true requires it (pip install h2)");
-    }
-    eprintln!("note: skipping this test: {why} (with CI=true this is a failure)");
-    None
+    common::peers::python_with(&["h2", "hyperframe", "hpack"])
 }
 
 /// Runs `cases` of the conformance script against a fresh server; panics with the script's

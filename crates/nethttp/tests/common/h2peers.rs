@@ -142,22 +142,7 @@ pub fn curl_tls_args(cert: &Path, port: u16, path: &str) -> Vec<String> {
 
 /// `python3` with the `h2` package importable, or `None` (skip) outside CI.
 pub fn python_h2() -> Option<PathBuf> {
-    let py = crate::common::peers::peer("python3", "--version", &[])?;
-    let ok = std::process::Command::new(&py)
-        .args(["-c", "import h2.connection"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("interop peer missing: Python's `h2` package; CI=true requires it");
-    }
-    eprintln!("note: skipping this test: Python's `h2` package is missing");
-    None
+    crate::common::peers::python_with(&["h2.connection"])
 }
 
 /// An HTTP/2 client on Python's `h2` (prior knowledge, cleartext) that prints, one line per
