@@ -638,3 +638,37 @@ async fn client_resetting_running_streams_is_disconnected() {
     );
     wait_until("the connection is gone", || handle.live_connections() == 0).await;
 }
+
+/// A request body that stops arriving fails the handler's read at the server's read
+/// timeout: a trickling HTTP/2 upload cannot hold a stream and its handler forever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_request_body_times_out() {
+    let handle = start(
+        &Server::new().read_timeout(Duration::from_millis(300)),
+        |req: HttpRequest| async move {
+            let started = Instant::now();
+            match req.into_body().to_bytes(1 << 20).await {
+                Ok(b) => text_response(StatusCode::OK, format!("got {}", b.len())),
+                Err(e) => text_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "{} {} {}",
+                        e.kind(),
+                        e.is_timeout(),
+                        started.elapsed().as_millis() < 2000
+                    ),
+                ),
+            }
+        },
+    );
+    let (sender, _conn) = hyper_h2c(handle.local_addr()).await;
+    let (tx, body) = nethttp::Body::channel(1);
+    tx.send_data(b"first part".to_vec()).await.unwrap();
+    let req = http::Request::post(format!("http://{}/up", handle.local_addr()))
+        .body(body)
+        .unwrap();
+    let got = send(&sender, req).await;
+    drop(tx);
+    assert_eq!(got.head.status, StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(got.body, "timeout true true");
+}

@@ -366,6 +366,7 @@ impl Server {
             max_send_buffer: h.max_send_buffer,
             handshake_timeout: self.read_header_timeout,
             idle_timeout: self.idle_timeout,
+            read_timeout: self.read_timeout,
             write_timeout: self.write_timeout,
             keepalive_interval: h.keepalive_interval,
             keepalive_timeout: h.keepalive_timeout,

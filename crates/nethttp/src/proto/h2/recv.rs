@@ -33,6 +33,8 @@ pub(crate) struct RecvBody<G> {
     armed: bool,
     /// Set when the body crossed `limit` (the server then answers 413).
     overflowed: Option<Arc<AtomicBool>>,
+    /// A request body (server side): its timeout is the server's request read timeout.
+    request: bool,
 }
 
 impl<G: Send + Unpin + 'static> RecvBody<G> {
@@ -54,7 +56,18 @@ impl<G: Send + Unpin + 'static> RecvBody<G> {
             timer: None,
             armed: false,
             overflowed: None,
+            request: false,
         }
+    }
+
+    /// A request body must have arrived whole by `deadline` (the server's read timeout,
+    /// counted from the request head), so a client trickling it cannot hold a stream and its
+    /// handler forever.
+    pub(crate) fn with_request_deadline(mut self, deadline: Instant) -> Self {
+        self.read_timeout = Some(deadline.saturating_duration_since(Instant::now()));
+        self.deadline = Some(deadline);
+        self.request = true;
+        self
     }
 
     /// Raises `flag` if the body crosses its limit.
@@ -95,7 +108,9 @@ impl<G: Send + Unpin + 'static> RecvBody<G> {
         }
         let total = self.deadline.is_some_and(|d| d <= Instant::now());
         self.finish();
-        Some(if total {
+        Some(if self.request {
+            Error::timeout("reading the request body timed out")
+        } else if total {
             Error::new(Kind::TotalTimeout, "request timed out")
         } else {
             Error::new(Kind::BodyReadTimeout, "timed out reading the response body")

@@ -35,6 +35,8 @@ pub(crate) struct H2Config {
     /// Time for the client's preface and SETTINGS.
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
+    /// Time for a request body to arrive whole, from its head.
+    pub read_timeout: Duration,
     pub write_timeout: Duration,
     pub keepalive_interval: Option<Duration>,
     pub keepalive_timeout: Duration,
@@ -277,7 +279,8 @@ async fn serve_stream<H: Handler>(
     let body = if recv.is_end_stream() {
         Body::empty()
     } else {
-        let mut body = RecvBody::new(recv, length, cfg.max_body_bytes, ());
+        let mut body = RecvBody::new(recv, length, cfg.max_body_bytes, ())
+            .with_request_deadline(tokio::time::Instant::now() + cfg.read_timeout);
         if length.is_none() && cfg.max_body_bytes.is_some() {
             let flag = Arc::new(AtomicBool::new(false));
             overflowed = Some(flag.clone());
