@@ -15,144 +15,21 @@
 //! the client benchmark reads the delta over a run to count the TCP connections a client
 //! opened, the same way for every client. The count costs one relaxed atomic add per accept.
 
-use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
 
-const BODY: &[u8] = b"Hello, World!";
-
-/// Connections accepted since start.
-static ACCEPTED: AtomicU64 = AtomicU64::new(0);
-
-/// Prints the accepted-connection count on every SIGUSR1.
-async fn report_accepted(mut usr1: tokio::signal::unix::Signal) {
-    while usr1.recv().await.is_some() {
-        let n = ACCEPTED.load(Ordering::Relaxed);
-        eprintln!("hyper-hello accepted {n} connections");
-    }
-}
-
-async fn hello(_req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    let mut resp = Response::new(Full::new(Bytes::from_static(BODY)));
-    resp.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    Ok(resp)
-}
-
-struct Args {
-    addr: SocketAddr,
-    threads: usize,
-}
-
-fn usage() -> ! {
-    eprintln!("usage: hyper-hello [--addr 127.0.0.1:0] [--threads 1]");
-    std::process::exit(2);
-}
-
-fn parse_args() -> Args {
-    let mut addr = std::env::var("HYPER_ADDR").unwrap_or_else(|_| "127.0.0.1:0".into());
-    let mut threads = std::env::var("HYPER_THREADS").unwrap_or_else(|_| "1".into());
-    let mut it = std::env::args().skip(1);
-    while let Some(a) = it.next() {
-        let (key, inline) = match a.split_once('=') {
-            Some((k, v)) => (k.to_string(), Some(v.to_string())),
-            None => (a.clone(), None),
-        };
-        let mut value = || {
-            inline
-                .clone()
-                .or_else(|| it.next())
-                .unwrap_or_else(|| usage())
-        };
-        match key.as_str() {
-            "--addr" => addr = value(),
-            "--threads" => threads = value(),
-            "-h" | "--help" => usage(),
-            _ => {
-                eprintln!("hyper-hello: unknown argument {a:?}");
-                usage()
-            }
-        }
-    }
-    let addr = addr.parse().unwrap_or_else(|e| {
-        eprintln!("hyper-hello: bad --addr {addr:?}: {e}");
-        usage()
-    });
-    let threads = match threads.parse::<usize>() {
-        Ok(n) if n >= 1 => n,
-        _ => {
-            eprintln!("hyper-hello: bad --threads {threads:?}");
-            usage()
-        }
-    };
-    Args { addr, threads }
-}
-
-async fn serve(addr: SocketAddr) -> std::io::Result<()> {
-    let listener = TcpListener::bind(addr).await?;
-    // Installed before "listening on" is printed: a SIGUSR1 never finds the default action
-    // (which would end the process).
-    let usr1 = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::user_defined1())?;
-    tokio::spawn(report_accepted(usr1));
-    eprintln!("hyper-hello listening on {}", listener.local_addr()?);
-    loop {
-        let (stream, _peer) = match listener.accept().await {
-            Ok(s) => s,
-            Err(e) => {
-                // EMFILE/ENFILE and friends: back off instead of spinning.
-                eprintln!("hyper-hello: accept error: {e}");
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        ACCEPTED.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.set_nodelay(true);
-        tokio::spawn(async move {
-            let _ = http1::Builder::new()
-                .keep_alive(true)
-                .pipeline_flush(true)
-                .serve_connection(TokioIo::new(stream), service_fn(hello))
-                .await;
-        });
-    }
-}
+#[path = "hyper_peer.rs"]
+mod hyper_peer;
 
 fn main() -> ExitCode {
-    let args = parse_args();
-    let rt = if args.threads == 1 {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-    } else {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(args.threads)
-            .enable_all()
-            .build()
-    };
-    let rt = match rt {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("hyper-hello: runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match rt.block_on(serve(args.addr)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("hyper-hello: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    hyper_peer::run("hyper-hello", |stream| async move {
+        let _ = http1::Builder::new()
+            .keep_alive(true)
+            .pipeline_flush(true)
+            .serve_connection(TokioIo::new(stream), service_fn(hyper_peer::hello))
+            .await;
+    })
 }
