@@ -252,3 +252,96 @@ async fn trace_reports_h2_phases() {
         ]
     );
 }
+
+/// A raw HTTP/2 server that completes the handshake and then goes silent: no PING answers,
+/// no responses (a peer that vanished without closing). Prints its port.
+const PY_SILENT_SERVER: &str = r#"
+import socket, sys, time
+ls = socket.socket(); ls.bind(("127.0.0.1", 0)); ls.listen(8)
+print(ls.getsockname()[1], flush=True)
+c, _ = ls.accept()
+c.sendall(b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+buf = b""
+while len(buf) < 24:
+    d = c.recv(65536)
+    if not d:
+        sys.exit(0)
+    buf += d
+c.sendall(b"\x00\x00\x00\x04\x01\x00\x00\x00\x00")
+time.sleep(20)
+"#;
+
+#[tokio::test]
+async fn keepalive_ping_finds_a_vanished_server() {
+    use tokio::io::AsyncBufReadExt;
+    let Some(py) = common::peers::python_with(&["socket"]) else {
+        return;
+    };
+    let mut child = tokio::process::Command::new(py)
+        .args(["-c", PY_SILENT_SERVER])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let port = lines.next_line().await.unwrap().unwrap();
+    let t = Transport::builder()
+        .http2_prior_knowledge(true)
+        .http2_keepalive(Some(Duration::from_millis(200)), Duration::from_millis(300))
+        .response_header_timeout(Duration::from_secs(15))
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/");
+    let start = std::time::Instant::now();
+    let err = tokio::time::timeout(
+        Duration::from_secs(10),
+        t.round_trip(
+            http::Request::get(&url)
+                .body(nethttp::Body::empty())
+                .unwrap(),
+        ),
+    )
+    .await
+    .expect("the unanswered PING ends the request long before its 15 s timeout")
+    .unwrap_err();
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(!err.is_timeout(), "{err:?}");
+    assert!(t
+        .pool_stats()
+        .hosts
+        .iter()
+        .all(|h| h.http2_streams.is_empty()));
+}
+
+#[tokio::test]
+async fn keepalive_ping_answered_keeps_a_slow_request() {
+    let server = Server::new();
+    let listener = server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let handle = server.serve(listener, |_req: HttpRequest| async {
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        nethttp::text_response(http::StatusCode::OK, "slow")
+    });
+    let t = Transport::builder()
+        .http2_prior_knowledge(true)
+        .http2_keepalive(Some(Duration::from_millis(200)), Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}/", handle.local_addr().port());
+    let res = tokio::time::timeout(
+        Duration::from_secs(10),
+        t.round_trip(
+            http::Request::get(&url)
+                .body(nethttp::Body::empty())
+                .unwrap(),
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert_eq!(res.into_body().to_bytes(64).await.unwrap(), "slow");
+    assert_eq!(t.pool_stats().dials, 1);
+}

@@ -55,15 +55,27 @@ impl H2Conn {
 
 /// Starts sharing a new connection: spawns its driver, returns it with one stream taken (for
 /// the request that dialed it).
+/// How a shared connection is kept: idle expiry, our stream cap, keepalive PINGs.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct H2Limits {
+    pub idle_timeout: Duration,
+    pub stream_cap: usize,
+    /// PING every `.0`; no answer within `.1` and the connection is closed.
+    pub keepalive: Option<(Duration, Duration)>,
+}
+
 pub(crate) fn start(
     send: SendRequest<Bytes>,
-    conn: Connection<MaybeTls, Bytes>,
+    mut conn: Connection<MaybeTls, Bytes>,
     key: Arc<ConnectKey>,
     pool: &Arc<Shared>,
-    limits: (Duration, usize),
+    limits: H2Limits,
     local_addr: Option<std::net::SocketAddr>,
 ) -> Arc<H2Conn> {
-    let (idle_timeout, stream_cap) = limits;
+    let stream_cap = limits.stream_cap;
+    let pinger = limits
+        .keepalive
+        .and_then(|ka| Some((conn.ping_pong()?, ka)));
     let shared = Arc::new(H2Conn {
         send,
         stream_cap: stream_cap.max(1),
@@ -78,21 +90,31 @@ pub(crate) fn start(
         shared.clone(),
         key,
         Arc::downgrade(pool),
-        idle_timeout,
+        limits.idle_timeout,
+        pinger,
     ));
     shared
 }
 
 /// Drives the connection until it ends, or until it has been idle for `idle_timeout` (or
-/// is retired while idle); then removes it from the pool.
+/// is retired while idle), or a keepalive PING goes unanswered; then removes it from the
+/// pool. A connection whose peer vanished without closing is found dead by the PING, not
+/// by each of its requests timing out in turn.
 async fn drive(
     conn: Connection<MaybeTls, Bytes>,
     shared: Arc<H2Conn>,
     key: Arc<ConnectKey>,
     pool: Weak<Shared>,
     idle_timeout: Duration,
+    pinger: Option<(h2::PingPong, (Duration, Duration))>,
 ) {
     let mut conn = std::pin::pin!(conn);
+    let (mut ping, (interval, ping_timeout)) = match pinger {
+        Some((p, ka)) => (Some(p), ka),
+        None => (None, (Duration::from_secs(3600), Duration::ZERO)),
+    };
+    let mut awaiting_pong = false;
+    let mut ping_timer = std::pin::pin!(tokio::time::sleep(interval));
     loop {
         let idle = shared.in_flight() == 0;
         let idle_until =
@@ -109,6 +131,27 @@ async fn drive(
             }
             _ = shared.wake.notified() => {}
             _ = tokio::time::sleep_until(idle_until), if idle => {}
+            _ = ping_timer.as_mut(), if ping.is_some() => {
+                if awaiting_pong {
+                    tracing::debug!(host = %key, "HTTP/2 keepalive PING unanswered; closing");
+                    break;
+                }
+                if ping.as_mut().is_some_and(|p| p.send_ping(h2::Ping::opaque()).is_err()) {
+                    break;
+                }
+                awaiting_pong = true;
+                ping_timer.as_mut().reset(Instant::now() + ping_timeout);
+            }
+            pong = std::future::poll_fn(|cx| match ping.as_mut() {
+                Some(p) => p.poll_pong(cx),
+                None => std::task::Poll::Pending,
+            }), if awaiting_pong => {
+                if pong.is_err() {
+                    break;
+                }
+                awaiting_pong = false;
+                ping_timer.as_mut().reset(Instant::now() + interval);
+            }
         }
     }
     shared.dead.store(true, Ordering::Release);

@@ -112,6 +112,8 @@ pub(crate) struct PoolConfig {
     pub pool_timeout: Duration,
     /// Most requests one HTTP/2 connection carries at once (below the server's own limit).
     pub http2_max_streams: usize,
+    /// HTTP/2 keepalive: PING interval and the time allowed for the answer.
+    pub http2_keepalive: Option<(Duration, Duration)>,
 }
 
 /// Connections of one host, over the whole life of the pool.
@@ -663,7 +665,11 @@ impl DialPermit {
         self.pool.dials.fetch_add(1, Relaxed);
         let key = self.key.take().expect("permit used once");
         let cfg = &self.pool.cfg;
-        let limits = (cfg.idle_timeout, cfg.http2_max_streams);
+        let limits = h2_pool::H2Limits {
+            idle_timeout: cfg.idle_timeout,
+            stream_cap: cfg.http2_max_streams,
+            keepalive: cfg.http2_keepalive,
+        };
         let shared = h2_pool::start(send, conn, key.clone(), &self.pool, limits, local_addr);
         let stream = H2Stream::take(&shared);
         self.pool.h2_dial_done(&key, self.h2, Some(shared));

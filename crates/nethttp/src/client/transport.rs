@@ -122,6 +122,7 @@ impl Default for TransportBuilder {
                 max_conns_per_host: 0,
                 pool_timeout: Duration::from_secs(60),
                 http2_max_streams: usize::MAX,
+                http2_keepalive: None,
             },
             dialer: Dialer::default(),
             exchange: ExchangeConfig {
@@ -292,6 +293,15 @@ impl TransportBuilder {
     /// more connections (within `max_conns_per_host`). Default: no cap of our own.
     pub fn http2_max_streams_per_connection(mut self, n: usize) -> Self {
         self.pool.http2_max_streams = n.max(1);
+        self
+    }
+
+    /// HTTP/2 keepalive: send a PING on each connection every `interval`, and close it (failing
+    /// its requests at once, so they can be retried elsewhere) if the answer takes longer than
+    /// `timeout`. Finds a connection whose server vanished without closing it. Default: off
+    /// (the per-request timeouts still bound every request).
+    pub fn http2_keepalive(mut self, interval: Option<Duration>, timeout: Duration) -> Self {
+        self.pool.http2_keepalive = interval.map(|i| (i, timeout));
         self
     }
 
