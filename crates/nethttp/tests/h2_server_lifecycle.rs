@@ -672,3 +672,41 @@ async fn stalled_request_body_times_out() {
     assert_eq!(got.head.status, StatusCode::REQUEST_TIMEOUT);
     assert_eq!(got.body, "timeout true true");
 }
+
+/// The minimum body data rate applies on HTTP/2 as on HTTP/1.1: after the grace period, a
+/// body that stops arriving fails the read long before the whole-request read timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_body_below_the_minimum_rate_times_out() {
+    let handle = start(
+        &Server::new()
+            .read_timeout(Duration::from_secs(60))
+            .min_body_rate(Some(nethttp::MinDataRate {
+                bytes_per_sec: 1000,
+                grace: Duration::from_millis(200),
+            })),
+        |req: HttpRequest| async move {
+            let started = Instant::now();
+            match req.into_body().to_bytes(1 << 20).await {
+                Ok(b) => text_response(StatusCode::OK, format!("got {}", b.len())),
+                Err(e) => text_response(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "{} {}",
+                        e.is_timeout(),
+                        started.elapsed() < Duration::from_secs(3)
+                    ),
+                ),
+            }
+        },
+    );
+    let (sender, _conn) = hyper_h2c(handle.local_addr()).await;
+    let (tx, body) = nethttp::Body::channel(1);
+    tx.send_data(b"0123456789".to_vec()).await.unwrap();
+    let req = http::Request::post(format!("http://{}/up", handle.local_addr()))
+        .body(body)
+        .unwrap();
+    let got = send(&sender, req).await;
+    drop(tx);
+    assert_eq!(got.head.status, StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(got.body, "true true");
+}

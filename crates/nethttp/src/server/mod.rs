@@ -367,6 +367,7 @@ impl Server {
             handshake_timeout: self.read_header_timeout,
             idle_timeout: self.idle_timeout,
             read_timeout: self.read_timeout,
+            min_body_rate: self.min_body_rate,
             write_timeout: self.write_timeout,
             keepalive_interval: h.keepalive_interval,
             keepalive_timeout: h.keepalive_timeout,

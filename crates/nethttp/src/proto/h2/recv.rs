@@ -14,6 +14,7 @@ use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::{Error, Kind};
+use crate::proto::h1::recv::MinDataRate;
 
 /// An incoming HTTP/2 body. `G` is held until the body ends or is dropped (the client's
 /// stream accounting); the server uses `()`.
@@ -35,6 +36,10 @@ pub(crate) struct RecvBody<G> {
     overflowed: Option<Arc<AtomicBool>>,
     /// A request body (server side): its timeout is the server's request read timeout.
     request: bool,
+    /// Server side: the minimum data rate, and the time spent waiting for data so far.
+    min_rate: Option<MinDataRate>,
+    waited: Duration,
+    wait_start: Option<Instant>,
 }
 
 impl<G: Send + Unpin + 'static> RecvBody<G> {
@@ -57,17 +62,39 @@ impl<G: Send + Unpin + 'static> RecvBody<G> {
             armed: false,
             overflowed: None,
             request: false,
+            min_rate: None,
+            waited: Duration::ZERO,
+            wait_start: None,
         }
     }
 
     /// A request body must have arrived whole by `deadline` (the server's read timeout,
     /// counted from the request head), so a client trickling it cannot hold a stream and its
     /// handler forever.
-    pub(crate) fn with_request_deadline(mut self, deadline: Instant) -> Self {
+    /// With `min_rate`, the time spent waiting for data may exceed the grace period only by
+    /// what the bytes received so far have earned at that rate (as on HTTP/1.1).
+    pub(crate) fn with_request_deadline(
+        mut self,
+        deadline: Instant,
+        min_rate: Option<MinDataRate>,
+    ) -> Self {
         self.read_timeout = Some(deadline.saturating_duration_since(Instant::now()));
         self.deadline = Some(deadline);
         self.request = true;
+        self.min_rate = min_rate.filter(|r| r.bytes_per_sec > 0);
         self
+    }
+
+    /// When the wait that starts at `now` must end, on the server side.
+    fn request_wait_deadline(&self, now: Instant, deadline: Instant) -> Instant {
+        match self.min_rate {
+            Some(rate) => {
+                let earned = Duration::from_secs_f64(self.seen as f64 / rate.bytes_per_sec as f64);
+                let allowed = (rate.grace + earned).saturating_sub(self.waited);
+                deadline.min(now + allowed)
+            }
+            None => deadline,
+        }
     }
 
     /// Raises `flag` if the body crosses its limit.
@@ -92,9 +119,14 @@ impl<G: Send + Unpin + 'static> RecvBody<G> {
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> Option<Error> {
         let read_timeout = self.read_timeout?;
         if !self.armed {
-            let mut at = Instant::now() + read_timeout;
+            let now = Instant::now();
+            let mut at = now + read_timeout;
             if let Some(d) = self.deadline {
                 at = at.min(d);
+                if self.request {
+                    self.wait_start = Some(now);
+                    at = self.request_wait_deadline(now, d);
+                }
             }
             match &mut self.timer {
                 Some(t) => t.as_mut().reset(at),
@@ -108,7 +140,9 @@ impl<G: Send + Unpin + 'static> RecvBody<G> {
         }
         let total = self.deadline.is_some_and(|d| d <= Instant::now());
         self.finish();
-        Some(if self.request {
+        Some(if self.request && !total {
+            Error::timeout("request body arrived too slowly (below the minimum data rate)")
+        } else if self.request {
             Error::timeout("reading the request body timed out")
         } else if total {
             Error::new(Kind::TotalTimeout, "request timed out")
@@ -143,6 +177,9 @@ impl<G: Send + Unpin + 'static> http_body::Body for RecvBody<G> {
         match this.poll_next(cx) {
             Poll::Ready(r) => {
                 this.armed = false;
+                if let Some(start) = this.wait_start.take() {
+                    this.waited += start.elapsed();
+                }
                 Poll::Ready(r)
             }
             Poll::Pending => match this.poll_timer(cx) {

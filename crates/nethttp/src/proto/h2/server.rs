@@ -37,6 +37,7 @@ pub(crate) struct H2Config {
     pub idle_timeout: Duration,
     /// Time for a request body to arrive whole, from its head.
     pub read_timeout: Duration,
+    pub min_body_rate: Option<crate::proto::h1::recv::MinDataRate>,
     pub write_timeout: Duration,
     pub keepalive_interval: Option<Duration>,
     pub keepalive_timeout: Duration,
@@ -279,8 +280,10 @@ async fn serve_stream<H: Handler>(
     let body = if recv.is_end_stream() {
         Body::empty()
     } else {
-        let mut body = RecvBody::new(recv, length, cfg.max_body_bytes, ())
-            .with_request_deadline(tokio::time::Instant::now() + cfg.read_timeout);
+        let mut body = RecvBody::new(recv, length, cfg.max_body_bytes, ()).with_request_deadline(
+            tokio::time::Instant::now() + cfg.read_timeout,
+            cfg.min_body_rate,
+        );
         if length.is_none() && cfg.max_body_bytes.is_some() {
             let flag = Arc::new(AtomicBool::new(false));
             overflowed = Some(flag.clone());
