@@ -2,12 +2,11 @@
 //! one shared body, a request budget or a deadline, the clients), a runtime, the workers, and
 //! the report; without a URL it loads the `serve` demo routes started in-process.
 //!
-//! `-c` is the number of connections, `--streams` the requests in flight on each. HTTP/1.1
-//! carries one request at a time per connection, so `--streams` above 1 needs HTTP/2
-//! (`--http2` for h2c on http URLs; https offers h2 by default). When HTTP/2 is possible each
-//! connection gets a `Client` of its own, capped at one connection: the pool fills one HTTP/2
-//! connection up to the server's stream limit before it opens another, so a shared pool would
-//! put every stream on one connection whatever `-c` says.
+//! `-c` is the number of connections, `-m`/`--streams` the requests in flight on each.
+//! HTTP/1.1 carries one request at a time per connection, so `-m` above 1 needs HTTP/2
+//! (`--http2` for h2c on http URLs; https offers h2 by default). One `Client` carries the
+//! whole load: its pool is capped at `-c` connections and, on HTTP/2, at `-m` streams per
+//! connection, so it opens exactly `-c` connections of `-m` streams each.
 
 mod load;
 mod local_server;
@@ -118,45 +117,36 @@ fn may_use_http2(args: &BenchArgs, uri: &Uri) -> bool {
     args.http2 || (https && !args.no_http2)
 }
 
-/// The clients the workers share: one per connection when HTTP/2 is possible (see the module
-/// comment), else one whose pool is capped at `-c` connections.
-fn clients(args: &BenchArgs, uri: &Uri) -> Result<Vec<Client>, String> {
+/// The client the workers share (a list of one, as the load plan takes a list).
+fn clients(args: &BenchArgs) -> Result<Vec<Client>, String> {
     let tls = args.tls.client_tls()?;
-    let per_connection = may_use_http2(args, uri);
-    let (count, conns) = if per_connection {
-        (args.connections, 1)
-    } else {
-        (1, args.connections)
-    };
-    (0..count)
-        .map(|_| {
-            let mut client = Client::builder();
-            if !args.timeout.is_zero() {
-                client = client.timeout(args.timeout);
+    let conns = args.connections;
+    let mut client = Client::builder();
+    if !args.timeout.is_zero() {
+        client = client.timeout(args.timeout);
+    }
+    let client = client
+        .transport(|t| {
+            let t = t
+                .max_conns_per_host(conns)
+                .max_idle_per_host(conns)
+                .max_idle(conns.max(1024))
+                .http2(!args.no_http2)
+                .http2_prior_knowledge(args.http2)
+                .http2_max_streams_per_connection(args.streams);
+            match tls {
+                Some(tls) => t.tls(tls),
+                None => t,
             }
-            let tls = tls.clone();
-            client
-                .transport(|t| {
-                    let t = t
-                        .max_conns_per_host(conns)
-                        .max_idle_per_host(conns)
-                        .max_idle(conns.max(1024))
-                        .http2(!args.no_http2)
-                        .http2_prior_knowledge(args.http2);
-                    match tls {
-                        Some(tls) => t.tls(tls),
-                        None => t,
-                    }
-                })
-                .build()
-                .map_err(|e| e.to_string())
         })
-        .collect()
+        .build()
+        .map_err(|e| e.to_string())?;
+    Ok(vec![client])
 }
 
 async fn bench(args: &BenchArgs, url: &str, uri: Uri) -> Result<(), String> {
     let conns = args.connections;
-    let clients = clients(args, &uri)?;
+    let clients = clients(args)?;
     // -n alone runs until the budget is spent; otherwise there is always a deadline.
     let (goal, duration) = match (args.requests, args.duration) {
         (Some(n), d) => (Goal::Requests(n), d),
