@@ -9,11 +9,27 @@ use std::time::Duration;
 use http::{HeaderMap, Method};
 use tokio::time::Instant;
 
-use crate::proto::h1::client::SendError;
+use crate::error::{Error, Kind};
+
+/// What is known of a failed attempt, whatever the protocol.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Failure<'a> {
+    pub error: &'a Error,
+    /// Not one byte of the request was accepted by the socket: the server cannot have seen it.
+    pub nothing_written: bool,
+    /// Not one byte of a response arrived.
+    pub no_response: bool,
+    /// The server said it did not process the request: an HTTP/2 stream refused
+    /// (REFUSED_STREAM) or beyond a GOAWAY's last stream id (RFC 9113 §8.7).
+    pub unprocessed: bool,
+}
 
 /// Whether a request that failed may be sent again on another connection.
 ///
-/// - Never after a timeout: the server may still be working on the request.
+/// - Never for a usage error (the request itself is wrong), nor after a timeout: the server
+///   may still be working on the request.
+/// - A request the server said it did not process is safe to resend whatever its method and
+///   connection, if its body can be produced again.
 /// - Only a failure on a *reused* connection is retried: a server that closed a connection
 ///   while it sat idle is the expected cause, and a fresh connection fixes it. A failure on a
 ///   fresh connection is the server's answer.
@@ -27,10 +43,20 @@ pub(crate) fn should_retry(
     headers: &HeaderMap,
     replayable: bool,
     reused: bool,
-    err: &SendError,
+    err: &Failure<'_>,
 ) -> Result<(), NoRetry> {
+    if err.error.kind() == Kind::Usage {
+        return Err(NoRetry::Usage);
+    }
     if err.error.is_timeout() {
         return Err(NoRetry::TimedOut);
+    }
+    if err.unprocessed {
+        return if replayable {
+            Ok(())
+        } else {
+            Err(NoRetry::NotReplayable)
+        };
     }
     if !reused {
         return Err(NoRetry::FreshConnection);
@@ -50,6 +76,8 @@ pub(crate) fn should_retry(
 /// Why a failed request was not sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum NoRetry {
+    /// The request itself is wrong: sending it again would fail the same way.
+    Usage,
     /// A timeout: the server may still be working on the request.
     TimedOut,
     /// The connection was new: its failure is the server's answer.
@@ -68,7 +96,7 @@ impl NoRetry {
     /// says it all (a timeout, a failure on a new connection).
     pub(crate) fn explanation(self) -> Option<&'static str> {
         match self {
-            NoRetry::TimedOut | NoRetry::FreshConnection => None,
+            NoRetry::Usage | NoRetry::TimedOut | NoRetry::FreshConnection => None,
             NoRetry::ResponseStarted => Some("reused connection failed after the response began"),
             NoRetry::NotReplayable => {
                 Some("reused connection failed; not retried because the body cannot be sent again")
@@ -205,16 +233,23 @@ impl Default for RetryBudget {
 mod tests {
     use super::*;
 
-    fn err(nothing_written: bool, no_response: bool) -> SendError {
-        SendError {
-            error: crate::Error::new(crate::ErrorKind::IncompleteMessage, "x"),
+    fn failure(error: &Error, nothing_written: bool, no_response: bool) -> Failure<'_> {
+        Failure {
+            error,
             nothing_written,
             no_response,
+            unprocessed: false,
         }
+    }
+
+    fn incomplete() -> Error {
+        Error::new(Kind::IncompleteMessage, "x")
     }
 
     #[test]
     fn go_retry_rules() {
+        let e = incomplete();
+        let err = |w, r| failure(&e, w, r);
         let h = HeaderMap::new();
         assert!(should_retry(&Method::GET, &h, true, true, &err(false, true)).is_ok());
         assert!(should_retry(&Method::GET, &h, true, false, &err(false, true)).is_err());
@@ -232,16 +267,39 @@ mod tests {
 
     #[test]
     fn timeouts_are_never_resent() {
-        let timed_out = SendError {
-            error: crate::Error::new(crate::ErrorKind::ResponseHeaderTimeout, "x"),
-            nothing_written: false,
-            no_response: true,
-        };
+        let e = Error::new(Kind::ResponseHeaderTimeout, "x");
         let h = HeaderMap::new();
         assert_eq!(
-            should_retry(&Method::GET, &h, true, true, &timed_out),
+            should_retry(&Method::GET, &h, true, true, &failure(&e, false, true)),
             Err(NoRetry::TimedOut)
         );
+    }
+
+    #[test]
+    fn usage_errors_are_never_resent() {
+        let e = Error::new(Kind::Usage, "x");
+        let h = HeaderMap::new();
+        assert_eq!(
+            should_retry(&Method::GET, &h, true, true, &failure(&e, true, true)),
+            Err(NoRetry::Usage)
+        );
+    }
+
+    #[test]
+    fn unprocessed_requests_are_resent_whatever_the_method_and_connection() {
+        let e = Error::new(Kind::Http2, "refused");
+        let refused = Failure {
+            unprocessed: true,
+            ..failure(&e, false, true)
+        };
+        let h = HeaderMap::new();
+        assert!(should_retry(&Method::POST, &h, true, false, &refused).is_ok());
+        assert_eq!(
+            should_retry(&Method::POST, &h, false, false, &refused),
+            Err(NoRetry::NotReplayable)
+        );
+        // Without the server's word, a POST on a fresh connection is not resent.
+        assert!(should_retry(&Method::POST, &h, true, false, &failure(&e, false, true)).is_err());
     }
 
     #[test]

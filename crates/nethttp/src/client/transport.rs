@@ -459,8 +459,8 @@ impl Transport {
                     .map_err(|_| Error::new(Kind::TotalTimeout, "request timed out"))??,
                 None => attempt.await?,
             };
-            let mut slot = match slot {
-                Slot::H1(p) => p,
+            // Either protocol ends in a response, or in the facts the retry rule needs.
+            let (error, nothing_written, no_response, unprocessed) = match slot {
                 Slot::H2(stream) => {
                     if let Some(t) = trace {
                         got.http2 = true;
@@ -484,88 +484,71 @@ impl Transport {
                             body = again;
                             continue;
                         }
-                        Err((err, unprocessed, _)) => {
-                            let resend = spare.is_some()
-                                && err.kind() != Kind::Usage
-                                && (unprocessed
-                                    || retry::should_retry(
-                                        &parts.method,
-                                        &parts.headers,
-                                        true,
-                                        got.reused,
-                                        &h1::SendError {
-                                            error: Error::new(err.kind(), "probe"),
-                                            nothing_written: false,
-                                            no_response: true,
-                                        },
-                                    )
-                                    .is_ok());
-                            // A stream the server refused unprocessed is resent without drawing
-                            // on the retry budget: it costs the server nothing, and a burst
-                            // that overran a new connection's stream limit is refused in bulk.
-                            match spare {
-                                Some(again)
-                                    if resend
-                                        && retries < MAX_REQUEST_RETRIES
-                                        && (unprocessed || inner.budget.withdraw()) =>
-                                {
-                                    tracing::debug!(host = %key, error = %err, "resending on another HTTP/2 stream");
-                                    retries += 1;
-                                    body = again;
-                                    continue;
-                                }
-                                _ => return Err(err),
+                        // The stream's response head never arrived: `send_h2` returns at it.
+                        Err((err, unprocessed, None)) => (err, false, true, unprocessed),
+                    }
+                }
+                Slot::H1(mut slot) => {
+                    if let Some(t) = trace {
+                        got.local_addr = slot.conn().local_addr().ok();
+                        t.got_conn(&got);
+                    }
+                    let x = Exchange {
+                        cfg: &inner.exchange,
+                        defaults,
+                        absolute_form: inner.proxy.is_some(),
+                        close: inner.disable_keep_alives,
+                        deadline,
+                        events: observe.as_ref().map(|o| o as &dyn h1::ExchangeEvents),
+                    };
+                    let sent = h1::send(slot, parts, body, &x);
+                    let result = match deadline {
+                        Some(d) => match tokio::time::timeout_at(d, sent).await {
+                            Ok(r) => r,
+                            Err(_) => {
+                                return Err(Error::new(Kind::TotalTimeout, "request timed out"))
                             }
-                        }
+                        },
+                        None => sent.await,
+                    };
+                    match result {
+                        Ok(res) => return Ok(res),
+                        Err(e) => (e.error, e.nothing_written, e.no_response, false),
                     }
                 }
             };
-            if let Some(t) = trace {
-                got.local_addr = slot.conn().local_addr().ok();
-                t.got_conn(&got);
-            }
-            let x = Exchange {
-                cfg: &inner.exchange,
-                defaults,
-                absolute_form: inner.proxy.is_some(),
-                close: inner.disable_keep_alives,
-                deadline,
-                events: observe.as_ref().map(|o| o as &dyn h1::ExchangeEvents),
-            };
-            let sent = h1::send(slot, parts, body, &x);
-            let result = match deadline {
-                Some(d) => match tokio::time::timeout_at(d, sent).await {
-                    Ok(r) => r,
-                    Err(_) => return Err(Error::new(Kind::TotalTimeout, "request timed out")),
-                },
-                None => sent.await,
-            };
-            let err = match result {
-                Ok(res) => return Ok(res),
-                Err(e) => e,
+            let failure = retry::Failure {
+                error: &error,
+                nothing_written,
+                no_response,
+                unprocessed,
             };
             let verdict = retry::should_retry(
                 &parts.method,
                 &parts.headers,
                 spare.is_some(),
                 got.reused,
-                &err,
+                &failure,
             );
             match (verdict, spare) {
+                // A request the server did not process is resent without drawing on the
+                // retry budget: it cost the server nothing, and a burst that overran a new
+                // HTTP/2 connection's stream limit is turned away in bulk.
                 (Ok(()), Some(again))
-                    if retries < MAX_REQUEST_RETRIES && inner.budget.withdraw() =>
+                    if retries < MAX_REQUEST_RETRIES
+                        && (unprocessed || inner.budget.withdraw()) =>
                 {
-                    tracing::debug!(host = %key, error = %err.error, "retrying on another connection");
+                    tracing::debug!(host = %key, error = %error, "retrying on another connection");
                     retries += 1;
                     body = again;
                 }
                 (Err(why), _) => {
                     return Err(match why.explanation() {
-                        Some(msg) => Error::with_cause(err.error.kind(), msg, err.error),
-                        None => err.error,
+                        Some(msg) => Error::with_cause(error.kind(), msg, error),
+                        None => error,
                     })
                 }
-                (Ok(()), _) => return Err(err.error),
+                (Ok(()), _) => return Err(error),
             }
         }
     }
