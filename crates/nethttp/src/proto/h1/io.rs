@@ -93,17 +93,26 @@ pub(crate) async fn with_deadline<T>(
     deadline: impl FnOnce() -> Instant,
     what: &'static str,
 ) -> io::Result<T> {
-    let mut io = std::pin::pin!(io);
-    let first = std::future::poll_fn(|cx| match io.as_mut().poll(cx) {
+    match lazy_timeout(io, deadline).await {
+        Some(r) => r,
+        None => Err(io::Error::new(io::ErrorKind::TimedOut, what)),
+    }
+}
+
+/// Runs `fut` until `deadline` (`None` past it), arming the timer only if `fut` cannot
+/// complete on its first poll.
+pub(crate) async fn lazy_timeout<T>(
+    fut: impl Future<Output = T>,
+    deadline: impl FnOnce() -> Instant,
+) -> Option<T> {
+    let mut fut = std::pin::pin!(fut);
+    let first = std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
         Poll::Ready(r) => Poll::Ready(Some(r)),
         Poll::Pending => Poll::Ready(None),
     })
     .await;
-    if let Some(r) = first {
-        return r;
+    if first.is_some() {
+        return first;
     }
-    match tokio::time::timeout_at(deadline(), io).await {
-        Ok(r) => r,
-        Err(_) => Err(io::Error::new(io::ErrorKind::TimedOut, what)),
-    }
+    tokio::time::timeout_at(deadline(), fut).await.ok()
 }

@@ -22,6 +22,7 @@ use super::send;
 use crate::body::Body;
 use crate::error::{Error, Kind};
 use crate::proto::h1::client::ExchangeEvents;
+use crate::proto::h1::io::lazy_timeout;
 
 /// HTTP/2 settings of a client's connections.
 #[derive(Debug, Clone)]
@@ -109,16 +110,18 @@ pub(crate) async fn send<G: Send + Unpin + 'static>(
     x: &H2Exchange<'_>,
     guard: G,
 ) -> Result<Response<Body>, H2SendError> {
-    // Waits while the connection is at the server's MAX_CONCURRENT_STREAMS.
-    match tokio::time::timeout(x.stream_wait_timeout, poll_fn(|cx| conn.poll_ready(cx))).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => {
+    // Waits while the connection is at the server's MAX_CONCURRENT_STREAMS (the timer only
+    // when it is).
+    let ready = poll_fn(|cx| conn.poll_ready(cx));
+    match lazy_timeout(ready, || Instant::now() + x.stream_wait_timeout).await {
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
             let mut err = H2SendError::from_h2("HTTP/2 connection is closed", e);
             err.unprocessed = true;
             err.conn_dead = true;
             return Err(err);
         }
-        Err(_) => {
+        None => {
             return Err(H2SendError {
                 error: Error::new(
                     Kind::PoolTimeout,

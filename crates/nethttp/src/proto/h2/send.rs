@@ -2,7 +2,7 @@
 //! for credit, bounded by the write timeout), trailers as a final HEADERS frame, and a
 //! RST_STREAM when the body fails. Also the header clean-up RFC 9113 §8.2.2 requires.
 
-use std::future::{poll_fn, Future};
+use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::Poll;
 use std::time::Duration;
@@ -11,9 +11,11 @@ use bytes::Bytes;
 use h2::{Reason, SendStream};
 use http::header::{HeaderMap, CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
 use http_body::Body as _;
+use tokio::time::Instant;
 
 use crate::body::Body;
 use crate::error::{Error, Kind};
+use crate::proto::h1::io::lazy_timeout;
 
 /// Removes the connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2): `Connection` and
 /// the fields it names, `Keep-Alive`, `Proxy-Connection`, `Transfer-Encoding`, `Upgrade`, and
@@ -154,22 +156,14 @@ pub(crate) async fn send_data(
                 Poll::Pending => Poll::Pending,
             }
         });
-        // The timer is armed only when credit is not there at once (the usual case is that
-        // it is).
-        let mut credit = std::pin::pin!(credit);
-        let first = poll_fn(|cx| Poll::Ready(credit.as_mut().poll(cx))).await;
-        let n = match first {
-            Poll::Ready(r) => r?,
-            Poll::Pending => match tokio::time::timeout(write_timeout, credit).await {
-                Ok(r) => r?,
-                Err(_) => {
-                    send.send_reset(Reason::CANCEL);
-                    return Err(PipeError::Failed(Error::timeout(
-                        "peer gave no flow-control credit within the write timeout",
-                    )));
-                }
-            },
+        let waited = lazy_timeout(credit, || Instant::now() + write_timeout).await;
+        let Some(n) = waited else {
+            send.send_reset(Reason::CANCEL);
+            return Err(PipeError::Failed(Error::timeout(
+                "peer gave no flow-control credit within the write timeout",
+            )));
         };
+        let n = n?;
         if n == 0 {
             continue;
         }
