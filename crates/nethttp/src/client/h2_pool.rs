@@ -53,8 +53,6 @@ impl H2Conn {
     }
 }
 
-/// Starts sharing a new connection: spawns its driver, returns it with one stream taken (for
-/// the request that dialed it).
 /// How a shared connection is kept: idle expiry, our stream cap, keepalive PINGs.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct H2Limits {
@@ -64,6 +62,8 @@ pub(crate) struct H2Limits {
     pub keepalive: Option<(Duration, Duration)>,
 }
 
+/// Starts sharing a new connection: spawns its driver and returns the connection (the
+/// caller takes the first stream, for the request that dialed it).
 pub(crate) fn start(
     send: SendRequest<Bytes>,
     mut conn: Connection<MaybeTls, Bytes>,
@@ -72,13 +72,12 @@ pub(crate) fn start(
     limits: H2Limits,
     local_addr: Option<std::net::SocketAddr>,
 ) -> Arc<H2Conn> {
-    let stream_cap = limits.stream_cap;
     let pinger = limits
         .keepalive
         .and_then(|ka| Some((conn.ping_pong()?, ka)));
     let shared = Arc::new(H2Conn {
         send,
-        stream_cap: stream_cap.max(1),
+        stream_cap: limits.stream_cap,
         local_addr,
         in_flight: AtomicUsize::new(0),
         dead: AtomicBool::new(false),

@@ -467,8 +467,6 @@ impl Shared {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// A connection of `key` is gone (closed, or a dial failed): its slot passes to the first
-    /// waiter still waiting, as permission to dial.
     /// A shared HTTP/2 connection ended: forget it and free its slot.
     pub(crate) fn h2_closed(self: &Arc<Self>, key: &Arc<ConnectKey>, conn: &Arc<H2Conn>) {
         let mut st = self.lock();
@@ -509,6 +507,8 @@ impl Shared {
         host.wake_h2_waiters();
     }
 
+    /// A connection of `key` is gone (closed, or a dial failed): its slot passes to the first
+    /// waiter still waiting, as permission to dial.
     fn closed(self: &Arc<Self>, key: &Arc<ConnectKey>, conn: Option<ClientConn>) {
         if conn.is_some() {
             self.closes.fetch_add(1, Relaxed);

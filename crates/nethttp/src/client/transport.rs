@@ -630,9 +630,7 @@ impl Transport {
             }
         }
     }
-}
 
-impl Transport {
     /// Dials the key: TCP, then for https TLS (ALPN picks HTTP/2 or HTTP/1.1), then the
     /// HTTP/2 handshake when that is the protocol.
     async fn dial(&self, key: &ConnectKey, trace: Option<&dyn Trace>) -> Result<Dialed, Error> {
