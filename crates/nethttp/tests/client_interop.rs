@@ -1019,36 +1019,9 @@ http {{
 "#,
                 ka = NGINX_KEEPALIVE.as_secs(),
             );
-            let _ = std::fs::remove_file(dir.path("nginx.pid"));
             std::fs::write(dir.path("nginx.conf"), conf).unwrap();
-            let mut cmd = tokio::process::Command::new(bin);
-            cmd.arg("-p")
-                .arg(format!("{d}/"))
-                .arg("-c")
-                .arg(dir.path("nginx.conf"))
-                .args(["-g", "daemon off;"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true);
-            let mut child = cmd.spawn().expect("spawn nginx");
-            // The pid file is written once the listening socket is bound.
-            let t0 = Instant::now();
-            let up = loop {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break false;
-                }
-                if dir.path("nginx.pid").exists() {
-                    break true;
-                }
-                assert!(
-                    t0.elapsed() < Duration::from_secs(10),
-                    "nginx did not start: {}",
-                    std::fs::read_to_string(dir.path("error.log")).unwrap_or_default()
-                );
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            };
-            if up {
+            let started = common::peers::start_nginx(bin, &dir.0).await;
+            if let Some(child) = started {
                 return Nginx {
                     proc: Proc {
                         _child: child,

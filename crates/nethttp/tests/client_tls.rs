@@ -14,10 +14,9 @@ mod common;
 mod hyper_h2;
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use common::peers::peer;
@@ -362,36 +361,9 @@ http {{
                 cert = cert.cert_path().display(),
                 key = cert.key_path().display(),
             );
-            let _ = std::fs::remove_file(dir.join("nginx.pid"));
             std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-            let mut child = tokio::process::Command::new(bin)
-                .arg("-p")
-                .arg(format!("{d}/"))
-                .arg("-c")
-                .arg(dir.join("nginx.conf"))
-                .args(["-g", "daemon off;"])
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .kill_on_drop(true)
-                .spawn()
-                .expect("spawn nginx");
-            let t0 = Instant::now();
-            let up = loop {
-                if let Ok(Some(_)) = child.try_wait() {
-                    break false;
-                }
-                if dir.join("nginx.pid").exists() {
-                    break true;
-                }
-                assert!(
-                    t0.elapsed() < Duration::from_secs(10),
-                    "nginx did not start: {}",
-                    std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-                );
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            };
-            if up {
+            let started = common::peers::start_nginx(bin, &dir).await;
+            if let Some(child) = started {
                 return Nginx {
                     _child: child,
                     port,

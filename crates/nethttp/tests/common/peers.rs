@@ -68,3 +68,38 @@ pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
     eprintln!("note: skipping this test: {why} (with CI=true this is a failure)");
     None
 }
+
+/// Starts nginx in the foreground on the config `<dir>/nginx.conf` (prefix `dir`), and waits
+/// up to 10 s for its pid file, which nginx writes once its listening socket is bound.
+/// `None` if nginx exited first (say, its port was taken meanwhile: the caller may retry on
+/// another); a panic with nginx's error log if it neither started nor exited.
+pub async fn start_nginx(bin: &Path, dir: &Path) -> Option<tokio::process::Child> {
+    let _ = std::fs::remove_file(dir.join("nginx.pid"));
+    let mut child = tokio::process::Command::new(bin)
+        .arg("-p")
+        .arg(format!("{}/", dir.display()))
+        .arg("-c")
+        .arg(dir.join("nginx.conf"))
+        .args(["-g", "daemon off;"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("spawn nginx");
+    let t0 = std::time::Instant::now();
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            return None;
+        }
+        if dir.join("nginx.pid").exists() {
+            return Some(child);
+        }
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "nginx did not start: {}",
+            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
