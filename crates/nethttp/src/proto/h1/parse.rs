@@ -68,19 +68,33 @@ impl HeadError {
 /// Tries to parse one request head from the front of `buf`. `Ok(None)` means more bytes are
 /// needed (and the limits are not yet exceeded); on success the head's bytes are removed from
 /// `buf` and any body or pipelined request stays behind.
+#[cfg(any(test, feature = "fuzzing"))]
 pub(crate) fn parse_request(
     buf: &mut BytesMut,
     limits: &HeadLimits,
 ) -> Result<Option<RequestHead>, HeadError> {
-    match parse_head(buf, limits) {
+    let mut out = None;
+    parse_request_into(buf, limits, &mut out)?;
+    Ok(out)
+}
+
+/// [`parse_request`] that puts the head in `out` (a head is large, and every move of it is
+/// a copy on the server's hot path). `Ok(true)`: `out` holds the head; `Ok(false)`: more
+/// bytes are needed.
+pub(crate) fn parse_request_into(
+    buf: &mut BytesMut,
+    limits: &HeadLimits,
+    out: &mut Option<RequestHead>,
+) -> Result<bool, HeadError> {
+    match parse_head(buf, limits, out) {
         // RFC 9112 §2.3: a later 1.x minor version is served as HTTP/1.1, which httparse does
         // not do; rewrite the digit and parse again.
         Err(e) if e.status == StatusCode::HTTP_VERSION_NOT_SUPPORTED => {
             let Some((at, digit)) = downgrade_minor(buf) else {
                 return Err(e);
             };
-            let again = parse_head(buf, limits);
-            if let Ok(None) = again {
+            let again = parse_head(buf, limits, out);
+            if let Ok(false) = again {
                 // Still partial: leave the bytes as they came, so a partial parse never
                 // changes the buffer and the next attempt starts from the same input.
                 buf[at] = digit;
@@ -104,7 +118,11 @@ fn downgrade_minor(buf: &mut BytesMut) -> Option<(usize, u8)> {
     }
 }
 
-fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<RequestHead>, HeadError> {
+fn parse_head(
+    buf: &mut BytesMut,
+    limits: &HeadLimits,
+    out: &mut Option<RequestHead>,
+) -> Result<bool, HeadError> {
     // Uninitialised arrays: zeroing 128 entries per request costs more than parsing a
     // typical head.
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -118,7 +136,7 @@ fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<RequestH
         Err(httparse::Error::Version)
             if !request_line_done(buf) && buf.len() <= limits.max_head_bytes =>
         {
-            return Ok(None)
+            return Ok(false)
         }
         Err(e) => return Err(map_httparse_error(e, buf)),
     };
@@ -133,7 +151,7 @@ fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<RequestH
                     reason: "URI too long",
                 })
             } else {
-                Ok(None)
+                Ok(false)
             };
         }
     };
@@ -165,7 +183,7 @@ fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<RequestH
 
     let uri = Uri::from_maybe_shared(head.slice(path_at.0..path_at.0 + path_at.1))
         .map_err(|_| HeadError::bad("invalid request target"))?;
-    let mut headers = HeaderMap::with_capacity(spans.len());
+    let mut headers = super::pool::header_map(spans.len());
     let mut framing = Framing::default();
     for &span in spans {
         let (name, value) =
@@ -173,7 +191,8 @@ fn parse_head(buf: &mut BytesMut, limits: &HeadLimits) -> Result<Option<RequestH
         framing.observe(&name, &value)?;
         headers.append(name, value);
     }
-    framing.finish(method, version, headers, uri).map(Some)
+    framing.finish(method, version, headers, uri, out)?;
+    Ok(true)
 }
 
 /// When a partial head is worth parsing again. httparse starts over on every call, so parsing
@@ -384,7 +403,8 @@ impl Framing {
         version: Version,
         headers: HeaderMap,
         uri: Uri,
-    ) -> Result<RequestHead, HeadError> {
+        out: &mut Option<RequestHead>,
+    ) -> Result<(), HeadError> {
         // RFC 9112 §3.2: a 1.1 request without Host, or with more than one, is a 400.
         if version == Version::HTTP_11 && self.hosts != 1 {
             return Err(HeadError::bad(if self.hosts == 0 {
@@ -437,7 +457,7 @@ impl Framing {
         // RFC 9110 §10.1.1: ignore 100-continue from 1.0 clients and on bodiless requests.
         let expect_continue =
             self.expect_continue && version == Version::HTTP_11 && body != BodyLen::Empty;
-        Ok(RequestHead {
+        *out = Some(RequestHead {
             method,
             uri,
             version,
@@ -445,7 +465,8 @@ impl Framing {
             body,
             keep_alive,
             expect_continue,
-        })
+        });
+        Ok(())
     }
 }
 

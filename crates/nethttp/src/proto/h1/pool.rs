@@ -1,11 +1,15 @@
-//! Per-thread recycling of connection buffers. A connection that goes idle gives its read
-//! and write buffers back here instead of keeping them (idle connections must stay small) or
-//! freeing them (a keep-alive request would then pay two large allocations); the next busy
-//! connection on the thread takes them. Bounded, so a burst of connections cannot pin memory.
+//! Per-thread recycling of connection buffers and header maps. A connection that goes idle
+//! gives its read and write buffers back here instead of keeping them (idle connections must
+//! stay small) or freeing them (a keep-alive request would then pay two large allocations);
+//! the next busy connection on the thread takes them. A header map whose head was written
+//! (a response on the server, a request on the client) comes back here emptied and carries
+//! the next parsed head, saving its two allocations. Bounded, so a burst of connections
+//! cannot pin memory.
 
 use std::cell::RefCell;
 
 use bytes::BytesMut;
+use http::HeaderMap;
 
 use super::io::INITIAL_READ_BUF;
 
@@ -15,14 +19,20 @@ const MAX_POOLED: usize = 64;
 const MAX_POOLED_WRITE: usize = 64 * 1024;
 /// First capacity of a write buffer: a typical response head fits without growing.
 const INITIAL_WRITE_BUF: usize = 1024;
+/// Header maps with room for more fields than this are freed rather than pooled: a rare
+/// large head should not make every later one carry its table.
+const MAX_POOLED_HEADERS: usize = 64;
 
 struct Pool {
     read: Vec<BytesMut>,
     write: Vec<Vec<u8>>,
+    headers: Vec<HeaderMap>,
 }
 
 thread_local! {
-    static POOL: RefCell<Pool> = const { RefCell::new(Pool { read: Vec::new(), write: Vec::new() }) };
+    static POOL: RefCell<Pool> = const {
+        RefCell::new(Pool { read: Vec::new(), write: Vec::new(), headers: Vec::new() })
+    };
 }
 
 /// A read buffer with room for at least [`INITIAL_READ_BUF`] bytes.
@@ -70,6 +80,31 @@ pub(crate) fn recycle_write(mut buf: Vec<u8>) {
     });
 }
 
+/// An empty header map with room for at least `fields` fields.
+pub(crate) fn header_map(fields: usize) -> HeaderMap {
+    match POOL.with(|p| p.borrow_mut().headers.pop()) {
+        Some(mut map) => {
+            map.reserve(fields);
+            map
+        }
+        None => HeaderMap::with_capacity(fields),
+    }
+}
+
+/// Gives back a header map whose fields were written out; it is emptied here.
+pub(crate) fn recycle_headers(mut map: HeaderMap) {
+    if map.capacity() == 0 || map.capacity() > MAX_POOLED_HEADERS {
+        return;
+    }
+    map.clear();
+    POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.headers.len() < MAX_POOLED {
+            p.headers.push(map);
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,6 +121,30 @@ mod tests {
         assert!(b.capacity() >= INITIAL_READ_BUF);
         // Same allocation, rewound to its start.
         assert_eq!(b.as_ptr() as usize, ptr_before - 10);
+    }
+
+    #[test]
+    fn recycled_header_map_comes_back_empty_and_large_ones_are_freed() {
+        let mut m = header_map(4);
+        m.insert(http::header::HOST, http::HeaderValue::from_static("a"));
+        m.append("x-a", http::HeaderValue::from_static("1"));
+        m.append("x-a", http::HeaderValue::from_static("2"));
+        let cap = m.capacity();
+        recycle_headers(m);
+        let m = header_map(1);
+        assert!(m.is_empty());
+        assert_eq!(m.capacity(), cap, "the pooled map was handed out again");
+        let mut big = HeaderMap::with_capacity(MAX_POOLED_HEADERS + 1);
+        big.insert(http::header::HOST, http::HeaderValue::from_static("a"));
+        assert!(big.capacity() > MAX_POOLED_HEADERS);
+        recycle_headers(big);
+        POOL.with(|p| {
+            assert!(p
+                .borrow()
+                .headers
+                .iter()
+                .all(|h| h.is_empty() && h.capacity() <= MAX_POOLED_HEADERS))
+        });
     }
 
     #[test]

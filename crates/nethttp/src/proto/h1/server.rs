@@ -203,9 +203,11 @@ where
                 }
                 return None;
             }
-            let mut head = match self.next_head(events).await {
-                Ok(Some(head)) => Some(head),
-                Ok(None) => return Some(Stop::Now),
+            // Filled in place: a head is large, and every move of it is a copy.
+            let mut head = None;
+            match self.next_head(events, &mut head).await {
+                Ok(true) => {}
+                Ok(false) => return Some(Stop::Now),
                 Err(e) => {
                     tracing::debug!(status = %e.status, reason = e.reason, "rejecting request");
                     self.write_error(e.status, e.reason);
@@ -222,12 +224,14 @@ where
         }
     }
 
-    /// Reads and parses the next request head. `Ok(None)`: close quietly (client closed or
-    /// went silent before sending anything). `Err`: answer with that error, then close.
+    /// Reads and parses the next request head into `head`. `Ok(false)`: close quietly
+    /// (client closed or went silent before sending anything). `Err`: answer with that
+    /// error, then close.
     async fn next_head(
         &mut self,
         events: &mut ConnEvents,
-    ) -> Result<Option<RequestHead>, HeadError> {
+        head: &mut Option<RequestHead>,
+    ) -> Result<bool, HeadError> {
         // The clock is read only if the head does not arrive whole in the first read: a
         // keep-alive or pipelined request that parses at once costs no timer.
         let mut start: Option<Instant> = None;
@@ -244,19 +248,19 @@ where
                     events.set(ConnState::Active);
                 }
                 if progress.should_parse(&reader.buf) {
-                    match parse::parse_request(&mut reader.buf, &self.cfg.limits) {
-                        Ok(Some(head)) => {
+                    match parse::parse_request_into(&mut reader.buf, &self.cfg.limits, head) {
+                        Ok(true) => {
                             events.request_start = start;
-                            return Ok(Some(head));
+                            return Ok(true);
                         }
-                        Ok(None) => progress.partial(reader.buf.len(), &self.cfg.limits),
+                        Ok(false) => progress.partial(reader.buf.len(), &self.cfg.limits),
                         Err(e) => return Err(e),
                     }
                 }
             }
             // About to wait for the client: send what earlier pipelined requests produced.
             if !self.wbuf.is_empty() && self.flush().await.is_err() {
-                return Ok(None);
+                return Ok(false);
             }
             let start = *start.get_or_insert_with(Instant::now);
             let deadline = start + self.cfg.read_header_timeout.min(self.cfg.read_timeout);
@@ -270,7 +274,7 @@ where
             let empty = reader.buf.is_empty();
             if empty {
                 if events.shutting_down() && !reader.io.has_pending_input() {
-                    return Ok(None);
+                    return Ok(false);
                 }
                 self.idle.store(true, Ordering::Release);
             }
@@ -279,10 +283,10 @@ where
                 self.idle.store(false, Ordering::Release);
             }
             match read {
-                Ok(0) => return Ok(None),
+                Ok(0) => return Ok(false),
                 Ok(_) => {}
                 Err(e) if e.kind() != std::io::ErrorKind::TimedOut || reader.buf.is_empty() => {
-                    return Ok(None)
+                    return Ok(false)
                 }
                 Err(_) => {
                     return Err(HeadError {
@@ -312,10 +316,15 @@ where
 
         // The handler phase is its own future: its locals (the request, the handler's
         // future) are gone before the response is written, keeping the busy state small.
-        let resp = match self.call_handler(head, handler, events).await {
-            Ok(Some(resp)) => resp,
-            Ok(None) => return Ok(false),
+        // The response is put in this slot and used in place: every move of it is a copy.
+        let mut slot: Option<HttpResponse> = None;
+        match self.call_handler(head, handler, events, &mut slot).await {
+            Ok(true) => {}
+            Ok(false) => return Ok(false),
             Err(()) => return Err(()),
+        }
+        let Some(resp) = slot.as_mut() else {
+            return Err(());
         };
 
         if resp.status().is_informational() {
@@ -327,7 +336,6 @@ where
         }
 
         // The response head decides framing and whether the connection survives.
-        let (parts, mut body) = resp.into_parts();
         // The read half is away exactly when the request has a body.
         let lent = self.reader.is_none();
         let exchange = self.exchange.clone();
@@ -349,7 +357,7 @@ where
                 keep_alive = false;
             }
         }
-        let (handler_close, declared) = scan_response_headers(&parts.headers);
+        let (handler_close, declared) = scan_response_headers(resp.headers());
         if handler_close {
             keep_alive = false;
         }
@@ -358,12 +366,12 @@ where
             // and must say so.
             keep_alive = false;
         }
-        let status = parts.status;
+        let status = resp.status();
         let bodiless = is_head
             || status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
-        let exact = body.size_hint().exact();
+        let exact = resp.body().size_hint().exact();
         let framing = if bodiless {
             Framing::NoBody
         } else if let Some(n) = exact.or(declared) {
@@ -386,8 +394,11 @@ where
             },
         };
         let head_at = self.wbuf.len();
-        encode::write_head(&mut self.wbuf, status, &parts.headers, &opts);
-        drop(parts);
+        encode::write_head(&mut self.wbuf, status, resp.headers(), &opts);
+        // The written map carries the next request's fields instead of being freed.
+        pool::recycle_headers(std::mem::take(resp.headers_mut()));
+        resp.extensions_mut().clear();
+        let body = resp.body_mut();
 
         if let (Framing::Length(n), Some(data)) = (framing, body.take_full()) {
             // A body already in memory (the common case): append it without the streaming
@@ -395,12 +406,14 @@ where
             debug_assert_eq!(data.len() as u64, n);
             self.put_data(data).await?;
         } else if framing != Framing::NoBody {
-            match self.write_body(&mut body, framing, head_at).await {
+            match self.write_body(body, framing, head_at).await {
                 Ok(()) => {}
                 Err(()) => return Err(()),
             }
         }
-        drop(body);
+        // The body goes now (in place: moving it out to drop it would copy it), so anything
+        // it holds, such as the request body streamed back, is released before reclaiming.
+        *body = Body::empty();
 
         if self.wbuf.len() >= MAX_BATCH && self.flush().await.is_err() {
             return Err(());
@@ -475,15 +488,17 @@ where
         Some(req)
     }
 
-    /// Builds the request, runs the handler, and returns its response. While the handler works, responses already batched are sent and
-    /// a body read that wants `100 Continue` is answered. `Ok(None)`: an error response was
-    /// queued instead (body too large, handler panic) and the connection closes after it.
+    /// Builds the request, runs the handler, and puts its response in `out`. While the
+    /// handler works, responses already batched are sent and a body read that wants
+    /// `100 Continue` is answered. `Ok(false)`: an error response was queued instead (body
+    /// too large, handler panic) and the connection closes after it.
     async fn call_handler<H: Handler + ?Sized>(
         &mut self,
         head: &mut Option<RequestHead>,
         handler: &H,
         events: &mut ConnEvents,
-    ) -> Result<Option<HttpResponse>, ()> {
+        out: &mut Option<HttpResponse>,
+    ) -> Result<bool, ()> {
         let Some(head) = head.take() else {
             return Err(());
         };
@@ -491,20 +506,25 @@ where
         // Built by a plain function, so the head and request are not locals of this future
         // (moved-from locals still take room in every later state).
         let Some(req) = self.build_request(head, events) else {
-            return Ok(None);
+            return Ok(false);
         };
 
         // Run the handler. While it works, send responses already batched, and answer a
         // body read that wants `100 Continue`.
         let mut fut = std::pin::pin!(CatchUnwind::new(handler.call(req)));
         let signal = self.exchange.clone().filter(|_| expect_continue);
-        let resp = loop {
+        loop {
             // The body may be read from a task the handler spawned: its request for
             // `100 Continue` must wake us even though our handler future is not the reader.
             let mut notified = std::pin::pin!(signal.as_ref().map(|ex| ex.notify.notified()));
             let step = poll_fn(|cx| {
-                if let Poll::Ready(r) = fut.as_mut().poll(cx) {
-                    return Poll::Ready(Some(r));
+                match fut.as_mut().poll(cx) {
+                    Poll::Ready(Ok(resp)) => {
+                        *out = Some(resp);
+                        return Poll::Ready(Some(true));
+                    }
+                    Poll::Ready(Err(())) => return Poll::Ready(Some(false)),
+                    Poll::Pending => {}
                 }
                 if !self.wbuf.is_empty() || self.continue_wanted() {
                     return Poll::Ready(None);
@@ -518,7 +538,12 @@ where
             })
             .await;
             match step {
-                Some(r) => break r,
+                Some(true) => return Ok(true),
+                Some(false) => {
+                    tracing::error!("handler panicked; answering 500 and closing the connection");
+                    self.write_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+                    return Ok(false);
+                }
                 None => {
                     if self.claim_continue() {
                         self.wbuf.extend_from_slice(CONTINUE);
@@ -527,14 +552,6 @@ where
                         return Err(());
                     }
                 }
-            }
-        };
-        match resp {
-            Ok(resp) => Ok(Some(resp)),
-            Err(()) => {
-                tracing::error!("handler panicked; answering 500 and closing the connection");
-                self.write_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
-                Ok(None)
             }
         }
     }
