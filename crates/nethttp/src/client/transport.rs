@@ -29,9 +29,14 @@ const MAX_REQUEST_RETRIES: u32 = 3;
 /// connection that refused it.
 const MAX_REFUSALS: u32 = 6;
 
-/// A failed HTTP/2 request: the error, whether the server certainly did not process it, and
-/// the connection when it refused the stream but can take others.
-type H2Failure = (Error, bool, Option<Arc<H2Conn>>);
+/// How a request on an HTTP/2 stream failed.
+enum H2Failure {
+    /// The server refused the stream (REFUSED_STREAM) and its connection takes others: the
+    /// request may be resent on that connection.
+    Refused { error: Error, conn: Arc<H2Conn> },
+    /// Any other failure; `unprocessed` when the server certainly did not process it.
+    Failed { error: Error, unprocessed: bool },
+}
 
 /// Sends requests over pooled connections; cheap to clone (clones share the pool).
 #[derive(Clone)]
@@ -474,7 +479,7 @@ impl Transport {
                         .await
                     {
                         Ok(res) => return Ok(res),
-                        Err((err, _, Some(conn))) => {
+                        Err(H2Failure::Refused { error: err, conn }) => {
                             let Some(again) = spare.filter(|_| refusals < MAX_REFUSALS) else {
                                 return Err(err);
                             };
@@ -485,7 +490,9 @@ impl Transport {
                             continue;
                         }
                         // The stream's response head never arrived: `send_h2` returns at it.
-                        Err((err, unprocessed, None)) => (err, false, true, unprocessed),
+                        Err(H2Failure::Failed { error, unprocessed }) => {
+                            (error, false, true, unprocessed)
+                        }
                     }
                 }
                 Slot::H1(mut slot) => {
@@ -553,8 +560,7 @@ impl Transport {
         }
     }
 
-    /// One request on a stream of a shared HTTP/2 connection. `Err` carries whether the
-    /// server certainly did not process it.
+    /// One request on a stream of a shared HTTP/2 connection.
     async fn send_h2(
         &self,
         stream: H2Stream,
@@ -582,8 +588,17 @@ impl Transport {
                 if e.conn_dead {
                     conn.retire();
                 }
-                let refused_here = (e.unprocessed && !e.conn_dead).then_some(conn);
-                Err((e.error, e.unprocessed, refused_here))
+                Err(if e.unprocessed && !e.conn_dead {
+                    H2Failure::Refused {
+                        error: e.error,
+                        conn,
+                    }
+                } else {
+                    H2Failure::Failed {
+                        error: e.error,
+                        unprocessed: e.unprocessed,
+                    }
+                })
             }
         }
     }
