@@ -1,9 +1,9 @@
 //! Per-thread recycling of connection buffers and header maps. A connection that goes idle
 //! gives its read and write buffers back here instead of keeping them (idle connections must
 //! stay small) or freeing them (a keep-alive request would then pay two large allocations);
-//! the next busy connection on the thread takes them. A header map whose head was written
-//! (a response on the server, a request on the client) comes back here emptied and carries
-//! the next parsed head, saving its two allocations. Bounded, so a burst of connections
+//! the next busy connection on the thread takes them. The header map of a response the
+//! server has written comes back here emptied and carries the next parsed request head,
+//! saving its two allocations. Bounded, so a burst of connections
 //! cannot pin memory.
 
 use std::cell::RefCell;
@@ -35,6 +35,13 @@ thread_local! {
     };
 }
 
+/// Keeps `item` unless the list is full (then it is freed).
+fn keep<T>(list: &mut Vec<T>, item: T) {
+    if list.len() < MAX_POOLED {
+        list.push(item);
+    }
+}
+
 /// A read buffer with room for at least [`INITIAL_READ_BUF`] bytes.
 pub(crate) fn read_buf() -> BytesMut {
     let mut buf = POOL
@@ -52,12 +59,7 @@ pub(crate) fn recycle_read(mut buf: BytesMut) {
         return;
     }
     buf.clear();
-    POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.read.len() < MAX_POOLED {
-            p.read.push(buf);
-        }
-    });
+    POOL.with(|p| keep(&mut p.borrow_mut().read, buf));
 }
 
 /// An empty write buffer.
@@ -72,12 +74,7 @@ pub(crate) fn recycle_write(mut buf: Vec<u8>) {
         return;
     }
     buf.clear();
-    POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.write.len() < MAX_POOLED {
-            p.write.push(buf);
-        }
-    });
+    POOL.with(|p| keep(&mut p.borrow_mut().write, buf));
 }
 
 /// An empty header map with room for at least `fields` fields.
@@ -97,12 +94,7 @@ pub(crate) fn recycle_headers(mut map: HeaderMap) {
         return;
     }
     map.clear();
-    POOL.with(|p| {
-        let mut p = p.borrow_mut();
-        if p.headers.len() < MAX_POOLED {
-            p.headers.push(map);
-        }
-    });
+    POOL.with(|p| keep(&mut p.borrow_mut().headers, map));
 }
 
 #[cfg(test)]
