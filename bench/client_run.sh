@@ -97,18 +97,8 @@ source bench/common.sh  # the cd above made the repository root current
 
 # ---------------------------------------------------------------- the server
 SLOG=$OUT_DIR/server.log
-taskset -c "$SERVER_CPU" "$SERVER_BIN" --threads 1 --addr 127.0.0.1:0 >"$SLOG" 2>&1 &
-SPID=$!
-LIVE[$SPID]=1
-ADDR=
-for _ in $(seq 150); do   # up to 15 s
-    running "$SPID" || { cat "$SLOG" >&2; die "hyper-hello exited before listening"; }
-    ADDR=$(grep -m1 -oE 'listening on 127\.0\.0\.1:[0-9]+' "$SLOG" | awk '{print $3}' || true)
-    [[ -n $ADDR ]] && break
-    sleep 0.1
-done
-[[ -n $ADDR ]] || { cat "$SLOG" >&2; die "hyper-hello printed no 'listening on' line within 15 s"; }
-[[ $(cat "/proc/$SPID/comm") == hyper-hello ]] || die "pid $SPID is not hyper-hello; cannot measure it"
+start_listening "$SLOG" "$SERVER_CPU" "$SERVER_BIN" --threads 1 --addr 127.0.0.1:0
+SPID=$STARTED_PID ADDR=$STARTED_ADDR
 URL=http://$ADDR/
 body=$(curl -s --max-time 5 "$URL" || true)
 [[ $body == "Hello, World!" ]] || die "GET $URL returned '${body:0:200}', not 'Hello, World!'"
@@ -116,30 +106,15 @@ log "hyper-hello up: pid $SPID at $ADDR (CPU $SERVER_CPU)"
 
 alive() { running "$SPID" || { tail -n 20 "$SLOG" >&2; die "hyper-hello (pid $SPID) died"; }; }
 
-server_conns() {  # connections the server has accepted so far (asks with SIGUSR1)
-    local before after=0
-    before=$(grep -c ' accepted [0-9]* connections' "$SLOG" || true)
-    kill -USR1 "$SPID"
-    for _ in $(seq 250); do   # up to 5 s
-        after=$(grep -c ' accepted [0-9]* connections' "$SLOG" || true)
-        (( after > before )) && break
-        sleep 0.02
-    done
-    (( after > before )) || die "hyper-hello did not report its connection count"
-    grep ' accepted [0-9]* connections' "$SLOG" | tail -n1 | awk '{print $3}'
-}
-cpus_busy() {  # "TASK STEAL" ticks summed over SERVER_CPU and CLIENT_CPU (/proc/stat)
-    awk -v a="cpu$SERVER_CPU" -v b="cpu$CLIENT_CPU" '$1 == a || $1 == b { t += $2 + $3 + $4; s += $9 } END { print t, s }' /proc/stat
-}
 LOUD_STARTS=0
 wait_quiet() {  # waits (bounded by QUIET_WAIT) until others use < 10 % of one CPU over 1 s
     local start=$SECONDS b0 b1 t0 t1 busy
     (( QUIET_WAIT > 0 )) || return 0
     while :; do
-        read -r b0 _ < <(cpus_busy)
+        read -r b0 _ < <(cpu_busy_steal "$SERVER_CPU" "$CLIENT_CPU")
         t0=$(cpu_ticks "$SPID")
         sleep 1
-        read -r b1 _ < <(cpus_busy)
+        read -r b1 _ < <(cpu_busy_steal "$SERVER_CPU" "$CLIENT_CPU")
         t1=$(cpu_ticks "$SPID")
         busy=$(( (b1 - b0) - (t1 - t0) ))
         (( busy * 10 < CLK_TCK )) && return 0
@@ -200,16 +175,16 @@ measure() {  # measure NAME ROUND -> sets ROW (a RAW line); fails (returns 1) if
     timef=$OUT_DIR/$name-$round.time
     alive
     wait_quiet
-    c0=$(server_conns)
-    read -r b0 s0 < <(cpus_busy)
+    c0=$(server_conns "$SPID" "$SLOG" hyper-hello)
+    read -r b0 s0 < <(cpu_busy_steal "$SERVER_CPU" "$CLIENT_CPU")
     t0=$(cpu_ticks "$SPID")
     w0=$(now_ns)
     run_client "$name" "$DURATION" "$outf" "$timef"
     w1=$(now_ns)
     t1=$(cpu_ticks "$SPID")
-    read -r b1 s1 < <(cpus_busy)
+    read -r b1 s1 < <(cpu_busy_steal "$SERVER_CPU" "$CLIENT_CPU")
     alive
-    c1=$(server_conns)
+    c1=$(server_conns "$SPID" "$SLOG" hyper-hello)
     read -r _ user sys < <(tail -n1 "$timef")
     [[ -n $sys ]] || { cat "$timef" >&2; die "cannot parse $timef"; }
     if [[ $name == wrk ]]; then

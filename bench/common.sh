@@ -1,6 +1,6 @@
-# Shell helpers shared by bench/run.sh and bench/client_run.sh (sourced, not run): tracking
-# and reaping the processes a benchmark starts, reading their CPU time, and the arithmetic
-# of the report (medians, ratios, fixed decimals).
+# Shell helpers shared by the bench/*.sh scripts (sourced, not run): tracking and reaping the
+# processes a benchmark starts, starting a server and finding its address, reading CPU time
+# and connection counts, and the arithmetic of the report (medians, ratios, fixed decimals).
 
 declare -A LIVE=()   # pids we started and have not reaped yet
 
@@ -41,8 +41,7 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR==0) {print ""; exit} if (NR%2) 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b+0 == 0) print "-"; else printf "%.2f", a / b }'; }
 fmt() { awk -v x="$1" -v d="$2" 'BEGIN { if (x == "") print "-"; else printf "%.*f", d, x }'; }
 
-# ---------------------------------------------------------------- used by h2_run.sh, h2_client_run.sh
-# (The older scripts keep their own copies; these expect the caller to define die().)
+# ---------------------------------------------------------------- servers (the caller defines die())
 
 bin_dir() {  # where cargo put the release binaries: $CARGO_TARGET_DIR/release, else target/release
     echo "${CARGO_TARGET_DIR:-target}/release"
@@ -78,4 +77,20 @@ start_listening() {
 cpu_busy_steal() {  # cpu_busy_steal N... -> "TASK STEAL" ticks summed over those CPUs (/proc/stat)
     local want=" ${*/#/cpu} "
     awk -v want="$want" 'index(want, " " $1 " ") { t += $2 + $3 + $4; s += $9 } END { print t + 0, s + 0 }' /proc/stat
+}
+
+# server_conns PID LOG NAME: how many connections the server has accepted so far. Asks with
+# SIGUSR1 (the bench peers answer with a line "accepted N connections" in LOG) and waits up
+# to 5 s for the new line.
+server_conns() {
+    local pid=$1 logf=$2 name=$3 before after=0
+    before=$(grep -c ' accepted [0-9]* connections' "$logf" || true)
+    kill -USR1 "$pid"
+    for _ in $(seq 250); do
+        after=$(grep -c ' accepted [0-9]* connections' "$logf" || true)
+        (( after > before )) && break
+        sleep 0.02
+    done
+    (( after > before )) || die "$name did not report its connection count"
+    grep ' accepted [0-9]* connections' "$logf" | tail -n1 | awk '{print $3}'
 }

@@ -97,18 +97,6 @@ body=$(curl -s --max-time 5 --http2-prior-knowledge "$URL" || true)
 log "hyper-auto up: pid $SPID at $STARTED_ADDR (CPU $SERVER_CPU)"
 
 alive() { running "$SPID" || { tail -n 20 "$SLOG" >&2; die "hyper-auto (pid $SPID) died"; }; }
-server_conns() {  # connections the server has accepted so far (asks with SIGUSR1)
-    local before after=0
-    before=$(grep -c ' accepted [0-9]* connections' "$SLOG" || true)
-    kill -USR1 "$SPID"
-    for _ in $(seq 250); do   # up to 5 s
-        after=$(grep -c ' accepted [0-9]* connections' "$SLOG" || true)
-        (( after > before )) && break
-        sleep 0.02
-    done
-    (( after > before )) || die "hyper-auto did not report its connection count"
-    grep ' accepted [0-9]* connections' "$SLOG" | tail -n1 | awk '{print $3}'
-}
 
 # ---------------------------------------------------------------- clients
 client_cmd() {  # client_cmd SECONDS NAME -> argv of the client (no taskset)
@@ -145,7 +133,7 @@ measure() {  # measure NAME ROUND -> appends a row to RAW
     outf=$OUT_DIR/$name-$round.txt
     timef=$OUT_DIR/$name-$round.time
     alive
-    c0=$(server_conns)
+    c0=$(server_conns "$SPID" "$SLOG" hyper-auto)
     read -r b0 s0 < <(cpu_busy_steal "$SERVER_CPU" "$CLIENT_CPU")
     t0=$(cpu_ticks "$SPID")
     w0=$(now_ns)
@@ -154,7 +142,7 @@ measure() {  # measure NAME ROUND -> appends a row to RAW
     t1=$(cpu_ticks "$SPID")
     read -r b1 s1 < <(cpu_busy_steal "$SERVER_CPU" "$CLIENT_CPU")
     alive
-    c1=$(server_conns)
+    c1=$(server_conns "$SPID" "$SLOG" hyper-auto)
     read -r _ user sys < <(tail -n1 "$timef")
     [[ -n $sys ]] || { cat "$timef" >&2; die "cannot parse $timef"; }
     if [[ $name == h2load ]]; then
