@@ -80,10 +80,10 @@ async fn concurrent_gets(t: &Transport, url: &str, n: usize) -> Vec<(StatusCode,
     out
 }
 
-/// Snapshots of `http2_streams` over all hosts, in time order.
-type Samples = Arc<Mutex<Vec<Vec<usize>>>>;
+/// Snapshots of `(http2_streams, http2_waiting)` over all hosts, in time order.
+type Samples = Arc<Mutex<Vec<(Vec<usize>, Vec<usize>)>>>;
 
-/// Samples `pool_stats().hosts[..].http2_streams` every few ms until `stop` is set.
+/// Samples `pool_stats()`'s HTTP/2 counts every few ms until the task is aborted.
 fn sample_streams(t: &Transport) -> (Samples, tokio::task::JoinHandle<()>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
@@ -91,12 +91,11 @@ fn sample_streams(t: &Transport) -> (Samples, tokio::task::JoinHandle<()>) {
     let task = tokio::spawn(async move {
         loop {
             let stats = t.pool_stats();
-            let streams: Vec<usize> = stats
-                .hosts
-                .iter()
-                .flat_map(|h| h.http2_streams.clone())
-                .collect();
-            s.lock().unwrap().push(streams);
+            let streams = stats.hosts.iter().flat_map(|h| h.http2_streams.clone());
+            let waiting = stats.hosts.iter().flat_map(|h| h.http2_waiting.clone());
+            s.lock()
+                .unwrap()
+                .push((streams.collect(), waiting.collect()));
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     });
@@ -153,7 +152,7 @@ async fn hyper_h2c_max_concurrent_streams_spills_onto_new_connections() {
         "accepted {accepted}, took {took:?}, max per conn at server {}, stats {stats:?}, \
          samples with most streams: {:?}",
         peer.gauges.max_slow_per_conn.load(SeqCst),
-        seen.iter().max_by_key(|s| s.iter().sum::<usize>())
+        seen.iter().max_by_key(|(s, _)| s.iter().sum::<usize>())
     );
     assert!(
         accepted > 1,
@@ -162,7 +161,7 @@ async fn hyper_h2c_max_concurrent_streams_spills_onto_new_connections() {
     assert_eq!(stats.dials as usize, accepted, "{stats:?}");
     assert!(peer.gauges.max_slow_per_conn.load(SeqCst) <= 5);
     assert!(
-        seen.iter().any(|s| s.len() > 1),
+        seen.iter().any(|(s, _)| s.len() > 1),
         "pool stats never showed more than one HTTP/2 connection: {seen:?}"
     );
 }
@@ -221,15 +220,26 @@ async fn hyper_h2c_max_conns_per_host_1_queues_for_streams() {
         "took {took:?}"
     );
     let seen = seen.lock().unwrap().clone();
-    assert!(seen.iter().all(|s| s.len() <= 1), "{seen:?}");
-    let most = seen.iter().flatten().copied().max().unwrap_or(0);
-    eprintln!("max_conns_per_host(1): most streams counted in flight: {most}");
-    // The pool counts every request holding the connection, including those waiting inside
-    // h2 for one of the server's 5 streams: all 20 at the peak.
-    assert_eq!(most, 20, "samples: {seen:?}");
+    assert!(
+        seen.iter().all(|(s, w)| s.len() <= 1 && w.len() == s.len()),
+        "{seen:?}"
+    );
+    let most_open = seen.iter().flat_map(|(s, _)| s).copied().max().unwrap_or(0);
+    let most_waiting = seen.iter().flat_map(|(_, w)| w).copied().max().unwrap_or(0);
+    eprintln!("max_conns_per_host(1): most open streams {most_open}, most waiting {most_waiting}");
+    // Open streams never exceed the server's 5; the other 15 requests were seen waiting for
+    // one (the first samples come while all 20 are queued behind the first 5).
+    assert_eq!(most_open, 5, "samples: {seen:?}");
+    assert_eq!(most_waiting, 15, "samples: {seen:?}");
+    assert!(
+        seen.iter()
+            .all(|(s, w)| s.iter().zip(w).all(|(s, w)| s + w <= 20)),
+        "{seen:?}"
+    );
     let stats = t.pool_stats();
     assert_eq!(stats.dials, 1);
     assert_eq!(stats.hosts[0].http2_streams, vec![0]);
+    assert_eq!(stats.hosts[0].http2_waiting, vec![0]);
 }
 
 /// hyper shuts its idle connection down gracefully (GOAWAY, then close): the pool drops the

@@ -36,6 +36,15 @@ impl H2Conn {
         self.in_flight.load(Ordering::Acquire)
     }
 
+    /// Requests in flight split into `(open streams, waiting for a stream)`. h2 opens streams
+    /// in request order up to the server's MAX_CONCURRENT_STREAMS and queues the rest inside,
+    /// without saying which is which, so the split follows from that limit.
+    pub(crate) fn streams(&self) -> (usize, usize) {
+        let in_flight = self.in_flight();
+        let open = in_flight.min(self.send.current_max_send_streams());
+        (open, in_flight - open)
+    }
+
     pub(crate) fn is_dead(&self) -> bool {
         self.dead.load(Ordering::Acquire)
     }

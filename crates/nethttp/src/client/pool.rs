@@ -127,8 +127,12 @@ pub struct HostStats {
     pub active: usize,
     /// Requests waiting for a connection (`max_conns_per_host` reached).
     pub waiting: usize,
-    /// Requests in flight on each HTTP/2 connection of the host (empty for HTTP/1.1).
+    /// Open streams on each HTTP/2 connection of the host (empty for HTTP/1.1): requests
+    /// the server is working on or whose response body is still being read.
     pub http2_streams: Vec<usize>,
+    /// Requests waiting on each HTTP/2 connection for a stream, because the connection is at
+    /// the server's MAX_CONCURRENT_STREAMS (same order as `http2_streams`).
+    pub http2_waiting: Vec<usize>,
 }
 
 /// A snapshot of the pool.
@@ -387,8 +391,10 @@ impl Pool {
             .hosts
             .values()
             .map(|h| {
-                let http2_streams: Vec<usize> = h.h2.iter().map(|c| c.in_flight()).collect();
-                let idle = h.idle.len() + http2_streams.iter().filter(|&&n| n == 0).count();
+                let (http2_streams, http2_waiting): (Vec<usize>, Vec<usize>) =
+                    h.h2.iter().map(|c| c.streams()).unzip();
+                let h2_idle = http2_streams.iter().zip(&http2_waiting);
+                let idle = h.idle.len() + h2_idle.filter(|(s, w)| **s + **w == 0).count();
                 HostStats {
                     key: h.key.to_string(),
                     idle,
@@ -396,6 +402,7 @@ impl Pool {
                     waiting: h.waiters.iter().filter(|w| !w.is_closed()).count()
                         + h.h2_waiters.iter().filter(|w| !w.is_closed()).count(),
                     http2_streams,
+                    http2_waiting,
                 }
             })
             .collect();
