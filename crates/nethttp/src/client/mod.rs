@@ -19,6 +19,7 @@ mod request;
 mod retry;
 pub mod trace;
 mod transport;
+mod tunnel;
 
 pub use http_client::{Client, ClientBuilder};
 pub use pool::{ConnectKey, HostStats, PoolStats, Scheme};

@@ -76,7 +76,8 @@ enum Slot {
     H2(H2Stream),
 }
 
-/// An HTTP proxy: requests go to it with absolute-form targets (RFC 9112 §3.2.2).
+/// An HTTP proxy: http requests go to it with absolute-form targets (RFC 9112 §3.2.2);
+/// https requests go through a CONNECT tunnel it opens to the target.
 #[derive(Debug, Clone)]
 struct Proxy {
     host: String,
@@ -256,7 +257,9 @@ impl TransportBuilder {
         self
     }
 
-    /// Sends every request through an HTTP proxy at `host:port`. Default: none.
+    /// Sends every request through an HTTP proxy at `host:port`: http requests in absolute
+    /// form, https requests through a CONNECT tunnel (TLS, and HTTP/2 by ALPN, end to end
+    /// with the target). Default: none.
     pub fn proxy(mut self, authority: impl Into<String>) -> Self {
         self.proxy = Some(authority.into());
         self
@@ -397,7 +400,8 @@ impl Transport {
         let inner = &*self.inner;
         let key = ConnectKey::from_uri(&parts.uri, inner.proxy.as_ref().map(|p| &*p.authority))?;
         let expect_h2 = match key.scheme {
-            Scheme::Https => inner.http2 && inner.proxy.is_none(),
+            // Through a proxy, https runs in a CONNECT tunnel, where ALPN works as direct.
+            Scheme::Https => inner.http2,
             Scheme::Http => inner.http2_prior_knowledge && inner.proxy.is_none(),
         };
         let hook = parts.extensions.get::<TraceHook>().cloned();
@@ -503,7 +507,8 @@ impl Transport {
                     let x = Exchange {
                         cfg: &inner.exchange,
                         defaults,
-                        absolute_form: inner.proxy.is_some(),
+                        // Only plain http talks HTTP to the proxy; https is tunnelled.
+                        absolute_form: inner.proxy.is_some() && key.scheme == Scheme::Http,
                         close: inner.disable_keep_alives,
                         deadline,
                         events: observe.as_ref().map(|o| o as &dyn h1::ExchangeEvents),
@@ -646,17 +651,16 @@ impl Transport {
         }
     }
 
-    /// Dials the key: TCP, then for https TLS (ALPN picks HTTP/2 or HTTP/1.1), then the
+    /// Dials the key: TCP (for https through a proxy, to the proxy and then a CONNECT
+    /// tunnel), then for https TLS (ALPN picks HTTP/2 or HTTP/1.1), then the
     /// HTTP/2 handshake when that is the protocol.
     async fn dial(&self, key: &ConnectKey, trace: Option<&dyn Trace>) -> Result<Dialed, Error> {
         let inner = &*self.inner;
+        let mut tcp = self.dial_tcp(key, trace).await?;
         if key.scheme == Scheme::Https && inner.proxy.is_some() {
-            return Err(Error::new(
-                Kind::Usage,
-                "https through a proxy (CONNECT tunnels) is not supported",
-            ));
+            tcp = super::tunnel::connect(tcp, &key.host, key.port, inner.dialer.connect_timeout)
+                .await?;
         }
-        let tcp = self.dial_tcp(key, trace).await?;
         let (io, h2) = match key.scheme {
             Scheme::Http => (
                 MaybeTls::Tcp(tcp),

@@ -1,0 +1,83 @@
+//! CONNECT tunnels: how an https request goes through an HTTP proxy. On the TCP connection
+//! to the proxy the client asks for a tunnel to the target (RFC 9110 §9.3.6), and once the
+//! proxy says 2xx the connection carries TLS to the target end to end, HTTP/2 included.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::Method;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::error::{Error, Kind};
+use crate::proto::h1::parse_response::parse_response;
+
+/// Largest CONNECT response head accepted from a proxy.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Asks the proxy on `tcp` for a tunnel to `host:port`, within `timeout`. On success the
+/// stream is the tunnel, with nothing of the target's read yet.
+pub(crate) async fn connect(
+    mut tcp: TcpStream,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<TcpStream, Error> {
+    // RFC 9110 §9.3.6: the target is in authority form; an IPv6 literal takes brackets.
+    let authority = if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    };
+    let exchange = async {
+        let ua = super::transport::default_user_agent();
+        let ua = ua.to_str().unwrap_or("nethttp");
+        let request = format!(
+            "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {ua}\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes())
+            .await
+            .map_err(|e| Error::with_cause(Kind::Connect, "writing CONNECT to the proxy", e))?;
+        let mut buf = BytesMut::with_capacity(1024);
+        loop {
+            let n = tcp
+                .read_buf(&mut buf)
+                .await
+                .map_err(|e| Error::with_cause(Kind::Connect, "reading the proxy's answer", e))?;
+            if n == 0 {
+                return Err(Error::new(
+                    Kind::Connect,
+                    "the proxy closed the connection before answering CONNECT",
+                ));
+            }
+            let head = parse_response(&mut buf, &Method::CONNECT, MAX_HEAD).map_err(|e| {
+                Error::with_cause(Kind::Parse, "bad CONNECT answer from the proxy", e.0)
+            })?;
+            let Some(head) = head else { continue };
+            if !head.status.is_success() {
+                return Err(Error::with_cause(
+                    Kind::Connect,
+                    "the proxy refused the CONNECT tunnel",
+                    format!("{} for {authority}", head.status),
+                ));
+            }
+            // The target says nothing before our TLS ClientHello: bytes here mean the proxy
+            // sent a body or garbage, and passing them to TLS would corrupt the handshake.
+            if !buf.is_empty() {
+                return Err(Error::new(
+                    Kind::Parse,
+                    "the proxy sent bytes after its CONNECT answer",
+                ));
+            }
+            return Ok(());
+        }
+    };
+    match tokio::time::timeout(timeout, exchange).await {
+        Ok(Ok(())) => Ok(tcp),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(Error::new(
+            Kind::ConnectTimeout,
+            "the proxy did not answer CONNECT within the connect timeout",
+        )),
+    }
+}

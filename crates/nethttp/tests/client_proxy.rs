@@ -1,0 +1,327 @@
+//! Our client through tinyproxy (a real forward proxy nobody here wrote) to hyper: https
+//! goes through a CONNECT tunnel, with TLS and HTTP/2 (ALPN) end to end and the tunnel kept
+//! in the pool; plain http goes to the proxy in absolute form; a tunnel the proxy refuses is
+//! a connect error naming the proxy's status.
+//!
+//! tinyproxy is found on `PATH` (also /usr/sbin, /usr/bin); when it is missing the test
+//! fails if `CI=true` and is skipped with a note otherwise. Everything listens on loopback;
+//! every wait is bounded.
+
+mod common;
+#[path = "common/hyper_h2.rs"]
+mod hyper_h2;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::certs::{self, TempDir};
+use common::peers::peer;
+use hyper_h2::{rustls_server_config, within, HyperPeer, PeerOptions, Proto};
+use nethttp::http::{Request, StatusCode, Version};
+use nethttp::{Body, Transport};
+
+/// A tinyproxy on a loopback port, stopped (and its files removed) on drop.
+struct Tinyproxy {
+    child: std::process::Child,
+    port: u16,
+    dir: TempDir,
+}
+
+impl Tinyproxy {
+    /// Starts tinyproxy; `connect_ports` limits the ports it tunnels to (empty: any).
+    async fn start(bin: &Path, connect_ports: &[u16]) -> Tinyproxy {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = TempDir(std::env::temp_dir().join(format!(
+            "nethttp-tinyproxy-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )));
+        std::fs::create_dir_all(&dir.0).expect("temp dir");
+        // A free port: tinyproxy cannot pick one itself and report it.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let mut conf = format!(
+            "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 50\nAllow 127.0.0.1\n\
+             LogFile \"{}\"\nLogLevel Connect\n",
+            dir.0.join("tinyproxy.log").display()
+        );
+        for p in connect_ports {
+            conf.push_str(&format!("ConnectPort {p}\n"));
+        }
+        let conf_path = dir.0.join("tinyproxy.conf");
+        std::fs::write(&conf_path, conf).expect("writing tinyproxy.conf");
+        let child = std::process::Command::new(bin)
+            .arg("-d")
+            .arg("-c")
+            .arg(&conf_path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("starting tinyproxy");
+        let proxy = Tinyproxy { child, port, dir };
+        within("tinyproxy listening", async {
+            while tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_err()
+            {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await;
+        proxy
+    }
+
+    fn authority(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The requests tinyproxy logged (`CONNECT host:port HTTP/1.1`, `GET http://... HTTP/1.1`).
+    fn requests(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.dir.0.join("tinyproxy.log")).unwrap_or_default();
+        log.lines()
+            .filter_map(|l| l.split_once("]: Request (file descriptor "))
+            .filter_map(|(_, rest)| rest.split_once("): "))
+            .map(|(_, req)| req.to_string())
+            .collect()
+    }
+}
+
+impl Drop for Tinyproxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tinyproxy() -> Option<PathBuf> {
+    peer("tinyproxy", "-v", &["/usr/sbin", "/usr/bin"])
+}
+
+async fn fetch(t: &Transport, url: &str) -> (StatusCode, Version, Bytes) {
+    within(url, async {
+        let req = Request::get(url).body(Body::empty()).unwrap();
+        let resp = t
+            .round_trip(req)
+            .await
+            .unwrap_or_else(|e| panic!("GET {url}: {e:?}"));
+        let (parts, body) = resp.into_parts();
+        let body = body.to_bytes(1 << 20).await.expect("body");
+        (parts.status, parts.version, body)
+    })
+    .await
+}
+
+/// https through the proxy: one CONNECT, then TLS with ALPN h2 to hyper; the tunnel is a
+/// pooled connection, so the second request goes over it without a new CONNECT.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_goes_through_a_connect_tunnel_with_http2_end_to_end() {
+    let Some(bin) = tinyproxy() else { return };
+    let cert = certs::self_signed();
+    let peer = HyperPeer::start(PeerOptions {
+        proto: Proto::H2,
+        max_concurrent_streams: None,
+        tls: Some(rustls_server_config(
+            &cert.cert_pem,
+            &cert.key_pem,
+            &[b"h2"],
+        )),
+    })
+    .await;
+    let proxy = Tinyproxy::start(&bin, &[]).await;
+    let t = Transport::builder()
+        .proxy(proxy.authority())
+        .tls(cert.client_tls())
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let (status, version, body) = fetch(&t, &peer.url("/version")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(version, Version::HTTP_2);
+        assert_eq!(&body[..], b"HTTP/2.0", "the version hyper saw");
+    }
+    assert_eq!(peer.accepted(), 1, "one tunnel, reused");
+    assert_eq!(t.pool_stats().dials, 1);
+    assert_eq!(
+        proxy.requests(),
+        vec![format!("CONNECT localhost:{} HTTP/1.1", peer.addr.port())]
+    );
+}
+
+/// A target that offers only HTTP/1.1: requests in the tunnel are ordinary origin-form
+/// requests to hyper, and keep-alive reuses the tunnel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_to_an_http11_target_reuses_the_tunnel() {
+    let Some(bin) = tinyproxy() else { return };
+    let cert = certs::self_signed();
+    let peer = HyperPeer::start(PeerOptions {
+        proto: Proto::H1,
+        max_concurrent_streams: None,
+        tls: Some(rustls_server_config(
+            &cert.cert_pem,
+            &cert.key_pem,
+            &[b"http/1.1"],
+        )),
+    })
+    .await;
+    let proxy = Tinyproxy::start(&bin, &[]).await;
+    let t = Transport::builder()
+        .proxy(proxy.authority())
+        .tls(cert.client_tls())
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let (status, version, body) = fetch(&t, &peer.url("/version")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(version, Version::HTTP_11);
+        assert_eq!(&body[..], b"HTTP/1.1");
+    }
+    assert_eq!(peer.accepted(), 1);
+    assert_eq!(proxy.requests().len(), 1, "{:?}", proxy.requests());
+}
+
+/// Plain http is not tunnelled: the proxy gets absolute-form requests and forwards them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plain_http_goes_to_the_proxy_in_absolute_form() {
+    let Some(bin) = tinyproxy() else { return };
+    let peer = HyperPeer::start(PeerOptions {
+        proto: Proto::H1,
+        max_concurrent_streams: None,
+        tls: None,
+    })
+    .await;
+    let proxy = Tinyproxy::start(&bin, &[]).await;
+    let t = Transport::builder()
+        .proxy(proxy.authority())
+        .build()
+        .unwrap();
+    let url = peer.url("/version");
+    let (status, _, body) = fetch(&t, &url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(&body[..], b"HTTP/1.1");
+    assert_eq!(proxy.requests(), vec![format!("GET {url} HTTP/1.1")]);
+}
+
+/// A proxy that will not tunnel to the port answers 403: the request fails as a connect
+/// error that names the status, and nothing reaches the target.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_tunnel_is_a_connect_error_naming_the_status() {
+    let Some(bin) = tinyproxy() else { return };
+    let cert = certs::self_signed();
+    let peer = HyperPeer::start(PeerOptions {
+        proto: Proto::H2,
+        max_concurrent_streams: None,
+        tls: Some(rustls_server_config(
+            &cert.cert_pem,
+            &cert.key_pem,
+            &[b"h2"],
+        )),
+    })
+    .await;
+    // Tunnels only to port 1: not the target's.
+    let proxy = Tinyproxy::start(&bin, &[1]).await;
+    let t = Transport::builder()
+        .proxy(proxy.authority())
+        .tls(cert.client_tls())
+        .build()
+        .unwrap();
+    let req = Request::get(peer.url("/version"))
+        .body(Body::empty())
+        .unwrap();
+    let err = within("refused tunnel", t.round_trip(req))
+        .await
+        .expect_err("the proxy refuses the tunnel");
+    assert!(err.is_connect(), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("refused the CONNECT tunnel") && msg.contains("403"),
+        "{msg}"
+    );
+    assert_eq!(peer.accepted(), 0);
+}
+
+/// A raw proxy that reads one CONNECT request head (sent back on the returned channel),
+/// then answers `answer` and holds the connection for a while; an empty answer closes it
+/// at once, and `None` stays silent.
+async fn raw_proxy(
+    answer: Option<&'static [u8]>,
+) -> (
+    std::net::SocketAddr,
+    tokio::sync::oneshot::Receiver<Vec<u8>>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut head = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !head.ends_with(b"\r\n\r\n") {
+            let n = s.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            head.extend_from_slice(&buf[..n]);
+        }
+        let _ = tx.send(head);
+        match answer {
+            Some(b"") => return,
+            Some(a) => s.write_all(a).await.unwrap(),
+            None => {}
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    });
+    (addr, rx)
+}
+
+/// The exact CONNECT request, and the proxy answers that must not become a tunnel: bytes
+/// after a 200 (they would corrupt the TLS handshake), a close before any answer, silence
+/// past the connect timeout, and a 407.
+#[tokio::test]
+async fn connect_answers_that_are_not_a_tunnel_fail_with_typed_errors() {
+    let ua = format!("nethttp/{}", env!("CARGO_PKG_VERSION"));
+    let cases: [(Option<&'static [u8]>, &str); 4] = [
+        (
+            Some(b"HTTP/1.1 200 OK\r\n\r\nunexpected"),
+            "the proxy sent bytes after its CONNECT answer",
+        ),
+        (Some(b""), "the proxy closed the connection before answering CONNECT"),
+        (None, "the proxy did not answer CONNECT within the connect timeout"),
+        (
+            Some(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"),
+            "the proxy refused the CONNECT tunnel: 407 Proxy Authentication Required for example.test:8443",
+        ),
+    ];
+    for (answer, want) in cases {
+        let (addr, proxy) = raw_proxy(answer).await;
+        let t = Transport::builder()
+            .proxy(addr.to_string())
+            .connect_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let req = Request::get("https://example.test:8443/")
+            .body(Body::empty())
+            .unwrap();
+        let err = within(want, t.round_trip(req))
+            .await
+            .expect_err("not a tunnel");
+        assert_eq!(err.to_string(), want, "{err:?}");
+        if want.contains("timeout") {
+            assert!(err.is_timeout(), "{err:?}");
+        }
+        let head = within("the proxy's request", proxy)
+            .await
+            .expect("a request");
+        assert_eq!(
+            String::from_utf8_lossy(&head),
+            format!(
+                "CONNECT example.test:8443 HTTP/1.1\r\nHost: example.test:8443\r\n\
+                 User-Agent: {ua}\r\n\r\n"
+            )
+        );
+    }
+}
