@@ -192,7 +192,8 @@ impl TransportBuilder {
         self
     }
 
-    /// Longest time for a dial, name resolution included. Default: 30 s.
+    /// Longest time for a dial, name resolution included; through a proxy, https also gets
+    /// this long again for the proxy's answer to CONNECT. Default: 30 s.
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.dialer.connect_timeout = d;
         self
