@@ -1,7 +1,8 @@
 //! `nethttp get`: one request on the library's `Client`, the response body streamed to stdout
 //! as it arrives; `-i` puts the status line and headers first, `-v` traces each phase of the
 //! exchange (connection, DNS, connect, TLS, write, first byte) on stderr. https offers HTTP/2
-//! (`--no-http2`: HTTP/1.1 only), `--http2-prior-knowledge` speaks h2c on http URLs.
+//! (`--no-http2`: HTTP/1.1 only), `--http2-prior-knowledge` speaks h2c on http URLs, `-x`
+//! goes through an HTTP proxy.
 
 mod trace;
 
@@ -59,6 +60,10 @@ pub struct GetArgs {
     /// default https offers `h2` first.
     #[arg(long)]
     no_http2: bool,
+    /// Sends the request through an HTTP proxy at HOST:PORT (as curl's -x): http URLs in
+    /// absolute form, https URLs through a CONNECT tunnel.
+    #[arg(short = 'x', long, value_name = "HOST:PORT")]
+    proxy: Option<String>,
     #[command(flatten)]
     tls: TlsArgs,
 }
@@ -101,8 +106,12 @@ async fn get(args: GetArgs) -> Result<(), String> {
     }
     let tls = args.tls.client_tls()?;
     let (http2, prior_knowledge) = (!args.no_http2, args.http2_prior_knowledge);
+    let proxy = args.proxy.clone();
     client = client.transport(|t| {
-        let t = t.http2(http2).http2_prior_knowledge(prior_knowledge);
+        let mut t = t.http2(http2).http2_prior_knowledge(prior_knowledge);
+        if let Some(p) = proxy {
+            t = t.proxy(p);
+        }
         match tls {
             Some(tls) => t.tls(tls),
             None => t,

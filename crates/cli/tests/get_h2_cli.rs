@@ -1,7 +1,8 @@
 //! `nethttp get` over HTTP/2 and TLS against a spawned `nethttp serve`: h2c by prior knowledge,
 //! https trusting a test certificate with `--cacert` (h2 by ALPN, shown in `-i` and `-v`),
 //! the same without it failing on the certificate, `--insecure`, `--no-http2` keeping
-//! HTTP/1.1 over TLS; and curl as a cross-check of `serve` over TLS.
+//! HTTP/1.1 over TLS, `-x` through tinyproxy's CONNECT tunnel; and curl as a cross-check of
+//! `serve` over TLS.
 
 mod common;
 
@@ -196,4 +197,68 @@ fn curl_agrees_that_serve_speaks_http2_over_tls() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(stdout, "Hello, World!\n2");
+}
+
+/// `-x` sends https through tinyproxy's CONNECT tunnel, with h2 by ALPN end to end.
+#[test]
+fn proxy_flag_tunnels_https_through_tinyproxy() {
+    let Some(bin) = peer("tinyproxy", "-v") else {
+        return;
+    };
+    let cert = TestCert::new();
+    let server = serve_tls(&cert, &[]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free loopback port")
+        .port();
+    let dir = std::env::temp_dir().join(format!("nethttp-cli-tinyproxy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let conf = dir.join("tinyproxy.conf");
+    let log = dir.join("tinyproxy.log");
+    std::fs::write(
+        &conf,
+        format!(
+            "Port {port}\nListen 127.0.0.1\nAllow 127.0.0.1\nTimeout 30\nLogLevel Connect\n\
+             LogFile \"{}\"\n",
+            log.display()
+        ),
+    )
+    .expect("writing tinyproxy.conf");
+    let mut proxy = Command::new(bin)
+        .arg("-d")
+        .arg("-c")
+        .arg(&conf)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starting tinyproxy");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < TIMEOUT, "tinyproxy never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let proxy_addr = format!("127.0.0.1:{port}");
+    let ran = run_nethttp(
+        &[
+            "get",
+            "-i",
+            "-x",
+            &proxy_addr,
+            "--cacert",
+            &cert.cert_path(),
+            &https_url(&server, "/"),
+        ],
+        TIMEOUT,
+    );
+    let _ = proxy.kill();
+    let _ = proxy.wait();
+    let logged = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ran.status.success(), "stderr:\n{}", ran.stderr);
+    // The request went through the proxy, not around it.
+    let connect = format!("CONNECT localhost:{} HTTP/1.1", server.addr.port());
+    assert!(logged.contains(&connect), "tinyproxy log:\n{logged}");
+    let out = ran.stdout_str();
+    assert!(out.starts_with("HTTP/2 200 OK\r\n"), "{out:?}");
+    assert!(out.ends_with("\r\n\r\nHello, World!"), "{out:?}");
 }
