@@ -60,9 +60,10 @@ pub struct GetArgs {
     /// default https offers `h2` first.
     #[arg(long)]
     no_http2: bool,
-    /// Sends the request through an HTTP proxy at HOST:PORT (as curl's -x): http URLs in
-    /// absolute form, https URLs through a CONNECT tunnel.
-    #[arg(short = 'x', long, value_name = "HOST:PORT")]
+    /// Sends the request through an HTTP proxy at [USER:PASSWORD@]HOST:PORT (as curl's -x):
+    /// http URLs in absolute form, https URLs through a CONNECT tunnel; credentials go as
+    /// `Proxy-Authorization: Basic`.
+    #[arg(short = 'x', long, value_name = "[USER:PASSWORD@]HOST:PORT")]
     proxy: Option<String>,
     #[command(flatten)]
     tls: TlsArgs,

@@ -1,7 +1,8 @@
 //! Our client through tinyproxy (a real forward proxy nobody here wrote) to hyper: https
 //! goes through a CONNECT tunnel, with TLS and HTTP/2 (ALPN) end to end and the tunnel kept
-//! in the pool; plain http goes to the proxy in absolute form; a tunnel the proxy refuses is
-//! a connect error naming the proxy's status.
+//! in the pool; plain http goes to the proxy in absolute form; Basic proxy credentials open
+//! both; a tunnel the proxy refuses is a connect error naming the proxy's status. A raw proxy
+//! checks the exact CONNECT bytes and the answers that must not become a tunnel.
 //!
 //! tinyproxy is found on `PATH` (also /usr/sbin, /usr/bin); when it is missing the test
 //! fails if `CI=true` and is skipped with a note otherwise. Everything listens on loopback;
@@ -30,8 +31,13 @@ struct Tinyproxy {
 }
 
 impl Tinyproxy {
-    /// Starts tinyproxy; `connect_ports` limits the ports it tunnels to (empty: any).
-    async fn start(bin: &Path, connect_ports: &[u16]) -> Tinyproxy {
+    /// Starts tinyproxy; `connect_ports` limits the ports it tunnels to (empty: any), and
+    /// `basic_auth` makes it demand those credentials.
+    async fn start(
+        bin: &Path,
+        connect_ports: &[u16],
+        basic_auth: Option<(&str, &str)>,
+    ) -> Tinyproxy {
         static N: AtomicUsize = AtomicUsize::new(0);
         let dir = TempDir(std::env::temp_dir().join(format!(
             "nethttp-tinyproxy-{}-{}",
@@ -52,6 +58,9 @@ impl Tinyproxy {
         for p in connect_ports {
             conf.push_str(&format!("ConnectPort {p}\n"));
         }
+        if let Some((user, password)) = basic_auth {
+            conf.push_str(&format!("BasicAuth {user} {password}\n"));
+        }
         let conf_path = dir.0.join("tinyproxy.conf");
         std::fs::write(&conf_path, conf).expect("writing tinyproxy.conf");
         let child = std::process::Command::new(bin)
@@ -62,12 +71,15 @@ impl Tinyproxy {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("starting tinyproxy");
-        let proxy = Tinyproxy { child, port, dir };
+        let mut proxy = Tinyproxy { child, port, dir };
         within("tinyproxy listening", async {
             while tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_err()
             {
+                if let Ok(Some(status)) = proxy.child.try_wait() {
+                    panic!("tinyproxy exited ({status}); is its config valid?");
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         })
@@ -131,7 +143,7 @@ async fn https_goes_through_a_connect_tunnel_with_http2_end_to_end() {
         )),
     })
     .await;
-    let proxy = Tinyproxy::start(&bin, &[]).await;
+    let proxy = Tinyproxy::start(&bin, &[], None).await;
     let t = Transport::builder()
         .proxy(proxy.authority())
         .tls(cert.client_tls())
@@ -167,7 +179,7 @@ async fn https_to_an_http11_target_reuses_the_tunnel() {
         )),
     })
     .await;
-    let proxy = Tinyproxy::start(&bin, &[]).await;
+    let proxy = Tinyproxy::start(&bin, &[], None).await;
     let t = Transport::builder()
         .proxy(proxy.authority())
         .tls(cert.client_tls())
@@ -193,7 +205,7 @@ async fn plain_http_goes_to_the_proxy_in_absolute_form() {
         tls: None,
     })
     .await;
-    let proxy = Tinyproxy::start(&bin, &[]).await;
+    let proxy = Tinyproxy::start(&bin, &[], None).await;
     let t = Transport::builder()
         .proxy(proxy.authority())
         .build()
@@ -222,7 +234,7 @@ async fn a_refused_tunnel_is_a_connect_error_naming_the_status() {
     })
     .await;
     // Tunnels only to port 1: not the target's.
-    let proxy = Tinyproxy::start(&bin, &[1]).await;
+    let proxy = Tinyproxy::start(&bin, &[1], None).await;
     let t = Transport::builder()
         .proxy(proxy.authority())
         .tls(cert.client_tls())
@@ -324,4 +336,86 @@ async fn connect_answers_that_are_not_a_tunnel_fail_with_typed_errors() {
             )
         );
     }
+}
+
+/// A proxy that demands Basic credentials: given in the proxy address (percent-encoded),
+/// they open the tunnel and pass plain requests; without them the tunnel is refused with
+/// 407 and a plain request gets the proxy's 407 response.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn proxy_credentials_open_the_tunnel_and_pass_plain_requests() {
+    let Some(bin) = tinyproxy() else { return };
+    let cert = certs::self_signed();
+    let tls_peer = HyperPeer::start(PeerOptions {
+        proto: Proto::H2,
+        max_concurrent_streams: None,
+        tls: Some(rustls_server_config(
+            &cert.cert_pem,
+            &cert.key_pem,
+            &[b"h2"],
+        )),
+    })
+    .await;
+    let plain_peer = HyperPeer::start(PeerOptions {
+        proto: Proto::H1,
+        max_concurrent_streams: None,
+        tls: None,
+    })
+    .await;
+    let proxy = Tinyproxy::start(&bin, &[], Some(("nethttp", "s3cr.t"))).await;
+
+    let with_creds = Transport::builder()
+        .proxy(format!("http://nethttp:s3cr%2Et@{}", proxy.authority()))
+        .tls(cert.client_tls())
+        .build()
+        .unwrap();
+    let (status, version, _) = fetch(&with_creds, &tls_peer.url("/version")).await;
+    assert_eq!((status, version), (StatusCode::OK, Version::HTTP_2));
+    let (status, _, body) = fetch(&with_creds, &plain_peer.url("/version")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(&body[..], b"HTTP/1.1");
+    let key = &with_creds.pool_stats().hosts[0].key;
+    assert!(
+        !key.contains("s3cr"),
+        "credentials leaked into pool stats: {key}"
+    );
+
+    let without = Transport::builder()
+        .proxy(proxy.authority())
+        .tls(cert.client_tls())
+        .build()
+        .unwrap();
+    let req = Request::get(tls_peer.url("/version"))
+        .body(Body::empty())
+        .unwrap();
+    let err = within("tunnel without credentials", without.round_trip(req))
+        .await
+        .expect_err("407");
+    assert!(err.is_connect() && err.to_string().contains("407"), "{err}");
+    let (status, _, _) = fetch(&without, &plain_peer.url("/version")).await;
+    assert_eq!(status, StatusCode::PROXY_AUTHENTICATION_REQUIRED);
+    assert_eq!(tls_peer.accepted(), 1);
+}
+
+/// The credentials go on the CONNECT request as `Proxy-Authorization: Basic`.
+#[tokio::test]
+async fn connect_carries_proxy_authorization() {
+    let (addr, proxy) = raw_proxy(Some(b"HTTP/1.1 403 Forbidden\r\n\r\n")).await;
+    let t = Transport::builder()
+        .proxy(format!("user:pa%20ss@{addr}"))
+        .build()
+        .unwrap();
+    let req = Request::get("https://example.test/")
+        .body(Body::empty())
+        .unwrap();
+    let err = within("refused", t.round_trip(req)).await.expect_err("403");
+    assert!(err.to_string().contains("403"), "{err}");
+    let head = within("the proxy's request", proxy)
+        .await
+        .expect("a request");
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert!(
+        head.starts_with("CONNECT example.test:443 HTTP/1.1\r\n")
+            && head.ends_with("\r\nProxy-Authorization: Basic dXNlcjpwYSBzcw==\r\n\r\n"),
+        "{head:?}"
+    );
 }

@@ -14,6 +14,7 @@
 mod h2_pool;
 mod http_client;
 pub(crate) mod pool;
+mod proxy;
 pub mod redirect;
 mod request;
 mod retry;

@@ -14,6 +14,7 @@ use tokio::time::Instant;
 
 use super::h2_pool::{H2Conn, H2Stream};
 use super::pool::{Checkout, ConnectKey, Pool, PoolConfig, PoolStats, Pooled, Scheme};
+use super::proxy::Proxy;
 use super::retry::{self, DialRetry, RetryBudget};
 use super::trace::{GotConn, Observe, Trace, TraceHook};
 use crate::body::Body;
@@ -74,16 +75,6 @@ enum Dialed {
 enum Slot {
     H1(Pooled),
     H2(H2Stream),
-}
-
-/// An HTTP proxy: http requests go to it with absolute-form targets (RFC 9112 §3.2.2);
-/// https requests go through a CONNECT tunnel it opens to the target.
-#[derive(Debug, Clone)]
-struct Proxy {
-    host: String,
-    port: u16,
-    /// `host:port`, part of the pool key.
-    authority: String,
 }
 
 impl std::fmt::Debug for Transport {
@@ -258,9 +249,11 @@ impl TransportBuilder {
         self
     }
 
-    /// Sends every request through an HTTP proxy at `host:port`: http requests in absolute
-    /// form, https requests through a CONNECT tunnel (TLS, and HTTP/2 by ALPN, end to end
-    /// with the target). Default: none.
+    /// Sends every request through an HTTP proxy at `[http://][user:password@]host:port`:
+    /// http requests in absolute form, https requests through a CONNECT tunnel (TLS, and
+    /// HTTP/2 by ALPN, end to end with the target). With credentials (percent-encoded as in a
+    /// URL), each CONNECT and each request to the proxy carries `Proxy-Authorization: Basic`.
+    /// Default: none.
     pub fn proxy(mut self, authority: impl Into<String>) -> Self {
         self.proxy = Some(authority.into());
         self
@@ -322,20 +315,7 @@ impl TransportBuilder {
 
     /// Builds the transport.
     pub fn build(self) -> Result<Transport, Error> {
-        let proxy = match self.proxy {
-            None => None,
-            Some(a) => {
-                let (host, port) = a
-                    .rsplit_once(':')
-                    .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse().ok()?)))
-                    .ok_or(Error::new(Kind::Usage, "proxy must be host:port"))?;
-                Some(Proxy {
-                    host: host.to_owned(),
-                    port,
-                    authority: a.clone(),
-                })
-            }
-        };
+        let proxy = self.proxy.as_deref().map(Proxy::parse).transpose()?;
         let (ratio, floor, window) = self.budget;
         let tls = self.tls.build(self.http2)?;
         let pool_timeout = self.pool.pool_timeout;
@@ -400,6 +380,8 @@ impl Transport {
     ) -> Result<Response<Body>, Error> {
         let inner = &*self.inner;
         let key = ConnectKey::from_uri(&parts.uri, inner.proxy.as_ref().map(|p| &*p.authority))?;
+        // The proxy this request speaks HTTP to: only plain http does; https is tunnelled.
+        let to_proxy = inner.proxy.as_ref().filter(|_| key.scheme == Scheme::Http);
         let expect_h2 = match key.scheme {
             // Through a proxy, https runs in a CONNECT tunnel, where ALPN works as direct.
             Scheme::Https => inner.http2,
@@ -508,8 +490,8 @@ impl Transport {
                     let x = Exchange {
                         cfg: &inner.exchange,
                         defaults,
-                        // Only plain http talks HTTP to the proxy; https is tunnelled.
-                        absolute_form: inner.proxy.is_some() && key.scheme == Scheme::Http,
+                        absolute_form: to_proxy.is_some(),
+                        proxy_auth: to_proxy.and_then(|p| p.auth.as_ref()),
                         close: inner.disable_keep_alives,
                         deadline,
                         events: observe.as_ref().map(|o| o as &dyn h1::ExchangeEvents),
@@ -659,8 +641,9 @@ impl Transport {
         let inner = &*self.inner;
         let mut tcp = self.dial_tcp(key, trace).await?;
         if key.scheme == Scheme::Https && inner.proxy.is_some() {
-            tcp = super::tunnel::connect(tcp, &key.host, key.port, inner.dialer.connect_timeout)
-                .await?;
+            let auth = inner.proxy.as_ref().and_then(|p| p.auth.as_ref());
+            let timeout = inner.dialer.connect_timeout;
+            tcp = super::tunnel::connect(tcp, &key.host, key.port, auth, timeout).await?;
         }
         let (io, h2) = match key.scheme {
             Scheme::Http => (

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytes::BytesMut;
-use http::Method;
+use http::{HeaderValue, Method};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -15,12 +15,14 @@ use crate::proto::h1::parse_response::parse_response;
 /// Largest CONNECT response head accepted from a proxy.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Asks the proxy on `tcp` for a tunnel to `host:port`, within `timeout`. On success the
-/// stream is the tunnel, with nothing of the target's read yet.
+/// Asks the proxy on `tcp` for a tunnel to `host:port` (sending `auth` as
+/// `Proxy-Authorization`), within `timeout`. On success the stream is the tunnel, with
+/// nothing of the target's read yet.
 pub(crate) async fn connect(
     mut tcp: TcpStream,
     host: &str,
     port: u16,
+    auth: Option<&HeaderValue>,
     timeout: Duration,
 ) -> Result<TcpStream, Error> {
     // RFC 9110 §9.3.6: the target is in authority form; an IPv6 literal takes brackets.
@@ -32,10 +34,16 @@ pub(crate) async fn connect(
     let exchange = async {
         let ua = super::transport::default_user_agent();
         let ua = ua.to_str().unwrap_or("nethttp");
-        let request = format!(
-            "CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {ua}\r\n\r\n"
-        );
-        tcp.write_all(request.as_bytes())
+        let mut request =
+            format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {ua}\r\n")
+                .into_bytes();
+        if let Some(auth) = auth {
+            request.extend_from_slice(b"Proxy-Authorization: ");
+            request.extend_from_slice(auth.as_bytes());
+            request.extend_from_slice(b"\r\n");
+        }
+        request.extend_from_slice(b"\r\n");
+        tcp.write_all(&request)
             .await
             .map_err(|e| Error::with_cause(Kind::Connect, "writing CONNECT to the proxy", e))?;
         let mut buf = BytesMut::with_capacity(1024);

@@ -16,7 +16,7 @@ use std::time::Duration;
 use crate::tls::MaybeTls;
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
-use http::{HeaderMap, Method, Response};
+use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body::{Body as _, Frame, SizeHint};
 use tokio::io::{AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
@@ -91,6 +91,8 @@ pub(crate) struct Exchange<'a> {
     pub defaults: Option<&'a HeaderMap>,
     /// Send the request target in absolute form (to a proxy).
     pub absolute_form: bool,
+    /// `Proxy-Authorization` for the proxy the request goes to, if it needs one.
+    pub proxy_auth: Option<&'a HeaderValue>,
     /// Close the connection after this exchange.
     pub close: bool,
     /// The request's total deadline, if it has one.
@@ -180,6 +182,7 @@ pub(crate) async fn send<S: ConnSlot>(
         &RequestHeadOptions {
             framing,
             absolute_form: x.absolute_form,
+            proxy_auth: x.proxy_auth,
             close,
             defaults: x.defaults,
         },

@@ -51,6 +51,8 @@ pub(crate) struct RequestHeadOptions<'a> {
     pub framing: RequestFraming,
     /// Absolute-form request target (RFC 9112 §3.2.2), used when talking to a proxy.
     pub absolute_form: bool,
+    /// Sent as `Proxy-Authorization` unless the caller set that header.
+    pub proxy_auth: Option<&'a HeaderValue>,
     /// Send `Connection: close`: this connection will not be reused.
     pub close: bool,
     /// Headers added when the caller did not set them (User-Agent, ...).
@@ -104,6 +106,11 @@ pub(crate) fn write_request_head(
             _ => {}
         }
         write_field(dst, name.as_str(), value);
+    }
+    if let Some(auth) = opts.proxy_auth {
+        if !headers.contains_key(header::PROXY_AUTHORIZATION) {
+            write_field(dst, "proxy-authorization", auth);
+        }
     }
     if let Some(defaults) = opts.defaults {
         for (name, value) in defaults {
@@ -187,6 +194,7 @@ mod tests {
         RequestHeadOptions {
             framing,
             absolute_form: false,
+            proxy_auth: None,
             close: false,
             defaults: None,
         }

@@ -1,0 +1,180 @@
+//! The HTTP proxy a transport sends through: parsed from `[http://][user:password@]host:port`,
+//! with its Basic credentials (RFC 7617) ready to send as `Proxy-Authorization` (RFC 9110
+//! §11.7.2) on CONNECT and on absolute-form requests.
+
+use http::HeaderValue;
+
+use crate::error::{Error, Kind};
+
+/// An HTTP proxy: http requests go to it with absolute-form targets (RFC 9112 §3.2.2);
+/// https requests go through a CONNECT tunnel it opens to the target.
+#[derive(Clone)]
+pub(crate) struct Proxy {
+    pub host: String,
+    pub port: u16,
+    /// `host:port` (never the credentials): part of the pool key, shown in pool stats.
+    pub authority: String,
+    /// `Basic ...` for `Proxy-Authorization`, when the proxy was given credentials.
+    pub auth: Option<HeaderValue>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("authority", &self.authority)
+            .field("auth", &self.auth.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+impl Proxy {
+    /// Parses `[http://][user:password@]host:port`; user and password may be
+    /// percent-encoded, as in a URL.
+    pub(crate) fn parse(s: &str) -> Result<Proxy, Error> {
+        let usage = |msg| Error::new(Kind::Usage, msg);
+        let rest = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
+        if rest.contains("://") {
+            return Err(usage("proxy must be an http:// proxy"));
+        }
+        let (userinfo, authority) = match rest.rsplit_once('@') {
+            Some((u, a)) => (Some(u), a),
+            None => (None, rest),
+        };
+        let (host, port) = authority
+            .rsplit_once(':')
+            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
+            .filter(|(h, _)| !h.is_empty())
+            .ok_or(usage("proxy must be [user:password@]host:port"))?;
+        let auth = match userinfo {
+            None => None,
+            Some(u) => {
+                let (user, password) = u.split_once(':').unwrap_or((u, ""));
+                let user = percent_decode(user).ok_or(usage("bad %-escape in the proxy user"))?;
+                let password =
+                    percent_decode(password).ok_or(usage("bad %-escape in the proxy password"))?;
+                Some(basic_auth(&user, &password))
+            }
+        };
+        Ok(Proxy {
+            host: host.to_owned(),
+            port,
+            authority: authority.to_owned(),
+            auth,
+        })
+    }
+}
+
+/// `Basic base64(user:password)` (RFC 7617 §2), marked sensitive so it is not logged or
+/// HPACK-indexed.
+fn basic_auth(user: &[u8], password: &[u8]) -> HeaderValue {
+    let mut plain = Vec::with_capacity(user.len() + 1 + password.len());
+    plain.extend_from_slice(user);
+    plain.push(b':');
+    plain.extend_from_slice(password);
+    let mut value = b"Basic ".to_vec();
+    base64_encode(&plain, &mut value);
+    let mut value = HeaderValue::from_bytes(&value).expect("base64 is a valid header value");
+    value.set_sensitive(true);
+    value
+}
+
+/// Standard base64 with padding (RFC 4648 §4), appended to `out`.
+fn base64_encode(input: &[u8], out: &mut Vec<u8>) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for chunk in input.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let sextet = |i: u32| ALPHABET[((n >> (18 - 6 * i)) & 63) as usize];
+        out.push(sextet(0));
+        out.push(sextet(1));
+        out.push(if chunk.len() > 1 { sextet(2) } else { b'=' });
+        out.push(if chunk.len() > 2 { sextet(3) } else { b'=' });
+    }
+}
+
+/// Decodes `%XX` escapes; `None` for a malformed one.
+fn percent_decode(s: &str) -> Option<Vec<u8>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_rfc4648_vectors() {
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            let mut out = Vec::new();
+            base64_encode(plain.as_bytes(), &mut out);
+            assert_eq!(out, encoded.as_bytes(), "{plain:?}");
+        }
+    }
+
+    #[test]
+    fn parses_plain_and_credentialed_proxies() {
+        let p = Proxy::parse("127.0.0.1:3128").unwrap();
+        assert_eq!(
+            (p.host.as_str(), p.port, p.authority.as_str()),
+            ("127.0.0.1", 3128, "127.0.0.1:3128")
+        );
+        assert!(p.auth.is_none());
+
+        let p = Proxy::parse("http://[::1]:8080/").unwrap();
+        assert_eq!(
+            (p.host.as_str(), p.port, p.authority.as_str()),
+            ("::1", 8080, "[::1]:8080")
+        );
+
+        // RFC 7617 §2's example: Aladdin / open sesame.
+        let p = Proxy::parse("http://Aladdin:open%20sesame@proxy.test:3128").unwrap();
+        assert_eq!(
+            p.authority, "proxy.test:3128",
+            "credentials stay out of the key"
+        );
+        let auth = p.auth.unwrap();
+        assert_eq!(auth, "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+        assert!(auth.is_sensitive());
+        assert!(!format!("{:?}", Proxy::parse("u:secret@h:1").unwrap()).contains("secret"));
+    }
+
+    #[test]
+    fn rejects_what_is_not_an_http_proxy_address() {
+        for bad in [
+            "",
+            "host",
+            "host:",
+            ":80",
+            "host:99999",
+            "https://h:1",
+            "u:%zz@h:1",
+        ] {
+            let err = Proxy::parse(bad).expect_err(bad);
+            assert_eq!(err.kind(), Kind::Usage, "{bad}");
+        }
+    }
+}
