@@ -65,6 +65,11 @@ pub struct GetArgs {
     /// `Proxy-Authorization: Basic`.
     #[arg(short = 'x', long, value_name = "[USER:PASSWORD@]HOST:PORT")]
     proxy: Option<String>,
+    /// Hosts that skip the proxy, in NO_PROXY syntax (as curl's --noproxy): comma-separated
+    /// domains, IPs, CIDR blocks, `*` for all. Without -x, the proxy comes from
+    /// http_proxy / https_proxy / no_proxy (or their uppercase names); loopback goes direct.
+    #[arg(long, value_name = "LIST")]
+    noproxy: Option<String>,
     #[command(flatten)]
     tls: TlsArgs,
 }
@@ -107,11 +112,14 @@ async fn get(args: GetArgs) -> Result<(), String> {
     }
     let tls = args.tls.client_tls()?;
     let (http2, prior_knowledge) = (!args.no_http2, args.http2_prior_knowledge);
-    let proxy = args.proxy.clone();
+    let (proxy, bypass) = (args.proxy.clone(), args.noproxy.clone());
     client = client.transport(|t| {
         let mut t = t.http2(http2).http2_prior_knowledge(prior_knowledge);
         if let Some(p) = proxy {
             t = t.proxy(p);
+        }
+        if let Some(b) = bypass {
+            t = t.proxy_bypass(b);
         }
         match tls {
             Some(tls) => t.tls(tls),

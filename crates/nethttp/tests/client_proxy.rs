@@ -217,6 +217,39 @@ async fn plain_http_goes_to_the_proxy_in_absolute_form() {
     assert_eq!(proxy.requests(), vec![format!("GET {url} HTTP/1.1")]);
 }
 
+/// Hosts in the bypass list (NO_PROXY syntax) go direct; the rest still use the proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bypassed_hosts_go_direct() {
+    let Some(bin) = tinyproxy() else { return };
+    let peer = HyperPeer::start(PeerOptions {
+        proto: Proto::H1,
+        max_concurrent_streams: None,
+        tls: None,
+    })
+    .await;
+    let proxy = Tinyproxy::start(&bin, &[], None).await;
+    let t = Transport::builder()
+        .proxy(proxy.authority())
+        .proxy_bypass("internal.test, 127.0.0.0/8")
+        .build()
+        .unwrap();
+    let (status, _, _) = fetch(&t, &peer.url("/version")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(proxy.requests().is_empty(), "{:?}", proxy.requests());
+    assert_eq!(peer.accepted(), 1);
+
+    // A bypass entry for another port leaves this one proxied.
+    let t = Transport::builder()
+        .proxy(proxy.authority())
+        .proxy_bypass("127.0.0.1:1")
+        .build()
+        .unwrap();
+    let url = peer.url("/version");
+    let (status, _, _) = fetch(&t, &url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(proxy.requests(), vec![format!("GET {url} HTTP/1.1")]);
+}
+
 /// A proxy that will not tunnel to the port answers 403: the request fails as a connect
 /// error that names the status, and nothing reaches the target.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

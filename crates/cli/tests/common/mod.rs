@@ -172,7 +172,29 @@ impl Ran {
 /// Runs `nethttp ARGS...` to completion, killing it (and failing the test) if it runs
 /// longer than `within`. Output is read on threads, so a full pipe never stalls it.
 pub fn run_nethttp(args: &[&str], within: Duration) -> Ran {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nethttp"))
+    run_nethttp_env(args, &[], within)
+}
+
+/// The proxy variables `nethttp get` reads; cleared for every run so the machine's own
+/// settings cannot change what a test sees.
+const PROXY_VARS: [&str; 7] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUEST_METHOD",
+];
+
+/// [`run_nethttp`] with these environment variables set (and the proxy ones cleared first).
+pub fn run_nethttp_env(args: &[&str], vars: &[(&str, &str)], within: Duration) -> Ran {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    for var in PROXY_VARS {
+        cmd.env_remove(var);
+    }
+    cmd.envs(vars.iter().copied());
+    let mut child = cmd
         .args(args)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())

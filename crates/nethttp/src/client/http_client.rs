@@ -48,7 +48,8 @@ impl Default for Client {
 impl Client {
     /// A client with the default configuration: every phase has a finite timeout (connect
     /// 30 s, response head 60 s, 60 s of silence in a body), up to 10 redirects, no total
-    /// timeout (set one per client or per request for downloads of bounded size).
+    /// timeout (set one per client or per request for downloads of bounded size), and the
+    /// proxy the environment names (`HTTP_PROXY`, `HTTPS_PROXY`, `NO_PROXY`).
     pub fn new() -> Client {
         Client::builder()
             .build()

@@ -13,8 +13,10 @@
 
 mod h2_pool;
 mod http_client;
+mod no_proxy;
 pub(crate) mod pool;
 mod proxy;
+mod proxy_config;
 pub mod redirect;
 mod request;
 mod retry;

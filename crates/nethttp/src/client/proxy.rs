@@ -28,23 +28,23 @@ impl std::fmt::Debug for Proxy {
 }
 
 impl Proxy {
-    /// Parses `[http://][user:password@]host:port`; user and password may be
-    /// percent-encoded, as in a URL.
+    /// Parses `[http://][user:password@]host[:port]` (port 80 when absent, as for any http
+    /// URL); user and password may be percent-encoded, as in a URL. Other schemes (`https://`
+    /// for TLS to the proxy, `socks5://`) are not supported and say so.
     pub(crate) fn parse(s: &str) -> Result<Proxy, Error> {
         let usage = |msg| Error::new(Kind::Usage, msg);
-        let rest = s.strip_prefix("http://").unwrap_or(s).trim_end_matches('/');
-        if rest.contains("://") {
-            return Err(usage("proxy must be an http:// proxy"));
-        }
+        let rest = match s.split_once("://") {
+            None => s,
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("http") => rest,
+            Some(_) => return Err(usage("only http:// proxies are supported")),
+        };
+        let rest = rest.trim_end_matches('/');
         let (userinfo, authority) = match rest.rsplit_once('@') {
             Some((u, a)) => (Some(u), a),
             None => (None, rest),
         };
-        let (host, port) = authority
-            .rsplit_once(':')
-            .and_then(|(h, p)| Some((h.trim_matches(['[', ']']), p.parse::<u16>().ok()?)))
-            .filter(|(h, _)| !h.is_empty())
-            .ok_or(usage("proxy must be [user:password@]host:port"))?;
+        let (host, port) =
+            split_host_port(authority).ok_or(usage("proxy must be [user:password@]host[:port]"))?;
         let auth = match userinfo {
             None => None,
             Some(u) => {
@@ -55,13 +55,38 @@ impl Proxy {
                 Some(basic_auth(&user, &password))
             }
         };
+        let authority = if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        };
         Ok(Proxy {
             host: host.to_owned(),
             port,
-            authority: authority.to_owned(),
+            authority,
             auth,
         })
     }
+}
+
+/// `host[:port]` or `[v6][:port]` into host (no brackets) and port (80 when absent).
+fn split_host_port(authority: &str) -> Option<(&str, u16)> {
+    let (host, port) = match authority.strip_prefix('[') {
+        Some(v6) => {
+            let (host, after) = v6.split_once(']')?;
+            (host, after)
+        }
+        None => match authority.split_once(':') {
+            Some((host, _)) => (host, &authority[host.len()..]),
+            None => (authority, ""),
+        },
+    };
+    let port = match port {
+        "" => 80,
+        p => p.strip_prefix(':')?.parse::<u16>().ok()?,
+    };
+    let valid = |b: u8| b.is_ascii_alphanumeric() || b"-._:".contains(&b);
+    (!host.is_empty() && host.bytes().all(valid)).then_some((host, port))
 }
 
 /// `Basic base64(user:password)` (RFC 7617 §2), marked sensitive so it is not logged or
@@ -150,6 +175,9 @@ mod tests {
             ("::1", 8080, "[::1]:8080")
         );
 
+        let p = Proxy::parse("HTTP://proxy.test").unwrap();
+        assert_eq!((p.port, p.authority.as_str()), (80, "proxy.test:80"));
+
         // RFC 7617 §2's example: Aladdin / open sesame.
         let p = Proxy::parse("http://Aladdin:open%20sesame@proxy.test:3128").unwrap();
         assert_eq!(
@@ -166,11 +194,14 @@ mod tests {
     fn rejects_what_is_not_an_http_proxy_address() {
         for bad in [
             "",
-            "host",
             "host:",
+            "a:b:c",
+            "[::1",
+            "ho st:1",
             ":80",
             "host:99999",
             "https://h:1",
+            "socks5://h:1080",
             "u:%zz@h:1",
         ] {
             let err = Proxy::parse(bad).expect_err(bad);

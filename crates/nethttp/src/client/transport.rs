@@ -13,8 +13,10 @@ use http::{Request, Response};
 use tokio::time::Instant;
 
 use super::h2_pool::{H2Conn, H2Stream};
+use super::no_proxy::NoProxy;
 use super::pool::{Checkout, ConnectKey, Pool, PoolConfig, PoolStats, Pooled, Scheme};
 use super::proxy::Proxy;
+use super::proxy_config::Proxies;
 use super::retry::{self, DialRetry, RetryBudget};
 use super::trace::{GotConn, Observe, Trace, TraceHook};
 use crate::body::Body;
@@ -51,7 +53,7 @@ struct Inner {
     exchange: ExchangeConfig,
     dial_retry: DialRetry,
     budget: RetryBudget,
-    proxy: Option<Proxy>,
+    proxies: Proxies,
     disable_keep_alives: bool,
     tls: Arc<rustls::ClientConfig>,
     tls_handshake_timeout: Duration,
@@ -89,6 +91,14 @@ impl Default for Transport {
     }
 }
 
+/// Where a transport's proxy comes from.
+#[derive(Debug, Clone)]
+enum ProxySource {
+    Env,
+    Fixed(String),
+    Off,
+}
+
 /// Configures a [`Transport`]. Every timeout is finite by default.
 #[derive(Debug, Clone)]
 pub struct TransportBuilder {
@@ -97,7 +107,8 @@ pub struct TransportBuilder {
     exchange: ExchangeConfig,
     dial_retry: DialRetry,
     budget: (f64, u64, Duration),
-    proxy: Option<String>,
+    proxy: ProxySource,
+    proxy_bypass: Option<String>,
     disable_keep_alives: bool,
     tls: ClientTls,
     http2: bool,
@@ -133,7 +144,8 @@ impl Default for TransportBuilder {
             },
             dial_retry: DialRetry::default(),
             budget: (0.2, 10, Duration::from_secs(10)),
-            proxy: None,
+            proxy: ProxySource::Env,
+            proxy_bypass: None,
             disable_keep_alives: false,
             tls: ClientTls::new(),
             http2: true,
@@ -249,13 +261,40 @@ impl TransportBuilder {
         self
     }
 
-    /// Sends every request through an HTTP proxy at `[http://][user:password@]host:port`:
-    /// http requests in absolute form, https requests through a CONNECT tunnel (TLS, and
-    /// HTTP/2 by ALPN, end to end with the target). With credentials (percent-encoded as in a
-    /// URL), each CONNECT and each request to the proxy carries `Proxy-Authorization: Basic`.
-    /// Default: none.
-    pub fn proxy(mut self, authority: impl Into<String>) -> Self {
-        self.proxy = Some(authority.into());
+    /// Sends every request through an HTTP proxy at `[http://][user:password@]host[:port]`
+    /// (port 80 when absent), instead of the environment's: http requests in absolute form,
+    /// https requests through a CONNECT tunnel (TLS, and HTTP/2 by ALPN, end to end with the
+    /// target). With credentials (percent-encoded as in a URL), each CONNECT and each request
+    /// to the proxy carries `Proxy-Authorization: Basic`. Loopback targets go through it too;
+    /// [`proxy_bypass`](Self::proxy_bypass) names hosts that do not.
+    pub fn proxy(mut self, proxy: impl Into<String>) -> Self {
+        self.proxy = ProxySource::Fixed(proxy.into());
+        self
+    }
+
+    /// Takes the proxy from the environment, as Go's default transport, curl and reqwest do:
+    /// `HTTP_PROXY` for http URLs, `HTTPS_PROXY` for https URLs (uppercase or lowercase names),
+    /// and `NO_PROXY` for hosts that go direct; `localhost` and loopback addresses always go
+    /// direct. The variables are read once, when the transport is built. A variable naming an
+    /// unusable proxy (e.g. `socks5://`) fails the requests it would carry with a usage error
+    /// rather than sending them direct. This is the default.
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = ProxySource::Env;
+        self
+    }
+
+    /// Every request goes direct, whatever the environment says.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxySource::Off;
+        self
+    }
+
+    /// Hosts that go direct even with a proxy set, in `NO_PROXY` syntax: comma-separated
+    /// domains (each matching itself and its subdomains; `.example.com` its subdomains only),
+    /// IP addresses, CIDR blocks (`10.0.0.0/8`), any of them with `:port`, or `*` for all.
+    /// Replaces the environment's `NO_PROXY`. Default: none (or `NO_PROXY`).
+    pub fn proxy_bypass(mut self, hosts: impl Into<String>) -> Self {
+        self.proxy_bypass = Some(hosts.into());
         self
     }
 
@@ -315,7 +354,12 @@ impl TransportBuilder {
 
     /// Builds the transport.
     pub fn build(self) -> Result<Transport, Error> {
-        let proxy = self.proxy.as_deref().map(Proxy::parse).transpose()?;
+        let bypass = self.proxy_bypass.as_deref().map(NoProxy::parse);
+        let proxies = match &self.proxy {
+            ProxySource::Off => Proxies::default(),
+            ProxySource::Fixed(p) => Proxies::fixed(Proxy::parse(p)?, bypass.unwrap_or_default()),
+            ProxySource::Env => Proxies::from_env(|name| std::env::var(name).ok(), bypass),
+        };
         let (ratio, floor, window) = self.budget;
         let tls = self.tls.build(self.http2)?;
         let pool_timeout = self.pool.pool_timeout;
@@ -326,7 +370,7 @@ impl TransportBuilder {
                 exchange: self.exchange,
                 dial_retry: self.dial_retry,
                 budget: RetryBudget::new(ratio, floor, window),
-                proxy,
+                proxies,
                 disable_keep_alives: self.disable_keep_alives,
                 tls,
                 tls_handshake_timeout: self.tls.handshake_timeout,
@@ -379,13 +423,17 @@ impl Transport {
         defaults: Option<&HeaderMap>,
     ) -> Result<Response<Body>, Error> {
         let inner = &*self.inner;
-        let key = ConnectKey::from_uri(&parts.uri, inner.proxy.as_ref().map(|p| &*p.authority))?;
+        let mut key = ConnectKey::from_uri(&parts.uri, None)?;
+        let proxy = inner.proxies.select(key.scheme, &key.host, key.port)?;
+        if let Some(p) = proxy {
+            key.proxy = Some(p.authority.as_str().into());
+        }
         // The proxy this request speaks HTTP to: only plain http does; https is tunnelled.
-        let to_proxy = inner.proxy.as_ref().filter(|_| key.scheme == Scheme::Http);
+        let to_proxy = proxy.filter(|_| key.scheme == Scheme::Http);
         let expect_h2 = match key.scheme {
             // Through a proxy, https runs in a CONNECT tunnel, where ALPN works as direct.
             Scheme::Https => inner.http2,
-            Scheme::Http => inner.http2_prior_knowledge && inner.proxy.is_none(),
+            Scheme::Http => inner.http2_prior_knowledge && proxy.is_none(),
         };
         let hook = parts.extensions.get::<TraceHook>().cloned();
         let trace: Option<&dyn Trace> = hook.as_ref().map(|h| &*h.0);
@@ -436,7 +484,7 @@ impl Transport {
                             ..fresh
                         },
                     ),
-                    Checkout::Dial(permit) => match self.dial(&key, trace).await? {
+                    Checkout::Dial(permit) => match self.dial(&key, proxy, trace).await? {
                         Dialed::H1(conn) => (Slot::H1(permit.fulfil(conn)), fresh),
                         Dialed::H2(send, conn, local) => {
                             (Slot::H2(permit.fulfil_h2(send, *conn, local)), fresh)
@@ -596,10 +644,11 @@ impl Transport {
     async fn dial_tcp(
         &self,
         key: &ConnectKey,
+        proxy: Option<&Proxy>,
         trace: Option<&dyn Trace>,
     ) -> Result<tokio::net::TcpStream, Error> {
         let inner = &*self.inner;
-        let (host, port) = match &inner.proxy {
+        let (host, port) = match proxy {
             Some(p) => (&*p.host, p.port),
             None => (&*key.host, key.port),
         };
@@ -637,18 +686,23 @@ impl Transport {
     /// Dials the key: TCP (for https through a proxy, to the proxy and then a CONNECT
     /// tunnel), then for https TLS (ALPN picks HTTP/2 or HTTP/1.1), then the
     /// HTTP/2 handshake when that is the protocol.
-    async fn dial(&self, key: &ConnectKey, trace: Option<&dyn Trace>) -> Result<Dialed, Error> {
+    async fn dial(
+        &self,
+        key: &ConnectKey,
+        proxy: Option<&Proxy>,
+        trace: Option<&dyn Trace>,
+    ) -> Result<Dialed, Error> {
         let inner = &*self.inner;
-        let mut tcp = self.dial_tcp(key, trace).await?;
-        if key.scheme == Scheme::Https && inner.proxy.is_some() {
-            let auth = inner.proxy.as_ref().and_then(|p| p.auth.as_ref());
+        let mut tcp = self.dial_tcp(key, proxy, trace).await?;
+        if let (Scheme::Https, Some(proxy)) = (key.scheme, proxy) {
+            let auth = proxy.auth.as_ref();
             let timeout = inner.dialer.connect_timeout;
             tcp = super::tunnel::connect(tcp, &key.host, key.port, auth, timeout).await?;
         }
         let (io, h2) = match key.scheme {
             Scheme::Http => (
                 MaybeTls::Tcp(tcp),
-                inner.http2_prior_knowledge && inner.proxy.is_none(),
+                inner.http2_prior_knowledge && proxy.is_none(),
             ),
             Scheme::Https => {
                 if let Some(t) = trace {

@@ -1,0 +1,254 @@
+//! Which proxy, if any, each request goes through: none, one proxy for every request, or the
+//! environment's `HTTP_PROXY`, `HTTPS_PROXY` and `NO_PROXY`, read the way Go's
+//! `ProxyFromEnvironment` reads them (curl and reqwest read the same variables).
+
+use std::net::IpAddr;
+
+use super::no_proxy::NoProxy;
+use super::pool::Scheme;
+use super::proxy::Proxy;
+use crate::error::{Error, Kind};
+
+/// The proxy choice of a transport, settled when it is built.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Proxies {
+    http: Slot,
+    https: Slot,
+    /// Hosts that go direct.
+    bypass: NoProxy,
+    /// Set for proxies from the environment: `localhost` and loopback addresses go direct,
+    /// as in Go (a proxy elsewhere cannot reach this machine's loopback anyway).
+    loopback_direct: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+enum Slot {
+    #[default]
+    None,
+    Proxy(Proxy),
+    /// The environment named a proxy that is not usable; each request it would take fails
+    /// with this reason instead of quietly going direct.
+    Bad(String),
+}
+
+impl Proxies {
+    /// Every request through `proxy`, except the hosts `bypass` matches.
+    pub(crate) fn fixed(proxy: Proxy, bypass: NoProxy) -> Proxies {
+        Proxies {
+            http: Slot::Proxy(proxy.clone()),
+            https: Slot::Proxy(proxy),
+            bypass,
+            loopback_direct: false,
+        }
+    }
+
+    /// The proxies the environment names, through `var` (which returns a variable's value).
+    /// Uppercase names win over lowercase; an empty value is unset. `bypass`, when given,
+    /// replaces `NO_PROXY`. As in Go, under CGI (`REQUEST_METHOD` set) `HTTP_PROXY` is
+    /// ignored, because a request's `Proxy:` header arrives there as `HTTP_PROXY`
+    /// ("httpoxy").
+    pub(crate) fn from_env(
+        var: impl Fn(&str) -> Option<String>,
+        bypass: Option<NoProxy>,
+    ) -> Proxies {
+        let any = |names: [&'static str; 2]| {
+            names
+                .into_iter()
+                .find_map(|n| var(n).filter(|v| !v.trim().is_empty()).map(|v| (n, v)))
+        };
+        let slot = |found: Option<(&str, String)>| match found {
+            None => Slot::None,
+            Some((name, v)) => match Proxy::parse(v.trim()) {
+                Ok(p) => Slot::Proxy(p),
+                Err(e) => Slot::Bad(format!("{name}: {e}")),
+            },
+        };
+        let cgi = var("REQUEST_METHOD").is_some_and(|v| !v.is_empty());
+        let http = if cgi {
+            Slot::None
+        } else {
+            slot(any(["HTTP_PROXY", "http_proxy"]))
+        };
+        Proxies {
+            http,
+            https: slot(any(["HTTPS_PROXY", "https_proxy"])),
+            bypass: bypass.unwrap_or_else(|| {
+                NoProxy::parse(
+                    &any(["NO_PROXY", "no_proxy"])
+                        .map(|(_, v)| v)
+                        .unwrap_or_default(),
+                )
+            }),
+            loopback_direct: true,
+        }
+    }
+
+    /// The proxy for a request to `scheme://host:port` (host lowercase, IPv6 without
+    /// brackets), or `None` to go direct.
+    pub(crate) fn select(
+        &self,
+        scheme: Scheme,
+        host: &str,
+        port: u16,
+    ) -> Result<Option<&Proxy>, Error> {
+        let slot = match scheme {
+            Scheme::Http => &self.http,
+            Scheme::Https => &self.https,
+        };
+        if matches!(slot, Slot::None)
+            || (self.loopback_direct && is_loopback(host))
+            || self.bypass.matches(host, port)
+        {
+            return Ok(None);
+        }
+        match slot {
+            Slot::Proxy(p) => Ok(Some(p)),
+            Slot::Bad(why) => Err(Error::with_cause(
+                Kind::Usage,
+                "the proxy named in the environment is not usable",
+                why.clone(),
+            )),
+            Slot::None => Ok(None),
+        }
+    }
+}
+
+/// `localhost`, a name under it (RFC 6761 §6.3), or a loopback address.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_end_matches('.');
+    host == "localhost"
+        || host.ends_with(".localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| match ip {
+            IpAddr::V6(v6) => {
+                v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+            }
+            IpAddr::V4(v4) => v4.is_loopback(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(vars: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    fn via(p: &Proxies, scheme: Scheme, host: &str, port: u16) -> Option<String> {
+        p.select(scheme, host, port)
+            .unwrap()
+            .map(|p| p.authority.clone())
+    }
+
+    #[test]
+    fn each_scheme_takes_its_own_variable() {
+        let p = Proxies::from_env(
+            env(&[("http_proxy", "http://p1:3128"), ("HTTPS_PROXY", "p2:8443")]),
+            None,
+        );
+        assert_eq!(
+            via(&p, Scheme::Http, "example.com", 80).as_deref(),
+            Some("p1:3128")
+        );
+        assert_eq!(
+            via(&p, Scheme::Https, "example.com", 443).as_deref(),
+            Some("p2:8443")
+        );
+
+        let p = Proxies::from_env(env(&[("HTTP_PROXY", "p1:1")]), None);
+        assert_eq!(
+            via(&p, Scheme::Https, "example.com", 443),
+            None,
+            "no fallback to HTTP_PROXY"
+        );
+        let p = Proxies::from_env(env(&[]), None);
+        assert_eq!(via(&p, Scheme::Http, "example.com", 80), None);
+        assert_eq!(via(&p, Scheme::Https, "example.com", 443), None);
+    }
+
+    #[test]
+    fn uppercase_wins_and_empty_is_unset() {
+        let p = Proxies::from_env(
+            env(&[("HTTPS_PROXY", "upper:1"), ("https_proxy", "lower:1")]),
+            None,
+        );
+        assert_eq!(
+            via(&p, Scheme::Https, "example.com", 443).as_deref(),
+            Some("upper:1")
+        );
+        let p = Proxies::from_env(
+            env(&[("HTTPS_PROXY", " "), ("https_proxy", "lower:1")]),
+            None,
+        );
+        assert_eq!(
+            via(&p, Scheme::Https, "example.com", 443).as_deref(),
+            Some("lower:1")
+        );
+    }
+
+    #[test]
+    fn loopback_and_no_proxy_go_direct() {
+        let vars = [
+            ("HTTP_PROXY", "p:1"),
+            ("NO_PROXY", "internal.test,10.0.0.0/8"),
+        ];
+        let p = Proxies::from_env(env(&vars), None);
+        for host in [
+            "localhost",
+            "api.localhost",
+            "127.0.0.1",
+            "127.8.9.1",
+            "::1",
+            "internal.test",
+            "a.internal.test",
+            "10.2.3.4",
+        ] {
+            assert_eq!(via(&p, Scheme::Http, host, 80), None, "{host}");
+        }
+        assert!(via(&p, Scheme::Http, "example.com", 80).is_some());
+        // An explicit bypass list replaces NO_PROXY.
+        let p = Proxies::from_env(env(&vars), Some(NoProxy::parse("example.com")));
+        assert_eq!(via(&p, Scheme::Http, "example.com", 80), None);
+        assert!(via(&p, Scheme::Http, "internal.test", 80).is_some());
+        // A fixed proxy also carries loopback (its owner chose it for this machine).
+        let p = Proxies::fixed(Proxy::parse("p:1").unwrap(), NoProxy::default());
+        assert!(via(&p, Scheme::Http, "127.0.0.1", 80).is_some());
+    }
+
+    #[test]
+    fn cgi_ignores_http_proxy() {
+        let p = Proxies::from_env(
+            env(&[
+                ("REQUEST_METHOD", "GET"),
+                ("HTTP_PROXY", "evil:1"),
+                ("HTTPS_PROXY", "p:1"),
+            ]),
+            None,
+        );
+        assert_eq!(via(&p, Scheme::Http, "example.com", 80), None);
+        assert!(via(&p, Scheme::Https, "example.com", 443).is_some());
+    }
+
+    #[test]
+    fn an_unusable_proxy_fails_the_requests_it_would_carry() {
+        let p = Proxies::from_env(
+            env(&[
+                ("HTTPS_PROXY", "socks5://p:1080"),
+                ("NO_PROXY", "direct.test"),
+            ]),
+            None,
+        );
+        let err = p.select(Scheme::Https, "example.com", 443).unwrap_err();
+        assert_eq!(err.kind(), Kind::Usage);
+        assert!(format!("{err:?}").contains("HTTPS_PROXY"), "{err:?}");
+        assert!(p
+            .select(Scheme::Https, "direct.test", 443)
+            .unwrap()
+            .is_none());
+        assert!(p.select(Scheme::Http, "example.com", 80).unwrap().is_none());
+    }
+}
