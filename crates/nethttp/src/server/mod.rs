@@ -350,7 +350,7 @@ impl Server {
         Ok(serve::start(self, listeners, Arc::new(handler)))
     }
 
-    fn h2_config(&self) -> Option<H2Config> {
+    pub(crate) fn h2_config(&self) -> Option<H2Config> {
         if !self.http2 {
             return None;
         }

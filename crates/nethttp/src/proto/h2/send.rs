@@ -124,20 +124,33 @@ fn end(send: &mut SendStream<Bytes>, data: Bytes) -> Result<(), PipeError> {
         .map_err(|e| failed(send, "sending data failed", e))
 }
 
+/// Sends all of `data` at once (ending the stream with it if `eos`) when the peer's window
+/// has room for it; otherwise gives it back, for [`send_data`] to send as credit arrives.
+pub(crate) fn send_now(
+    send: &mut SendStream<Bytes>,
+    data: Bytes,
+    eos: bool,
+) -> Result<Option<Bytes>, PipeError> {
+    send.reserve_capacity(data.len());
+    if send.capacity() < data.len() {
+        return Ok(Some(data));
+    }
+    send.send_data(data, eos)
+        .map_err(|e| failed(send, "sending data failed", e))?;
+    Ok(None)
+}
+
 /// Sends `data` as the peer's window allows, ending the stream with it if `eos`.
 pub(crate) async fn send_data(
     send: &mut SendStream<Bytes>,
-    mut data: Bytes,
+    data: Bytes,
     eos: bool,
     write_timeout: Duration,
 ) -> Result<(), PipeError> {
     // The usual case: the window already has room for all of it; then no waiting machinery.
-    send.reserve_capacity(data.len());
-    if send.capacity() >= data.len() {
-        return send
-            .send_data(data, eos)
-            .map_err(|e| failed(send, "sending data failed", e));
-    }
+    let Some(mut data) = send_now(send, data, eos)? else {
+        return Ok(());
+    };
     while !data.is_empty() {
         send.reserve_capacity(data.len());
         let credit = poll_fn(|cx| {
