@@ -133,10 +133,18 @@ fn parse_head(
         // until the line ends we cannot tell a later 1.x (served as 1.1) or another version
         // (505) from garbage: wait for the rest, so the answer does not depend on how the
         // bytes were split.
+        // The target is whole by then, and judged as in a partial head (below).
         Err(httparse::Error::Version)
             if !request_line_done(buf) && buf.len() <= limits.max_head_bytes =>
         {
-            return Ok(false)
+            return if partial_target_len(buf) > limits.max_uri_bytes {
+                Err(HeadError {
+                    status: StatusCode::URI_TOO_LONG,
+                    reason: "URI too long",
+                })
+            } else {
+                Ok(false)
+            };
         }
         Err(e) => return Err(map_httparse_error(e, buf)),
     };
@@ -684,6 +692,27 @@ mod tests {
             let e = parse_request(&mut b, &limits).unwrap_err();
             assert_eq!(e.status, StatusCode::URI_TOO_LONG, "{partial:?}");
         }
+    }
+
+    /// Fuzz finding (h1_request): a target over the URI limit followed by the start of a
+    /// version httparse rejects at once was 414 when the version had not arrived yet, but
+    /// "wait for the line to end" when it had. Now 414 either way.
+    #[test]
+    fn a_long_target_is_414_whatever_follows_it() {
+        let limits = HeadLimits {
+            max_head_bytes: 800,
+            max_uri_bytes: 8,
+        };
+        let req = b"T VVVVVVVVVVVVVVVVa:1 \0\0+H\0A\0 ";
+        // From the ninth byte of the target on.
+        for cut in 11..=req.len() {
+            let mut b = BytesMut::from(&req[..cut]);
+            let e = parse_request(&mut b, &limits).unwrap_err();
+            assert_eq!(e.status, StatusCode::URI_TOO_LONG, "cut at {cut}");
+        }
+        // A target within the limit still waits for the line to end.
+        let mut b = BytesMut::from(&b"GET /a \0\0"[..]);
+        assert!(matches!(parse_request(&mut b, &limits), Ok(None)));
     }
 
     /// Fed a byte at a time, a head is parsed only a bounded number of times past the URI
