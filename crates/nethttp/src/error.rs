@@ -57,6 +57,8 @@ pub enum Kind {
     TlsHandshakeTimeout,
     /// An HTTP/2 protocol error: the peer broke RFC 9113, or reset the stream.
     Http2,
+    /// A response body the client decompresses (gzip it asked for) is corrupt or truncated.
+    Decompress,
 }
 
 impl Kind {
@@ -83,6 +85,7 @@ impl Kind {
             Kind::Certificate => "certificate",
             Kind::TlsHandshakeTimeout => "tls_handshake_timeout",
             Kind::Http2 => "http2",
+            Kind::Decompress => "decompress",
         }
     }
 }

@@ -973,6 +973,7 @@ impl Nginx {
         dir.file("www/files/small.bin", &payload(SMALL_FILE, 11));
         dir.file("www/files/big.bin", &payload(BIG_FILE, 12));
         dir.file("www/sub/page.txt", sub_page().as_bytes());
+        dir.file("www/gz/page.txt", sub_page().as_bytes());
         for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
             std::fs::create_dir_all(dir.path(&format!("tmp/{t}"))).unwrap();
         }
@@ -1009,6 +1010,7 @@ http {{
         location = /old-relative {{ absolute_redirect off; return 302 /target; }}
         location = /target {{ return 200 "target"; }}
         location /files/ {{ }}
+        location /gz/ {{ gzip on; gzip_types *; gzip_min_length 0; }}
         location /sub/ {{
             sub_filter NAME nginx;
             sub_filter_once off;
@@ -1087,6 +1089,42 @@ fn conns(log: &[Logged]) -> Vec<u64> {
         }
     }
     v
+}
+
+/// nginx gzips the page on the fly (chunked, no length); the client, which asked for gzip,
+/// hands out the text, and the connection serves the next request once the body is read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_gzip_is_inflated_on_a_kept_connection() {
+    let Some(bin) = nginx() else { return };
+    let nginx = Nginx::start(&bin).await;
+    let c = client();
+    for i in 0..3 {
+        let (parts, body) = fetch(c.get(nginx.url("/gz/page.txt")), &format!("GET gz {i}")).await;
+        assert_eq!(parts.status, StatusCode::OK);
+        assert!(
+            parts
+                .extensions
+                .get::<nethttp::client::Decompressed>()
+                .is_some(),
+            "{parts:?}"
+        );
+        assert!(parts.headers.get("content-encoding").is_none(), "{parts:?}");
+        assert_eq!(body, sub_page().as_bytes(), "request {i}");
+    }
+    // The same page asked for without gzip is the same text, byte for byte.
+    let (parts, plain) = fetch(
+        c.get(nginx.url("/gz/page.txt"))
+            .header("accept-encoding", "identity"),
+        "GET identity",
+    )
+    .await;
+    assert!(parts
+        .extensions
+        .get::<nethttp::client::Decompressed>()
+        .is_none());
+    assert_eq!(plain, sub_page().as_bytes());
+    let log = nginx.log(4).await;
+    assert_eq!(conns(&log).len(), 1, "{log:#?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -319,6 +319,8 @@ impl Nginx {
         ));
         std::fs::create_dir_all(dir.join("www")).unwrap();
         std::fs::write(dir.join("www/file.bin"), payload(NGINX_FILE, 21)).unwrap();
+        std::fs::create_dir_all(dir.join("www/gz")).unwrap();
+        std::fs::write(dir.join("www/gz/page.txt"), gz_page()).unwrap();
         for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
             std::fs::create_dir_all(dir.join(format!("tmp/{t}"))).unwrap();
         }
@@ -355,6 +357,7 @@ http {{
         ssl_certificate {cert};
         ssl_certificate_key {key};
         root {d}/www;
+        location /gz/ {{ gzip on; gzip_types *; gzip_min_length 0; }}
     }}
 }}
 "#,
@@ -401,6 +404,37 @@ http {{
         assert_eq!(lines.len(), n, "access log: {lines:?}");
         lines
     }
+}
+
+/// The text nginx serves gzipped under `/gz/`.
+fn gz_page() -> String {
+    (0..4000)
+        .map(|i| format!("line {i} of a page nginx gzips\n"))
+        .collect()
+}
+
+/// nginx gzips the page (it asked for gzip itself); over HTTP/2 the client inflates it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_h2_gzip_is_inflated() {
+    let Some(bin) = peer(
+        "nginx",
+        "-v",
+        &["/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"],
+    ) else {
+        return;
+    };
+    let cert = common::certs::self_signed();
+    let nginx = Nginx::start(&bin, &cert).await;
+    let t = Transport::builder().tls(cert.client_tls()).build().unwrap();
+    let (parts, body) = fetch(&t, get(&nginx.url("/gz/page.txt"), None), "GET gz").await;
+    assert_eq!(parts.status, StatusCode::OK);
+    assert_eq!(parts.version, Version::HTTP_2);
+    assert!(parts
+        .extensions
+        .get::<nethttp::client::Decompressed>()
+        .is_some());
+    assert!(parts.headers.get("content-encoding").is_none(), "{parts:?}");
+    assert_same_bytes(&body, gz_page().as_bytes(), "nginx /gz/page.txt");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

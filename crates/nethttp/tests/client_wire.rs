@@ -15,7 +15,9 @@ use http_body_util::BodyExt;
 use nethttp::http::{HeaderMap, HeaderValue, StatusCode};
 use nethttp::{Body, Client, Error, ErrorKind};
 
-const UA: &str = "user-agent: nethttp/0.1.0\r\n";
+/// What a client adds to every request by default: its User-Agent, and (as Go's transport
+/// does) a request for gzip, which it inflates.
+const UA: &str = "user-agent: nethttp/0.1.0\r\naccept-encoding: gzip\r\n";
 
 /// A server answering every request with `ok(body)` on keep-alive connections.
 async fn ok_server(body: &'static str) -> Script {
@@ -255,7 +257,11 @@ async fn a_callers_connection_close_is_sent_once_and_honoured() {
 #[tokio::test]
 async fn a_callers_host_replaces_the_urls_and_defaults_can_be_removed() {
     let s = ok_server("").await;
-    let c = Client::builder().no_default_headers().build().unwrap();
+    let c = Client::builder()
+        .no_default_headers()
+        .transport(|t| t.disable_compression(true))
+        .build()
+        .unwrap();
     let res = c.get(s.url("/v")).header("host", "example.test").send();
     bounded("GET", res).await.unwrap();
     assert_eq!(

@@ -11,6 +11,7 @@
 //! # let _ = body; Ok(()) }
 //! ```
 
+mod gunzip;
 mod h2_pool;
 mod http_client;
 mod no_proxy;
@@ -24,6 +25,7 @@ pub mod trace;
 mod transport;
 mod tunnel;
 
+pub use gunzip::Decompressed;
 pub use http_client::{Client, ClientBuilder};
 pub use pool::{ConnectKey, HostStats, PoolStats, Scheme};
 pub use request::RequestBuilder;

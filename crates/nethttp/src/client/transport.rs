@@ -7,11 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderMap, HeaderValue};
+use http::header::{HeaderMap, HeaderValue, ACCEPT_ENCODING, RANGE};
 use http::request::Parts;
 use http::{Request, Response};
 use tokio::time::Instant;
 
+use super::gunzip;
 use super::h2_pool::{H2Conn, H2Stream};
 use super::no_proxy::NoProxy;
 use super::pool::{Checkout, ConnectKey, Pool, PoolConfig, PoolStats, Pooled, Scheme};
@@ -55,6 +56,7 @@ struct Inner {
     budget: RetryBudget,
     proxies: Proxies,
     disable_keep_alives: bool,
+    compression: bool,
     tls: Arc<rustls::ClientConfig>,
     tls_handshake_timeout: Duration,
     pool_timeout: Duration,
@@ -110,6 +112,7 @@ pub struct TransportBuilder {
     proxy: ProxySource,
     proxy_bypass: Option<String>,
     disable_keep_alives: bool,
+    disable_compression: bool,
     tls: ClientTls,
     http2: bool,
     http2_prior_knowledge: bool,
@@ -147,6 +150,7 @@ impl Default for TransportBuilder {
             proxy: ProxySource::Env,
             proxy_bypass: None,
             disable_keep_alives: false,
+            disable_compression: false,
             tls: ClientTls::new(),
             http2: true,
             http2_prior_knowledge: false,
@@ -346,6 +350,17 @@ impl TransportBuilder {
         self
     }
 
+    /// Turns off transparent gzip. By default, as in Go, a request without `Accept-Encoding`
+    /// or `Range` (and not HEAD) is sent with `Accept-Encoding: gzip`, and a gzip answer is
+    /// inflated as it streams: `Content-Encoding` and `Content-Length` are removed from the
+    /// response, which carries the [`Decompressed`](crate::client::Decompressed) extension.
+    /// A request that sets `Accept-Encoding` itself gets the body as sent. Default: off
+    /// (compression on).
+    pub fn disable_compression(mut self, yes: bool) -> Self {
+        self.disable_compression = yes;
+        self
+    }
+
     /// One connection per request, closed after it (`Connection: close`). Default: off.
     pub fn disable_keep_alives(mut self, yes: bool) -> Self {
         self.disable_keep_alives = yes;
@@ -372,6 +387,7 @@ impl TransportBuilder {
                 budget: RetryBudget::new(ratio, floor, window),
                 proxies,
                 disable_keep_alives: self.disable_keep_alives,
+                compression: !self.disable_compression,
                 tls,
                 tls_handshake_timeout: self.tls.handshake_timeout,
                 pool_timeout,
@@ -435,6 +451,7 @@ impl Transport {
             Scheme::Https => inner.http2,
             Scheme::Http => inner.http2_prior_knowledge && proxy.is_none(),
         };
+        let accept_gzip = self.asks_gzip(parts, defaults);
         let hook = parts.extensions.get::<TraceHook>().cloned();
         let trace: Option<&dyn Trace> = hook.as_ref().map(|h| &*h.0);
         let observe = trace.map(Observe);
@@ -513,7 +530,7 @@ impl Transport {
                         .send_h2(stream, parts, body, deadline, defaults, events)
                         .await
                     {
-                        Ok(res) => return Ok(res),
+                        Ok(res) => return Ok(gunzip::response(res, accept_gzip)),
                         Err(H2Failure::Refused { error: err, conn }) => {
                             let Some(again) = spare.filter(|_| refusals < MAX_REFUSALS) else {
                                 return Err(err);
@@ -541,6 +558,7 @@ impl Transport {
                         absolute_form: to_proxy.is_some(),
                         proxy_auth: to_proxy.and_then(|p| p.auth.as_ref()),
                         close: inner.disable_keep_alives,
+                        accept_gzip,
                         deadline,
                         events: observe.as_ref().map(|o| o as &dyn h1::ExchangeEvents),
                     };
@@ -555,7 +573,7 @@ impl Transport {
                         None => sent.await,
                     };
                     match result {
-                        Ok(res) => return Ok(res),
+                        Ok(res) => return Ok(gunzip::response(res, accept_gzip)),
                         Err(e) => (e.error, e.nothing_written, e.no_response, false),
                     }
                 }
@@ -596,6 +614,17 @@ impl Transport {
         }
     }
 
+    /// Whether to ask for gzip (and then inflate the answer): Go's rule, a request that
+    /// states no `Accept-Encoding` (nor do the client's default headers) and no `Range`
+    /// (a range of the compressed form would not inflate), and is not HEAD.
+    fn asks_gzip(&self, parts: &Parts, defaults: Option<&HeaderMap>) -> bool {
+        self.inner.compression
+            && parts.method != http::Method::HEAD
+            && !parts.headers.contains_key(ACCEPT_ENCODING)
+            && !parts.headers.contains_key(RANGE)
+            && !defaults.is_some_and(|d| d.contains_key(ACCEPT_ENCODING))
+    }
+
     /// One request on a stream of a shared HTTP/2 connection.
     async fn send_h2(
         &self,
@@ -614,6 +643,7 @@ impl Transport {
             write_timeout: cfg.write_timeout,
             deadline,
             defaults,
+            accept_gzip: self.asks_gzip(parts, defaults),
             events,
         };
         let mut sender = stream.sender();

@@ -95,6 +95,8 @@ pub(crate) struct Exchange<'a> {
     pub proxy_auth: Option<&'a HeaderValue>,
     /// Close the connection after this exchange.
     pub close: bool,
+    /// Send `Accept-Encoding: gzip` (the transport decompresses the answer).
+    pub accept_gzip: bool,
     /// The request's total deadline, if it has one.
     pub deadline: Option<Instant>,
     pub events: Option<&'a dyn ExchangeEvents>,
@@ -185,6 +187,7 @@ pub(crate) async fn send<S: ConnSlot>(
             proxy_auth: x.proxy_auth,
             close,
             defaults: x.defaults,
+            accept_gzip: x.accept_gzip,
         },
     );
 

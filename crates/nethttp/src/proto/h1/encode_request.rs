@@ -57,6 +57,8 @@ pub(crate) struct RequestHeadOptions<'a> {
     pub close: bool,
     /// Headers added when the caller did not set them (User-Agent, ...).
     pub defaults: Option<&'a HeaderMap>,
+    /// Send `Accept-Encoding: gzip` (the caller checked that the request has none).
+    pub accept_gzip: bool,
 }
 
 /// Writes the request line and headers, ending with the blank line. Caller-supplied
@@ -118,6 +120,9 @@ pub(crate) fn write_request_head(
                 write_field(dst, name.as_str(), value);
             }
         }
+    }
+    if opts.accept_gzip {
+        dst.extend_from_slice(b"accept-encoding: gzip\r\n");
     }
     match opts.framing {
         RequestFraming::None => {}
@@ -197,6 +202,7 @@ mod tests {
             proxy_auth: None,
             close: false,
             defaults: None,
+            accept_gzip: false,
         }
     }
 

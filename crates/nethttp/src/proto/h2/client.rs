@@ -73,6 +73,8 @@ pub(crate) struct H2Exchange<'a> {
     pub write_timeout: Duration,
     pub deadline: Option<Instant>,
     pub defaults: Option<&'a HeaderMap>,
+    /// Send `Accept-Encoding: gzip` (the transport decompresses the answer).
+    pub accept_gzip: bool,
     pub events: Option<&'a dyn ExchangeEvents>,
 }
 
@@ -132,7 +134,7 @@ pub(crate) async fn send<G: Send + Unpin + 'static>(
             })
         }
     }
-    let head = request_head(parts, x.defaults).map_err(|error| H2SendError {
+    let head = request_head(parts, x.defaults, x.accept_gzip).map_err(|error| H2SendError {
         error,
         unprocessed: false,
         conn_dead: false,
@@ -217,7 +219,11 @@ pub(crate) async fn send<G: Send + Unpin + 'static>(
 /// The request head as HTTP/2 carries it: an absolute URI (its authority becomes
 /// `:authority`, RFC 9113 §8.3.1), no `Host` (folded into the authority), no connection
 /// fields, and the client's default headers where the request has none.
-fn request_head(parts: &Parts, defaults: Option<&HeaderMap>) -> Result<Request<()>, Error> {
+fn request_head(
+    parts: &Parts,
+    defaults: Option<&HeaderMap>,
+    accept_gzip: bool,
+) -> Result<Request<()>, Error> {
     let mut headers = parts.headers.clone();
     let host = headers.remove(HOST);
     send::strip_connection_headers(&mut headers);
@@ -227,6 +233,12 @@ fn request_head(parts: &Parts, defaults: Option<&HeaderMap>) -> Result<Request<(
                 headers.insert(name.clone(), value.clone());
             }
         }
+    }
+    if accept_gzip {
+        headers.insert(
+            http::header::ACCEPT_ENCODING,
+            HeaderValue::from_static("gzip"),
+        );
     }
     let uri = match (parts.uri.authority(), host) {
         (Some(_), _) => parts.uri.clone(),
