@@ -97,6 +97,20 @@ pub fn text_response(status: StatusCode, msg: impl Into<Body>) -> HttpResponse {
     resp
 }
 
+/// Whether `req` is `OPTIONS *` (asterisk form, RFC 9112 §3.2.4).
+pub(crate) fn is_options_asterisk(req: &HttpRequest) -> bool {
+    req.method() == http::Method::OPTIONS
+        && req
+            .uri()
+            .path_and_query()
+            .is_some_and(|p| p.as_str() == "*")
+}
+
+/// The server's own answer to `OPTIONS *`: 200 with an empty body (as Go's server gives).
+pub(crate) fn options_asterisk_response() -> HttpResponse {
+    Response::new(Body::empty())
+}
+
 /// Turns a panic inside the handler's future into an `Err`, so one bad request cannot take
 /// down the connection's task without an answer.
 pub(crate) struct CatchUnwind<F>(AssertUnwindSafe<F>);

@@ -132,6 +132,31 @@ async fn curl_plain_port_serves_http1_and_h2c_prior_knowledge() {
     assert_eq!(handle.accepted_connections(), 3);
 }
 
+/// `OPTIONS *` over h2c (`:path` `*`, RFC 9113 §8.3.1) gets the server's own empty 200, as
+/// on HTTP/1.1; the handler (which would say "hello h2") never sees it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curl_options_asterisk_over_h2c() {
+    let Some(bin) = peer("curl", "--version", &[]) else {
+        return;
+    };
+    let handle = start(&Server::new(), app);
+    let mut cmd = curl(&bin);
+    cmd.args([
+        "--http2-prior-knowledge",
+        "-X",
+        "OPTIONS",
+        "--request-target",
+        "*",
+        &plain_url(handle.local_addr(), "/"),
+    ]);
+    let out = run(cmd, "curl OPTIONS *").await;
+    let err = lossy(&out.stderr);
+    assert!(err.contains("> OPTIONS * HTTP/2"), "{}", show(&out));
+    assert!(err.contains("< HTTP/2 200"), "{}", show(&out));
+    assert!(err.contains("< content-length: 0"), "{}", show(&out));
+    assert_eq!(lossy(&out.stdout), "");
+}
+
 /// Over TLS one port speaks HTTP/2 to a client offering `h2` and HTTP/1.1 to one that does
 /// not.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -49,6 +49,7 @@ pub struct Server {
     min_body_rate: Option<MinDataRate>,
     max_drain_bytes: u64,
     keep_alive: bool,
+    options_asterisk: bool,
     max_connections: Option<usize>,
     bind: BindOptions,
     socket: SocketOptions,
@@ -113,6 +114,7 @@ impl Server {
             }),
             max_drain_bytes: 256 * 1024,
             keep_alive: true,
+            options_asterisk: true,
             max_connections: None,
             bind: BindOptions::default(),
             socket: SocketOptions::default(),
@@ -274,6 +276,15 @@ impl Server {
         self
     }
 
+    /// Whether the server answers `OPTIONS *` itself (RFC 9110 §9.3.7: a question about the
+    /// server, not a resource) with `200` and an empty body, as Go's server does, instead of
+    /// passing it to the handler. Default: true. (Other methods with the `*` target are `400`
+    /// either way: RFC 9112 §3.2.4.)
+    pub fn options_asterisk(mut self, answer: bool) -> Self {
+        self.options_asterisk = answer;
+        self
+    }
+
     /// Most connections open at once; past it, the accept loop waits for one to close (the
     /// kernel's backlog holds newcomers). Default: `None`, no limit.
     pub fn max_connections(mut self, n: Option<usize>) -> Self {
@@ -372,6 +383,7 @@ impl Server {
             keepalive_interval: h.keepalive_interval,
             keepalive_timeout: h.keepalive_timeout,
             max_body_bytes: self.max_body_bytes,
+            options_asterisk: self.options_asterisk,
             max_resets: h.max_resets,
             reset_window: h.reset_window,
         })
@@ -392,6 +404,7 @@ impl Server {
             max_drain_bytes: self.max_drain_bytes,
             drain_timeout: Duration::from_secs(5).min(self.read_timeout),
             keep_alive: self.keep_alive,
+            options_asterisk: self.options_asterisk,
             keep_alive_line: crate::proto::h1::encode::keep_alive_line(self.idle_timeout),
         }
     }

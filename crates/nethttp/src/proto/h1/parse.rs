@@ -185,6 +185,10 @@ fn parse_head(
         Version::HTTP_11
     };
     let method = Method::from_bytes(method_bytes).map_err(|_| HeadError::bad("invalid method"))?;
+    // RFC 9112 §3.2.4: the asterisk form is only for OPTIONS.
+    if path == "*" && method != Method::OPTIONS {
+        return Err(HeadError::bad("asterisk-form target is only for OPTIONS"));
+    }
     let mut slots = [const { MaybeUninit::<Span>::uninit() }; MAX_HEADERS];
     let spans = fields::record(req.headers, buf.as_ptr(), &mut slots);
     let head = buf.split_to(head_len).freeze();

@@ -39,6 +39,8 @@ pub(crate) struct ConnConfig {
     pub max_drain_bytes: u64,
     pub drain_timeout: Duration,
     pub keep_alive: bool,
+    /// Answer `OPTIONS *` here instead of in the handler.
+    pub options_asterisk: bool,
     /// `keep-alive: timeout=N\r\n`, formatted once; `None` when the idle timeout is under 1 s.
     pub keep_alive_line: Option<Box<[u8]>>,
 }
@@ -508,6 +510,10 @@ where
         let Some(req) = self.build_request(head, events) else {
             return Ok(false);
         };
+        if self.cfg.options_asterisk && crate::handler::is_options_asterisk(&req) {
+            *out = Some(crate::handler::options_asterisk_response());
+            return Ok(true);
+        }
 
         // Run the handler. While it works, send responses already batched, and answer a
         // body read that wants `100 Continue`.

@@ -43,6 +43,8 @@ pub(crate) struct H2Config {
     pub keepalive_interval: Option<Duration>,
     pub keepalive_timeout: Duration,
     pub max_body_bytes: Option<u64>,
+    /// Answer `OPTIONS *` here instead of in the handler.
+    pub options_asterisk: bool,
     /// Most streams the client may reset within `reset_window` before the connection is
     /// closed with ENHANCE_YOUR_CALM.
     pub max_resets: u32,
@@ -328,6 +330,15 @@ fn start_stream(
     {
         respond.send_reset(Reason::PROTOCOL_ERROR);
         return Start::Done;
+    }
+    if cfg.options_asterisk
+        && parts.method == Method::OPTIONS
+        && parts
+            .uri
+            .path_and_query()
+            .is_some_and(|p| p.as_str() == "*")
+    {
+        return Start::Answer(crate::handler::options_asterisk_response());
     }
     let is_head = parts.method == Method::HEAD;
     let length = content_length(&parts.headers);
