@@ -84,3 +84,35 @@ fn matching_allocates_only_for_captured_values() {
     let escaped = req("/a%20b", "h");
     assert_eq!(allocations(|| mux.matched_pattern(&escaped)), 1);
 }
+
+/// Polls `fut` to completion on this thread (the handlers here never wait).
+fn run<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the handler waited"),
+    }
+}
+
+/// Serving through the mux costs one allocation over calling the handler itself: the boxed
+/// future of the type-erased route handler (one box, not a box in a box).
+#[test]
+fn a_routed_request_costs_one_box() {
+    use nethttp::Handler;
+    let ok = |_req: HttpRequest| async { text_response(StatusCode::OK, "") };
+    let mux = ServeMux::new().route("GET /{$}", ok);
+    let req = || {
+        Request::get("/")
+            .header(HOST, "h")
+            .body(nethttp::Body::empty())
+            .unwrap()
+    };
+    // Warm up whatever is allocated once (thread-local pools, lazy statics).
+    run(mux.call(req()));
+    run(ok(req()));
+    let (r1, r2) = (req(), req());
+    let direct = allocations(|| run(ok(r1)));
+    let routed = allocations(|| run(mux.call(r2)));
+    assert_eq!(routed, direct + 1, "direct {direct}, routed {routed}");
+}

@@ -261,7 +261,11 @@ impl Handler for ServeMux {
                             req.extensions_mut().remove::<PathValues>();
                         }
                     }
-                    self.routes[id].handler.call_boxed(req).await
+                    // Through the trait object: `call_boxed` on the `Box` itself would take
+                    // the blanket impl (a `Box<dyn DynHandler>` is a Handler too) and box the
+                    // boxed future again.
+                    let handler: &dyn DynHandler = &*self.routes[id].handler;
+                    handler.call_boxed(req).await
                 }
                 Outcome::Redirect(location) => redirect(req.method(), &location),
                 Outcome::NotFound => error_response(StatusCode::NOT_FOUND, "404 page not found\n"),
