@@ -11,7 +11,7 @@
 //! # let _ = body; Ok(()) }
 //! ```
 
-mod gunzip;
+pub(crate) mod gunzip;
 mod h2_pool;
 mod http_client;
 mod no_proxy;
