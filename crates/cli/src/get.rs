@@ -145,6 +145,16 @@ async fn get(args: GetArgs) -> Result<(), String> {
     if args.verbose {
         let mut err = io::stderr().lock();
         let _ = write_head(&mut err, "< ", &res);
+        if res
+            .extensions()
+            .get::<nethttp::client::Decompressed>()
+            .is_some()
+        {
+            let _ = writeln!(
+                err,
+                "* the body came gzipped and is inflated (Content-Encoding and Content-Length removed)"
+            );
+        }
     }
     if args.include {
         if let Err(e) = write_head(&mut out, "", &res) {

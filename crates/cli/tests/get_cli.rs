@@ -2,7 +2,8 @@
 //! the head first, `-d`/`--data-file` uploads (POST by default) echoed back, `-H` headers
 //! sent, `-v` tracing each phase on stderr, and a refused connection failing with a one-line
 //! message naming the address. Against scripted raw-TCP servers: the body reaches stdout while
-//! the response is still arriving, and a redirect is followed on the same connection.
+//! the response is still arriving, a redirect is followed on the same connection, and a gzip
+//! body is printed inflated.
 
 mod common;
 
@@ -284,4 +285,34 @@ fn total_timeout_fails_with_a_message() {
         "{}",
         ran.stderr
     );
+}
+
+/// A gzip answer to the gzip `get` asks for is printed inflated, and `-v` says so.
+#[test]
+fn a_gzip_body_is_printed_inflated() {
+    // `gzip.compress(b"hello, gzip\n", mtime=0)` from Python's gzip module.
+    const HELLO_GZ: [u8; 32] = [
+        31, 139, 8, 0, 0, 0, 0, 0, 2, 3, 203, 72, 205, 201, 201, 215, 81, 72, 175, 202, 44, 224, 2,
+        0, 134, 31, 130, 164, 12, 0, 0, 0,
+    ];
+    let (head_tx, head_rx) = mpsc::channel::<String>();
+    let url = raw_server(move |mut conn| {
+        let _ = head_tx.send(read_head(&mut conn));
+        let mut res =
+            b"HTTP/1.1 200 OK\r\ncontent-encoding: gzip\r\ncontent-length: 32\r\n\r\n".to_vec();
+        res.extend_from_slice(&HELLO_GZ);
+        conn.write_all(&res).expect("write the response");
+    });
+    let ran = get(&["-v", &format!("{url}/gz")]);
+    assert_eq!(ran.stdout_str(), "hello, gzip\n");
+    assert!(ran.stderr.contains("< HTTP/1.1 200 OK"), "{}", ran.stderr);
+    assert!(!ran.stderr.contains("content-encoding"), "{}", ran.stderr);
+    assert!(
+        ran.stderr
+            .contains("* the body came gzipped and is inflated"),
+        "{}",
+        ran.stderr
+    );
+    let head = head_rx.recv_timeout(TIMEOUT).expect("the request head");
+    assert!(head.contains("\r\naccept-encoding: gzip\r\n"), "{head}");
 }
