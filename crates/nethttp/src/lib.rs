@@ -18,6 +18,7 @@ pub mod fuzzing;
 pub mod handler;
 pub mod mux;
 pub mod net;
+mod percent;
 pub(crate) mod proto;
 pub mod server;
 pub mod tls;

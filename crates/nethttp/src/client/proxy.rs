@@ -5,6 +5,7 @@
 use http::HeaderValue;
 
 use crate::error::{Error, Kind};
+use crate::percent;
 
 /// An HTTP proxy: http requests go to it with absolute-form targets (RFC 9112 §3.2.2);
 /// https requests go through a CONNECT tunnel it opens to the target.
@@ -49,9 +50,9 @@ impl Proxy {
             None => None,
             Some(u) => {
                 let (user, password) = u.split_once(':').unwrap_or((u, ""));
-                let user = percent_decode(user).ok_or(usage("bad %-escape in the proxy user"))?;
+                let user = percent::decode(user).ok_or(usage("bad %-escape in the proxy user"))?;
                 let password =
-                    percent_decode(password).ok_or(usage("bad %-escape in the proxy password"))?;
+                    percent::decode(password).ok_or(usage("bad %-escape in the proxy password"))?;
                 Some(basic_auth(&user, &password))
             }
         };
@@ -121,24 +122,6 @@ fn base64_encode(input: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// Decodes `%XX` escapes; `None` for a malformed one.
-fn percent_decode(s: &str) -> Option<Vec<u8>> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,6 +186,7 @@ mod tests {
             "https://h:1",
             "socks5://h:1080",
             "u:%zz@h:1",
+            "u:%+1@h:1",
         ] {
             let err = Proxy::parse(bad).expect_err(bad);
             assert_eq!(err.kind(), Kind::Usage, "{bad}");

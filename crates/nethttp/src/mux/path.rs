@@ -57,35 +57,9 @@ pub(crate) fn decode(s: &str) -> Cow<'_, str> {
     if !s.contains('%') {
         return Cow::Borrowed(s);
     }
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hi = bytes.get(i + 1).and_then(|&b| hex(b));
-            let lo = bytes.get(i + 2).and_then(|&b| hex(b));
-            let (Some(hi), Some(lo)) = (hi, lo) else {
-                return Cow::Borrowed(s);
-            };
-            out.push(hi << 4 | lo);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    match String::from_utf8(out) {
-        Ok(decoded) => Cow::Owned(decoded),
-        Err(_) => Cow::Borrowed(s),
-    }
-}
-
-fn hex(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+    match crate::percent::decode(s).map(String::from_utf8) {
+        Some(Ok(decoded)) => Cow::Owned(decoded),
+        _ => Cow::Borrowed(s),
     }
 }
 
