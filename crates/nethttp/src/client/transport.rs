@@ -525,11 +525,18 @@ impl Transport {
                         got.local_addr = stream.local_addr();
                         t.got_conn(&got);
                     }
-                    let events = observe.as_ref().map(|o| o as &dyn h1::ExchangeEvents);
-                    match self
-                        .send_h2(stream, parts, body, deadline, defaults, events)
-                        .await
-                    {
+                    let cfg = &inner.exchange;
+                    let x = H2Exchange {
+                        stream_wait_timeout: inner.pool_timeout,
+                        response_header_timeout: cfg.response_header_timeout,
+                        read_timeout: cfg.read_timeout,
+                        write_timeout: cfg.write_timeout,
+                        deadline,
+                        defaults,
+                        accept_gzip,
+                        events: observe.as_ref().map(|o| o as &dyn h1::ExchangeEvents),
+                    };
+                    match self.send_h2(stream, parts, body, &x).await {
                         Ok(res) => return Ok(gunzip::response(res, accept_gzip)),
                         Err(H2Failure::Refused { error: err, conn }) => {
                             let Some(again) = spare.filter(|_| refusals < MAX_REFUSALS) else {
@@ -631,24 +638,11 @@ impl Transport {
         stream: H2Stream,
         parts: &Parts,
         body: Body,
-        deadline: Option<Instant>,
-        defaults: Option<&HeaderMap>,
-        events: Option<&dyn h1::ExchangeEvents>,
+        x: &H2Exchange<'_>,
     ) -> Result<Response<Body>, H2Failure> {
-        let cfg = &self.inner.exchange;
-        let x = H2Exchange {
-            stream_wait_timeout: self.inner.pool_timeout,
-            response_header_timeout: cfg.response_header_timeout,
-            read_timeout: cfg.read_timeout,
-            write_timeout: cfg.write_timeout,
-            deadline,
-            defaults,
-            accept_gzip: self.asks_gzip(parts, defaults),
-            events,
-        };
         let mut sender = stream.sender();
         let conn = stream.conn();
-        match h2c::send(&mut sender, parts, body, &x, stream).await {
+        match h2c::send(&mut sender, parts, body, x, stream).await {
             Ok(res) => Ok(res),
             Err(e) => {
                 if e.conn_dead {
