@@ -97,13 +97,9 @@ pub fn text_response(status: StatusCode, msg: impl Into<Body>) -> HttpResponse {
     resp
 }
 
-/// Whether `req` is `OPTIONS *` (asterisk form, RFC 9112 §3.2.4).
-pub(crate) fn is_options_asterisk(req: &HttpRequest) -> bool {
-    req.method() == http::Method::OPTIONS
-        && req
-            .uri()
-            .path_and_query()
-            .is_some_and(|p| p.as_str() == "*")
+/// Whether a request is `OPTIONS *` (asterisk form, RFC 9112 §3.2.4).
+pub(crate) fn is_options_asterisk(method: &http::Method, uri: &http::Uri) -> bool {
+    method == http::Method::OPTIONS && uri.path_and_query().is_some_and(|p| p.as_str() == "*")
 }
 
 /// The server's own answer to `OPTIONS *`: 200 with an empty body (as Go's server gives).

@@ -510,7 +510,8 @@ where
         let Some(req) = self.build_request(head, events) else {
             return Ok(false);
         };
-        if self.cfg.options_asterisk && crate::handler::is_options_asterisk(&req) {
+        if self.cfg.options_asterisk && crate::handler::is_options_asterisk(req.method(), req.uri())
+        {
             *out = Some(crate::handler::options_asterisk_response());
             return Ok(true);
         }

@@ -331,13 +331,7 @@ fn start_stream(
         respond.send_reset(Reason::PROTOCOL_ERROR);
         return Start::Done;
     }
-    if cfg.options_asterisk
-        && parts.method == Method::OPTIONS
-        && parts
-            .uri
-            .path_and_query()
-            .is_some_and(|p| p.as_str() == "*")
-    {
+    if cfg.options_asterisk && crate::handler::is_options_asterisk(&parts.method, &parts.uri) {
         return Start::Answer(crate::handler::options_asterisk_response());
     }
     let is_head = parts.method == Method::HEAD;
