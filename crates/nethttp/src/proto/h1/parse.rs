@@ -137,30 +137,17 @@ fn parse_head(
         Err(httparse::Error::Version)
             if !request_line_done(buf) && buf.len() <= limits.max_head_bytes =>
         {
-            return if partial_target_len(buf) > limits.max_uri_bytes {
-                Err(HeadError {
-                    status: StatusCode::URI_TOO_LONG,
-                    reason: "URI too long",
-                })
-            } else {
-                Ok(false)
-            };
+            return wait_unless_target_too_long(buf, limits);
         }
         Err(e) => return Err(map_httparse_error(e, buf)),
     };
     let head_len = match status {
         httparse::Status::Complete(n) => n,
         httparse::Status::Partial => {
-            return if buf.len() > limits.max_head_bytes {
-                Err(too_large(buf, limits))
-            } else if partial_target_len(buf) > limits.max_uri_bytes {
-                Err(HeadError {
-                    status: StatusCode::URI_TOO_LONG,
-                    reason: "URI too long",
-                })
-            } else {
-                Ok(false)
-            };
+            if buf.len() > limits.max_head_bytes {
+                return Err(too_large(buf, limits));
+            }
+            return wait_unless_target_too_long(buf, limits);
         }
     };
     if head_len > limits.max_head_bytes {
@@ -205,6 +192,19 @@ fn parse_head(
     }
     framing.finish(method, version, headers, uri, out)?;
     Ok(true)
+}
+
+/// The verdict on a head that is not complete yet: wait for more (`Ok(false)`), unless its
+/// request-target already passes the URI limit (414 as soon as that is known, so the answer
+/// does not depend on how the bytes were split).
+fn wait_unless_target_too_long(buf: &[u8], limits: &HeadLimits) -> Result<bool, HeadError> {
+    if partial_target_len(buf) > limits.max_uri_bytes {
+        return Err(HeadError {
+            status: StatusCode::URI_TOO_LONG,
+            reason: "URI too long",
+        });
+    }
+    Ok(false)
 }
 
 /// When a partial head is worth parsing again. httparse starts over on every call, so parsing
