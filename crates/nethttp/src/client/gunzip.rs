@@ -98,14 +98,7 @@ impl Gunzip {
             None => self.inner_done = true,
             Some(Err(e)) => return Poll::Ready(Err(e)),
             Some(Ok(frame)) => match frame.into_data() {
-                Ok(mut data) => {
-                    while data.has_remaining() {
-                        let chunk = data.chunk();
-                        self.input.extend_from_slice(chunk);
-                        let n = chunk.len();
-                        data.advance(n);
-                    }
-                }
+                Ok(data) => self.input.extend_from_slice(&data),
                 Err(frame) => {
                     if let Ok(t) = frame.into_trailers() {
                         self.trailers = Some(t);
