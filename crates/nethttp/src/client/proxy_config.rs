@@ -95,21 +95,21 @@ impl Proxies {
             Scheme::Http => &self.http,
             Scheme::Https => &self.https,
         };
-        if matches!(slot, Slot::None)
-            || (self.loopback_direct && is_loopback(host))
-            || self.bypass.matches(host, port)
-        {
+        let proxy = match slot {
+            Slot::None => return Ok(None),
+            Slot::Proxy(p) => Ok(p),
+            Slot::Bad(why) => Err(why),
+        };
+        if (self.loopback_direct && is_loopback(host)) || self.bypass.matches(host, port) {
             return Ok(None);
         }
-        match slot {
-            Slot::Proxy(p) => Ok(Some(p)),
-            Slot::Bad(why) => Err(Error::with_cause(
+        proxy.map(Some).map_err(|why| {
+            Error::with_cause(
                 Kind::Usage,
                 "the proxy named in the environment is not usable",
                 why.clone(),
-            )),
-            Slot::None => Ok(None),
-        }
+            )
+        })
     }
 }
 
