@@ -406,6 +406,20 @@ http {{
     }
 }
 
+/// nginx with http2 over TLS, and a transport trusting its certificate; `None` (the test
+/// skips, or fails under CI) when nginx is not installed.
+async fn nginx_and_client() -> Option<(Nginx, Transport)> {
+    let bin = peer(
+        "nginx",
+        "-v",
+        &["/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"],
+    )?;
+    let cert = common::certs::self_signed();
+    let nginx = Nginx::start(&bin, &cert).await;
+    let t = Transport::builder().tls(cert.client_tls()).build().unwrap();
+    Some((nginx, t))
+}
+
 /// The text nginx serves gzipped under `/gz/`.
 fn gz_page() -> String {
     (0..4000)
@@ -416,16 +430,9 @@ fn gz_page() -> String {
 /// nginx gzips the page (it asked for gzip itself); over HTTP/2 the client inflates it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_h2_gzip_is_inflated() {
-    let Some(bin) = peer(
-        "nginx",
-        "-v",
-        &["/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"],
-    ) else {
+    let Some((nginx, t)) = nginx_and_client().await else {
         return;
     };
-    let cert = common::certs::self_signed();
-    let nginx = Nginx::start(&bin, &cert).await;
-    let t = Transport::builder().tls(cert.client_tls()).build().unwrap();
     let (parts, body) = fetch(&t, get(&nginx.url("/gz/page.txt"), None), "GET gz").await;
     assert_eq!(parts.status, StatusCode::OK);
     assert_eq!(parts.version, Version::HTTP_2);
@@ -439,16 +446,9 @@ async fn nginx_h2_gzip_is_inflated() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_h2_over_tls_serves_exact_file_on_one_connection() {
-    let Some(bin) = peer(
-        "nginx",
-        "-v",
-        &["/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"],
-    ) else {
+    let Some((nginx, t)) = nginx_and_client().await else {
         return;
     };
-    let cert = common::certs::self_signed();
-    let nginx = Nginx::start(&bin, &cert).await;
-    let t = Transport::builder().tls(cert.client_tls()).build().unwrap();
     let want = payload(NGINX_FILE, 21);
     let (parts, body) = fetch(&t, get(&nginx.url("/file.bin"), None), "GET /file.bin").await;
     assert_eq!(parts.status, StatusCode::OK);
