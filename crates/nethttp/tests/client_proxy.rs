@@ -23,6 +23,26 @@ use hyper_h2::{rustls_server_config, within, HyperPeer, PeerOptions, Proto};
 use nethttp::http::{Request, StatusCode, Version};
 use nethttp::{Body, Transport};
 
+/// hyper behind TLS with `cert`, offering `alpn`.
+async fn tls_peer(cert: &certs::TestCert, proto: Proto, alpn: &[u8]) -> HyperPeer {
+    HyperPeer::start(PeerOptions {
+        proto,
+        max_concurrent_streams: None,
+        tls: Some(rustls_server_config(&cert.cert_pem, &cert.key_pem, &[alpn])),
+    })
+    .await
+}
+
+/// hyper speaking plain HTTP/1.1.
+async fn plain_peer() -> HyperPeer {
+    HyperPeer::start(PeerOptions {
+        proto: Proto::H1,
+        max_concurrent_streams: None,
+        tls: None,
+    })
+    .await
+}
+
 /// A tinyproxy on a loopback port, stopped (and its files removed) on drop.
 struct Tinyproxy {
     child: std::process::Child,
@@ -133,16 +153,7 @@ async fn fetch(t: &Transport, url: &str) -> (StatusCode, Version, Bytes) {
 async fn https_goes_through_a_connect_tunnel_with_http2_end_to_end() {
     let Some(bin) = tinyproxy() else { return };
     let cert = certs::self_signed();
-    let peer = HyperPeer::start(PeerOptions {
-        proto: Proto::H2,
-        max_concurrent_streams: None,
-        tls: Some(rustls_server_config(
-            &cert.cert_pem,
-            &cert.key_pem,
-            &[b"h2"],
-        )),
-    })
-    .await;
+    let peer = tls_peer(&cert, Proto::H2, b"h2").await;
     let proxy = Tinyproxy::start(&bin, &[], None).await;
     let t = Transport::builder()
         .proxy(proxy.authority())
@@ -169,16 +180,7 @@ async fn https_goes_through_a_connect_tunnel_with_http2_end_to_end() {
 async fn https_to_an_http11_target_reuses_the_tunnel() {
     let Some(bin) = tinyproxy() else { return };
     let cert = certs::self_signed();
-    let peer = HyperPeer::start(PeerOptions {
-        proto: Proto::H1,
-        max_concurrent_streams: None,
-        tls: Some(rustls_server_config(
-            &cert.cert_pem,
-            &cert.key_pem,
-            &[b"http/1.1"],
-        )),
-    })
-    .await;
+    let peer = tls_peer(&cert, Proto::H1, b"http/1.1").await;
     let proxy = Tinyproxy::start(&bin, &[], None).await;
     let t = Transport::builder()
         .proxy(proxy.authority())
@@ -199,12 +201,7 @@ async fn https_to_an_http11_target_reuses_the_tunnel() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plain_http_goes_to_the_proxy_in_absolute_form() {
     let Some(bin) = tinyproxy() else { return };
-    let peer = HyperPeer::start(PeerOptions {
-        proto: Proto::H1,
-        max_concurrent_streams: None,
-        tls: None,
-    })
-    .await;
+    let peer = plain_peer().await;
     let proxy = Tinyproxy::start(&bin, &[], None).await;
     let t = Transport::builder()
         .proxy(proxy.authority())
@@ -221,12 +218,7 @@ async fn plain_http_goes_to_the_proxy_in_absolute_form() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bypassed_hosts_go_direct() {
     let Some(bin) = tinyproxy() else { return };
-    let peer = HyperPeer::start(PeerOptions {
-        proto: Proto::H1,
-        max_concurrent_streams: None,
-        tls: None,
-    })
-    .await;
+    let peer = plain_peer().await;
     let proxy = Tinyproxy::start(&bin, &[], None).await;
     let t = Transport::builder()
         .proxy(proxy.authority())
@@ -256,16 +248,7 @@ async fn bypassed_hosts_go_direct() {
 async fn a_refused_tunnel_is_a_connect_error_naming_the_status() {
     let Some(bin) = tinyproxy() else { return };
     let cert = certs::self_signed();
-    let peer = HyperPeer::start(PeerOptions {
-        proto: Proto::H2,
-        max_concurrent_streams: None,
-        tls: Some(rustls_server_config(
-            &cert.cert_pem,
-            &cert.key_pem,
-            &[b"h2"],
-        )),
-    })
-    .await;
+    let peer = tls_peer(&cert, Proto::H2, b"h2").await;
     // Tunnels only to port 1: not the target's.
     let proxy = Tinyproxy::start(&bin, &[1], None).await;
     let t = Transport::builder()
@@ -378,22 +361,8 @@ async fn connect_answers_that_are_not_a_tunnel_fail_with_typed_errors() {
 async fn proxy_credentials_open_the_tunnel_and_pass_plain_requests() {
     let Some(bin) = tinyproxy() else { return };
     let cert = certs::self_signed();
-    let tls_peer = HyperPeer::start(PeerOptions {
-        proto: Proto::H2,
-        max_concurrent_streams: None,
-        tls: Some(rustls_server_config(
-            &cert.cert_pem,
-            &cert.key_pem,
-            &[b"h2"],
-        )),
-    })
-    .await;
-    let plain_peer = HyperPeer::start(PeerOptions {
-        proto: Proto::H1,
-        max_concurrent_streams: None,
-        tls: None,
-    })
-    .await;
+    let tls_peer = tls_peer(&cert, Proto::H2, b"h2").await;
+    let plain_peer = plain_peer().await;
     let proxy = Tinyproxy::start(&bin, &[], Some(("nethttp", "s3cr.t"))).await;
 
     let with_creds = Transport::builder()
