@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::script::{body_of, bounded, client_with, Peer, Script};
+use common::script::{answering, body_of, bounded, client_with};
 use nethttp::client::Decompressed;
 use nethttp::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH};
 use nethttp::{Client, ErrorKind};
@@ -26,21 +26,6 @@ fn gzip_response(body: &[u8]) -> Vec<u8> {
     .into_bytes();
     r.extend_from_slice(body);
     r
-}
-
-/// A keep-alive server answering every request with `response`.
-async fn answering(response: Vec<u8>) -> Script {
-    Script::start(move |mut p: Peer| {
-        let response = response.clone();
-        async move {
-            while p.read_request().await.is_some() {
-                if !p.write(&response).await {
-                    return;
-                }
-            }
-        }
-    })
-    .await
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use common::script::{body_of, bounded, client_with, ok, Peer, Script, IO_TIMEOUT};
+use common::script::{answering, body_of, bounded, client_with, ok, Peer, Script, IO_TIMEOUT};
 use http_body_util::BodyExt;
 use nethttp::http::{HeaderMap, HeaderValue, StatusCode};
 use nethttp::{Body, Client, Error, ErrorKind};
@@ -22,22 +22,6 @@ const UA: &str = "user-agent: nethttp/0.1.0\r\naccept-encoding: gzip\r\n";
 /// A server answering every request with `ok(body)` on keep-alive connections.
 async fn ok_server(body: &'static str) -> Script {
     answering(ok(body)).await
-}
-
-/// A server answering every request on every connection with the same `response` bytes.
-async fn answering(response: impl Into<Bytes>) -> Script {
-    let response: Bytes = response.into();
-    Script::start(move |mut p: Peer| {
-        let response = response.clone();
-        async move {
-            while p.read_request().await.is_some() {
-                if !p.write(response.clone()).await {
-                    return;
-                }
-            }
-        }
-    })
-    .await
 }
 
 /// A server that reads one request per connection, writes `response`, then keeps the

@@ -371,6 +371,22 @@ pub fn ok(body: &str) -> String {
     )
 }
 
+/// A server answering every request on every connection with the same `response` bytes.
+pub async fn answering(response: impl Into<bytes::Bytes>) -> Script {
+    let response: bytes::Bytes = response.into();
+    Script::start(move |mut p: Peer| {
+        let response = response.clone();
+        async move {
+            while p.read_request().await.is_some() {
+                if !p.write(response.clone()).await {
+                    return;
+                }
+            }
+        }
+    })
+    .await
+}
+
 /// Runs `f` under [`IO_TIMEOUT`], failing the test if it hangs.
 pub async fn bounded<T>(what: &str, f: impl Future<Output = T>) -> T {
     match tokio::time::timeout(IO_TIMEOUT, f).await {
