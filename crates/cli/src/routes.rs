@@ -50,20 +50,41 @@ async fn stream(n: &str) -> HttpResponse {
     if n > MAX_STREAM_CHUNKS {
         return text_response(StatusCode::BAD_REQUEST, "n is at most 1000000\n");
     }
-    let (tx, body) = Body::channel(16);
-    tokio::spawn(async move {
-        for i in 0..n {
-            if tx.send_data(format!("chunk {i}\n")).await.is_err() {
-                return;
-            }
-        }
-    });
-    let mut resp = Response::new(body);
+    let mut resp = Response::new(Body::wrap(Counter { next: 0, end: n }));
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     resp
+}
+
+/// The body of `/stream/{n}`: `chunk 0\n` … `chunk {n-1}\n`, one chunk each time it is
+/// polled. Made on demand, so a client that does not read costs no more than this counter:
+/// the server stops polling while its send buffer for the client is full.
+struct Counter {
+    next: u64,
+    end: u64,
+}
+
+impl http_body::Body for Counter {
+    type Data = bytes::Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, Self::Error>>> {
+        if self.next >= self.end {
+            return std::task::Poll::Ready(None);
+        }
+        let chunk = format!("chunk {}\n", self.next);
+        self.next += 1;
+        std::task::Poll::Ready(Some(Ok(http_body::Frame::data(chunk.into()))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.next >= self.end
+    }
 }
 
 async fn delay(ms: &str) -> HttpResponse {

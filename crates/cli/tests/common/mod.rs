@@ -3,6 +3,7 @@
 //! certificates and HTTPS servers, `peers` finds external programs such as curl.
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod h2raw;
 pub mod peers;
 pub mod tls;
 

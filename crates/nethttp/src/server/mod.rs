@@ -69,6 +69,7 @@ struct Http2Settings {
     initial_conn_window: u32,
     max_frame_size: u32,
     max_send_buffer: usize,
+    conn_send_buffer: usize,
     keepalive_interval: Option<Duration>,
     keepalive_timeout: Duration,
     max_resets: u32,
@@ -129,6 +130,7 @@ impl Server {
                 initial_conn_window: 2 * 1024 * 1024,
                 max_frame_size: 16 * 1024,
                 max_send_buffer: 400 * 1024,
+                conn_send_buffer: 1024 * 1024,
                 keepalive_interval: None,
                 keepalive_timeout: Duration::from_secs(20),
                 max_resets: 200,
@@ -182,7 +184,19 @@ impl Server {
         self
     }
 
-    /// Most response bytes buffered per stream waiting for the client's window. Default: 400 KiB.
+    /// Most response data one HTTP/2 connection holds queued for its client to read, all
+    /// streams together, counting each queued DATA frame's bookkeeping (256 bytes) besides
+    /// its payload. A client that opens many streams and does not read gets at most this
+    /// much; the handlers' bodies are not polled for more until it reads (and past the write
+    /// timeout the connection is closed). Values under one frame (16 KiB plus 256 bytes)
+    /// count as one frame. Default: 1 MiB.
+    pub fn http2_max_send_buffer(mut self, n: usize) -> Self {
+        self.h2.conn_send_buffer = n;
+        self
+    }
+
+    /// Most response payload `h2` buffers for one stream waiting for the client's window, a
+    /// bound within [`Server::http2_max_send_buffer`]. Default: 400 KiB.
     pub fn http2_max_send_buffer_size(mut self, n: usize) -> Self {
         self.h2.max_send_buffer = n;
         self
@@ -375,6 +389,7 @@ impl Server {
             initial_conn_window: h.initial_conn_window,
             max_frame_size: h.max_frame_size,
             max_send_buffer: h.max_send_buffer,
+            conn_send_buffer: h.conn_send_buffer,
             handshake_timeout: self.read_header_timeout,
             idle_timeout: self.idle_timeout,
             read_timeout: self.read_timeout,

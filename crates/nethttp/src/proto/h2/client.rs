@@ -17,6 +17,7 @@ use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
+use super::budget::SendBudget;
 use super::recv::{content_length, RecvBody};
 use super::send;
 use crate::body::Body;
@@ -33,6 +34,10 @@ pub(crate) struct H2ClientConfig {
     pub max_header_list_size: u32,
     pub max_send_buffer: usize,
 }
+
+/// Most of one streamed upload queued inside `h2` (payload and per-frame bookkeeping): a
+/// server that grants large windows and does not read cannot make an upload hold more.
+const UPLOAD_SEND_BUFFER: usize = 1024 * 1024;
 
 /// Time allowed for the server's SETTINGS after the preface.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -164,8 +169,11 @@ pub(crate) async fn send<G: Send + Unpin + 'static>(
             // Streamed: a task feeds it, so the response can arrive meanwhile.
             None => {
                 let write_timeout = x.write_timeout;
+                // A server that grants large windows and never reads holds at most this much
+                // of the upload queued (the caller decides how many uploads run at once).
+                let budget = SendBudget::new(UPLOAD_SEND_BUFFER);
                 tokio::spawn(async move {
-                    if let Err(e) = send::pipe(body, &mut stream, write_timeout).await {
+                    if let Err(e) = send::pipe(body, &mut stream, &budget, write_timeout).await {
                         tracing::debug!(error = ?e, "request body upload stopped");
                     }
                 });

@@ -18,8 +18,10 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, Notify};
 use tokio::time::{sleep, Instant};
 
+use super::budget::SendBudget;
 use super::recv::{content_length, RecvBody};
 use super::send::{self, PipeError};
+use super::stall::{WatchWrites, WriteStall};
 use crate::body::Body;
 use crate::handler::{text_response, CatchUnwind, Handler, HttpRequest, HttpResponse};
 use crate::server::{ConnEvents, ConnInfo, ConnState, Phase};
@@ -33,6 +35,9 @@ pub(crate) struct H2Config {
     pub initial_conn_window: u32,
     pub max_frame_size: u32,
     pub max_send_buffer: usize,
+    /// Most response data (with its framing bookkeeping) queued on the connection for the
+    /// client to read: the connection's send budget.
+    pub conn_send_buffer: usize,
     /// Time for the client's preface and SETTINGS.
     pub handshake_timeout: Duration,
     pub idle_timeout: Duration,
@@ -62,6 +67,8 @@ struct Streams {
     resets: AtomicU32,
     /// Signalled when the last running stream ends, and on every client reset.
     done: Notify,
+    /// The response data the connection may hold queued for the client.
+    budget: SendBudget,
 }
 
 /// Decrements the running count when a stream task ends, however it ends.
@@ -97,6 +104,8 @@ pub(crate) async fn serve<T, H>(
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Handler,
 {
+    let stall = WriteStall::new();
+    let io = WatchWrites::new(io, stall.clone());
     let mut builder = h2::server::Builder::new();
     builder
         .max_concurrent_streams(cfg.max_concurrent_streams)
@@ -109,7 +118,7 @@ pub(crate) async fn serve<T, H>(
         // reset attack) are bounded by h2 itself; the rest are counted below.
         .max_pending_accept_reset_streams(20)
         .max_local_error_reset_streams(Some(1024));
-    let handshake = builder.handshake::<T, Bytes>(io);
+    let handshake = builder.handshake::<_, Bytes>(io);
     let mut conn = tokio::select! {
         biased;
         r = tokio::time::timeout(cfg.handshake_timeout, handshake) => match r {
@@ -126,6 +135,7 @@ pub(crate) async fn serve<T, H>(
         active: AtomicUsize::new(0),
         resets: AtomicU32::new(0),
         done: Notify::new(),
+        budget: SendBudget::new(cfg.conn_send_buffer),
     });
     let mut window_start = Instant::now();
     let mut ping = cfg.keepalive_interval.and_then(|_| conn.ping_pong());
@@ -138,6 +148,11 @@ pub(crate) async fn serve<T, H>(
     // After our GOAWAY, a client with no stream open gets this long to answer h2's closing
     // PING before the connection is closed anyway (a vanished client never answers).
     let mut close_timer = std::pin::pin!(sleep(Duration::from_secs(3600)));
+    // Looks at the connection's writes once per write timeout, and closes it when they have
+    // been blocked that long: a client that stopped reading holds nothing past it.
+    let mut stall_timer = std::pin::pin!(tokio::time::sleep_until(
+        stall.next_check(cfg.write_timeout)
+    ));
     if *phase.borrow_and_update() != Phase::Running {
         conn.graceful_shutdown();
         draining = true;
@@ -217,6 +232,13 @@ pub(crate) async fn serve<T, H>(
                 }
                 // Streams still run: they finish first (server shutdown bounds them).
                 close_timer.as_mut().reset(Instant::now() + GOAWAY_GRACE);
+            }
+            _ = stall_timer.as_mut() => {
+                if stall.timed_out(cfg.write_timeout) {
+                    tracing::debug!("HTTP/2 client read nothing within the write timeout; closing");
+                    return;
+                }
+                stall_timer.as_mut().reset(stall.next_check(cfg.write_timeout));
             }
             _ = ping_timer.as_mut(), if ping.is_some() => {
                 if awaiting_pong {
@@ -375,9 +397,9 @@ async fn finish(
     resp: HttpResponse,
     is_head: bool,
     cfg: &H2Config,
-    streams: &Streams,
+    streams: &Arc<Streams>,
 ) {
-    let reason = match respond_with(respond, resp, is_head, cfg) {
+    let reason = match respond_with(respond, resp, is_head, cfg, streams) {
         Sending::Done(reason) => reason,
         Sending::Pending(rest) => rest.await,
     };
@@ -404,6 +426,7 @@ fn respond_with(
     resp: HttpResponse,
     is_head: bool,
     cfg: &H2Config,
+    streams: &Arc<Streams>,
 ) -> Sending {
     let (mut head, mut body) = resp.into_parts();
     send::strip_connection_headers(&mut head.headers);
@@ -436,16 +459,22 @@ fn respond_with(
     }
     let timeout = cfg.write_timeout;
     match full {
-        Some(data) => match send::send_now(&mut send, data, true) {
+        Some(data) => match send::send_now(&mut send, data, true, &streams.budget) {
             Ok(None) => Sending::Done(None),
-            Ok(Some(data)) => Sending::Pending(Box::pin(async move {
-                sent(send::send_data(&mut send, data, true, timeout).await)
-            })),
+            Ok(Some(data)) => {
+                let streams = streams.clone();
+                Sending::Pending(Box::pin(async move {
+                    sent(send::send_data(&mut send, data, true, &streams.budget, timeout).await)
+                }))
+            }
             Err(e) => Sending::Done(sent(Err(e))),
         },
-        None => Sending::Pending(Box::pin(async move {
-            sent(send::pipe(body, &mut send, timeout).await)
-        })),
+        None => {
+            let streams = streams.clone();
+            Sending::Pending(Box::pin(async move {
+                sent(send::pipe(body, &mut send, &streams.budget, timeout).await)
+            }))
+        }
     }
 }
 
@@ -486,6 +515,7 @@ mod tests {
             active: AtomicUsize::new(1),
             resets: AtomicU32::new(0),
             done: Notify::new(),
+            budget: SendBudget::new(1 << 20),
         });
         let mut mux = ServeMux::new();
         mux.handle("GET /{$}", |_req: HttpRequest| async {
