@@ -1,9 +1,11 @@
 //! The socket layer: binding and listening with an explicit backlog, the accept loop's
-//! temporary-error backoff, options on accepted sockets, and dialing out. Knows nothing of HTTP.
+//! temporary-error backoff, options on accepted sockets, dialing out, and watching a
+//! connection's writes for a peer that stopped reading. Knows nothing of HTTP.
 
 mod dialer;
 mod listener;
 mod socket;
+pub(crate) mod stall;
 
 pub use dialer::{DialEvents, Dialer};
 pub use listener::{Backoff, BindOptions, Listener};

@@ -17,6 +17,7 @@ use tokio::sync::{watch, Semaphore};
 use super::shutdown::{LiveGuard, Phase, ServerHandle, Shared};
 use super::{ConnEvents, ConnInfo, ConnStateHook, Server};
 use crate::handler::Handler;
+use crate::net::stall::{WatchWrites, WriteStall};
 use crate::net::{Listener, SocketOptions};
 use crate::proto::h1::io::ReadIo;
 use crate::proto::h1::server::{self as h1, ConnConfig};
@@ -149,7 +150,10 @@ async fn serve_conn<H: Handler>(
         };
         match sniffed {
             Some(true) => {
-                Box::pin(h2::serve(stream, &ctx.handler, cfg, &mut events, phase)).await;
+                let stall = WriteStall::new();
+                let io = WatchWrites::new(stream, stall.clone());
+                let serving = h2::serve(io, &stall, &ctx.handler, cfg, &mut events, phase);
+                Box::pin(serving).await;
                 return;
             }
             Some(false) => {}
@@ -173,9 +177,11 @@ async fn serve_tls<H: Handler>(
     mut events: ConnEvents,
     mut phase: watch::Receiver<Phase>,
 ) {
+    // Under TLS, so a record buffer taking writes while the socket is stuck is not progress.
+    let stall = WriteStall::new();
     let tls_stream = tokio::select! {
         biased;
-        r = crate::tls::accept(tls, stream) => match r {
+        r = crate::tls::accept(tls, WatchWrites::new(stream, stall.clone())) => match r {
             Ok(s) => s,
             Err(e) => {
                 tracing::debug!(error = %e, %remote, "TLS handshake failed");
@@ -187,7 +193,9 @@ async fn serve_tls<H: Handler>(
     };
     let is_h2 = tls_stream.get_ref().1.alpn_protocol() == Some(crate::tls::ALPN_H2);
     match &ctx.h2 {
-        Some(cfg) if is_h2 => h2::serve(tls_stream, &ctx.handler, cfg, &mut events, phase).await,
+        Some(cfg) if is_h2 => {
+            h2::serve(tls_stream, &stall, &ctx.handler, cfg, &mut events, phase).await
+        }
         _ => {
             let (rd, wr) = crate::tls::split::split(tls_stream);
             let fd = rd.raw_fd();

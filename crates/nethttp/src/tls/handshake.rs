@@ -10,12 +10,17 @@ use tokio::net::TcpStream;
 
 use super::ServerTls;
 use crate::error::{Error, Kind};
+use crate::net::stall::WatchWrites;
 
-pub(crate) type ServerStream = tokio_rustls::server::TlsStream<TcpStream>;
+/// A server's TLS stream, over a socket whose writes are watched for a stalled peer.
+pub(crate) type ServerStream = tokio_rustls::server::TlsStream<WatchWrites<TcpStream>>;
 pub(crate) type ClientStream = tokio_rustls::client::TlsStream<TcpStream>;
 
 /// Accepts a TLS connection within the handshake timeout.
-pub(crate) async fn accept(tls: &ServerTls, tcp: TcpStream) -> io::Result<ServerStream> {
+pub(crate) async fn accept(
+    tls: &ServerTls,
+    tcp: WatchWrites<TcpStream>,
+) -> io::Result<ServerStream> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
     match tokio::time::timeout(tls.handshake_timeout, acceptor.accept(tcp)).await {
         Ok(r) => r,

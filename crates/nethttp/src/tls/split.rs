@@ -39,18 +39,18 @@ impl TlsRead {
         if buffered(&mut s) {
             return Poll::Ready(Ok(()));
         }
-        s.get_ref().0.poll_read_ready(cx)
+        s.get_ref().0.get_ref().poll_read_ready(cx)
     }
 
     /// Whether input is waiting, decrypted or still in the kernel.
     pub(crate) fn has_pending_input(&self) -> bool {
         let mut s = lock(&self.0);
-        buffered(&mut s) || crate::net::has_pending_input(s.get_ref().0.as_raw_fd())
+        buffered(&mut s) || crate::net::has_pending_input(s.get_ref().0.get_ref().as_raw_fd())
     }
 
     /// The socket's descriptor.
     pub(crate) fn raw_fd(&self) -> RawFd {
-        lock(&self.0).get_ref().0.as_raw_fd()
+        lock(&self.0).get_ref().0.get_ref().as_raw_fd()
     }
 }
 

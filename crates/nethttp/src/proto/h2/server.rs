@@ -21,9 +21,9 @@ use tokio::time::{sleep, Instant};
 use super::budget::SendBudget;
 use super::recv::{content_length, RecvBody};
 use super::send::{self, PipeError};
-use super::stall::{WatchWrites, WriteStall};
 use crate::body::Body;
 use crate::handler::{text_response, CatchUnwind, Handler, HttpRequest, HttpResponse};
+use crate::net::stall::WriteStall;
 use crate::server::{ConnEvents, ConnInfo, ConnState, Phase};
 
 /// HTTP/2 settings of a server, derived once from its config.
@@ -93,9 +93,11 @@ impl Streams {
     }
 }
 
-/// Serves one HTTP/2 connection until it closes.
+/// Serves one HTTP/2 connection until it closes. `stall` watches the socket under `io`: the
+/// connection is closed once its writes have been blocked for the write timeout.
 pub(crate) async fn serve<T, H>(
     io: T,
+    stall: &WriteStall,
     handler: &Arc<H>,
     cfg: &Arc<H2Config>,
     events: &mut ConnEvents,
@@ -104,8 +106,6 @@ pub(crate) async fn serve<T, H>(
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Handler,
 {
-    let stall = WriteStall::new();
-    let io = WatchWrites::new(io, stall.clone());
     let mut builder = h2::server::Builder::new();
     builder
         .max_concurrent_streams(cfg.max_concurrent_streams)

@@ -1,8 +1,11 @@
-//! The write timeout of a whole HTTP/2 connection. `h2` writes frames from inside the
-//! connection future and never reports that a write is stuck, so the connection's IO is
-//! wrapped: the wrapper notes when a write first found the socket full and forgets it when
-//! one makes progress, and the connection task closes the connection once writes have been
-//! blocked for the write timeout (a peer that stopped reading, HTTP/1.1's write timeout).
+//! The write timeout of a connection whose writes happen out of sight (HTTP/2: `h2` writes
+//! frames from inside its connection future and never reports that a write is stuck). The
+//! socket is wrapped, under TLS if any: the wrapper notes when a write first took nothing
+//! (the kernel's send buffer is full) and forgets it once [`PROGRESS`] bytes have gone in since, and the connection task closes the connection
+//! once writes have been blocked for the write timeout (a peer that stopped reading). It
+//! sits under TLS because a TLS stream takes writes into its record buffer while the socket
+//! is stuck, which would look like progress; and a few bytes squeezing into a nearly full
+//! send buffer prove nothing about the peer either, so they do not end a stall.
 
 use std::io;
 use std::pin::Pin;
@@ -22,13 +25,21 @@ pub(crate) struct WriteStall {
     /// Nanoseconds from `base` to the first blocked write of the current stall, plus one;
     /// 0 while writes go through.
     since: AtomicU64,
+    /// Bytes written since the current stall began.
+    written: AtomicU64,
 }
+
+/// Bytes that must go out after writes blocked before the peer counts as reading again:
+/// one full frame. A peer that reads keeps draining at least this much per write timeout
+/// (16 KiB per 30 s by default, about 550 bytes/s).
+pub(crate) const PROGRESS: u64 = 16 * 1024;
 
 impl WriteStall {
     pub(crate) fn new() -> Arc<Self> {
         Arc::new(WriteStall {
             base: Instant::now(),
             since: AtomicU64::new(0),
+            written: AtomicU64::new(0),
         })
     }
 
@@ -45,6 +56,7 @@ impl WriteStall {
             let n = Instant::now()
                 .saturating_duration_since(self.base)
                 .as_nanos();
+            self.written.store(0, Ordering::Relaxed);
             self.since.store(
                 u64::try_from(n).unwrap_or(u64::MAX - 1) + 1,
                 Ordering::Relaxed,
@@ -52,28 +64,22 @@ impl WriteStall {
         }
     }
 
-    fn progressed(&self) {
+    fn wrote(&self, n: usize) {
         if self.since.load(Ordering::Relaxed) != 0 {
-            self.since.store(0, Ordering::Relaxed);
+            let total = self.written.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+            if total >= PROGRESS {
+                self.since.store(0, Ordering::Relaxed);
+            }
         }
     }
 
-    /// Notes the outcome of a write: pending starts (or continues) a stall, bytes taken end
-    /// it.
+    /// Notes the outcome of a write: pending starts (or continues) a stall, bytes taken
+    /// count towards ending it.
     fn note_write(&self, p: Poll<io::Result<usize>>) -> Poll<io::Result<usize>> {
         match &p {
             Poll::Pending => self.blocked(),
-            Poll::Ready(Ok(0)) => {}
-            Poll::Ready(_) => self.progressed(),
-        }
-        p
-    }
-
-    /// Notes the outcome of a flush: pending starts (or continues) a stall. A finished flush
-    /// proves nothing (a TCP socket's is always finished), so it does not end one.
-    fn note_flush(&self, p: Poll<io::Result<()>>) -> Poll<io::Result<()>> {
-        if p.is_pending() {
-            self.blocked();
+            Poll::Ready(Ok(n)) => self.wrote(*n),
+            Poll::Ready(Err(_)) => {}
         }
         p
     }
@@ -104,6 +110,11 @@ pub(crate) struct WatchWrites<T> {
 impl<T> WatchWrites<T> {
     pub(crate) fn new(io: T, stall: Arc<WriteStall>) -> Self {
         WatchWrites { io, stall }
+    }
+
+    /// The wrapped IO.
+    pub(crate) fn get_ref(&self) -> &T {
+        &self.io
     }
 }
 
@@ -145,7 +156,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for WatchWrites<T> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let p = Pin::new(&mut this.io).poll_flush(cx);
-        this.stall.note_flush(p)
+        if p.is_pending() {
+            this.stall.blocked();
+        }
+        p
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -159,7 +173,7 @@ mod tests {
     use tokio::io::AsyncWriteExt;
 
     #[tokio::test]
-    async fn a_full_socket_starts_a_stall_and_a_write_ends_it() {
+    async fn a_full_socket_starts_a_stall_and_a_frame_written_ends_it() {
         let stall = WriteStall::new();
         let (a, mut b) = tokio::io::duplex(16);
         let mut io = WatchWrites::new(a, stall.clone());
@@ -171,7 +185,7 @@ mod tests {
         assert!(pending);
         let since = stall.blocked_since().expect("stall noted");
         // A flush that has nothing to do does not end the stall.
-        io.flush().await.unwrap();
+        let _ = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut io).poll_flush(cx))).await;
         assert_eq!(stall.blocked_since(), Some(since));
         tokio::time::sleep(Duration::from_millis(60)).await;
         assert!(stall.timed_out(Duration::from_millis(50)));
@@ -180,12 +194,24 @@ mod tests {
             stall.next_check(Duration::from_secs(4)),
             since + Duration::from_secs(4)
         );
-        // The peer reads; the next write goes through and the stall is over.
+        // The peer reads a little: a few bytes going out do not end the stall...
         let mut sink = [0u8; 16];
         tokio::io::AsyncReadExt::read_exact(&mut b, &mut sink)
             .await
             .unwrap();
         io.write_all(b"x").await.unwrap();
+        assert_eq!(stall.blocked_since(), Some(since));
+        // ...a frame's worth does.
+        let reader = tokio::spawn(async move {
+            let mut sink = vec![0u8; PROGRESS as usize];
+            tokio::io::AsyncReadExt::read_exact(&mut b, &mut sink)
+                .await
+                .unwrap();
+        });
+        io.write_all(&vec![0u8; PROGRESS as usize - 1])
+            .await
+            .unwrap();
+        reader.await.unwrap();
         assert_eq!(stall.blocked_since(), None);
     }
 
