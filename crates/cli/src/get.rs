@@ -18,7 +18,7 @@ use http_body_util::BodyExt;
 use nethttp::{Body, Client};
 
 use crate::duration;
-use crate::tls_args::TlsArgs;
+use crate::tls_args::{self, TlsArgs};
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
@@ -139,7 +139,7 @@ async fn get(args: GetArgs) -> Result<(), String> {
     if let Some(t) = &tracer {
         req = req.trace(t.clone());
     }
-    let res = req.send().await.map_err(|e| e.to_string())?;
+    let res = req.send().await.map_err(|e| tls_args::describe(&e))?;
 
     let mut out = io::stdout().lock();
     if args.verbose {

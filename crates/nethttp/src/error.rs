@@ -214,6 +214,51 @@ impl Error {
     }
 }
 
+/// Why the server's certificate was refused (the kinds a caller acts on differently); see
+/// [`Error::certificate_problem`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// It does not chain to a trusted root (unknown issuer, a CA certificate that is not one
+    /// of the trusted roots presented as the server's own, a bad signature): trust its CA, or
+    /// the certificate itself.
+    NotTrusted,
+    /// It is for other names than the URL's host.
+    OtherNames,
+    /// Its validity ended.
+    Expired,
+    /// Its validity has not begun.
+    NotYetValid,
+    /// Anything else: malformed, revoked, not for TLS servers, an unsupported algorithm.
+    Other,
+}
+
+/// The cause carried by a [`Kind::Certificate`] error: the problem, and a sentence with the
+/// particulars (the names the certificate holds, when it expired, ...).
+#[derive(Debug, Clone)]
+pub(crate) struct CertificateRejection {
+    pub problem: CertificateProblem,
+    pub detail: String,
+}
+
+impl fmt::Display for CertificateRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl StdError for CertificateRejection {}
+
+impl Error {
+    /// For a rejected server certificate ([`Error::is_certificate`]), what was wrong with it.
+    pub fn certificate_problem(&self) -> Option<CertificateProblem> {
+        let cause = self.inner.cause.as_deref()?;
+        cause
+            .downcast_ref::<CertificateRejection>()
+            .map(|r| r.problem)
+    }
+}
+
 impl fmt::Debug for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Error");
