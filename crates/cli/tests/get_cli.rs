@@ -316,3 +316,80 @@ fn a_gzip_body_is_printed_inflated() {
     let head = head_rx.recv_timeout(TIMEOUT).expect("the request head");
     assert!(head.contains("\r\naccept-encoding: gzip\r\n"), "{head}");
 }
+
+/// Answers one request with `head` then `body`, written in pieces; the rest of the writes
+/// fail quietly once the client has gone.
+fn answering_once(head: String, body: Vec<u8>) -> String {
+    raw_server(move |mut conn| {
+        read_head(&mut conn);
+        if conn.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        for piece in body.chunks(64 * 1024) {
+            if conn.write_all(piece).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// About 10 MB of gzip inflating to 10 GiB: 10,240 members of 1 MiB of zeros.
+fn gzip_bomb() -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(&vec![0u8; 1 << 20]).expect("compress");
+    e.finish().expect("compress").repeat(10 * 1024)
+}
+
+#[test]
+fn max_filesize_stops_a_gzip_bomb_with_curls_exit_status() {
+    let bomb = gzip_bomb();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        bomb.len()
+    );
+    let url = answering_once(head, bomb);
+    let ran = run_nethttp(
+        &["get", "--max-filesize", "1000000", &format!("{url}/")],
+        TIMEOUT,
+    );
+    assert_eq!(ran.status.code(), Some(63), "stderr: {}", ran.stderr);
+    assert!(
+        ran.stdout.len() <= 1_000_000,
+        "{} bytes written",
+        ran.stdout.len()
+    );
+    assert!(ran.stdout.iter().all(|&b| b == 0));
+    assert_eq!(
+        ran.stderr.trim_end(),
+        "nethttp: the response body is larger than --max-filesize 1000000 bytes"
+    );
+}
+
+#[test]
+fn max_filesize_refuses_an_announced_length_before_reading_and_a_stream_as_it_grows() {
+    let url = answering_once(
+        "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n".into(),
+        vec![b'x'; 5000],
+    );
+    let ran = run_nethttp(
+        &["get", "--max-filesize", "4999", &format!("{url}/")],
+        TIMEOUT,
+    );
+    assert_eq!(ran.status.code(), Some(63), "stderr: {}", ran.stderr);
+    assert!(ran.stdout.is_empty(), "{} bytes written", ran.stdout.len());
+
+    let chunked = b"4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n".to_vec();
+    let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned();
+    let url = answering_once(head.clone(), chunked.clone());
+    let ran = run_nethttp(&["get", "--max-filesize", "6", &format!("{url}/")], TIMEOUT);
+    assert_eq!(ran.status.code(), Some(63), "stderr: {}", ran.stderr);
+    assert_eq!(
+        ran.stdout_str(),
+        "abcd",
+        "only whole frames within the limit"
+    );
+
+    let url = answering_once(head, chunked);
+    let ran = get(&["--max-filesize", "8", &format!("{url}/")]);
+    assert_eq!(ran.stdout_str(), "abcdefgh", "exactly the limit passes");
+}

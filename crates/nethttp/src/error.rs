@@ -59,6 +59,9 @@ pub enum Kind {
     Http2,
     /// A response body the client decompresses (gzip it asked for) is corrupt or truncated.
     Decompress,
+    /// A response body the client decompresses inflated past the transport's
+    /// `max_decompressed_bytes`.
+    DecompressedTooLarge,
 }
 
 impl Kind {
@@ -86,6 +89,7 @@ impl Kind {
             Kind::TlsHandshakeTimeout => "tls_handshake_timeout",
             Kind::Http2 => "http2",
             Kind::Decompress => "decompress",
+            Kind::DecompressedTooLarge => "decompressed_too_large",
         }
     }
 }
@@ -188,9 +192,19 @@ impl Error {
         self.inner.kind == Kind::Redirect
     }
 
-    /// A body exceeded its configured limit.
+    /// A body exceeded its configured limit (including an inflated response body past
+    /// `max_decompressed_bytes`).
     pub fn is_body_too_large(&self) -> bool {
-        self.inner.kind == Kind::BodyTooLarge
+        matches!(
+            self.inner.kind,
+            Kind::BodyTooLarge | Kind::DecompressedTooLarge
+        )
+    }
+
+    /// A response body the client inflated grew past the transport's
+    /// `max_decompressed_bytes`: a gzip bomb, or a body larger than the caller allows.
+    pub fn is_decompressed_too_large(&self) -> bool {
+        self.inner.kind == Kind::DecompressedTooLarge
     }
 
     /// The peer sent malformed HTTP.
@@ -295,7 +309,9 @@ impl From<Error> for io::Error {
         let kind = match e.kind() {
             _ if e.is_timeout() => io::ErrorKind::TimedOut,
             Kind::IncompleteMessage => io::ErrorKind::UnexpectedEof,
-            Kind::Parse | Kind::BodyTooLarge => io::ErrorKind::InvalidData,
+            Kind::Parse | Kind::BodyTooLarge | Kind::DecompressedTooLarge => {
+                io::ErrorKind::InvalidData
+            }
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)

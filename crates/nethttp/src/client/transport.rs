@@ -29,6 +29,9 @@ use crate::proto::h1::client::{self as h1, ClientConn, ConnSlot, Exchange, Excha
 use crate::proto::h2::client::{self as h2c, H2ClientConfig, H2Exchange};
 use crate::tls::{ClientTls, MaybeTls};
 
+/// The default of [`TransportBuilder::max_decompressed_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_DECOMPRESSED: u64 = 1 << 30;
+
 /// Most times a request is resent after failing on a reused connection.
 const MAX_REQUEST_RETRIES: u32 = 3;
 /// Most times a request refused by an HTTP/2 server (REFUSED_STREAM) is resent on the
@@ -59,6 +62,7 @@ struct Inner {
     proxies: Proxies,
     disable_keep_alives: bool,
     compression: bool,
+    max_decompressed: Option<u64>,
     tls: Arc<rustls::ClientConfig>,
     tls_handshake_timeout: Duration,
     pool_timeout: Duration,
@@ -117,6 +121,7 @@ pub struct TransportBuilder {
     proxy_bypass: Option<String>,
     disable_keep_alives: bool,
     disable_compression: bool,
+    max_decompressed: Option<u64>,
     tls: ClientTls,
     http2: bool,
     http2_prior_knowledge: bool,
@@ -155,6 +160,7 @@ impl Default for TransportBuilder {
             proxy_bypass: None,
             disable_keep_alives: false,
             disable_compression: false,
+            max_decompressed: Some(DEFAULT_MAX_DECOMPRESSED),
             tls: ClientTls::new(),
             http2: true,
             http2_prior_knowledge: false,
@@ -365,6 +371,25 @@ impl TransportBuilder {
         self
     }
 
+    /// Most bytes a response body the client inflated itself (transparent gzip) may inflate
+    /// to; past it the body fails with [`ErrorKind::DecompressedTooLarge`]
+    /// (`is_decompressed_too_large()`), having handed out no more than this. Default: 1 GiB.
+    /// `None`: no limit. `Some(0)`: only empty bodies.
+    ///
+    /// Go and reqwest set none. But the client asks for gzip on its own initiative, and
+    /// deflate expands up to about 1000 to 1: a 1 MB answer can become 1 GB, so without a
+    /// bound a caller that collects a body sized by what it expects from the wire can be made
+    /// to hold a thousand times that. 1 GiB is past any page or API answer and bounds a bomb;
+    /// a larger download is better fetched with compression off (`disable_compression`) or
+    /// a higher limit. Bodies the client does not inflate (compression off, or a request
+    /// that set `Accept-Encoding` itself) are not counted.
+    ///
+    /// [`ErrorKind::DecompressedTooLarge`]: crate::ErrorKind::DecompressedTooLarge
+    pub fn max_decompressed_bytes(mut self, max: Option<u64>) -> Self {
+        self.max_decompressed = max;
+        self
+    }
+
     /// One connection per request, closed after it (`Connection: close`). Default: off.
     pub fn disable_keep_alives(mut self, yes: bool) -> Self {
         self.disable_keep_alives = yes;
@@ -392,6 +417,7 @@ impl TransportBuilder {
                 proxies,
                 disable_keep_alives: self.disable_keep_alives,
                 compression: !self.disable_compression,
+                max_decompressed: self.max_decompressed,
                 tls,
                 tls_handshake_timeout: self.tls.handshake_timeout,
                 pool_timeout,
@@ -555,7 +581,9 @@ impl Transport {
                         events: observe.as_ref().map(|o| o as &dyn h1::ExchangeEvents),
                     };
                     match self.send_h2(stream, parts, body, &x).await {
-                        Ok(res) => return Ok(gunzip::response(res, accept_gzip)),
+                        Ok(res) => {
+                            return Ok(gunzip::response(res, accept_gzip, inner.max_decompressed))
+                        }
                         Err(H2Failure::Refused { error: err, conn }) => {
                             let Some(again) = spare.filter(|_| refusals < MAX_REFUSALS) else {
                                 return Err(err);
@@ -603,7 +631,7 @@ impl Transport {
                             if host_closes && got.reused {
                                 inner.pool.reused_answered(&key);
                             }
-                            return Ok(gunzip::response(res, accept_gzip));
+                            return Ok(gunzip::response(res, accept_gzip, inner.max_decompressed));
                         }
                         Err(e) => (e.error, e.nothing_written, e.no_response, false),
                     }
