@@ -2,9 +2,11 @@
 //! as it arrives; `-i` puts the status line and headers first, `-v` traces each phase of the
 //! exchange (connection, DNS, connect, TLS, write, first byte) on stderr. https offers HTTP/2
 //! (`--no-http2`: HTTP/1.1 only), `--http2-prior-knowledge` speaks h2c on http URLs, `-x`
-//! goes through an HTTP proxy.
+//! goes through an HTTP proxy. `--data-file` streams the body from a file (`upload`),
+//! `--max-filesize` refuses a larger response body (exit status 63, as curl).
 
 mod trace;
+mod upload;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -39,7 +41,9 @@ pub struct GetArgs {
         conflicts_with = "data_file"
     )]
     data: Option<String>,
-    /// Sends the contents of a file as the request body (`-` reads standard input).
+    /// Sends the contents of a file as the request body, read as it is sent (never held in
+    /// memory whole): a regular file with its Content-Length, standard input (`-`) or a pipe
+    /// chunked. The body cannot be sent again, so a 307/308 redirect is returned as it is.
     #[arg(long, value_name = "FILE")]
     data_file: Option<PathBuf>,
     /// Prints the response status line and headers before the body.
@@ -116,7 +120,7 @@ pub fn run(args: GetArgs) -> Result<(), Failure> {
 async fn get(args: GetArgs) -> Result<(), Failure> {
     let body = match (&args.data, &args.data_file) {
         (Some(d), _) => Some(Body::from(d.clone())),
-        (None, Some(path)) => Some(Body::from(read_data_file(path)?)),
+        (None, Some(path)) => Some(upload::body(path).await?),
         (None, None) => None,
     };
     let method = args.method.clone().unwrap_or(if body.is_some() {
@@ -206,16 +210,6 @@ async fn get(args: GetArgs) -> Result<(), Failure> {
         t.done(received);
     }
     Ok(())
-}
-
-fn read_data_file(path: &PathBuf) -> Result<Vec<u8>, String> {
-    let read = if path.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        io::Read::read_to_end(&mut io::stdin().lock(), &mut buf).map(|_| buf)
-    } else {
-        std::fs::read(path)
-    };
-    read.map_err(|e| format!("reading {}: {e}", path.display()))
 }
 
 /// The status line and headers, like `curl -i` (CRLF line ends), each line after `prefix`; the
