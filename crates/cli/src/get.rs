@@ -2,9 +2,11 @@
 //! as it arrives; `-i` puts the status line and headers first, `-v` traces each phase of the
 //! exchange (connection, DNS, connect, TLS, write, first byte) on stderr. https offers HTTP/2
 //! (`--no-http2`: HTTP/1.1 only), `--http2-prior-knowledge` speaks h2c on http URLs, `-x`
-//! goes through an HTTP proxy.
+//! goes through an HTTP proxy. `--data-file` streams the body from a file (`upload`),
+//! `--max-filesize` refuses a larger response body (exit status 63, as curl).
 
 mod trace;
+mod upload;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -18,7 +20,8 @@ use http_body_util::BodyExt;
 use nethttp::{Body, Client};
 
 use crate::duration;
-use crate::tls_args::TlsArgs;
+use crate::tls_args::{self, TlsArgs};
+use crate::Failure;
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
@@ -38,7 +41,9 @@ pub struct GetArgs {
         conflicts_with = "data_file"
     )]
     data: Option<String>,
-    /// Sends the contents of a file as the request body (`-` reads standard input).
+    /// Sends the contents of a file as the request body, read as it is sent (never held in
+    /// memory whole): a regular file with its Content-Length, standard input (`-`) or a pipe
+    /// chunked. The body cannot be sent again, so a 307/308 redirect is returned as it is.
     #[arg(long, value_name = "FILE")]
     data_file: Option<PathBuf>,
     /// Prints the response status line and headers before the body.
@@ -60,6 +65,13 @@ pub struct GetArgs {
     /// default https offers `h2` first.
     #[arg(long)]
     no_http2: bool,
+    /// Refuses a response body larger than this many bytes, as curl's --max-filesize: one
+    /// announced larger (Content-Length) is not read at all, one that grows larger (chunked,
+    /// or inflated from gzip) is cut off before the byte that passes the limit. Exits with
+    /// status 63, as curl does. Default: no limit, as curl (the output streams, so memory
+    /// stays bounded whatever the size).
+    #[arg(long, value_name = "BYTES")]
+    max_filesize: Option<u64>,
     /// Sends the request through an HTTP proxy at [USER:PASSWORD@]HOST:PORT (as curl's -x):
     /// http URLs in absolute form, https URLs through a CONNECT tunnel; credentials go as
     /// `Proxy-Authorization: Basic`.
@@ -86,7 +98,17 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
     Ok((name.to_owned(), value.trim().to_owned()))
 }
 
-pub fn run(args: GetArgs) -> Result<(), String> {
+/// curl's exit status for a body over `--max-filesize`.
+const TOO_LARGE: u8 = 63;
+
+fn too_large(max: u64) -> Failure {
+    Failure {
+        status: TOO_LARGE,
+        msg: format!("the response body is larger than --max-filesize {max} bytes"),
+    }
+}
+
+pub fn run(args: GetArgs) -> Result<(), Failure> {
     // One request needs no thread pool.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -95,10 +117,10 @@ pub fn run(args: GetArgs) -> Result<(), String> {
     rt.block_on(get(args))
 }
 
-async fn get(args: GetArgs) -> Result<(), String> {
+async fn get(args: GetArgs) -> Result<(), Failure> {
     let body = match (&args.data, &args.data_file) {
         (Some(d), _) => Some(Body::from(d.clone())),
-        (None, Some(path)) => Some(Body::from(read_data_file(path)?)),
+        (None, Some(path)) => Some(upload::body(path).await?),
         (None, None) => None,
     };
     let method = args.method.clone().unwrap_or(if body.is_some() {
@@ -113,8 +135,14 @@ async fn get(args: GetArgs) -> Result<(), String> {
     let tls = args.tls.client_tls()?;
     let (http2, prior_knowledge) = (!args.no_http2, args.http2_prior_knowledge);
     let (proxy, bypass) = (args.proxy.clone(), args.noproxy.clone());
+    let max = args.max_filesize;
     client = client.transport(|t| {
-        let mut t = t.http2(http2).http2_prior_knowledge(prior_knowledge);
+        // The library's default inflation cap (1 GiB) is for callers that hold bodies in
+        // memory; this one streams, and like curl sets no limit unless asked.
+        let mut t = t
+            .http2(http2)
+            .http2_prior_knowledge(prior_knowledge)
+            .max_decompressed_bytes(max);
         if let Some(p) = proxy {
             t = t.proxy(p);
         }
@@ -139,7 +167,15 @@ async fn get(args: GetArgs) -> Result<(), String> {
     if let Some(t) = &tracer {
         req = req.trace(t.clone());
     }
-    let res = req.send().await.map_err(|e| e.to_string())?;
+    let res = req.send().await.map_err(|e| tls_args::describe(&e))?;
+    // Announced larger than allowed: refused before a byte of it is read, as curl does.
+    if let Some(max) = max {
+        let announced = res.headers().get(http::header::CONTENT_LENGTH);
+        let len = announced.and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if len.is_some_and(|n| n > max) {
+            return Err(too_large(max));
+        }
+    }
 
     let mut out = io::stdout().lock();
     if args.verbose {
@@ -158,28 +194,22 @@ async fn get(args: GetArgs) -> Result<(), String> {
     }
     if args.include {
         if let Err(e) = write_head(&mut out, "", &res) {
-            return ignore_broken_pipe(e);
+            return ignore_broken_pipe(e).map_err(Failure::from);
         }
     }
-    let received = match copy_body(res, &mut out).await {
+    let received = match copy_body(res, &mut out, max).await {
         Ok(n) => n,
-        Err(CopyError::Read(e)) => return Err(format!("reading the response body: {e}")),
-        Err(CopyError::Write(e)) => return ignore_broken_pipe(e),
+        Err(CopyError::TooLarge) => return Err(too_large(max.unwrap_or_default())),
+        Err(CopyError::Read(e)) if e.is_decompressed_too_large() => {
+            return Err(too_large(max.unwrap_or_default()))
+        }
+        Err(CopyError::Read(e)) => return Err(format!("reading the response body: {e}").into()),
+        Err(CopyError::Write(e)) => return ignore_broken_pipe(e).map_err(Failure::from),
     };
     if let Some(t) = &tracer {
         t.done(received);
     }
     Ok(())
-}
-
-fn read_data_file(path: &PathBuf) -> Result<Vec<u8>, String> {
-    let read = if path.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        io::Read::read_to_end(&mut io::stdin().lock(), &mut buf).map(|_| buf)
-    } else {
-        std::fs::read(path)
-    };
-    read.map_err(|e| format!("reading {}: {e}", path.display()))
 }
 
 /// The status line and headers, like `curl -i` (CRLF line ends), each line after `prefix`; the
@@ -213,19 +243,30 @@ fn write_headers(w: &mut impl Write, prefix: &str, headers: &HeaderMap) -> io::R
 enum CopyError {
     Read(nethttp::Error),
     Write(io::Error),
+    /// The body grew past `--max-filesize`.
+    TooLarge,
 }
 
 /// Writes each data frame to `out` as it arrives (nothing is held back); returns the bytes
 /// copied. Writing blocks the task, which is the back-pressure wanted: a slow reader of stdout
-/// slows the download instead of letting it pile up in memory.
-async fn copy_body(res: Response<Body>, out: &mut impl Write) -> Result<u64, CopyError> {
+/// slows the download instead of letting it pile up in memory. With `max`, a frame that would
+/// take the total past it is not written, and the copy fails.
+async fn copy_body(
+    res: Response<Body>,
+    out: &mut impl Write,
+    max: Option<u64>,
+) -> Result<u64, CopyError> {
     let mut body = res.into_body();
     let mut total = 0u64;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(CopyError::Read)?;
         if let Ok(data) = frame.into_data() {
-            write_chunk(out, &data).map_err(CopyError::Write)?;
             total += data.len() as u64;
+            if max.is_some_and(|max| total > max) {
+                let _ = out.flush();
+                return Err(CopyError::TooLarge);
+            }
+            write_chunk(out, &data).map_err(CopyError::Write)?;
         }
     }
     out.flush().map_err(CopyError::Write)?;

@@ -34,6 +34,19 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// A command that failed: the line to print and the exit status (1, unless a flag borrowed
+/// from curl says otherwise: 63 for `get --max-filesize`).
+pub struct Failure {
+    pub status: u8,
+    pub msg: String,
+}
+
+impl From<String> for Failure {
+    fn from(msg: String) -> Failure {
+        Failure { status: 1, msg }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -44,15 +57,15 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args).map_err(Failure::from),
         Command::Get(args) => get::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(args).map_err(Failure::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("nethttp: {e}");
-            std::process::ExitCode::FAILURE
+        Err(f) => {
+            eprintln!("nethttp: {}", f.msg);
+            std::process::ExitCode::from(f.status)
         }
     }
 }

@@ -1,10 +1,11 @@
 //! The client TLS flags `get` and `bench` share: `--cacert F` (trust only the roots in a PEM
-//! file) and `--insecure` (accept any certificate), turned into the library's `ClientTls`.
+//! file) and `--insecure` (accept any certificate), turned into the library's `ClientTls`; and
+//! the hint naming them when a server's certificate is refused.
 
 use std::path::PathBuf;
 
 use clap::Args;
-use nethttp::ClientTls;
+use nethttp::{CertificateProblem, ClientTls};
 
 #[derive(Args, Debug, Clone)]
 pub struct TlsArgs {
@@ -34,4 +35,23 @@ impl TlsArgs {
             .map(Some)
             .map_err(|e| format!("--cacert {}: {e}", path.display()))
     }
+}
+
+/// An error as the CLI prints it: a refused server certificate gets the flag that would get
+/// past it (the library's message already says what is wrong, without flags).
+pub fn describe(e: &nethttp::Error) -> String {
+    let hint = match e.certificate_problem() {
+        Some(CertificateProblem::NotTrusted) => {
+            "pass --cacert FILE (the server's certificate or its CA), or --insecure"
+        }
+        Some(CertificateProblem::OtherNames) => {
+            "use one of its names in the URL, or pass --insecure"
+        }
+        Some(CertificateProblem::Expired | CertificateProblem::NotYetValid) => {
+            "check this machine's clock, or pass --insecure"
+        }
+        Some(_) => "pass --insecure to connect anyway",
+        None => return e.to_string(),
+    };
+    format!("{e}; {hint}")
 }

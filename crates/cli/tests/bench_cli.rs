@@ -1,12 +1,17 @@
 //! `nethttp bench` end to end: a request budget against a spawned `nethttp serve` (exact counts
 //! in the JSON report, one connection per worker), the in-process demo server when no URL is
 //! given, a duration that stops the run by itself even with requests in flight, the human
-//! summary, and failed requests counted by kind.
+//! summary, and failed requests counted by kind. Against a raw server that closes every
+//! connection right after its response without saying so: no GET fails, no POST arrives
+//! twice, at most one POST per connection is lost.
 
 mod common;
 
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{run_nethttp, Ran, Served};
@@ -162,5 +167,111 @@ fn failed_requests_are_counted_by_kind() {
         ran.stderr.starts_with("nethttp: ") && ran.stderr.contains("refused"),
         "{}",
         ran.stderr
+    );
+}
+
+/// Requests a [`closing_server`] read, by method.
+#[derive(Default)]
+struct Counts {
+    gets: AtomicUsize,
+    posts: AtomicUsize,
+}
+
+/// A loopback server that reads one request per connection, answers `200 OK` (a
+/// `Content-Length` body, no `Connection: close`), and closes 300 µs later: the client's next
+/// request on that connection goes out before the FIN exists. Threads and blocking sockets,
+/// as a server in another process; each read bounded by 5 s.
+fn closing_server() -> (String, Arc<Counts>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}/", listener.local_addr().expect("addr"));
+    let seen = Arc::new(Counts::default());
+    let s = seen.clone();
+    // The accept thread lives as long as the test process; the listener is never reused.
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let s = s.clone();
+            std::thread::spawn(move || answer_then_close(stream, &s));
+        }
+    });
+    (url, seen)
+}
+
+fn answer_then_close(mut stream: TcpStream, seen: &Counts) {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let len: usize = head
+        .split("\r\n")
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map_or(0, |v| v.trim().parse().expect("content-length"));
+    while buf.len() < head_end + len {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let counter = if head.starts_with("post ") {
+        &seen.posts
+    } else {
+        &seen.gets
+    };
+    counter.fetch_add(1, SeqCst);
+    let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    std::thread::sleep(Duration::from_micros(300));
+}
+
+#[test]
+fn a_server_closing_after_every_response_loses_no_get_and_duplicates_no_post() {
+    let (url, seen) = closing_server();
+    let ran = bench(&["-c", "2", "-n", "400", "--json", &url]);
+    succeeded(&ran);
+    let r = report(&ran);
+    assert_eq!(
+        (r["requests"].as_u64(), r["errors"].as_u64()),
+        (Some(400), Some(0)),
+        "{r}"
+    );
+    assert_eq!(seen.gets.load(SeqCst), 400);
+
+    let ran = bench(&[
+        "-c",
+        "2",
+        "-n",
+        "400",
+        "-X",
+        "POST",
+        "--body-size",
+        "10",
+        "--json",
+        &url,
+    ]);
+    succeeded(&ran);
+    let r = report(&ran);
+    let (done, errors) = (
+        r["requests"].as_u64().unwrap(),
+        r["errors"].as_u64().unwrap(),
+    );
+    eprintln!(
+        "POST: {done} completed, {errors} failed: {}",
+        r["errors_by_kind"]
+    );
+    assert_eq!(done + errors, 400, "{r}");
+    // One per connection at most: the one in flight when the client learnt that this host
+    // closes connections after responses.
+    assert!(errors <= 2, "{r}");
+    assert_eq!(
+        seen.posts.load(SeqCst) as u64,
+        done,
+        "a POST reached the server twice, or a failed one reached it: {r}"
     );
 }

@@ -2,8 +2,10 @@
 //! the head first, `-d`/`--data-file` uploads (POST by default) echoed back, `-H` headers
 //! sent, `-v` tracing each phase on stderr, and a refused connection failing with a one-line
 //! message naming the address. Against scripted raw-TCP servers: the body reaches stdout while
-//! the response is still arriving, a redirect is followed on the same connection, and a gzip
-//! body is printed inflated.
+//! the response is still arriving, a redirect is followed on the same connection, a gzip
+//! body is printed inflated, `--max-filesize` stops a body (a gzip bomb among them) with exit
+//! status 63, and `--data-file` streams a large file with its length in bounded memory (and
+//! standard input chunked).
 
 mod common;
 
@@ -315,4 +317,224 @@ fn a_gzip_body_is_printed_inflated() {
     );
     let head = head_rx.recv_timeout(TIMEOUT).expect("the request head");
     assert!(head.contains("\r\naccept-encoding: gzip\r\n"), "{head}");
+}
+
+/// Answers one request with `head` then `body`, written in pieces; the rest of the writes
+/// fail quietly once the client has gone.
+fn answering_once(head: String, body: Vec<u8>) -> String {
+    raw_server(move |mut conn| {
+        read_head(&mut conn);
+        if conn.write_all(head.as_bytes()).is_err() {
+            return;
+        }
+        for piece in body.chunks(64 * 1024) {
+            if conn.write_all(piece).is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// About 10 MB of gzip inflating to 10 GiB: 10,240 members of 1 MiB of zeros.
+fn gzip_bomb() -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(&vec![0u8; 1 << 20]).expect("compress");
+    e.finish().expect("compress").repeat(10 * 1024)
+}
+
+#[test]
+fn max_filesize_stops_a_gzip_bomb_with_curls_exit_status() {
+    let bomb = gzip_bomb();
+    let head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        bomb.len()
+    );
+    let url = answering_once(head, bomb);
+    let ran = run_nethttp(
+        &["get", "--max-filesize", "1000000", &format!("{url}/")],
+        TIMEOUT,
+    );
+    assert_eq!(ran.status.code(), Some(63), "stderr: {}", ran.stderr);
+    assert!(
+        ran.stdout.len() <= 1_000_000,
+        "{} bytes written",
+        ran.stdout.len()
+    );
+    assert!(ran.stdout.iter().all(|&b| b == 0));
+    assert_eq!(
+        ran.stderr.trim_end(),
+        "nethttp: the response body is larger than --max-filesize 1000000 bytes"
+    );
+}
+
+#[test]
+fn max_filesize_refuses_an_announced_length_before_reading_and_a_stream_as_it_grows() {
+    let url = answering_once(
+        "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n".into(),
+        vec![b'x'; 5000],
+    );
+    let ran = run_nethttp(
+        &["get", "--max-filesize", "4999", &format!("{url}/")],
+        TIMEOUT,
+    );
+    assert_eq!(ran.status.code(), Some(63), "stderr: {}", ran.stderr);
+    assert!(ran.stdout.is_empty(), "{} bytes written", ran.stdout.len());
+
+    let chunked = b"4\r\nabcd\r\n4\r\nefgh\r\n0\r\n\r\n".to_vec();
+    let head = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_owned();
+    let url = answering_once(head.clone(), chunked.clone());
+    let ran = run_nethttp(&["get", "--max-filesize", "6", &format!("{url}/")], TIMEOUT);
+    assert_eq!(ran.status.code(), Some(63), "stderr: {}", ran.stderr);
+    assert_eq!(
+        ran.stdout_str(),
+        "abcd",
+        "only whole frames within the limit"
+    );
+
+    let url = answering_once(head, chunked);
+    let ran = get(&["--max-filesize", "8", &format!("{url}/")]);
+    assert_eq!(ran.stdout_str(), "abcdefgh", "exactly the limit passes");
+}
+
+/// Peak resident memory of process `pid` (VmHWM), in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read status");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/PID/status");
+    kb * 1024
+}
+
+/// A 96 MiB file goes out as a stream with its Content-Length, and the CLI's peak memory
+/// (read while it waits for the answer, the whole body sent) stays far below the file's size.
+#[test]
+fn data_file_is_streamed_with_its_length_not_read_into_memory() {
+    const SIZE: u64 = 96 << 20;
+    let path = std::env::temp_dir().join(format!("nethttp-get-big-{}", std::process::id()));
+    // Sparse: the disk holds nothing, reads give zeros.
+    std::fs::File::create(&path)
+        .and_then(|f| f.set_len(SIZE))
+        .expect("make the file");
+    let (pid_tx, pid_rx) = mpsc::channel::<u32>();
+    let (seen_tx, seen_rx) = mpsc::channel();
+    let url = raw_server(move |mut conn| {
+        let head = read_head(&mut conn);
+        let mut got = 0u64;
+        let mut buf = vec![0u8; 256 * 1024];
+        while got < SIZE {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got += n as u64,
+            }
+        }
+        let rss = pid_rx.recv_timeout(TIMEOUT).map(peak_rss).ok();
+        let _ = seen_tx.send((head, got, rss));
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    });
+    let child = Command::new(env!("CARGO_BIN_EXE_nethttp"))
+        .args(["get", "--timeout", "20s", "--data-file"])
+        .arg(&path)
+        .arg(format!("{url}/up"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nethttp get");
+    pid_tx.send(child.id()).expect("server waiting");
+    let out = child.wait_with_output().expect("nethttp get runs");
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.stdout, b"ok");
+    let (head, got, rss) = seen_rx
+        .recv_timeout(TIMEOUT)
+        .expect("the server saw the upload");
+    let head = head.to_ascii_lowercase();
+    assert!(head.starts_with("post /up http/1.1\r\n"), "{head}");
+    assert!(
+        head.contains(&format!("\r\ncontent-length: {SIZE}\r\n")),
+        "{head}"
+    );
+    assert!(!head.contains("transfer-encoding"), "{head}");
+    assert_eq!(got, SIZE);
+    let rss = rss.expect("peak memory read while the client waited");
+    assert!(
+        rss < SIZE / 3,
+        "peak RSS {} MiB for a {} MiB file",
+        rss >> 20,
+        SIZE >> 20
+    );
+    eprintln!("peak RSS {} MiB for a {} MiB upload", rss >> 20, SIZE >> 20);
+}
+
+#[test]
+fn data_file_dash_streams_standard_input_chunked() {
+    let (head_tx, head_rx) = mpsc::channel();
+    let url = raw_server(move |mut conn| {
+        let head = read_head(&mut conn);
+        let mut rest = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !rest.ends_with(b"0\r\n\r\n") {
+            match conn.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => rest.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = head_tx.send((head, rest));
+        let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    });
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nethttp"))
+        .args([
+            "get",
+            "--timeout",
+            "20s",
+            "--data-file",
+            "-",
+            &format!("{url}/"),
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nethttp get");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    stdin.write_all(b"from stdin").expect("write stdin");
+    drop(stdin);
+    let out = child.wait_with_output().expect("nethttp get runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (head, body) = head_rx
+        .recv_timeout(TIMEOUT)
+        .expect("the server saw the upload");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("\r\ntransfer-encoding: chunked\r\n"),
+        "{head}"
+    );
+    // However the pipe's reads fell, the chunks carry exactly the bytes written.
+    let mut data = Vec::new();
+    let mut rest = &body[..];
+    loop {
+        let line_end = rest
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .expect("chunk line");
+        let size = usize::from_str_radix(std::str::from_utf8(&rest[..line_end]).unwrap(), 16)
+            .expect("chunk size");
+        rest = &rest[line_end + 2..];
+        if size == 0 {
+            break;
+        }
+        data.extend_from_slice(&rest[..size]);
+        rest = &rest[size + 2..];
+    }
+    assert_eq!(data, b"from stdin");
 }

@@ -59,6 +59,9 @@ pub enum Kind {
     Http2,
     /// A response body the client decompresses (gzip it asked for) is corrupt or truncated.
     Decompress,
+    /// A response body the client decompresses inflated past the transport's
+    /// `max_decompressed_bytes`.
+    DecompressedTooLarge,
 }
 
 impl Kind {
@@ -86,6 +89,7 @@ impl Kind {
             Kind::TlsHandshakeTimeout => "tls_handshake_timeout",
             Kind::Http2 => "http2",
             Kind::Decompress => "decompress",
+            Kind::DecompressedTooLarge => "decompressed_too_large",
         }
     }
 }
@@ -188,9 +192,19 @@ impl Error {
         self.inner.kind == Kind::Redirect
     }
 
-    /// A body exceeded its configured limit.
+    /// A body exceeded its configured limit (including an inflated response body past
+    /// `max_decompressed_bytes`).
     pub fn is_body_too_large(&self) -> bool {
-        self.inner.kind == Kind::BodyTooLarge
+        matches!(
+            self.inner.kind,
+            Kind::BodyTooLarge | Kind::DecompressedTooLarge
+        )
+    }
+
+    /// A response body the client inflated grew past the transport's
+    /// `max_decompressed_bytes`: a gzip bomb, or a body larger than the caller allows.
+    pub fn is_decompressed_too_large(&self) -> bool {
+        self.inner.kind == Kind::DecompressedTooLarge
     }
 
     /// The peer sent malformed HTTP.
@@ -211,6 +225,51 @@ impl Error {
     /// The underlying cause, if any.
     pub fn cause(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
         self.inner.cause.as_deref()
+    }
+}
+
+/// Why the server's certificate was refused (the kinds a caller acts on differently); see
+/// [`Error::certificate_problem`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CertificateProblem {
+    /// It does not chain to a trusted root (unknown issuer, a CA certificate that is not one
+    /// of the trusted roots presented as the server's own, a bad signature): trust its CA, or
+    /// the certificate itself.
+    NotTrusted,
+    /// It is for other names than the URL's host.
+    OtherNames,
+    /// Its validity ended.
+    Expired,
+    /// Its validity has not begun.
+    NotYetValid,
+    /// Anything else: malformed, revoked, not for TLS servers, an unsupported algorithm.
+    Other,
+}
+
+/// The cause carried by a [`Kind::Certificate`] error: the problem, and a sentence with the
+/// particulars (the names the certificate holds, when it expired, ...).
+#[derive(Debug, Clone)]
+pub(crate) struct CertificateRejection {
+    pub problem: CertificateProblem,
+    pub detail: String,
+}
+
+impl fmt::Display for CertificateRejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl StdError for CertificateRejection {}
+
+impl Error {
+    /// For a rejected server certificate ([`Error::is_certificate`]), what was wrong with it.
+    pub fn certificate_problem(&self) -> Option<CertificateProblem> {
+        let cause = self.inner.cause.as_deref()?;
+        cause
+            .downcast_ref::<CertificateRejection>()
+            .map(|r| r.problem)
     }
 }
 
@@ -250,7 +309,9 @@ impl From<Error> for io::Error {
         let kind = match e.kind() {
             _ if e.is_timeout() => io::ErrorKind::TimedOut,
             Kind::IncompleteMessage => io::ErrorKind::UnexpectedEof,
-            Kind::Parse | Kind::BodyTooLarge => io::ErrorKind::InvalidData,
+            Kind::Parse | Kind::BodyTooLarge | Kind::DecompressedTooLarge => {
+                io::ErrorKind::InvalidData
+            }
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)

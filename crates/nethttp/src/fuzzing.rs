@@ -555,9 +555,14 @@ fn response_fed(
                     }
                     ResponseBodyLen::Chunked => {
                         assert!(has_te, "chunked without Transfer-Encoding");
+                        assert!(
+                            !head.headers.contains_key(http::header::CONTENT_LENGTH),
+                            "Content-Length left beside Transfer-Encoding"
+                        );
                         (Framing::Chunked, false)
                     }
                     ResponseBodyLen::Eof => {
+                        assert!(!has_te, "a Transfer-Encoding body read to the close");
                         assert!(
                             !head.keep_alive,
                             "a body to close on a kept-alive connection"

@@ -25,7 +25,7 @@ pub mod tls;
 
 pub use body::{Body, BodySender};
 pub use client::{Client, Transport};
-pub use error::{Error, Kind as ErrorKind, Result};
+pub use error::{CertificateProblem, Error, Kind as ErrorKind, Result};
 pub use handler::{text_response, BoxFuture, DynHandler, Handler, HttpRequest, HttpResponse};
 pub use mux::{PathValue, ServeMux};
 pub use server::{ConnInfo, ConnState, MinDataRate, Server, ServerHandle, ShutdownReport};

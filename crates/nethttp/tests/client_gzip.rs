@@ -7,6 +7,7 @@
 mod common;
 
 use common::script::{answering, body_of, bounded, client_with};
+use http_body_util::BodyExt;
 use nethttp::client::Decompressed;
 use nethttp::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH};
 use nethttp::{Client, ErrorKind};
@@ -110,4 +111,61 @@ async fn a_damaged_gzip_body_is_a_decompress_error() {
         let err = body_of(res).await.expect_err(name);
         assert_eq!(err.kind(), ErrorKind::Decompress, "{name}: {err}");
     }
+}
+
+/// About 10 MB of gzip that inflates to 10 GiB: 10,240 members of 1 MiB of zeros each
+/// (a gzip body may hold several members, RFC 1952 §2.2).
+fn ten_gib_bomb() -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(&vec![0u8; 1 << 20]).unwrap();
+    let member = e.finish().unwrap();
+    member.repeat(10 * 1024)
+}
+
+#[tokio::test]
+async fn a_gzip_bomb_stops_at_max_decompressed_bytes_with_a_typed_error() {
+    const MAX: u64 = 16 << 20;
+    let bomb = ten_gib_bomb();
+    assert!(
+        bomb.len() > 9_000_000 && bomb.len() < 12_000_000,
+        "{}",
+        bomb.len()
+    );
+    let s = answering(gzip_response(&bomb)).await;
+    let c = client_with(|t| t.max_decompressed_bytes(Some(MAX)));
+    let res = bounded("GET", c.get(s.url("/bomb")).send()).await.unwrap();
+    let mut body = res.into_body();
+    let mut out = 0u64;
+    let err = bounded("the bomb's body", async {
+        loop {
+            match body.frame().await {
+                Some(Ok(f)) => out += f.into_data().map_or(0, |d| d.len() as u64),
+                Some(Err(e)) => break e,
+                None => panic!("10 GiB came out"),
+            }
+        }
+    })
+    .await;
+    assert_eq!(err.kind(), ErrorKind::DecompressedTooLarge, "{err}");
+    assert!(err.is_decompressed_too_large() && err.is_body_too_large());
+    assert!(out <= MAX && out > MAX - 64 * 1024, "{out} bytes came out");
+}
+
+#[tokio::test]
+async fn an_answer_within_max_decompressed_bytes_passes_and_none_is_unlimited() {
+    let s = answering(gzip_response(&HELLO_GZ)).await;
+    for max in [Some(12), None] {
+        let c = client_with(|t| t.max_decompressed_bytes(max));
+        let res = bounded("GET", c.get(s.url("/g")).send()).await.unwrap();
+        assert_eq!(
+            &body_of(res).await.unwrap()[..],
+            b"hello, gzip\n",
+            "{max:?}"
+        );
+    }
+    let c = client_with(|t| t.max_decompressed_bytes(Some(11)));
+    let res = bounded("GET", c.get(s.url("/g")).send()).await.unwrap();
+    let e = body_of(res).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::DecompressedTooLarge, "{e}");
 }

@@ -540,9 +540,48 @@ async fn chunked_wins_over_content_length_and_the_connection_is_retired() {
     let c = Client::new();
     for _ in 0..2 {
         let res = bounded("GET", c.get(s.url("/")).send()).await.unwrap();
+        // RFC 9112 §6.3 point 3: the Content-Length is wrong; the caller never sees it.
+        assert_eq!(res.headers().get("content-length"), None);
+        assert_eq!(res.headers()["transfer-encoding"], "chunked");
         assert_eq!(body_of(res).await.unwrap(), "hello");
     }
     assert_eq!(s.accepted(), 2);
+}
+
+/// Each response is written whole and the connection closed: a client that took the
+/// body as close-delimited would get it, still encoded.
+#[tokio::test]
+async fn transfer_codings_other_than_exactly_chunked_are_a_parse_error() {
+    let gzip_chunked: &[u8] = b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip, chunked\r\n\r\n\
+        a\r\n\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\r\n0\r\n\r\n";
+    for response in [
+        gzip_chunked,
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked, gzip\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: identity\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: gzip\r\ncontent-length: 5\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ntransfer-encoding: chunked\r\n\r\n\
+          5\r\nhello\r\n0\r\n\r\n",
+        b"HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    ] {
+        let what = String::from_utf8_lossy(response).into_owned();
+        let s = Script::start(move |mut p: Peer| async move {
+            if p.read_request().await.is_some() {
+                p.write(response).await;
+            }
+        })
+        .await;
+        let c = Client::new();
+        let e = match bounded(&what, c.get(s.url("/")).send()).await {
+            Err(e) => e,
+            Ok(res) => {
+                let body = body_of(res).await;
+                panic!("{what:?} was accepted, body {body:?}")
+            }
+        };
+        assert_eq!(e.kind(), ErrorKind::Parse, "{what:?}: {e}");
+        assert!(e.to_string().contains("Transfer-Encoding"), "{what:?}: {e}");
+        assert_eq!(c.pool_stats().idle(), 0, "{what:?}");
+    }
 }
 
 #[tokio::test]

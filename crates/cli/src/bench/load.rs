@@ -91,7 +91,9 @@ impl Recorder {
                 let kind = e.kind();
                 match self.errors_by_kind.iter_mut().find(|(k, ..)| *k == kind) {
                     Some((_, n, _)) => *n += 1,
-                    None => self.errors_by_kind.push((kind, 1, e.to_string())),
+                    None => self
+                        .errors_by_kind
+                        .push((kind, 1, crate::tls_args::describe(&e))),
                 }
             }
         }

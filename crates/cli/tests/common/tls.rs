@@ -17,6 +17,16 @@ impl TestCert {
     pub fn new() -> TestCert {
         let key = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
             .expect("rcgen makes a certificate");
+        let cert = TestCert::empty();
+        std::fs::write(cert.dir.join("cert.pem"), key.cert.pem()).expect("write cert");
+        std::fs::write(cert.dir.join("key.pem"), key.signing_key.serialize_pem())
+            .expect("write key");
+        cert
+    }
+
+    /// The directory alone, for a certificate made some other way (e.g. by openssl) at
+    /// [`cert_path`](Self::cert_path) and [`key_path`](Self::key_path).
+    pub fn empty() -> TestCert {
         static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let dir = std::env::temp_dir().join(format!(
             "nethttp-cli-cert-{}-{}",
@@ -24,8 +34,6 @@ impl TestCert {
             N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         std::fs::create_dir_all(&dir).expect("temp dir");
-        std::fs::write(dir.join("cert.pem"), key.cert.pem()).expect("write cert");
-        std::fs::write(dir.join("key.pem"), key.signing_key.serialize_pem()).expect("write key");
         TestCert { dir }
     }
 

@@ -28,8 +28,8 @@ const MAX_HEADER: usize = 64 * 1024;
 pub struct Decompressed;
 
 /// The response as the caller gets it: inflated if the client asked for gzip (`asked`) and
-/// the server used it.
-pub(crate) fn response(res: Response<Body>, asked: bool) -> Response<Body> {
+/// the server used it, failing once it inflates past `limit` bytes (if any).
+pub(crate) fn response(res: Response<Body>, asked: bool, limit: Option<u64>) -> Response<Body> {
     if !asked {
         return res;
     }
@@ -45,7 +45,7 @@ pub(crate) fn response(res: Response<Body>, asked: bool) -> Response<Body> {
     parts.headers.remove(CONTENT_ENCODING);
     parts.headers.remove(CONTENT_LENGTH);
     parts.extensions.insert(Decompressed);
-    Response::from_parts(parts, Body::from_incoming(Gunzip::new(body)))
+    Response::from_parts(parts, Body::from_incoming(Gunzip::new(body, limit)))
 }
 
 /// A response body inflated on the fly.
@@ -60,6 +60,9 @@ pub(crate) struct Gunzip {
     /// Reused output buffer; each frame is copied out at its exact size.
     out: Vec<u8>,
     trailers: Option<HeaderMap>,
+    /// Inflated bytes handed out so far, and the most allowed.
+    inflated: u64,
+    limit: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,7 +78,7 @@ fn corrupt(msg: &'static str) -> Error {
 }
 
 impl Gunzip {
-    pub(crate) fn new(inner: Body) -> Gunzip {
+    pub(crate) fn new(inner: Body, limit: Option<u64>) -> Gunzip {
         Gunzip {
             inner,
             inner_done: false,
@@ -85,6 +88,8 @@ impl Gunzip {
             crc: Crc::new(),
             out: Vec::new(),
             trailers: None,
+            inflated: 0,
+            limit,
         }
     }
 
@@ -157,6 +162,15 @@ impl Gunzip {
                         return Ok(None);
                     }
                     if !self.out.is_empty() {
+                        // Checked before the frame goes out: the caller never holds more
+                        // than the limit, whatever the ratio (a 10 MB bomb inflates to 10 GB).
+                        self.inflated += self.out.len() as u64;
+                        if self.limit.is_some_and(|max| self.inflated > max) {
+                            return Err(Error::new(
+                                Kind::DecompressedTooLarge,
+                                "the gzip body inflates past max_decompressed_bytes",
+                            ));
+                        }
                         return Ok(Some(Bytes::copy_from_slice(&self.out)));
                     }
                 }
@@ -311,7 +325,7 @@ mod tests {
 
     /// Everything the decoder hands out: data, largest frame, trailers, or the error.
     async fn drain(body: Body) -> Result<(Vec<u8>, usize, Option<HeaderMap>), Error> {
-        let mut g = Gunzip::new(body);
+        let mut g = Gunzip::new(body, None);
         let (mut data, mut largest, mut trailers) = (Vec::new(), 0, None);
         while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut g).poll_frame(cx)).await {
             let frame = frame?;
@@ -367,6 +381,31 @@ mod tests {
         let (data, largest, _) = drain(body_of(vec![packed], None)).await.unwrap();
         assert_eq!(data.len(), plain.len());
         assert!(largest <= OUT_CHUNK, "{largest}");
+    }
+
+    #[tokio::test]
+    async fn inflating_past_the_limit_is_a_typed_error_and_nothing_beyond_it_comes_out() {
+        let packed = gzip(&vec![0u8; 1 << 20]);
+        for limit in [0, 1, OUT_CHUNK as u64, 100_000, (1 << 20) - 1] {
+            let mut g = Gunzip::new(body_of(vec![packed.clone()], None), Some(limit));
+            let mut out = 0u64;
+            let err = loop {
+                match std::future::poll_fn(|cx| Pin::new(&mut g).poll_frame(cx)).await {
+                    Some(Ok(f)) => out += f.into_data().map_or(0, |d| d.len() as u64),
+                    Some(Err(e)) => break e,
+                    None => panic!("limit {limit}: the whole body came out"),
+                }
+            };
+            assert_eq!(err.kind(), Kind::DecompressedTooLarge, "{err}");
+            assert!(err.is_body_too_large() && err.is_decompressed_too_large());
+            assert!(out <= limit, "limit {limit}: {out} bytes out");
+        }
+        let mut g = Gunzip::new(body_of(vec![packed], None), Some(1 << 20));
+        let mut out = 0;
+        while let Some(f) = std::future::poll_fn(|cx| Pin::new(&mut g).poll_frame(cx)).await {
+            out += f.unwrap().into_data().map_or(0, |d| d.len());
+        }
+        assert_eq!(out, 1 << 20, "exactly the limit passes");
     }
 
     #[tokio::test]

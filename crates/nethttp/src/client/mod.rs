@@ -31,4 +31,4 @@ pub use pool::{ConnectKey, HostStats, PoolStats, Scheme};
 pub use request::RequestBuilder;
 pub use retry::DialRetry;
 pub use trace::{GotConn, Trace, TraceHook};
-pub use transport::{Transport, TransportBuilder};
+pub use transport::{Transport, TransportBuilder, DEFAULT_MAX_DECOMPRESSED};

@@ -1,7 +1,9 @@
 //! The connection pool: idle connections per (scheme, host, port, proxy), most recently used
 //! first; a per-host connection limit whose excess requests wait in FIFO order; idle expiry
 //! (the pool's timeout, or sooner when the server's `Keep-Alive: timeout` says so); stale
-//! connections detected before use; and counters readable at any time.
+//! connections detected before use (through the kernel, for a request that could not be sent
+//! again); hosts remembered for closing connections right after their responses; and
+//! counters readable at any time.
 //!
 //! HTTP/2 connections (`h2_pool`) are shared instead of lent: a request takes a stream on one
 //! with room under the server's MAX_CONCURRENT_STREAMS, and a host known to speak HTTP/2
@@ -187,6 +189,12 @@ struct State {
     hosts: HashMap<Arc<ConnectKey>, Host>,
     idle_total: usize,
     reaper_running: bool,
+    /// Hosts taken to close connections right after their responses without saying so, until
+    /// the instant given: a reused connection of theirs failed before any response byte, and
+    /// none has been answered since. Requests that cannot be sent again get a new connection
+    /// meanwhile, instead of betting on a FIN that has not arrived yet. Kept apart from
+    /// `hosts`, whose entries go when their last connection closes.
+    closing: HashMap<Arc<ConnectKey>, Instant>,
 }
 
 struct Host {
@@ -237,6 +245,13 @@ impl Host {
             .min_by_key(|c| c.in_flight())
     }
 
+    /// Joins the line of requests waiting for a connection (the host is at its limit).
+    fn wait(&mut self) -> oneshot::Receiver<Grant> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters.push_back(tx);
+        rx
+    }
+
     /// A dial's outcome is known: requests waiting for it look again.
     fn wake_h2_waiters(&mut self) {
         for w in self.h2_waiters.drain(..) {
@@ -259,10 +274,43 @@ enum Grant {
     Retry,
 }
 
+/// How long an idle connection of a host remembered for closing connections after their
+/// responses must have been idle, and still be open, to carry a request that cannot be
+/// resent: such a host's FIN comes within moments of its response (thread hand-offs, a
+/// scheduler tick), so a connection that outlived this is one the host keeps.
+const SETTLE: Duration = Duration::from_millis(100);
+
+/// How long a host is remembered for closing connections after their responses, from the last
+/// sign of it (a reused connection failing under a request, or an idle one found closed while
+/// remembered), unless a reused connection is answered sooner. A host that always closes so
+/// keeps giving signs and stays remembered; one that merely restarted, or closed a connection
+/// idle too long, and then gets only requests that cannot be resent (which take new
+/// connections meanwhile) is forgotten after this.
+const CLOSES_AFTER_RESPONSE_MEMORY: Duration = Duration::from_secs(5);
+
+/// What a request asks of the pool.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Want {
+    /// The connection will likely speak HTTP/2 (https offering `h2`, or h2c by prior
+    /// knowledge). Then, while a host has no connection yet, concurrent requests wait for the
+    /// first dial instead of each dialing: that one connection may carry them all.
+    pub expect_h2: bool,
+    /// A new connection, not an idle one: the request is being resent after a reused
+    /// connection failed under it. At the host's limit an idle connection is closed to make
+    /// room.
+    pub fresh: bool,
+    /// The request could not be sent again if the connection failed under it (not
+    /// idempotent, or its body is streamed): an idle connection is checked with the kernel
+    /// before use, and a host known to close connections after responses gets a new one.
+    pub cannot_resend: bool,
+}
+
 /// The result of asking the pool for a connection.
 pub(crate) enum Checkout {
-    /// An idle connection, and how long it sat idle.
-    Idle(Pooled, Duration),
+    /// An idle connection, how long it sat idle, and whether its host is remembered as
+    /// closing connections after responses (a response on it proves otherwise: see
+    /// [`Pool::reused_answered`]).
+    Idle(Pooled, Duration, bool),
     /// No idle connection: permission to dial one.
     Dial(DialPermit),
     /// A stream on a shared HTTP/2 connection.
@@ -271,7 +319,11 @@ pub(crate) enum Checkout {
 
 /// What the checkout loop does next, decided under the lock.
 enum Step {
-    Idle(Idle, Arc<ConnectKey>),
+    /// An idle connection to check and lend, and whether its host is remembered as closing
+    /// connections after responses.
+    Idle(Idle, Arc<ConnectKey>, bool),
+    /// A new connection in the slot of an idle one, closed to make room.
+    Replace(Idle, DialPermit),
     Wait(oneshot::Receiver<Grant>),
     WaitH2(oneshot::Receiver<()>),
 }
@@ -290,28 +342,28 @@ impl Pool {
         }
     }
 
-    /// An idle connection to `key` if one is usable, else a permit to dial, waiting in line
-    /// when the host is at its connection limit.
-    ///
-    /// `expect_h2`: the connection will likely speak HTTP/2 (https offering `h2`, or h2c by
-    /// prior knowledge). Then, while a host has no connection yet, concurrent requests wait
-    /// for the first dial instead of each dialing: that one connection may carry them all.
-    pub(crate) async fn checkout(
-        &self,
-        key: &ConnectKey,
-        expect_h2: bool,
-    ) -> Result<Checkout, Error> {
+    /// An idle connection to `key` if one is usable (and `want` allows one), else a permit
+    /// to dial, waiting in line when the host is at its connection limit.
+    pub(crate) async fn checkout(&self, key: &ConnectKey, want: Want) -> Result<Checkout, Error> {
         let cfg = &self.shared.cfg;
         loop {
+            // The host is remembered for closing connections after responses, and the request
+            // cannot be resent (decided under the lock below).
+            let wary;
             let step = {
                 let mut st = self.shared.lock();
                 let st = &mut *st;
+                // One map lookup only while some host is remembered.
+                let remembered = match st.closing.is_empty() {
+                    true => None,
+                    false => st.closing.get(key).copied(),
+                };
                 let host = match st.hosts.get_mut(key) {
                     Some(h) => h,
                     None => {
                         let key = Arc::new(key.clone());
                         let mut host = Host::new(key.clone());
-                        host.h2_known = expect_h2;
+                        host.h2_known = want.expect_h2;
                         st.hosts.entry(key).or_insert(host)
                     }
                 };
@@ -320,35 +372,64 @@ impl Pool {
                     self.shared.reuses.fetch_add(1, Relaxed);
                     return Ok(Checkout::H2(H2Stream::take(conn)));
                 }
+                wary = want.cannot_resend && remembered.is_some_and(|t| Instant::now() < t);
                 if host.h2_known && host.h2_dialing > 0 {
                     let (tx, rx) = oneshot::channel();
                     host.h2_waiters.push(tx);
                     Step::WaitH2(rx)
+                } else if want.fresh {
+                    // A resend after a reused connection died under the request: a new
+                    // connection, at the limit in the slot of the least recently used idle one.
+                    if can_open {
+                        return Ok(Checkout::Dial(self.permit(host)));
+                    } else if !host.idle.is_empty() {
+                        st.idle_total -= 1;
+                        let idle = host.idle.remove(0);
+                        Step::Replace(idle, self.permit_in_slot(host))
+                    } else {
+                        Step::Wait(host.wait())
+                    }
+                } else if wary {
+                    // The host closes connections right after their responses, unannounced:
+                    // a request that cannot be resent takes only an idle connection that has
+                    // outlived that habit, idle for SETTLE and still open. Below the limit a
+                    // younger one is passed over for a new connection; at the limit the
+                    // oldest gives up its slot for one.
+                    let settled = host
+                        .idle
+                        .first()
+                        .is_some_and(|i| i.since + SETTLE <= Instant::now());
+                    if settled {
+                        st.idle_total -= 1;
+                        Step::Idle(host.idle.remove(0), host.key.clone(), true)
+                    } else if can_open {
+                        return Ok(Checkout::Dial(self.permit(host)));
+                    } else if !host.idle.is_empty() {
+                        st.idle_total -= 1;
+                        let idle = host.idle.remove(0);
+                        Step::Replace(idle, self.permit_in_slot(host))
+                    } else {
+                        Step::Wait(host.wait())
+                    }
                 } else if let Some(idle) = host.idle.pop() {
                     st.idle_total -= 1;
-                    Step::Idle(idle, host.key.clone())
+                    Step::Idle(idle, host.key.clone(), remembered.is_some())
                 } else if can_open {
-                    host.open += 1;
-                    let h2 = host.h2_known;
-                    if h2 {
-                        host.h2_dialing += 1;
-                    }
-                    return Ok(Checkout::Dial(DialPermit {
-                        key: Some(host.key.clone()),
-                        pool: self.shared.clone(),
-                        h2,
-                    }));
+                    return Ok(Checkout::Dial(self.permit(host)));
                 } else {
-                    let (tx, rx) = oneshot::channel();
-                    host.waiters.push_back(tx);
-                    Step::Wait(rx)
+                    Step::Wait(host.wait())
                 }
             };
             match step {
-                Step::Idle(mut idle, key) => {
+                Step::Idle(mut idle, key, remembered) => {
                     // Checked outside the lock: it may cost a syscall.
-                    if idle.retire_at <= Instant::now() || !idle.conn.is_reusable_idle() {
+                    if idle.retire_at <= Instant::now()
+                        || !idle.conn.is_reusable_idle(want.cannot_resend)
+                    {
                         self.shared.stale.fetch_add(1, Relaxed);
+                        if wary {
+                            self.remember_closing(&key);
+                        }
                         self.shared.closed(&key, Some(idle.conn));
                         continue;
                     }
@@ -361,7 +442,18 @@ impl Pool {
                             pool: self.shared.clone(),
                         },
                         idle_for,
+                        remembered,
                     ));
+                }
+                Step::Replace(mut idle, permit) => {
+                    // Found closed already: more evidence of the host's habit.
+                    if wary && !idle.conn.is_reusable_idle(true) {
+                        self.shared.stale.fetch_add(1, Relaxed);
+                        self.remember_closing(key);
+                    }
+                    self.shared.closes.fetch_add(1, Relaxed);
+                    drop(idle);
+                    return Ok(Checkout::Dial(permit));
                 }
                 Step::WaitH2(rx) => {
                     if tokio::time::timeout(cfg.pool_timeout, rx).await.is_err() {
@@ -371,9 +463,19 @@ impl Pool {
                 Step::Wait(rx) => {
                     let granted = tokio::time::timeout(cfg.pool_timeout, rx).await;
                     match granted {
-                        Ok(Ok(Grant::Conn(p))) => {
+                        Ok(Ok(Grant::Conn(mut p))) => {
+                            if want.fresh {
+                                return Ok(Checkout::Dial(p.into_dial_permit()));
+                            }
+                            // Handed over the moment its last response ended: the riskiest
+                            // connection to bet a request on that cannot be resent, and one
+                            // not to bet it on at all if its host closes connections so.
+                            if wary || (want.cannot_resend && !p.conn().is_reusable_idle(true)) {
+                                self.shared.stale.fetch_add(1, Relaxed);
+                                return Ok(Checkout::Dial(p.into_dial_permit()));
+                            }
                             self.shared.reuses.fetch_add(1, Relaxed);
-                            return Ok(Checkout::Idle(p, Duration::ZERO));
+                            return Ok(Checkout::Idle(p, Duration::ZERO, wary));
                         }
                         Ok(Ok(Grant::Dial(permit))) => return Ok(Checkout::Dial(permit)),
                         Ok(Ok(Grant::Retry)) | Ok(Err(_)) => continue,
@@ -382,6 +484,48 @@ impl Pool {
                 }
             }
         }
+    }
+
+    /// Counts a new connection against `host` and permits its dial.
+    fn permit(&self, host: &mut Host) -> DialPermit {
+        host.open += 1;
+        let h2 = host.h2_known;
+        if h2 {
+            host.h2_dialing += 1;
+        }
+        DialPermit {
+            key: Some(host.key.clone()),
+            pool: self.shared.clone(),
+            h2,
+        }
+    }
+
+    /// A permit to dial in the slot of an idle connection being closed to make room (the
+    /// host's count stays: one closes, one is dialed).
+    fn permit_in_slot(&self, host: &Host) -> DialPermit {
+        DialPermit {
+            key: Some(host.key.clone()),
+            pool: self.shared.clone(),
+            h2: false,
+        }
+    }
+
+    /// A reused HTTP/1.1 connection of `key` failed before any response byte (EOF or a
+    /// reset), or was found closed while the host was remembered for it: the host closes
+    /// connections after their responses, as far as we know.
+    pub(crate) fn remember_closing(&self, key: &ConnectKey) {
+        let now = Instant::now();
+        let mut st = self.shared.lock();
+        // Pruned here, the only place entries are added: the map holds only hosts that
+        // closed a connection so within the memory.
+        st.closing.retain(|_, until| *until > now);
+        st.closing
+            .insert(Arc::new(key.clone()), now + CLOSES_AFTER_RESPONSE_MEMORY);
+    }
+
+    /// A reused connection of `key` was answered: the host keeps connections open after all.
+    pub(crate) fn reused_answered(&self, key: &ConnectKey) {
+        self.shared.lock().closing.remove(key);
     }
 
     /// A snapshot of the counters and per-host connection counts.
@@ -701,6 +845,20 @@ pub(crate) struct Pooled {
     conn: Option<ClientConn>,
     key: Arc<ConnectKey>,
     pool: Arc<Shared>,
+}
+
+impl Pooled {
+    /// Closes the connection and keeps its slot, for a new connection to be dialed in it.
+    fn into_dial_permit(mut self) -> DialPermit {
+        if self.conn.take().is_some() {
+            self.pool.closes.fetch_add(1, Relaxed);
+        }
+        DialPermit {
+            key: Some(self.key.clone()),
+            pool: self.pool.clone(),
+            h2: false,
+        }
+    }
 }
 
 impl ConnSlot for Pooled {

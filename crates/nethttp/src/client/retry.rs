@@ -67,10 +67,31 @@ pub(crate) fn should_retry(
     if !replayable {
         return Err(NoRetry::NotReplayable);
     }
-    if err.nothing_written || is_idempotent(method) || headers.contains_key("idempotency-key") {
+    if err.nothing_written || method_allows_resend(method, headers) {
         return Ok(());
     }
     Err(NoRetry::NotIdempotent)
+}
+
+/// Whether a request may be sent twice as far as its method goes: idempotent (RFC 9110
+/// §9.2.2), or carrying an `Idempotency-Key` (the header is looked up only for the others).
+pub(crate) fn method_allows_resend(method: &Method, headers: &HeaderMap) -> bool {
+    is_idempotent(method) || headers.contains_key("idempotency-key")
+}
+
+/// Whether a failure is a reused connection's end of life rather than the host failing: it
+/// came on a connection that had already carried a request, before any byte of a response,
+/// as the connection's end (EOF) or a reset. A server closes connections it keeps alive
+/// whenever it likes (idle timeouts, request limits, or after every response without saying
+/// so); a request caught by that close is resent on a new connection without drawing on the
+/// retry budget. That resend is bounded by itself: its failure on the new connection is final
+/// (`FreshConnection`), so a host that fails every request sees one resend per request at
+/// most, never a retry loop.
+pub(crate) fn is_lifecycle_failure(reused: bool, err: &Failure<'_>) -> bool {
+    reused
+        && err.no_response
+        && !err.unprocessed
+        && matches!(err.error.kind(), Kind::IncompleteMessage | Kind::Io)
 }
 
 /// Why a failed request was not sent again.
@@ -263,6 +284,21 @@ mod tests {
         let mut keyed = HeaderMap::new();
         keyed.insert("idempotency-key", "abc".parse().unwrap());
         assert!(should_retry(&Method::POST, &keyed, true, true, &err(false, true)).is_ok());
+    }
+
+    #[test]
+    fn only_a_reused_connection_dying_before_a_response_is_its_lifecycle() {
+        let eof = incomplete();
+        let reset = Error::new(Kind::Io, "reset");
+        let timeout = Error::new(Kind::ResponseHeaderTimeout, "x");
+        let parse = Error::new(Kind::Parse, "x");
+        assert!(is_lifecycle_failure(true, &failure(&eof, false, true)));
+        assert!(is_lifecycle_failure(true, &failure(&reset, true, true)));
+        // A new connection failing is the server's answer; a response begun is acted on.
+        assert!(!is_lifecycle_failure(false, &failure(&eof, false, true)));
+        assert!(!is_lifecycle_failure(true, &failure(&eof, false, false)));
+        assert!(!is_lifecycle_failure(true, &failure(&timeout, false, true)));
+        assert!(!is_lifecycle_failure(true, &failure(&parse, false, true)));
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! HTTP/2 one) or dials one (retrying refused dials with backoff under a budget; TLS and ALPN
 //! for https), runs the HTTP/1.1 or HTTP/2 exchange, and retries on a fresh connection when a
 //! reused one turns out dead, or the server did not process the request, and it is safe to
-//! resend.
+//! resend. A reused connection dying under a request is its lifecycle, not the host failing:
+//! that one resend goes to a new connection without drawing on the retry budget, and the host
+//! is remembered so that requests which cannot be resent get new connections for a while.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +17,7 @@ use tokio::time::Instant;
 use super::gunzip;
 use super::h2_pool::{H2Conn, H2Stream};
 use super::no_proxy::NoProxy;
-use super::pool::{Checkout, ConnectKey, Pool, PoolConfig, PoolStats, Pooled, Scheme};
+use super::pool::{Checkout, ConnectKey, Pool, PoolConfig, PoolStats, Pooled, Scheme, Want};
 use super::proxy::Proxy;
 use super::proxy_config::Proxies;
 use super::retry::{self, DialRetry, RetryBudget};
@@ -26,6 +28,9 @@ use crate::net::Dialer;
 use crate::proto::h1::client::{self as h1, ClientConn, ConnSlot, Exchange, ExchangeConfig};
 use crate::proto::h2::client::{self as h2c, H2ClientConfig, H2Exchange};
 use crate::tls::{ClientTls, MaybeTls};
+
+/// The default of [`TransportBuilder::max_decompressed_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_DECOMPRESSED: u64 = 1 << 30;
 
 /// Most times a request is resent after failing on a reused connection.
 const MAX_REQUEST_RETRIES: u32 = 3;
@@ -57,6 +62,7 @@ struct Inner {
     proxies: Proxies,
     disable_keep_alives: bool,
     compression: bool,
+    max_decompressed: Option<u64>,
     tls: Arc<rustls::ClientConfig>,
     tls_handshake_timeout: Duration,
     pool_timeout: Duration,
@@ -77,7 +83,9 @@ enum Dialed {
 
 /// What a request was given to send on.
 enum Slot {
-    H1(Pooled),
+    /// An HTTP/1.1 connection, and whether its host is remembered as closing connections
+    /// after their responses.
+    H1(Pooled, bool),
     H2(H2Stream),
 }
 
@@ -113,6 +121,7 @@ pub struct TransportBuilder {
     proxy_bypass: Option<String>,
     disable_keep_alives: bool,
     disable_compression: bool,
+    max_decompressed: Option<u64>,
     tls: ClientTls,
     http2: bool,
     http2_prior_knowledge: bool,
@@ -151,6 +160,7 @@ impl Default for TransportBuilder {
             proxy_bypass: None,
             disable_keep_alives: false,
             disable_compression: false,
+            max_decompressed: Some(DEFAULT_MAX_DECOMPRESSED),
             tls: ClientTls::new(),
             http2: true,
             http2_prior_knowledge: false,
@@ -361,6 +371,25 @@ impl TransportBuilder {
         self
     }
 
+    /// Most bytes a response body the client inflated itself (transparent gzip) may inflate
+    /// to; past it the body fails with [`ErrorKind::DecompressedTooLarge`]
+    /// (`is_decompressed_too_large()`), having handed out no more than this. Default: 1 GiB.
+    /// `None`: no limit. `Some(0)`: only empty bodies.
+    ///
+    /// Go and reqwest set none. But the client asks for gzip on its own initiative, and
+    /// deflate expands up to about 1000 to 1: a 1 MB answer can become 1 GB, so without a
+    /// bound a caller that collects a body sized by what it expects from the wire can be made
+    /// to hold a thousand times that. 1 GiB is past any page or API answer and bounds a bomb;
+    /// a larger download is better fetched with compression off (`disable_compression`) or
+    /// a higher limit. Bodies the client does not inflate (compression off, or a request
+    /// that set `Accept-Encoding` itself) are not counted.
+    ///
+    /// [`ErrorKind::DecompressedTooLarge`]: crate::ErrorKind::DecompressedTooLarge
+    pub fn max_decompressed_bytes(mut self, max: Option<u64>) -> Self {
+        self.max_decompressed = max;
+        self
+    }
+
     /// One connection per request, closed after it (`Connection: close`). Default: off.
     pub fn disable_keep_alives(mut self, yes: bool) -> Self {
         self.disable_keep_alives = yes;
@@ -388,6 +417,7 @@ impl TransportBuilder {
                 proxies,
                 disable_keep_alives: self.disable_keep_alives,
                 compression: !self.disable_compression,
+                max_decompressed: self.max_decompressed,
                 tls,
                 tls_handshake_timeout: self.tls.handshake_timeout,
                 pool_timeout,
@@ -456,7 +486,14 @@ impl Transport {
         let trace: Option<&dyn Trace> = hook.as_ref().map(|h| &*h.0);
         let observe = trace.map(Observe);
         inner.budget.deposit();
+        // Whether the method allows a resend (the body is checked per attempt): a request
+        // that does not gets a connection checked with the kernel, or a new one.
+        let resend_allowed = retry::method_allows_resend(&parts.method, &parts.headers);
         let mut retries = 0;
+        // The one resend after a reused HTTP/1.1 connection died under the request, which
+        // goes out on a new connection and costs no retry budget (see `retry::is_lifecycle_failure`).
+        let mut lifecycle_resent = false;
+        let mut force_new = false;
         // A refused stream is resent on the connection that refused it (which by then knows
         // the server's stream limit, so the request waits for a free stream instead of
         // overrunning a fresh connection the same way), a bounded number of times.
@@ -465,6 +502,13 @@ impl Transport {
         loop {
             // Keep a copy of a body that can be sent again, for a retry.
             let spare = body.try_clone();
+            let want = Want {
+                expect_h2,
+                fresh: std::mem::take(&mut force_new),
+                cannot_resend: !resend_allowed || spare.is_none(),
+            };
+            // The attempt ran on HTTP/1.1 (set below).
+            let mut on_h1 = false;
             let attempt = async {
                 if let Some(t) = trace {
                     t.get_conn(&key);
@@ -484,9 +528,9 @@ impl Transport {
                     };
                     return Ok((Slot::H2(H2Stream::take(&conn)), got));
                 }
-                let got = match inner.pool.checkout(&key, expect_h2).await? {
-                    Checkout::Idle(p, idle_time) => (
-                        Slot::H1(p),
+                let got = match inner.pool.checkout(&key, want).await? {
+                    Checkout::Idle(p, idle_time, closes) => (
+                        Slot::H1(p, closes),
                         GotConn {
                             reused: true,
                             was_idle: !idle_time.is_zero(),
@@ -502,7 +546,7 @@ impl Transport {
                         },
                     ),
                     Checkout::Dial(permit) => match self.dial(&key, proxy, trace).await? {
-                        Dialed::H1(conn) => (Slot::H1(permit.fulfil(conn)), fresh),
+                        Dialed::H1(conn) => (Slot::H1(permit.fulfil(conn), false), fresh),
                         Dialed::H2(send, conn, local) => {
                             (Slot::H2(permit.fulfil_h2(send, *conn, local)), fresh)
                         }
@@ -537,7 +581,9 @@ impl Transport {
                         events: observe.as_ref().map(|o| o as &dyn h1::ExchangeEvents),
                     };
                     match self.send_h2(stream, parts, body, &x).await {
-                        Ok(res) => return Ok(gunzip::response(res, accept_gzip)),
+                        Ok(res) => {
+                            return Ok(gunzip::response(res, accept_gzip, inner.max_decompressed))
+                        }
                         Err(H2Failure::Refused { error: err, conn }) => {
                             let Some(again) = spare.filter(|_| refusals < MAX_REFUSALS) else {
                                 return Err(err);
@@ -554,7 +600,8 @@ impl Transport {
                         }
                     }
                 }
-                Slot::H1(mut slot) => {
+                Slot::H1(mut slot, host_closes) => {
+                    on_h1 = true;
                     if let Some(t) = trace {
                         got.local_addr = slot.conn().local_addr().ok();
                         t.got_conn(&got);
@@ -580,7 +627,12 @@ impl Transport {
                         None => sent.await,
                     };
                     match result {
-                        Ok(res) => return Ok(gunzip::response(res, accept_gzip)),
+                        Ok(res) => {
+                            if host_closes && got.reused {
+                                inner.pool.reused_answered(&key);
+                            }
+                            return Ok(gunzip::response(res, accept_gzip, inner.max_decompressed));
+                        }
                         Err(e) => (e.error, e.nothing_written, e.no_response, false),
                     }
                 }
@@ -598,15 +650,28 @@ impl Transport {
                 got.reused,
                 &failure,
             );
+            let lifecycle = on_h1 && retry::is_lifecycle_failure(got.reused, &failure);
+            if lifecycle {
+                inner.pool.remember_closing(&key);
+            }
             match (verdict, spare) {
                 // A request the server did not process is resent without drawing on the
                 // retry budget: it cost the server nothing, and a burst that overran a new
-                // HTTP/2 connection's stream limit is turned away in bulk.
+                // HTTP/2 connection's stream limit is turned away in bulk. Nor does the one
+                // resend after a reused connection died idle: that is how connections end,
+                // not a host failing, and it goes out on a new connection whose failure is
+                // final.
                 (Ok(()), Some(again))
                     if retries < MAX_REQUEST_RETRIES
-                        && (unprocessed || inner.budget.withdraw()) =>
+                        && (unprocessed
+                            || (lifecycle && !lifecycle_resent)
+                            || inner.budget.withdraw()) =>
                 {
                     tracing::debug!(host = %key, error = %error, "retrying on another connection");
+                    if lifecycle && !lifecycle_resent {
+                        lifecycle_resent = true;
+                        force_new = true;
+                    }
                     retries += 1;
                     body = again;
                 }

@@ -47,7 +47,7 @@ fn decode(data: &[u8], splits: &[usize]) -> GunzipOutcome {
         frames.push_back(Bytes::copy_from_slice(&data[at..end]));
         at = end;
     }
-    let mut body = Gunzip::new(Body::from_incoming(Frames(frames)));
+    let mut body = Gunzip::new(Body::from_incoming(Frames(frames)), None);
     let mut cx = Context::from_waker(Waker::noop());
     let mut out = Vec::new();
     loop {

@@ -58,6 +58,42 @@ pub(crate) fn has_pending_input(fd: std::os::fd::RawFd) -> bool {
     n > 0
 }
 
+/// What a non-blocking look at a connected socket shows, consuming nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PeerState {
+    /// Nothing to read, and the peer has not closed: the connection is as it was left.
+    Silent,
+    /// Bytes are waiting.
+    Data,
+    /// The peer closed its side (FIN), or reset the connection (RST), or the socket failed.
+    Closed,
+}
+
+/// Asks the kernel, with one non-blocking `recv(MSG_PEEK)`, whether the peer of `fd` sent
+/// anything or closed. Unlike the runtime's readiness, which lags until its reactor next
+/// polls, this sees a FIN or RST the moment the kernel has it.
+pub(crate) fn peer_state(fd: std::os::fd::RawFd) -> PeerState {
+    let mut byte = 0u8;
+    // SAFETY: `recv` writes at most 1 byte into `byte`, which outlives the call; an invalid
+    // or closed fd only makes it return -1.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&mut byte as *mut u8).cast(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => PeerState::Closed,
+        n if n > 0 => PeerState::Data,
+        _ => match io::Error::last_os_error().kind() {
+            io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted => PeerState::Silent,
+            _ => PeerState::Closed,
+        },
+    }
+}
+
 /// Whether an `accept(2)` error is temporary: the listener is fine and the loop should back
 /// off and try again. Resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM) clears when other
 /// connections close; a connection reset or aborted before we accepted it (ECONNABORTED,

@@ -5,9 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::verify::RootsVerifier;
 use crate::error::{Error, Kind};
 
 /// TLS for a [`crate::Transport`]. Cheap to clone.
@@ -23,7 +25,9 @@ pub struct ClientTls {
 
 #[derive(Clone)]
 enum Verify {
-    Roots(Arc<RootCertStore>),
+    /// The trusted roots, and those of them the caller added (a self-signed server
+    /// certificate among them is also accepted as the server's own: see `verify`).
+    Roots(Arc<RootCertStore>, Arc<Vec<CertificateDer<'static>>>),
     Insecure,
     Config(Arc<rustls::ClientConfig>),
 }
@@ -31,7 +35,7 @@ enum Verify {
 impl std::fmt::Debug for ClientTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let verify = match &self.verify {
-            Verify::Roots(r) => format!("{} roots", r.len()),
+            Verify::Roots(r, _) => format!("{} roots", r.len()),
             Verify::Insecure => "none (insecure)".into(),
             Verify::Config(_) => "caller's config".into(),
         };
@@ -55,7 +59,7 @@ impl ClientTls {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
         ClientTls {
-            verify: Verify::Roots(Arc::new(roots)),
+            verify: Verify::Roots(Arc::new(roots), Arc::default()),
             handshake_timeout: Duration::from_secs(10),
         }
     }
@@ -63,23 +67,27 @@ impl ClientTls {
     /// Trusts only the certificates in `pem` (e.g. a private CA), not the Mozilla set.
     pub fn with_only_roots_pem(pem: &[u8]) -> Result<Self, Error> {
         let mut tls = ClientTls::new();
-        tls.verify = Verify::Roots(Arc::new(RootCertStore::empty()));
+        tls.verify = Verify::Roots(Arc::new(RootCertStore::empty()), Arc::default());
         tls.add_root_pem(pem)
     }
 
-    /// Also trusts the certificates in `pem`.
+    /// Also trusts the certificates in `pem`: CA certificates, or a server's self-signed
+    /// certificate. The latter is accepted when the server presents it even if it is marked
+    /// as a CA (`openssl req -x509` makes it so; webpki alone refuses it, curl and Go accept
+    /// it), with its names and validity still checked.
     pub fn add_root_pem(mut self, pem: &[u8]) -> Result<Self, Error> {
-        let Verify::Roots(roots) = &mut self.verify else {
+        let Verify::Roots(roots, own) = &mut self.verify else {
             return Err(Error::new(
                 Kind::Usage,
                 "roots cannot be added to an insecure or caller-supplied TLS config",
             ));
         };
-        let roots = Arc::make_mut(roots);
+        let (roots, own) = (Arc::make_mut(roots), Arc::make_mut(own));
         for cert in super::pem::certs(pem)? {
             roots
-                .add(cert)
+                .add(cert.clone())
                 .map_err(|e| Error::with_cause(Kind::Usage, "unusable root certificate", e))?;
+            own.push(cert);
         }
         Ok(self)
     }
@@ -115,9 +123,22 @@ impl ClientTls {
             .map_err(|e| Error::with_cause(Kind::Tls, "TLS config failed", e))?;
         let mut config = match &self.verify {
             Verify::Config(c) => return Ok(c.clone()),
-            Verify::Roots(roots) => builder
+            Verify::Roots(roots, own) if own.is_empty() => builder
                 .with_root_certificates(roots.clone())
                 .with_no_client_auth(),
+            Verify::Roots(roots, own) => {
+                let webpki =
+                    WebPkiServerVerifier::builder_with_provider(roots.clone(), super::provider())
+                        .build()
+                        .map_err(|e| Error::with_cause(Kind::Tls, "TLS config failed", e))?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(RootsVerifier::new(
+                        webpki,
+                        own.clone(),
+                    )))
+                    .with_no_client_auth()
+            }
             Verify::Insecure => builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAny(super::provider())))

@@ -63,7 +63,7 @@ fn classify(e: io::Error) -> Error {
             err @ (rustls::Error::InvalidCertificate(_)
             | rustls::Error::NoCertificatesPresented
             | rustls::Error::InvalidCertRevocationList(_)),
-        ) => Error::with_cause(Kind::Certificate, "server certificate rejected", err),
+        ) => super::reject::certificate_error(&err),
         Some(err) => Error::with_cause(Kind::Tls, "TLS handshake failed", err),
         None => Error::with_cause(Kind::Tls, "TLS handshake failed", e),
     }

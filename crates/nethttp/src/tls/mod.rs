@@ -6,9 +6,12 @@
 mod client;
 mod handshake;
 mod pem;
+mod reject;
 mod server;
 pub(crate) mod split;
 mod stream;
+mod validity;
+mod verify;
 
 pub use client::ClientTls;
 pub use server::ServerTls;

@@ -9,6 +9,7 @@
 use std::future::Future;
 use std::io;
 use std::mem::MaybeUninit;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -32,6 +33,7 @@ use super::parse_response::{parse_response, ResponseBodyLen, ResponseHead};
 use super::upload::Upload;
 use crate::body::Body;
 use crate::error::{Error, Kind};
+use crate::net::PeerState;
 
 /// Bodies up to this size are copied behind the head so the request goes out in one write.
 const INLINE_BODY: usize = 16 * 1024;
@@ -126,14 +128,25 @@ impl ClientConn {
 
     /// Whether an idle connection can still carry a request: the server has not closed it and
     /// has sent nothing unasked. Costs no syscall unless the socket became readable while idle.
-    pub(crate) fn is_reusable_idle(&mut self) -> bool {
+    ///
+    /// That check sees what the runtime's reactor has already reported, which lags behind the
+    /// kernel: a server that closes right after its response sends a FIN the reactor may not
+    /// have picked up yet. With `thorough`, for a request that could not be sent again if the
+    /// connection turned out dead, the kernel is asked too (one non-blocking peek), so a FIN
+    /// or RST that has arrived is seen before the request is written. On TLS, bytes the
+    /// reactor has not reported yet cannot be read through TLS here (they may be a session
+    /// ticket, or the server's close_notify): the thorough check does not bet on them.
+    pub(crate) fn is_reusable_idle(&mut self, thorough: bool) -> bool {
         if !self.io.buf.is_empty() {
             return false;
         }
         // Nothing to read: the connection is as we left it. Data, EOF or an error: the server
         // closed it or sent something nobody asked for.
         let mut cx = Context::from_waker(Waker::noop());
-        poll_server_spoke(&mut self.io, &mut cx).is_pending()
+        if poll_server_spoke(&mut self.io, &mut cx).is_ready() {
+            return false;
+        }
+        !thorough || crate::net::peer_state(self.io.io.tcp().as_raw_fd()) == PeerState::Silent
     }
 
     /// Hands the buffers back while the connection sits idle, so idle connections cost only

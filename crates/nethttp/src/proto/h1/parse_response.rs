@@ -111,6 +111,8 @@ pub(crate) fn parse_response(
 struct Framing {
     content_length: Option<u64>,
     transfer_encoding: bool,
+    /// Transfer codings listed, over every `Transfer-Encoding` line.
+    codings: u32,
     chunked_last: bool,
     conn_close: bool,
     conn_keep_alive: bool,
@@ -137,6 +139,7 @@ impl Framing {
                 for coding in value.as_bytes().split(|&b| b == b',') {
                     let coding = trim(coding);
                     if !coding.is_empty() {
+                        self.codings = self.codings.saturating_add(1);
                         self.chunked_last = coding.eq_ignore_ascii_case(b"chunked");
                     }
                 }
@@ -164,7 +167,7 @@ impl Framing {
         status: StatusCode,
         version: Version,
         method: &Method,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
     ) -> Result<ResponseHead, ResponseError> {
         let mut keep_alive = match version {
             Version::HTTP_10 => self.conn_keep_alive && !self.conn_close,
@@ -178,18 +181,30 @@ impl Framing {
         {
             ResponseBodyLen::Empty
         } else if self.transfer_encoding {
-            // Point 3: with both, Transfer-Encoding wins, and the connection must not be
-            // reused — whoever sent both may disagree with us about where the message ends.
+            // §6.1: Transfer-Encoding came with HTTP/1.1; in an HTTP/1.0 message "the framing
+            // is faulty, even if a Content-Length is present".
+            if version == Version::HTTP_10 {
+                return Err(ResponseError("Transfer-Encoding in an HTTP/1.0 response"));
+            }
+            // Point 4 would read a body whose final coding is not chunked until the close,
+            // and hand it over still encoded (gzip, ...) as if it were the content: we decode
+            // no transfer coding but chunked, so such a body is unusable, and so is one
+            // chunked twice or coded before chunking. As Go's client (`unsupported transfer
+            // encoding`), the response is an error; only exactly `chunked` is accepted.
+            if self.codings != 1 || !self.chunked_last {
+                return Err(ResponseError(
+                    "unsupported Transfer-Encoding in response (only chunked is understood)",
+                ));
+            }
+            // Point 3: with both, Transfer-Encoding wins: the Content-Length is wrong and is
+            // removed, as an intermediary must (§6.3 point 3), so the caller never sizes the
+            // body by it; and the connection is not reused, since whoever sent both may
+            // disagree with us about where the message ends.
             if self.content_length.is_some() {
+                headers.remove(header::CONTENT_LENGTH);
                 keep_alive = false;
             }
-            // Point 4: chunked must be the final coding, else the body runs to close.
-            if self.chunked_last && version == Version::HTTP_11 {
-                ResponseBodyLen::Chunked
-            } else {
-                keep_alive = false;
-                ResponseBodyLen::Eof
-            }
+            ResponseBodyLen::Chunked
         } else {
             match self.content_length {
                 Some(0) => ResponseBodyLen::Empty,
@@ -251,14 +266,15 @@ mod tests {
         let h = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!(h.body, ResponseBodyLen::Chunked);
         assert!(h.keep_alive);
-        // Both: chunked wins and the connection is not reused.
+        // Both: chunked wins, the length goes, and the connection is not reused.
         let h = head("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n");
         assert_eq!(h.body, ResponseBodyLen::Chunked);
         assert!(!h.keep_alive);
-        // A final coding other than chunked: read to close.
-        let h = head("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked, gzip\r\n\r\n");
-        assert_eq!(h.body, ResponseBodyLen::Eof);
-        assert!(!h.keep_alive);
+        assert!(!h.headers.contains_key(header::CONTENT_LENGTH));
+        assert_eq!(h.headers[header::TRANSFER_ENCODING], "chunked");
+        let h = head("HTTP/1.1 200 OK\r\nTransfer-Encoding:  Chunked \r\n\r\n");
+        assert_eq!(h.body, ResponseBodyLen::Chunked);
+        assert!(h.keep_alive);
         let h = head("HTTP/1.1 200 OK\r\n\r\n");
         assert_eq!(h.body, ResponseBodyLen::Eof);
         assert!(!h.keep_alive);
@@ -271,6 +287,42 @@ mod tests {
             .unwrap();
         assert_eq!(h.body, ResponseBodyLen::Empty);
         assert!(h.keep_alive);
+    }
+
+    #[test]
+    fn transfer_encoding_other_than_exactly_chunked_is_an_error() {
+        for te in [
+            "gzip, chunked",
+            "chunked, gzip",
+            "identity",
+            "gzip",
+            "chunked, chunked",
+            "chunked\r\nTransfer-Encoding: chunked",
+            "gzip\r\nTransfer-Encoding: chunked",
+            "",
+            ",",
+        ] {
+            let r = parse(
+                &format!("HTTP/1.1 200 OK\r\nTransfer-Encoding: {te}\r\nContent-Length: 3\r\n\r\n"),
+                Method::GET,
+            );
+            assert!(r.is_err(), "{te:?}");
+        }
+        let r = parse(
+            "HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+            Method::GET,
+        );
+        assert!(r.is_err());
+        // Without a body the coding frames nothing: a HEAD answer or a 304 passes.
+        let h = parse(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n",
+            Method::HEAD,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(h.body, ResponseBodyLen::Empty);
+        let h = head("HTTP/1.1 304 Not Modified\r\nTransfer-Encoding: gzip\r\n\r\n");
+        assert_eq!(h.body, ResponseBodyLen::Empty);
     }
 
     #[test]
