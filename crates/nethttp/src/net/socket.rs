@@ -94,6 +94,22 @@ pub(crate) fn peer_state(fd: std::os::fd::RawFd) -> PeerState {
     }
 }
 
+/// Copies the bytes waiting on `fd` into `buf` without consuming them (`recv(MSG_PEEK)`,
+/// non-blocking): `WouldBlock` when none are there, `Ok(0)` when the peer closed.
+pub(crate) fn peek_now(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: `recv` writes at most `buf.len()` bytes into `buf`, which outlives the call; an
+    // invalid or closed fd only makes it return -1.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
 /// Whether an `accept(2)` error is temporary: the listener is fine and the loop should back
 /// off and try again. Resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM) clears when other
 /// connections close; a connection reset or aborted before we accepted it (ECONNABORTED,

@@ -142,10 +142,13 @@ async fn serve_conn<H: Handler>(
         Box::pin(serve_tls(tls, stream, remote, ctx, events, phase)).await;
         return;
     }
+    // The first request's head is due within the header timeout of the accept, whatever
+    // happens first (the preface sniff included).
+    let first_deadline = tokio::time::Instant::now() + ctx.cfg.read_header_timeout;
     if let Some(cfg) = &ctx.h2 {
         let sniffed = tokio::select! {
             biased;
-            h2 = sniff_preface(&stream, ctx.cfg.read_header_timeout) => Some(h2),
+            h2 = sniff_preface(&stream, first_deadline) => Some(h2),
             _ = stopping(&mut phase) => None,
         };
         match sniffed {
@@ -165,7 +168,7 @@ async fn serve_conn<H: Handler>(
     }
     let fd = stream.as_raw_fd();
     let (rd, wr) = stream.into_split();
-    serve_h1(rd, wr, fd, ctx, events, phase).await;
+    serve_h1(rd, wr, fd, first_deadline, ctx, events, phase).await;
 }
 
 /// A TLS connection: the handshake, then HTTP/2 or HTTP/1.1 as ALPN chose.
@@ -199,22 +202,45 @@ async fn serve_tls<H: Handler>(
         _ => {
             let (rd, wr) = crate::tls::split::split(tls_stream);
             let fd = rd.raw_fd();
-            serve_h1(rd, wr, fd, ctx, events, phase).await;
+            let first_deadline = tokio::time::Instant::now() + ctx.cfg.read_header_timeout;
+            serve_h1(rd, wr, fd, first_deadline, ctx, events, phase).await;
         }
     }
 }
 
 /// Whether a plain connection opens with the HTTP/2 preface (h2c by prior knowledge, RFC
-/// 9113 §3.3). Looks without consuming; waits at most `limit` for the first bytes. Anything
-/// else (including silence) goes to HTTP/1.1, which applies its own timeouts.
-async fn sniff_preface(stream: &tokio::net::TcpStream, limit: std::time::Duration) -> bool {
+/// 9113 §3.3). Looks without consuming, until the bytes so far differ from the preface, the
+/// whole preface is there, or `deadline` (the first request's header deadline, which
+/// HTTP/1.1 then keeps to). Anything else, silence included, goes to HTTP/1.1.
+///
+/// It sleeps between looks: each wait is for the socket to turn readable again, and a look
+/// that finds nothing new clears the runtime's readiness first, so a client that sends half
+/// a preface (or nothing) costs no CPU while it waits.
+async fn sniff_preface(stream: &tokio::net::TcpStream, deadline: tokio::time::Instant) -> bool {
     use crate::proto::h2::PREFACE;
-    let deadline = tokio::time::Instant::now() + limit;
+    use tokio::io::Interest;
+    let fd = stream.as_raw_fd();
     let mut buf = [0u8; PREFACE.len()];
+    let mut seen = 0;
     loop {
-        let n = match tokio::time::timeout_at(deadline, stream.peek(&mut buf)).await {
-            Ok(Ok(n)) => n,
-            _ => return false,
+        // Ready once bytes (or a close) arrive that were not there at the last look.
+        if tokio::time::timeout_at(deadline, stream.readable())
+            .await
+            .is_err()
+        {
+            return false;
+        }
+        let looked = stream.try_io(Interest::READABLE, || {
+            match crate::net::peek_now(fd, &mut buf) {
+                // Nothing new since the last look: clear the readiness, wait for more.
+                Ok(n) if n == seen && n > 0 => Err(std::io::ErrorKind::WouldBlock.into()),
+                other => other,
+            }
+        });
+        let n = match looked {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(_) => return false,
         };
         if n == 0 || buf[..n] != PREFACE[..n] {
             return false;
@@ -222,12 +248,7 @@ async fn sniff_preface(stream: &tokio::net::TcpStream, limit: std::time::Duratio
         if n == PREFACE.len() {
             return true;
         }
-        // A preface split across segments: peeking again at once would see the same bytes,
-        // so give the rest a moment to arrive.
-        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
+        seen = n;
     }
 }
 
@@ -239,6 +260,7 @@ async fn serve_h1<H, R, W>(
     rd: R,
     wr: W,
     fd: RawFd,
+    first_deadline: tokio::time::Instant,
     ctx: &Ctx<H>,
     mut events: ConnEvents,
     mut phase: watch::Receiver<Phase>,
@@ -253,6 +275,7 @@ async fn serve_h1<H, R, W>(
         wr,
         &*ctx.handler,
         &ctx.cfg,
+        first_deadline,
         &mut events,
         &idle
     ));

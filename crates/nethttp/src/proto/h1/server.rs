@@ -64,12 +64,14 @@ enum Stop {
 }
 
 /// Serves one connection until it closes. `idle` is true exactly while the connection waits
-/// between requests, so a graceful shutdown can close it at once.
+/// between requests, so a graceful shutdown can close it at once. The first request's head
+/// must be whole by `first_deadline` (the read-header timeout from the accept).
 pub(crate) async fn serve<R, W, H>(
     rd: R,
     wr: W,
     handler: &H,
     cfg: &ConnConfig,
+    first_deadline: Instant,
     events: &mut ConnEvents,
     idle: &AtomicBool,
 ) where
@@ -87,6 +89,7 @@ pub(crate) async fn serve<R, W, H>(
         exchange: None,
         cfg,
         served: 0,
+        first_deadline,
         idle,
     };
     // One timer for the connection's idle waits, re-armed lazily (see `wait_idle`).
@@ -121,6 +124,9 @@ struct Conn<'a, R: ReadIo, W> {
     exchange: Option<Arc<Exchange<R>>>,
     cfg: &'a ConnConfig,
     served: u64,
+    /// When the first request's head must be whole: the read-header timeout counts from the
+    /// accept, not from the first byte.
+    first_deadline: Instant,
     /// Shared with the task watching for shutdown: true while nothing of a next request has
     /// arrived, so a graceful shutdown may close the connection.
     idle: &'a AtomicBool,
@@ -162,12 +168,11 @@ where
         }
         pool::recycle_read(std::mem::take(&mut reader.buf));
         pool::recycle_write(std::mem::take(&mut self.wbuf));
-        let wait = if first {
-            self.cfg.read_header_timeout
+        let deadline = if first {
+            self.first_deadline
         } else {
-            self.cfg.idle_timeout
+            Instant::now() + self.cfg.idle_timeout
         };
-        let deadline = Instant::now() + wait;
         if timer.deadline() > deadline {
             timer.as_mut().reset(deadline);
         }
@@ -265,7 +270,10 @@ where
                 return Ok(false);
             }
             let start = *start.get_or_insert_with(Instant::now);
-            let deadline = start + self.cfg.read_header_timeout.min(self.cfg.read_timeout);
+            let mut deadline = start + self.cfg.read_header_timeout.min(self.cfg.read_timeout);
+            if self.served == 0 {
+                deadline = deadline.min(self.first_deadline);
+            }
             let reader = self
                 .reader
                 .as_mut()
