@@ -9,5 +9,5 @@ pub(crate) mod stall;
 
 pub use dialer::{DialEvents, Dialer};
 pub use listener::{Backoff, BindOptions, Listener};
-pub(crate) use socket::{has_pending_input, peek_now, peer_state, PeerState};
+pub(crate) use socket::{has_pending_input, peek_now, peer_hung_up, peer_state, PeerState};
 pub use socket::{is_temporary_accept_error, SocketOptions};

@@ -94,6 +94,20 @@ pub(crate) fn peer_state(fd: std::os::fd::RawFd) -> PeerState {
     }
 }
 
+/// Whether the peer of `fd` has closed its sending side or the connection failed (FIN, RST),
+/// asked with a non-blocking `poll(POLLRDHUP)`: unlike a peek, it sees a FIN behind data
+/// not yet read.
+pub(crate) fn peer_hung_up(fd: std::os::fd::RawFd) -> bool {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLRDHUP,
+        revents: 0,
+    };
+    // SAFETY: one valid `pollfd` that outlives the call; a zero timeout never blocks.
+    let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+    n > 0 && pfd.revents & (libc::POLLRDHUP | libc::POLLHUP | libc::POLLERR) != 0
+}
+
 /// Copies the bytes waiting on `fd` into `buf` without consuming them (`recv(MSG_PEEK)`,
 /// non-blocking): `WouldBlock` when none are there, `Ok(0)` when the peer closed.
 pub(crate) fn peek_now(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<usize> {

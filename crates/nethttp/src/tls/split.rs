@@ -42,6 +42,37 @@ impl TlsRead {
         s.get_ref().0.get_ref().poll_read_ready(cx)
     }
 
+    /// While a handler runs: `Ready(true)` once the client closed (close_notify, FIN or
+    /// RST), `Ready(false)` once it sent application data (a pipelined request, left in
+    /// rustls's buffer for the next read), `Pending` until either. Records that arrive are
+    /// taken into rustls as they come, so a close_notify is told apart from a request.
+    pub(crate) fn poll_peer_gone(&self, cx: &mut Context<'_>) -> Poll<bool> {
+        let mut s = lock(&self.0);
+        loop {
+            let (io, session) = s.get_mut();
+            match session.process_new_packets() {
+                Ok(state) if state.peer_has_closed() => return Poll::Ready(true),
+                Ok(state) if state.plaintext_bytes_to_read() > 0 => return Poll::Ready(false),
+                Ok(_) => {}
+                Err(_) => return Poll::Ready(true),
+            }
+            let tcp = io.get_ref();
+            match tcp.poll_read_ready(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(_)) => return Poll::Ready(true),
+                Poll::Ready(Ok(())) => {}
+            }
+            // `try_read` clears stale readiness when it finds nothing, so the next
+            // `poll_read_ready` registers for a real wake-up.
+            match session.read_tls(&mut TryRead(tcp)) {
+                Ok(0) => return Poll::Ready(true),
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return Poll::Ready(true),
+            }
+        }
+    }
+
     /// Whether input is waiting, decrypted or still in the kernel.
     pub(crate) fn has_pending_input(&self) -> bool {
         let mut s = lock(&self.0);
@@ -51,6 +82,15 @@ impl TlsRead {
     /// The socket's descriptor.
     pub(crate) fn raw_fd(&self) -> RawFd {
         lock(&self.0).get_ref().0.get_ref().as_raw_fd()
+    }
+}
+
+/// A socket's non-blocking read as `std::io::Read`, for rustls to take records from.
+struct TryRead<'a>(&'a tokio::net::TcpStream);
+
+impl io::Read for TryRead<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.try_read(buf)
     }
 }
 

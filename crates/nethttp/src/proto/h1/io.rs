@@ -25,6 +25,42 @@ pub(crate) trait ReadIo: AsyncRead + Unpin + Send + 'static {
 
     /// Whether unread bytes are already waiting in the kernel (checked without reading).
     fn has_pending_input(&self) -> bool;
+
+    /// While a handler runs with the read half at home: `Ready(true)` once the client has
+    /// closed or reset the connection, `Ready(false)` once it sent more instead (a pipelined
+    /// request; watching stops there, as the bytes are left for the next read), `Pending`
+    /// until either. Consumes nothing.
+    fn poll_peer_gone(&self, cx: &mut Context<'_>) -> Poll<bool>;
+}
+
+/// [`ReadIo::poll_peer_gone`] for the socket `tcp` (under TLS, if any).
+///
+/// The runtime's readiness can be stale: set by the request just read, and only cleared by a
+/// read that finds nothing. So a readable socket is asked what it holds: a hang-up means the
+/// client left, bytes mean it sent more; neither means the readiness was stale, and it is
+/// cleared (safe: nothing is waiting to be read, and readiness that newer input set is kept)
+/// so that the next wake-up is a real one.
+fn peer_gone(tcp: &tokio::net::TcpStream, cx: &mut Context<'_>) -> Poll<bool> {
+    use std::os::fd::AsRawFd;
+    let fd = tcp.as_raw_fd();
+    // Twice at most: once with the readiness found, once after clearing it.
+    for _ in 0..2 {
+        match tcp.poll_read_ready(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(Err(_)) => return Poll::Ready(true),
+            Poll::Ready(Ok(())) => {}
+        }
+        if crate::net::peer_hung_up(fd) {
+            return Poll::Ready(true);
+        }
+        if crate::net::has_pending_input(fd) {
+            return Poll::Ready(false);
+        }
+        let _ = tcp.try_io(tokio::io::Interest::READABLE, || {
+            Err::<(), _>(io::ErrorKind::WouldBlock.into())
+        });
+    }
+    Poll::Pending
 }
 
 impl ReadIo for OwnedReadHalf {
@@ -36,6 +72,10 @@ impl ReadIo for OwnedReadHalf {
         use std::os::fd::AsRawFd;
         crate::net::has_pending_input(self.as_ref().as_raw_fd())
     }
+
+    fn poll_peer_gone(&self, cx: &mut Context<'_>) -> Poll<bool> {
+        peer_gone(self.as_ref(), cx)
+    }
 }
 
 impl ReadIo for crate::tls::split::TlsRead {
@@ -45,6 +85,10 @@ impl ReadIo for crate::tls::split::TlsRead {
 
     fn has_pending_input(&self) -> bool {
         crate::tls::split::TlsRead::has_pending_input(self)
+    }
+
+    fn poll_peer_gone(&self, cx: &mut Context<'_>) -> Poll<bool> {
+        crate::tls::split::TlsRead::poll_peer_gone(self, cx)
     }
 }
 

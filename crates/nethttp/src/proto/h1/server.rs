@@ -55,6 +55,18 @@ const LINGER: Duration = Duration::from_millis(500);
 const LINGER_BYTES: usize = 64 * 1024;
 const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
 
+/// What woke a running handler's connection.
+enum Step {
+    /// The handler returned its response.
+    Answered,
+    /// The handler panicked.
+    Panicked,
+    /// The client closed or reset the connection.
+    ClientGone,
+    /// Batched responses to send, or a `100 Continue` to answer.
+    Service,
+}
+
 /// Why the connection loop stopped.
 enum Stop {
     /// Close now (peer gone, write failed, shutdown while idle).
@@ -524,10 +536,14 @@ where
             return Ok(true);
         }
 
-        // Run the handler. While it works, send responses already batched, and answer a
-        // body read that wants `100 Continue`.
+        // Run the handler. While it works, send responses already batched, answer a body
+        // read that wants `100 Continue`, and watch for the client leaving: if it closes or
+        // resets the connection, the handler's future is dropped (as HTTP/2 drops it on a
+        // stream reset) and the connection closes. The watch needs the read half at home (no
+        // request body, or none left), and stops at a pipelined request's first bytes.
         let mut fut = std::pin::pin!(CatchUnwind::new(handler.call(req)));
         let signal = self.exchange.clone().filter(|_| expect_continue);
+        let mut watching = true;
         loop {
             // The body may be read from a task the handler spawned: its request for
             // `100 Continue` must wake us even though our handler future is not the reader.
@@ -536,30 +552,43 @@ where
                 match fut.as_mut().poll(cx) {
                     Poll::Ready(Ok(resp)) => {
                         *out = Some(resp);
-                        return Poll::Ready(Some(true));
+                        return Poll::Ready(Step::Answered);
                     }
-                    Poll::Ready(Err(())) => return Poll::Ready(Some(false)),
+                    Poll::Ready(Err(())) => return Poll::Ready(Step::Panicked),
                     Poll::Pending => {}
                 }
                 if !self.wbuf.is_empty() || self.continue_wanted() {
-                    return Poll::Ready(None);
+                    return Poll::Ready(Step::Service);
+                }
+                if watching {
+                    if let Some(reader) = self.reader.as_ref() {
+                        match reader.io.poll_peer_gone(cx) {
+                            Poll::Ready(true) => return Poll::Ready(Step::ClientGone),
+                            Poll::Ready(false) => watching = false,
+                            Poll::Pending => {}
+                        }
+                    }
                 }
                 if let Some(n) = notified.as_mut().as_pin_mut() {
                     if n.poll(cx).is_ready() {
-                        return Poll::Ready(None);
+                        return Poll::Ready(Step::Service);
                     }
                 }
                 Poll::Pending
             })
             .await;
             match step {
-                Some(true) => return Ok(true),
-                Some(false) => {
+                Step::Answered => return Ok(true),
+                Step::Panicked => {
                     tracing::error!("handler panicked; answering 500 and closing the connection");
                     self.write_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
                     return Ok(false);
                 }
-                None => {
+                Step::ClientGone => {
+                    tracing::debug!("client closed the connection; handler dropped");
+                    return Err(());
+                }
+                Step::Service => {
                     if self.claim_continue() {
                         self.wbuf.extend_from_slice(CONTINUE);
                     }

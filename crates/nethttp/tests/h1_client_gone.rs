@@ -1,0 +1,235 @@
+//! Handlers learn that the client left, on HTTP/1.1 as on HTTP/2: when the client closes or
+//! resets the connection while its handler runs, the handler's future is dropped (whatever
+//! it awaits is cancelled) and the connection closes, so graceful shutdown does not wait its
+//! grace period for requests nobody will read. Pipelined requests and request bodies are not
+//! disturbed by the watch. Raw loopback TCP, plus curl for a client aborting as users do.
+
+mod common;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::peers::peer;
+use nethttp::http::StatusCode;
+use nethttp::{text_response, HttpRequest, Server, ServerHandle};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Bound on any wait in these tests.
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// Counts handlers that were dropped before they finished.
+#[derive(Clone, Default)]
+struct Drops(Arc<AtomicUsize>);
+
+/// Held by a handler while it runs; counts a drop unless disarmed.
+struct Armed(Drops, bool);
+
+impl Drop for Armed {
+    fn drop(&mut self) {
+        if self.1 {
+            self.0 .0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drops {
+    fn count(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
+    async fn wait_for(&self, n: usize) {
+        let start = Instant::now();
+        while self.count() < n {
+            assert!(
+                start.elapsed() < LIMIT,
+                "handler not dropped within {LIMIT:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// `GET /sleep/{ms}`: sleeps, then answers `slept {ms}`. Counts itself in `drops` if its
+/// future is dropped before it finishes.
+fn sleeper(drops: Drops) -> impl nethttp::Handler {
+    move |req: HttpRequest| {
+        let drops = drops.clone();
+        async move {
+            let ms: u64 = req
+                .uri()
+                .path()
+                .trim_start_matches("/sleep/")
+                .parse()
+                .unwrap_or(0);
+            let mut armed = Armed(drops, true);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            armed.1 = false;
+            text_response(StatusCode::OK, format!("slept {ms}"))
+        }
+    }
+}
+
+fn start(handler: impl nethttp::Handler) -> ServerHandle {
+    let server = Server::new();
+    let listener = server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    server.serve(listener, handler)
+}
+
+async fn request(handle: &ServerHandle, bytes: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(handle.local_addr()).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    s
+}
+
+/// A client that closes its socket while the handler sleeps: the handler is dropped at once,
+/// and the server forgets the connection.
+#[tokio::test]
+async fn closing_the_connection_drops_the_running_handler() {
+    let drops = Drops::default();
+    let handle = start(sleeper(drops.clone()));
+    let s = request(&handle, b"GET /sleep/60000 HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(drops.count(), 0, "the handler is running");
+    let closed = Instant::now();
+    drop(s);
+    drops.wait_for(1).await;
+    assert!(closed.elapsed() < Duration::from_secs(2));
+    let start = Instant::now();
+    while handle.live_connections() > 0 {
+        assert!(start.elapsed() < LIMIT, "connection still counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// The same when the client resets the connection (SO_LINGER 0).
+#[tokio::test]
+async fn a_reset_drops_the_running_handler() {
+    let drops = Drops::default();
+    let handle = start(sleeper(drops.clone()));
+    let s = request(&handle, b"GET /sleep/60000 HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // SO_LINGER 0: closing sends RST instead of FIN (zero linger never blocks the thread).
+    socket2::SockRef::from(&s)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(s);
+    drops.wait_for(1).await;
+}
+
+/// Two pipelined requests, the first slow: the second's bytes arrive while the first handler
+/// runs, and both are answered in order (the watch stops at the second's bytes).
+#[tokio::test]
+async fn pipelined_requests_behind_a_slow_one_are_answered() {
+    let drops = Drops::default();
+    let handle = start(sleeper(drops.clone()));
+    let mut s = request(&handle, b"GET /sleep/300 HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    s.write_all(b"GET /sleep/1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    tokio::time::timeout(LIMIT, s.read_to_end(&mut got))
+        .await
+        .expect("answers in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&got);
+    let first = text.find("slept 300").expect("first answer");
+    let second = text.find("slept 1").expect("second answer");
+    assert!(first < second, "{text}");
+    assert_eq!(drops.count(), 0);
+}
+
+/// A request with a body the handler has read, then a slow answer: not dropped while the
+/// client waits.
+#[tokio::test]
+async fn a_waiting_client_with_a_body_keeps_its_handler() {
+    let handle = start(|req: HttpRequest| async move {
+        let body = req.into_body().to_bytes(1024).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        text_response(StatusCode::OK, format!("got {}", body.len()))
+    });
+    let mut s = request(
+        &handle,
+        b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+    )
+    .await;
+    let mut got = Vec::new();
+    tokio::time::timeout(LIMIT, s.read_to_end(&mut got))
+        .await
+        .expect("answer in time")
+        .unwrap();
+    assert!(got.ends_with(b"got 5"), "{}", String::from_utf8_lossy(&got));
+}
+
+/// The issue's own case: curl gives up after a second on a 60 s request, then the server
+/// shuts down with a 30 s grace period. It finishes at once, with nothing forced: the
+/// handler was dropped when curl left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn graceful_shutdown_does_not_wait_for_handlers_whose_client_left() {
+    let Some(curl) = peer("curl", "--version", &[]) else {
+        return;
+    };
+    let drops = Drops::default();
+    let handle = start(sleeper(drops.clone()));
+    let out = tokio::process::Command::new(curl)
+        .args(["-s", "-m", "1"])
+        .arg(format!("http://{}/sleep/60000", handle.local_addr()))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(28), "curl timed out");
+    drops.wait_for(1).await;
+    let start = Instant::now();
+    let report = handle.shutdown(Duration::from_secs(30)).await;
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "shutdown took {:?}",
+        start.elapsed()
+    );
+    assert_eq!(report.forced, 0);
+}
+
+/// A client that says nothing more while its handler finishes normally is answered.
+#[tokio::test]
+async fn a_waiting_client_gets_its_answer() {
+    let drops = Drops::default();
+    let handle = start(sleeper(drops.clone()));
+    let mut s = request(
+        &handle,
+        b"GET /sleep/200 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    let mut got = Vec::new();
+    tokio::time::timeout(LIMIT, s.read_to_end(&mut got))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(got.ends_with(b"slept 200"));
+    assert_eq!(drops.count(), 0);
+}
+
+/// Over TLS (HTTP/1.1 by ALPN): curl giving up drops the handler too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_a_client_giving_up_drops_the_handler() {
+    let Some(curl) = peer("curl", "--version", &[]) else {
+        return;
+    };
+    let cert = common::certs::self_signed();
+    let drops = Drops::default();
+    let server = Server::new().tls(cert.server_tls());
+    let listener = server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let handle = server.serve(listener, sleeper(drops.clone()));
+    let out = tokio::process::Command::new(curl)
+        .args(["-s", "-k", "--http1.1", "-m", "1"])
+        .arg(format!(
+            "https://localhost:{}/sleep/60000",
+            handle.local_addr().port()
+        ))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(28), "curl timed out");
+    drops.wait_for(1).await;
+}
