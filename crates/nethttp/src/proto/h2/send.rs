@@ -196,10 +196,32 @@ fn end(send: &mut SendStream<Bytes>, data: Bytes) -> Result<(), PipeError> {
         .map_err(|e| failed(send, "sending data failed", e))
 }
 
+/// Ends the stream with a whole body already in memory, at once, when it is one piece and the
+/// peer's window has room (the usual small response); otherwise gives it back, for
+/// [`send_data`]. No ticket is taken from the budget: the bytes exist already (the handler
+/// made them) whether they wait in our task or in `h2`'s queue, one frame per stream, and the
+/// stream limit bounds how many such streams there are. What the budget bounds is data
+/// pulled from bodies, which a client that does not read would otherwise make grow.
+pub(crate) fn send_whole_now(
+    send: &mut SendStream<Bytes>,
+    data: Bytes,
+) -> Result<Option<Bytes>, PipeError> {
+    if data.len() > PIECE {
+        return Ok(Some(data));
+    }
+    send.reserve_capacity(data.len());
+    if send.capacity() < data.len() {
+        return Ok(Some(data));
+    }
+    send.send_data(data, true)
+        .map_err(|e| failed(send, "sending data failed", e))?;
+    Ok(None)
+}
+
 /// Sends all of `data` at once (ending the stream with it if `eos`) when it is one piece and
-/// both the peer's window and the connection's budget have room for it (the usual small
-/// response); otherwise gives it back, for [`send_data`] to send as room appears.
-pub(crate) fn send_now(
+/// both the peer's window and the connection's budget have room for it; otherwise gives it
+/// back, for [`send_data`] to send as room appears.
+fn send_now(
     send: &mut SendStream<Bytes>,
     data: Bytes,
     eos: bool,

@@ -459,7 +459,7 @@ fn respond_with(
     }
     let timeout = cfg.write_timeout;
     match full {
-        Some(data) => match send::send_now(&mut send, data, true, &streams.budget) {
+        Some(data) => match send::send_whole_now(&mut send, data) {
             Ok(None) => Sending::Done(None),
             Ok(Some(data)) => {
                 let streams = streams.clone();
