@@ -8,6 +8,7 @@ use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use super::fields::{self, Span};
+use crate::proto::host;
 use http::{Method, StatusCode, Uri, Version};
 
 /// Limits on what a client controls in a request head.
@@ -358,6 +359,10 @@ impl Framing {
         match *name {
             header::HOST => {
                 self.hosts = self.hosts.saturating_add(1);
+                // RFC 9112 §3.2: a Host with an invalid value is a 400, whatever the target.
+                if !host::is_valid(value.as_bytes()) {
+                    return Err(HeadError::bad("invalid Host header"));
+                }
             }
             header::CONTENT_LENGTH => {
                 // RFC 9110 §8.6: a list of identical values may be accepted as one; any other
@@ -428,6 +433,8 @@ impl Framing {
         if self.hosts > 1 {
             return Err(HeadError::bad("multiple Host headers"));
         }
+        let mut headers = headers;
+        absolute_form_host(&uri, &mut headers)?;
         let body = if self.transfer_encoding {
             // RFC 9112 §6.1: TE and CL together may be a smuggling attempt; reject rather than
             // guess which one the other hop believed.
@@ -480,6 +487,33 @@ impl Framing {
         });
         Ok(())
     }
+}
+
+/// An absolute-form target names the host itself. RFC 9112 §3.2.2: the server MUST then
+/// ignore the Host field and use the target's authority — as Go's server does
+/// (`req.Host = req.URL.Host`; a Host that disagrees is not refused, and neither here). Host is
+/// set to that authority, so a handler reading it and the router reading the target never
+/// disagree about which site a request is for. The usual request (origin-form) returns at once.
+fn absolute_form_host(uri: &Uri, headers: &mut HeaderMap) -> Result<(), HeadError> {
+    let Some(authority) = uri.authority().filter(|_| uri.scheme().is_some()) else {
+        return Ok(());
+    };
+    let authority = authority.as_str();
+    // RFC 9110 §4.2.4: userinfo in an http(s) URI from an untrusted source is an error; the
+    // rest of the grammar is the same as Host's.
+    if !host::is_valid(authority.as_bytes()) {
+        return Err(HeadError::bad("invalid authority in request target"));
+    }
+    if headers
+        .get(header::HOST)
+        .is_some_and(|h| h.as_bytes() == authority.as_bytes())
+    {
+        return Ok(());
+    }
+    let value = HeaderValue::from_str(authority)
+        .map_err(|_| HeadError::bad("invalid authority in request target"))?;
+    headers.insert(header::HOST, value);
+    Ok(())
 }
 
 /// Parses a Content-Length value: 1*DIGIT, at most 19 digits (fits u64), optionally a
@@ -586,6 +620,41 @@ mod tests {
         ] {
             assert_eq!(status(req), StatusCode::BAD_REQUEST, "{req:?}");
         }
+    }
+
+    #[test]
+    fn host_must_be_an_authority() {
+        for host in ["a b", "<script>", "evil@b", "a/b", "[::1", "a:x"] {
+            let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            let e = parse(&req).expect_err(&req);
+            assert_eq!(
+                (e.status, e.reason),
+                (StatusCode::BAD_REQUEST, "invalid Host header")
+            );
+        }
+        for host in ["", "a.example:80", "[::1]:80"] {
+            let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert!(matches!(parse(&req), Ok(Some(_))), "{req:?}");
+        }
+    }
+
+    /// RFC 9112 §3.2.2: an absolute-form target's authority is the request's host, whatever
+    /// Host said; userinfo in it is refused (RFC 9110 §4.2.4).
+    #[test]
+    fn absolute_form_authority_is_the_host() {
+        for (req, host) in [
+            ("GET http://a:8/x HTTP/1.1\r\nHost: b\r\n\r\n", "a:8"),
+            ("GET http://a/x HTTP/1.1\r\nHost: \r\n\r\n", "a"),
+            ("GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n", "a"),
+            ("GET http://a/x HTTP/1.0\r\n\r\n", "a"),
+            ("GET /x HTTP/1.1\r\nHost: b\r\n\r\n", "b"),
+        ] {
+            let h = parse(req).unwrap().unwrap();
+            let hosts: Vec<_> = h.headers.get_all(header::HOST).iter().collect();
+            assert_eq!(hosts, [host], "{req:?}");
+        }
+        let e = parse("GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n").unwrap_err();
+        assert_eq!(e.reason, "invalid authority in request target");
     }
 
     /// A later minor version is rewritten to parse as 1.1, but a head still incomplete after
