@@ -313,6 +313,12 @@ fn map_httparse_error(e: httparse::Error, buf: &[u8]) -> HeadError {
             status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             reason: "HTTP version not supported",
         },
+        // `GET /a b HTTP/1.1`: a space in the target (or a doubled one) leaves httparse
+        // looking for the version in the wrong place. The line is malformed, not a request
+        // in another version.
+        E::Version if request_line(buf).is_some_and(|(_, line)| !has_three_tokens(line)) => {
+            HeadError::bad("invalid request line")
+        }
         E::Version => HeadError::bad("malformed HTTP version"),
         E::HeaderName => HeadError::bad("invalid header name"),
         E::HeaderValue => HeadError::bad("invalid header value"),
@@ -322,12 +328,29 @@ fn map_httparse_error(e: httparse::Error, buf: &[u8]) -> HeadError {
     }
 }
 
-/// Where a complete request line's last token is a well-formed `HTTP/d.d`: its offset in `buf`.
-fn version_token(buf: &[u8]) -> Option<usize> {
+/// A complete request line in `buf`: where it starts, and the line without its line end.
+fn request_line(buf: &[u8]) -> Option<(usize, &[u8])> {
     let start = request_line_start(buf);
     let line = &buf[start..];
     let end = line.iter().position(|&b| b == b'\n')?;
-    let line = line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]);
+    Some((
+        start,
+        line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]),
+    ))
+}
+
+/// RFC 9112 §3: `method SP request-target SP HTTP-version`, single spaces, none inside.
+fn has_three_tokens(line: &[u8]) -> bool {
+    line.iter().filter(|&&b| b == b' ').count() == 2
+}
+
+/// Where a complete request line of three tokens ends in a well-formed `HTTP/d.d`: that
+/// token's offset in `buf`.
+fn version_token(buf: &[u8]) -> Option<usize> {
+    let (start, line) = request_line(buf)?;
+    if !has_three_tokens(line) {
+        return None;
+    }
     let sp = line.iter().rposition(|&b| b == b' ')?;
     let v = &line[sp + 1..];
     let well_formed = v.len() == 8
@@ -655,6 +678,18 @@ mod tests {
         }
         let e = parse("GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n").unwrap_err();
         assert_eq!(e.reason, "invalid authority in request target");
+    }
+
+    /// Four tokens on the request line are a malformed line (400), not a version (505).
+    #[test]
+    fn space_inside_the_target_is_a_bad_request_line() {
+        for line in ["GET /a b HTTP/1.1", "GET /a  HTTP/1.1", "GET /a b HTTP/1.5"] {
+            let e = parse(&format!("{line}\r\nHost: x\r\n\r\n")).unwrap_err();
+            assert_eq!(
+                (e.status, e.reason),
+                (StatusCode::BAD_REQUEST, "invalid request line")
+            );
+        }
     }
 
     /// A later minor version is rewritten to parse as 1.1, but a head still incomplete after
