@@ -1,9 +1,13 @@
 //! A running `nethttp serve` for the CLI's tests: spawned on an ephemeral loopback port, found
 //! from its `listening on` log line, its log collected, killed when the test ends; `tls` makes
-//! certificates and HTTPS servers, `peers` finds external programs such as curl.
+//! certificates and HTTPS servers, `peers` finds external programs such as curl, and `skips`
+//! names the tests skipped for a missing one.
 #![allow(dead_code)] // each test file uses part of it
 
 pub mod peers;
+/// The note on skipped tests, one copy for both crates' tests.
+#[path = "../../../nethttp/tests/common/skips.rs"]
+pub mod skips;
 pub mod tls;
 
 use std::io::{BufRead, BufReader};
