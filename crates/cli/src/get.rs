@@ -2,7 +2,7 @@
 //! as it arrives; `-i` puts the status line and headers first, `-v` traces each phase of the
 //! exchange (connection, DNS, connect, TLS, write, first byte) on stderr. https offers HTTP/2
 //! (`--no-http2`: HTTP/1.1 only), `--http2-prior-knowledge` speaks h2c on http URLs, `-x`
-//! goes through an HTTP proxy.
+//! goes through an HTTP proxy, and `-f` exits 22 on an error status, as curl's `--fail`.
 
 mod trace;
 
@@ -19,6 +19,7 @@ use nethttp::{Body, Client};
 
 use crate::duration;
 use crate::tls_args::TlsArgs;
+use crate::Failure;
 
 #[derive(Args, Debug)]
 pub struct GetArgs {
@@ -44,6 +45,9 @@ pub struct GetArgs {
     /// Prints the response status line and headers before the body.
     #[arg(short = 'i', long = "include")]
     include: bool,
+    /// On a status of 400 or above, prints nothing on stdout and exits 22, as curl's --fail.
+    #[arg(short = 'f', long)]
+    fail: bool,
     /// Traces the exchange on stderr: connection reuse, DNS, connect, write, first byte, total.
     #[arg(short = 'v', long)]
     verbose: bool,
@@ -86,7 +90,10 @@ fn parse_header(s: &str) -> Result<(String, String), String> {
     Ok((name.to_owned(), value.trim().to_owned()))
 }
 
-pub fn run(args: GetArgs) -> Result<(), String> {
+/// The exit status of `--fail` on an error status, curl's.
+const FAIL_STATUS: u8 = 22;
+
+pub fn run(args: GetArgs) -> Result<(), Failure> {
     // One request needs no thread pool.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -95,7 +102,7 @@ pub fn run(args: GetArgs) -> Result<(), String> {
     rt.block_on(get(args))
 }
 
-async fn get(args: GetArgs) -> Result<(), String> {
+async fn get(args: GetArgs) -> Result<(), Failure> {
     let body = match (&args.data, &args.data_file) {
         (Some(d), _) => Some(Body::from(d.clone())),
         (None, Some(path)) => Some(Body::from(read_data_file(path)?)),
@@ -156,15 +163,21 @@ async fn get(args: GetArgs) -> Result<(), String> {
             );
         }
     }
+    if args.fail && res.status().as_u16() >= 400 {
+        return Err(Failure {
+            code: FAIL_STATUS,
+            message: format!("the server answered {} (--fail)", res.status()),
+        });
+    }
     if args.include {
         if let Err(e) = write_head(&mut out, "", &res) {
-            return ignore_broken_pipe(e);
+            return Ok(ignore_broken_pipe(e)?);
         }
     }
     let received = match copy_body(res, &mut out).await {
         Ok(n) => n,
-        Err(CopyError::Read(e)) => return Err(format!("reading the response body: {e}")),
-        Err(CopyError::Write(e)) => return ignore_broken_pipe(e),
+        Err(CopyError::Read(e)) => return Err(format!("reading the response body: {e}").into()),
+        Err(CopyError::Write(e)) => return Ok(ignore_broken_pipe(e)?),
     };
     if let Some(t) = &tracer {
         t.done(received);

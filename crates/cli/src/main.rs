@@ -34,6 +34,19 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// Why a subcommand failed: the line for stderr, and the exit status (1 unless the
+/// subcommand says otherwise, such as `get --fail`'s 22).
+pub struct Failure {
+    pub code: u8,
+    pub message: String,
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Failure {
+        Failure { code: 1, message }
+    }
+}
+
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -44,15 +57,15 @@ fn main() -> std::process::ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(args).map_err(Failure::from),
         Command::Get(args) => get::run(args),
-        Command::Bench(args) => bench::run(args),
+        Command::Bench(args) => bench::run(args).map_err(Failure::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("nethttp: {e}");
-            std::process::ExitCode::FAILURE
+            eprintln!("nethttp: {}", e.message);
+            std::process::ExitCode::from(e.code)
         }
     }
 }

@@ -3,7 +3,7 @@
 //! sent, `-v` tracing each phase on stderr, and a refused connection failing with a one-line
 //! message naming the address. Against scripted raw-TCP servers: the body reaches stdout while
 //! the response is still arriving, a redirect is followed on the same connection, and a gzip
-//! body is printed inflated.
+//! body is printed inflated. `-f`/`--fail` makes an error status exit 22, as curl's does.
 
 mod common;
 
@@ -315,4 +315,29 @@ fn a_gzip_body_is_printed_inflated() {
     );
     let head = head_rx.recv_timeout(TIMEOUT).expect("the request head");
     assert!(head.contains("\r\naccept-encoding: gzip\r\n"), "{head}");
+}
+
+#[test]
+fn fail_exits_22_without_the_body_on_an_error_status() {
+    let server = serve();
+    let get = |args: &[&str]| {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        run_nethttp(&all, TIMEOUT)
+    };
+    for flag in ["-f", "--fail"] {
+        let ran = get(&[flag, &server.url("/status/404")]);
+        assert_eq!(ran.status.code(), Some(22), "{flag}: {}", ran.stderr);
+        assert!(ran.stdout.is_empty(), "{flag}: {}", ran.stdout_str());
+        assert!(ran.stderr.contains("404"), "{flag}: {}", ran.stderr);
+        let ran = get(&[flag, &server.url("/status/503")]);
+        assert_eq!(ran.status.code(), Some(22), "{flag}: {}", ran.stderr);
+        // Below 400 is success, body and all.
+        let ran = get(&[flag, &server.url("/")]);
+        assert!(ran.status.success(), "{flag}: {}", ran.stderr);
+        assert_eq!(ran.stdout_str(), "Hello, World!");
+    }
+    // Without --fail an error status is still a response: printed, exit 0.
+    let ran = get(&[&server.url("/status/404")]);
+    assert!(ran.status.success(), "{}", ran.stderr);
 }
