@@ -4,6 +4,7 @@
 mod bench;
 mod duration;
 mod get;
+mod listen_addr;
 mod routes;
 mod runtime;
 mod serve;
@@ -48,12 +49,17 @@ impl From<String> for Failure {
 }
 
 fn main() -> std::process::ExitCode {
+    // Colour codes only for a person at a terminal: a log piped to a file or another program
+    // stays plain text. NO_COLOR (no-color.org) turns them off at a terminal too.
+    let stderr_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(stderr_is_terminal && !no_color)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {

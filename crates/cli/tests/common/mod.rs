@@ -133,11 +133,11 @@ impl Drop for Served {
     }
 }
 
-/// `127.0.0.1:PORT` from a line containing `listening on 127.0.0.1:PORT`.
+/// `127.0.0.1:PORT` (or `[::]:PORT`) from a line containing `listening on ADDR`.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("listening on ")? + "listening on ".len()..];
     let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+        .find(|c: char| !(c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '[' | ']')))
         .unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
