@@ -32,8 +32,9 @@ pub struct ServeArgs {
     /// Largest request head accepted (431 beyond).
     #[arg(long, default_value_t = 65536)]
     max_header_bytes: usize,
-    /// Largest request body accepted (413 beyond); 0 means no limit, so /echo takes any size.
-    #[arg(long, default_value_t = 0)]
+    /// Largest request body accepted (413 beyond). The default is the library's, 64 MiB; 0
+    /// means no limit, so /echo takes any size.
+    #[arg(long, default_value_t = nethttp::server::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: u64,
     /// Most connections open at once; 0 means no limit.
     #[arg(long, default_value_t = 0)]

@@ -2,7 +2,7 @@
 //! `listening on` log line), each demo route checked with reqwest, and SIGTERM during an
 //! in-flight request: the request completes, newcomers are refused, the process exits 0.
 //! Also the flags as Go users write them (`--addr :PORT`, `--addr localhost:PORT`), plain log
-//! lines off a terminal.
+//! lines off a terminal, and the default body limit.
 
 mod common;
 
@@ -286,4 +286,50 @@ fn log_lines_are_plain_text_off_a_terminal() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
+}
+
+/// The status line of the answer to a POST /echo that announces `length` body bytes and
+/// sends none of them.
+async fn echo_status_for_length(addr: std::net::SocketAddr, length: u64) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n");
+    conn.write_all(head.as_bytes()).await.expect("write");
+    let mut line = String::new();
+    let mut reader = tokio::io::BufReader::new(conn);
+    tokio::time::timeout(TIMEOUT, reader.read_line(&mut line))
+        .await
+        .expect("a status line in time")
+        .expect("read");
+    line.trim_end().to_owned()
+}
+
+/// `serve` takes the library's body limit, 64 MiB, unless told otherwise; 0 lifts it.
+#[tokio::test]
+async fn max_body_bytes_defaults_to_the_library_default() {
+    const LIMIT: u64 = 64 * 1024 * 1024;
+    let server = start(&[]);
+    assert_eq!(
+        echo_status_for_length(server.addr, LIMIT + 1).await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    assert_eq!(
+        echo_status_for_length(server.addr, LIMIT).await,
+        "HTTP/1.1 200 OK"
+    );
+    let unlimited = start(&["--max-body-bytes", "0"]);
+    assert_eq!(
+        echo_status_for_length(unlimited.addr, LIMIT + 1).await,
+        "HTTP/1.1 200 OK"
+    );
+    let help = common::run_nethttp(&["serve", "--help"], TIMEOUT);
+    let help = help.stdout_str();
+    let flag = help
+        .split("--max-body-bytes")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no --max-body-bytes in:\n{help}"));
+    let flag = &flag[..flag.find("\n  -").unwrap_or(flag.len())];
+    assert!(flag.contains("[default: 67108864]"), "{flag}");
+    assert!(flag.contains("64 MiB"), "{flag}");
+    assert!(flag.contains("0 means no limit"), "{flag}");
 }
