@@ -84,21 +84,23 @@ fn split(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
 /// byte there is not allowed or a `%` is not followed by two hex digits.
 fn reg_name_len(v: &[u8]) -> Option<usize> {
     let mut i = 0;
-    while i < v.len() {
-        match v[i] {
-            b':' => return Some(i),
-            b'%' => {
+    loop {
+        // The usual bytes cost one table lookup each; only what stops the run is looked at.
+        while i < v.len() && REG_NAME[usize::from(v[i])] {
+            i += 1;
+        }
+        match v.get(i) {
+            None | Some(b':') => return Some(i),
+            Some(b'%') => {
                 let escape = v.get(i + 1..i + 3)?;
                 if !escape.iter().all(u8::is_ascii_hexdigit) {
                     return None;
                 }
                 i += 3;
             }
-            b if REG_NAME[usize::from(b)] => i += 1,
-            _ => return None,
+            Some(_) => return None,
         }
     }
-    Some(i)
 }
 
 /// What is between the brackets of an IP-literal: an IPv6 address (std's parser takes exactly

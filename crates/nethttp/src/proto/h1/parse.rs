@@ -441,7 +441,7 @@ impl Framing {
         self,
         method: Method,
         version: Version,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         uri: Uri,
         out: &mut Option<RequestHead>,
     ) -> Result<(), HeadError> {
@@ -456,7 +456,6 @@ impl Framing {
         if self.hosts > 1 {
             return Err(HeadError::bad("multiple Host headers"));
         }
-        let mut headers = headers;
         absolute_form_host(&uri, &mut headers)?;
         let body = if self.transfer_encoding {
             // RFC 9112 §6.1: TE and CL together may be a smuggling attempt; reject rather than
