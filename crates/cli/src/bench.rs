@@ -32,8 +32,9 @@ const DEFAULT_DURATION: Duration = Duration::from_secs(10);
 
 #[derive(Args, Debug)]
 pub struct BenchArgs {
-    /// The URL to load; without one, the `serve` demo routes are started in-process on a free
-    /// loopback port and `GET /` is loaded.
+    /// The URL to load (http:// or https://, with a host); without one, the `serve` demo
+    /// routes are started in-process on a free loopback port and `GET /` is loaded.
+    #[arg(value_parser = loadable_url)]
     url: Option<String>,
     /// Connections, each kept for the whole run (the pool is capped at this many).
     #[arg(short = 'c', long = "connections", default_value_t = 50)]
@@ -49,11 +50,11 @@ pub struct BenchArgs {
     /// HTTP/1.1 only: https offers only `http/1.1` in ALPN.
     #[arg(long)]
     no_http2: bool,
-    /// Total requests to send. With -d as well, whichever ends first stops the run.
-    #[arg(short = 'n', long = "requests")]
+    /// Total requests to send, at least 1. With -d as well, whichever ends first stops the run.
+    #[arg(short = 'n', long = "requests", value_parser = clap::value_parser!(u64).range(1..))]
     requests: Option<u64>,
-    /// How long to run. Default: 10s, unless -n is given.
-    #[arg(short = 'd', long = "duration", value_parser = duration::parse)]
+    /// How long to run, more than 0. Default: 10s, unless -n is given.
+    #[arg(short = 'd', long = "duration", value_parser = duration::parse_positive)]
     duration: Option<Duration>,
     /// Request method.
     #[arg(short = 'X', long = "method", default_value = "GET")]
@@ -109,6 +110,21 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
     drop(rt);
     drop(local);
     result
+}
+
+/// A URL a load can be sent to: http or https, with a host. Checked before anything starts,
+/// so a typo is a usage error instead of a run of instant failures.
+fn loadable_url(s: &str) -> Result<String, String> {
+    let uri: Uri = s.parse().map_err(|e| format!("not a URL: {e}"))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        Some(other) => return Err(format!("scheme {other:?} is not http or https")),
+        None => return Err("the URL must start with http:// or https://".to_owned()),
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err("the URL has no host".to_owned());
+    }
+    Ok(s.to_owned())
 }
 
 /// Whether the run may speak HTTP/2: h2c was asked for, or https offers h2.

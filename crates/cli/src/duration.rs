@@ -29,6 +29,15 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// [`parse`], for flags where zero makes no sense (how long a run lasts).
+pub fn parse_positive(s: &str) -> Result<Duration, String> {
+    let d = parse(s)?;
+    if d.is_zero() {
+        return Err(format!("{s:?} is zero: give a duration above 0"));
+    }
+    Ok(d)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -41,5 +50,8 @@ mod tests {
         assert_eq!(parse("1.5").unwrap(), Duration::from_millis(1500));
         assert!(parse("10x").is_err());
         assert!(parse("").is_err());
+        assert!(parse_positive("0s").is_err());
+        assert!(parse_positive("0").is_err());
+        assert_eq!(parse_positive("1ms").unwrap(), Duration::from_millis(1));
     }
 }

@@ -2,8 +2,9 @@
 //! as it arrives; `-i` puts the status line and headers first, `-v` traces each phase of the
 //! exchange (connection, DNS, connect, TLS, write, first byte) on stderr. https offers HTTP/2
 //! (`--no-http2`: HTTP/1.1 only), `--http2-prior-knowledge` speaks h2c on http URLs, `-x`
-//! goes through an HTTP proxy. `--data-file` streams the body from a file (`upload`),
-//! `--max-filesize` refuses a larger response body (exit status 63, as curl).
+//! goes through an HTTP proxy, and `-f` exits 22 on an error status, as curl's `--fail`.
+//! `--data-file` streams the body from a file (`upload`), `--max-filesize` refuses a larger
+//! response body (exit status 63, as curl).
 
 mod trace;
 mod upload;
@@ -49,6 +50,9 @@ pub struct GetArgs {
     /// Prints the response status line and headers before the body.
     #[arg(short = 'i', long = "include")]
     include: bool,
+    /// On a status of 400 or above, prints nothing on stdout and exits 22, as curl's --fail.
+    #[arg(short = 'f', long)]
+    fail: bool,
     /// Traces the exchange on stderr: connection reuse, DNS, connect, write, first byte, total.
     #[arg(short = 'v', long)]
     verbose: bool,
@@ -103,10 +107,13 @@ const TOO_LARGE: u8 = 63;
 
 fn too_large(max: u64) -> Failure {
     Failure {
-        status: TOO_LARGE,
-        msg: format!("the response body is larger than --max-filesize {max} bytes"),
+        code: TOO_LARGE,
+        message: format!("the response body is larger than --max-filesize {max} bytes"),
     }
 }
+
+/// The exit status of `--fail` on an error status, curl's.
+const FAIL_STATUS: u8 = 22;
 
 pub fn run(args: GetArgs) -> Result<(), Failure> {
     // One request needs no thread pool.
@@ -191,6 +198,12 @@ async fn get(args: GetArgs) -> Result<(), Failure> {
                 "* the body came gzipped and is inflated (Content-Encoding and Content-Length removed)"
             );
         }
+    }
+    if args.fail && res.status().as_u16() >= 400 {
+        return Err(Failure {
+            code: FAIL_STATUS,
+            message: format!("the server answered {} (--fail)", res.status()),
+        });
     }
     if args.include {
         if let Err(e) = write_head(&mut out, "", &res) {

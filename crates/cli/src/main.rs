@@ -4,6 +4,7 @@
 mod bench;
 mod duration;
 mod get;
+mod listen_addr;
 mod routes;
 mod runtime;
 mod serve;
@@ -34,26 +35,32 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-/// A command that failed: the line to print and the exit status (1, unless a flag borrowed
-/// from curl says otherwise: 63 for `get --max-filesize`).
+/// Why a subcommand failed: the line for stderr, and the exit status (1 unless the
+/// subcommand says otherwise, as curl's exit statuses: `get --fail`'s 22, `get
+/// --max-filesize`'s 63).
 pub struct Failure {
-    pub status: u8,
-    pub msg: String,
+    pub code: u8,
+    pub message: String,
 }
 
 impl From<String> for Failure {
-    fn from(msg: String) -> Failure {
-        Failure { status: 1, msg }
+    fn from(message: String) -> Failure {
+        Failure { code: 1, message }
     }
 }
 
 fn main() -> std::process::ExitCode {
+    // Colour codes only for a person at a terminal: a log piped to a file or another program
+    // stays plain text. NO_COLOR (no-color.org) turns them off at a terminal too.
+    let stderr_is_terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(stderr_is_terminal && !no_color)
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
@@ -63,9 +70,9 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(f) => {
-            eprintln!("nethttp: {}", f.msg);
-            std::process::ExitCode::from(f.status)
+        Err(e) => {
+            eprintln!("nethttp: {}", e.message);
+            std::process::ExitCode::from(e.code)
         }
     }
 }

@@ -1,20 +1,22 @@
 //! `nethttp serve`: flags → `Server` config (TLS, HTTP/2), a runtime, the demo routes, and graceful shutdown
 //! on SIGINT/SIGTERM.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use nethttp::net::BindOptions;
 use nethttp::{Server, ServerTls};
 
-use crate::duration;
+use crate::{duration, listen_addr};
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
-    /// Address to listen on; port 0 picks a free port (the log line shows which).
+    /// Address to listen on, as Go takes it: HOST:PORT, [IPv6]:PORT, :PORT for every
+    /// interface, or a name such as localhost:PORT (resolved, IPv4 first). Port 0 picks a free
+    /// port (the log line shows which).
     #[arg(long, default_value = "127.0.0.1:8080")]
-    addr: SocketAddr,
+    addr: String,
     /// Time allowed to read a request head.
     #[arg(long, default_value = "10s", value_parser = duration::parse)]
     read_header_timeout: Duration,
@@ -30,8 +32,9 @@ pub struct ServeArgs {
     /// Largest request head accepted (431 beyond).
     #[arg(long, default_value_t = 65536)]
     max_header_bytes: usize,
-    /// Largest request body accepted (413 beyond); 0 means no limit, so /echo takes any size.
-    #[arg(long, default_value_t = 0)]
+    /// Largest request body accepted (413 beyond). The default is the library's, 64 MiB; 0
+    /// means no limit, so /echo takes any size.
+    #[arg(long, default_value_t = nethttp::server::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: u64,
     /// Most connections open at once; 0 means no limit.
     #[arg(long, default_value_t = 0)]
@@ -68,7 +71,13 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
+    let addrs = listen_addr::resolve(&args.addr)?;
     let server = Server::new()
+        // An unspecified IPv6 address (`:PORT`) takes IPv4 too, as Go's listener does.
+        .bind_options(BindOptions {
+            only_v6: Some(false),
+            ..BindOptions::default()
+        })
         .read_header_timeout(args.read_header_timeout)
         .read_timeout(args.read_timeout)
         .write_timeout(args.write_timeout)
@@ -90,16 +99,28 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         "http"
     };
-    let routes = crate::routes::demo();
-    let handle = if args.reuseport > 1 {
-        server
-            .serve_reuseport(args.addr, args.reuseport, routes)
-            .map_err(|e| format!("listening on {}: {e}", args.addr))?
-    } else {
-        let listener = server
-            .bind(args.addr)
-            .map_err(|e| format!("listening on {}: {e}", args.addr))?;
-        server.serve(listener, routes)
+    // The candidates in order; the first that binds is used.
+    let mut last_error = None;
+    let mut handle = None;
+    for addr in addrs {
+        let bound = if args.reuseport > 1 {
+            server.serve_reuseport(addr, args.reuseport, crate::routes::demo())
+        } else {
+            server
+                .bind(addr)
+                .map(|listener| server.serve(listener, crate::routes::demo()))
+        };
+        match bound {
+            Ok(h) => {
+                handle = Some(h);
+                break;
+            }
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let Some(handle) = handle else {
+        let e = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
+        return Err(format!("listening on {}: {e}", args.addr));
     };
     tracing::info!("listening on {} ({scheme})", handle.local_addr());
 

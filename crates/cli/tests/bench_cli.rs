@@ -275,3 +275,76 @@ fn a_server_closing_after_every_response_loses_no_get_and_duplicates_no_post() {
         "a POST reached the server twice, or a failed one reached it: {r}"
     );
 }
+
+/// A port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Exit status 2 and a message naming the flag or value, at once (no load started).
+fn usage_error(ran: &Ran, needle: &str) {
+    assert_eq!(
+        ran.status.code(),
+        Some(2),
+        "exit status {}; stderr:\n{}",
+        ran.status,
+        ran.stderr
+    );
+    assert!(ran.stdout.is_empty(), "{}", ran.stdout_str());
+    assert!(
+        ran.stderr.contains(needle),
+        "no {needle:?} in:\n{}",
+        ran.stderr
+    );
+}
+
+#[test]
+fn a_url_that_cannot_be_loaded_is_a_usage_error_before_any_load() {
+    for url in [
+        "notaurl",
+        "ftp://127.0.0.1/",
+        "127.0.0.1:8080/",
+        "http://",
+        "http:///path",
+        "http://exa mple/",
+    ] {
+        // Well within the 10 s a run would last.
+        let ran = run_nethttp(&["bench", url], Duration::from_secs(5));
+        usage_error(&ran, url);
+    }
+}
+
+#[test]
+fn zero_requests_or_zero_duration_is_a_usage_error() {
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    usage_error(&bench(&["-n", "0", &url]), "--requests");
+    usage_error(&bench(&["-d", "0s", &url]), "--duration");
+    usage_error(&bench(&["-d", "0", &url]), "--duration");
+}
+
+#[test]
+fn a_run_without_a_response_shows_no_latency_figures() {
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    let ran = bench(&["-n", "3", "-c", "1", &url]);
+    assert!(!ran.status.success(), "every request failed: exit non-zero");
+    let out = ran.stdout_str();
+    let latency = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("latency"))
+        .unwrap_or_else(|| panic!("no latency line in:\n{out}"));
+    assert_eq!(
+        latency.split_whitespace().collect::<Vec<_>>(),
+        ["latency", "none", "(no", "response)"],
+        "{out}"
+    );
+    assert!(!out.contains(" ms"), "figures that look measured:\n{out}");
+    assert!(out.contains("errors       3"), "{out}");
+
+    let ran = bench(&["-n", "3", "-c", "1", "--json", &url]);
+    assert!(!ran.status.success(), "every request failed: exit non-zero");
+    let r = report(&ran);
+    assert_eq!(r["latency_ms"], Value::Null, "{r}");
+    assert_eq!(r["requests"], 0, "{r}");
+    assert_eq!(r["errors"], 3, "{r}");
+}

@@ -5,7 +5,7 @@
 //! the response is still arriving, a redirect is followed on the same connection, a gzip
 //! body is printed inflated, `--max-filesize` stops a body (a gzip bomb among them) with exit
 //! status 63, and `--data-file` streams a large file with its length in bounded memory (and
-//! standard input chunked).
+//! standard input chunked). `-f`/`--fail` makes an error status exit 22, as curl's does.
 
 mod common;
 
@@ -537,4 +537,29 @@ fn data_file_dash_streams_standard_input_chunked() {
         rest = &rest[size + 2..];
     }
     assert_eq!(data, b"from stdin");
+}
+
+#[test]
+fn fail_exits_22_without_the_body_on_an_error_status() {
+    let server = serve();
+    let get = |args: &[&str]| {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        run_nethttp(&all, TIMEOUT)
+    };
+    for flag in ["-f", "--fail"] {
+        let ran = get(&[flag, &server.url("/status/404")]);
+        assert_eq!(ran.status.code(), Some(22), "{flag}: {}", ran.stderr);
+        assert!(ran.stdout.is_empty(), "{flag}: {}", ran.stdout_str());
+        assert!(ran.stderr.contains("404"), "{flag}: {}", ran.stderr);
+        let ran = get(&[flag, &server.url("/status/503")]);
+        assert_eq!(ran.status.code(), Some(22), "{flag}: {}", ran.stderr);
+        // Below 400 is success, body and all.
+        let ran = get(&[flag, &server.url("/")]);
+        assert!(ran.status.success(), "{flag}: {}", ran.stderr);
+        assert_eq!(ran.stdout_str(), "Hello, World!");
+    }
+    // Without --fail an error status is still a response: printed, exit 0.
+    let ran = get(&[&server.url("/status/404")]);
+    assert!(ran.status.success(), "{}", ran.stderr);
 }

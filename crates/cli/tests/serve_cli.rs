@@ -1,10 +1,13 @@
 //! `nethttp serve` end to end: the real binary on an ephemeral loopback port (found from its
 //! `listening on` log line), each demo route checked with reqwest, and SIGTERM during an
 //! in-flight request: the request completes, newcomers are refused, the process exits 0.
+//! Also the flags as Go users write them (`--addr :PORT`, `--addr localhost:PORT`), plain log
+//! lines off a terminal, and the default body limit.
 
 mod common;
 
-use std::process::Command;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Served;
@@ -198,4 +201,135 @@ async fn sigterm_finishes_the_in_flight_request_then_exits_zero() {
         !log.contains("forced"),
         "a connection was forced closed; log:\n{log}"
     );
+}
+
+/// `GET /` on `addr`, answered "Hello, World!".
+async fn says_hello(addr: std::net::SocketAddr) {
+    let resp = client()
+        .get(format!("http://{addr}/"))
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("GET http://{addr}/: {e}"));
+    assert_eq!(resp.text().await.unwrap(), "Hello, World!");
+}
+
+/// Go's `:PORT` listens on every interface: here `:0`, reached on 127.0.0.1.
+#[tokio::test]
+async fn addr_with_only_a_port_listens_on_every_interface() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["serve", "--addr", ":0"]);
+    let server = Served::spawn(cmd);
+    assert!(
+        server.addr.ip().is_unspecified(),
+        "listening on {}",
+        server.addr
+    );
+    says_hello(([127, 0, 0, 1], server.addr.port()).into()).await;
+}
+
+/// A host name is resolved, IPv4 first as Go's listener does: `localhost:0` is 127.0.0.1.
+#[tokio::test]
+async fn addr_with_a_host_name_is_resolved() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["serve", "--addr", "localhost:0"]);
+    let server = Served::spawn(cmd);
+    assert!(
+        server.addr.ip().is_loopback(),
+        "listening on {}",
+        server.addr
+    );
+    says_hello(server.addr).await;
+}
+
+#[test]
+fn an_addr_without_a_usable_port_fails_with_its_name() {
+    for addr in ["127.0.0.1", ":99999", "[::1", "localhost"] {
+        let ran = common::run_nethttp(&["serve", "--addr", addr], TIMEOUT);
+        assert!(!ran.status.success(), "{addr}: {}", ran.stderr);
+        assert!(ran.stderr.contains(addr), "{addr}: {}", ran.stderr);
+    }
+}
+
+/// Log lines carry ANSI colour only on a terminal; a pipe or a file gets plain text, whether
+/// or not NO_COLOR is set.
+#[test]
+fn log_lines_are_plain_text_off_a_terminal() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nethttp"))
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env_remove("NO_COLOR")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn nethttp serve");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let line = loop {
+        match rx.recv_timeout(TIMEOUT) {
+            Ok(line) if line.contains("listening on") => break line,
+            Ok(_) => {}
+            Err(e) => {
+                let _ = child.kill();
+                panic!("no `listening on` line: {e}");
+            }
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(!line.contains('\u{1b}'), "colour codes in {line:?}");
+}
+
+/// The status line of the answer to a POST /echo that announces `length` body bytes and
+/// sends none of them.
+async fn echo_status_for_length(addr: std::net::SocketAddr, length: u64) -> String {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let head = format!("POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n");
+    conn.write_all(head.as_bytes()).await.expect("write");
+    let mut line = String::new();
+    let mut reader = tokio::io::BufReader::new(conn);
+    tokio::time::timeout(TIMEOUT, reader.read_line(&mut line))
+        .await
+        .expect("a status line in time")
+        .expect("read");
+    line.trim_end().to_owned()
+}
+
+/// `serve` takes the library's body limit, 64 MiB, unless told otherwise; 0 lifts it.
+#[tokio::test]
+async fn max_body_bytes_defaults_to_the_library_default() {
+    const LIMIT: u64 = 64 * 1024 * 1024;
+    let server = start(&[]);
+    assert_eq!(
+        echo_status_for_length(server.addr, LIMIT + 1).await,
+        "HTTP/1.1 413 Payload Too Large"
+    );
+    assert_eq!(
+        echo_status_for_length(server.addr, LIMIT).await,
+        "HTTP/1.1 200 OK"
+    );
+    let unlimited = start(&["--max-body-bytes", "0"]);
+    assert_eq!(
+        echo_status_for_length(unlimited.addr, LIMIT + 1).await,
+        "HTTP/1.1 200 OK"
+    );
+    let help = common::run_nethttp(&["serve", "--help"], TIMEOUT);
+    let help = help.stdout_str();
+    let flag = help
+        .split("--max-body-bytes")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no --max-body-bytes in:\n{help}"));
+    let flag = &flag[..flag.find("\n  -").unwrap_or(flag.len())];
+    assert!(flag.contains("[default: 67108864]"), "{flag}");
+    assert!(flag.contains("64 MiB"), "{flag}");
+    assert!(flag.contains("0 means no limit"), "{flag}");
 }

@@ -66,3 +66,35 @@ async fn the_absolute_form_is_served() {
         .await;
     assert_eq!(c.response().await, ok_text("GET /abs: "));
 }
+
+/// A space inside the target makes the request line four tokens: a malformed request (400),
+/// not a well-formed one in an unsupported version (505).
+#[tokio::test]
+async fn a_space_inside_the_target_is_400_not_505() {
+    let handle = start(Server::new(), echo_summary);
+    for line in [
+        "GET /a b HTTP/1.1",
+        "GET /a b HTTP/2.0",
+        "GET /a  HTTP/1.1",
+        "GET /a b c HTTP/1.1",
+    ] {
+        let mut c = Conn::connect(handle.local_addr()).await;
+        c.send(format!("{line}\r\nHost: x\r\n\r\n")).await;
+        assert_eq!(
+            c.response().await,
+            error_response("400 Bad Request", "invalid request line"),
+            "{line:?}"
+        );
+        c.expect_eof().await;
+    }
+    // A well-formed line in another version is still 505.
+    let mut c = Conn::connect(handle.local_addr()).await;
+    c.send("GET /a HTTP/2.0\r\nHost: x\r\n\r\n").await;
+    assert_eq!(
+        c.response().await,
+        error_response(
+            "505 HTTP Version Not Supported",
+            "HTTP version not supported"
+        )
+    );
+}

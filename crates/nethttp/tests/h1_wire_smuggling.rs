@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::wire::{error_response, ok_text, start, Conn, DATE};
+use nethttp::http::Response;
 use nethttp::http::StatusCode;
 use nethttp::{text_response, HttpRequest, Server, ServerHandle};
 
@@ -283,4 +284,44 @@ async fn invalid_chunk_size_fails_the_body_and_closes() {
             "only the first request ran for {body:?}"
         );
     }
+}
+
+/// A handler that streams the request body back answers before reading it. When that body's
+/// chunked framing turns out broken (or over the limit) before any byte of the response has
+/// gone out, the client gets a 400 (413) instead of a connection closed without an answer;
+/// the bytes behind the bad chunk are still never parsed as a request.
+#[tokio::test]
+async fn broken_body_streamed_back_is_answered_before_the_close() {
+    let echo = |req: HttpRequest| async move { Response::new(req.into_body()) };
+    let handle = start(Server::new(), echo);
+    for body in [
+        "zz\r\n",
+        "-5\r\nhello\r\n0\r\n\r\n",
+        "5\r\nhelloXX0\r\n\r\n",
+        "3\r\nabc\r\n0\r\nbad trailer\r\n\r\n",
+    ] {
+        let mut c = Conn::connect(handle.local_addr()).await;
+        c.send(format!(
+            "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{body}{SMUGGLED}"
+        ))
+        .await;
+        assert_eq!(
+            c.response().await,
+            error_response("400 Bad Request", "malformed chunked request body"),
+            "chunked body {body:?}"
+        );
+        c.expect_eof().await;
+    }
+    let handle = start(Server::new().max_body_bytes(Some(4)), echo);
+    let mut c = Conn::connect(handle.local_addr()).await;
+    c.send(format!(
+        "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+         5\r\nhello\r\n0\r\n\r\n{SMUGGLED}"
+    ))
+    .await;
+    assert_eq!(
+        c.response().await,
+        error_response("413 Payload Too Large", "request body too large")
+    );
+    c.expect_eof().await;
 }

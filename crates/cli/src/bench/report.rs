@@ -44,7 +44,7 @@ impl Report<'_> {
         }
     }
 
-    /// Latency at percentile `p`, in milliseconds; 0 when nothing completed.
+    /// Latency at percentile `p`, in milliseconds (only asked when something completed).
     fn latency_ms(&self, p: f64) -> f64 {
         let h = &self.recorder.latency_us;
         if h.is_empty() {
@@ -110,16 +110,21 @@ impl Report<'_> {
                 0.0
             }
         );
-        let _ = write!(s, "  latency     ");
-        for (_, label, p) in PERCENTILES {
-            let _ = write!(s, " {label} {:.3} ms ", self.latency_ms(p));
+        if r.latency_us.is_empty() {
+            // Nothing was measured: zeros here would read as a very fast server.
+            let _ = writeln!(s, "  latency      none (no response)");
+        } else {
+            let _ = write!(s, "  latency     ");
+            for (_, label, p) in PERCENTILES {
+                let _ = write!(s, " {label} {:.3} ms ", self.latency_ms(p));
+            }
+            let _ = writeln!(
+                s,
+                " max {:.3} ms  mean {:.3} ms",
+                self.max_ms(),
+                self.mean_ms()
+            );
         }
-        let _ = writeln!(
-            s,
-            " max {:.3} ms  mean {:.3} ms",
-            self.max_ms(),
-            self.mean_ms()
-        );
         let mut statuses = r.statuses.clone();
         statuses.sort_unstable();
         let statuses: Vec<String> = statuses.iter().map(|(c, n)| format!("{c}: {n}")).collect();
@@ -165,12 +170,16 @@ impl Report<'_> {
     /// The `--json` report: one object.
     pub fn json(&self) -> Value {
         let r = self.recorder;
-        let mut latency = Map::new();
-        for (name, _, p) in PERCENTILES {
-            latency.insert(name.to_owned(), json!(self.latency_ms(p)));
-        }
-        latency.insert("max".to_owned(), json!(self.max_ms()));
-        latency.insert("mean".to_owned(), json!(self.mean_ms()));
+        // null when nothing was measured, rather than zeros that look measured.
+        let latency = (!r.latency_us.is_empty()).then(|| {
+            let mut latency = Map::new();
+            for (name, _, p) in PERCENTILES {
+                latency.insert(name.to_owned(), json!(self.latency_ms(p)));
+            }
+            latency.insert("max".to_owned(), json!(self.max_ms()));
+            latency.insert("mean".to_owned(), json!(self.mean_ms()));
+            latency
+        });
         let status: Map<String, Value> = r
             .statuses
             .iter()

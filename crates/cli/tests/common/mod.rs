@@ -1,10 +1,14 @@
 //! A running `nethttp serve` for the CLI's tests: spawned on an ephemeral loopback port, found
 //! from its `listening on` log line, its log collected, killed when the test ends; `tls` makes
-//! certificates and HTTPS servers, `peers` finds external programs such as curl.
+//! certificates and HTTPS servers, `peers` finds external programs such as curl, and `skips`
+//! names the tests skipped for a missing one.
 #![allow(dead_code)] // each test file uses part of it
 
 pub mod h2raw;
 pub mod peers;
+/// The note on skipped tests, one copy for both crates' tests.
+#[path = "../../../nethttp/tests/common/skips.rs"]
+pub mod skips;
 pub mod tls;
 
 use std::io::{BufRead, BufReader};
@@ -130,11 +134,11 @@ impl Drop for Served {
     }
 }
 
-/// `127.0.0.1:PORT` from a line containing `listening on 127.0.0.1:PORT`.
+/// `127.0.0.1:PORT` (or `[::]:PORT`) from a line containing `listening on ADDR`.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("listening on ")? + "listening on ".len()..];
     let end = rest
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == ':'))
+        .find(|c: char| !(c.is_ascii_hexdigit() || matches!(c, '.' | ':' | '[' | ']')))
         .unwrap_or(rest.len());
     rest[..end].parse().ok()
 }

@@ -1,5 +1,7 @@
 //! Finding an external program a test checks against (curl), with the CI rule: under
-//! `CI=true` a missing or broken one fails the test, elsewhere the test is skipped with a note.
+//! `CI=true` a missing or broken one fails the test, elsewhere the test is skipped, and the
+//! binary names the skipped tests and the missing peers after its results (see
+//! `common::skips`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,9 +32,13 @@ pub fn peer(name: &str, version_arg: &str) -> Option<PathBuf> {
         None => format!("`{name}` is not on PATH"),
     };
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("test peer missing: {why}; CI=true requires it (.ci/run installs it)");
+        panic!(
+            "test peer missing: {why}; CI=true requires it (`{}` installs it)",
+            super::skips::INSTALL
+        );
     }
     eprintln!("note: skipping this test: {why} (with CI=true this is a failure)");
+    super::skips::record(&why);
     None
 }
 

@@ -98,6 +98,9 @@ impl std::fmt::Debug for Server {
     }
 }
 
+/// The default of [`Server::max_body_bytes`]: 64 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 64 * 1024 * 1024;
+
 impl Server {
     /// A server with the defaults documented on each setter.
     pub fn new() -> Self {
@@ -108,7 +111,7 @@ impl Server {
             idle_timeout: Duration::from_secs(60),
             max_header_bytes: 64 * 1024,
             max_uri_bytes: 16 * 1024,
-            max_body_bytes: Some(64 * 1024 * 1024),
+            max_body_bytes: Some(DEFAULT_MAX_BODY_BYTES),
             min_body_rate: Some(MinDataRate {
                 bytes_per_sec: 240,
                 grace: Duration::from_secs(5),
@@ -262,7 +265,8 @@ impl Server {
         self
     }
 
-    /// Largest request body accepted. Default: 64 MiB; `None` means no limit.
+    /// Largest request body accepted. Default: 64 MiB ([`DEFAULT_MAX_BODY_BYTES`]); `None`
+    /// means no limit.
     /// A Content-Length over it is refused with `413` before the handler runs; a chunked body
     /// that grows past it fails the handler's read, and the response becomes `413`.
     pub fn max_body_bytes(mut self, n: Option<u64>) -> Self {

@@ -3,4 +3,5 @@
 pub mod certs;
 pub mod peers;
 pub mod script;
+pub mod skips;
 pub mod wire;

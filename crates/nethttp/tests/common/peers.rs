@@ -1,6 +1,7 @@
 //! Finding the external programs the interop tests talk to (curl, python3, nginx), with the
-//! CI rule: under `CI=true` a missing or broken peer fails the test, elsewhere it is skipped
-//! with a note.
+//! CI rule: under `CI=true` a missing or broken peer fails the test, elsewhere it is skipped,
+//! and the binary names the skipped tests and the missing peers after its results (see
+//! `common::skips`).
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -34,10 +35,20 @@ pub fn peer(name: &str, version_arg: &str, extra_dirs: &[&str]) -> Option<PathBu
         Some(p) => format!("`{}` does not run (`{version_arg}` failed)", p.display()),
         None => format!("`{name}` is not on PATH"),
     };
+    skip(&why)
+}
+
+/// The CI rule for a missing peer: panics under `CI=true`, else records the skip and returns
+/// `None`.
+fn skip<T>(why: &str) -> Option<T> {
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("interop peer missing: {why}; CI=true requires it (.ci/run installs it)");
+        panic!(
+            "interop peer missing: {why}; CI=true requires it (`{}` installs it)",
+            super::skips::INSTALL
+        );
     }
     eprintln!("note: skipping this test: {why} (with CI=true this is a failure)");
+    super::skips::record(why);
     None
 }
 
@@ -61,12 +72,7 @@ pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
     if ok {
         return Some(py);
     }
-    let why = format!("python3 cannot `{import}` (pip install h2)");
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("interop peer missing: {why}; CI=true requires it (.ci/run installs it)");
-    }
-    eprintln!("note: skipping this test: {why} (with CI=true this is a failure)");
-    None
+    skip(&format!("python3 cannot `{import}` (pip install h2)"))
 }
 
 /// Starts nginx in the foreground on the config `<dir>/nginx.conf` (prefix `dir`), and waits

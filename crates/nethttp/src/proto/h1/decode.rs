@@ -1,13 +1,15 @@
 //! Message body framing (RFC 9112 §6, §7.1), for requests and responses alike: a decoder that
 //! takes body bytes off the front of the connection's read buffer — by Content-Length, by
-//! parsing chunked encoding with its extensions and trailers, or up to end of stream — without
-//! copying data.
+//! parsing chunked encoding with its extensions and trailers (fields that must not be trailers
+//! dropped), or up to end of stream — without copying data.
 //!
 //! Chunked parsing is strict where leniency enables smuggling: line ends must be CRLF, sizes
 //! are 1–16 hex digits with no sign or leading space, and extensions and trailers are bounded.
 
 use bytes::{Buf, Bytes, BytesMut};
 use http::HeaderMap;
+
+use crate::proto::trailers;
 
 /// Most bytes of chunk extensions accepted on one chunk line (they are parsed, then ignored).
 const MAX_CHUNK_EXT_BYTES: usize = 4096;
@@ -285,10 +287,14 @@ impl Chunked {
                 .map_err(|_| DecodeError("invalid trailer name"))?;
             let value = http::HeaderValue::from_bytes(f.value)
                 .map_err(|_| DecodeError("invalid trailer value"))?;
-            map.append(name, value);
+            // RFC 9110 §6.5.1: a field that must not be a trailer is dropped here, before the
+            // handler (or, on the client, the caller) could mistake it for a header.
+            if trailers::allowed(&name) {
+                map.append(name, value);
+            }
         }
         buf.advance(end);
-        Ok(Decoded::Done(Some(map)))
+        Ok(Decoded::Done((!map.is_empty()).then_some(map)))
     }
 }
 

@@ -1,9 +1,9 @@
 //! Response encoding: the status line and header block in one buffer, and chunked framing
-//! (RFC 9112 §7.1) for bodies of unknown length, trailers included.
+//! (RFC 9112 §7.1) for bodies of unknown length, trailers included (those allowed to be).
 
 use http::{HeaderMap, StatusCode};
 
-use crate::proto::date;
+use crate::proto::{date, trailers};
 
 /// How a response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,11 +132,12 @@ pub(crate) fn write_chunk_header(dst: &mut Vec<u8>, len: usize) {
 /// Line terminator.
 pub(crate) const CRLF: &[u8] = b"\r\n";
 
-/// Writes the last chunk, the trailers (if any) and the final blank line.
+/// Writes the last chunk, the trailers (if any) and the final blank line. A field that must
+/// not be a trailer (RFC 9110 §6.5.1, see `proto::trailers`) is not written.
 pub(crate) fn write_chunked_end(dst: &mut Vec<u8>, trailers: Option<&HeaderMap>) {
     dst.extend_from_slice(b"0\r\n");
     if let Some(t) = trailers {
-        for (name, value) in t {
+        for (name, value) in t.iter().filter(|(name, _)| trailers::allowed(name)) {
             dst.extend_from_slice(name.as_str().as_bytes());
             dst.extend_from_slice(b": ");
             dst.extend_from_slice(value.as_bytes());

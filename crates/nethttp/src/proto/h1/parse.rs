@@ -8,6 +8,7 @@ use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
 use super::fields::{self, Span};
+use crate::proto::host;
 use http::{Method, StatusCode, Uri, Version};
 
 /// Limits on what a client controls in a request head.
@@ -312,6 +313,12 @@ fn map_httparse_error(e: httparse::Error, buf: &[u8]) -> HeadError {
             status: StatusCode::HTTP_VERSION_NOT_SUPPORTED,
             reason: "HTTP version not supported",
         },
+        // `GET /a b HTTP/1.1`: a space in the target (or a doubled one) leaves httparse
+        // looking for the version in the wrong place. The line is malformed, not a request
+        // in another version.
+        E::Version if request_line(buf).is_some_and(|(_, line)| !has_three_tokens(line)) => {
+            HeadError::bad("invalid request line")
+        }
         E::Version => HeadError::bad("malformed HTTP version"),
         E::HeaderName => HeadError::bad("invalid header name"),
         E::HeaderValue => HeadError::bad("invalid header value"),
@@ -321,12 +328,29 @@ fn map_httparse_error(e: httparse::Error, buf: &[u8]) -> HeadError {
     }
 }
 
-/// Where a complete request line's last token is a well-formed `HTTP/d.d`: its offset in `buf`.
-fn version_token(buf: &[u8]) -> Option<usize> {
+/// A complete request line in `buf`: where it starts, and the line without its line end.
+fn request_line(buf: &[u8]) -> Option<(usize, &[u8])> {
     let start = request_line_start(buf);
     let line = &buf[start..];
     let end = line.iter().position(|&b| b == b'\n')?;
-    let line = line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]);
+    Some((
+        start,
+        line[..end].strip_suffix(b"\r").unwrap_or(&line[..end]),
+    ))
+}
+
+/// RFC 9112 §3: `method SP request-target SP HTTP-version`, single spaces, none inside.
+fn has_three_tokens(line: &[u8]) -> bool {
+    line.iter().filter(|&&b| b == b' ').count() == 2
+}
+
+/// Where a complete request line of three tokens ends in a well-formed `HTTP/d.d`: that
+/// token's offset in `buf`.
+fn version_token(buf: &[u8]) -> Option<usize> {
+    let (start, line) = request_line(buf)?;
+    if !has_three_tokens(line) {
+        return None;
+    }
     let sp = line.iter().rposition(|&b| b == b' ')?;
     let v = &line[sp + 1..];
     let well_formed = v.len() == 8
@@ -358,6 +382,10 @@ impl Framing {
         match *name {
             header::HOST => {
                 self.hosts = self.hosts.saturating_add(1);
+                // RFC 9112 §3.2: a Host with an invalid value is a 400, whatever the target.
+                if !host::is_valid(value.as_bytes()) {
+                    return Err(HeadError::bad("invalid Host header"));
+                }
             }
             header::CONTENT_LENGTH => {
                 // RFC 9110 §8.6: a list of identical values may be accepted as one; any other
@@ -413,7 +441,7 @@ impl Framing {
         self,
         method: Method,
         version: Version,
-        headers: HeaderMap,
+        mut headers: HeaderMap,
         uri: Uri,
         out: &mut Option<RequestHead>,
     ) -> Result<(), HeadError> {
@@ -428,6 +456,7 @@ impl Framing {
         if self.hosts > 1 {
             return Err(HeadError::bad("multiple Host headers"));
         }
+        absolute_form_host(&uri, &mut headers)?;
         let body = if self.transfer_encoding {
             // RFC 9112 §6.1: TE and CL together may be a smuggling attempt; reject rather than
             // guess which one the other hop believed.
@@ -480,6 +509,33 @@ impl Framing {
         });
         Ok(())
     }
+}
+
+/// An absolute-form target names the host itself. RFC 9112 §3.2.2: the server MUST then
+/// ignore the Host field and use the target's authority — as Go's server does
+/// (`req.Host = req.URL.Host`; a Host that disagrees is not refused, and neither here). Host is
+/// set to that authority, so a handler reading it and the router reading the target never
+/// disagree about which site a request is for. The usual request (origin-form) returns at once.
+fn absolute_form_host(uri: &Uri, headers: &mut HeaderMap) -> Result<(), HeadError> {
+    let Some(authority) = uri.authority().filter(|_| uri.scheme().is_some()) else {
+        return Ok(());
+    };
+    let authority = authority.as_str();
+    // RFC 9110 §4.2.4: userinfo in an http(s) URI from an untrusted source is an error; the
+    // rest of the grammar is the same as Host's.
+    if !host::is_valid(authority.as_bytes()) {
+        return Err(HeadError::bad("invalid authority in request target"));
+    }
+    if headers
+        .get(header::HOST)
+        .is_some_and(|h| h.as_bytes() == authority.as_bytes())
+    {
+        return Ok(());
+    }
+    let value = HeaderValue::from_str(authority)
+        .map_err(|_| HeadError::bad("invalid authority in request target"))?;
+    headers.insert(header::HOST, value);
+    Ok(())
 }
 
 /// Parses a Content-Length value: 1*DIGIT, at most 19 digits (fits u64), optionally a
@@ -585,6 +641,53 @@ mod tests {
             "GET / HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
         ] {
             assert_eq!(status(req), StatusCode::BAD_REQUEST, "{req:?}");
+        }
+    }
+
+    #[test]
+    fn host_must_be_an_authority() {
+        for host in ["a b", "<script>", "evil@b", "a/b", "[::1", "a:x"] {
+            let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            let e = parse(&req).expect_err(&req);
+            assert_eq!(
+                (e.status, e.reason),
+                (StatusCode::BAD_REQUEST, "invalid Host header")
+            );
+        }
+        for host in ["", "a.example:80", "[::1]:80"] {
+            let req = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
+            assert!(matches!(parse(&req), Ok(Some(_))), "{req:?}");
+        }
+    }
+
+    /// RFC 9112 §3.2.2: an absolute-form target's authority is the request's host, whatever
+    /// Host said; userinfo in it is refused (RFC 9110 §4.2.4).
+    #[test]
+    fn absolute_form_authority_is_the_host() {
+        for (req, host) in [
+            ("GET http://a:8/x HTTP/1.1\r\nHost: b\r\n\r\n", "a:8"),
+            ("GET http://a/x HTTP/1.1\r\nHost: \r\n\r\n", "a"),
+            ("GET http://a/x HTTP/1.1\r\nHost: a\r\n\r\n", "a"),
+            ("GET http://a/x HTTP/1.0\r\n\r\n", "a"),
+            ("GET /x HTTP/1.1\r\nHost: b\r\n\r\n", "b"),
+        ] {
+            let h = parse(req).unwrap().unwrap();
+            let hosts: Vec<_> = h.headers.get_all(header::HOST).iter().collect();
+            assert_eq!(hosts, [host], "{req:?}");
+        }
+        let e = parse("GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n").unwrap_err();
+        assert_eq!(e.reason, "invalid authority in request target");
+    }
+
+    /// Four tokens on the request line are a malformed line (400), not a version (505).
+    #[test]
+    fn space_inside_the_target_is_a_bad_request_line() {
+        for line in ["GET /a b HTTP/1.1", "GET /a  HTTP/1.1", "GET /a b HTTP/1.5"] {
+            let e = parse(&format!("{line}\r\nHost: x\r\n\r\n")).unwrap_err();
+            assert_eq!(
+                (e.status, e.reason),
+                (StatusCode::BAD_REQUEST, "invalid request line")
+            );
         }
     }
 

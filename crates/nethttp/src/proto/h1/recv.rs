@@ -52,6 +52,8 @@ pub(crate) struct Exchange<R> {
     pub notify: Notify,
     continue_state: AtomicU8,
     too_large: AtomicBool,
+    /// The body's chunked framing was invalid.
+    malformed: AtomicBool,
 }
 
 /// What a request body gives back to its connection.
@@ -70,6 +72,7 @@ impl<R> Exchange<R> {
             notify: Notify::new(),
             continue_state: AtomicU8::new(CONTINUE_NONE),
             too_large: AtomicBool::new(false),
+            malformed: AtomicBool::new(false),
         }
     }
 
@@ -82,6 +85,7 @@ impl<R> Exchange<R> {
         };
         self.continue_state.store(state, Ordering::Relaxed);
         self.too_large.store(false, Ordering::Relaxed);
+        self.malformed.store(false, Ordering::Relaxed);
     }
 
     /// Takes the read half back, if the body has returned it.
@@ -136,6 +140,11 @@ impl<R> Exchange<R> {
     /// The body exceeded the configured limit.
     pub(crate) fn too_large(&self) -> bool {
         self.too_large.load(Ordering::Acquire)
+    }
+
+    /// The body's framing was invalid.
+    pub(crate) fn malformed(&self) -> bool {
+        self.malformed.load(Ordering::Acquire)
     }
 
     fn give_back(&self, r: Returned<R>) {
@@ -250,7 +259,8 @@ impl<R: ReadIo> http_body::Body for RecvBody<R> {
             };
             match this.decoder.decode(&mut reader.buf) {
                 Err(e) => {
-                    return this.fail(Error::with_cause(Kind::Parse, "invalid request body", e.0))
+                    this.exchange.malformed.store(true, Ordering::Release);
+                    return this.fail(Error::with_cause(Kind::Parse, "invalid request body", e.0));
                 }
                 Ok(Decoded::Data(data)) => {
                     this.end_wait();

@@ -636,6 +636,11 @@ where
                 Some(None) => break,
                 Some(Some(Err(e))) => {
                     tracing::debug!(error = %e, "response body failed; closing the connection");
+                    if !head_sent && self.answer_broken_request_body(head_at) {
+                        // The failed request body closes the connection once this answer is
+                        // flushed (the read half comes back marked failed).
+                        return Ok(());
+                    }
                     return Err(());
                 }
                 Some(Some(Ok(frame))) => frame,
@@ -652,6 +657,8 @@ where
             if data.is_empty() {
                 continue;
             }
+            // A large chunk is written straight to the socket, the head before it.
+            head_sent |= data.len() >= DIRECT_WRITE;
             written += data.len() as u64;
             match framing {
                 Framing::Length(n) if written > n => {
@@ -683,6 +690,27 @@ where
             }
             _ => Ok(()),
         }
+    }
+
+    /// The response body failed before any of the response was sent: when that is because
+    /// the request body streamed back was malformed or too large, the response is replaced by
+    /// the error the client would have had from a handler that read its body first (malformed
+    /// syntax is a 400, RFC 9110 §15.5.1). Returns whether it did; the connection closes after
+    /// it either way.
+    fn answer_broken_request_body(&mut self, head_at: usize) -> bool {
+        let Some(ex) = self.exchange.as_ref().filter(|_| self.reader.is_none()) else {
+            return false;
+        };
+        let (status, reason) = if ex.malformed() {
+            (StatusCode::BAD_REQUEST, "malformed chunked request body")
+        } else if ex.too_large() {
+            (StatusCode::PAYLOAD_TOO_LARGE, "request body too large")
+        } else {
+            return false;
+        };
+        self.wbuf.truncate(head_at);
+        self.write_error(status, reason);
+        true
     }
 
     /// Appends body data: small chunks are copied into the batch, large ones are written

@@ -234,7 +234,11 @@ impl<G: Send + Unpin + 'static> RecvBody<G> {
         let trailers = ready!(this.recv.poll_trailers(cx));
         this.finish();
         match trailers {
-            Ok(Some(t)) => Poll::Ready(Some(Ok(Frame::trailers(t)))),
+            // Fields that must not be trailers never reach the reader (RFC 9110 §6.5.1).
+            Ok(Some(t)) => {
+                let t = crate::proto::trailers::filter(t);
+                Poll::Ready((!t.is_empty()).then(|| Ok(Frame::trailers(t))))
+            }
             Ok(None) => Poll::Ready(None),
             Err(e) => Poll::Ready(Some(Err(super::error("reading trailers failed", e)))),
         }

@@ -132,6 +132,11 @@ pub(crate) async fn pipe(
                 }
                 Err(frame) => {
                     if let Ok(trailers) = frame.into_trailers() {
+                        // Fields that must not be trailers are not sent (RFC 9110 §6.5.1).
+                        let trailers = crate::proto::trailers::filter(trailers);
+                        if trailers.is_empty() {
+                            return end(send, Bytes::new());
+                        }
                         return send
                             .send_trailers(trailers)
                             .map_err(|e| failed(send, "sending trailers failed", e));

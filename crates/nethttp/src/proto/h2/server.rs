@@ -343,12 +343,14 @@ fn start_stream(
 ) -> Start {
     let (mut parts, recv) = req.into_parts();
     // h2 checks names and most of the rules of RFC 9113 §8.2; a value with leading or
-    // trailing whitespace (§8.2.1) it lets through. Such a request is malformed: a stream
-    // error of type PROTOCOL_ERROR.
+    // trailing whitespace (§8.2.1) it lets through, and an authority with userinfo or a Host
+    // naming another one (§8.3.1). Such a request is malformed: a stream error of type
+    // PROTOCOL_ERROR.
     if parts
         .headers
         .values()
         .any(|v| has_outer_whitespace(v.as_bytes()))
+        || !crate::proto::host::h2_authority_ok(&parts.uri, &parts.headers)
     {
         respond.send_reset(Reason::PROTOCOL_ERROR);
         return Start::Done;
