@@ -131,13 +131,22 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     match stopped {
         Some(r) => r.map_err(|e| format!("server failed: {e}")),
         None => {
-            tracing::info!(timeout = ?args.shutdown_timeout, "shutting down: finishing in-flight requests");
-            let report = handle.shutdown(args.shutdown_timeout).await;
-            if report.forced > 0 {
-                tracing::warn!(
-                    forced = report.forced,
-                    "closed connections still busy at the deadline"
-                );
+            tracing::info!(timeout = ?args.shutdown_timeout, "shutting down: finishing in-flight requests (signal again to stop now)");
+            tokio::select! {
+                report = handle.shutdown(args.shutdown_timeout) => {
+                    if report.forced > 0 {
+                        tracing::warn!(
+                            forced = report.forced,
+                            "closed connections still busy at the deadline"
+                        );
+                    }
+                }
+                // A second SIGINT/SIGTERM: the operator will not wait for the grace period.
+                _ = shutdown_signal() => {
+                    let forced = handle.live_connections();
+                    tracing::warn!(forced, "second signal: closing every connection now");
+                    handle.close().await;
+                }
             }
             tracing::info!("stopped");
             Ok(())
