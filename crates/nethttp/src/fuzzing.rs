@@ -1,7 +1,8 @@
 //! Fuzzing entry points (cargo feature `fuzzing`, for the cargo-fuzz targets in `fuzz/` only):
 //! thin drivers that push bytes through the real HTTP/1.1 head parsers (`proto::h1::parse` for
 //! requests, `proto::h1::parse_response` for responses) and body decoders (`proto::h1::decode`;
-//! the client's gzip decoder in [`gunzip`])
+//! the client's gzip decoder in [`gunzip`]; the authority checks in [`host`]; the trailer
+//! filter in [`trailers`])
 //! the way a connection does — arriving in pieces, at split points the fuzzer chooses — and
 //! panic when an invariant breaks, which is how libFuzzer reports a finding. Nothing here parses HTTP itself; it only feeds, observes and compares.
 //!
@@ -18,6 +19,8 @@
 //!   has seen less of the input may rightly reject it for a different reason first.
 
 pub mod gunzip;
+pub mod host;
+pub mod trailers;
 
 use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue, Method, Version};
@@ -299,6 +302,24 @@ fn check_head(head: RequestHead, head_len: usize, limits: &HeadLimits) -> Head {
             values(http::header::HOST).len(),
             1,
             "HTTP/1.1 without exactly one Host"
+        );
+    }
+    // Host is an authority, and an absolute-form target's authority replaces it.
+    for h in values(http::header::HOST) {
+        assert!(
+            crate::proto::host::is_valid(h.as_bytes()),
+            "accepted Host {h:?}"
+        );
+        assert!(
+            !h.as_bytes().contains(&b'@'),
+            "accepted Host {h:?} with userinfo"
+        );
+    }
+    if let Some(authority) = head.uri.authority().filter(|_| head.uri.scheme().is_some()) {
+        assert_eq!(
+            values(http::header::HOST),
+            [authority.as_str()],
+            "Host is not the absolute-form target's authority"
         );
     }
     if head.expect_continue {

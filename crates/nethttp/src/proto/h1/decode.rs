@@ -16,7 +16,7 @@ const MAX_CHUNK_EXT_BYTES: usize = 4096;
 /// Most bytes of trailer section accepted.
 pub(crate) const MAX_TRAILER_BYTES: usize = 16 * 1024;
 /// Most trailer fields accepted.
-const MAX_TRAILERS: usize = 64;
+pub(crate) const MAX_TRAILERS: usize = 64;
 
 /// What one decode step produced.
 #[derive(Debug, PartialEq)]
