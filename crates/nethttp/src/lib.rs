@@ -11,6 +11,7 @@
 
 pub mod body;
 pub mod client;
+pub(crate) mod conn;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -1,8 +1,8 @@
 //! The server: its configuration (every timeout finite by default, every client-controlled
 //! size bounded), and starting it on listeners. `serve` holds the accept loop, `shutdown` the
-//! handle that stops it, `conn_state` the connection life cycle.
+//! handle that stops it. The connection life cycle it reports lives in `crate::conn`, below
+//! both this layer and the protocol engines.
 
-mod conn_state;
 mod serve;
 mod shutdown;
 
@@ -10,10 +10,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::conn::{ConnInfo, ConnState, ConnStateHook};
 pub use crate::proto::h1::recv::MinDataRate;
-pub(crate) use conn_state::ConnEvents;
-pub use conn_state::{ConnInfo, ConnState, ConnStateHook};
-pub(crate) use shutdown::Phase;
 pub use shutdown::{ServerHandle, ShutdownReport};
 
 use crate::handler::Handler;

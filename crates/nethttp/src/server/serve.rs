@@ -14,8 +14,9 @@ use std::task::Poll;
 
 use tokio::sync::{watch, Semaphore};
 
-use super::shutdown::{LiveGuard, Phase, ServerHandle, Shared};
-use super::{ConnEvents, ConnInfo, ConnStateHook, Server};
+use super::shutdown::{LiveGuard, ServerHandle, Shared};
+use super::Server;
+use crate::conn::{ConnEvents, ConnInfo, ConnStateHook, Phase};
 use crate::handler::Handler;
 use crate::net::stall::{WatchWrites, WriteStall};
 use crate::net::{Listener, SocketOptions};
@@ -130,10 +131,7 @@ async fn serve_conn<H: Handler>(
     let mut events = ConnEvents::new(remote, ctx.hook.clone(), phase.clone());
     if ctx.conn_info {
         if let Ok(local_addr) = stream.local_addr() {
-            events.info = Some(ConnInfo {
-                remote_addr: remote,
-                local_addr,
-            });
+            events.info = Some(ConnInfo::new(remote, local_addr));
         }
     }
     // The TLS and HTTP/2 paths are boxed: their futures are several KB, and inline they

@@ -10,15 +10,7 @@ use std::time::Duration;
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
 
-/// Where the server is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Phase {
-    Running,
-    /// No new connections; connections close after their current response.
-    Draining,
-    /// Every connection closes now.
-    Closing,
-}
+use crate::conn::Phase;
 
 /// State shared by the handle, the accept loops and the connection tasks.
 #[derive(Debug)]

@@ -23,8 +23,8 @@ use super::parse::{self, BodyLen, HeadError, HeadLimits, HeadProgress, RequestHe
 use super::pool;
 use super::recv::{BodyLimits, Exchange, MinDataRate, RecvBody};
 use crate::body::Body;
+use crate::conn::{ConnEvents, ConnState};
 use crate::handler::{CatchUnwind, Handler, HttpRequest, HttpResponse};
-use crate::server::{ConnEvents, ConnState};
 
 /// Per-connection settings, derived once from the `Server` config.
 #[derive(Debug, Clone)]

@@ -22,9 +22,9 @@ use super::budget::SendBudget;
 use super::recv::{content_length, RecvBody};
 use super::send::{self, PipeError};
 use crate::body::Body;
+use crate::conn::{ConnEvents, ConnInfo, ConnState, Phase};
 use crate::handler::{text_response, CatchUnwind, Handler, HttpRequest, HttpResponse};
 use crate::net::stall::WriteStall;
-use crate::server::{ConnEvents, ConnInfo, ConnState, Phase};
 
 /// HTTP/2 settings of a server, derived once from its config.
 #[derive(Debug, Clone)]

@@ -1,41 +1,14 @@
-//! Connection states (Go's `ConnState`) and the per-connection view of the server a
-//! connection task carries: its state hook, the shutdown signal, and request bookkeeping.
+//! The per-connection view of the server that an engine's connection task carries: the
+//! state hook it reports [`ConnState`] changes to, the shutdown phase it watches, and request
+//! bookkeeping (when the current request began, the addresses to attach to requests).
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use super::shutdown::Phase;
-
-/// The life cycle of a connection, reported to [`crate::Server::conn_state_hook`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ConnState {
-    /// Just accepted; no request byte read yet.
-    New,
-    /// Reading a request, running the handler, or writing the response.
-    Active,
-    /// Between requests, waiting for the next one (keep-alive).
-    Idle,
-    /// Closed; the last state a connection reports.
-    Closed,
-}
-
-/// The addresses of the connection a request arrived on, Go's `Request.RemoteAddr` and
-/// `LocalAddrContextKey`. Present in the request's extensions when
-/// [`crate::Server::conn_info`] is on: `req.extensions().get::<ConnInfo>()`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ConnInfo {
-    /// The client's address.
-    pub remote_addr: SocketAddr,
-    /// The server's address the client connected to.
-    pub local_addr: SocketAddr,
-}
-
-/// A callback told of every connection state change: `(remote address, new state)`.
-pub type ConnStateHook = Arc<dyn Fn(SocketAddr, ConnState) + Send + Sync>;
+use super::{ConnInfo, ConnState, ConnStateHook, Phase};
 
 /// What a connection task knows of its server.
 pub(crate) struct ConnEvents {

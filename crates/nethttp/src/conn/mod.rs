@@ -1,0 +1,13 @@
+//! What a connection reports upward, whichever engine serves it: its states (Go's
+//! `ConnState`) and addresses (`state`), the shutdown phase it watches (`phase`), and the
+//! per-connection bookkeeping an engine carries (`events`). It sits below both `proto` (the
+//! HTTP/1.1 and HTTP/2 engines report through it) and `server` (which creates it per
+//! connection and moves the phase), so neither imports the other for it.
+
+mod events;
+mod phase;
+mod state;
+
+pub(crate) use events::ConnEvents;
+pub(crate) use phase::Phase;
+pub use state::{ConnInfo, ConnState, ConnStateHook};
