@@ -10,7 +10,7 @@ use std::time::Duration;
 use super::pool::ConnectKey;
 use crate::error::Error;
 use crate::net::DialEvents;
-use crate::proto::h1::client::ExchangeEvents;
+use crate::proto::events::ExchangeEvents;
 
 /// What a request got from the pool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -25,6 +25,7 @@ use super::trace::{GotConn, Observe, Trace, TraceHook};
 use crate::body::Body;
 use crate::error::{Error, Kind};
 use crate::net::Dialer;
+use crate::proto::events::ExchangeEvents;
 use crate::proto::h1::client::{self as h1, ClientConn, ConnSlot, Exchange, ExchangeConfig};
 use crate::proto::h2::client::{self as h2c, H2ClientConfig, H2Exchange};
 use crate::tls::{ClientTls, MaybeTls};
@@ -578,7 +579,7 @@ impl Transport {
                         deadline,
                         defaults,
                         accept_gzip,
-                        events: observe.as_ref().map(|o| o as &dyn h1::ExchangeEvents),
+                        events: observe.as_ref().map(|o| o as &dyn ExchangeEvents),
                     };
                     match self.send_h2(stream, parts, body, &x).await {
                         Ok(res) => {
@@ -614,7 +615,7 @@ impl Transport {
                         close: inner.disable_keep_alives,
                         accept_gzip,
                         deadline,
-                        events: observe.as_ref().map(|o| o as &dyn h1::ExchangeEvents),
+                        events: observe.as_ref().map(|o| o as &dyn ExchangeEvents),
                     };
                     let sent = h1::send(slot, parts, body, &x);
                     let result = match deadline {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use crate::conn::{ConnInfo, ConnState, ConnStateHook};
-pub use crate::proto::h1::recv::MinDataRate;
+pub use crate::proto::rate::MinDataRate;
 pub use shutdown::{ServerHandle, ShutdownReport};
 
 use crate::handler::Handler;

@@ -27,13 +27,15 @@ use super::encode::{write_chunk_header, write_chunked_end, CRLF};
 use super::encode_request::{
     expects_continue, wants_close, write_request_head, RequestFraming, RequestHeadOptions,
 };
-use super::io::{with_deadline, Reader, BODY_READ_CHUNK, INITIAL_READ_BUF};
+use super::io::{Reader, BODY_READ_CHUNK, INITIAL_READ_BUF};
 use super::parse::parse_content_length;
 use super::parse_response::{parse_response, ResponseBodyLen, ResponseHead};
 use super::upload::Upload;
 use crate::body::Body;
 use crate::error::{Error, Kind};
 use crate::net::PeerState;
+use crate::proto::events::ExchangeEvents;
+use crate::proto::timeout::with_deadline;
 
 /// Bodies up to this size are copied behind the head so the request goes out in one write.
 const INLINE_BODY: usize = 16 * 1024;
@@ -64,12 +66,6 @@ pub(crate) trait ConnSlot: Send + Unpin + 'static {
     fn conn(&mut self) -> &mut ClientConn;
     /// The exchange no longer needs the connection.
     fn release(self, how: Release);
-}
-
-/// Observers of an exchange's progress, for tracing.
-pub(crate) trait ExchangeEvents: Send + Sync {
-    fn wrote_request(&self, err: Option<&Error>);
-    fn got_first_response_byte(&self);
 }
 
 /// Limits and timeouts of an exchange.
@@ -153,10 +149,10 @@ impl ClientConn {
     /// their socket.
     pub(crate) fn shed_buffers(&mut self) {
         if self.io.buf.is_empty() && self.io.buf.capacity() > 0 {
-            super::pool::recycle_read(std::mem::take(&mut self.io.buf));
+            super::recycle::recycle_read(std::mem::take(&mut self.io.buf));
         }
         if self.wbuf.capacity() > 0 {
-            super::pool::recycle_write(std::mem::take(&mut self.wbuf));
+            super::recycle::recycle_write(std::mem::take(&mut self.wbuf));
         }
     }
 
@@ -186,7 +182,7 @@ pub(crate) async fn send<S: ConnSlot>(
 
     let conn = slot.conn();
     if conn.wbuf.capacity() == 0 {
-        conn.wbuf = super::pool::write_buf();
+        conn.wbuf = super::recycle::write_buf();
     }
     conn.wbuf.clear();
     write_request_head(

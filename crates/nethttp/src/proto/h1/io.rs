@@ -12,6 +12,8 @@ use tokio::io::{AsyncRead, ReadBuf};
 use tokio::net::tcp::OwnedReadHalf;
 use tokio::time::Instant;
 
+use crate::proto::timeout::with_deadline;
+
 /// First allocation of a read buffer. Requests larger than this grow it, up to the head limit.
 pub(crate) const INITIAL_READ_BUF: usize = 8 * 1024;
 /// Reads of body data ask for at least this much room, so big uploads take few syscalls.
@@ -108,7 +110,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         want: usize,
     ) -> Poll<io::Result<usize>> {
         if self.buf.capacity() == 0 {
-            self.buf = super::pool::read_buf();
+            self.buf = super::recycle::read_buf();
         }
         if self.buf.capacity() - self.buf.len() < want.clamp(1, 1024) {
             self.buf.reserve(want);
@@ -127,36 +129,4 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         let read = std::future::poll_fn(|cx| self.poll_read_more(cx, want));
         with_deadline(read, || deadline, "read deadline passed").await
     }
-}
-
-/// Runs socket I/O with a deadline, arming the timer only if the I/O cannot complete at
-/// once: most reads and writes of a busy connection finish on the first poll and then cost
-/// no timer (nor, for a lazily computed deadline, a clock read).
-pub(crate) async fn with_deadline<T>(
-    io: impl Future<Output = io::Result<T>>,
-    deadline: impl FnOnce() -> Instant,
-    what: &'static str,
-) -> io::Result<T> {
-    match lazy_timeout(io, deadline).await {
-        Some(r) => r,
-        None => Err(io::Error::new(io::ErrorKind::TimedOut, what)),
-    }
-}
-
-/// Runs `fut` until `deadline` (`None` past it), arming the timer only if `fut` cannot
-/// complete on its first poll.
-pub(crate) async fn lazy_timeout<T>(
-    fut: impl Future<Output = T>,
-    deadline: impl FnOnce() -> Instant,
-) -> Option<T> {
-    let mut fut = std::pin::pin!(fut);
-    let first = std::future::poll_fn(|cx| match fut.as_mut().poll(cx) {
-        Poll::Ready(r) => Poll::Ready(Some(r)),
-        Poll::Pending => Poll::Ready(None),
-    })
-    .await;
-    if first.is_some() {
-        return first;
-    }
-    tokio::time::timeout_at(deadline(), fut).await.ok()
 }

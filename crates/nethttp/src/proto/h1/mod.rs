@@ -14,7 +14,7 @@ pub(crate) mod fields;
 pub(crate) mod io;
 pub(crate) mod parse;
 pub(crate) mod parse_response;
-pub(crate) mod pool;
 pub(crate) mod recv;
+pub(crate) mod recycle;
 pub(crate) mod server;
 pub(crate) mod upload;

@@ -183,7 +183,7 @@ fn parse_head(
 
     let uri = Uri::from_maybe_shared(head.slice(path_at.0..path_at.0 + path_at.1))
         .map_err(|_| HeadError::bad("invalid request target"))?;
-    let mut headers = super::pool::header_map(spans.len());
+    let mut headers = super::recycle::header_map(spans.len());
     let mut framing = Framing::default();
     for &span in spans {
         let (name, value) =

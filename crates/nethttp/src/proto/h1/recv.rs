@@ -18,17 +18,7 @@ use tokio::time::{Instant, Sleep};
 use super::decode::{Decoded, Decoder};
 use super::io::{ReadIo, Reader, BODY_READ_CHUNK};
 use crate::error::{Error, Kind};
-
-/// A minimum request-body data rate: after `grace`, the client must have delivered at least
-/// `bytes_per_sec` for every second the server spent waiting for body bytes. Time the handler
-/// spends not reading does not count against the client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct MinDataRate {
-    /// Required average rate, bytes per second.
-    pub bytes_per_sec: u64,
-    /// Waiting time allowed before the rate applies.
-    pub grace: Duration,
-}
+use crate::proto::rate::MinDataRate;
 
 /// Limits and deadlines for one request body.
 #[derive(Debug, Clone, Copy)]
@@ -210,13 +200,12 @@ impl<R: ReadIo> RecvBody<R> {
     /// falls below the minimum.
     fn wait_deadline(&self, wait_start: Instant) -> Instant {
         let mut deadline = self.limits.deadline;
-        if let Some(rate) = self.limits.min_rate {
-            if rate.bytes_per_sec > 0 {
-                let earned =
-                    Duration::from_secs_f64(self.received as f64 / rate.bytes_per_sec as f64);
-                let allowed = (rate.grace + earned).saturating_sub(self.waited);
-                deadline = deadline.min(wait_start + allowed);
-            }
+        if let Some(allowed) = self
+            .limits
+            .min_rate
+            .and_then(|r| r.allowed_wait(self.received))
+        {
+            deadline = deadline.min(wait_start + allowed.saturating_sub(self.waited));
         }
         deadline
     }

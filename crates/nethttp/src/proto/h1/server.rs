@@ -18,13 +18,15 @@ use tokio::time::{timeout_at, Instant};
 
 use super::decode::{Decoded, Decoder};
 use super::encode::{self, Framing, HeadOptions};
-use super::io::{self, ReadIo, Reader, INITIAL_READ_BUF};
+use super::io::{ReadIo, Reader, INITIAL_READ_BUF};
 use super::parse::{self, BodyLen, HeadError, HeadLimits, HeadProgress, RequestHead};
-use super::pool;
-use super::recv::{BodyLimits, Exchange, MinDataRate, RecvBody};
+use super::recv::{BodyLimits, Exchange, RecvBody};
+use super::recycle;
 use crate::body::Body;
 use crate::conn::{ConnEvents, ConnState};
 use crate::handler::{CatchUnwind, Handler, HttpRequest, HttpResponse};
+use crate::proto::rate::MinDataRate;
+use crate::proto::timeout::with_deadline;
 
 /// Per-connection settings, derived once from the `Server` config.
 #[derive(Debug, Clone)]
@@ -178,8 +180,8 @@ where
             // kernel's buffer is still answered, with `Connection: close`.)
             return Err(Stop::Now);
         }
-        pool::recycle_read(std::mem::take(&mut reader.buf));
-        pool::recycle_write(std::mem::take(&mut self.wbuf));
+        recycle::recycle_read(std::mem::take(&mut reader.buf));
+        recycle::recycle_write(std::mem::take(&mut self.wbuf));
         let deadline = if first {
             self.first_deadline
         } else {
@@ -211,7 +213,7 @@ where
         events: &mut ConnEvents,
     ) -> Option<Stop> {
         if self.wbuf.capacity() == 0 {
-            self.wbuf = pool::write_buf();
+            self.wbuf = recycle::write_buf();
         }
         let mut fresh = true;
         loop {
@@ -418,7 +420,7 @@ where
         let head_at = self.wbuf.len();
         encode::write_head(&mut self.wbuf, status, resp.headers(), &opts);
         // The written map carries the next request's fields instead of being freed.
-        pool::recycle_headers(std::mem::take(resp.headers_mut()));
+        recycle::recycle_headers(std::mem::take(resp.headers_mut()));
         resp.extensions_mut().clear();
         let body = resp.body_mut();
 
@@ -810,7 +812,7 @@ where
 
     async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
         let timeout = self.cfg.write_timeout;
-        io::with_deadline(
+        with_deadline(
             self.wr.write_all(data),
             || Instant::now() + timeout,
             "write timeout",

@@ -22,8 +22,8 @@ use super::recv::{content_length, RecvBody};
 use super::send;
 use crate::body::Body;
 use crate::error::{Error, Kind};
-use crate::proto::h1::client::ExchangeEvents;
-use crate::proto::h1::io::lazy_timeout;
+use crate::proto::events::ExchangeEvents;
+use crate::proto::timeout::lazy_timeout;
 
 /// HTTP/2 settings of a client's connections.
 #[derive(Debug, Clone)]

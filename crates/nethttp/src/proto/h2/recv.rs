@@ -14,7 +14,7 @@ use http_body::{Frame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use crate::error::{Error, Kind};
-use crate::proto::h1::recv::MinDataRate;
+use crate::proto::rate::MinDataRate;
 
 /// An incoming HTTP/2 body. `G` is held until the body ends or is dropped (the client's
 /// stream accounting); the server uses `()`.
@@ -87,12 +87,8 @@ impl<G: Send + Unpin + 'static> RecvBody<G> {
 
     /// When the wait that starts at `now` must end, on the server side.
     fn request_wait_deadline(&self, now: Instant, deadline: Instant) -> Instant {
-        match self.min_rate {
-            Some(rate) => {
-                let earned = Duration::from_secs_f64(self.seen as f64 / rate.bytes_per_sec as f64);
-                let allowed = (rate.grace + earned).saturating_sub(self.waited);
-                deadline.min(now + allowed)
-            }
+        match self.min_rate.and_then(|r| r.allowed_wait(self.seen)) {
+            Some(allowed) => deadline.min(now + allowed.saturating_sub(self.waited)),
             None => deadline,
         }
     }

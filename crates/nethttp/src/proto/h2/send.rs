@@ -17,7 +17,7 @@ use tokio::time::Instant;
 use super::budget::{SendBudget, FRAME_COST, PIECE};
 use crate::body::Body;
 use crate::error::{Error, Kind};
-use crate::proto::h1::io::lazy_timeout;
+use crate::proto::timeout::lazy_timeout;
 
 /// Removes the connection-specific fields HTTP/2 forbids (RFC 9113 §8.2.2): `Connection` and
 /// the fields it names, `Keep-Alive`, `Proxy-Connection`, `Transfer-Encoding`, `Upgrade`, and

@@ -43,7 +43,7 @@ pub(crate) struct H2Config {
     pub idle_timeout: Duration,
     /// Time for a request body to arrive whole, from its head.
     pub read_timeout: Duration,
-    pub min_body_rate: Option<crate::proto::h1::recv::MinDataRate>,
+    pub min_body_rate: Option<crate::proto::rate::MinDataRate>,
     pub write_timeout: Duration,
     pub keepalive_interval: Option<Duration>,
     pub keepalive_timeout: Duration,
