@@ -12,8 +12,7 @@ use h2::client::{Connection, SendRequest};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::pool::{ConnectKey, Shared};
-use crate::tls::MaybeTls;
+use super::pool::{ConnectKey, Shared, Stream};
 
 /// One HTTP/2 connection as the pool shares it.
 pub(crate) struct H2Conn {
@@ -75,7 +74,7 @@ pub(crate) struct H2Limits {
 /// caller takes the first stream, for the request that dialed it).
 pub(crate) fn start(
     send: SendRequest<Bytes>,
-    mut conn: Connection<MaybeTls, Bytes>,
+    mut conn: Connection<Stream, Bytes>,
     key: Arc<ConnectKey>,
     pool: &Arc<Shared>,
     limits: H2Limits,
@@ -109,7 +108,7 @@ pub(crate) fn start(
 /// pool. A connection whose peer vanished without closing is found dead by the PING, not
 /// by each of its requests timing out in turn.
 async fn drive(
-    conn: Connection<MaybeTls, Bytes>,
+    conn: Connection<Stream, Bytes>,
     shared: Arc<H2Conn>,
     key: Arc<ConnectKey>,
     pool: Weak<Shared>,

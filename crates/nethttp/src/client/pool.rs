@@ -27,7 +27,14 @@ use tokio::time::Instant;
 use super::h2_pool::{self, H2Conn, H2Stream};
 use crate::error::{Error, Kind};
 use crate::proto::h1::client::{ClientConn, ConnSlot, Release};
-use crate::tls::MaybeTls;
+
+/// The IO of every client connection: TCP, or TLS over TCP. The transport dials it, the
+/// HTTP/1.1 exchange and the HTTP/2 handshake take it whole (both are generic over their IO);
+/// a transport of another kind (a `Connect` trait handing over any IO) widens this type, with
+/// a variant or a boxed IO.
+pub(crate) type Stream = crate::tls::MaybeTls;
+/// A pooled HTTP/1.1 connection.
+pub(crate) type Conn = ClientConn<Stream>;
 
 /// The URL scheme of a pooled connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -261,7 +268,7 @@ impl Host {
 }
 
 struct Idle {
-    conn: ClientConn,
+    conn: Conn,
     since: Instant,
     retire_at: Instant,
 }
@@ -588,7 +595,7 @@ impl State {
     /// keeping the counts true and forgetting hosts left with nothing. Returns the removed
     /// connections (for the caller to close outside the lock) and the earliest retirement
     /// among those kept.
-    fn take_idle(&mut self, expired_at: Option<Instant>) -> (Vec<ClientConn>, Option<Instant>) {
+    fn take_idle(&mut self, expired_at: Option<Instant>) -> (Vec<Conn>, Option<Instant>) {
         let mut taken = Vec::new();
         let mut next: Option<Instant> = None;
         for host in self.hosts.values_mut() {
@@ -660,7 +667,7 @@ impl Shared {
 
     /// A connection of `key` is gone (closed, or a dial failed): its slot passes to the first
     /// waiter still waiting, as permission to dial.
-    fn closed(self: &Arc<Self>, key: &Arc<ConnectKey>, conn: Option<ClientConn>) {
+    fn closed(self: &Arc<Self>, key: &Arc<ConnectKey>, conn: Option<Conn>) {
         if conn.is_some() {
             self.closes.fetch_add(1, Relaxed);
         }
@@ -693,12 +700,7 @@ impl Shared {
 
     /// A lent connection comes back able to carry another request: to the first waiter, else
     /// to the idle list, else (pool full) closed.
-    fn put(
-        self: &Arc<Self>,
-        key: Arc<ConnectKey>,
-        mut conn: ClientConn,
-        idle_hint: Option<Duration>,
-    ) {
+    fn put(self: &Arc<Self>, key: Arc<ConnectKey>, mut conn: Conn, idle_hint: Option<Duration>) {
         let mut st = self.lock();
         let st_ref = &mut *st;
         let Some(host) = st_ref.hosts.get_mut(&key) else {
@@ -792,7 +794,7 @@ pub(crate) struct DialPermit {
 
 impl DialPermit {
     /// The dial succeeded: the new connection is lent to the request that dialed it.
-    pub(crate) fn fulfil(mut self, conn: ClientConn) -> Pooled {
+    pub(crate) fn fulfil(mut self, conn: Conn) -> Pooled {
         self.pool.dials.fetch_add(1, Relaxed);
         let key = self.key.take().expect("permit used once");
         if self.h2 {
@@ -810,7 +812,7 @@ impl DialPermit {
     pub(crate) fn fulfil_h2(
         mut self,
         send: h2::client::SendRequest<bytes::Bytes>,
-        conn: h2::client::Connection<MaybeTls, bytes::Bytes>,
+        conn: h2::client::Connection<Stream, bytes::Bytes>,
         local_addr: Option<std::net::SocketAddr>,
     ) -> H2Stream {
         self.pool.dials.fetch_add(1, Relaxed);
@@ -842,7 +844,7 @@ impl Drop for DialPermit {
 /// A connection lent to one request. Released through [`ConnSlot::release`]; dropped
 /// otherwise, it is closed.
 pub(crate) struct Pooled {
-    conn: Option<ClientConn>,
+    conn: Option<Conn>,
     key: Arc<ConnectKey>,
     pool: Arc<Shared>,
 }
@@ -862,7 +864,9 @@ impl Pooled {
 }
 
 impl ConnSlot for Pooled {
-    fn conn(&mut self) -> &mut ClientConn {
+    type Io = Stream;
+
+    fn conn(&mut self) -> &mut Conn {
         self.conn
             .as_mut()
             .expect("a lent connection is present until released")

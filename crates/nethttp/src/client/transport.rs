@@ -17,7 +17,9 @@ use tokio::time::Instant;
 use super::gunzip;
 use super::h2_pool::{H2Conn, H2Stream};
 use super::no_proxy::NoProxy;
-use super::pool::{Checkout, ConnectKey, Pool, PoolConfig, PoolStats, Pooled, Scheme, Want};
+use super::pool::{
+    Checkout, Conn, ConnectKey, Pool, PoolConfig, PoolStats, Pooled, Scheme, Stream, Want,
+};
 use super::proxy::Proxy;
 use super::proxy_config::Proxies;
 use super::retry::{self, DialRetry, RetryBudget};
@@ -26,7 +28,8 @@ use crate::body::Body;
 use crate::error::{Error, Kind};
 use crate::net::Dialer;
 use crate::proto::events::ExchangeEvents;
-use crate::proto::h1::client::{self as h1, ClientConn, ConnSlot, Exchange, ExchangeConfig};
+use crate::proto::h1::client::{self as h1, ConnSlot, Exchange, ExchangeConfig};
+use crate::proto::h1::io::ClientIo;
 use crate::proto::h2::client::{self as h2c, H2ClientConfig, H2Exchange};
 use crate::tls::{ClientTls, MaybeTls};
 
@@ -74,10 +77,10 @@ struct Inner {
 
 /// A fresh connection, by the protocol it speaks.
 enum Dialed {
-    H1(ClientConn),
+    H1(Conn),
     H2(
         h2::client::SendRequest<bytes::Bytes>,
-        Box<h2::client::Connection<MaybeTls, bytes::Bytes>>,
+        Box<h2::client::Connection<Stream, bytes::Bytes>>,
         Option<std::net::SocketAddr>,
     ),
 }
@@ -604,7 +607,7 @@ impl Transport {
                 Slot::H1(mut slot, host_closes) => {
                     on_h1 = true;
                     if let Some(t) = trace {
-                        got.local_addr = slot.conn().local_addr().ok();
+                        got.local_addr = slot.conn().local_addr();
                         t.got_conn(&got);
                     }
                     let x = Exchange {
@@ -823,9 +826,9 @@ impl Transport {
             }
         };
         if !h2 {
-            return Ok(Dialed::H1(ClientConn::new(io)));
+            return Ok(Dialed::H1(Conn::new(io)));
         }
-        let local = io.tcp().local_addr().ok();
+        let local = io.local_addr();
         let (send, conn) = h2c::handshake(io, &inner.h2).await?;
         Ok(Dialed::H2(send, Box::new(conn), local))
     }

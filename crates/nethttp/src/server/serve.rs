@@ -1,18 +1,25 @@
-//! The accept loop: accept (backing off on temporary errors, inside `net::Listener`), apply
-//! socket options, spawn one task per connection, and stop when the server shuts down. The
-//! optional connection cap is a semaphore acquired before accepting, so the loop waits
-//! instead of accepting what it cannot serve. No lock is taken on this path.
+//! The accept loop and each connection's task. The loop accepts (backing off on temporary
+//! errors, inside `net::Listener`), spawns one task per connection, and stops when the server
+//! shuts down. The optional connection cap is a semaphore acquired before
+//! accepting, so the loop waits instead of accepting what it cannot serve. No lock is taken
+//! on this path.
 //!
 //! Each connection task picks its protocol: TLS first if configured, then HTTP/2 when ALPN
-//! chose `h2` (or, on plain TCP, when the client opens with the HTTP/2 preface), else HTTP/1.1.
+//! chose `h2` (or, on a plain connection, when the client opens with the HTTP/2 preface),
+//! else HTTP/1.1. The engines take the socket through the connection IO traits of
+//! `proto::io`, with the capabilities TCP gives them.
 
 use std::future::Future;
-use std::os::fd::{AsRawFd, RawFd};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio::sync::{watch, Semaphore};
+use tokio::time::Instant;
 
 use super::shutdown::{LiveGuard, ServerHandle, Shared};
 use super::Server;
@@ -23,16 +30,17 @@ use crate::net::{Listener, SocketOptions};
 use crate::proto::h1::io::ReadIo;
 use crate::proto::h1::server::{self as h1, ConnConfig};
 use crate::proto::h2::server::{self as h2, H2Config};
+use crate::proto::io::ConnIo;
 use crate::tls::ServerTls;
 
 /// What every connection task of one server shares.
-struct Ctx<H> {
+pub(super) struct Ctx<H> {
     handler: Arc<H>,
     cfg: Arc<ConnConfig>,
     socket: SocketOptions,
     hook: Option<ConnStateHook>,
     limiter: Option<Arc<Semaphore>>,
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     conn_info: bool,
     tls: Option<ServerTls>,
     /// `None` when HTTP/2 is off.
@@ -40,7 +48,7 @@ struct Ctx<H> {
 }
 
 impl<H: Handler> Ctx<H> {
-    fn new(server: &Server, handler: Arc<H>, shared: Arc<Shared>) -> Self {
+    pub(super) fn new(server: &Server, handler: Arc<H>, shared: Arc<Shared>) -> Self {
         Ctx {
             handler,
             cfg: Arc::new(server.conn_config()),
@@ -104,16 +112,13 @@ async fn accept_loop<H: Handler>(mut listener: Listener, ctx: Arc<Ctx<H>>) -> st
                 }
             },
         };
-        if let Err(e) = ctx.socket.apply(&stream) {
-            tracing::debug!(error = %e, %remote, "setting socket options failed");
-        }
         let live = LiveGuard::new(&ctx.shared);
         let ctx = ctx.clone();
         let phase = phase.clone();
         tokio::spawn(async move {
             let _live = live;
             let _permit = permit;
-            serve_conn(stream, remote, &ctx, phase).await;
+            serve_tcp(stream, Some(remote), &ctx, phase).await;
         });
     }
     // Dropping the listener closes the socket: new connections are refused from here on.
@@ -121,132 +126,154 @@ async fn accept_loop<H: Handler>(mut listener: Listener, ctx: Arc<Ctx<H>>) -> st
     Ok(())
 }
 
-/// One connection's task: TLS if configured, then the protocol the client speaks.
-async fn serve_conn<H: Handler>(
-    stream: tokio::net::TcpStream,
-    remote: std::net::SocketAddr,
+/// The peer address reported for a connection whose transport has none.
+const NO_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+/// One connection's task: socket options, TLS if configured, then the protocol the client
+/// speaks. `remote` is the peer's address if the accept said it.
+async fn serve_tcp<H: Handler>(
+    mut stream: TcpStream,
+    remote: Option<SocketAddr>,
     ctx: &Ctx<H>,
     mut phase: watch::Receiver<Phase>,
 ) {
-    let mut events = ConnEvents::new(remote, ctx.hook.clone(), phase.clone());
-    if ctx.conn_info {
-        if let Ok(local_addr) = stream.local_addr() {
-            events.info = Some(ConnInfo::new(remote, local_addr));
-        }
-    }
+    let mut events = tcp_events(&stream, remote, ctx, &phase);
     // The TLS and HTTP/2 paths are boxed: their futures are several KB, and inline they
     // would make every connection task that large, including idle plain HTTP/1.1 ones.
     if let Some(tls) = &ctx.tls {
-        Box::pin(serve_tls(tls, stream, remote, ctx, events, phase)).await;
+        Box::pin(serve_tls_tcp(tls, stream, ctx, events, phase)).await;
         return;
     }
     // The first request's head is due within the header timeout of the accept, whatever
     // happens first (the preface sniff included).
-    let first_deadline = tokio::time::Instant::now() + ctx.cfg.read_header_timeout;
-    if let Some(cfg) = &ctx.h2 {
-        let sniffed = tokio::select! {
-            biased;
-            h2 = sniff_preface(&stream, first_deadline) => Some(h2),
-            _ = stopping(&mut phase) => None,
-        };
-        match sniffed {
-            Some(true) => {
-                let stall = WriteStall::new();
-                let io = WatchWrites::new(stream, stall.clone());
-                let serving = h2::serve(io, &stall, &ctx.handler, cfg, &mut events, phase);
-                Box::pin(serving).await;
-                return;
-            }
-            Some(false) => {}
-            // Shutting down before the client said anything: close. (Bytes already here
-            // are a request, answered by HTTP/1.1 with `Connection: close`.)
-            None if !crate::net::has_pending_input(stream.as_raw_fd()) => return,
-            None => {}
-        }
+    let first_deadline = Instant::now() + ctx.cfg.read_header_timeout;
+    // TCP peeks: the sniff leaves the buffer it is given empty. (Statements of their own, no
+    // `match`: the temporaries of a `match` would be kept through the whole connection.)
+    let opened = opening(
+        &mut stream,
+        &mut BytesMut::new(),
+        first_deadline,
+        ctx,
+        &mut phase,
+    )
+    .await;
+    if let (Opening::Http2, Some(cfg)) = (opened, &ctx.h2) {
+        let stall = WriteStall::new();
+        let io = WatchWrites::new(stream, stall.clone());
+        let serving = h2::serve(io, &stall, &ctx.handler, cfg, &mut events, phase);
+        Box::pin(serving).await;
+        return;
     }
-    let fd = stream.as_raw_fd();
+    if let Opening::Close = opened {
+        return;
+    }
     let (rd, wr) = stream.into_split();
-    serve_h1(rd, wr, fd, first_deadline, ctx, events, phase).await;
+    serve_h1(rd, wr, first_deadline, ctx, events, phase).await
 }
 
-/// A TLS connection: the handshake, then HTTP/2 or HTTP/1.1 as ALPN chose.
-async fn serve_tls<H: Handler>(
+/// A TCP connection's socket options and events (its addresses, its state hook told `New`).
+/// A function of its own so that none of its locals is kept in the connection's future.
+fn tcp_events<H>(
+    stream: &TcpStream,
+    remote: Option<SocketAddr>,
+    ctx: &Ctx<H>,
+    phase: &watch::Receiver<Phase>,
+) -> ConnEvents {
+    let remote = remote.or_else(|| stream.peer_addr().ok());
+    if let Err(e) = ctx.socket.apply(stream) {
+        tracing::debug!(error = %e, ?remote, "setting socket options failed");
+    }
+    let mut events = ConnEvents::new(remote.unwrap_or(NO_ADDR), ctx.hook.clone(), phase.clone());
+    if ctx.conn_info {
+        if let (Some(remote), Ok(local)) = (remote, stream.local_addr()) {
+            events.info = Some(ConnInfo::new(remote, local));
+        }
+    }
+    events
+}
+
+/// A TLS connection over TCP: the handshake, then HTTP/2 or HTTP/1.1 as ALPN chose.
+async fn serve_tls_tcp<H: Handler>(
     tls: &ServerTls,
-    stream: tokio::net::TcpStream,
-    remote: std::net::SocketAddr,
+    stream: TcpStream,
     ctx: &Ctx<H>,
     mut events: ConnEvents,
     mut phase: watch::Receiver<Phase>,
 ) {
     // Under TLS, so a record buffer taking writes while the socket is stuck is not progress.
     let stall = WriteStall::new();
-    let tls_stream = tokio::select! {
-        biased;
-        r = crate::tls::accept(tls, WatchWrites::new(stream, stall.clone())) => match r {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::debug!(error = %e, %remote, "TLS handshake failed");
-                return;
-            }
-        },
-        // No request can be in flight before the handshake: any shutdown closes it.
-        _ = stopping(&mut phase) => return,
+    let Some(tls_stream) =
+        handshake(tls, WatchWrites::new(stream, stall.clone()), &mut phase).await
+    else {
+        return;
     };
-    let is_h2 = tls_stream.get_ref().1.alpn_protocol() == Some(crate::tls::ALPN_H2);
     match &ctx.h2 {
-        Some(cfg) if is_h2 => {
+        Some(cfg) if crate::tls::chose_h2(&tls_stream) => {
             h2::serve(tls_stream, &stall, &ctx.handler, cfg, &mut events, phase).await
         }
         _ => {
-            let (rd, wr) = crate::tls::split::split(tls_stream);
-            let fd = rd.raw_fd();
-            let first_deadline = tokio::time::Instant::now() + ctx.cfg.read_header_timeout;
-            serve_h1(rd, wr, fd, first_deadline, ctx, events, phase).await;
+            let first_deadline = Instant::now() + ctx.cfg.read_header_timeout;
+            let (rd, wr) = tls_stream.split();
+            serve_h1(rd, wr, first_deadline, ctx, events, phase).await;
         }
     }
 }
 
-/// Whether a plain connection opens with the HTTP/2 preface (h2c by prior knowledge, RFC
-/// 9113 §3.3). Looks without consuming, until the bytes so far differ from the preface, the
-/// whole preface is there, or `deadline` (the first request's header deadline, which
-/// HTTP/1.1 then keeps to). Anything else, silence included, goes to HTTP/1.1.
-///
-/// It sleeps between looks: each wait is for the socket to turn readable again, and a look
-/// that finds nothing new clears the runtime's readiness first, so a client that sends half
-/// a preface (or nothing) costs no CPU while it waits.
-async fn sniff_preface(stream: &tokio::net::TcpStream, deadline: tokio::time::Instant) -> bool {
-    use crate::proto::h2::PREFACE;
-    use tokio::io::Interest;
-    let fd = stream.as_raw_fd();
-    let mut buf = [0u8; PREFACE.len()];
-    let mut seen = 0;
-    loop {
-        // Ready once bytes (or a close) arrive that were not there at the last look.
-        if tokio::time::timeout_at(deadline, stream.readable())
-            .await
-            .is_err()
-        {
-            return false;
-        }
-        let looked = stream.try_io(Interest::READABLE, || {
-            match crate::net::peek_now(fd, &mut buf) {
-                // Nothing new since the last look: clear the readiness, wait for more.
-                Ok(n) if n == seen && n > 0 => Err(std::io::ErrorKind::WouldBlock.into()),
-                other => other,
+/// The TLS handshake (bounded by its timeout), abandoned if the server shuts down meanwhile:
+/// no request can be in flight before it.
+async fn handshake<T: AsyncRead + AsyncWrite + Unpin>(
+    tls: &ServerTls,
+    io: T,
+    phase: &mut watch::Receiver<Phase>,
+) -> Option<tokio_rustls::server::TlsStream<T>> {
+    tokio::select! {
+        biased;
+        r = crate::tls::accept(tls, io) => match r {
+            Ok(s) => Some(s),
+            Err(e) => {
+                tracing::debug!(error = %e, "TLS handshake failed");
+                None
             }
-        });
-        let n = match looked {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(_) => return false,
-        };
-        if n == 0 || buf[..n] != PREFACE[..n] {
-            return false;
-        }
-        if n == PREFACE.len() {
-            return true;
-        }
-        seen = n;
+        },
+        _ = stopping(phase) => None,
+    }
+}
+
+/// How a plain connection opens.
+#[derive(Clone, Copy)]
+enum Opening {
+    /// With the HTTP/2 preface (h2c by prior knowledge, RFC 9113 §3.3), HTTP/2 being on.
+    Http2,
+    /// With anything else, or silence: HTTP/1.1.
+    Http1,
+    /// The server began shutting down before the client said anything.
+    Close,
+}
+
+/// Tells how a plain connection opens, by the first request's header deadline. What had to
+/// be read to tell (IO that cannot peek) is left in `buf`.
+async fn opening<H, C: ConnIo>(
+    io: &mut C,
+    buf: &mut BytesMut,
+    deadline: Instant,
+    ctx: &Ctx<H>,
+    phase: &mut watch::Receiver<Phase>,
+) -> Opening {
+    if ctx.h2.is_none() {
+        return Opening::Http1;
+    }
+    let sniffed = tokio::select! {
+        biased;
+        h2 = crate::proto::sniff::opens_with_preface(io, buf, deadline) => Some(h2),
+        _ = stopping(phase) => None,
+    };
+    match sniffed {
+        Some(true) => Opening::Http2,
+        Some(false) => Opening::Http1,
+        // Shutting down before the client said anything: close. (Bytes already here are a
+        // request, answered by HTTP/1.1 with `Connection: close`.)
+        None if buf.is_empty() && !io.has_pending_input() => Opening::Close,
+        None => Opening::Http1,
     }
 }
 
@@ -257,16 +284,16 @@ async fn sniff_preface(stream: &tokio::net::TcpStream, deadline: tokio::time::In
 async fn serve_h1<H, R, W>(
     rd: R,
     wr: W,
-    fd: RawFd,
-    first_deadline: tokio::time::Instant,
+    first_deadline: Instant,
     ctx: &Ctx<H>,
     mut events: ConnEvents,
     mut phase: watch::Receiver<Phase>,
 ) where
     H: Handler,
     R: ReadIo,
-    W: tokio::io::AsyncWrite + Unpin + Send,
+    W: AsyncWrite + Unpin + Send,
 {
+    let probe = rd.input_probe();
     let idle = AtomicBool::new(false);
     let mut conn = std::pin::pin!(h1::serve(
         rd,
@@ -306,8 +333,8 @@ async fn serve_h1<H, R, W>(
     }
     // An idle connection closes at once, unless a request has already arrived that the
     // connection has not noticed yet (the runtime may learn of readiness late): that one is
-    // answered first. `fd` is open: `conn` owns the socket and is alive here.
-    if idle.load(Ordering::Acquire) && !crate::net::has_pending_input(fd) {
+    // answered first. The probe's socket is open: `conn` owns it and is alive here.
+    if idle.load(Ordering::Acquire) && !probe.has_pending_input() {
         return;
     }
     tokio::select! {
@@ -338,9 +365,9 @@ mod tests {
             .await
             .unwrap();
         let (stream, remote) = listener.accept().await.unwrap();
-        let conn = serve_conn(stream, remote, &ctx, ctx.shared.phase.subscribe());
+        let conn = serve_tcp(stream, Some(remote), &ctx, ctx.shared.phase.subscribe());
         let size = std::mem::size_of_val(&conn);
-        // About 1.6 KB in a debug build; with the HTTP/2 path inline it is 3.7 KB.
+        // About 1.7 KB in a debug build; with the HTTP/2 path inline it is 3.7 KB.
         assert!(size <= 2048, "connection future is {size} bytes");
     }
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::ServerTls;
@@ -16,19 +17,25 @@ use crate::net::stall::WatchWrites;
 pub(crate) type ServerStream = tokio_rustls::server::TlsStream<WatchWrites<TcpStream>>;
 pub(crate) type ClientStream = tokio_rustls::client::TlsStream<TcpStream>;
 
-/// Accepts a TLS connection within the handshake timeout.
-pub(crate) async fn accept(
+/// Accepts a TLS connection within the handshake timeout, over any IO (a TCP socket whose
+/// writes are watched, as a rule).
+pub(crate) async fn accept<T: AsyncRead + AsyncWrite + Unpin>(
     tls: &ServerTls,
-    tcp: WatchWrites<TcpStream>,
-) -> io::Result<ServerStream> {
+    io: T,
+) -> io::Result<tokio_rustls::server::TlsStream<T>> {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls.config.clone());
-    match tokio::time::timeout(tls.handshake_timeout, acceptor.accept(tcp)).await {
+    match tokio::time::timeout(tls.handshake_timeout, acceptor.accept(io)).await {
         Ok(r) => r,
         Err(_) => Err(io::Error::new(
             io::ErrorKind::TimedOut,
             "TLS handshake timed out",
         )),
     }
+}
+
+/// Whether the client chose HTTP/2 by ALPN during the server handshake.
+pub(crate) fn chose_h2<T>(stream: &tokio_rustls::server::TlsStream<T>) -> bool {
+    stream.get_ref().1.alpn_protocol() == Some(super::ALPN_H2)
 }
 
 /// Connects TLS to `host` (sent as SNI and checked against the certificate).

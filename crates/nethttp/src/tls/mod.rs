@@ -16,7 +16,7 @@ mod verify;
 pub use client::ClientTls;
 pub use server::ServerTls;
 
-pub(crate) use handshake::{accept, connect};
+pub(crate) use handshake::{accept, chose_h2, connect};
 pub(crate) use stream::MaybeTls;
 
 /// ALPN protocol id of HTTP/2 over TLS (RFC 9113 §3.2).

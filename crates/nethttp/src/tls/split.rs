@@ -1,8 +1,10 @@
-//! One TLS stream split into a read half and a write half, so the HTTP/1.1 codec can lend
-//! the read half to a request body while the connection keeps the write half (as it does with
-//! a TCP socket). Unlike `tokio::io::split`, the read half can wait for input without a
-//! buffer — first checking rustls's own buffer of decrypted bytes — which is how an idle
-//! keep-alive connection waits.
+//! One server TLS stream over TCP split into a read half and a write half, so the HTTP/1.1
+//! codec can lend the read half to a request body while the connection keeps the write half
+//! (as it does with a TCP socket). Unlike `tokio::io::split`, the read half has the TCP
+//! capabilities of `proto::io` (the connection IO traits are implemented here, in the layer
+//! that knows TLS): it can wait for input without a buffer — first checking rustls's own
+//! buffer of decrypted bytes — which is how an idle keep-alive connection waits, and it sees a
+//! client's close_notify, FIN or RST while a handler runs.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -10,9 +12,12 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::handshake::ServerStream;
+use crate::proto::h1::io::{InputProbe, ReadIo};
+use crate::proto::io::ConnIo;
 
 type Shared = Arc<Mutex<ServerStream>>;
 
@@ -21,9 +26,35 @@ pub(crate) struct TlsRead(Shared);
 /// The write half of a server-side TLS connection.
 pub(crate) struct TlsWrite(Shared);
 
-pub(crate) fn split(stream: ServerStream) -> (TlsRead, TlsWrite) {
-    let shared = Arc::new(Mutex::new(stream));
-    (TlsRead(shared.clone()), TlsWrite(shared))
+impl ConnIo for ServerStream {
+    type Read = TlsRead;
+    type Write = TlsWrite;
+
+    fn split(self) -> (TlsRead, TlsWrite) {
+        let shared = Arc::new(Mutex::new(self));
+        (TlsRead(shared.clone()), TlsWrite(shared))
+    }
+}
+
+impl ReadIo for TlsRead {
+    fn wait_input<'a>(
+        &'a mut self,
+        _buf: &'a mut BytesMut,
+    ) -> impl std::future::Future<Output = io::Result<()>> + Send + 'a {
+        std::future::poll_fn(|cx| self.poll_input(cx))
+    }
+
+    fn has_pending_input(&self) -> bool {
+        TlsRead::has_pending_input(self)
+    }
+
+    fn input_probe(&self) -> InputProbe {
+        InputProbe::socket(self.raw_fd())
+    }
+
+    fn poll_peer_gone(&mut self, _buf: &mut BytesMut, cx: &mut Context<'_>) -> Poll<bool> {
+        TlsRead::poll_peer_gone(self, cx)
+    }
 }
 
 fn lock(s: &Shared) -> MutexGuard<'_, ServerStream> {

@@ -1,14 +1,21 @@
 //! A client connection's byte stream: plain TCP or TLS over TCP, one type for the HTTP/1.1
-//! client codec to read and write.
+//! client codec to read and write, with the TCP capabilities the codec's `ClientIo` asks for
+//! (implemented here, in the layer that knows TLS): peeks that tell a stale pooled connection
+//! without consuming anything.
 
 use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::handshake::ClientStream;
+use crate::net::PeerState;
+use crate::proto::h1::io::{poll_read_into, ClientIo};
 
 /// Plain TCP or TLS.
 #[derive(Debug)]
@@ -24,6 +31,31 @@ impl MaybeTls {
             MaybeTls::Tcp(s) => s,
             MaybeTls::Tls(s) => s.get_ref().0,
         }
+    }
+}
+
+impl ClientIo for MaybeTls {
+    /// TCP peeks, consuming nothing. Under TLS the bytes on the socket may be no answer at
+    /// all (a TLS 1.3 session ticket arrives after the handshake), so they are read through
+    /// TLS: what decrypts to data stays in `buf` for the response parser.
+    fn poll_spoke(&mut self, buf: &mut BytesMut, cx: &mut Context<'_>) -> Poll<()> {
+        if let MaybeTls::Tcp(tcp) = self {
+            let mut byte = [MaybeUninit::<u8>::uninit(); 1];
+            let mut rb = ReadBuf::uninit(&mut byte);
+            return tcp.poll_peek(cx, &mut rb).map(|_| ());
+        }
+        poll_read_into(self, buf, cx, 1).map(|_| ())
+    }
+
+    /// One non-blocking peek at the socket. On TLS, bytes the reactor has not reported yet
+    /// cannot be read through TLS here (they may be a session ticket, or the server's
+    /// close_notify): they count against the connection.
+    fn peer_silent(&self) -> bool {
+        crate::net::peer_state(self.tcp().as_raw_fd()) == PeerState::Silent
+    }
+
+    fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.tcp().local_addr().ok()
     }
 }
 

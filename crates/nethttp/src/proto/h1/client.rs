@@ -8,18 +8,14 @@
 
 use std::future::Future;
 use std::io;
-use std::mem::MaybeUninit;
-use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use crate::tls::MaybeTls;
 use bytes::{Bytes, BytesMut};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Method, Response};
 use http_body::{Body as _, Frame, SizeHint};
-use tokio::io::{AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 use super::decode::{Decoded, Decoder};
@@ -27,13 +23,12 @@ use super::encode::{write_chunk_header, write_chunked_end, CRLF};
 use super::encode_request::{
     expects_continue, wants_close, write_request_head, RequestFraming, RequestHeadOptions,
 };
-use super::io::{Reader, BODY_READ_CHUNK, INITIAL_READ_BUF};
+use super::io::{ClientIo, Reader, BODY_READ_CHUNK, INITIAL_READ_BUF};
 use super::parse::parse_content_length;
 use super::parse_response::{parse_response, ResponseBodyLen, ResponseHead};
 use super::upload::Upload;
 use crate::body::Body;
 use crate::error::{Error, Kind};
-use crate::net::PeerState;
 use crate::proto::events::ExchangeEvents;
 use crate::proto::timeout::with_deadline;
 
@@ -42,10 +37,10 @@ const INLINE_BODY: usize = 16 * 1024;
 /// Most informational (1xx) responses skipped before a final one; more is an error.
 const MAX_INFORMATIONAL: usize = 8;
 
-/// One client connection: the socket, its buffer of received bytes, and a write buffer.
+/// One client connection: the IO, its buffer of received bytes, and a write buffer.
 #[derive(Debug)]
-pub(crate) struct ClientConn {
-    io: Reader<MaybeTls>,
+pub(crate) struct ClientConn<T> {
+    io: Reader<T>,
     wbuf: Vec<u8>,
     /// The response-head deadline timer, kept for the connection's life and re-armed lazily
     /// (see `read_head_until`).
@@ -63,7 +58,9 @@ pub(crate) enum Release {
 
 /// The owner of a connection lent to one exchange.
 pub(crate) trait ConnSlot: Send + Unpin + 'static {
-    fn conn(&mut self) -> &mut ClientConn;
+    /// The connection's IO.
+    type Io: ClientIo;
+    fn conn(&mut self) -> &mut ClientConn<Self::Io>;
     /// The exchange no longer needs the connection.
     fn release(self, how: Release);
 }
@@ -110,8 +107,8 @@ pub(crate) struct SendError {
     pub no_response: bool,
 }
 
-impl ClientConn {
-    pub(crate) fn new(stream: MaybeTls) -> ClientConn {
+impl<T: ClientIo> ClientConn<T> {
+    pub(crate) fn new(stream: T) -> ClientConn<T> {
         ClientConn {
             io: Reader {
                 io: stream,
@@ -142,7 +139,7 @@ impl ClientConn {
         if poll_server_spoke(&mut self.io, &mut cx).is_ready() {
             return false;
         }
-        !thorough || crate::net::peer_state(self.io.io.tcp().as_raw_fd()) == PeerState::Silent
+        !thorough || self.io.io.peer_silent()
     }
 
     /// Hands the buffers back while the connection sits idle, so idle connections cost only
@@ -156,8 +153,9 @@ impl ClientConn {
         }
     }
 
-    pub(crate) fn local_addr(&self) -> io::Result<std::net::SocketAddr> {
-        self.io.io.tcp().local_addr()
+    /// The connection's local address, when its IO has one.
+    pub(crate) fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        self.io.io.local_addr()
     }
 }
 
@@ -277,8 +275,8 @@ impl Progress {
 
 /// Writes the request. Returns a response head when the server answered before the body was
 /// sent (a final status instead of `100 Continue`, or a response mid-upload).
-async fn write_request(
-    conn: &mut ClientConn,
+async fn write_request<T: ClientIo>(
+    conn: &mut ClientConn<T>,
     body: &mut Body,
     framing: RequestFraming,
     expect: bool,
@@ -320,8 +318,8 @@ async fn write_request(
 
 /// Streams a body frame by frame. Stops early, returning the head, if the server responds
 /// while the body is still being sent.
-async fn stream_body(
-    conn: &mut ClientConn,
+async fn stream_body<T: ClientIo>(
+    conn: &mut ClientConn<T>,
     body: &mut Body,
     framing: RequestFraming,
     method: &Method,
@@ -414,29 +412,22 @@ fn check_length(framing: RequestFraming, sent: u64, ended: bool) -> Result<(), E
 /// Ready once the server has sent something (bytes, EOF or an error); registers the waker
 /// otherwise. Costs no syscall unless the socket is marked readable.
 ///
-/// On TCP this peeks, consuming nothing. On TLS the bytes on the socket may be no answer at
-/// all (a TLS 1.3 session ticket arrives after the handshake), so they are read through TLS:
+/// On TCP this peeks, consuming nothing. On TLS (and IO that cannot peek) the bytes may be no
+/// answer at all (a TLS 1.3 session ticket arrives after the handshake), so they are read:
 /// what decrypts to data stays in the connection's buffer for the response parser.
-fn poll_server_spoke(io: &mut Reader<MaybeTls>, cx: &mut Context<'_>) -> Poll<()> {
+fn poll_server_spoke<T: ClientIo>(io: &mut Reader<T>, cx: &mut Context<'_>) -> Poll<()> {
     if !io.buf.is_empty() {
         return Poll::Ready(());
     }
-    match &io.io {
-        MaybeTls::Tcp(tcp) => {
-            let mut byte = [MaybeUninit::<u8>::uninit(); 1];
-            let mut rb = ReadBuf::uninit(&mut byte);
-            tcp.poll_peek(cx, &mut rb).map(|_| ())
-        }
-        MaybeTls::Tls(_) => io.poll_read_more(cx, 1).map(|_| ()),
-    }
+    io.io.poll_spoke(&mut io.buf, cx)
 }
 
 /// Writes all of `buf`, failing with a write timeout if the socket stays full too long.
 /// Returns `false`, with the rest unwritten, if the server sends something while the write is
 /// blocked: a server that stopped reading to answer early (a 413 for an upload it will not
 /// take) must be heard, not waited out until the write timeout (RFC 9112 §9.5).
-async fn write_all(
-    io: &mut Reader<MaybeTls>,
+async fn write_all<T: ClientIo>(
+    io: &mut Reader<T>,
     mut buf: &[u8],
     timeout: Duration,
     progress: &mut Progress,
@@ -465,8 +456,8 @@ async fn write_all(
 }
 
 /// The server answered while a write was blocked: its response head, which ends the upload.
-async fn answered(
-    conn: &mut ClientConn,
+async fn answered<T: ClientIo>(
+    conn: &mut ClientConn<T>,
     method: &Method,
     x: &Exchange<'_>,
     progress: &mut Progress,
@@ -476,8 +467,8 @@ async fn answered(
 
 /// After a failed write, a response the server sent before it stopped reading, if one
 /// arrives within a short time.
-async fn early_answer(
-    conn: &mut ClientConn,
+async fn early_answer<T: ClientIo>(
+    conn: &mut ClientConn<T>,
     method: &Method,
     x: &Exchange<'_>,
     progress: &mut Progress,
@@ -490,8 +481,8 @@ async fn early_answer(
 }
 
 /// Reads the final response head within the response-header timeout (and total deadline).
-async fn read_head(
-    conn: &mut ClientConn,
+async fn read_head<T: ClientIo>(
+    conn: &mut ClientConn<T>,
     method: &Method,
     x: &Exchange<'_>,
     progress: &mut Progress,
@@ -519,8 +510,8 @@ enum Interim {
 
 /// Reads response heads until a final one (skipping 1xx), or until `until` passes (`None`).
 /// An interim response that `stop` names also ends the wait with `None`.
-async fn read_head_until(
-    conn: &mut ClientConn,
+async fn read_head_until<T: ClientIo>(
+    conn: &mut ClientConn<T>,
     method: &Method,
     x: &Exchange<'_>,
     progress: &mut Progress,

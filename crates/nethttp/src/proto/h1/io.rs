@@ -1,6 +1,8 @@
-//! The read side of a connection as the codec sees it: the socket half plus its buffer, which
-//! travel together — from the connection to a request body and back — so bytes of a pipelined
-//! request that arrived with a body are never lost.
+//! The connection as the HTTP/1.1 codec sees it: what it asks of a server connection's read
+//! half ([`ReadIo`]) and of a client connection ([`ClientIo`]), with defaults that work on any
+//! IO, and the read half plus its buffer ([`Reader`]), which travel together — from the
+//! connection to a request body and back — so bytes of a pipelined request that arrived with a
+//! body are never lost.
 
 use std::future::Future;
 use std::io;
@@ -8,8 +10,7 @@ use std::pin::Pin;
 use std::task::{ready, Context, Poll};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncRead, ReadBuf};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 use crate::proto::timeout::with_deadline;
@@ -19,79 +20,133 @@ pub(crate) const INITIAL_READ_BUF: usize = 8 * 1024;
 /// Reads of body data ask for at least this much room, so big uploads take few syscalls.
 pub(crate) const BODY_READ_CHUNK: usize = 32 * 1024;
 
-/// A readable half of a connection.
+/// The read half of a server connection as HTTP/1.1 uses it: lent to a request body and back,
+/// waited on while the connection is idle, and watched for a client that leaves while a
+/// handler runs. What only some IO can do (wait for input without a buffer, ask the kernel
+/// what is waiting) has a default that works on any `AsyncRead`: read into the connection's
+/// buffer, which then holds the bytes for the parser. TCP and TLS over TCP override them
+/// (`proto::io`'s TCP file, the `tls` layer).
 pub(crate) trait ReadIo: AsyncRead + Unpin + Send + 'static {
-    /// Waits until the socket has something to read, without holding a buffer: this is how
-    /// an idle keep-alive connection waits, so it costs only a few hundred bytes.
-    fn ready(&self) -> impl Future<Output = io::Result<()>> + Send + '_;
+    /// Waits until the connection has input (or is closed). TCP waits for readability
+    /// without a buffer: this is how an idle keep-alive connection waits, so it costs only a
+    /// few hundred bytes. The default reads into `buf`, which holds a read buffer while it
+    /// waits and the bytes after.
+    fn wait_input<'a>(
+        &'a mut self,
+        buf: &'a mut BytesMut,
+    ) -> impl Future<Output = io::Result<()>> + Send + 'a {
+        ReadInto { io: self, buf }
+    }
 
     /// Whether unread bytes are already waiting in the kernel (checked without reading).
-    fn has_pending_input(&self) -> bool;
+    /// `false` when the IO cannot tell.
+    fn has_pending_input(&self) -> bool {
+        false
+    }
+
+    /// A way to ask [`ReadIo::has_pending_input`] from beside the connection (the shutdown
+    /// watch), while the read half is busy elsewhere.
+    fn input_probe(&self) -> InputProbe {
+        InputProbe::NONE
+    }
 
     /// While a handler runs with the read half at home: `Ready(true)` once the client has
     /// closed or reset the connection, `Ready(false)` once it sent more instead (a pipelined
     /// request; watching stops there, as the bytes are left for the next read), `Pending`
-    /// until either. Consumes nothing.
-    fn poll_peer_gone(&self, cx: &mut Context<'_>) -> Poll<bool>;
-}
-
-/// [`ReadIo::poll_peer_gone`] for the socket `tcp` (under TLS, if any).
-///
-/// The runtime's readiness can be stale: set by the request just read, and only cleared by a
-/// read that finds nothing. So a readable socket is asked what it holds: a hang-up means the
-/// client left, bytes mean it sent more; neither means the readiness was stale, and it is
-/// cleared (safe: nothing is waiting to be read, and readiness that newer input set is kept)
-/// so that the next wake-up is a real one.
-fn peer_gone(tcp: &tokio::net::TcpStream, cx: &mut Context<'_>) -> Poll<bool> {
-    use std::os::fd::AsRawFd;
-    let fd = tcp.as_raw_fd();
-    // Twice at most: once with the readiness found, once after clearing it.
-    for _ in 0..2 {
-        match tcp.poll_read_ready(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Err(_)) => return Poll::Ready(true),
-            Poll::Ready(Ok(())) => {}
+    /// until either. TCP consumes nothing; the default reads into `buf` (kept for the next
+    /// request), so it sees the client leave only by an end of stream or an error.
+    fn poll_peer_gone(&mut self, buf: &mut BytesMut, cx: &mut Context<'_>) -> Poll<bool> {
+        match poll_read_into(self, buf, cx, 1) {
+            Poll::Ready(Ok(0) | Err(_)) => Poll::Ready(true),
+            Poll::Ready(Ok(_)) => Poll::Ready(false),
+            Poll::Pending => Poll::Pending,
         }
-        if crate::net::peer_hung_up(fd) {
-            return Poll::Ready(true);
-        }
-        if crate::net::has_pending_input(fd) {
-            return Poll::Ready(false);
-        }
-        let _ = tcp.try_io(tokio::io::Interest::READABLE, || {
-            Err::<(), _>(io::ErrorKind::WouldBlock.into())
-        });
-    }
-    Poll::Pending
-}
-
-impl ReadIo for OwnedReadHalf {
-    fn ready(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
-        self.readable()
-    }
-
-    fn has_pending_input(&self) -> bool {
-        use std::os::fd::AsRawFd;
-        crate::net::has_pending_input(self.as_ref().as_raw_fd())
-    }
-
-    fn poll_peer_gone(&self, cx: &mut Context<'_>) -> Poll<bool> {
-        peer_gone(self.as_ref(), cx)
     }
 }
 
-impl ReadIo for crate::tls::split::TlsRead {
-    fn ready(&self) -> impl Future<Output = io::Result<()>> + Send + '_ {
-        std::future::poll_fn(|cx| self.poll_input(cx))
+/// Asks whether input waits on a connection's socket without touching its read half: the
+/// socket's descriptor, or -1 when the IO has none. (Not an `Option`: the shutdown watch of
+/// every connection holds one, and this is half the size.)
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct InputProbe(std::os::fd::RawFd);
+
+impl InputProbe {
+    /// For IO without a socket: never any input known.
+    pub(crate) const NONE: InputProbe = InputProbe(-1);
+
+    /// For the socket `fd`.
+    pub(crate) fn socket(fd: std::os::fd::RawFd) -> Self {
+        InputProbe(fd)
     }
 
-    fn has_pending_input(&self) -> bool {
-        crate::tls::split::TlsRead::has_pending_input(self)
+    /// Whether unread bytes wait in the kernel; `false` when the IO cannot tell. The socket
+    /// must still be open: its owner is alive.
+    pub(crate) fn has_pending_input(self) -> bool {
+        self.0 >= 0 && crate::net::has_pending_input(self.0)
+    }
+}
+
+/// A client connection as the HTTP/1.1 exchange uses it: one IO for both directions, checked
+/// for staleness before reuse. The defaults work on any IO; TCP and TLS over TCP (the `tls`
+/// layer's client stream) override them with peeks.
+pub(crate) trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Ready once the server has sent something (bytes, an end of stream or an error);
+    /// registers the waker otherwise. TCP peeks and consumes nothing. The default reads into
+    /// `buf`, where what arrived stays for the response parser.
+    fn poll_spoke(&mut self, buf: &mut BytesMut, cx: &mut Context<'_>) -> Poll<()> {
+        poll_read_into(self, buf, cx, 1).map(|_| ())
     }
 
-    fn poll_peer_gone(&self, cx: &mut Context<'_>) -> Poll<bool> {
-        crate::tls::split::TlsRead::poll_peer_gone(self, cx)
+    /// The thorough check before a request that could not be resent: whether the peer is
+    /// still silent, asked of the kernel now (it may know of a FIN or RST the runtime has not
+    /// reported). `true` when the IO cannot be asked.
+    fn peer_silent(&self) -> bool {
+        true
     }
+
+    /// The local address of the connection, when it has one (trace hooks report it).
+    fn local_addr(&self) -> Option<std::net::SocketAddr> {
+        None
+    }
+}
+
+/// The default [`ReadIo::wait_input`]: one read into the buffer.
+struct ReadInto<'a, T: ?Sized> {
+    io: &'a mut T,
+    buf: &'a mut BytesMut,
+}
+
+impl<T: AsyncRead + Unpin + ?Sized> Future for ReadInto<'_, T> {
+    type Output = io::Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        poll_read_into(&mut *this.io, this.buf, cx, INITIAL_READ_BUF).map_ok(|_| ())
+    }
+}
+
+/// Reads once from `io` into `buf`, taking a recycled buffer if it has none and making room
+/// for at least `want` more bytes first. `Ok(0)` is end of stream.
+#[inline]
+pub(crate) fn poll_read_into<T: AsyncRead + Unpin + ?Sized>(
+    io: &mut T,
+    buf: &mut BytesMut,
+    cx: &mut Context<'_>,
+    want: usize,
+) -> Poll<io::Result<usize>> {
+    if buf.capacity() == 0 {
+        *buf = super::recycle::read_buf();
+    }
+    if buf.capacity() - buf.len() < want.clamp(1, 1024) {
+        buf.reserve(want);
+    }
+    let spare = buf.spare_capacity_mut();
+    let mut rb = ReadBuf::uninit(spare);
+    ready!(Pin::new(io).poll_read(cx, &mut rb))?;
+    let n = rb.filled().len();
+    // SAFETY: `poll_read` initialised the first `n` bytes of the spare capacity.
+    unsafe { buf.set_len(buf.len() + n) };
+    Poll::Ready(Ok(n))
 }
 
 /// A socket's read half with its buffer of received, unconsumed bytes.
@@ -109,19 +164,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         cx: &mut Context<'_>,
         want: usize,
     ) -> Poll<io::Result<usize>> {
-        if self.buf.capacity() == 0 {
-            self.buf = super::recycle::read_buf();
-        }
-        if self.buf.capacity() - self.buf.len() < want.clamp(1, 1024) {
-            self.buf.reserve(want);
-        }
-        let spare = self.buf.spare_capacity_mut();
-        let mut rb = ReadBuf::uninit(spare);
-        ready!(Pin::new(&mut self.io).poll_read(cx, &mut rb))?;
-        let n = rb.filled().len();
-        // SAFETY: `poll_read` initialised the first `n` bytes of the spare capacity.
-        unsafe { self.buf.set_len(self.buf.len() + n) };
-        Poll::Ready(Ok(n))
+        poll_read_into(&mut self.io, &mut self.buf, cx, want)
     }
 
     /// Async form of [`Reader::poll_read_more`], failing with `TimedOut` at `deadline`.

@@ -190,7 +190,8 @@ where
         if timer.deadline() > deadline {
             timer.as_mut().reset(deadline);
         }
-        let mut ready = std::pin::pin!(reader.io.ready());
+        let Reader { io, buf } = reader;
+        let mut ready = std::pin::pin!(io.wait_input(buf));
         loop {
             tokio::select! {
                 biased;
@@ -563,8 +564,8 @@ where
                     return Poll::Ready(Step::Service);
                 }
                 if watching {
-                    if let Some(reader) = self.reader.as_ref() {
-                        match reader.io.poll_peer_gone(cx) {
+                    if let Some(reader) = self.reader.as_mut() {
+                        match reader.io.poll_peer_gone(&mut reader.buf, cx) {
                             Poll::Ready(true) => return Poll::Ready(Step::ClientGone),
                             Poll::Ready(false) => watching = false,
                             Poll::Pending => {}

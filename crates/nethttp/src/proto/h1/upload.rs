@@ -7,7 +7,6 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use crate::tls::MaybeTls;
 use bytes::{Buf, Bytes};
 use http_body::Body as _;
 use tokio::io::AsyncWrite;
@@ -42,9 +41,9 @@ impl Upload {
     /// Writes what it can without waiting. `Ready(Ok)`: the upload is complete.
     /// `Ready(Err)`: it cannot continue (the body failed, the server stopped reading, or the
     /// body broke its Content-Length). `Pending`: more later; the waker is registered.
-    pub(crate) fn poll_send(
+    pub(crate) fn poll_send<T: AsyncWrite + Unpin>(
         &mut self,
-        io: &mut MaybeTls,
+        io: &mut T,
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), ()>> {
         loop {

@@ -1,0 +1,58 @@
+//! The connection IO every protocol engine takes: any `AsyncRead + AsyncWrite + Unpin + Send +
+//! 'static`. HTTP/2 needs nothing more. HTTP/1.1 splits a server connection into halves (the
+//! read half is lent to a request body) and asks a few things of them that only some IO can
+//! answer; those are capabilities with defaults that work on any IO ([`ConnIo`] here, the
+//! halves' [`ReadIo`](super::h1::io::ReadIo) and the client's
+//! [`ClientIo`](super::h1::io::ClientIo) in `h1::io`):
+//!
+//! | capability | TCP (and TLS over TCP) | any other IO |
+//! |---|---|---|
+//! | h2c preface sniff | peeks, consumes nothing | reads the first bytes into the read buffer |
+//! | idle keep-alive wait | readiness, no buffer | a read into the connection's buffer |
+//! | input already waiting? (shutdown) | asks the kernel | no |
+//! | client left while a handler runs | peeks and polls for a hang-up | an end of stream read |
+//! | stale pooled connection (client) | peeks | read through to the buffer |
+//!
+//! `tcp` implements them for `TcpStream`, and the `tls` layer for its streams over TCP.
+
+mod tcp;
+
+use std::io;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use super::h1::io::ReadIo;
+
+/// A whole server connection, before a protocol is chosen.
+pub(crate) trait ConnIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// The read half HTTP/1.1 lends to request bodies.
+    type Read: ReadIo;
+    /// The write half the HTTP/1.1 connection keeps.
+    type Write: AsyncWrite + Unpin + Send + 'static;
+
+    /// Splits the connection for HTTP/1.1.
+    fn split(self) -> (Self::Read, Self::Write);
+
+    /// Whether [`ConnIo::poll_peek`] works: waiting bytes can be looked at without consuming
+    /// them. Without it, the preface sniff reads and replays what it read.
+    const PEEK: bool = false;
+
+    /// Waits until bytes (or a close) arrive that were not there at the last look, `seen`
+    /// bytes, then copies what is waiting into `buf` without consuming it: `Ok(0)` is a
+    /// close. Only called when [`ConnIo::PEEK`] is true.
+    fn poll_peek(
+        &self,
+        _cx: &mut Context<'_>,
+        _buf: &mut [u8],
+        _seen: usize,
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::ErrorKind::Unsupported.into()))
+    }
+
+    /// Whether unread bytes are already waiting (checked without reading). `false` when the
+    /// IO cannot tell.
+    fn has_pending_input(&self) -> bool {
+        false
+    }
+}
