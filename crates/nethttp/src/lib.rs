@@ -29,7 +29,9 @@ pub use client::{Client, Transport};
 pub use error::{CertificateProblem, Error, Kind as ErrorKind, Result};
 pub use handler::{text_response, BoxFuture, DynHandler, Handler, HttpRequest, HttpResponse};
 pub use mux::{PathValue, ServeMux};
-pub use server::{ConnInfo, ConnState, MinDataRate, Server, ServerHandle, ShutdownReport};
+pub use server::{
+    ConnInfo, ConnState, Connection, MinDataRate, Server, ServerHandle, ShutdownReport,
+};
 pub use tls::{ClientTls, ServerTls};
 
 pub use http;

@@ -1,7 +1,7 @@
 //! Which protocol a plain connection speaks: HTTP/2 by prior knowledge when it opens with the
 //! client preface (h2c, RFC 9113 §3.3), HTTP/1.1 otherwise. TCP looks without consuming;
-//! IO that cannot peek reads the first bytes into the connection's read buffer, for whichever
-//! engine wins to start from.
+//! other IO reads the first bytes into the connection's read buffer, and whichever engine
+//! wins starts from them (HTTP/1.1 as its buffer, HTTP/2 through `proto::io::Rewind`).
 
 use std::future::poll_fn;
 
@@ -62,5 +62,54 @@ async fn peek_preface<C: ConnIo>(io: &mut C, deadline: Instant) -> bool {
             return true;
         }
         seen = n;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proto::io::AnyIo;
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+
+    fn soon() -> Instant {
+        Instant::now() + Duration::from_secs(5)
+    }
+
+    #[tokio::test]
+    async fn a_preface_in_pieces_is_read_and_kept() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let writer = tokio::spawn(async move {
+            b.write_all(&PREFACE[..5]).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            b.write_all(&PREFACE[5..]).await.unwrap();
+            b.write_all(b"\x00\x00").await.unwrap();
+            b
+        });
+        let mut io = AnyIo(a);
+        let mut buf = BytesMut::new();
+        assert!(opens_with_preface(&mut io, &mut buf, soon()).await);
+        assert!(buf.starts_with(PREFACE));
+        drop(writer.await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn http1_is_told_apart_at_the_first_differing_byte() {
+        let (a, mut b) = tokio::io::duplex(64);
+        b.write_all(b"PUT / HTTP/1.1\r\n").await.unwrap();
+        let mut io = AnyIo(a);
+        let mut buf = BytesMut::new();
+        assert!(!opens_with_preface(&mut io, &mut buf, soon()).await);
+        assert_eq!(&buf[..], b"PUT / HTTP/1.1\r\n");
+    }
+
+    #[tokio::test]
+    async fn silence_until_the_deadline_is_http1() {
+        let (a, _b) = tokio::io::duplex(64);
+        let mut io = AnyIo(a);
+        let mut buf = BytesMut::new();
+        let deadline = Instant::now() + Duration::from_millis(50);
+        assert!(!opens_with_preface(&mut io, &mut buf, deadline).await);
+        assert!(buf.is_empty());
     }
 }

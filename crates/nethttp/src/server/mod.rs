@@ -1,8 +1,10 @@
 //! The server: its configuration (every timeout finite by default, every client-controlled
-//! size bounded), and starting it on listeners. `serve` holds the accept loop, `shutdown` the
-//! handle that stops it. The connection life cycle it reports lives in `crate::conn`, below
-//! both this layer and the protocol engines.
+//! size bounded), and starting it on listeners. `serve` holds the accept loop (over any
+//! `net::Accept`) and each connection's task, `connection` serves one connection of any IO
+//! on its own, `shutdown` holds the handle that stops a server. The connection life cycle it
+//! reports lives in `crate::conn`, below both this layer and the protocol engines.
 
+mod connection;
 mod serve;
 mod shutdown;
 
@@ -12,10 +14,11 @@ use std::time::Duration;
 
 pub use crate::conn::{ConnInfo, ConnState, ConnStateHook};
 pub use crate::proto::rate::MinDataRate;
+pub use connection::Connection;
 pub use shutdown::{ServerHandle, ShutdownReport};
 
 use crate::handler::Handler;
-use crate::net::{BindOptions, Listener, SocketOptions};
+use crate::net::{Accept, BindOptions, Listener, SocketOptions};
 use crate::proto::h1::parse::HeadLimits;
 use crate::proto::h1::server::ConnConfig;
 use crate::proto::h2::server::H2Config;
@@ -351,7 +354,11 @@ impl Server {
 
     /// Starts serving `handler` on `listener` in background tasks; returns at once.
     /// Must be called inside a tokio runtime.
-    pub fn serve<H: Handler>(&self, listener: Listener, handler: H) -> ServerHandle {
+    ///
+    /// The listener is a [`Listener`] (TCP, from [`Server::bind`] or one the caller bound),
+    /// or any other [`Accept`]; the connections of a TCP one get everything TCP allows, those
+    /// of others what [`Server::serve_connection`] describes.
+    pub fn serve<H: Handler, A: Accept>(&self, listener: A, handler: H) -> ServerHandle {
         serve::start(self, vec![listener], Arc::new(handler))
     }
 

@@ -1,19 +1,21 @@
-//! The accept loop and each connection's task. The loop accepts (backing off on temporary
-//! errors, inside `net::Listener`), spawns one task per connection, and stops when the server
-//! shuts down. The optional connection cap is a semaphore acquired before
+//! The accept loop and each connection's task. The loop accepts from any `net::Accept`
+//! (which backs off on temporary errors itself), spawns one task per connection, and stops
+//! when the server shuts down. The optional connection cap is a semaphore acquired before
 //! accepting, so the loop waits instead of accepting what it cannot serve. No lock is taken
 //! on this path.
 //!
 //! Each connection task picks its protocol: TLS first if configured, then HTTP/2 when ALPN
 //! chose `h2` (or, on a plain connection, when the client opens with the HTTP/2 preface),
-//! else HTTP/1.1. The engines take the socket through the connection IO traits of
-//! `proto::io`, with the capabilities TCP gives them.
+//! else HTTP/1.1. A TCP socket is served with the TCP capabilities of `proto::io`; any other
+//! IO is boxed and served with the defaults, so the engines are compiled once for all of it.
 
+use std::any::Any;
 use std::future::Future;
 use std::net::{Ipv4Addr, SocketAddr};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -26,11 +28,11 @@ use super::Server;
 use crate::conn::{ConnEvents, ConnInfo, ConnStateHook, Phase};
 use crate::handler::Handler;
 use crate::net::stall::{WatchWrites, WriteStall};
-use crate::net::{Listener, SocketOptions};
+use crate::net::{Accept, SocketOptions};
 use crate::proto::h1::io::ReadIo;
 use crate::proto::h1::server::{self as h1, ConnConfig};
 use crate::proto::h2::server::{self as h2, H2Config};
-use crate::proto::io::ConnIo;
+use crate::proto::io::{AnyIo, BoxedIo, ConnIo, Exclusive, Rewind};
 use crate::tls::ServerTls;
 
 /// What every connection task of one server shares.
@@ -65,17 +67,14 @@ impl<H: Handler> Ctx<H> {
     }
 }
 
-pub(super) fn start<H: Handler>(
+pub(super) fn start<H: Handler, A: Accept>(
     server: &Server,
-    listeners: Vec<Listener>,
+    listeners: Vec<A>,
     handler: Arc<H>,
 ) -> ServerHandle {
     let shared = Shared::new();
     let ctx = Arc::new(Ctx::new(server, handler, shared.clone()));
-    let addrs = listeners
-        .iter()
-        .filter_map(|l| l.local_addr().ok())
-        .collect();
+    let addrs = listeners.iter().filter_map(Accept::local_addr).collect();
     let loops = listeners
         .into_iter()
         .map(|l| tokio::spawn(accept_loop(l, ctx.clone())))
@@ -87,9 +86,12 @@ pub(super) fn start<H: Handler>(
     }
 }
 
-async fn accept_loop<H: Handler>(mut listener: Listener, ctx: Arc<Ctx<H>>) -> std::io::Result<()> {
+async fn accept_loop<H: Handler, A: Accept>(
+    mut listener: A,
+    ctx: Arc<Ctx<H>>,
+) -> std::io::Result<()> {
     let mut phase = ctx.shared.phase.subscribe();
-    if let Ok(addr) = listener.local_addr() {
+    if let Some(addr) = listener.local_addr() {
         tracing::debug!(%addr, "accepting connections");
     }
     loop {
@@ -101,7 +103,7 @@ async fn accept_loop<H: Handler>(mut listener: Listener, ctx: Arc<Ctx<H>>) -> st
                 p = sem.clone().acquire_owned() => p.ok(),
             },
         };
-        let (stream, remote) = tokio::select! {
+        let (io, remote) = tokio::select! {
             biased;
             _ = stopping(&mut phase) => break,
             r = listener.accept() => match r {
@@ -118,7 +120,7 @@ async fn accept_loop<H: Handler>(mut listener: Listener, ctx: Arc<Ctx<H>>) -> st
         tokio::spawn(async move {
             let _live = live;
             let _permit = permit;
-            serve_tcp(stream, Some(remote), &ctx, phase).await;
+            serve_conn(io, remote, &ctx, phase).await;
         });
     }
     // Dropping the listener closes the socket: new connections are refused from here on.
@@ -129,8 +131,71 @@ async fn accept_loop<H: Handler>(mut listener: Listener, ctx: Arc<Ctx<H>>) -> st
 /// The peer address reported for a connection whose transport has none.
 const NO_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
-/// One connection's task: socket options, TLS if configured, then the protocol the client
-/// speaks. `remote` is the peer's address if the accept said it.
+/// One connection's task, for any IO: a TCP socket gets the TCP capabilities, anything else
+/// the defaults. `remote` is the peer's address if the accept said it.
+///
+/// A plain function returning the task's future, not an `async fn`: the future is what every
+/// connection holds for its life, and an async layer more would store the arguments again.
+pub(super) fn serve_conn<'a, H, T>(
+    io: T,
+    remote: Option<SocketAddr>,
+    ctx: &'a Ctx<H>,
+    phase: watch::Receiver<Phase>,
+) -> impl Future<Output = ()> + Send + 'a
+where
+    H: Handler,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    // A TCP socket is recognised by its type, so that any `Accept` or caller of
+    // `serve_connection` handing one over gets what TCP allows, with no trait to implement.
+    let mut io = Some(io);
+    let tcp = (&mut io as &mut dyn Any)
+        .downcast_mut::<Option<TcpStream>>()
+        .and_then(Option::take);
+    match (tcp, io) {
+        (Some(tcp), _) => Task::Tcp {
+            fut: serve_tcp(tcp, remote, ctx, phase),
+        },
+        // Boxed: a TCP connection task must not carry this path's state.
+        (None, Some(other)) => Task::Other {
+            fut: Box::pin(serve_other(
+                BoxedIo::new(Exclusive::new(other)),
+                remote,
+                ctx,
+                phase,
+            )),
+        },
+        (None, None) => Task::Done,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection's task: the TCP path inline, any other boxed.
+    #[project = TaskProj]
+    enum Task<A, B> {
+        Tcp { #[pin] fut: A },
+        Other { fut: B },
+        Done,
+    }
+}
+
+impl<A, B> Future for Task<A, B>
+where
+    A: Future<Output = ()>,
+    B: Future<Output = ()> + Unpin,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        match self.project() {
+            TaskProj::Tcp { fut } => fut.poll(cx),
+            TaskProj::Other { fut } => Pin::new(fut).poll(cx),
+            TaskProj::Done => Poll::Ready(()),
+        }
+    }
+}
+
+/// A TCP connection: socket options, TLS if configured, then the protocol the client speaks.
 async fn serve_tcp<H: Handler>(
     mut stream: TcpStream,
     remote: Option<SocketAddr>,
@@ -215,6 +280,65 @@ async fn serve_tls_tcp<H: Handler>(
             let first_deadline = Instant::now() + ctx.cfg.read_header_timeout;
             let (rd, wr) = tls_stream.split();
             serve_h1(rd, wr, first_deadline, ctx, events, phase).await;
+        }
+    }
+}
+
+/// A connection of any other IO, as [`serve_tcp`] without what only TCP can do: no socket
+/// options, the preface sniff reads (and replays what it read), HTTP/1.1 splits the IO with
+/// `tokio::io::split`. Addresses are known only if the accept gave the peer's.
+async fn serve_other<H: Handler>(
+    io: BoxedIo,
+    remote: Option<SocketAddr>,
+    ctx: &Ctx<H>,
+    mut phase: watch::Receiver<Phase>,
+) {
+    let mut events = ConnEvents::new(remote.unwrap_or(NO_ADDR), ctx.hook.clone(), phase.clone());
+    let first_deadline = Instant::now() + ctx.cfg.read_header_timeout;
+    if let Some(tls) = &ctx.tls {
+        let stall = WriteStall::new();
+        let Some(tls_stream) =
+            handshake(tls, WatchWrites::new(io, stall.clone()), &mut phase).await
+        else {
+            return;
+        };
+        let is_h2 = crate::tls::chose_h2(&tls_stream);
+        let io = BoxedIo::new(tls_stream);
+        match &ctx.h2 {
+            Some(cfg) if is_h2 => {
+                h2::serve(io, &stall, &ctx.handler, cfg, &mut events, phase).await
+            }
+            _ => {
+                let first_deadline = Instant::now() + ctx.cfg.read_header_timeout;
+                let (rd, wr) = AnyIo(io).split();
+                serve_h1(rd, wr, first_deadline, ctx, events, phase).await;
+            }
+        }
+        return;
+    }
+    let mut io = AnyIo(io);
+    let mut buf = BytesMut::new();
+    let opened = opening(&mut io, &mut buf, first_deadline, ctx, &mut phase).await;
+    match (opened, &ctx.h2) {
+        (Opening::Http2, Some(cfg)) => {
+            // What the sniff read goes to HTTP/2 first.
+            let stall = WriteStall::new();
+            let io = BoxedIo::new(WatchWrites::new(
+                Rewind::new(buf.freeze(), io.0),
+                stall.clone(),
+            ));
+            h2::serve(io, &stall, &ctx.handler, cfg, &mut events, phase).await;
+        }
+        (Opening::Close, _) => {}
+        _ => {
+            // What the sniff read is the start of the first request.
+            let io = if buf.is_empty() {
+                io
+            } else {
+                AnyIo(BoxedIo::new(Rewind::new(buf.freeze(), io.0)))
+            };
+            let (rd, wr) = io.split();
+            serve_h1(rd, wr, first_deadline, ctx, events, phase).await
         }
     }
 }
@@ -365,7 +489,7 @@ mod tests {
             .await
             .unwrap();
         let (stream, remote) = listener.accept().await.unwrap();
-        let conn = serve_tcp(stream, Some(remote), &ctx, ctx.shared.phase.subscribe());
+        let conn = serve_conn(stream, Some(remote), &ctx, ctx.shared.phase.subscribe());
         let size = std::mem::size_of_val(&conn);
         // About 1.7 KB in a debug build; with the HTTP/2 path inline it is 3.7 KB.
         assert!(size <= 2048, "connection future is {size} bytes");

@@ -31,7 +31,7 @@ impl Shared {
         })
     }
 
-    fn advance(&self, to: Phase) {
+    pub(crate) fn advance(&self, to: Phase) {
         self.phase.send_if_modified(|p| {
             // Phases only move forward.
             let later = matches!(
@@ -94,6 +94,11 @@ pub struct ServerHandle {
 
 impl ServerHandle {
     /// The address the (first) listener is bound to.
+    ///
+    /// # Panics
+    ///
+    /// If no listener has an IP address (every [`crate::net::Accept::local_addr`] was
+    /// `None`); [`ServerHandle::local_addrs`] is then empty.
     pub fn local_addr(&self) -> SocketAddr {
         self.addrs[0]
     }

@@ -885,3 +885,119 @@ async fn drain<S: ConnSlot>(slot: &mut S, mut decoder: Decoder, max: u64) -> boo
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    use super::*;
+    use crate::proto::io::AnyIo;
+
+    type PipeConn = ClientConn<AnyIo<DuplexStream>>;
+
+    /// A slot that keeps the connection for the next exchange and records how it came back.
+    struct Slot {
+        conn: Option<PipeConn>,
+        home: Arc<Mutex<Option<(PipeConn, Release)>>>,
+    }
+
+    impl ConnSlot for Slot {
+        type Io = AnyIo<DuplexStream>;
+
+        fn conn(&mut self) -> &mut PipeConn {
+            self.conn.as_mut().expect("lent")
+        }
+
+        fn release(mut self, how: Release) {
+            if let Some(conn) = self.conn.take() {
+                *self.home.lock().unwrap() = Some((conn, how));
+            }
+        }
+    }
+
+    fn config() -> ExchangeConfig {
+        ExchangeConfig {
+            response_header_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(5),
+            expect_continue_timeout: Duration::from_secs(1),
+            max_response_head_bytes: 64 * 1024,
+            max_drain_bytes: 64 * 1024,
+            drain_timeout: Duration::from_secs(1),
+        }
+    }
+
+    /// Reads one request head from `server` and answers it with `body`.
+    async fn answer(server: &mut DuplexStream, body: &str) -> String {
+        let mut got = Vec::new();
+        while !got.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            assert_eq!(
+                server.read(&mut byte).await.unwrap(),
+                1,
+                "request ended early"
+            );
+            got.push(byte[0]);
+        }
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        server.write_all(resp.as_bytes()).await.unwrap();
+        String::from_utf8(got).unwrap()
+    }
+
+    /// The HTTP/1.1 exchange over IO that is not a socket: keep-alive, reuse, and the
+    /// staleness check that any IO supports (a read through to the buffer).
+    #[tokio::test]
+    async fn exchanges_over_a_pipe_and_reuses_the_connection() {
+        let (client, mut server) = tokio::io::duplex(4096);
+        let home = Arc::new(Mutex::new(None));
+        let mut conn = ClientConn::new(AnyIo(client));
+        let cfg = config();
+        let x = Exchange {
+            cfg: &cfg,
+            defaults: None,
+            absolute_form: false,
+            proxy_auth: None,
+            close: false,
+            accept_gzip: false,
+            deadline: None,
+            events: None,
+        };
+        for (i, path) in ["/one", "/two"].into_iter().enumerate() {
+            assert!(conn.is_reusable_idle(true), "connection {i} is fresh");
+            let slot = Slot {
+                conn: Some(conn),
+                home: home.clone(),
+            };
+            let req = http::Request::get(format!("http://t{path}"))
+                .body(())
+                .unwrap();
+            let (parts, ()) = req.into_parts();
+            let (resp, head) = tokio::join!(send(slot, &parts, Body::empty(), &x), async {
+                answer(&mut server, path).await
+            });
+            assert!(
+                head.starts_with(&format!("GET {path} HTTP/1.1\r\n")),
+                "{head}"
+            );
+            let resp = resp.expect("response");
+            assert_eq!(resp.status(), http::StatusCode::OK);
+            let body = resp.into_body().to_bytes(1024).await.unwrap();
+            assert_eq!(&body[..], path.as_bytes());
+            let (back, how) = home.lock().unwrap().take().expect("released");
+            assert_eq!(how, Release::Keep { idle_hint: None });
+            conn = back;
+        }
+        // The server says something nobody asked for: the idle connection is stale.
+        server
+            .write_all(b"HTTP/1.1 408 Request Timeout\r\n")
+            .await
+            .unwrap();
+        tokio::task::yield_now().await;
+        assert!(!conn.is_reusable_idle(false));
+    }
+}

@@ -2,27 +2,90 @@
 //! 'static`. HTTP/2 needs nothing more. HTTP/1.1 splits a server connection into halves (the
 //! read half is lent to a request body) and asks a few things of them that only some IO can
 //! answer; those are capabilities with defaults that work on any IO ([`ConnIo`] here, the
-//! halves' [`ReadIo`](super::h1::io::ReadIo) and the client's
-//! [`ClientIo`](super::h1::io::ClientIo) in `h1::io`):
+//! halves' [`ReadIo`] and the client's [`ClientIo`](super::h1::io::ClientIo) in `h1::io`):
 //!
 //! | capability | TCP (and TLS over TCP) | any other IO |
 //! |---|---|---|
-//! | h2c preface sniff | peeks, consumes nothing | reads the first bytes into the read buffer |
+//! | h2c preface sniff | peeks, consumes nothing | reads the first bytes, replays them ([`Rewind`]) |
 //! | idle keep-alive wait | readiness, no buffer | a read into the connection's buffer |
 //! | input already waiting? (shutdown) | asks the kernel | no |
 //! | client left while a handler runs | peeks and polls for a hang-up | an end of stream read |
 //! | stale pooled connection (client) | peeks | read through to the buffer |
 //!
-//! `tcp` implements them for `TcpStream`, and the `tls` layer for its streams over TCP.
+//! `tcp` implements them for `TcpStream`, `any` wraps any other IO with the defaults (split
+//! by `tokio::io::split`), and the `tls` layer implements them for its streams over TCP.
 
+mod any;
+mod rewind;
 mod tcp;
 
 use std::io;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::h1::io::ReadIo;
+
+pub(crate) use any::{AnyIo, Exclusive};
+pub(crate) use rewind::Rewind;
+
+/// A byte stream of any kind, as the engines hold it: `Sync` too, since their futures keep
+/// shared borrows of a connection across waits ([`Exclusive`] makes any `Send` IO `Sync`).
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + Sync {}
+
+impl<T: AsyncRead + AsyncWrite + Unpin + Send + Sync> Io for T {}
+
+/// Any IO behind one pointer: the engines are compiled once for every IO that is not TCP. A
+/// struct rather than a bare `Box<dyn Io>`, whose implied `'static` the compiler loses when
+/// it proves an engine's future `Send` for every lifetime.
+pub(crate) struct BoxedIo(Box<dyn Io>);
+
+impl BoxedIo {
+    pub(crate) fn new(io: impl Io + 'static) -> Self {
+        BoxedIo(Box::new(io))
+    }
+}
+
+impl AsyncRead for BoxedIo {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for BoxedIo {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut *self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.0).poll_shutdown(cx)
+    }
+}
 
 /// A whole server connection, before a protocol is chosen.
 pub(crate) trait ConnIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
