@@ -37,10 +37,18 @@ pub trait Accept: Send + 'static {
     fn local_addr(&self) -> Option<SocketAddr> {
         None
     }
+
+    /// Whether every connection is a `TcpStream`: the server then builds no path for other IO
+    /// into the program (which would change what the compiler inlines on the TCP one). Only
+    /// [`Listener`] says so; an implementation that says so wrongly has its other IO closed.
+    #[doc(hidden)]
+    const TCP_ONLY: bool = false;
 }
 
 impl Accept for Listener {
     type Io = TcpStream;
+
+    const TCP_ONLY: bool = true;
 
     async fn accept(&mut self) -> io::Result<(TcpStream, Option<SocketAddr>)> {
         let (stream, remote) = Listener::accept(self).await?;

@@ -120,7 +120,12 @@ async fn accept_loop<H: Handler, A: Accept>(
         tokio::spawn(async move {
             let _live = live;
             let _permit = permit;
-            serve_conn(io, remote, &ctx, phase).await;
+            // A constant: the branch not taken is not compiled into the program.
+            if A::TCP_ONLY {
+                serve_tcp_conn(io, remote, &ctx, phase).await;
+            } else {
+                serve_conn(io, remote, &ctx, phase).await;
+            }
         });
     }
     // Dropping the listener closes the socket: new connections are refused from here on.
@@ -148,16 +153,12 @@ where
 {
     // A TCP socket is recognised by its type, so that any `Accept` or caller of
     // `serve_connection` handing one over gets what TCP allows, with no trait to implement.
-    let mut io = Some(io);
-    let tcp = (&mut io as &mut dyn Any)
-        .downcast_mut::<Option<TcpStream>>()
-        .and_then(Option::take);
-    match (tcp, io) {
-        (Some(tcp), _) => Task::Tcp {
+    match take_tcp(io) {
+        Ok(tcp) => Task::Tcp {
             fut: serve_tcp(tcp, remote, ctx, phase),
         },
         // Boxed: a TCP connection task must not carry this path's state.
-        (None, Some(other)) => Task::Other {
+        Err(Some(other)) => Task::Other {
             fut: Box::pin(serve_other(
                 BoxedIo::new(Exclusive::new(other)),
                 remote,
@@ -165,7 +166,38 @@ where
                 phase,
             )),
         },
-        (None, None) => Task::Done,
+        Err(None) => Task::Done,
+    }
+}
+
+/// [`serve_conn`] for a listener whose connections are all TCP sockets: no other path.
+fn serve_tcp_conn<'a, H, T>(
+    io: T,
+    remote: Option<SocketAddr>,
+    ctx: &'a Ctx<H>,
+    phase: watch::Receiver<Phase>,
+) -> impl Future<Output = ()> + Send + 'a
+where
+    H: Handler,
+    T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    match take_tcp(io) {
+        Ok(tcp) => Task::Tcp {
+            fut: serve_tcp(tcp, remote, ctx, phase),
+        },
+        Err(_) => Task::<_, std::future::Ready<()>>::Done,
+    }
+}
+
+/// The IO as a TCP socket, if it is one.
+fn take_tcp<T: 'static>(io: T) -> Result<TcpStream, Option<T>> {
+    let mut io = Some(io);
+    match (&mut io as &mut dyn Any)
+        .downcast_mut::<Option<TcpStream>>()
+        .and_then(Option::take)
+    {
+        Some(tcp) => Ok(tcp),
+        None => Err(io),
     }
 }
 
