@@ -21,6 +21,8 @@ pub mod net;
 mod percent;
 pub(crate) mod proto;
 pub mod server;
+#[cfg(feature = "test-util")]
+pub mod test;
 pub mod tls;
 
 pub use body::{Body, BodySender};
