@@ -23,7 +23,7 @@ async fn main() -> Result<(), nethttp::Error> {
     // Over a real socket: TLS, ALPN, HTTP/2, the server's timeouts and limits.
     let server = TestServer::start_tls(app()).await;
     let client = server.client();
-    let res = client.get(&server.url("/hello/gopher")).send().await?;
+    let res = client.get(server.url("/hello/gopher")).send().await?;
     assert_eq!(res.status(), StatusCode::OK);
     assert_eq!(res.version(), Version::HTTP_2);
     let body = res.into_body().to_bytes(1024).await?;
@@ -33,11 +33,7 @@ async fn main() -> Result<(), nethttp::Error> {
         String::from_utf8_lossy(&body).trim()
     );
 
-    let res = client
-        .post(&server.url("/echo"))
-        .body("ping")
-        .send()
-        .await?;
+    let res = client.post(server.url("/echo")).body("ping").send().await?;
     assert_eq!(res.into_body().to_bytes(1024).await?, "ping");
     let report = server.close().await;
     println!("closed, {} connections cut", report.forced);
