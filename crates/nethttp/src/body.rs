@@ -5,6 +5,7 @@
 //! A request body read from the network is a stream whose errors are [`crate::Error`]s
 //! (timeouts, limits, a peer that went away).
 
+use std::any::Any;
 use std::fmt;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -38,12 +39,22 @@ impl Body {
         }
     }
 
-    /// Wraps any `http_body::Body` whose data is `Bytes`.
+    /// Wraps any `http_body::Body` whose data is `Bytes`. A `Body` given here is returned as
+    /// it is, not boxed again.
     pub fn wrap<B>(body: B) -> Body
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
+        let mut slot = Some(body);
+        if let Some(ours) = (&mut slot as &mut dyn Any).downcast_mut::<Option<Body>>() {
+            if let Some(ours) = ours.take() {
+                return ours;
+            }
+        }
+        let Some(body) = slot else {
+            return Body::empty();
+        };
         Body {
             inner: Inner::Boxed(Box::pin(MapErr(body))),
         }
@@ -126,6 +137,12 @@ impl Body {
             }),
             _ => None,
         }
+    }
+
+    /// Whether the body is empty or one buffer in memory (what [`Body::try_clone`] copies).
+    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
+    pub(crate) fn is_buffered(&self) -> bool {
+        matches!(self.inner, Inner::Empty | Inner::Full(_))
     }
 
     /// Takes the bytes of a body that is one buffer already in memory, leaving it empty;
@@ -378,6 +395,10 @@ mod tests {
                 Poll::Ready(self.0.take().map(Err))
             }
         }
+        // A body that is ours already is not boxed again.
+        let wrapped = Body::wrap(Body::from("abc"));
+        assert!(wrapped.is_buffered(), "{wrapped:?}");
+
         let ours = Error::new(Kind::Timeout, "slow");
         let err = Body::wrap(Failing(Some(Box::new(ours))))
             .to_bytes(10)

@@ -174,7 +174,6 @@ impl Error {
         matches!(self.inner.kind, Kind::Connect | Kind::ConnectTimeout)
     }
 
-    /// A redirect could not be followed.
     /// A TLS failure of any sort: handshake, certificate, or handshake timeout.
     pub fn is_tls(&self) -> bool {
         matches!(
@@ -188,6 +187,7 @@ impl Error {
         self.inner.kind == Kind::Certificate
     }
 
+    /// A redirect could not be followed.
     pub fn is_redirect(&self) -> bool {
         self.inner.kind == Kind::Redirect
     }

@@ -8,6 +8,10 @@
 //! The client path: [`Client`] (redirects, total timeout) → [`Transport`] (retry rules) → a
 //! pool of idle connections per host, or [`net::Dialer`] → the HTTP/1.1 exchange → a response
 //! whose body streams from the connection and hands it back to the pool at its end.
+//!
+//! With the `tower` feature (on by default), [`tower`] bridges both ways: an axum `Router`
+//! or any tower `Service` served as a [`Handler`], any `Handler` as a `Service`, and
+//! `Client` as a `Service`.
 
 pub mod body;
 pub mod client;
@@ -22,7 +26,11 @@ pub mod net;
 mod percent;
 pub(crate) mod proto;
 pub mod server;
+#[cfg(feature = "test-util")]
+pub mod test;
 pub mod tls;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 pub use body::{Body, BodySender};
 pub use client::{Client, Transport};

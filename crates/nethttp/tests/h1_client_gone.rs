@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::peers::peer;
 use nethttp::http::StatusCode;
-use nethttp::{text_response, HttpRequest, Server, ServerHandle};
+use nethttp::test::TestServer;
+use nethttp::{text_response, HttpRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -71,14 +72,12 @@ fn sleeper(drops: Drops) -> impl nethttp::Handler {
     }
 }
 
-fn start(handler: impl nethttp::Handler) -> ServerHandle {
-    let server = Server::new();
-    let listener = server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    server.serve(listener, handler)
+async fn start(handler: impl nethttp::Handler) -> TestServer {
+    TestServer::start(handler).await
 }
 
-async fn request(handle: &ServerHandle, bytes: &[u8]) -> TcpStream {
-    let mut s = TcpStream::connect(handle.local_addr()).await.unwrap();
+async fn request(server: &TestServer, bytes: &[u8]) -> TcpStream {
+    let mut s = TcpStream::connect(server.addr()).await.unwrap();
     s.write_all(bytes).await.unwrap();
     s
 }
@@ -88,7 +87,7 @@ async fn request(handle: &ServerHandle, bytes: &[u8]) -> TcpStream {
 #[tokio::test]
 async fn closing_the_connection_drops_the_running_handler() {
     let drops = Drops::default();
-    let handle = start(sleeper(drops.clone()));
+    let handle = start(sleeper(drops.clone())).await;
     let s = request(&handle, b"GET /sleep/60000 HTTP/1.1\r\nHost: t\r\n\r\n").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(drops.count(), 0, "the handler is running");
@@ -97,7 +96,7 @@ async fn closing_the_connection_drops_the_running_handler() {
     drops.wait_for(1).await;
     assert!(closed.elapsed() < Duration::from_secs(2));
     let start = Instant::now();
-    while handle.live_connections() > 0 {
+    while handle.handle().live_connections() > 0 {
         assert!(start.elapsed() < LIMIT, "connection still counted");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -107,7 +106,7 @@ async fn closing_the_connection_drops_the_running_handler() {
 #[tokio::test]
 async fn a_reset_drops_the_running_handler() {
     let drops = Drops::default();
-    let handle = start(sleeper(drops.clone()));
+    let handle = start(sleeper(drops.clone())).await;
     let s = request(&handle, b"GET /sleep/60000 HTTP/1.1\r\nHost: t\r\n\r\n").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     // SO_LINGER 0: closing sends RST instead of FIN (zero linger never blocks the thread).
@@ -123,7 +122,7 @@ async fn a_reset_drops_the_running_handler() {
 #[tokio::test]
 async fn pipelined_requests_behind_a_slow_one_are_answered() {
     let drops = Drops::default();
-    let handle = start(sleeper(drops.clone()));
+    let handle = start(sleeper(drops.clone())).await;
     let mut s = request(&handle, b"GET /sleep/300 HTTP/1.1\r\nHost: t\r\n\r\n").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     s.write_all(b"GET /sleep/1 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
@@ -149,7 +148,8 @@ async fn a_waiting_client_with_a_body_keeps_its_handler() {
         let body = req.into_body().to_bytes(1024).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         text_response(StatusCode::OK, format!("got {}", body.len()))
-    });
+    })
+    .await;
     let mut s = request(
         &handle,
         b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
@@ -172,17 +172,17 @@ async fn graceful_shutdown_does_not_wait_for_handlers_whose_client_left() {
         return;
     };
     let drops = Drops::default();
-    let handle = start(sleeper(drops.clone()));
+    let handle = start(sleeper(drops.clone())).await;
     let out = tokio::process::Command::new(curl)
         .args(["-s", "-m", "1"])
-        .arg(format!("http://{}/sleep/60000", handle.local_addr()))
+        .arg(handle.url("/sleep/60000"))
         .output()
         .await
         .unwrap();
     assert_eq!(out.status.code(), Some(28), "curl timed out");
     drops.wait_for(1).await;
     let start = Instant::now();
-    let report = handle.shutdown(Duration::from_secs(30)).await;
+    let report = handle.handle().shutdown(Duration::from_secs(30)).await;
     assert!(
         start.elapsed() < Duration::from_secs(2),
         "shutdown took {:?}",
@@ -195,7 +195,7 @@ async fn graceful_shutdown_does_not_wait_for_handlers_whose_client_left() {
 #[tokio::test]
 async fn a_waiting_client_gets_its_answer() {
     let drops = Drops::default();
-    let handle = start(sleeper(drops.clone()));
+    let handle = start(sleeper(drops.clone())).await;
     let mut s = request(
         &handle,
         b"GET /sleep/200 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
@@ -216,17 +216,11 @@ async fn over_tls_a_client_giving_up_drops_the_handler() {
     let Some(curl) = peer("curl", "--version", &[]) else {
         return;
     };
-    let cert = common::certs::self_signed();
     let drops = Drops::default();
-    let server = Server::new().tls(cert.server_tls());
-    let listener = server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let handle = server.serve(listener, sleeper(drops.clone()));
+    let server = TestServer::start_tls(sleeper(drops.clone())).await;
     let out = tokio::process::Command::new(curl)
         .args(["-s", "-k", "--http1.1", "-m", "1"])
-        .arg(format!(
-            "https://localhost:{}/sleep/60000",
-            handle.local_addr().port()
-        ))
+        .arg(server.url("/sleep/60000"))
         .output()
         .await
         .unwrap();

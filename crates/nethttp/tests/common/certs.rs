@@ -1,5 +1,5 @@
-//! Test certificates, made fresh at test time with rcgen: a self-signed certificate for
-//! `localhost` and `127.0.0.1`, as PEM text and as files (for curl, nginx and the CLI).
+//! Test certificates as files too: `nethttp::test::TestCertificate` (made fresh at test time
+//! for `localhost`, `127.0.0.1` and `::1`) written out for curl, nginx and the CLI.
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -40,12 +40,11 @@ impl Drop for TempDir {
     }
 }
 
-/// A new self-signed certificate for `localhost` and `127.0.0.1`.
+/// A new self-signed certificate for `localhost`, `127.0.0.1` and `::1`, with its files.
 pub fn self_signed() -> TestCert {
-    let key = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()])
-        .expect("rcgen makes a certificate");
-    let cert_pem = key.cert.pem();
-    let key_pem = key.signing_key.serialize_pem();
+    let made = nethttp::test::TestCertificate::new().expect("a test certificate");
+    let cert_pem = made.cert_pem().to_owned();
+    let key_pem = made.key_pem().to_owned();
     static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let dir = std::env::temp_dir().join(format!(
         "nethttp-cert-{}-{}",
