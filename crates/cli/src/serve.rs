@@ -1,12 +1,12 @@
-//! `nethttp serve`: flags → `Server` config (TLS, HTTP/2), a runtime, the demo routes, and graceful shutdown
-//! on SIGINT/SIGTERM.
+//! `nethttp serve`: flags → `Server` config (TLS, HTTP/2), a runtime, the demo routes on a TCP
+//! address or a Unix socket, and graceful shutdown on SIGINT/SIGTERM.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use nethttp::net::BindOptions;
-use nethttp::{Server, ServerTls};
+use nethttp::net::{BindOptions, UnixBindOptions, UnixListener};
+use nethttp::{Server, ServerHandle, ServerTls};
 
 use crate::{duration, listen_addr};
 
@@ -15,8 +15,17 @@ pub struct ServeArgs {
     /// Address to listen on, as Go takes it: HOST:PORT, [IPv6]:PORT, :PORT for every
     /// interface, or a name such as localhost:PORT (resolved, IPv4 first). Port 0 picks a free
     /// port (the log line shows which).
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    #[arg(long, default_value = "127.0.0.1:8080", conflicts_with = "unix")]
     addr: String,
+    /// Listen on this Unix domain socket path instead of TCP (what nginx's
+    /// `proxy_pass http://unix:PATH:` and `curl --unix-socket PATH` connect to). A stale socket
+    /// file is replaced, a live one is an error; the file is removed at exit.
+    #[arg(long, value_name = "PATH")]
+    unix: Option<PathBuf>,
+    /// Permission bits of the --unix socket file, in octal (660: owner and group may
+    /// connect). Default: what the umask gives.
+    #[arg(long, value_name = "OCTAL", requires = "unix", value_parser = parse_mode)]
+    unix_mode: Option<u32>,
     /// Time allowed to read a request head.
     #[arg(long, default_value = "10s", value_parser = duration::parse)]
     read_header_timeout: Duration,
@@ -71,7 +80,6 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 }
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
-    let addrs = listen_addr::resolve(&args.addr)?;
     let server = Server::new()
         // An unspecified IPv6 address (`:PORT`) takes IPv4 too, as Go's listener does.
         .bind_options(BindOptions {
@@ -99,30 +107,25 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     } else {
         "http"
     };
-    // The candidates in order; the first that binds is used.
-    let mut last_error = None;
-    let mut handle = None;
-    for addr in addrs {
-        let bound = if args.reuseport > 1 {
-            server.serve_reuseport(addr, args.reuseport, crate::routes::demo())
-        } else {
-            server
-                .bind(addr)
-                .map(|listener| server.serve(listener, crate::routes::demo()))
-        };
-        match bound {
-            Ok(h) => {
-                handle = Some(h);
-                break;
-            }
-            Err(e) => last_error = Some(e),
+    let handle = match &args.unix {
+        Some(path) => {
+            let opts = UnixBindOptions {
+                backlog: args.backlog,
+                mode: args.unix_mode,
+                ..UnixBindOptions::default()
+            };
+            let listener = UnixListener::bind(path, &opts)
+                .map_err(|e| format!("listening on unix:{}: {e}", path.display()))?;
+            let handle = server.serve(listener, crate::routes::demo());
+            tracing::info!("listening on unix:{} ({scheme})", path.display());
+            handle
         }
-    }
-    let Some(handle) = handle else {
-        let e = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
-        return Err(format!("listening on {}: {e}", args.addr));
+        None => {
+            let handle = listen_tcp(&server, &args)?;
+            tracing::info!("listening on {} ({scheme})", handle.local_addr());
+            handle
+        }
     };
-    tracing::info!("listening on {} ({scheme})", handle.local_addr());
 
     let stopped = tokio::select! {
         r = handle.wait() => Some(r),
@@ -151,6 +154,36 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             tracing::info!("stopped");
             Ok(())
         }
+    }
+}
+
+/// Binds the first of `--addr`'s candidates that binds, and serves it.
+fn listen_tcp(server: &Server, args: &ServeArgs) -> Result<ServerHandle, String> {
+    let addrs = listen_addr::resolve(&args.addr)?;
+    let mut last_error = None;
+    for addr in addrs {
+        let bound = if args.reuseport > 1 {
+            server.serve_reuseport(addr, args.reuseport, crate::routes::demo())
+        } else {
+            server
+                .bind(addr)
+                .map(|listener| server.serve(listener, crate::routes::demo()))
+        };
+        match bound {
+            Ok(h) => return Ok(h),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let e = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
+    Err(format!("listening on {}: {e}", args.addr))
+}
+
+/// `--unix-mode`: octal permission bits, at most 0o777.
+fn parse_mode(s: &str) -> Result<u32, String> {
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    match u32::from_str_radix(digits, 8) {
+        Ok(mode) if mode <= 0o777 => Ok(mode),
+        _ => Err(format!("{s:?} is not an octal mode such as 660")),
     }
 }
 

@@ -38,7 +38,8 @@ pub use error::{CertificateProblem, Error, Kind as ErrorKind, Result};
 pub use handler::{text_response, BoxFuture, DynHandler, Handler, HttpRequest, HttpResponse};
 pub use mux::{PathValue, ServeMux};
 pub use server::{
-    ConnInfo, ConnState, Connection, MinDataRate, Server, ServerHandle, ShutdownReport,
+    ConnInfo, ConnState, Connection, MinDataRate, Peer, PeerCred, Server, ServerHandle,
+    ShutdownReport,
 };
 pub use tls::{ClientTls, ServerTls};
 

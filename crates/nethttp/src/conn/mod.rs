@@ -10,4 +10,5 @@ mod state;
 
 pub(crate) use events::ConnEvents;
 pub(crate) use phase::Phase;
-pub use state::{ConnInfo, ConnState, ConnStateHook};
+pub(crate) use state::NO_ADDR;
+pub use state::{ConnInfo, ConnState, ConnStateHook, Peer, PeerCred};

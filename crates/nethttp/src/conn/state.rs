@@ -17,34 +17,75 @@ pub enum ConnState {
     Closed,
 }
 
-/// The addresses of the connection a request arrived on, Go's `Request.RemoteAddr` and
-/// `LocalAddrContextKey`. Present in the request's extensions when
-/// [`crate::Server::conn_info`] is on and the connection is a TCP one:
-/// `req.extensions().get::<ConnInfo>()`.
+/// What a request can learn of the connection it arrived on: Go's `Request.RemoteAddr` and
+/// `LocalAddrContextKey`, and for a Unix domain socket the peer process's credentials.
+/// Present in the request's extensions when [`crate::Server::conn_info`] is on and the
+/// connection is a TCP or Unix socket: `req.extensions().get::<ConnInfo>()`.
 ///
-/// A connection without IP addresses (an in-memory pipe or another IO given to
+/// A connection of another IO (an in-memory pipe or anything else given to
 /// [`crate::Server::serve_connection`]) carries none. The struct is `non_exhaustive` so that
-/// a description of other peers (a Unix socket's path, say) can be added as a field without
-/// breaking code that reads these two.
+/// fields can be added without breaking code that reads these.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConnInfo {
-    /// The client's address.
+    /// The client's address; the unspecified `0.0.0.0:0` when the peer has no IP address
+    /// (a Unix socket: see [`ConnInfo::peer`]).
     pub remote_addr: SocketAddr,
-    /// The server's address the client connected to.
+    /// The server's address the client connected to; `0.0.0.0:0` when it has none.
     pub local_addr: SocketAddr,
+    /// What kind of peer it is.
+    pub peer: Peer,
+}
+
+/// The kind of peer a connection has, in [`ConnInfo::peer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Peer {
+    /// A TCP connection: [`ConnInfo::remote_addr`] and [`ConnInfo::local_addr`] are its
+    /// addresses.
+    Tcp,
+    /// A Unix domain socket. Its peer has no address worth reporting (clients bind none); the
+    /// kernel says which process connected (`SO_PEERCRED`), `None` if it could not.
+    Unix(Option<PeerCred>),
+}
+
+/// The credentials of the process at the other end of a Unix domain socket, as the kernel
+/// recorded them when it connected (`SO_PEERCRED`): what a server behind a Unix socket
+/// checks to let only some users in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerCred {
+    /// The peer's effective user id.
+    pub uid: u32,
+    /// The peer's effective group id.
+    pub gid: u32,
+    /// The peer's process id, where the OS tells it.
+    pub pid: Option<i32>,
 }
 
 impl ConnInfo {
-    pub(crate) fn new(remote_addr: SocketAddr, local_addr: SocketAddr) -> Self {
+    pub(crate) fn tcp(remote_addr: SocketAddr, local_addr: SocketAddr) -> Self {
         ConnInfo {
             remote_addr,
             local_addr,
+            peer: Peer::Tcp,
+        }
+    }
+
+    pub(crate) fn unix(cred: Option<PeerCred>) -> Self {
+        ConnInfo {
+            remote_addr: NO_ADDR,
+            local_addr: NO_ADDR,
+            peer: Peer::Unix(cred),
         }
     }
 }
 
+/// The address reported for a peer without one.
+pub(crate) const NO_ADDR: SocketAddr =
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED), 0);
+
 /// A callback told of every connection state change: `(remote address, new state)`. A
-/// connection with no IP peer (see [`crate::Server::serve_connection`]) is reported with the
-/// unspecified address `0.0.0.0:0`.
+/// connection with no IP peer (a Unix socket, or see [`crate::Server::serve_connection`]) is
+/// reported with the unspecified address `0.0.0.0:0`.
 pub type ConnStateHook = Arc<dyn Fn(SocketAddr, ConnState) + Send + Sync>;

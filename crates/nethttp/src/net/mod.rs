@@ -1,16 +1,18 @@
-//! The socket layer: binding and listening with an explicit backlog, the accept loop's
-//! temporary-error backoff, the `Accept` trait any listener serves through, options on
-//! accepted sockets, dialing out, and watching a connection's writes for a peer that stopped
-//! reading. Knows nothing of HTTP.
+//! The socket layer: binding and listening (TCP, and Unix domain sockets) with an explicit
+//! backlog, the accept loop's temporary-error backoff, the `Accept` trait any listener serves
+//! through, options on accepted sockets, dialing out, and watching a connection's writes for
+//! a peer that stopped reading. Knows nothing of HTTP.
 
 mod accept;
 mod dialer;
 mod listener;
 mod socket;
 pub(crate) mod stall;
+mod unix;
 
 pub use accept::Accept;
 pub use dialer::{DialEvents, Dialer};
 pub use listener::{Backoff, BindOptions, Listener};
 pub(crate) use socket::{has_pending_input, peek_now, peer_hung_up, peer_state, PeerState};
 pub use socket::{is_temporary_accept_error, SocketOptions};
+pub use unix::{UnixBindOptions, UnixListener};

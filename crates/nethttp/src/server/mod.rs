@@ -12,13 +12,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::conn::{ConnInfo, ConnState, ConnStateHook};
+pub use crate::conn::{ConnInfo, ConnState, ConnStateHook, Peer, PeerCred};
 pub use crate::proto::rate::MinDataRate;
 pub use connection::Connection;
 pub use shutdown::{ServerHandle, ShutdownReport};
 
 use crate::handler::Handler;
-use crate::net::{Accept, BindOptions, Listener, SocketOptions};
+use crate::net::{Accept, BindOptions, Listener, SocketOptions, UnixBindOptions, UnixListener};
 use crate::proto::h1::parse::HeadLimits;
 use crate::proto::h1::server::ConnConfig;
 use crate::proto::h2::server::H2Config;
@@ -350,6 +350,30 @@ impl Server {
     /// Must be called inside a tokio runtime.
     pub fn bind(&self, addr: SocketAddr) -> std::io::Result<Listener> {
         Listener::bind(addr, &self.bind)
+    }
+
+    /// Binds and listens on the Unix domain socket `path` with this server's backlog: a
+    /// stale socket file (nothing listening) is replaced, a live one is an `AddrInUse` error,
+    /// and the file is removed when the listener is dropped. For the file's permissions and
+    /// the other choices, bind with [`UnixListener::bind`] and [`UnixBindOptions`].
+    /// Must be called inside a tokio runtime.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// use std::sync::Arc;
+    /// use nethttp::{Body, HttpRequest, Server};
+    /// let server = Server::new();
+    /// let listener = server.bind_unix("/tmp/app.sock")?;
+    /// let handler = |_req: HttpRequest| async { http::Response::new(Body::from("hi\n")) };
+    /// let handle = server.serve(listener, handler);
+    /// # Ok(()) }
+    /// ```
+    pub fn bind_unix(&self, path: impl AsRef<std::path::Path>) -> std::io::Result<UnixListener> {
+        let opts = UnixBindOptions {
+            backlog: self.bind.backlog,
+            ..UnixBindOptions::default()
+        };
+        UnixListener::bind(path, &opts)
     }
 
     /// Starts serving `handler` on `listener` in background tasks; returns at once.

@@ -11,7 +11,7 @@
 
 use std::any::Any;
 use std::future::Future;
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -19,13 +19,13 @@ use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
 use super::shutdown::{LiveGuard, ServerHandle, Shared};
 use super::Server;
-use crate::conn::{ConnEvents, ConnInfo, ConnStateHook, Phase};
+use crate::conn::{ConnEvents, ConnInfo, ConnStateHook, PeerCred, Phase, NO_ADDR};
 use crate::handler::Handler;
 use crate::net::stall::{WatchWrites, WriteStall};
 use crate::net::{Accept, SocketOptions};
@@ -133,9 +133,6 @@ async fn accept_loop<H: Handler, A: Accept>(
     Ok(())
 }
 
-/// The peer address reported for a connection whose transport has none.
-const NO_ADDR: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
-
 /// One connection's task, for any IO: a TCP socket gets the TCP capabilities, anything else
 /// the defaults. `remote` is the peer's address if the accept said it.
 ///
@@ -155,20 +152,27 @@ where
     // `serve_connection` handing one over gets what TCP allows, with no trait to implement.
     match take_tcp(io) {
         Ok(tcp) => Task::Tcp {
-            fut: serve_tcp(tcp, remote, ctx, phase),
+            fut: serve_socket(tcp, remote, ctx, phase),
         },
-        // Boxed: a TCP connection task must not carry this path's state.
+        // Boxed: a TCP connection task must not carry the other paths' state.
         Err(Some(other)) => Task::Other {
-            fut: Box::pin(serve_other(
-                BoxedIo::new(Exclusive::new(other)),
-                remote,
-                ctx,
-                phase,
-            )),
+            fut: match take::<UnixStream, _>(other) {
+                Ok(unix) => Box::pin(serve_socket(unix, remote, ctx, phase)) as OtherTask<'a>,
+                Err(Some(other)) => Box::pin(serve_other(
+                    BoxedIo::new(Exclusive::new(other)),
+                    remote,
+                    ctx,
+                    phase,
+                )),
+                Err(None) => Box::pin(std::future::ready(())),
+            },
         },
         Err(None) => Task::Done,
     }
 }
+
+/// A connection task off the TCP path.
+type OtherTask<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
 /// [`serve_conn`] for a listener whose connections are all TCP sockets: no other path.
 fn serve_tcp_conn<'a, H, T>(
@@ -183,7 +187,7 @@ where
 {
     match take_tcp(io) {
         Ok(tcp) => Task::Tcp {
-            fut: serve_tcp(tcp, remote, ctx, phase),
+            fut: serve_socket(tcp, remote, ctx, phase),
         },
         Err(_) => Task::<_, std::future::Ready<()>>::Done,
     }
@@ -191,12 +195,17 @@ where
 
 /// The IO as a TCP socket, if it is one.
 fn take_tcp<T: 'static>(io: T) -> Result<TcpStream, Option<T>> {
+    take::<TcpStream, T>(io)
+}
+
+/// The IO as an `S`, if it is one; `Err(None)` only if the IO vanished (never).
+fn take<S: 'static, T: 'static>(io: T) -> Result<S, Option<T>> {
     let mut io = Some(io);
     match (&mut io as &mut dyn Any)
-        .downcast_mut::<Option<TcpStream>>()
+        .downcast_mut::<Option<S>>()
         .and_then(Option::take)
     {
-        Some(tcp) => Ok(tcp),
+        Some(s) => Ok(s),
         None => Err(io),
     }
 }
@@ -227,25 +236,88 @@ where
     }
 }
 
-/// A TCP connection: socket options, TLS if configured, then the protocol the client speaks.
-async fn serve_tcp<H: Handler>(
-    mut stream: TcpStream,
+/// A socket the server serves with everything sockets allow (peeks, idle waits without a
+/// buffer, the client-gone watch): TCP, or a Unix domain socket.
+trait Socket: ConnIo {
+    /// Applies the server's socket options (TCP's) and says who the peer is: the address for
+    /// the state hook, and the [`ConnInfo`] when the server attaches it.
+    fn describe(
+        &self,
+        remote: Option<SocketAddr>,
+        opts: &SocketOptions,
+        want_info: bool,
+    ) -> (SocketAddr, Option<ConnInfo>);
+}
+
+impl Socket for TcpStream {
+    fn describe(
+        &self,
+        remote: Option<SocketAddr>,
+        opts: &SocketOptions,
+        want_info: bool,
+    ) -> (SocketAddr, Option<ConnInfo>) {
+        let remote = remote.or_else(|| self.peer_addr().ok());
+        if let Err(e) = opts.apply(self) {
+            tracing::debug!(error = %e, ?remote, "setting socket options failed");
+        }
+        let info = match (want_info, remote) {
+            (true, Some(remote)) => self.local_addr().ok().map(|l| ConnInfo::tcp(remote, l)),
+            _ => None,
+        };
+        (remote.unwrap_or(NO_ADDR), info)
+    }
+}
+
+impl Socket for UnixStream {
+    fn describe(
+        &self,
+        _remote: Option<SocketAddr>,
+        _opts: &SocketOptions,
+        want_info: bool,
+    ) -> (SocketAddr, Option<ConnInfo>) {
+        let info = want_info.then(|| ConnInfo::unix(peer_cred(self)));
+        (NO_ADDR, info)
+    }
+}
+
+/// The Unix socket peer's credentials, as the kernel recorded them at connect.
+fn peer_cred(unix: &UnixStream) -> Option<PeerCred> {
+    let cred = unix.peer_cred().ok()?;
+    Some(PeerCred {
+        uid: cred.uid(),
+        gid: cred.gid(),
+        pid: cred.pid(),
+    })
+}
+
+/// A socket connection: socket options, TLS if configured, then the protocol the client
+/// speaks.
+async fn serve_socket<H: Handler, S: Socket>(
+    mut stream: S,
     remote: Option<SocketAddr>,
     ctx: &Ctx<H>,
     mut phase: watch::Receiver<Phase>,
 ) {
-    let mut events = tcp_events(&stream, remote, ctx, &phase);
+    let mut events = socket_events(&stream, remote, ctx, &phase);
     // The TLS and HTTP/2 paths are boxed: their futures are several KB, and inline they
     // would make every connection task that large, including idle plain HTTP/1.1 ones.
     if let Some(tls) = &ctx.tls {
-        Box::pin(serve_tls_tcp(tls, stream, ctx, events, phase)).await;
+        match take_tcp(stream) {
+            Ok(tcp) => Box::pin(serve_tls_tcp(tls, tcp, ctx, events, phase)).await,
+            // TLS over a Unix socket: the halves of any IO.
+            Err(Some(other)) => {
+                let io = BoxedIo::new(Exclusive::new(other));
+                Box::pin(serve_tls_other(tls, io, ctx, events, phase)).await
+            }
+            Err(None) => {}
+        }
         return;
     }
     // The first request's head is due within the header timeout of the accept, whatever
     // happens first (the preface sniff included).
     let first_deadline = Instant::now() + ctx.cfg.read_header_timeout;
-    // TCP peeks: the sniff leaves the buffer it is given empty. (Statements of their own, no
-    // `match`: the temporaries of a `match` would be kept through the whole connection.)
+    // Sockets peek: the sniff leaves the buffer it is given empty. (Statements of their own,
+    // no `match`: the temporaries of a `match` would be kept through the whole connection.)
     let opened = opening(
         &mut stream,
         &mut BytesMut::new(),
@@ -264,28 +336,21 @@ async fn serve_tcp<H: Handler>(
     if let Opening::Close = opened {
         return;
     }
-    let (rd, wr) = stream.into_split();
+    let (rd, wr) = stream.split();
     serve_h1(rd, wr, first_deadline, ctx, events, phase).await
 }
 
-/// A TCP connection's socket options and events (its addresses, its state hook told `New`).
+/// A socket connection's options and events (its addresses, its state hook told `New`).
 /// A function of its own so that none of its locals is kept in the connection's future.
-fn tcp_events<H>(
-    stream: &TcpStream,
+fn socket_events<H, S: Socket>(
+    stream: &S,
     remote: Option<SocketAddr>,
     ctx: &Ctx<H>,
     phase: &watch::Receiver<Phase>,
 ) -> ConnEvents {
-    let remote = remote.or_else(|| stream.peer_addr().ok());
-    if let Err(e) = ctx.socket.apply(stream) {
-        tracing::debug!(error = %e, ?remote, "setting socket options failed");
-    }
-    let mut events = ConnEvents::new(remote.unwrap_or(NO_ADDR), ctx.hook.clone(), phase.clone());
-    if ctx.conn_info {
-        if let (Some(remote), Ok(local)) = (remote, stream.local_addr()) {
-            events.info = Some(ConnInfo::new(remote, local));
-        }
-    }
+    let (remote, info) = stream.describe(remote, &ctx.socket, ctx.conn_info);
+    let mut events = ConnEvents::new(remote, ctx.hook.clone(), phase.clone());
+    events.info = info;
     events
 }
 
@@ -316,9 +381,9 @@ async fn serve_tls_tcp<H: Handler>(
     }
 }
 
-/// A connection of any other IO, as [`serve_tcp`] without what only TCP can do: no socket
-/// options, the preface sniff reads (and replays what it read), HTTP/1.1 splits the IO with
-/// `tokio::io::split`. Addresses are known only if the accept gave the peer's.
+/// A connection of any other IO, as [`serve_socket`] without what only sockets can do: no
+/// socket options, the preface sniff reads (and replays what it read), HTTP/1.1 splits the IO
+/// with `tokio::io::split`. Addresses are known only if the accept gave the peer's.
 async fn serve_other<H: Handler>(
     io: BoxedIo,
     remote: Option<SocketAddr>,
@@ -326,28 +391,11 @@ async fn serve_other<H: Handler>(
     mut phase: watch::Receiver<Phase>,
 ) {
     let mut events = ConnEvents::new(remote.unwrap_or(NO_ADDR), ctx.hook.clone(), phase.clone());
-    let first_deadline = Instant::now() + ctx.cfg.read_header_timeout;
     if let Some(tls) = &ctx.tls {
-        let stall = WriteStall::new();
-        let Some(tls_stream) =
-            handshake(tls, WatchWrites::new(io, stall.clone()), &mut phase).await
-        else {
-            return;
-        };
-        let is_h2 = crate::tls::chose_h2(&tls_stream);
-        let io = BoxedIo::new(tls_stream);
-        match &ctx.h2 {
-            Some(cfg) if is_h2 => {
-                h2::serve(io, &stall, &ctx.handler, cfg, &mut events, phase).await
-            }
-            _ => {
-                let first_deadline = Instant::now() + ctx.cfg.read_header_timeout;
-                let (rd, wr) = AnyIo(io).split();
-                serve_h1(rd, wr, first_deadline, ctx, events, phase).await;
-            }
-        }
+        serve_tls_other(tls, io, ctx, events, phase).await;
         return;
     }
+    let first_deadline = Instant::now() + ctx.cfg.read_header_timeout;
     let mut io = AnyIo(io);
     let mut buf = BytesMut::new();
     let opened = opening(&mut io, &mut buf, first_deadline, ctx, &mut phase).await;
@@ -371,6 +419,32 @@ async fn serve_other<H: Handler>(
             };
             let (rd, wr) = io.split();
             serve_h1(rd, wr, first_deadline, ctx, events, phase).await
+        }
+    }
+}
+
+/// A TLS connection over any IO but TCP: the handshake, then HTTP/2 or HTTP/1.1 as ALPN
+/// chose, over the halves any IO has.
+async fn serve_tls_other<H: Handler>(
+    tls: &ServerTls,
+    io: BoxedIo,
+    ctx: &Ctx<H>,
+    mut events: ConnEvents,
+    mut phase: watch::Receiver<Phase>,
+) {
+    let stall = WriteStall::new();
+    let Some(tls_stream) = handshake(tls, WatchWrites::new(io, stall.clone()), &mut phase).await
+    else {
+        return;
+    };
+    let is_h2 = crate::tls::chose_h2(&tls_stream);
+    let io = BoxedIo::new(tls_stream);
+    match &ctx.h2 {
+        Some(cfg) if is_h2 => h2::serve(io, &stall, &ctx.handler, cfg, &mut events, phase).await,
+        _ => {
+            let first_deadline = Instant::now() + ctx.cfg.read_header_timeout;
+            let (rd, wr) = AnyIo(io).split();
+            serve_h1(rd, wr, first_deadline, ctx, events, phase).await;
         }
     }
 }

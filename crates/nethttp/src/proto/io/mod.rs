@@ -4,7 +4,7 @@
 //! answer; those are capabilities with defaults that work on any IO ([`ConnIo`] here, the
 //! halves' [`ReadIo`] and the client's [`ClientIo`](super::h1::io::ClientIo) in `h1::io`):
 //!
-//! | capability | TCP (and TLS over TCP) | any other IO |
+//! | capability | TCP and Unix sockets (and TLS over TCP) | any other IO |
 //! |---|---|---|
 //! | h2c preface sniff | peeks, consumes nothing | reads the first bytes, replays them ([`Rewind`]) |
 //! | idle keep-alive wait | readiness, no buffer | a read into the connection's buffer |
@@ -12,12 +12,12 @@
 //! | client left while a handler runs | peeks and polls for a hang-up | an end of stream read |
 //! | stale pooled connection (client) | peeks | read through to the buffer |
 //!
-//! `tcp` implements them for `TcpStream`, `any` wraps any other IO with the defaults (split
+//! `socket` implements them for `TcpStream` and `UnixStream`, `any` wraps any other IO with the defaults (split
 //! by `tokio::io::split`), and the `tls` layer implements them for its streams over TCP.
 
 mod any;
 mod rewind;
-mod tcp;
+mod socket;
 
 use std::io;
 use std::pin::Pin;
