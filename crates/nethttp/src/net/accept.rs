@@ -1,7 +1,7 @@
 //! What a server's accept loop takes connections from: any [`Accept`]or — the TCP
-//! [`Listener`] here, and any other transport's listener that yields an IO per connection.
-//! The loop handles shutdown and the connection cap; an `Accept` only accepts (retrying its
-//! own temporary failures) and says who connected.
+//! [`Listener`] here, the Unix one in `unix`, and any other transport's listener that yields
+//! an IO per connection. The loop handles shutdown and the connection cap; an `Accept` only
+//! accepts (retrying its own temporary failures) and says who connected.
 
 use std::future::Future;
 use std::io;
@@ -17,8 +17,9 @@ use super::Listener;
 ///
 /// A TCP socket (`tokio::net::TcpStream`) is served with everything TCP allows: the server's
 /// socket options, the h2c preface peek, idle connections that hold no buffer, and the
-/// client-gone watch. Any other IO is served with what works on any byte stream (see
-/// [`crate::Server::serve_connection`]).
+/// client-gone watch; a Unix socket (`tokio::net::UnixStream`, from [`super::UnixListener`]
+/// or any other `Accept`) with all of it but the TCP options. Any other IO is served with
+/// what works on any byte stream (see [`crate::Server::serve_connection`]).
 pub trait Accept: Send + 'static {
     /// One connection's byte stream.
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;

@@ -65,8 +65,9 @@ impl Server {
     /// [`Server::max_connections`] does not count it; the caller's accept loop decides.
     ///
     /// A `tokio::net::TcpStream` is served exactly as an accepted socket is, with this
-    /// server's socket options and everything TCP allows. Any other IO is served with what
-    /// works on any byte stream, so some behaviour differs:
+    /// server's socket options and everything TCP allows; a `tokio::net::UnixStream` gets
+    /// the same (but the TCP options), and its peer's credentials in [`crate::ConnInfo`].
+    /// Any other IO is served with what works on any byte stream, so some behaviour differs:
     /// - the h2c preface is found by reading the first bytes (then given to whichever
     ///   protocol they belong to), not by peeking;
     /// - an idle keep-alive connection waits in a read, holding its 8 KiB read buffer

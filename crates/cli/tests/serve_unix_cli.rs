@@ -1,0 +1,160 @@
+//! `nethttp serve --unix PATH`: the real binary on a Unix domain socket, asked by curl
+//! `--unix-socket`; the socket file's permissions (`--unix-mode`), a stale file replaced, a
+//! live one refused, the file gone after SIGTERM, and the flags' usage errors.
+
+mod common;
+
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::peers::peer;
+use common::run_nethttp;
+
+const LIMIT: Duration = Duration::from_secs(10);
+
+/// `nethttp serve --unix PATH EXTRA...`, once its socket file is there.
+struct UnixServed {
+    child: Child,
+}
+
+impl UnixServed {
+    fn spawn(path: &Path, extra: &[&str]) -> UnixServed {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nethttp"))
+            .arg("serve")
+            .arg("--unix")
+            .arg(path)
+            .args(extra)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nethttp serve");
+        let start = Instant::now();
+        // Listening once a connection is accepted (a stale file refuses connections).
+        while std::os::unix::net::UnixStream::connect(path).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("serve exited at start: {status}");
+            }
+            assert!(start.elapsed() < LIMIT, "no socket at {}", path.display());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        UnixServed { child }
+    }
+
+    fn terminate(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(start.elapsed() < LIMIT, "serve did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for UnixServed {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn socket_path() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("serve.sock");
+    (dir, path)
+}
+
+fn curl_unix(curl: &Path, sock: &Path, url: &str, extra: &[&str]) -> String {
+    let out = Command::new(curl)
+        .args(["-sS", "--max-time", "10", "--unix-socket"])
+        .arg(sock)
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run curl");
+    assert!(out.status.success(), "curl failed: {out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn curl_reaches_serve_over_its_unix_socket_with_the_mode_asked_for() {
+    let Some(curl) = peer("curl", "--version") else {
+        return;
+    };
+    let (_dir, path) = socket_path();
+    let served = UnixServed::spawn(&path, &["--unix-mode", "600"]);
+    let meta = std::fs::symlink_metadata(&path).unwrap();
+    assert!(meta.file_type().is_socket());
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        curl_unix(&curl, &path, "http://localhost/", &[]),
+        "Hello, World!"
+    );
+    let h2 = curl_unix(
+        &curl,
+        &path,
+        "http://localhost/",
+        &[
+            "--http2-prior-knowledge",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version}",
+        ],
+    );
+    assert_eq!(h2, "2");
+    let status = served.terminate();
+    assert!(status.success(), "{status}");
+    assert!(!path.exists(), "socket file left after SIGTERM");
+}
+
+#[test]
+fn a_stale_socket_file_is_replaced_and_a_live_one_refused() {
+    let (_dir, path) = socket_path();
+    // What a server that crashed leaves behind.
+    drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+    let served = UnixServed::spawn(&path, &[]);
+    let second = run_nethttp(&["serve", "--unix", path.to_str().unwrap()], LIMIT);
+    assert!(!second.status.success());
+    assert!(
+        second.stderr.contains("a server is listening on"),
+        "{}",
+        second.stderr
+    );
+    // The refused second server left the live socket alone.
+    assert!(std::os::unix::net::UnixStream::connect(&path).is_ok());
+    assert!(served.terminate().success());
+}
+
+#[test]
+fn a_path_that_is_not_a_socket_is_refused_and_kept() {
+    let (_dir, path) = socket_path();
+    std::fs::write(&path, "data").unwrap();
+    let ran = run_nethttp(&["serve", "--unix", path.to_str().unwrap()], LIMIT);
+    assert!(!ran.status.success());
+    assert!(ran.stderr.contains("is not a socket"), "{}", ran.stderr);
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "data");
+}
+
+#[test]
+fn bad_unix_flags_are_usage_errors() {
+    let (_dir, path) = socket_path();
+    let p = path.to_str().unwrap();
+    for args in [
+        vec!["serve", "--unix", p, "--unix-mode", "999"],
+        vec!["serve", "--unix", p, "--unix-mode", "rw"],
+        vec!["serve", "--unix", p, "--addr", "127.0.0.1:0"],
+        vec!["serve", "--unix-mode", "600"],
+    ] {
+        let ran = run_nethttp(&args, LIMIT);
+        assert_eq!(ran.status.code(), Some(2), "{args:?}: {}", ran.stderr);
+        assert!(!path.exists(), "{args:?} created the socket");
+    }
+}
