@@ -1,7 +1,8 @@
 //! Go's `net/http/httptest` for nethttp (feature `test-util`): [`TestServer`], a real server
 //! on a loopback port (plain or HTTPS with a certificate made on the spot) with a [`Client`]
-//! that trusts it, and [`call`], which runs a handler on a request without any socket (Go's
-//! `ResponseRecorder`).
+//! that trusts it; [`call`], which runs a handler on a request without any socket (Go's
+//! `ResponseRecorder`); and [`duplex`], an in-memory connection served through the real
+//! HTTP/1.1 and HTTP/2 codecs, for tests that want the bytes on the wire without a port.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -25,8 +26,10 @@
 
 mod call;
 mod cert;
+mod duplex;
 mod server;
 
 pub use call::{call, call_text};
 pub use cert::TestCertificate;
+pub use duplex::{duplex, duplex_with};
 pub use server::TestServer;
