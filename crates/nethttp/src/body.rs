@@ -19,7 +19,34 @@ use crate::error::{BoxError, Error, Kind};
 
 type BoxBody = Pin<Box<dyn http_body::Body<Data = Bytes, Error = Error> + Send + 'static>>;
 
-/// A request or response body.
+/// A request or response body: empty, whole bytes, a stream fed through a bounded channel
+/// ([`Body::channel`]), or any `http_body::Body` ([`Body::wrap`]). It implements
+/// `http_body::Body`, so tower and hyper code reads it as theirs.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), nethttp::Error> {
+/// use nethttp::Body;
+///
+/// // Whole bytes, from a string, bytes or a vector.
+/// let body = Body::from("hello");
+/// assert_eq!(body.to_bytes(1024).await?, "hello");
+///
+/// // Streamed: a producer task sends chunks; the channel holds at most 2 before it waits.
+/// let (tx, body) = Body::channel(2);
+/// tokio::spawn(async move {
+///     for chunk in ["a", "b", "c"] {
+///         if tx.send_data(chunk).await.is_err() {
+///             return; // the reader went away
+///         }
+///     }
+/// });
+/// assert_eq!(body.to_bytes(1024).await?, "abc");
+///
+/// // A limit is an error, not a truncation.
+/// assert!(Body::from("too long").to_bytes(3).await.is_err());
+/// # Ok(()) }
+/// ```
 pub struct Body {
     inner: Inner,
 }

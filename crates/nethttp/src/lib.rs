@@ -1,17 +1,131 @@
-//! nethttp: Go's net/http rebuilt in Rust — the TCP socket management underneath HTTP.
+//! nethttp: Go's net/http rebuilt in Rust — the socket management underneath HTTP, with safe
+//! defaults: every timeout finite, every buffer and queue bounded, graceful shutdown, and a
+//! client pool you can see into.
 //!
-//! The server path: [`net::Listener`] (bind, listen with a backlog, an accept loop that backs
-//! off on temporary errors) → one task per connection → the HTTP/1.1 codec in `proto::h1` →
-//! your [`Handler`] (often a [`ServeMux`]) → the response, and keep-alive for the next request.
-//! See [`Server`] for the timeouts and limits, all finite by default.
+//! # A server
 //!
-//! The client path: [`Client`] (redirects, total timeout) → [`Transport`] (retry rules) → a
-//! pool of idle connections per host, or [`net::Dialer`] → the HTTP/1.1 exchange → a response
-//! whose body streams from the connection and hands it back to the pool at its end.
+//! A [`Server`] binds a [`net::Listener`] (TCP, with an explicit backlog and an accept loop
+//! that backs off on temporary errors) or a [`net::UnixListener`], runs one task per
+//! connection, speaks HTTP/1.1 (keep-alive, pipelining) and HTTP/2 (h2c by prior knowledge,
+//! or by ALPN under [`ServerTls`]), and calls your [`Handler`]: any
+//! `Fn(HttpRequest) -> impl Future<Output = HttpResponse>`, often a [`ServeMux`].
 //!
-//! With the `tower` feature (on by default), [`tower`] bridges both ways: an axum `Router`
-//! or any tower `Service` served as a [`Handler`], any `Handler` as a `Service`, and
-//! `Client` as a `Service`.
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::time::Duration;
+//! use nethttp::http::StatusCode;
+//! use nethttp::{text_response, HttpRequest, PathValue, ServeMux, Server};
+//!
+//! let mux = ServeMux::new()
+//!     .route("GET /hello/{name}", |req: HttpRequest| async move {
+//!         let name = req.path_value("name").unwrap_or("world").to_owned();
+//!         text_response(StatusCode::OK, format!("hello, {name}\n"))
+//!     });
+//! let server = Server::new().read_header_timeout(Duration::from_secs(5));
+//! let listener = server.bind("127.0.0.1:0".parse()?)?;
+//! let handle = server.serve(listener, mux);
+//! # let url = format!("http://{}/hello/gopher", handle.local_addr());
+//! # let text = nethttp::Client::new().get(&url).send().await?.into_body().to_bytes(1024).await?;
+//! # assert_eq!(text, "hello, gopher\n");
+//! // ... later: stop accepting, let requests in flight finish for up to 10 s.
+//! let report = handle.shutdown(Duration::from_secs(10)).await;
+//! assert_eq!(report.forced, 0);
+//! # Ok(()) }
+//! ```
+//!
+//! [`Server::serve_connection`] serves one connection of any IO (an in-memory pipe, a TLS
+//! stream you made, a socket from your own accept loop) with the same timeouts and limits.
+//!
+//! # A client
+//!
+//! A [`Client`] (redirects, a total timeout, default headers) sends requests through a
+//! [`Transport`]: a pool of idle connections per (scheme, host, port, proxy), limits per
+//! host, dialing with a timeout and retries, safe automatic retry on stale connections, and
+//! HTTP/2 connections shared by concurrent requests. A response's body streams from the
+//! connection, and the connection goes back to the pool when the body ends, or is drained
+//! (within limits) when the body is dropped unread.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), nethttp::Error> {
+//! # let server = nethttp::test::TestServer::start(|_req: nethttp::HttpRequest| async {
+//! #     nethttp::text_response(nethttp::http::StatusCode::OK, "hi")
+//! # }).await;
+//! # let url = server.url("/");
+//! use std::time::Duration;
+//! use nethttp::Client;
+//!
+//! let client = Client::builder()
+//!     .timeout(Duration::from_secs(30))
+//!     .transport(|t| t.max_conns_per_host(8))
+//!     .build()?;
+//! let res = client.get(&url).header("accept", "text/plain").send().await?;
+//! let status = res.status();
+//! let body = res.into_body().to_bytes(1 << 20).await?;
+//! assert!(status.is_success());
+//! assert_eq!(body, "hi");
+//! assert_eq!(client.pool_stats().idle(), 1); // the connection went back to the pool
+//! # Ok(()) }
+//! ```
+//!
+//! # tower and axum
+//!
+//! With the `tower` feature (on by default), [`tower`] bridges both ways: any tower `Service`
+//! (an axum `Router` included) is a [`Handler`] through [`tower::ServiceHandler`], any
+//! `Handler` is a `Service` through [`tower::HandlerService`], and `Client` is a `Service`,
+//! so tower and tower-http layers wrap either side.
+//!
+//! ```
+//! # #[cfg(feature = "tower")]
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use nethttp::tower::ServiceHandler;
+//! use nethttp::Server;
+//!
+//! let app = axum::Router::new().route("/", axum::routing::get(|| async { "from axum" }));
+//! let server = Server::new();
+//! let handle = server.serve(server.bind("127.0.0.1:0".parse()?)?, ServiceHandler::new(app));
+//! # let url = format!("http://{}/", handle.local_addr());
+//! # let text = nethttp::Client::new().get(&url).send().await?.into_body().to_bytes(1024).await?;
+//! # assert_eq!(text, "from axum");
+//! # handle.shutdown(std::time::Duration::from_secs(1)).await;
+//! # Ok(()) }
+//! # #[cfg(not(feature = "tower"))]
+//! # fn main() {}
+//! ```
+//!
+//! # Testing
+//!
+//! With the `test-util` feature, [`test`] is Go's `httptest`: a [`test::TestServer`] on a
+//! loopback port (HTTPS with a fresh certificate if you like) and a client that trusts it,
+//! [`test::call`] to run a handler on a request without a socket, and [`test::duplex`] for an
+//! in-memory connection through the real codecs.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), nethttp::Error> {
+//! use nethttp::http::StatusCode;
+//! use nethttp::test::TestServer;
+//! use nethttp::{text_response, HttpRequest};
+//!
+//! let server = TestServer::start_tls(|_req: HttpRequest| async {
+//!     text_response(StatusCode::OK, "secure")
+//! })
+//! .await;
+//! let res = server.client().get(&server.url("/")).send().await?;
+//! assert_eq!(res.version(), nethttp::http::Version::HTTP_2);
+//! assert_eq!(res.into_body().to_bytes(64).await?, "secure");
+//! server.close().await;
+//! # Ok(()) }
+//! ```
+//!
+//! # Layers
+//!
+//! `net` (sockets, no HTTP) → `conn` (connection states and info) → `proto` (the HTTP/1.1
+//! and HTTP/2 codecs and engines, over any IO) → `server` and `client` → `mux`, `tower`,
+//! `test`. `tls` wraps rustls for both sides. `SECURITY.md` lists every bound and the test
+//! that proves it.
 
 pub mod body;
 pub mod client;

@@ -16,6 +16,34 @@ use crate::body::Body;
 use crate::error::{Error, Kind};
 
 /// An HTTP client; cheap to clone (clones share the connection pool).
+///
+/// Follows up to 10 redirects, sends `User-Agent: nethttp/VERSION`, asks for gzip and
+/// inflates it, and takes its proxy from the environment, as Go's `http.Client` with the
+/// default transport does; every wait is bounded by the [`Transport`]'s timeouts, and
+/// [`ClientBuilder::timeout`] bounds a whole request, body included.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), nethttp::Error> {
+/// # let server = nethttp::test::TestServer::start(|req: nethttp::HttpRequest| async move {
+/// #     let body = req.into_body().to_bytes(1024).await.unwrap();
+/// #     nethttp::text_response(nethttp::http::StatusCode::CREATED, body)
+/// # }).await;
+/// # let url = server.url("/items");
+/// use nethttp::http::StatusCode;
+/// use nethttp::Client;
+///
+/// let client = Client::new();
+/// let res = client
+///     .post(&url)
+///     .header("content-type", "application/json")
+///     .body(r#"{"name":"gopher"}"#)
+///     .send()
+///     .await?;
+/// assert_eq!(res.status(), StatusCode::CREATED);
+/// assert_eq!(res.into_body().to_bytes(1 << 20).await?, r#"{"name":"gopher"}"#);
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Client {
     transport: Transport,

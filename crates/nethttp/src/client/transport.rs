@@ -52,6 +52,36 @@ enum H2Failure {
 }
 
 /// Sends requests over pooled connections; cheap to clone (clones share the pool).
+///
+/// Go's `http.Transport`: one request in, one response out ([`Transport::round_trip`]), no
+/// redirects; [`crate::Client`] adds those. The pool is keyed by (scheme, host, port, proxy),
+/// its state is visible in [`Transport::pool_stats`], and every limit has a finite default.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let server = nethttp::test::TestServer::start(|_req: nethttp::HttpRequest| async {
+/// #     nethttp::text_response(nethttp::http::StatusCode::OK, "pooled")
+/// # }).await;
+/// # let url = server.url("/");
+/// use std::time::Duration;
+/// use nethttp::{Body, Transport};
+///
+/// let transport = Transport::builder()
+///     .max_conns_per_host(4)
+///     .max_idle_per_host(4)
+///     .idle_timeout(Duration::from_secs(90))
+///     .connect_timeout(Duration::from_secs(5))
+///     .build()?;
+/// for _ in 0..3 {
+///     let req = nethttp::http::Request::get(&url).body(Body::empty())?;
+///     let res = transport.round_trip(req).await?;
+///     res.into_body().to_bytes(64).await?;
+/// }
+/// let stats = transport.pool_stats();
+/// assert_eq!((stats.dials, stats.reuses), (1, 2)); // one connection, reused
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct Transport {
     inner: Arc<Inner>,

@@ -9,6 +9,25 @@ use crate::error::{Error, Kind};
 
 /// TLS for a [`crate::Server`]. Cheap to clone.
 ///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let cert = nethttp::test::TestCertificate::new()?;
+/// # let (cert_pem, key_pem) = (cert.cert_pem().as_bytes().to_vec(), cert.key_pem().as_bytes().to_vec());
+/// use nethttp::{text_response, HttpRequest, Server, ServerTls};
+/// use nethttp::http::StatusCode;
+///
+/// // Or ServerTls::from_pem_files("cert.pem", "key.pem").
+/// let tls = ServerTls::from_pem(&cert_pem, &key_pem)?;
+/// let server = Server::new().tls(tls); // HTTP/2 and HTTP/1.1, by ALPN
+/// let listener = server.bind("127.0.0.1:0".parse()?)?;
+/// let handle = server.serve(listener, |_req: HttpRequest| async {
+///     text_response(StatusCode::OK, "over TLS")
+/// });
+/// # handle.shutdown(std::time::Duration::from_secs(1)).await;
+/// # Ok(()) }
+/// ```
+///
 /// Built from PEM, the config offers ALPN `h2` then `http/1.1` (only `http/1.1` when the
 /// server's HTTP/2 is off), TLS 1.2 and 1.3, and no client authentication. A config passed to
 /// [`ServerTls::from_config`] is used as given; its ALPN list decides which protocols clients
