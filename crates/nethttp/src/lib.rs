@@ -97,10 +97,10 @@
 //!
 //! # Testing
 //!
-//! With the `test-util` feature, [`test`] is Go's `httptest`: a [`test::TestServer`] on a
-//! loopback port (HTTPS with a fresh certificate if you like) and a client that trusts it,
-//! [`test::call`] to run a handler on a request without a socket, and [`test::duplex`] for an
-//! in-memory connection through the real codecs.
+//! With the `test-util` feature, the module `test` is Go's `httptest`: a `test::TestServer`
+//! on a loopback port (HTTPS with a fresh certificate if you like) and a client that trusts
+//! it, `test::call` to run a handler on a request without a socket, and `test::duplex` for
+//! an in-memory connection through the real codecs.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
