@@ -44,6 +44,11 @@ pub trait Accept: Send + 'static {
     /// [`Listener`] says so; an implementation that says so wrongly has its other IO closed.
     #[doc(hidden)]
     const TCP_ONLY: bool = false;
+
+    /// As [`Accept::TCP_ONLY`], for a listener whose connections are all `UnixStream`s: their
+    /// task holds the Unix path inline instead of boxing it beside room for a TCP one.
+    #[doc(hidden)]
+    const UNIX_ONLY: bool = false;
 }
 
 impl Accept for Listener {

@@ -159,6 +159,8 @@ impl Drop for UnixListener {
 impl Accept for UnixListener {
     type Io = UnixStream;
 
+    const UNIX_ONLY: bool = true;
+
     async fn accept(&mut self) -> io::Result<(UnixStream, Option<std::net::SocketAddr>)> {
         Ok((UnixListener::accept(self).await?, None))
     }

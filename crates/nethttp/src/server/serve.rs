@@ -122,7 +122,9 @@ async fn accept_loop<H: Handler, A: Accept>(
             let _permit = permit;
             // A constant: the branch not taken is not compiled into the program.
             if A::TCP_ONLY {
-                serve_tcp_conn(io, remote, &ctx, phase).await;
+                serve_socket_conn::<_, TcpStream, _>(io, remote, &ctx, phase).await;
+            } else if A::UNIX_ONLY {
+                serve_socket_conn::<_, UnixStream, _>(io, remote, &ctx, phase).await;
             } else {
                 serve_conn(io, remote, &ctx, phase).await;
             }
@@ -174,8 +176,9 @@ where
 /// A connection task off the TCP path.
 type OtherTask<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
 
-/// [`serve_conn`] for a listener whose connections are all TCP sockets: no other path.
-fn serve_tcp_conn<'a, H, T>(
+/// [`serve_conn`] for a listener whose connections are all sockets of type `S` (TCP or
+/// Unix): no other path, and the socket's future inline in the task.
+fn serve_socket_conn<'a, H, S, T>(
     io: T,
     remote: Option<SocketAddr>,
     ctx: &'a Ctx<H>,
@@ -183,11 +186,12 @@ fn serve_tcp_conn<'a, H, T>(
 ) -> impl Future<Output = ()> + Send + 'a
 where
     H: Handler,
+    S: Socket,
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    match take_tcp(io) {
-        Ok(tcp) => Task::Tcp {
-            fut: serve_socket(tcp, remote, ctx, phase),
+    match take::<S, T>(io) {
+        Ok(socket) => Task::Tcp {
+            fut: serve_socket(socket, remote, ctx, phase),
         },
         Err(_) => Task::<_, std::future::Ready<()>>::Done,
     }
@@ -211,7 +215,8 @@ fn take<S: 'static, T: 'static>(io: T) -> Result<S, Option<T>> {
 }
 
 pin_project_lite::pin_project! {
-    /// A connection's task: the TCP path inline, any other boxed.
+    /// A connection's task: the socket path inline (TCP, or the listener's one kind), any
+    /// other boxed.
     #[project = TaskProj]
     enum Task<A, B> {
         Tcp { #[pin] fut: A },
@@ -238,7 +243,7 @@ where
 
 /// A socket the server serves with everything sockets allow (peeks, idle waits without a
 /// buffer, the client-gone watch): TCP, or a Unix domain socket.
-trait Socket: ConnIo {
+trait Socket: ConnIo<Read: Sync, Write: Sync> + Sync {
     /// Applies the server's socket options (TCP's) and says who the peer is: the address for
     /// the state hook, and the [`ConnInfo`] when the server attaches it.
     fn describe(
