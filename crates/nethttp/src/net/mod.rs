@@ -1,16 +1,19 @@
 //! The socket layer: binding and listening with an explicit backlog, the accept loop's
 //! temporary-error backoff, the `Accept` trait any listener serves through, options on
-//! accepted sockets, dialing out, and watching a connection's writes for a peer that stopped
-//! reading. Knows nothing of HTTP.
+//! accepted sockets, name resolution and dialing out, and watching a connection's writes for
+//! a peer that stopped reading. Knows nothing of HTTP.
 
 mod accept;
 mod dialer;
 mod listener;
+mod resolve;
 mod socket;
 pub(crate) mod stall;
 
 pub use accept::Accept;
 pub use dialer::{DialEvents, Dialer};
 pub use listener::{Backoff, BindOptions, Listener};
+pub(crate) use resolve::Overrides;
+pub use resolve::{Resolve, Resolving, SystemResolver};
 pub(crate) use socket::{has_pending_input, peek_now, peer_hung_up, peer_state, PeerState};
 pub use socket::{is_temporary_accept_error, SocketOptions};
