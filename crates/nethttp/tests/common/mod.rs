@@ -4,4 +4,5 @@ pub mod certs;
 pub mod peers;
 pub mod script;
 pub mod skips;
+pub mod unix_peers;
 pub mod wire;
