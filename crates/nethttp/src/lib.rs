@@ -6,8 +6,10 @@
 //! See [`Server`] for the timeouts and limits, all finite by default.
 //!
 //! The client path: [`Client`] (redirects, total timeout) → [`Transport`] (retry rules) → a
-//! pool of idle connections per host, or [`net::Dialer`] → the HTTP/1.1 exchange → a response
-//! whose body streams from the connection and hands it back to the pool at its end.
+//! pool of idle connections per host, or [`net::Dialer`] (names through a [`net::Resolve`]) or
+//! a [`client::Connect`] (a Unix socket, a transport of the caller's) → the HTTP/1.1 exchange
+//! → a response whose body streams from the connection and hands it back to the pool at its
+//! end.
 //!
 //! With the `tower` feature (on by default), [`tower`] bridges both ways: an axum `Router`
 //! or any tower `Service` served as a [`Handler`], any `Handler` as a `Service`, and
