@@ -80,38 +80,46 @@ fn answer_all(mut stream: impl Read + Write, heads: &Heads) {
     }
 }
 
-/// A raw server on a Unix socket in a fresh directory, a thread per connection.
+/// Runs [`answer_all`] on a thread of its own for every stream `accept` gives, until it gives
+/// none; the heads read.
+fn serve_each<S, A>(mut accept: A) -> Heads
+where
+    S: Read + Write + Send + 'static,
+    A: FnMut() -> Option<S> + Send + 'static,
+{
+    let heads = Heads::default();
+    let seen = heads.clone();
+    std::thread::spawn(move || {
+        while let Some(stream) = accept() {
+            let seen = seen.clone();
+            std::thread::spawn(move || answer_all(stream, &seen));
+        }
+    });
+    heads
+}
+
+/// A raw server on a Unix socket in a fresh directory.
 fn unix_server() -> (TempDir, String, Heads) {
     let dir = TempDir::new();
     let path = dir.0.join("s.sock");
     let listener = UnixListener::bind(&path).expect("bind the unix socket");
-    let heads = Heads::default();
-    let seen = heads.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            stream.set_read_timeout(Some(TIMEOUT)).ok();
-            let seen = seen.clone();
-            std::thread::spawn(move || answer_all(stream, &seen));
-        }
+    let heads = serve_each(move || {
+        let (stream, _) = listener.accept().ok()?;
+        stream.set_read_timeout(Some(TIMEOUT)).ok();
+        Some(stream)
     });
     let path = path.into_os_string().into_string().expect("utf-8 path");
     (dir, path, heads)
 }
 
-/// A raw server on a loopback TCP port, a thread per connection.
+/// A raw server on a loopback TCP port of `ip`, if it can be bound.
 fn tcp_server(ip: &str) -> Option<(SocketAddr, Heads)> {
     let listener = TcpListener::bind((ip, 0)).ok()?;
     let addr = listener.local_addr().unwrap();
-    let heads = Heads::default();
-    let seen = heads.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            stream.set_read_timeout(Some(TIMEOUT)).ok();
-            let seen = seen.clone();
-            std::thread::spawn(move || answer_all(stream, &seen));
-        }
+    let heads = serve_each(move || {
+        let (stream, _) = listener.accept().ok()?;
+        stream.set_read_timeout(Some(TIMEOUT)).ok();
+        Some(stream)
     });
     Some((addr, heads))
 }
@@ -296,23 +304,22 @@ fn get_resolve_connects_to_the_address_and_keeps_the_host() {
     }
 }
 
+/// `get --resolve PIN http://HOST:PORT/` reaches the server with `Host: HOST:PORT`.
+fn get_pinned(pin: &str, host: &str, port: u16, heads: &Heads) {
+    let url = format!("http://{host}:{port}/");
+    let ran = nethttp_ok(&["get", "--resolve", pin, &url]);
+    assert_eq!(ran.stdout_str(), BODY);
+    let head = heads.lock().unwrap()[0].clone();
+    assert_eq!(line_and_host(&head).1, format!("host: {host}:{port}"));
+}
+
 #[test]
 fn get_resolve_for_another_port_does_not_apply() {
     let (addr, heads) = tcp_server("127.0.0.1").unwrap();
     let port = addr.port();
     // Were it applied, nothing listens on 127.0.0.2 and the request would fail.
     let other = format!("localhost:{}:127.0.0.2", port.wrapping_add(1).max(1));
-    let ran = nethttp_ok(&[
-        "get",
-        "--resolve",
-        &other,
-        &format!("http://localhost:{port}/"),
-    ]);
-    assert_eq!(ran.stdout_str(), BODY);
-    assert_eq!(
-        line_and_host(&heads.lock().unwrap()[0]).1,
-        format!("host: localhost:{port}")
-    );
+    get_pinned(&other, "localhost", port, &heads);
 }
 
 #[test]
@@ -322,13 +329,7 @@ fn get_resolve_takes_a_bracketed_ipv6_address() {
         return;
     };
     let port = addr.port();
-    let pin = format!("v6.test:{port}:[::1]");
-    let ran = nethttp_ok(&["get", "--resolve", &pin, &format!("http://v6.test:{port}/")]);
-    assert_eq!(ran.stdout_str(), BODY);
-    assert_eq!(
-        line_and_host(&heads.lock().unwrap()[0]).1,
-        format!("host: v6.test:{port}")
-    );
+    get_pinned(&format!("v6.test:{port}:[::1]"), "v6.test", port, &heads);
 }
 
 #[test]

@@ -11,29 +11,14 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::certs::self_signed;
+use common::dial::{client, describe, get, LIMIT};
 use common::unix_peers::{within, UnixServer};
 use nethttp::client::{
     Connect, ConnectedIo, Connecting, Destination, DialRetry, GotConn, Scheme, Trace,
-    TransportBuilder,
 };
 use nethttp::http::{StatusCode, Version};
-use nethttp::{text_response, Client, ErrorKind, HttpRequest, Server};
+use nethttp::{Client, ErrorKind, Server};
 use tokio::io::AsyncWriteExt;
-
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// Answers `HOST PATH VERSION`.
-async fn describe(req: HttpRequest) -> nethttp::HttpResponse {
-    let host = req
-        .headers()
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
-        .unwrap_or_default();
-    let text = format!("{host} {} {:?}", req.uri().path(), req.version());
-    text_response(StatusCode::OK, text)
-}
 
 /// Each connection is an in-memory pipe whose far end `server` serves; records every
 /// destination it was asked for.
@@ -62,28 +47,6 @@ impl Connect for Pipes {
         tokio::spawn(self.server.serve_connection(theirs, Arc::new(describe)));
         Box::pin(async move { Ok(ConnectedIo::new(ours)) })
     }
-}
-
-fn client(more: impl FnOnce(TransportBuilder) -> TransportBuilder) -> Client {
-    Client::builder()
-        .timeout(LIMIT)
-        .transport(|t| more(t.no_proxy()))
-        .build()
-        .expect("build client")
-}
-
-async fn get(c: &Client, url: &str) -> (StatusCode, Version, String) {
-    within(url, LIMIT, async {
-        let res = c
-            .get(url)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        let (status, version) = (res.status(), res.version());
-        let body = res.into_body().to_bytes(1 << 20).await.expect("body");
-        (status, version, String::from_utf8(body.to_vec()).unwrap())
-    })
-    .await
 }
 
 #[tokio::test]

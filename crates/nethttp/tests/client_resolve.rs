@@ -9,38 +9,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::dial::{client, get, LIMIT};
 use common::script::{answering, ok};
 use common::unix_peers::within;
-use nethttp::client::TransportBuilder;
 use nethttp::http::{StatusCode, Version};
 use nethttp::net::{Resolve, Resolving};
-use nethttp::{text_response, Client, ClientTls, ErrorKind, HttpRequest, Server, ServerTls};
-
-const LIMIT: Duration = Duration::from_secs(10);
-
-/// A client without any proxy (the hosts here are not loopback names), configured by `more`.
-fn client(more: impl FnOnce(TransportBuilder) -> TransportBuilder) -> Client {
-    Client::builder()
-        .timeout(LIMIT)
-        .transport(|t| more(t.no_proxy()))
-        .build()
-        .expect("build client")
-}
-
-/// GET `url` and read the body, failing the test on any error.
-async fn get(c: &Client, url: &str) -> (StatusCode, Version, String) {
-    within(url, LIMIT, async {
-        let res = c
-            .get(url)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        let (status, version) = (res.status(), res.version());
-        let body = res.into_body().to_bytes(1 << 20).await.expect("body");
-        (status, version, String::from_utf8(body.to_vec()).unwrap())
-    })
-    .await
-}
+use nethttp::{text_response, ClientTls, ErrorKind, HttpRequest, Server, ServerTls};
 
 /// Answers every name with `127.0.0.1` on the port asked, recording each question.
 #[derive(Default)]

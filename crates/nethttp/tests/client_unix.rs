@@ -9,39 +9,18 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use bytes::Bytes;
 use common::certs::{self_signed, TempDir};
+use common::dial::{get, LIMIT};
 use common::unix_peers::{read_head, socket_path, within, UnixServer};
 use nethttp::client::TransportBuilder;
 use nethttp::http::{StatusCode, Version};
 use nethttp::{Client, ErrorKind, Server};
 use tokio::io::AsyncWriteExt;
 
-const LIMIT: Duration = Duration::from_secs(10);
-
 /// A client whose every connection goes to the socket at `path`.
 fn client(path: &Path, more: impl FnOnce(TransportBuilder) -> TransportBuilder) -> Client {
     let path = path.to_owned();
-    Client::builder()
-        .timeout(LIMIT)
-        .transport(move |t| more(t.unix_socket(path)))
-        .build()
-        .expect("build client")
-}
-
-/// GET `url`: the status, version and body, failing the test on any error.
-async fn get(c: &Client, url: &str) -> (StatusCode, Version, Bytes) {
-    within(url, LIMIT, async {
-        let res = c
-            .get(url)
-            .send()
-            .await
-            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
-        let (status, version) = (res.status(), res.version());
-        let body = res.into_body().to_bytes(1 << 20).await.expect("body");
-        (status, version, body)
-    })
-    .await
+    common::dial::client(move |t| more(t.unix_socket(path)))
 }
 
 #[tokio::test]
@@ -79,7 +58,7 @@ async fn h2_prior_knowledge_over_a_unix_socket_shares_one_connection() {
 }
 
 /// `n` concurrent GETs of `/0` .. `/n-1`.
-async fn futures_join(c: &Client, n: usize) -> Vec<(StatusCode, Version, Bytes)> {
+async fn futures_join(c: &Client, n: usize) -> Vec<(StatusCode, Version, String)> {
     let mut set = tokio::task::JoinSet::new();
     for i in 0..n {
         let c = c.clone();

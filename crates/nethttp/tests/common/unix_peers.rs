@@ -10,8 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nethttp::http::StatusCode;
-use nethttp::{text_response, HttpRequest, Server};
+use nethttp::Server;
 use tokio::io::AsyncReadExt;
 use tokio::net::{UnixListener, UnixStream};
 use tokio::task::JoinHandle;
@@ -47,17 +46,7 @@ impl UnixServer {
     /// `server` serving each accepted stream, answering every request with
     /// `HOST PATH VERSION` (the `Host` header, or the authority on HTTP/2).
     pub fn ours(server: Server) -> UnixServer {
-        let handler = Arc::new(|req: HttpRequest| async move {
-            let host = req
-                .headers()
-                .get("host")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-                .or_else(|| req.uri().authority().map(|a| a.to_string()))
-                .unwrap_or_default();
-            let text = format!("{host} {} {:?}", req.uri().path(), req.version());
-            text_response(StatusCode::OK, text)
-        });
+        let handler = Arc::new(super::dial::describe);
         UnixServer::raw(move |stream, _| {
             let conn = server.serve_connection(stream, handler.clone());
             async move {
