@@ -1,11 +1,12 @@
 //! `Transport`: one request, one response. Takes a pooled connection (or a stream on a shared
 //! HTTP/2 one) or dials one (TCP through the dialer and resolver, or a connector's stream: a
 //! Unix socket, a caller's transport; retrying refused dials with backoff under a budget; the
-//! CONNECT tunnel, TLS and ALPN over whichever stream), runs the HTTP/1.1 or HTTP/2 exchange, and retries on a fresh connection when a
-//! reused one turns out dead, or the server did not process the request, and it is safe to
-//! resend. A reused connection dying under a request is its lifecycle, not the host failing:
-//! that one resend goes to a new connection without drawing on the retry budget, and the host
-//! is remembered so that requests which cannot be resent get new connections for a while.
+//! CONNECT tunnel, TLS and ALPN over whichever stream), runs the HTTP/1.1 or HTTP/2 exchange,
+//! and retries on a fresh connection when a reused one turns out dead, or the server did not
+//! process the request, and it is safe to resend. A reused connection dying under a request
+//! is its lifecycle, not the host failing: that one resend goes to a new connection without
+//! drawing on the retry budget, and the host is remembered so that requests which cannot be
+//! resent get new connections for a while.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,6 +1,6 @@
 //! Outbound connections: name resolution (the system's, or any [`Resolve`]), a connect timeout
-//! over the whole dial, Happy Eyeballs between IPv6 and IPv4 (RFC 8305), an optional local address, and the
-//! socket options every client connection gets. Knows nothing of HTTP.
+//! over the whole dial, Happy Eyeballs between IPv6 and IPv4 (RFC 8305), an optional local
+//! address, and the socket options every client connection gets. Knows nothing of HTTP.
 
 use std::future::Future;
 use std::io;
