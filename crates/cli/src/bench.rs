@@ -6,7 +6,8 @@
 //! HTTP/1.1 carries one request at a time per connection, so `-m` above 1 needs HTTP/2
 //! (`--http2` for h2c on http URLs; https offers h2 by default). One `Client` carries the
 //! whole load: its pool is capped at `-c` connections and, on HTTP/2, at `-m` streams per
-//! connection, so it opens exactly `-c` connections of `-m` streams each.
+//! connection, so it opens exactly `-c` connections of `-m` streams each. `--unix-socket` and
+//! `--resolve` choose where the connections go, as in `get`.
 
 mod load;
 mod local_server;
@@ -20,6 +21,7 @@ use clap::Args;
 use http::{Method, Uri};
 use nethttp::Client;
 
+use crate::dial_args::DialArgs;
 use crate::duration;
 use crate::tls_args::TlsArgs;
 use load::{Load, Plan};
@@ -75,6 +77,8 @@ pub struct BenchArgs {
     json: bool,
     #[command(flatten)]
     tls: TlsArgs,
+    #[command(flatten)]
+    dial: DialArgs,
 }
 
 pub fn run(args: BenchArgs) -> Result<(), String> {
@@ -143,7 +147,9 @@ fn clients(args: &BenchArgs) -> Result<Vec<Client>, String> {
     }
     let client = client
         .transport(|t| {
-            let t = t
+            let t = args
+                .dial
+                .apply(t)
                 .max_conns_per_host(conns)
                 .max_idle_per_host(conns)
                 .max_idle(conns.max(1024))

@@ -2,7 +2,8 @@
 //! as it arrives; `-i` puts the status line and headers first, `-v` traces each phase of the
 //! exchange (connection, DNS, connect, TLS, write, first byte) on stderr. https offers HTTP/2
 //! (`--no-http2`: HTTP/1.1 only), `--http2-prior-knowledge` speaks h2c on http URLs, `-x`
-//! goes through an HTTP proxy, and `-f` exits 22 on an error status, as curl's `--fail`.
+//! goes through an HTTP proxy, `--unix-socket` and `--resolve` choose where connections go
+//! (`dial_args`), and `-f` exits 22 on an error status, as curl's `--fail`.
 //! `--data-file` streams the body from a file (`upload`), `--max-filesize` refuses a larger
 //! response body (exit status 63, as curl).
 
@@ -20,6 +21,7 @@ use http::{HeaderMap, Method, Response, Version};
 use http_body_util::BodyExt;
 use nethttp::{Body, Client};
 
+use crate::dial_args::DialArgs;
 use crate::duration;
 use crate::tls_args::{self, TlsArgs};
 use crate::Failure;
@@ -79,7 +81,12 @@ pub struct GetArgs {
     /// Sends the request through an HTTP proxy at [USER:PASSWORD@]HOST:PORT (as curl's -x):
     /// http URLs in absolute form, https URLs through a CONNECT tunnel; credentials go as
     /// `Proxy-Authorization: Basic`.
-    #[arg(short = 'x', long, value_name = "[USER:PASSWORD@]HOST:PORT")]
+    #[arg(
+        short = 'x',
+        long,
+        value_name = "[USER:PASSWORD@]HOST:PORT",
+        conflicts_with = "unix_socket"
+    )]
     proxy: Option<String>,
     /// Hosts that skip the proxy, in NO_PROXY syntax (as curl's --noproxy): comma-separated
     /// domains, IPs, CIDR blocks, `*` for all. Without -x, the proxy comes from
@@ -88,6 +95,8 @@ pub struct GetArgs {
     noproxy: Option<String>,
     #[command(flatten)]
     tls: TlsArgs,
+    #[command(flatten)]
+    dial: DialArgs,
 }
 
 /// `Name: value` → (name, value); the library validates both when the request is built.
@@ -143,10 +152,12 @@ async fn get(args: GetArgs) -> Result<(), Failure> {
     let (http2, prior_knowledge) = (!args.no_http2, args.http2_prior_knowledge);
     let (proxy, bypass) = (args.proxy.clone(), args.noproxy.clone());
     let max = args.max_filesize;
+    let dial = args.dial.clone();
     client = client.transport(|t| {
         // The library's default inflation cap (1 GiB) is for callers that hold bodies in
         // memory; this one streams, and like curl sets no limit unless asked.
-        let mut t = t
+        let mut t = dial
+            .apply(t)
             .http2(http2)
             .http2_prior_knowledge(prior_knowledge)
             .max_decompressed_bytes(max);
@@ -172,6 +183,12 @@ async fn get(args: GetArgs) -> Result<(), Failure> {
     let start = Instant::now();
     let tracer = args.verbose.then(|| Arc::new(trace::Verbose::new(start)));
     if let Some(t) = &tracer {
+        if let Some(path) = args.dial.unix_socket() {
+            eprintln!(
+                "* every connection goes to the Unix socket {}",
+                path.display()
+            );
+        }
         req = req.trace(t.clone());
     }
     let res = req.send().await.map_err(|e| tls_args::describe(&e))?;

@@ -2,6 +2,7 @@
 //! makes one request, `bench` loads a server with many.
 
 mod bench;
+mod dial_args;
 mod duration;
 mod get;
 mod listen_addr;

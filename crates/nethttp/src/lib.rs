@@ -41,8 +41,9 @@
 //!
 //! A [`Client`] (redirects, a total timeout, default headers) sends requests through a
 //! [`Transport`]: a pool of idle connections per (scheme, host, port, proxy), limits per
-//! host, dialing with a timeout and retries, safe automatic retry on stale connections, and
-//! HTTP/2 connections shared by concurrent requests. A response's body streams from the
+//! host, dialing with a timeout and retries (names through a [`net::Resolve`], or any stream
+//! a [`client::Connect`] opens: a Unix socket, a transport of your own), safe automatic retry
+//! on stale connections, and HTTP/2 connections shared by concurrent requests. A response's body streams from the
 //! connection, and the connection goes back to the pool when the body ends, or is drained
 //! (within limits) when the body is dropped unread.
 //!

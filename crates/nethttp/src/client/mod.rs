@@ -11,6 +11,7 @@
 //! # let _ = body; Ok(()) }
 //! ```
 
+mod connect;
 pub(crate) mod gunzip;
 mod h2_pool;
 mod http_client;
@@ -24,7 +25,9 @@ mod retry;
 pub mod trace;
 mod transport;
 mod tunnel;
+mod unix;
 
+pub use connect::{Connect, ConnectedIo, Connecting, Destination};
 pub use gunzip::Decompressed;
 pub use http_client::{Client, ClientBuilder};
 pub use pool::{ConnectKey, HostStats, PoolStats, Scheme};

@@ -28,10 +28,9 @@ use super::h2_pool::{self, H2Conn, H2Stream};
 use crate::error::{Error, Kind};
 use crate::proto::h1::client::{ClientConn, ConnSlot, Release};
 
-/// The IO of every client connection: TCP, or TLS over TCP. The transport dials it, the
-/// HTTP/1.1 exchange and the HTTP/2 handshake take it whole (both are generic over their IO);
-/// a transport of another kind (a `Connect` trait handing over any IO) widens this type, with
-/// a variant or a boxed IO.
+/// The IO of every client connection: TCP, TLS over TCP, or any other stream (a Unix socket, a
+/// connector's; TLS over it) boxed once. The transport dials it, the HTTP/1.1 exchange and
+/// the HTTP/2 handshake take it whole (both are generic over their IO).
 pub(crate) type Stream = crate::tls::MaybeTls;
 /// A pooled HTTP/1.1 connection.
 pub(crate) type Conn = ClientConn<Stream>;
@@ -149,7 +148,7 @@ pub struct HostStats {
 pub struct PoolStats {
     /// Per host, for hosts with any connection or waiter.
     pub hosts: Vec<HostStats>,
-    /// TCP connections opened.
+    /// Connections opened (TCP, or a connector's streams).
     pub dials: u64,
     /// Requests served by a connection taken from the pool.
     pub reuses: u64,

@@ -1,11 +1,15 @@
 //! `Transport`: one request, one response. Takes a pooled connection (or a stream on a shared
-//! HTTP/2 one) or dials one (retrying refused dials with backoff under a budget; TLS and ALPN
-//! for https), runs the HTTP/1.1 or HTTP/2 exchange, and retries on a fresh connection when a
-//! reused one turns out dead, or the server did not process the request, and it is safe to
-//! resend. A reused connection dying under a request is its lifecycle, not the host failing:
-//! that one resend goes to a new connection without drawing on the retry budget, and the host
-//! is remembered so that requests which cannot be resent get new connections for a while.
+//! HTTP/2 one) or dials one (TCP through the dialer and resolver, or a connector's stream: a
+//! Unix socket, a caller's transport; retrying refused dials with backoff under a budget; the
+//! CONNECT tunnel, TLS and ALPN over whichever stream), runs the HTTP/1.1 or HTTP/2 exchange,
+//! and retries on a fresh connection when a reused one turns out dead, or the server did not
+//! process the request, and it is safe to resend. A reused connection dying under a request
+//! is its lifecycle, not the host failing: that one resend goes to a new connection without
+//! drawing on the retry budget, and the host is remembered so that requests which cannot be
+//! resent get new connections for a while.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +18,7 @@ use http::request::Parts;
 use http::{Request, Response};
 use tokio::time::Instant;
 
+use super::connect::{Connect, Destination, Link};
 use super::gunzip;
 use super::h2_pool::{H2Conn, H2Stream};
 use super::no_proxy::NoProxy;
@@ -26,11 +31,12 @@ use super::retry::{self, DialRetry, RetryBudget};
 use super::trace::{GotConn, Observe, Trace, TraceHook};
 use crate::body::Body;
 use crate::error::{Error, Kind};
-use crate::net::Dialer;
+use crate::net::{DialEvents, Dialer, Overrides, Resolve, SystemResolver};
 use crate::proto::events::ExchangeEvents;
 use crate::proto::h1::client::{self as h1, ConnSlot, Exchange, ExchangeConfig};
 use crate::proto::h1::io::ClientIo;
 use crate::proto::h2::client::{self as h2c, H2ClientConfig, H2Exchange};
+use crate::proto::io::BoxedIo;
 use crate::tls::{ClientTls, MaybeTls};
 
 /// The default of [`TransportBuilder::max_decompressed_bytes`]: 1 GiB.
@@ -90,6 +96,10 @@ pub struct Transport {
 struct Inner {
     pool: Pool,
     dialer: Dialer,
+    /// Names to addresses, for the dialer (overrides in front, if any).
+    resolver: Arc<dyn Resolve>,
+    /// Opens every connection's stream instead of the dialer, when set.
+    connector: Option<Arc<dyn Connect>>,
     exchange: ExchangeConfig,
     dial_retry: DialRetry,
     budget: RetryBudget,
@@ -135,6 +145,54 @@ impl Default for Transport {
     }
 }
 
+/// How a transport opens its connections' streams.
+#[derive(Clone)]
+enum Via {
+    /// TCP through the dialer.
+    Tcp,
+    /// A Unix domain socket at this path.
+    Unix(PathBuf),
+    /// The caller's connector.
+    Connector(Arc<dyn Connect>),
+}
+
+impl std::fmt::Debug for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Via::Tcp => f.write_str("Tcp"),
+            Via::Unix(path) => f.debug_tuple("Unix").field(path).finish(),
+            Via::Connector(_) => f.write_str("Connector"),
+        }
+    }
+}
+
+/// How a transport finds addresses: a resolver of the caller's (or the system's), and fixed
+/// answers for some hosts and ports in front of it.
+#[derive(Clone, Default)]
+struct Resolution {
+    resolver: Option<Arc<dyn Resolve>>,
+    overrides: Vec<(String, SocketAddr)>,
+}
+
+impl std::fmt::Debug for Resolution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resolution")
+            .field("custom", &self.resolver.is_some())
+            .field("overrides", &self.overrides)
+            .finish()
+    }
+}
+
+impl Resolution {
+    fn build(self) -> Arc<dyn Resolve> {
+        let base = self.resolver.unwrap_or_else(|| Arc::new(SystemResolver));
+        if self.overrides.is_empty() {
+            return base;
+        }
+        Arc::new(Overrides::new(&self.overrides, base))
+    }
+}
+
 /// Where a transport's proxy comes from.
 #[derive(Debug, Clone)]
 enum ProxySource {
@@ -148,6 +206,8 @@ enum ProxySource {
 pub struct TransportBuilder {
     pool: PoolConfig,
     dialer: Dialer,
+    via: Via,
+    resolution: Resolution,
     exchange: ExchangeConfig,
     dial_retry: DialRetry,
     budget: (f64, u64, Duration),
@@ -179,6 +239,8 @@ impl Default for TransportBuilder {
                 http2_keepalive: None,
             },
             dialer: Dialer::default(),
+            via: Via::Tcp,
+            resolution: Resolution::default(),
             exchange: ExchangeConfig {
                 response_header_timeout: Duration::from_secs(60),
                 read_timeout: Duration::from_secs(60),
@@ -256,6 +318,79 @@ impl TransportBuilder {
         self
     }
 
+    /// Sends every request over the Unix domain socket at `path` (curl's and reqwest's
+    /// `--unix-socket`): each new connection is a `tokio::net::UnixStream` to it, whatever
+    /// host the URL names. The URL still gives everything else: the scheme (for https, TLS
+    /// runs over the socket, with SNI and the certificate checked against the URL's host,
+    /// and ALPN may pick HTTP/2), the `Host` header, and the pool key (connections are
+    /// pooled per URL host as usual, all of them to this socket). `http2_prior_knowledge`
+    /// speaks h2c over it. No proxy is used, whatever [`proxy`](Self::proxy) or the
+    /// environment say; the resolver is not used either. The connect timeout and dial
+    /// retries apply (a socket nobody listens on refuses; a missing path fails at once).
+    ///
+    /// Pooled connections to a Unix socket are checked before reuse by reading rather than
+    /// peeking, and the kernel is asked before a request that could not be resent, as on
+    /// TCP; see [`ConnectedIo::new`](super::ConnectedIo::new). Replaces a
+    /// [`connector`](Self::connector). Default: none (TCP).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), nethttp::Error> {
+    /// let client = nethttp::Client::builder()
+    ///     .transport(|t| t.unix_socket("/var/run/docker.sock"))
+    ///     .build()?;
+    /// let res = client.get("http://localhost/version").send().await?;
+    /// # let _ = res; Ok(()) }
+    /// ```
+    pub fn unix_socket(mut self, path: impl Into<PathBuf>) -> Self {
+        self.via = Via::Unix(path.into());
+        self
+    }
+
+    /// Opens each new connection's stream with `connector` instead of dialing TCP (Go's
+    /// `DialContext`). It is given the destination — the URL's scheme, host and port, or the
+    /// proxy's when the request goes through one — and the transport runs the CONNECT
+    /// tunnel, TLS and HTTP/2 over what it returns, as over TCP. The connect timeout bounds
+    /// each call and dial retries apply; the resolver is not used. See [`Connect`] for an
+    /// example. Replaces a [`unix_socket`](Self::unix_socket). Default: none (TCP).
+    pub fn connector(mut self, connector: impl Connect + 'static) -> Self {
+        self.via = Via::Connector(Arc::new(connector));
+        self
+    }
+
+    /// Finds the addresses of hosts with `resolver` instead of the system's (getaddrinfo):
+    /// the dialer asks it for every name it connects to (the URL's host, or the proxy's),
+    /// never for an IP literal, within the connect timeout; Happy Eyeballs, dial retries and
+    /// the fallback from one address to the next apply to what it returns. Overrides set with
+    /// [`resolve`](Self::resolve) are answered before it is asked. TLS still checks the
+    /// URL's host, never an address. Not used with a connector or a Unix socket. See
+    /// [`Resolve`] for an example. Default: the system's ([`SystemResolver`]).
+    pub fn resolver(mut self, resolver: impl Resolve + 'static) -> Self {
+        self.resolution.resolver = Some(Arc::new(resolver));
+        self
+    }
+
+    /// Connects to `addr` for `host` on `addr`'s port, without asking the resolver (curl's
+    /// `--resolve HOST:PORT:ADDR`): it applies only when the port to connect to is
+    /// `addr.port()` (the URL's, or the proxy's when the proxy is `host`), and a request for
+    /// `host` on another port is resolved as usual. The URL, `Host` header and TLS (SNI and
+    /// certificate name) keep `host`. Host names compare without case. Called again for the
+    /// same host and port, it adds the address: they are tried in order, as a resolver's
+    /// answer. Not used with a connector or a Unix socket. Default: none.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), nethttp::Error> {
+    /// // As `curl --resolve example.com:443:127.0.0.1 https://example.com/`.
+    /// let client = nethttp::Client::builder()
+    ///     .transport(|t| t.resolve("example.com", "127.0.0.1:443".parse().unwrap()))
+    ///     .build()?;
+    /// let res = client.get("https://example.com/").send().await?;
+    /// # let _ = res; Ok(()) }
+    /// ```
+    pub fn resolve(mut self, host: impl Into<String>, addr: SocketAddr) -> Self {
+        self.resolution.overrides.push((host.into(), addr));
+        self
+    }
+
     /// How refused dials are retried. Default: [`DialRetry::default`].
     pub fn dial_retry(mut self, r: DialRetry) -> Self {
         self.dial_retry = r;
@@ -310,7 +445,8 @@ impl TransportBuilder {
     }
 
     /// Sends every request through an HTTP proxy at `[http://][user:password@]host[:port]`
-    /// (port 80 when absent), instead of the environment's: http requests in absolute form,
+    /// (port 80 when absent; not with a [`unix_socket`](Self::unix_socket)), instead of the
+    /// environment's: http requests in absolute form,
     /// https requests through a CONNECT tunnel (TLS, and HTTP/2 by ALPN, end to end with the
     /// target). With credentials (percent-encoded as in a URL), each CONNECT and each request
     /// to the proxy carries `Proxy-Authorization: Basic`. Loopback targets go through it too;
@@ -434,6 +570,8 @@ impl TransportBuilder {
     pub fn build(self) -> Result<Transport, Error> {
         let bypass = self.proxy_bypass.as_deref().map(NoProxy::parse);
         let proxies = match &self.proxy {
+            // Every connection is to the socket: there is no proxy to go through.
+            _ if matches!(self.via, Via::Unix(_)) => Proxies::default(),
             ProxySource::Off => Proxies::default(),
             ProxySource::Fixed(p) => Proxies::fixed(Proxy::parse(p)?, bypass.unwrap_or_default()),
             ProxySource::Env => Proxies::from_env(|name| std::env::var(name).ok(), bypass),
@@ -441,10 +579,17 @@ impl TransportBuilder {
         let (ratio, floor, window) = self.budget;
         let tls = self.tls.build(self.http2)?;
         let pool_timeout = self.pool.pool_timeout;
+        let connector: Option<Arc<dyn Connect>> = match self.via {
+            Via::Tcp => None,
+            Via::Unix(path) => Some(Arc::new(super::unix::UnixSocket(path))),
+            Via::Connector(c) => Some(c),
+        };
         Ok(Transport {
             inner: Arc::new(Inner {
                 pool: Pool::new(self.pool),
                 dialer: self.dialer,
+                resolver: self.resolution.build(),
+                connector,
                 exchange: self.exchange,
                 dial_retry: self.dial_retry,
                 budget: RetryBudget::new(ratio, floor, window),
@@ -762,28 +907,43 @@ impl Transport {
         }
     }
 
-    /// Dials the key's host (or its proxy), retrying refused attempts with backoff while
+    /// Opens the stream to the key's host (or its proxy): TCP through the dialer and the
+    /// resolver, or the connector's stream. Refused attempts are retried with backoff while
     /// the retry budget allows.
-    async fn dial_tcp(
+    async fn dial_stream(
         &self,
         key: &ConnectKey,
         proxy: Option<&Proxy>,
         trace: Option<&dyn Trace>,
-    ) -> Result<tokio::net::TcpStream, Error> {
+    ) -> Result<Link, Error> {
         let inner = &*self.inner;
         let (host, port) = match proxy {
             Some(p) => (&*p.host, p.port),
             None => (&*key.host, key.port),
         };
         let observe = trace.map(Observe);
+        let events: &dyn DialEvents = match &observe {
+            Some(o) => o,
+            None => &NoEvents,
+        };
         let mut attempt = 0;
         loop {
-            let dialed = match &observe {
-                Some(o) => inner.dialer.dial_observed(host, port, o).await,
-                None => inner.dialer.dial(host, port).await,
+            let dialed = match &inner.connector {
+                None => inner
+                    .dialer
+                    .dial_with(host, port, &*inner.resolver, events)
+                    .await
+                    .map(Link::Tcp),
+                Some(connector) => {
+                    let dst = match proxy {
+                        Some(_) => Destination::new(Scheme::Http, host, port, true),
+                        None => Destination::new(key.scheme, host, port, false),
+                    };
+                    connect_within(&**connector, &dst, inner.dialer.connect_timeout).await
+                }
             };
             match dialed {
-                Ok(stream) => return Ok(stream),
+                Ok(link) => return Ok(link),
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
                     return Err(Error::with_cause(
                         Kind::ConnectTimeout,
@@ -806,9 +966,11 @@ impl Transport {
         }
     }
 
-    /// Dials the key: TCP (for https through a proxy, to the proxy and then a CONNECT
-    /// tunnel), then for https TLS (ALPN picks HTTP/2 or HTTP/1.1), then the
-    /// HTTP/2 handshake when that is the protocol.
+    /// Dials the key: its stream (for https through a proxy, to the proxy and then a CONNECT
+    /// tunnel), then for https TLS (ALPN picks HTTP/2 or HTTP/1.1), then the HTTP/2
+    /// handshake when that is the protocol. TCP stays unboxed throughout; any other stream
+    /// was boxed once by the connector's [`ConnectedIo`](super::ConnectedIo), and TLS over
+    /// it is boxed again as the connection's stream.
     async fn dial(
         &self,
         key: &ConnectKey,
@@ -816,44 +978,33 @@ impl Transport {
         trace: Option<&dyn Trace>,
     ) -> Result<Dialed, Error> {
         let inner = &*self.inner;
-        let mut tcp = self.dial_tcp(key, proxy, trace).await?;
+        let mut link = self.dial_stream(key, proxy, trace).await?;
         if let (Scheme::Https, Some(proxy)) = (key.scheme, proxy) {
             let auth = proxy.auth.as_ref();
             let timeout = inner.dialer.connect_timeout;
-            tcp = super::tunnel::connect(tcp, &key.host, key.port, auth, timeout).await?;
+            let (host, port) = (&*key.host, key.port);
+            link = match link {
+                Link::Tcp(tcp) => {
+                    Link::Tcp(super::tunnel::connect(tcp, host, port, auth, timeout).await?)
+                }
+                Link::Other(io, fd) => Link::Other(
+                    super::tunnel::connect(io, host, port, auth, timeout).await?,
+                    fd,
+                ),
+            };
         }
         let (io, h2) = match key.scheme {
-            Scheme::Http => (
-                MaybeTls::Tcp(tcp),
-                inner.http2_prior_knowledge && proxy.is_none(),
-            ),
-            Scheme::Https => {
-                if let Some(t) = trace {
-                    t.tls_handshake_start();
+            Scheme::Http => (link.plain(), inner.http2_prior_knowledge && proxy.is_none()),
+            Scheme::Https => match link {
+                Link::Tcp(tcp) => {
+                    let (tls, h2) = self.tls(key, tcp, trace).await?;
+                    (MaybeTls::Tls(Box::new(tls)), h2)
                 }
-                let tls = crate::tls::connect(
-                    inner.tls.clone(),
-                    inner.tls_handshake_timeout,
-                    &key.host,
-                    tcp,
-                )
-                .await;
-                let tls = match tls {
-                    Ok(s) => s,
-                    Err(e) => {
-                        if let Some(t) = trace {
-                            t.tls_handshake_done(None, Some(&e));
-                        }
-                        return Err(e);
-                    }
-                };
-                let alpn = tls.get_ref().1.alpn_protocol();
-                if let Some(t) = trace {
-                    t.tls_handshake_done(alpn, None);
+                Link::Other(io, fd) => {
+                    let (tls, h2) = self.tls(key, io, trace).await?;
+                    (MaybeTls::Other(BoxedIo::new(tls), fd), h2)
                 }
-                let h2 = alpn == Some(crate::tls::ALPN_H2);
-                (MaybeTls::Tls(Box::new(tls)), h2)
-            }
+            },
         };
         if !h2 {
             return Ok(Dialed::H1(Conn::new(io)));
@@ -861,6 +1012,71 @@ impl Transport {
         let local = io.local_addr();
         let (send, conn) = h2c::handshake(io, &inner.h2).await?;
         Ok(Dialed::H2(send, Box::new(conn), local))
+    }
+
+    /// The TLS handshake with the key's host over `io`, reported to the trace; whether ALPN
+    /// chose HTTP/2.
+    async fn tls<T>(
+        &self,
+        key: &ConnectKey,
+        io: T,
+        trace: Option<&dyn Trace>,
+    ) -> Result<(tokio_rustls::client::TlsStream<T>, bool), Error>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let inner = &*self.inner;
+        if let Some(t) = trace {
+            t.tls_handshake_start();
+        }
+        let tls = crate::tls::connect(
+            inner.tls.clone(),
+            inner.tls_handshake_timeout,
+            &key.host,
+            io,
+        )
+        .await;
+        let tls = match tls {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(t) = trace {
+                    t.tls_handshake_done(None, Some(&e));
+                }
+                return Err(e);
+            }
+        };
+        let alpn = tls.get_ref().1.alpn_protocol();
+        if let Some(t) = trace {
+            t.tls_handshake_done(alpn, None);
+        }
+        let h2 = alpn == Some(crate::tls::ALPN_H2);
+        Ok((tls, h2))
+    }
+}
+
+/// Dial events nobody listens to.
+struct NoEvents;
+impl DialEvents for NoEvents {}
+
+/// One call of a connector, within the connect timeout (zero fails at once, as a TCP dial).
+async fn connect_within(
+    connector: &dyn Connect,
+    dst: &Destination,
+    timeout: Duration,
+) -> std::io::Result<Link> {
+    let timed_out = |why: &str| {
+        std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("connect to {dst} {why}"),
+        )
+    };
+    if timeout.is_zero() {
+        return Err(timed_out("failed: the connect timeout is zero"));
+    }
+    match tokio::time::timeout(timeout, connector.connect(dst)).await {
+        Ok(Ok(io)) => Ok(io.0),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(timed_out("timed out")),
     }
 }
 

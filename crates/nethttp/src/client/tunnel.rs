@@ -1,13 +1,12 @@
-//! CONNECT tunnels: how an https request goes through an HTTP proxy. On the TCP connection
-//! to the proxy the client asks for a tunnel to the target (RFC 9110 §9.3.6), and once the
+//! CONNECT tunnels: how an https request goes through an HTTP proxy. On the connection to the
+//! proxy the client asks for a tunnel to the target (RFC 9110 §9.3.6), and once the
 //! proxy says 2xx the connection carries TLS to the target end to end, HTTP/2 included.
 
 use std::time::Duration;
 
 use bytes::BytesMut;
 use http::{HeaderValue, Method};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::{Error, Kind};
 use crate::proto::h1::parse_response::parse_response;
@@ -15,16 +14,16 @@ use crate::proto::h1::parse_response::parse_response;
 /// Largest CONNECT response head accepted from a proxy.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Asks the proxy on `tcp` for a tunnel to `host:port` (sending `auth` as
-/// `Proxy-Authorization`), within `timeout`. On success the stream is the tunnel, with
-/// nothing of the target's read yet.
-pub(crate) async fn connect(
-    mut tcp: TcpStream,
+/// Asks the proxy on `tcp` (a TCP socket, or whatever stream a connector gave) for a tunnel to
+/// `host:port` (sending `auth` as `Proxy-Authorization`), within `timeout`. On success the
+/// stream is the tunnel, with nothing of the target's read yet.
+pub(crate) async fn connect<T: AsyncRead + AsyncWrite + Unpin>(
+    mut tcp: T,
     host: &str,
     port: u16,
     auth: Option<&HeaderValue>,
     timeout: Duration,
-) -> Result<TcpStream, Error> {
+) -> Result<T, Error> {
     // RFC 9110 §9.3.6: the target is in authority form; an IPv6 literal takes brackets.
     let authority = if host.contains(':') {
         format!("[{host}]:{port}")

@@ -1,6 +1,6 @@
-//! Outbound connections: name resolution through the runtime, a connect timeout over the whole
-//! dial, Happy Eyeballs between IPv6 and IPv4 (RFC 8305), an optional local address, and the
-//! socket options every client connection gets. Knows nothing of HTTP.
+//! Outbound connections: name resolution (the system's, or any [`Resolve`]), a connect timeout
+//! over the whole dial, Happy Eyeballs between IPv6 and IPv4 (RFC 8305), an optional local
+//! address, and the socket options every client connection gets. Knows nothing of HTTP.
 
 use std::future::Future;
 use std::io;
@@ -11,6 +11,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpSocket, TcpStream};
 
+use super::resolve::{Resolve, SystemResolver};
 use super::SocketOptions;
 
 /// Callbacks observing a dial, for tracing. All default to doing nothing.
@@ -70,6 +71,30 @@ impl Dialer {
         port: u16,
         events: &dyn DialEvents,
     ) -> io::Result<TcpStream> {
+        self.dial_with(host, port, &SystemResolver, events).await
+    }
+
+    /// [`Dialer::dial_observed`] with the addresses of a name found by `resolver` instead of
+    /// the system's. An IP literal is not resolved. The connect timeout covers the resolver
+    /// too; an empty answer fails with `ErrorKind::NotFound`.
+    ///
+    /// ```no_run
+    /// # async fn run() -> std::io::Result<()> {
+    /// use nethttp::net::{DialEvents, Dialer, SystemResolver};
+    /// struct Quiet;
+    /// impl DialEvents for Quiet {}
+    /// let tcp = Dialer::default()
+    ///     .dial_with("localhost", 8080, &SystemResolver, &Quiet)
+    ///     .await?;
+    /// # let _ = tcp; Ok(()) }
+    /// ```
+    pub async fn dial_with(
+        &self,
+        host: &str,
+        port: u16,
+        resolver: &dyn Resolve,
+        events: &dyn DialEvents,
+    ) -> io::Result<TcpStream> {
         if self.connect_timeout.is_zero() {
             return Err(io::Error::new(
                 io::ErrorKind::TimedOut,
@@ -77,7 +102,7 @@ impl Dialer {
             ));
         }
         let work = async {
-            let addrs = self.resolve(host, port, events).await?;
+            let addrs = self.resolve(host, port, resolver, events).await?;
             self.connect_any(addrs, events).await
         };
         match tokio::time::timeout(self.connect_timeout, work).await {
@@ -93,6 +118,7 @@ impl Dialer {
         &self,
         host: &str,
         port: u16,
+        resolver: &dyn Resolve,
         events: &dyn DialEvents,
     ) -> io::Result<Vec<SocketAddr>> {
         // IP literals (bracketed for IPv6 in URLs) need no lookup, and no blocking thread.
@@ -104,9 +130,9 @@ impl Dialer {
             return Ok(vec![SocketAddr::new(ip, port)]);
         }
         events.dns_start(host);
-        let found = tokio::net::lookup_host((host, port)).await;
+        let found = resolver.resolve(host, port).await;
         let mut addrs: Vec<SocketAddr> = match found {
-            Ok(it) => it.collect(),
+            Ok(addrs) => addrs,
             Err(e) => {
                 events.dns_done(&[], Some(&e));
                 return Err(e);

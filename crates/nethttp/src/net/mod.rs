@@ -1,11 +1,12 @@
 //! The socket layer: binding and listening (TCP, and Unix domain sockets) with an explicit
 //! backlog, the accept loop's temporary-error backoff, the `Accept` trait any listener serves
-//! through, options on accepted sockets, dialing out, and watching a connection's writes for
-//! a peer that stopped reading. Knows nothing of HTTP.
+//! through, options on accepted sockets, name resolution and dialing out, and watching a
+//! connection's writes for a peer that stopped reading. Knows nothing of HTTP.
 
 mod accept;
 mod dialer;
 mod listener;
+mod resolve;
 mod socket;
 pub(crate) mod stall;
 mod unix;
@@ -13,6 +14,8 @@ mod unix;
 pub use accept::Accept;
 pub use dialer::{DialEvents, Dialer};
 pub use listener::{Backoff, BindOptions, Listener};
+pub(crate) use resolve::Overrides;
+pub use resolve::{Resolve, Resolving, SystemResolver};
 pub(crate) use socket::{has_pending_input, peek_now, peer_hung_up, peer_state, PeerState};
 pub use socket::{is_temporary_accept_error, SocketOptions};
 pub use unix::{UnixBindOptions, UnixListener};

@@ -38,18 +38,20 @@ pub(crate) fn chose_h2<T>(stream: &tokio_rustls::server::TlsStream<T>) -> bool {
     stream.get_ref().1.alpn_protocol() == Some(super::ALPN_H2)
 }
 
-/// Connects TLS to `host` (sent as SNI and checked against the certificate).
-pub(crate) async fn connect(
+/// Connects TLS to `host` (sent as SNI and checked against the certificate) over `io`: a TCP
+/// socket as a rule, or any other stream the client dialed (the host is the URL's either way,
+/// never the address the stream reached).
+pub(crate) async fn connect<T: AsyncRead + AsyncWrite + Unpin>(
     config: Arc<rustls::ClientConfig>,
     timeout: Duration,
     host: &str,
-    tcp: TcpStream,
-) -> Result<ClientStream, Error> {
+    io: T,
+) -> Result<tokio_rustls::client::TlsStream<T>, Error> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let name = ServerName::try_from(host.to_owned())
         .map_err(|e| Error::with_cause(Kind::Tls, "host is not a valid TLS server name", e))?;
     let connector = tokio_rustls::TlsConnector::from(config);
-    match tokio::time::timeout(timeout, connector.connect(name, tcp)).await {
+    match tokio::time::timeout(timeout, connector.connect(name, io)).await {
         Ok(Ok(stream)) => Ok(stream),
         Ok(Err(e)) => Err(classify(e)),
         Err(_) => Err(Error::new(

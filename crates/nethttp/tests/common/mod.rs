@@ -1,7 +1,9 @@
 //! Helpers shared by the integration tests; each submodule serves one family of test files.
 
 pub mod certs;
+pub mod dial;
 pub mod peers;
 pub mod script;
 pub mod skips;
+pub mod unix_peers;
 pub mod wire;

@@ -1,0 +1,153 @@
+//! The dial flags `get` and `bench` share, as curl's: `--unix-socket PATH` (every connection to
+//! one Unix domain socket) and `--resolve HOST:PORT:ADDR` (a host pinned to addresses on one
+//! port), checked when parsed (a bad value is a usage error) and turned into the library's
+//! transport settings.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+
+use clap::Args;
+use nethttp::client::TransportBuilder;
+
+/// The longest path a Unix socket address holds (`sun_path` is 108 bytes with its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
+#[derive(Args, Debug, Clone)]
+pub struct DialArgs {
+    /// Connects to this Unix domain socket instead of the URL's host, as curl's
+    /// --unix-socket: the URL still gives the Host header and the scheme (https runs TLS over
+    /// the socket, checked against the URL's host). No proxy is used.
+    #[arg(long, value_name = "PATH", value_parser = socket_path, requires = "url")]
+    unix_socket: Option<PathBuf>,
+    /// Connects to ADDR for HOST when the port is PORT, instead of resolving HOST, as curl's
+    /// --resolve. ADDR is an IP address (IPv6 in brackets: [::1]), or several separated by
+    /// commas, tried in order; repeat the flag for more hosts or ports. The URL keeps HOST
+    /// (Host header, TLS name).
+    #[arg(
+        long,
+        value_name = "HOST:PORT:ADDR",
+        value_parser = resolve_entry,
+        conflicts_with = "unix_socket"
+    )]
+    resolve: Vec<ResolveEntry>,
+}
+
+/// One `--resolve` value: a host, and the addresses (all on one port) to connect to for it.
+#[derive(Debug, Clone)]
+pub struct ResolveEntry {
+    host: String,
+    addrs: Vec<SocketAddr>,
+}
+
+impl DialArgs {
+    /// The transport with these flags applied.
+    pub fn apply(&self, mut t: TransportBuilder) -> TransportBuilder {
+        if let Some(path) = &self.unix_socket {
+            t = t.unix_socket(path.clone());
+        }
+        for entry in &self.resolve {
+            for addr in &entry.addrs {
+                t = t.resolve(entry.host.clone(), *addr);
+            }
+        }
+        t
+    }
+
+    /// The socket every connection goes to, if one was given.
+    pub fn unix_socket(&self) -> Option<&std::path::Path> {
+        self.unix_socket.as_deref()
+    }
+}
+
+/// A path a Unix socket can have.
+fn socket_path(s: &str) -> Result<PathBuf, String> {
+    if s.is_empty() {
+        return Err("the path is empty".to_owned());
+    }
+    if s.len() > MAX_SOCKET_PATH {
+        return Err(format!(
+            "the path is {} bytes long; a Unix socket's may be {MAX_SOCKET_PATH} at most",
+            s.len()
+        ));
+    }
+    Ok(PathBuf::from(s))
+}
+
+/// `HOST:PORT:ADDR[,ADDR...]`, as curl's `--resolve` takes it.
+fn resolve_entry(s: &str) -> Result<ResolveEntry, String> {
+    let form = "expected HOST:PORT:ADDR, e.g. example.com:443:127.0.0.1";
+    let (host, rest) = s.split_once(':').ok_or(form)?;
+    let (port, addrs) = rest.split_once(':').ok_or(form)?;
+    if host.is_empty() {
+        return Err(format!("no host; {form}"));
+    }
+    if host == "*" || host.starts_with('+') || host.starts_with('-') {
+        return Err(format!(
+            "{host:?}: wildcards and curl's +/- prefixes are not supported; {form}"
+        ));
+    }
+    let port: u16 = port
+        .parse()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(|| format!("port {port:?} is not a number from 1 to 65535"))?;
+    let addrs = addrs
+        .split(',')
+        .map(|a| {
+            let ip = a
+                .strip_prefix('[')
+                .and_then(|a| a.strip_suffix(']'))
+                .unwrap_or(a);
+            ip.parse::<IpAddr>()
+                .map(|ip| SocketAddr::new(ip, port))
+                .map_err(|_| format!("{a:?} is not an IP address (IPv6 in brackets: [::1])"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ResolveEntry {
+        host: host.to_owned(),
+        addrs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_takes_curls_form() {
+        let e = resolve_entry("example.test:8443:127.0.0.1").unwrap();
+        assert_eq!(e.host, "example.test");
+        assert_eq!(e.addrs, ["127.0.0.1:8443".parse::<SocketAddr>().unwrap()]);
+        let e = resolve_entry("h:80:[::1],10.0.0.1").unwrap();
+        assert_eq!(
+            e.addrs,
+            [
+                "[::1]:80".parse::<SocketAddr>().unwrap(),
+                "10.0.0.1:80".parse().unwrap()
+            ]
+        );
+        assert_eq!(
+            resolve_entry("h:80:::1").unwrap().addrs,
+            ["[::1]:80".parse::<SocketAddr>().unwrap()]
+        );
+        for bad in [
+            "example.test",
+            "example.test:80",
+            ":80:127.0.0.1",
+            "h:0:127.0.0.1",
+            "h:http:127.0.0.1",
+            "h:80:localhost",
+            "h:80:",
+            "*:80:127.0.0.1",
+        ] {
+            assert!(resolve_entry(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn socket_paths_fit_sun_path() {
+        assert!(socket_path("/run/app.sock").is_ok());
+        assert!(socket_path("").is_err());
+        assert!(socket_path(&"x".repeat(108)).is_err());
+    }
+}
