@@ -31,12 +31,25 @@ pub struct Destination {
 }
 
 impl Destination {
-    pub(crate) fn new(scheme: Scheme, host: &str, port: u16, proxy: bool) -> Destination {
+    /// The destination of a request to `scheme://host:port` (the transport makes these; a
+    /// connector's own tests may too). `host` as a URL gives it, lowercase, an IPv6 literal
+    /// without brackets.
+    pub fn new(scheme: Scheme, host: &str, port: u16) -> Destination {
         Destination {
             scheme,
             host: host.into(),
             port,
-            proxy,
+            proxy: false,
+        }
+    }
+
+    /// The destination of a connection to the proxy `host:port` (spoken to in plain HTTP).
+    pub fn proxy(host: &str, port: u16) -> Destination {
+        Destination {
+            scheme: Scheme::Http,
+            host: host.into(),
+            port,
+            proxy: true,
         }
     }
 
@@ -219,9 +232,9 @@ mod tests {
 
     #[test]
     fn destinations_print_as_authorities() {
-        let d = Destination::new(Scheme::Https, "::1", 8443, false);
+        let d = Destination::new(Scheme::Https, "::1", 8443);
         assert_eq!(d.to_string(), "[::1]:8443");
-        let d = Destination::new(Scheme::Http, "proxy.test", 3128, true);
+        let d = Destination::proxy("proxy.test", 3128);
         assert_eq!(
             (d.to_string().as_str(), d.is_proxy()),
             ("proxy.test:3128", true)

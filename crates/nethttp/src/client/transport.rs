@@ -936,8 +936,8 @@ impl Transport {
                     .map(Link::Tcp),
                 Some(connector) => {
                     let dst = match proxy {
-                        Some(_) => Destination::new(Scheme::Http, host, port, true),
-                        None => Destination::new(key.scheme, host, port, false),
+                        Some(_) => Destination::proxy(host, port),
+                        None => Destination::new(key.scheme, host, port),
                     };
                     connect_within(&**connector, &dst, inner.dialer.connect_timeout).await
                 }
