@@ -15,11 +15,11 @@ use axum::extract::{Extension, Path, Query, State};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use common::certs::self_signed;
 use common::peers::peer;
 use nethttp::http::Version;
+use nethttp::test::TestServer;
 use nethttp::tower::ServiceHandler;
-use nethttp::{Client, ConnInfo, Server, ServerHandle};
+use nethttp::{Client, ConnInfo, Server};
 use tower_common::{check_app, check_with_curl, http_layers, traced};
 
 struct AppState {
@@ -82,26 +82,34 @@ fn app() -> Router {
         .layer(http_layers!())
 }
 
-/// Serves the app on a loopback port; with `tls`, HTTPS (h2 and HTTP/1.1 by ALPN).
-fn serve(tls: Option<nethttp::ServerTls>) -> ServerHandle {
-    let mut server = Server::new().conn_info(true);
-    if let Some(tls) = tls {
-        server = server.tls(tls);
+/// Serves the app on a loopback port (`nethttp::test`); with `tls`, HTTPS (h2 and HTTP/1.1
+/// by ALPN) with a certificate for `localhost` that the server's clients trust.
+async fn serve(tls: bool) -> TestServer {
+    let server = Server::new().conn_info(true);
+    let handler = ServiceHandler::new(app());
+    if tls {
+        TestServer::start_tls_with(server, handler).await
+    } else {
+        TestServer::start_with(server, handler).await
     }
-    let listener = server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    server.serve(listener, ServiceHandler::new(app()))
 }
 
-fn client(
-    f: impl FnOnce(nethttp::client::TransportBuilder) -> nethttp::client::TransportBuilder,
-) -> Client {
-    Client::builder().transport(f).build().unwrap()
+/// The server's URL without the trailing slash: the checks append their paths.
+fn base_url(srv: &TestServer) -> String {
+    srv.url("/").trim_end_matches('/').to_owned()
+}
+
+/// The server's certificate in a PEM file, for curl's `--cacert`.
+fn ca_file(srv: &TestServer, dir: &tempfile::TempDir) -> String {
+    let path = dir.path().join("ca.pem");
+    std::fs::write(&path, srv.certificate().unwrap().cert_pem()).unwrap();
+    path.to_str().unwrap().to_owned()
 }
 
 #[tokio::test]
 async fn axum_router_over_http1() {
-    let h = serve(None);
-    let base = format!("http://{}", h.local_addr());
+    let h = serve(false).await;
+    let base = base_url(&h);
     traced(tower_common::CHECK_APP_REQUESTS, async {
         check_app(&Client::new(), &base, Version::HTTP_11).await;
     })
@@ -110,9 +118,13 @@ async fn axum_router_over_http1() {
 
 #[tokio::test]
 async fn axum_router_over_h2c() {
-    let h = serve(None);
-    let base = format!("http://{}", h.local_addr());
-    let c = client(|t| t.http2_prior_knowledge(true));
+    let h = serve(false).await;
+    let base = base_url(&h);
+    let c = h
+        .client_builder()
+        .transport(|t| t.http2_prior_knowledge(true))
+        .build()
+        .unwrap();
     traced(tower_common::CHECK_APP_REQUESTS, async {
         check_app(&c, &base, Version::HTTP_2).await;
     })
@@ -121,12 +133,15 @@ async fn axum_router_over_h2c() {
 
 #[tokio::test]
 async fn axum_router_over_tls_h2_and_http1() {
-    let cert = self_signed();
-    let h = serve(Some(cert.server_tls()));
-    let base = format!("https://localhost:{}", h.local_addr().port());
-    let h2 = client(|t| t.tls(cert.client_tls()));
+    let h = serve(true).await;
+    let base = base_url(&h);
+    let h2 = h.client();
     check_app(&h2, &base, Version::HTTP_2).await;
-    let h1 = client(|t| t.tls(cert.client_tls()).http2(false));
+    let h1 = h
+        .client_builder()
+        .transport(|t| t.http2(false))
+        .build()
+        .unwrap();
     check_app(&h1, &base, Version::HTTP_11).await;
 }
 
@@ -135,19 +150,18 @@ async fn axum_router_with_curl_over_http1_h2c_and_tls() {
     let Some(curl) = peer("curl", "--version", &[]) else {
         return;
     };
-    let h = serve(None);
-    let base = format!("http://{}", h.local_addr());
+    let h = serve(false).await;
+    let base = base_url(&h);
     traced(tower_common::CHECK_CURL_REQUESTS, async {
         check_with_curl(&curl, &base, &[], "HTTP/1.1 200").await;
     })
     .await;
     check_with_curl(&curl, &base, &["--http2-prior-knowledge"], "HTTP/2 200").await;
 
-    let cert = self_signed();
-    let h = serve(Some(cert.server_tls()));
-    let base = format!("https://localhost:{}", h.local_addr().port());
-    let ca = cert.cert_path();
-    let ca = ca.to_str().unwrap();
+    let h = serve(true).await;
+    let base = base_url(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = &ca_file(&h, &dir);
     check_with_curl(&curl, &base, &["--http2", "--cacert", ca], "HTTP/2 200").await;
     check_with_curl(&curl, &base, &["--http1.1", "--cacert", ca], "HTTP/1.1 200").await;
 }

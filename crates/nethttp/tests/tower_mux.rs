@@ -11,12 +11,12 @@ mod tower_common;
 
 use std::error::Error as _;
 
-use common::certs::self_signed;
 use common::peers::peer;
 use nethttp::http::{header, HeaderValue, StatusCode, Version};
+use nethttp::test::TestServer;
 use nethttp::tower::{HandlerService, ServiceHandler};
 use nethttp::{text_response, Body, Client, ConnInfo, HttpRequest, HttpResponse, PathValue};
-use nethttp::{ServeMux, Server, ServerHandle};
+use nethttp::{ServeMux, Server};
 use tower_common::{check_app, check_with_curl, http_layers, traced};
 
 fn json(v: &serde_json::Value) -> HttpResponse {
@@ -97,30 +97,41 @@ fn mux() -> ServeMux {
         .route("/api/", api())
 }
 
-/// Serves the layered mux on a loopback port; with `tls`, HTTPS.
-fn serve(tls: Option<nethttp::ServerTls>) -> ServerHandle {
-    let mut server = Server::new().conn_info(true);
-    if let Some(tls) = tls {
-        server = server.tls(tls);
+/// Serves the layered mux on a loopback port (`nethttp::test`); with `tls`, HTTPS with a
+/// certificate for `localhost` that the server's clients trust.
+async fn serve(tls: bool) -> TestServer {
+    let server = Server::new().conn_info(true);
+    let handler = ServiceHandler::new(http_layers!().service(HandlerService::new(mux())));
+    if tls {
+        TestServer::start_tls_with(server, handler).await
+    } else {
+        TestServer::start_with(server, handler).await
     }
-    let listener = server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let layered = http_layers!().service(HandlerService::new(mux()));
-    server.serve(listener, ServiceHandler::new(layered))
 }
 
-fn client(
-    f: impl FnOnce(nethttp::client::TransportBuilder) -> nethttp::client::TransportBuilder,
-) -> Client {
-    Client::builder().transport(f).build().unwrap()
+/// The server's URL without the trailing slash: the checks append their paths.
+fn base_url(srv: &TestServer) -> String {
+    srv.url("/").trim_end_matches('/').to_owned()
+}
+
+/// The server's certificate in a PEM file, for curl's `--cacert`.
+fn ca_file(srv: &TestServer, dir: &tempfile::TempDir) -> String {
+    let path = dir.path().join("ca.pem");
+    std::fs::write(&path, srv.certificate().unwrap().cert_pem()).unwrap();
+    path.to_str().unwrap().to_owned()
 }
 
 #[tokio::test]
 async fn layered_mux_over_http1_and_h2c() {
-    let h = serve(None);
-    let base = format!("http://{}", h.local_addr());
+    let h = serve(false).await;
+    let base = base_url(&h);
     traced(2 * tower_common::CHECK_APP_REQUESTS, async {
         check_app(&Client::new(), &base, Version::HTTP_11).await;
-        let h2c = client(|t| t.http2_prior_knowledge(true));
+        let h2c = h
+            .client_builder()
+            .transport(|t| t.http2_prior_knowledge(true))
+            .build()
+            .unwrap();
         check_app(&h2c, &base, Version::HTTP_2).await;
     })
     .await;
@@ -128,16 +139,14 @@ async fn layered_mux_over_http1_and_h2c() {
 
 #[tokio::test]
 async fn layered_mux_over_tls_h2_and_http1() {
-    let cert = self_signed();
-    let h = serve(Some(cert.server_tls()));
-    let base = format!("https://localhost:{}", h.local_addr().port());
-    check_app(
-        &client(|t| t.tls(cert.client_tls())),
-        &base,
-        Version::HTTP_2,
-    )
-    .await;
-    let h1 = client(|t| t.tls(cert.client_tls()).http2(false));
+    let h = serve(true).await;
+    let base = base_url(&h);
+    check_app(&h.client(), &base, Version::HTTP_2).await;
+    let h1 = h
+        .client_builder()
+        .transport(|t| t.http2(false))
+        .build()
+        .unwrap();
     check_app(&h1, &base, Version::HTTP_11).await;
 }
 
@@ -146,31 +155,30 @@ async fn layered_mux_with_curl_over_http1_h2c_and_tls() {
     let Some(curl) = peer("curl", "--version", &[]) else {
         return;
     };
-    let h = serve(None);
-    let base = format!("http://{}", h.local_addr());
+    let h = serve(false).await;
+    let base = base_url(&h);
     check_with_curl(&curl, &base, &[], "HTTP/1.1 200").await;
     check_with_curl(&curl, &base, &["--http2-prior-knowledge"], "HTTP/2 200").await;
-    let cert = self_signed();
-    let h = serve(Some(cert.server_tls()));
-    let base = format!("https://localhost:{}", h.local_addr().port());
-    let ca = cert.cert_path();
-    let ca = ca.to_str().unwrap();
+    let h = serve(true).await;
+    let base = base_url(&h);
+    let dir = tempfile::tempdir().unwrap();
+    let ca = &ca_file(&h, &dir);
     check_with_curl(&curl, &base, &["--http2", "--cacert", ca], "HTTP/2 200").await;
 }
 
 /// A 404 from the mux and its 405 with `Allow` come through the layers unchanged.
 #[tokio::test]
 async fn the_mux_own_answers_pass_the_layers() {
-    let h = serve(None);
+    let h = serve(false).await;
     let c = Client::new();
     let res = c
-        .get(format!("http://{}/nowhere", h.local_addr()))
+        .get(format!("http://{}/nowhere", h.addr()))
         .send()
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
     let res = c
-        .delete(format!("http://{}/big", h.local_addr()))
+        .delete(format!("http://{}/big", h.addr()))
         .send()
         .await
         .unwrap();

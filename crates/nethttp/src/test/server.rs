@@ -5,9 +5,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::TestCertificate;
+use crate::client::{Client, ClientBuilder};
 use crate::handler::Handler;
 use crate::server::{Server, ServerHandle, ShutdownReport};
-use crate::Client;
 
 /// How long [`TestServer::close`] lets requests in flight finish before cutting them.
 const CLOSE_GRACE: Duration = Duration::from_secs(30);
@@ -94,17 +94,24 @@ impl TestServer {
     /// HTTP/2 over TLS; no proxy from the environment. Each call builds a new client with a
     /// pool of its own.
     pub fn client(&self) -> Client {
-        let cert = self.cert.clone();
-        Client::builder()
-            .transport(move |t| {
-                let t = t.no_proxy();
-                match &cert {
-                    Some(cert) => t.tls(cert.client_tls().expect("the test certificate is a root")),
-                    None => t,
-                }
-            })
+        self.client_builder()
             .build()
             .expect("a client with the test server's settings")
+    }
+
+    /// The builder behind [`TestServer::client`], for a client with more settings: the
+    /// transport already trusts the certificate and ignores the environment's proxy, and
+    /// further `transport(|t| ...)` calls add to that (`t.http2(false)`,
+    /// `t.http2_prior_knowledge(true)`).
+    pub fn client_builder(&self) -> ClientBuilder {
+        let cert = self.cert.clone();
+        Client::builder().transport(move |t| {
+            let t = t.no_proxy();
+            match &cert {
+                Some(cert) => t.tls(cert.client_tls().expect("the test certificate is a root")),
+                None => t,
+            }
+        })
     }
 
     /// The certificate an HTTPS test server presents.
