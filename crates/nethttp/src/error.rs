@@ -62,6 +62,10 @@ pub enum Kind {
     /// A response body the client decompresses inflated past the transport's
     /// `max_decompressed_bytes`.
     DecompressedTooLarge,
+    /// A protocol upgrade (`101 Switching Protocols`, a `CONNECT` tunnel) did not happen:
+    /// the message was not an upgrade, the other side refused it, or the connection ended
+    /// before it was handed over.
+    Upgrade,
 }
 
 impl Kind {
@@ -90,6 +94,7 @@ impl Kind {
             Kind::Http2 => "http2",
             Kind::Decompress => "decompress",
             Kind::DecompressedTooLarge => "decompressed_too_large",
+            Kind::Upgrade => "upgrade",
         }
     }
 }

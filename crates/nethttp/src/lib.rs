@@ -146,6 +146,7 @@ pub mod test;
 pub mod tls;
 #[cfg(feature = "tower")]
 pub mod tower;
+pub mod upgrade;
 
 pub use body::{Body, BodySender};
 pub use client::{Client, Transport};

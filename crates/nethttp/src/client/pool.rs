@@ -878,6 +878,13 @@ impl ConnSlot for Pooled {
             Release::Close => self.pool.closed(&self.key, Some(conn)),
         }
     }
+
+    fn detach(mut self) -> Option<Conn> {
+        let conn = self.conn.take()?;
+        // Its place in the host's limit is free: the pool never sees it again.
+        self.pool.closed(&self.key, None);
+        Some(conn)
+    }
 }
 
 impl Drop for Pooled {

@@ -4,6 +4,8 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -63,9 +65,32 @@ impl ConnEvents {
     }
 }
 
+impl ConnEvents {
+    /// The connection is handed over after a protocol upgrade: the hook hears `Upgraded`
+    /// (and no `Closed` after it), and `count` (the server's) counts it until the returned
+    /// guard drops, which the upgraded connection holds.
+    pub(crate) fn upgraded(&mut self, count: &Arc<AtomicUsize>) -> Box<dyn Send + Sync> {
+        self.set(ConnState::Upgraded);
+        count.fetch_add(1, Ordering::AcqRel);
+        Box::new(UpgradeGuard(count.clone()))
+    }
+}
+
+/// Counts an upgraded connection while it lives.
+struct UpgradeGuard(Arc<AtomicUsize>);
+
+impl Drop for UpgradeGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Drop for ConnEvents {
     fn drop(&mut self) {
-        self.set(ConnState::Closed);
+        // An upgraded connection's last state is `Upgraded`.
+        if self.state != ConnState::Upgraded {
+            self.set(ConnState::Closed);
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 /// The life cycle of a connection, reported to [`crate::Server::conn_state_hook`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum ConnState {
     /// Just accepted; no request byte read yet.
     New,
@@ -13,8 +14,12 @@ pub enum ConnState {
     Active,
     /// Between requests, waiting for the next one (keep-alive).
     Idle,
-    /// Closed; the last state a connection reports.
+    /// Closed; the last state a connection reports, unless it was upgraded.
     Closed,
+    /// Handed over after a protocol upgrade (`101`, or a `2xx` answer to `CONNECT`): the
+    /// server no longer serves, times or closes it, and reports nothing more of it (Go's
+    /// `StateHijacked`). See [`crate::upgrade`].
+    Upgraded,
 }
 
 /// What a request can learn of the connection it arrived on: Go's `Request.RemoteAddr` and

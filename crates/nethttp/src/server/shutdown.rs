@@ -18,6 +18,8 @@ pub(crate) struct Shared {
     pub phase: watch::Sender<Phase>,
     live: AtomicUsize,
     all_closed: Notify,
+    /// Upgraded connections still open (counted by their guards).
+    pub upgraded: Arc<AtomicUsize>,
     pub accepted: AtomicU64,
 }
 
@@ -27,6 +29,7 @@ impl Shared {
             phase: watch::Sender::new(Phase::Running),
             live: AtomicUsize::new(0),
             all_closed: Notify::new(),
+            upgraded: Arc::new(AtomicUsize::new(0)),
             accepted: AtomicU64::new(0),
         })
     }
@@ -78,9 +81,14 @@ impl Drop for LiveGuard {
 
 /// How a shutdown ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ShutdownReport {
     /// Connections still open when the grace period ended, closed without finishing.
     pub forced: usize,
+    /// Upgraded connections (WebSocket, CONNECT tunnels) still open when the shutdown ended.
+    /// The server neither waits for nor closes them: their owners do (Go's hijacked
+    /// connections).
+    pub upgraded: usize,
 }
 
 /// Controls a running server: its address, its counters, and shutting it down.
@@ -108,9 +116,15 @@ impl ServerHandle {
         &self.addrs
     }
 
-    /// Connections open right now.
+    /// Connections open right now (upgraded ones are not among them: see
+    /// [`ServerHandle::upgraded_connections`]).
     pub fn live_connections(&self) -> usize {
         self.shared.live.load(Ordering::Acquire)
+    }
+
+    /// Upgraded connections (WebSocket, CONNECT tunnels) open right now.
+    pub fn upgraded_connections(&self) -> usize {
+        self.shared.upgraded.load(Ordering::Acquire)
     }
 
     /// Connections accepted since the server started.
@@ -133,7 +147,10 @@ impl ServerHandle {
                 n
             }
         };
-        ShutdownReport { forced }
+        ShutdownReport {
+            forced,
+            upgraded: self.shared.upgraded.load(Ordering::Acquire),
+        }
     }
 
     /// Immediate close: stop accepting and close every connection now, mid-request or not.

@@ -63,6 +63,9 @@ pub(crate) trait ConnSlot: Send + Unpin + 'static {
     fn conn(&mut self) -> &mut ClientConn<Self::Io>;
     /// The exchange no longer needs the connection.
     fn release(self, how: Release);
+    /// The connection leaves the pool for good (a protocol upgrade took it): its place is
+    /// freed as if it had closed, and it is handed to the caller.
+    fn detach(self) -> Option<ClientConn<Self::Io>>;
 }
 
 /// Limits and timeouts of an exchange.
@@ -117,6 +120,11 @@ impl<T: ClientIo> ClientConn<T> {
             wbuf: Vec::new(),
             timer: None,
         }
+    }
+
+    /// The IO and the bytes already read from it past the last response.
+    pub(crate) fn into_parts(self) -> (T, BytesMut) {
+        (self.io.io, self.io.buf)
     }
 
     /// Whether an idle connection can still carry a request: the server has not closed it and
@@ -176,7 +184,10 @@ pub(crate) async fn send<S: ConnSlot>(
         .get(http::header::CONTENT_LENGTH)
         .and_then(|v| parse_content_length(v.as_bytes()));
     let framing = RequestFraming::choose(&parts.method, body.size_hint().exact(), user_len);
-    let mut progress = Progress::default();
+    let mut progress = Progress {
+        upgrade: crate::upgrade::is_upgrade_request(&parts.method, &parts.headers),
+        ..Progress::default()
+    };
 
     let conn = slot.conn();
     if conn.wbuf.capacity() == 0 {
@@ -249,7 +260,31 @@ pub(crate) async fn send<S: ConnSlot>(
         }
         _ => None,
     };
+    // The connection is handed over after `101` (asked for) or a `2xx` to `CONNECT` (RFC
+    // 9110 §9.3.6: the tunnel starts right after the header section).
+    if head.status == http::StatusCode::SWITCHING_PROTOCOLS
+        || (parts.method == Method::CONNECT && head.status.is_success())
+    {
+        return Ok(upgraded_response(slot, head));
+    }
     Ok(build_response(slot, head, close || !body_sent, upload, x))
+}
+
+/// The answer to an upgrade: the head, an empty body, and the connection (with whatever
+/// the server sent after its head) waiting in the extensions for [`crate::upgrade::on`].
+fn upgraded_response<S: ConnSlot>(slot: S, head: ResponseHead) -> Response<Body> {
+    let mut res = Response::new(Body::empty());
+    *res.status_mut() = head.status;
+    *res.version_mut() = head.version;
+    *res.headers_mut() = head.headers;
+    if let Some(conn) = slot.detach() {
+        let (io, buf) = conn.into_parts();
+        let (pending, on_upgrade) = crate::upgrade::Pending::new();
+        // The receiver is in hand: this cannot fail.
+        let _ = pending.fulfil(crate::upgrade::Upgraded::whole(buf.freeze(), io));
+        res.extensions_mut().insert(on_upgrade);
+    }
+    res
 }
 
 /// What the exchange has done so far, for the retry rules.
@@ -261,6 +296,8 @@ struct Progress {
     interrupted_at: Option<u64>,
     /// Interim (1xx) responses seen.
     interim: usize,
+    /// The request asked for a protocol upgrade: a `101` is its final answer.
+    upgrade: bool,
 }
 
 impl Progress {
@@ -527,9 +564,13 @@ async fn read_head_until<T: ClientIo>(
                     return Ok(Some(head));
                 }
                 if head.status == http::StatusCode::SWITCHING_PROTOCOLS {
+                    if progress.upgrade {
+                        return Ok(Some(head));
+                    }
+                    // RFC 9110 §15.2.2: a server switches only when asked to.
                     return Err(Error::new(
                         Kind::Parse,
-                        "server switched protocols; upgrades are not supported",
+                        "server switched protocols though the request asked for no upgrade",
                     ));
                 }
                 progress.interim += 1;
@@ -914,6 +955,10 @@ mod tests {
             if let Some(conn) = self.conn.take() {
                 *self.home.lock().unwrap() = Some((conn, how));
             }
+        }
+
+        fn detach(mut self) -> Option<PipeConn> {
+            self.conn.take()
         }
     }
 

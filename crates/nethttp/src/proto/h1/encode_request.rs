@@ -73,6 +73,41 @@ pub(crate) fn write_request_head(
 ) {
     dst.extend_from_slice(method.as_str().as_bytes());
     dst.push(b' ');
+    if *method == Method::CONNECT {
+        // RFC 9112 §3.2.3: CONNECT names its target in authority form, `host:port`: the
+        // `Host` the caller set (the tunnel's far end, as Go's `Request.Host`), else the
+        // URL's authority with its port.
+        write_connect_target(dst, uri, headers);
+        dst.extend_from_slice(b" HTTP/1.1\r\n");
+    } else {
+        write_target(dst, method, uri, opts);
+        dst.extend_from_slice(b" HTTP/1.1\r\n");
+    }
+    write_fields(dst, uri, headers, opts);
+}
+
+/// The authority-form target of a CONNECT request.
+fn write_connect_target(dst: &mut Vec<u8>, uri: &Uri, headers: &HeaderMap) {
+    if let Some(host) = headers.get(header::HOST) {
+        dst.extend_from_slice(host.as_bytes());
+        return;
+    }
+    let Some(a) = uri.authority() else {
+        return;
+    };
+    dst.extend_from_slice(a.as_str().as_bytes());
+    if a.port().is_none() {
+        let port = if uri.scheme_str() == Some("https") {
+            443
+        } else {
+            80
+        };
+        dst.extend_from_slice(format!(":{port}").as_bytes());
+    }
+}
+
+/// The request target of any other method: origin form, absolute form to a proxy, or `*`.
+fn write_target(dst: &mut Vec<u8>, method: &Method, uri: &Uri, opts: &RequestHeadOptions<'_>) {
     if opts.absolute_form {
         dst.extend_from_slice(uri.scheme_str().unwrap_or("http").as_bytes());
         dst.extend_from_slice(b"://");
@@ -92,8 +127,10 @@ pub(crate) fn write_request_head(
         }
         _ => dst.push(b'/'),
     }
-    dst.extend_from_slice(b" HTTP/1.1\r\n");
+}
 
+/// The header fields and the blank line.
+fn write_fields(dst: &mut Vec<u8>, uri: &Uri, headers: &HeaderMap, opts: &RequestHeadOptions<'_>) {
     // RFC 9112 §3.2: Host first, from the URI unless the caller chose one.
     if !headers.contains_key(header::HOST) {
         if let Some(a) = uri.authority() {
@@ -132,6 +169,16 @@ pub(crate) fn write_request_head(
             dst.extend_from_slice(b"\r\n");
         }
         RequestFraming::Chunked => dst.extend_from_slice(b"transfer-encoding: chunked\r\n"),
+    }
+    // An upgrade asked for keeps its `Connection: upgrade` (RFC 9110 §7.8: `Upgrade` is only
+    // honoured when `Connection` names it); other options the caller put there are dropped.
+    if headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| crate::upgrade::has_token(v.as_bytes(), b"upgrade"))
+    {
+        dst.extend_from_slice(b"connection: upgrade\r\n");
     }
     if opts.close {
         dst.extend_from_slice(b"connection: close\r\n");
