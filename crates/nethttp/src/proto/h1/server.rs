@@ -119,8 +119,9 @@ pub(crate) async fn serve<R, W, H>(
         }
         // Everything a busy connection needs (parser state, the handler's future, response
         // streaming) lives in this box, which exists only while the connection is busy: an
-        // idle keep-alive connection costs just its small task and its socket.
-        if let Some(stop) = Box::pin(conn.run(handler, events)).await {
+        // idle keep-alive connection costs just its small task and its socket. The box's
+        // memory is recycled per thread, so a keep-alive request allocates none.
+        if let Some(stop) = recycle::BusyBox::new(|| conn.run(handler, events)).await {
             break stop;
         }
     };
