@@ -169,7 +169,16 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 
     /// Async form of [`Reader::poll_read_more`], failing with `TimedOut` at `deadline`.
     pub(crate) async fn read_more(&mut self, want: usize, deadline: Instant) -> io::Result<usize> {
+        self.read_more_by(want, || deadline).await
+    }
+
+    /// [`Reader::read_more`] with a deadline computed only if the read has to wait.
+    pub(crate) async fn read_more_by(
+        &mut self,
+        want: usize,
+        deadline: impl FnOnce() -> Instant,
+    ) -> io::Result<usize> {
         let read = std::future::poll_fn(|cx| self.poll_read_more(cx, want));
-        with_deadline(read, || deadline, "read deadline passed").await
+        with_deadline(read, deadline, "read deadline passed").await
     }
 }

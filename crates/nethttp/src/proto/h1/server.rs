@@ -256,7 +256,7 @@ where
         head: &mut Option<RequestHead>,
     ) -> Result<bool, HeadError> {
         // The clock is read only if the head does not arrive whole in the first read: a
-        // keep-alive or pipelined request that parses at once costs no timer.
+        // keep-alive or pipelined request that parses at once costs no clock read and no timer.
         let mut start: Option<Instant> = None;
         let mut announced = false;
         let mut progress = HeadProgress::default();
@@ -276,7 +276,11 @@ where
                             events.request_start = start;
                             return Ok(true);
                         }
-                        Ok(false) => progress.partial(reader.buf.len(), &self.cfg.limits),
+                        Ok(false) => {
+                            // Part of a head: its time starts now, if no wait started it.
+                            start.get_or_insert_with(Instant::now);
+                            progress.partial(reader.buf.len(), &self.cfg.limits)
+                        }
                         Err(e) => return Err(e),
                     }
                 }
@@ -285,11 +289,14 @@ where
             if !self.wbuf.is_empty() && self.flush().await.is_err() {
                 return Ok(false);
             }
-            let start = *start.get_or_insert_with(Instant::now);
-            let mut deadline = start + self.cfg.read_header_timeout.min(self.cfg.read_timeout);
-            if self.served == 0 {
-                deadline = deadline.min(self.first_deadline);
-            }
+            // The head's time starts when this read has to wait, unless part of the head came
+            // earlier: a request whose head comes whole in one read reads no clock.
+            let limit = self.cfg.read_header_timeout.min(self.cfg.read_timeout);
+            let first_deadline = (self.served == 0).then_some(self.first_deadline);
+            let deadline = || {
+                let by = *start.get_or_insert_with(Instant::now) + limit;
+                first_deadline.map_or(by, |first| by.min(first))
+            };
             let reader = self
                 .reader
                 .as_mut()
@@ -304,7 +311,7 @@ where
                 }
                 self.idle.store(true, Ordering::Release);
             }
-            let read = reader.read_more(want, deadline).await;
+            let read = reader.read_more_by(want, deadline).await;
             if empty {
                 self.idle.store(false, Ordering::Release);
             }
