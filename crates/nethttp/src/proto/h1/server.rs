@@ -513,7 +513,9 @@ where
         *req.method_mut() = head.method;
         *req.uri_mut() = head.uri;
         *req.version_mut() = version;
-        *req.headers_mut() = head.headers;
+        // The placeholder map `Request::new` made owns no memory (`HeaderMap::new` does not
+        // allocate): replaced without running its drop.
+        std::mem::forget(std::mem::replace(req.headers_mut(), head.headers));
         if let Some(info) = events.info {
             req.extensions_mut().insert(info);
         }
