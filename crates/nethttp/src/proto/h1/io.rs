@@ -27,10 +27,10 @@ pub(crate) const BODY_READ_CHUNK: usize = 32 * 1024;
 /// buffer, which then holds the bytes for the parser. TCP and TLS over TCP override them
 /// (`proto::io`'s TCP file, the `tls` layer).
 pub(crate) trait ReadIo: AsyncRead + Unpin + Send + 'static {
-    /// Waits until the connection has input (or is closed). TCP waits for readability
-    /// without a buffer: this is how an idle keep-alive connection waits, so it costs only a
-    /// few hundred bytes. The default reads into `buf`, which holds a read buffer while it
-    /// waits and the bytes after.
+    /// Waits until the connection has input (or is closed), which may be left in `buf`. TCP
+    /// waits for readability without a buffer, then reads into a recycled one: this is how an
+    /// idle keep-alive connection waits, so it costs only a few hundred bytes. The default
+    /// reads into `buf`, which holds a read buffer while it waits and the bytes after.
     fn wait_input<'a>(
         &'a mut self,
         buf: &'a mut BytesMut,
