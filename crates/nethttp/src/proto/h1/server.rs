@@ -7,7 +7,7 @@ use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -103,15 +103,17 @@ pub(crate) async fn serve<R, W, H>(
         exchange: None,
         cfg,
         served: 0,
-        first_deadline,
         idle,
     };
-    // One timer for the connection's idle waits, re-armed lazily (see `wait_idle`).
-    let mut timer = std::pin::pin!(tokio::time::sleep(cfg.read_header_timeout));
+    // One timer for the connection's idle waits, re-armed lazily (see `wait_idle`), and the
+    // waker it holds, if it was polled since it was last reset or fired. Until the first
+    // request, its deadline is `first_deadline`.
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(first_deadline));
+    let mut armed: Option<Waker> = None;
     let stop = loop {
         if conn.is_idle() {
             idle.store(true, Ordering::Release);
-            let waited = conn.wait_idle(events, timer.as_mut()).await;
+            let waited = conn.wait_idle(events, timer.as_mut(), &mut armed).await;
             idle.store(false, Ordering::Release);
             if let Err(stop) = waited {
                 break stop;
@@ -121,7 +123,9 @@ pub(crate) async fn serve<R, W, H>(
         // streaming) lives in this box, which exists only while the connection is busy: an
         // idle keep-alive connection costs just its small task and its socket. The box's
         // memory is recycled per thread, so a keep-alive request allocates none.
-        if let Some(stop) = recycle::BusyBox::new(|| conn.run(handler, events)).await {
+        // Until the first request, its head is due by the timer's deadline.
+        let first = (conn.served == 0).then(|| timer.deadline());
+        if let Some(stop) = recycle::BusyBox::new(|| conn.run(handler, events, first)).await {
             break stop;
         }
     };
@@ -139,9 +143,6 @@ struct Conn<'a, R: ReadIo, W> {
     exchange: Option<Arc<Exchange<R>>>,
     cfg: &'a ConnConfig,
     served: u64,
-    /// When the first request's head must be whole: the read-header timeout counts from the
-    /// accept, not from the first byte.
-    first_deadline: Instant,
     /// Shared with the task watching for shutdown: true while nothing of a next request has
     /// arrived, so a graceful shutdown may close the connection.
     idle: &'a AtomicBool,
@@ -163,11 +164,14 @@ where
     ///
     /// The timer is not re-armed per request: it keeps its old deadline while that is earlier
     /// than the real one, and is pushed back only when it fires early. A keep-alive request
-    /// then costs a clock read instead of a timer-wheel insert and removal.
+    /// then costs a clock read instead of a timer-wheel insert and removal. Nor is it polled
+    /// per request: a pending timer wakes the waker it was last polled with, so while that
+    /// (`armed`) is the waker of this wait, it is only checked for having fired.
     async fn wait_idle(
         &mut self,
         events: &mut ConnEvents,
         mut timer: Pin<&mut tokio::time::Sleep>,
+        armed: &mut Option<Waker>,
     ) -> Result<(), Stop> {
         let first = self.served == 0;
         if !first {
@@ -184,24 +188,42 @@ where
         recycle::recycle_read(std::mem::take(&mut reader.buf));
         recycle::recycle_write(std::mem::take(&mut self.wbuf));
         let deadline = if first {
-            self.first_deadline
+            // The first request's head is due by the timer's own deadline.
+            timer.deadline()
         } else {
             Instant::now() + self.cfg.idle_timeout
         };
         if timer.deadline() > deadline {
             timer.as_mut().reset(deadline);
+            *armed = None;
         }
         let Reader { io, buf } = reader;
         let mut ready = std::pin::pin!(io.wait_input(buf));
         loop {
-            tokio::select! {
-                biased;
-                r = &mut ready => return r.map_err(|_| Stop::Now),
-                _ = timer.as_mut() => {
-                    if Instant::now() >= deadline {
-                        return Err(Stop::Now);
-                    }
+            let input = poll_fn(|cx| {
+                if let Poll::Ready(r) = ready.as_mut().poll(cx) {
+                    return Poll::Ready(Some(r));
+                }
+                let holds_waker = armed.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+                if holds_waker && !timer.is_elapsed() {
+                    return Poll::Pending;
+                }
+                if timer.as_mut().poll(cx).is_ready() {
+                    *armed = None;
+                    return Poll::Ready(None);
+                }
+                if !holds_waker {
+                    *armed = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            })
+            .await;
+            match input {
+                Some(r) => return r.map_err(|_| Stop::Now),
+                None if Instant::now() >= deadline => return Err(Stop::Now),
+                None => {
                     timer.as_mut().reset(deadline);
+                    *armed = None;
                 }
             }
         }
@@ -213,6 +235,7 @@ where
         &mut self,
         handler: &H,
         events: &mut ConnEvents,
+        first_deadline: Option<Instant>,
     ) -> Option<Stop> {
         if self.wbuf.capacity() == 0 {
             self.wbuf = recycle::write_buf();
@@ -228,7 +251,7 @@ where
             }
             // Filled in place: a head is large, and every move of it is a copy.
             let mut head = None;
-            match self.next_head(events, &mut head).await {
+            match self.next_head(events, &mut head, first_deadline).await {
                 Ok(true) => {}
                 Ok(false) => return Some(Stop::Now),
                 Err(e) => {
@@ -249,11 +272,13 @@ where
 
     /// Reads and parses the next request head into `head`. `Ok(false)`: close quietly
     /// (client closed or went silent before sending anything). `Err`: answer with that
-    /// error, then close.
+    /// error, then close. The connection's first head must be whole by `first_deadline`
+    /// (the read-header timeout counts from the accept, not from the first byte).
     async fn next_head(
         &mut self,
         events: &mut ConnEvents,
         head: &mut Option<RequestHead>,
+        first_deadline: Option<Instant>,
     ) -> Result<bool, HeadError> {
         // The clock is read only if the head does not arrive whole in the first read: a
         // keep-alive or pipelined request that parses at once costs no clock read and no timer.
@@ -292,7 +317,7 @@ where
             // The head's time starts when this read has to wait, unless part of the head came
             // earlier: a request whose head comes whole in one read reads no clock.
             let limit = self.cfg.read_header_timeout.min(self.cfg.read_timeout);
-            let first_deadline = (self.served == 0).then_some(self.first_deadline);
+            let first_deadline = first_deadline.filter(|_| self.served == 0);
             let deadline = || {
                 let by = *start.get_or_insert_with(Instant::now) + limit;
                 first_deadline.map_or(by, |first| by.min(first))
