@@ -462,7 +462,11 @@ where
             // A body already in memory (the common case): append it without the streaming
             // machinery. Its exact size hint is what chose the length, so they agree.
             debug_assert_eq!(data.len() as u64, n);
-            self.put_data(data).await?;
+            if data.len() < DIRECT_WRITE {
+                self.wbuf.extend_from_slice(&data);
+            } else {
+                self.put_data(data).await?;
+            }
         } else if framing != Framing::NoBody {
             match self.write_body(body, framing, head_at).await {
                 Ok(()) => {}
@@ -840,7 +844,21 @@ where
 
     async fn flush(&mut self) -> std::io::Result<()> {
         let buf = std::mem::take(&mut self.wbuf);
-        let r = self.write_all(&buf).await;
+        // A batch mostly goes in one write that completes at once: tried first, without the
+        // deadline machinery, which whatever is left then goes through.
+        let wr = &mut self.wr;
+        let first = poll_fn(|cx| match Pin::new(&mut *wr).poll_write(cx, &buf) {
+            Poll::Ready(r) => Poll::Ready(Some(r)),
+            Poll::Pending => Poll::Ready(None),
+        })
+        .await;
+        let r = match first {
+            Some(Ok(n)) if n == buf.len() => Ok(()),
+            Some(Ok(0)) => Err(std::io::ErrorKind::WriteZero.into()),
+            Some(Ok(n)) => self.write_all(&buf[n..]).await,
+            Some(Err(e)) => Err(e),
+            None => self.write_all(&buf).await,
+        };
         self.wbuf = buf;
         self.wbuf.clear();
         r
