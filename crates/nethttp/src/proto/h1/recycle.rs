@@ -49,14 +49,17 @@ fn keep<T>(list: &mut Vec<T>, item: T) {
     }
 }
 
-/// A read buffer with room for at least [`INITIAL_READ_BUF`] bytes.
+/// A read buffer with room for at least half of [`INITIAL_READ_BUF`] bytes.
 pub(crate) fn read_buf() -> BytesMut {
     let mut buf = POOL
         .with(|p| p.borrow_mut().read.pop())
         .unwrap_or_else(|| BytesMut::with_capacity(INITIAL_READ_BUF));
-    // A recycled buffer whose bytes nobody else references is rewound in place; one still
-    // shared with a request a handler kept gets a fresh allocation.
-    buf.reserve(INITIAL_READ_BUF);
+    // A recycled buffer goes on reading after the requests it already held while half of it
+    // is left (a keep-alive request then costs no rewind); then it is rewound in place if its
+    // bytes are no longer referenced, or replaced if a request a handler kept still shares it.
+    if buf.capacity() < INITIAL_READ_BUF / 2 {
+        buf.reserve(INITIAL_READ_BUF);
+    }
     buf
 }
 
@@ -222,10 +225,18 @@ mod tests {
         drop(head);
         let ptr_before = b.as_ptr() as usize;
         recycle_read(b);
+        // Plenty of room left: it goes on after what it held.
+        let mut b = read_buf();
+        assert!(b.capacity() >= INITIAL_READ_BUF / 2);
+        assert_eq!(b.as_ptr() as usize, ptr_before);
+        let start = ptr_before - 10;
+        // Less than half left: the same allocation, rewound to its start.
+        b.resize(INITIAL_READ_BUF - 10 - 100, b'x');
+        drop(b.split().freeze());
+        recycle_read(b);
         let b = read_buf();
         assert!(b.capacity() >= INITIAL_READ_BUF);
-        // Same allocation, rewound to its start.
-        assert_eq!(b.as_ptr() as usize, ptr_before - 10);
+        assert_eq!(b.as_ptr() as usize, start);
     }
 
     #[test]
