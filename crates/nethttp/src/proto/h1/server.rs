@@ -453,8 +453,6 @@ where
         };
         let head_at = self.wbuf.len();
         encode::write_head(&mut self.wbuf, status, resp.headers(), &opts);
-        // The written map carries the next request's fields instead of being freed.
-        recycle::recycle_headers(std::mem::take(resp.headers_mut()));
         resp.extensions_mut().clear();
         let body = resp.body_mut();
 
@@ -476,6 +474,11 @@ where
         // The body goes now (in place: moving it out to drop it would copy it), so anything
         // it holds, such as the request body streamed back, is released before reclaiming.
         *body = Body::empty();
+        // The written header map carries the next request's fields instead of being freed:
+        // taken with the response apart, so no empty map is left in its place to drop.
+        if let Some(resp) = slot.take() {
+            recycle::recycle_headers(resp.into_parts().0.headers);
+        }
 
         if self.wbuf.len() >= MAX_BATCH && self.flush().await.is_err() {
             return Err(());
