@@ -471,13 +471,14 @@ where
                 Err(()) => return Err(()),
             }
         }
-        // The body goes now (in place: moving it out to drop it would copy it), so anything
-        // it holds, such as the request body streamed back, is released before reclaiming.
-        *body = Body::empty();
-        // The written header map carries the next request's fields instead of being freed:
-        // taken with the response apart, so no empty map is left in its place to drop.
+        // The response goes now, taken apart: its body, with anything it holds (such as the
+        // request body streamed back), is released before reclaiming, and its written header
+        // map carries the next request's fields instead of being freed (no empty map is left
+        // in its place to drop).
         if let Some(resp) = slot.take() {
-            recycle::recycle_headers(resp.into_parts().0.headers);
+            let (parts, body) = resp.into_parts();
+            drop(body);
+            recycle::recycle_headers(parts.headers);
         }
 
         if self.wbuf.len() >= MAX_BATCH && self.flush().await.is_err() {
@@ -855,23 +856,34 @@ where
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
-        let buf = std::mem::take(&mut self.wbuf);
         // A batch mostly goes in one write that completes at once: tried first, without the
         // deadline machinery, which whatever is left then goes through.
-        let wr = &mut self.wr;
-        let first = poll_fn(|cx| match Pin::new(&mut *wr).poll_write(cx, &buf) {
-            Poll::Ready(r) => Poll::Ready(Some(r)),
-            Poll::Pending => Poll::Ready(None),
-        })
+        let first = poll_fn(
+            |cx| match Pin::new(&mut self.wr).poll_write(cx, &self.wbuf) {
+                Poll::Ready(r) => Poll::Ready(Some(r)),
+                Poll::Pending => Poll::Ready(None),
+            },
+        )
         .await;
-        let r = match first {
-            Some(Ok(n)) if n == buf.len() => Ok(()),
+        let written = match first {
+            Some(Ok(n)) if n == self.wbuf.len() => {
+                self.wbuf.clear();
+                return Ok(());
+            }
             Some(Ok(0)) => Err(std::io::ErrorKind::WriteZero.into()),
-            Some(Ok(n)) => self.write_all(&buf[n..]).await,
+            Some(Ok(n)) => Ok(n),
             Some(Err(e)) => Err(e),
-            None => self.write_all(&buf).await,
+            None => Ok(0),
         };
-        self.wbuf = buf;
+        let r = match written {
+            Ok(n) => {
+                let buf = std::mem::take(&mut self.wbuf);
+                let r = self.write_all(&buf[n..]).await;
+                self.wbuf = buf;
+                r
+            }
+            Err(e) => Err(e),
+        };
         self.wbuf.clear();
         r
     }
