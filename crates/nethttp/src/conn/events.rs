@@ -44,6 +44,7 @@ impl ConnEvents {
     }
 
     /// Moves to `state`, telling the hook if it changed.
+    #[inline]
     pub(crate) fn set(&mut self, state: ConnState) {
         if self.state != state {
             self.state = state;
@@ -60,6 +61,7 @@ impl ConnEvents {
     /// The server has begun shutting down: finish the current response, then close.
     /// One atomic load: the phase only ever moves away from `Running`, so any change seen
     /// means shutdown (and a dropped sender means the server is gone).
+    #[inline]
     pub(crate) fn shutting_down(&self) -> bool {
         self.phase.has_changed().unwrap_or(true)
     }

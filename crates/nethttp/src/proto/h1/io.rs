@@ -27,10 +27,10 @@ pub(crate) const BODY_READ_CHUNK: usize = 32 * 1024;
 /// buffer, which then holds the bytes for the parser. TCP and TLS over TCP override them
 /// (`proto::io`'s TCP file, the `tls` layer).
 pub(crate) trait ReadIo: AsyncRead + Unpin + Send + 'static {
-    /// Waits until the connection has input (or is closed). TCP waits for readability
-    /// without a buffer: this is how an idle keep-alive connection waits, so it costs only a
-    /// few hundred bytes. The default reads into `buf`, which holds a read buffer while it
-    /// waits and the bytes after.
+    /// Waits until the connection has input (or is closed), which may be left in `buf`. TCP
+    /// waits for readability without a buffer, then reads into a recycled one: this is how an
+    /// idle keep-alive connection waits, so it costs only a few hundred bytes. The default
+    /// reads into `buf`, which holds a read buffer while it waits and the bytes after.
     fn wait_input<'a>(
         &'a mut self,
         buf: &'a mut BytesMut,
@@ -169,7 +169,16 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 
     /// Async form of [`Reader::poll_read_more`], failing with `TimedOut` at `deadline`.
     pub(crate) async fn read_more(&mut self, want: usize, deadline: Instant) -> io::Result<usize> {
+        self.read_more_by(want, || deadline).await
+    }
+
+    /// [`Reader::read_more`] with a deadline computed only if the read has to wait.
+    pub(crate) async fn read_more_by(
+        &mut self,
+        want: usize,
+        deadline: impl FnOnce() -> Instant,
+    ) -> io::Result<usize> {
         let read = std::future::poll_fn(|cx| self.poll_read_more(cx, want));
-        with_deadline(read, || deadline, "read deadline passed").await
+        with_deadline(read, deadline, "read deadline passed").await
     }
 }

@@ -11,7 +11,8 @@ use bytes::BytesMut;
 use tokio::net::{tcp, unix, TcpStream, UnixStream};
 
 use super::ConnIo;
-use crate::proto::h1::io::{InputProbe, ReadIo};
+use crate::proto::h1::io::{poll_read_into, InputProbe, ReadIo, INITIAL_READ_BUF};
+use crate::proto::h1::recycle;
 
 /// What the capabilities need of a socket: its descriptor and the runtime's read readiness.
 /// TCP and Unix stream sockets answer the same kernel calls (`recv(MSG_PEEK)`,
@@ -140,9 +141,9 @@ impl SocketReadHalf for unix::OwnedReadHalf {
 impl ReadIo for tcp::OwnedReadHalf {
     fn wait_input<'a>(
         &'a mut self,
-        _buf: &'a mut BytesMut,
+        buf: &'a mut BytesMut,
     ) -> impl std::future::Future<Output = io::Result<()>> + Send + 'a {
-        wait_input(self)
+        wait_input(self, buf)
     }
 
     fn has_pending_input(&self) -> bool {
@@ -161,9 +162,9 @@ impl ReadIo for tcp::OwnedReadHalf {
 impl ReadIo for unix::OwnedReadHalf {
     fn wait_input<'a>(
         &'a mut self,
-        _buf: &'a mut BytesMut,
+        buf: &'a mut BytesMut,
     ) -> impl std::future::Future<Output = io::Result<()>> + Send + 'a {
-        wait_input(self)
+        wait_input(self, buf)
     }
 
     fn has_pending_input(&self) -> bool {
@@ -183,14 +184,32 @@ fn fd<H: SocketReadHalf>(half: &H) -> RawFd {
     half.socket().as_raw_fd()
 }
 
-/// [`ReadIo::wait_input`] for a socket: its read readiness, polled. The waker goes in the
-/// socket's one slot for reads (nothing else reads while the connection is idle), which
-/// costs less than the waiter list `readable()` joins, and no buffer is held.
-fn wait_input<H: SocketReadHalf>(
-    half: &H,
-) -> impl std::future::Future<Output = io::Result<()>> + Send + '_ {
-    let sock = half.socket();
-    std::future::poll_fn(move |cx| sock.poll_read_ready(cx))
+/// [`ReadIo::wait_input`] for a socket: waits for read readiness holding no buffer, then
+/// reads into `buf` (a recycled buffer, given back if the read finds nothing), so the
+/// request's first bytes are there for the parser. Once the wait has been woken, the read is
+/// tried without asking for readiness again: a wake-up is almost always input, and the read
+/// asks anyway. The waker goes in the socket's one slot for reads (nothing else reads while
+/// the connection is idle), which costs less than the waiter list `readable()` joins.
+fn wait_input<'a, H: SocketReadHalf>(
+    half: &'a mut H,
+    buf: &'a mut BytesMut,
+) -> impl std::future::Future<Output = io::Result<()>> + Send + 'a {
+    let mut waited = false;
+    std::future::poll_fn(move |cx| {
+        if !waited {
+            waited = true;
+            ready!(half.socket().poll_read_ready(cx))?;
+        }
+        match poll_read_into(half, buf, cx, INITIAL_READ_BUF) {
+            Poll::Ready(r) => Poll::Ready(r.map(|_| ())),
+            Poll::Pending => {
+                // Nothing yet (the readiness was stale, or another wake-up): wait on, holding
+                // no buffer. The read left the waker in the socket's slot.
+                recycle::recycle_read(std::mem::take(buf));
+                Poll::Pending
+            }
+        }
+    })
 }
 
 /// [`ReadIo::poll_peer_gone`] for a socket.
