@@ -19,7 +19,7 @@
 //! shutdown: the code holding the [`Upgraded`] owns it and bounds it (the server's state hook
 //! sees `ConnState::Upgraded`; [`crate::ShutdownReport::upgraded`] counts those still open).
 //!
-//! ```no_run
+//! ```
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use nethttp::http::{header, Response, StatusCode};
@@ -235,12 +235,6 @@ impl Pending {
     pub(crate) fn new() -> (Pending, OnUpgrade) {
         let (tx, rx) = oneshot::channel();
         (Pending { tx }, OnUpgrade { rx: Some(rx) })
-    }
-
-    /// Whether the [`OnUpgrade`] is still awaited by someone (taken and not dropped, or
-    /// still in the message).
-    pub(crate) fn is_wanted(&self) -> bool {
-        !self.tx.is_closed()
     }
 
     /// Hands the connection over; gives it back if nobody waits for it any more.

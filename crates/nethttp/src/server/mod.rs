@@ -437,7 +437,9 @@ impl Server {
         })
     }
 
-    fn conn_config(&self) -> ConnConfig {
+    /// The HTTP/1.1 connection settings; `upgrades` is the count of upgraded connections
+    /// the server's handle reports.
+    fn conn_config(&self, upgrades: Arc<std::sync::atomic::AtomicUsize>) -> ConnConfig {
         ConnConfig {
             limits: HeadLimits {
                 max_head_bytes: self.max_header_bytes,
@@ -454,6 +456,7 @@ impl Server {
             keep_alive: self.keep_alive,
             options_asterisk: self.options_asterisk,
             keep_alive_line: crate::proto::h1::encode::keep_alive_line(self.idle_timeout),
+            upgrades,
         }
     }
 }

@@ -53,7 +53,7 @@ impl<H: Handler> Ctx<H> {
     pub(super) fn new(server: &Server, handler: Arc<H>, shared: Arc<Shared>) -> Self {
         Ctx {
             handler,
-            cfg: Arc::new(server.conn_config()),
+            cfg: Arc::new(server.conn_config(shared.upgraded.clone())),
             socket: server.socket.clone(),
             hook: server.conn_state_hook.clone(),
             limiter: server
@@ -526,7 +526,7 @@ async fn serve_h1<H, R, W>(
 ) where
     H: Handler,
     R: ReadIo,
-    W: AsyncWrite + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     let probe = rd.input_probe();
     let idle = AtomicBool::new(false);

@@ -31,6 +31,9 @@ pub(crate) struct HeadOptions<'a> {
     /// The `keep-alive: timeout=N` line, advertised so clients retire the connection before
     /// we do.
     pub keep_alive_line: Option<&'a [u8]>,
+    /// A `101` switching protocols: send `Connection: upgrade` (RFC 9110 §7.8) and nothing
+    /// about keep-alive.
+    pub upgrade: bool,
 }
 
 /// The `keep-alive` line advertising an idle timeout, or `None` for one under a second
@@ -92,7 +95,9 @@ pub(crate) fn write_head(
         date::append_date(dst);
         dst.extend_from_slice(b"\r\n");
     }
-    if opts.close {
+    if opts.upgrade {
+        dst.extend_from_slice(b"connection: upgrade\r\n");
+    } else if opts.close {
         dst.extend_from_slice(b"connection: close\r\n");
     } else {
         if opts.confirm_keep_alive {
@@ -161,6 +166,7 @@ mod tests {
             close: false,
             confirm_keep_alive: false,
             keep_alive_line: Some(b"keep-alive: timeout=60\r\n"),
+            upgrade: false,
         }
     }
 

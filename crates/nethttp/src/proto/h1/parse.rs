@@ -47,6 +47,9 @@ pub(crate) struct RequestHead {
     pub keep_alive: bool,
     /// `Expect: 100-continue` was sent.
     pub expect_continue: bool,
+    /// The request asks for a protocol upgrade: `CONNECT`, or an `Upgrade` field that
+    /// `Connection` names (RFC 9110 §7.8) on HTTP/1.1.
+    pub upgrade: bool,
 }
 
 /// Why a head was rejected: the status to answer with and a short text saying why.
@@ -373,6 +376,8 @@ struct Framing {
     unknown_coding: bool,
     conn_close: bool,
     conn_keep_alive: bool,
+    conn_upgrade: bool,
+    upgrade_field: bool,
     expect_continue: bool,
     expect_other: bool,
 }
@@ -422,9 +427,12 @@ impl Framing {
                         self.conn_close = true;
                     } else if token.eq_ignore_ascii_case(b"keep-alive") {
                         self.conn_keep_alive = true;
+                    } else if token.eq_ignore_ascii_case(b"upgrade") {
+                        self.conn_upgrade = true;
                     }
                 }
             }
+            header::UPGRADE => self.upgrade_field = true,
             header::EXPECT => {
                 if trim(value.as_bytes()).eq_ignore_ascii_case(b"100-continue") {
                     self.expect_continue = true;
@@ -498,6 +506,10 @@ impl Framing {
         // RFC 9110 §10.1.1: ignore 100-continue from 1.0 clients and on bodiless requests.
         let expect_continue =
             self.expect_continue && version == Version::HTTP_11 && body != BodyLen::Empty;
+        // RFC 9110 §7.8: an HTTP/1.0 `Upgrade` is ignored (1.0 intermediaries may have
+        // forwarded it without understanding `Connection`).
+        let upgrade = method == Method::CONNECT
+            || (self.conn_upgrade && self.upgrade_field && version == Version::HTTP_11);
         *out = Some(RequestHead {
             method,
             uri,
@@ -506,6 +518,7 @@ impl Framing {
             body,
             keep_alive,
             expect_continue,
+            upgrade,
         });
         Ok(())
     }

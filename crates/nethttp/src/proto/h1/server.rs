@@ -5,7 +5,7 @@
 
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -27,6 +27,7 @@ use crate::conn::{ConnEvents, ConnState};
 use crate::handler::{CatchUnwind, Handler, HttpRequest, HttpResponse};
 use crate::proto::rate::MinDataRate;
 use crate::proto::timeout::with_deadline;
+use crate::upgrade::{Pending, Upgraded};
 
 /// Per-connection settings, derived once from the `Server` config.
 #[derive(Debug, Clone)]
@@ -45,6 +46,8 @@ pub(crate) struct ConnConfig {
     pub options_asterisk: bool,
     /// `keep-alive: timeout=N\r\n`, formatted once; `None` when the idle timeout is under 1 s.
     pub keep_alive_line: Option<Box<[u8]>>,
+    /// The server's count of upgraded connections still open.
+    pub upgrades: Arc<AtomicUsize>,
 }
 
 /// Responses are sent when this much is batched, even if more pipelined requests wait.
@@ -75,6 +78,8 @@ enum Stop {
     Now,
     /// Close after flushing what is written and lingering.
     Graceful,
+    /// The upgrade response is written and flushed: hand the connection over.
+    Upgrade(Pending),
 }
 
 /// Serves one connection until it closes. `idle` is true exactly while the connection waits
@@ -90,7 +95,7 @@ pub(crate) async fn serve<R, W, H>(
     idle: &AtomicBool,
 ) where
     R: ReadIo,
-    W: AsyncWrite + Unpin + Send,
+    W: AsyncWrite + Unpin + Send + 'static,
     H: Handler + ?Sized,
 {
     let mut conn = Conn {
@@ -104,6 +109,7 @@ pub(crate) async fn serve<R, W, H>(
         cfg,
         served: 0,
         idle,
+        upgrade: None,
     };
     // One timer for the connection's idle waits, re-armed lazily (see `wait_idle`), and the
     // waker it holds, if it was polled since it was last reset or fired. Until the first
@@ -129,8 +135,10 @@ pub(crate) async fn serve<R, W, H>(
             break stop;
         }
     };
-    if let Stop::Graceful = stop {
-        conn.close_gracefully().await;
+    match stop {
+        Stop::Now => {}
+        Stop::Graceful => conn.close_gracefully().await,
+        Stop::Upgrade(pending) => conn.hand_over(pending, events),
     }
 }
 
@@ -146,6 +154,9 @@ struct Conn<'a, R: ReadIo, W> {
     /// Shared with the task watching for shutdown: true while nothing of a next request has
     /// arrived, so a graceful shutdown may close the connection.
     idle: &'a AtomicBool,
+    /// The current request asked for an upgrade: its handler's [`crate::upgrade::OnUpgrade`]
+    /// is fulfilled from here.
+    upgrade: Option<Pending>,
 }
 
 impl<R, W> Conn<'_, R, W>
@@ -267,6 +278,10 @@ where
                 Ok(false) => return Some(Stop::Graceful),
                 Err(()) => return Some(Stop::Now),
             }
+            if let Some(pending) = self.upgrade.take() {
+                // `exchange` kept it: the upgrade response is out.
+                return Some(Stop::Upgrade(pending));
+            }
         }
     }
 
@@ -369,6 +384,7 @@ where
             return Err(());
         };
         let is_head = h.method == Method::HEAD;
+        let is_connect = h.upgrade && h.method == Method::CONNECT;
         let version = h.version;
         let mut keep_alive = h.keep_alive && self.cfg.keep_alive && !events.shutting_down();
 
@@ -384,6 +400,18 @@ where
         let Some(resp) = slot.as_mut() else {
             return Err(());
         };
+
+        if let Some(pending) = self.upgrade.take() {
+            let status = resp.status();
+            if (status == StatusCode::SWITCHING_PROTOCOLS && !is_connect)
+                || (is_connect && status.is_success())
+            {
+                return self.answer_upgrade(pending, &mut slot).await;
+            }
+            // Refused (any other answer): the handler's `OnUpgrade` fails, and the exchange
+            // goes on as usual (RFC 9110 §7.8: the server may ignore `Upgrade`).
+            drop(pending);
+        }
 
         if resp.status().is_informational() {
             // A 1xx is an interim response; as the final answer the client would wait for
@@ -450,6 +478,7 @@ where
             } else {
                 None
             },
+            upgrade: false,
         };
         let head_at = self.wbuf.len();
         encode::write_head(&mut self.wbuf, status, resp.headers(), &opts);
@@ -561,6 +590,11 @@ where
         std::mem::forget(std::mem::replace(req.headers_mut(), head.headers));
         if let Some(info) = events.info {
             req.extensions_mut().insert(info);
+        }
+        if head.upgrade {
+            let (pending, on_upgrade) = Pending::new();
+            req.extensions_mut().insert(on_upgrade);
+            self.upgrade = Some(pending);
         }
 
         Some(req)
@@ -835,6 +869,78 @@ where
         }
     }
 
+    /// Writes the response that accepts an upgrade (`101`, or a `2xx` to `CONNECT`) and
+    /// flushes it. `Ok(true)` with `pending` kept in `self.upgrade`: the connection is to be
+    /// handed over. A request body still being read, or left unread, makes the hand-over
+    /// impossible (its bytes and the new protocol's would mix): the connection closes and
+    /// the handler's `OnUpgrade` fails.
+    async fn answer_upgrade(
+        &mut self,
+        pending: Pending,
+        slot: &mut Option<HttpResponse>,
+    ) -> Result<bool, ()> {
+        let Some(resp) = slot.take() else {
+            return Err(());
+        };
+        let (parts, body) = resp.into_parts();
+        drop(body);
+        if self.reader.is_none() {
+            let Some(ex) = self.exchange.clone() else {
+                return Err(());
+            };
+            match self.reclaim(&ex).await {
+                Some(returned) if !returned.failed && returned.decoder.is_done() => {
+                    self.reader = Some(returned.reader);
+                }
+                _ => {
+                    tracing::debug!("upgrade refused: the request body was not read to its end");
+                    return Err(());
+                }
+            }
+        }
+        let switching = parts.status == StatusCode::SWITCHING_PROTOCOLS;
+        let opts = HeadOptions {
+            // RFC 9110 §9.3.6: no Content-Length or Transfer-Encoding in a 2xx to CONNECT;
+            // a 1xx has no content at all.
+            framing: Framing::NoBody,
+            head_length: None,
+            close: false,
+            confirm_keep_alive: false,
+            keep_alive_line: None,
+            upgrade: switching,
+        };
+        encode::write_head(&mut self.wbuf, parts.status, &parts.headers, &opts);
+        recycle::recycle_headers(parts.headers);
+        if self.flush().await.is_err() {
+            return Err(());
+        }
+        self.upgrade = Some(pending);
+        Ok(true)
+    }
+
+    /// Hands the connection over to the upgrade's owner: its halves, the bytes the client
+    /// sent past its request head, and a guard counting it as upgraded. If nobody awaits the
+    /// `OnUpgrade` any more, the connection is dropped (closed).
+    fn hand_over(self, pending: Pending, events: &mut ConnEvents)
+    where
+        R: 'static,
+        W: 'static,
+    {
+        let Some(reader) = self.reader else {
+            return;
+        };
+        let guard = events.upgraded(&self.cfg.upgrades);
+        let upgraded = Upgraded::new(
+            reader.buf.freeze(),
+            Box::new(reader.io),
+            Box::new(self.wr),
+            Some(guard),
+        );
+        if pending.fulfil(upgraded).is_err() {
+            tracing::debug!("upgrade answered but nobody took the connection; closing it");
+        }
+    }
+
     /// Queues an error response that closes the connection.
     fn write_error(&mut self, status: StatusCode, reason: &'static str) {
         let mut resp = Response::new(());
@@ -849,6 +955,7 @@ where
             close: true,
             confirm_keep_alive: false,
             keep_alive_line: None,
+            upgrade: false,
         };
         encode::write_head(&mut self.wbuf, status, resp.headers(), &opts);
         self.wbuf.extend_from_slice(reason.as_bytes());
