@@ -8,6 +8,10 @@
 //! and any bytes the client sent after its request head. A response the client receives
 //! works the same way (`on(&mut response)` after a `101`).
 //!
+//! On HTTP/2 the same holds for `CONNECT` streams (RFC 9113 §8.5) and extended `CONNECT`
+//! (RFC 8441, `:protocol`, read with [`protocol`]): a `2xx` answer turns the stream into the
+//! [`Upgraded`] byte stream while the connection's other streams go on.
+//!
 //! Why hyper's shape and not Go's `Hijacker`: a hijack hands the handler a raw connection in
 //! the middle of the exchange, and the handler must write the response itself, byte-exact,
 //! past the server's framing and limits. Here the server writes the `101` as it writes every
@@ -291,6 +295,15 @@ impl<B> Upgradable for &mut http::Response<B> {
 /// an `OnUpgrade` that fails at once.
 pub fn on<M: Upgradable>(msg: M) -> OnUpgrade {
     msg.take_on_upgrade().unwrap_or_else(OnUpgrade::none)
+}
+
+/// The protocol an HTTP/2 extended `CONNECT` asks for (RFC 8441's `:protocol`, such as
+/// `websocket`), or `None` for any other request. On HTTP/1.1 the protocol is in the
+/// `Upgrade` field instead.
+pub fn protocol<B>(req: &http::Request<B>) -> Option<&str> {
+    req.extensions()
+        .get::<h2::ext::Protocol>()
+        .map(|p| p.as_str())
 }
 
 /// Whether a request asks for an upgrade: `CONNECT`, or an `Upgrade` field that `Connection`

@@ -1,13 +1,15 @@
 //! HTTP/2 through the `h2` crate (frames, HPACK, flow control), glued to our `Body` and
 //! `Handler`: `server` serves one connection with a task per stream, `client` opens and
 //! drives client connections, `recv` and `send` move bodies between `h2` streams and `Body`,
-//! `budget` bounds the response data a connection queues.
+//! `budget` bounds the response data a connection queues, `tunnel` is a stream as a byte
+//! stream (CONNECT and extended CONNECT).
 
 pub(crate) mod budget;
 pub(crate) mod client;
 pub(crate) mod recv;
 pub(crate) mod send;
 pub(crate) mod server;
+mod tunnel;
 
 use crate::error::{Error, Kind};
 

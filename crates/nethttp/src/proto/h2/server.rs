@@ -25,6 +25,7 @@ use crate::body::Body;
 use crate::conn::{ConnEvents, ConnInfo, ConnState, Phase};
 use crate::handler::{text_response, CatchUnwind, Handler, HttpRequest, HttpResponse};
 use crate::net::stall::WriteStall;
+use crate::upgrade::{Pending, Upgraded};
 
 /// HTTP/2 settings of a server, derived once from its config.
 #[derive(Debug, Clone)]
@@ -117,7 +118,9 @@ pub(crate) async fn serve<T, H>(
         // Streams reset by the client before we accepted them (the first half of the rapid
         // reset attack) are bounded by h2 itself; the rest are counted below.
         .max_pending_accept_reset_streams(20)
-        .max_local_error_reset_streams(Some(1024));
+        .max_local_error_reset_streams(Some(1024))
+        // RFC 8441: extended CONNECT (`:protocol`), how WebSocket runs over HTTP/2.
+        .enable_connect_protocol();
     let handshake = builder.handshake::<_, Bytes>(io);
     let mut conn = tokio::select! {
         biased;
@@ -293,7 +296,15 @@ fn stream_task<H: Handler>(
                 request,
                 is_head,
                 overflowed,
-            } => (request, is_head, overflowed),
+                tunnel,
+            } => {
+                if let Some(tunnel) = tunnel {
+                    // Boxed: only CONNECT streams carry this path's state.
+                    Box::pin(connect_stream(request, respond, handler, tunnel)).await;
+                    return;
+                }
+                (request, is_head, overflowed)
+            }
         };
         let call = CatchUnwind::new(handler.call(request));
         let outcome = tokio::select! {
@@ -331,6 +342,8 @@ enum Start {
         request: HttpRequest,
         is_head: bool,
         overflowed: Option<Arc<AtomicBool>>,
+        /// A `CONNECT` stream: its data, kept for the tunnel, and the upgrade to fulfil.
+        tunnel: Option<(RecvStream, Pending)>,
     },
 }
 
@@ -357,6 +370,21 @@ fn start_stream(
     }
     if cfg.options_asterisk && crate::handler::is_options_asterisk(&parts.method, &parts.uri) {
         return Start::Answer(crate::handler::options_asterisk_response());
+    }
+    if parts.method == Method::CONNECT {
+        // RFC 9113 §8.5 (and RFC 8441 with `:protocol`): the stream's data is the tunnel's,
+        // not a request body. The handler accepts with a 2xx and takes it by `upgrade::on`.
+        let (pending, on_upgrade) = Pending::new();
+        parts.extensions.insert(on_upgrade);
+        if let Some(info) = info {
+            parts.extensions.insert(info);
+        }
+        return Start::Call {
+            request: Request::from_parts(parts, Body::empty()),
+            is_head: false,
+            overflowed: None,
+            tunnel: Some((recv, pending)),
+        };
     }
     let is_head = parts.method == Method::HEAD;
     let length = content_length(&parts.headers);
@@ -390,6 +418,63 @@ fn start_stream(
         request: Request::from_parts(parts, body),
         is_head,
         overflowed,
+        tunnel: None,
+    }
+}
+
+/// A `CONNECT` stream: the handler's answer, and on a 2xx the stream handed over as the
+/// tunnel (the response head without END_STREAM, then the stream both ways). Any other
+/// answer is sent as usual and the handler's `OnUpgrade` fails.
+async fn connect_stream<H: Handler>(
+    request: HttpRequest,
+    mut respond: SendResponse<Bytes>,
+    handler: Arc<H>,
+    (recv, pending): (RecvStream, Pending),
+) {
+    let call = CatchUnwind::new(handler.call(request));
+    let outcome = tokio::select! {
+        r = call => r,
+        _ = poll_fn(|cx| respond.poll_reset(cx)) => return,
+    };
+    let resp = match outcome {
+        Ok(resp) => resp,
+        Err(()) => {
+            tracing::error!("handler panicked; answering 500");
+            text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
+        }
+    };
+    if !resp.status().is_success() {
+        drop(pending);
+        let (mut head, body) = resp.into_parts();
+        send::strip_connection_headers(&mut head.headers);
+        // A refusal with its body, if any, sent whole or not at all.
+        let data = body.to_bytes(64 * 1024).await.unwrap_or_default();
+        let empty = data.is_empty();
+        if let Ok(mut send) = respond.send_response(Response::from_parts(head, ()), empty) {
+            if !empty {
+                let _ = send.send_data(data, true);
+            }
+        }
+        return;
+    }
+    let (mut head, _body) = resp.into_parts();
+    send::strip_connection_headers(&mut head.headers);
+    // RFC 9113 §8.5: no content-length on the 2xx; the stream stays open.
+    head.headers.remove(header::CONTENT_LENGTH);
+    if !head.headers.contains_key(header::DATE) {
+        head.headers
+            .insert(header::DATE, crate::proto::date::date_value());
+    }
+    let send = match respond.send_response(Response::from_parts(head, ()), false) {
+        Ok(send) => send,
+        Err(e) => {
+            tracing::debug!(error = %e, "sending the CONNECT answer failed");
+            return;
+        }
+    };
+    let upgraded = Upgraded::whole(Bytes::new(), super::tunnel::Tunnel::new(recv, send));
+    if pending.fulfil(upgraded).is_err() {
+        tracing::debug!("CONNECT answered but nobody took the stream; resetting it");
     }
 }
 
