@@ -1,5 +1,5 @@
-//! The demo routes `nethttp serve` answers: hello, echo, a streamed counter, a delay, and any
-//! status code.
+//! The demo routes `nethttp serve` answers: hello, echo, a streamed counter, a delay, any
+//! status code, and a WebSocket echo.
 
 use std::time::Duration;
 
@@ -25,6 +25,35 @@ pub fn demo() -> ServeMux {
         .route("GET /status/{code}", |req: HttpRequest| async move {
             status(req.path_value("code").unwrap_or_default()).await
         })
+        // GET for HTTP/1.1's handshake, CONNECT for HTTP/2's (RFC 8441).
+        .route("GET /ws", websocket_echo)
+        .route("CONNECT /ws", websocket_echo)
+}
+
+/// `/ws`: a WebSocket that sends every text and binary message back as it came.
+async fn websocket_echo(mut req: HttpRequest) -> HttpResponse {
+    use futures_util::{SinkExt, StreamExt};
+    match nethttp::websocket::WebSocketUpgrade::from_request(&mut req) {
+        Ok(ws) => ws.on_upgrade(|mut socket| async move {
+            while let Some(msg) = socket.next().await {
+                match msg {
+                    Ok(msg) if msg.is_text() || msg.is_binary() => {
+                        if socket.send(msg).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        if let Some(frame) = nethttp::websocket::close_frame_for(&e) {
+                            let _ = socket.close(Some(frame)).await;
+                        }
+                        break;
+                    }
+                }
+            }
+        }),
+        Err(refusal) => refusal,
+    }
 }
 
 async fn hello() -> HttpResponse {

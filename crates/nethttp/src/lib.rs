@@ -147,6 +147,8 @@ pub mod tls;
 #[cfg(feature = "tower")]
 pub mod tower;
 pub mod upgrade;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use body::{Body, BodySender};
 pub use client::{Client, Transport};

@@ -1,0 +1,132 @@
+//! The client's side of the WebSocket handshake (RFC 6455 §4.1): the opening request sent
+//! through our [`Client`] (so its TLS, proxies, resolver and timeouts apply), the checks on
+//! the server's `101` (`Sec-WebSocket-Accept` must match the key we sent), and the socket.
+
+use http::header::{self, HeaderValue};
+use http::{Request, Response, StatusCode};
+use tokio_tungstenite::tungstenite::handshake::client::generate_key;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+use super::{default_config, WebSocket, VERSION};
+use crate::body::Body;
+use crate::client::Client;
+use crate::error::{Error, Kind, Result};
+
+/// Opens a WebSocket to `url` (`ws://` or `wss://`; `http://` and `https://` are taken as
+/// the same) with a client of default settings speaking HTTP/1.1, and the default limits.
+/// Returns the socket and the server's `101` response (its headers say which subprotocol
+/// was chosen).
+///
+/// Errors: the client's (connect, TLS, timeouts), and [`Kind::Upgrade`] when the server does
+/// not accept the handshake (the message says its status) or answers it wrongly.
+pub async fn connect(url: &str) -> Result<(WebSocket, Response<Body>)> {
+    let client = Client::builder().transport(|t| t.http2(false)).build()?;
+    let req = Request::get(http_url(url)?)
+        .body(Body::empty())
+        .map_err(|e| Error::with_cause(Kind::Usage, "invalid WebSocket URL", e))?;
+    connect_with(&client, req, default_config()).await
+}
+
+/// Opens a WebSocket with `req` (its URL `ws://`, `wss://`, `http://` or `https://`; its
+/// headers go along, `Sec-WebSocket-Protocol` and `Origin` say, and `Authorization`) through
+/// `client`, which must speak HTTP/1.1 to the server (`transport(|t| t.http2(false))` for
+/// `wss://`: the handshake is an HTTP/1.1 upgrade). The handshake fields are set here.
+pub async fn connect_with(
+    client: &Client,
+    req: Request<Body>,
+    config: WebSocketConfig,
+) -> Result<(WebSocket, Response<Body>)> {
+    let (mut parts, body) = req.into_parts();
+    parts.uri = http_url(&parts.uri.to_string())?
+        .parse()
+        .map_err(|e| Error::with_cause(Kind::Usage, "invalid WebSocket URL", e))?;
+    let key = generate_key();
+    let h = &mut parts.headers;
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(
+        header::SEC_WEBSOCKET_VERSION,
+        HeaderValue::from_static(VERSION),
+    );
+    h.insert(
+        header::SEC_WEBSOCKET_KEY,
+        HeaderValue::from_str(&key).expect("base64 is a valid header value"),
+    );
+    let offered: Vec<String> = h
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_owned())
+        .collect();
+    let mut res = client.execute(Request::from_parts(parts, body)).await?;
+    if res.status() != StatusCode::SWITCHING_PROTOCOLS {
+        let status = res.status();
+        return Err(Error::with_cause(
+            Kind::Upgrade,
+            "the server did not accept the WebSocket handshake (no 101)",
+            format!("the server answered {status}"),
+        ));
+    }
+    let accept_ok = res
+        .headers()
+        .get(header::SEC_WEBSOCKET_ACCEPT)
+        .is_some_and(|v| v.as_bytes() == derive_accept_key(key.as_bytes()).as_bytes());
+    if !accept_ok {
+        return Err(Error::new(
+            Kind::Upgrade,
+            "the server's Sec-WebSocket-Accept does not match the key sent",
+        ));
+    }
+    // RFC 6455 §4.1: a subprotocol we did not offer fails the connection.
+    if let Some(chosen) = res.headers().get(header::SEC_WEBSOCKET_PROTOCOL) {
+        let ok = chosen
+            .to_str()
+            .is_ok_and(|c| offered.iter().any(|o| o == c));
+        if !ok {
+            return Err(Error::new(
+                Kind::Upgrade,
+                "the server chose a WebSocket subprotocol that was not offered",
+            ));
+        }
+    }
+    let io = crate::upgrade::on(&mut res).await?;
+    let socket = WebSocketStream::from_raw_socket(io, Role::Client, Some(config)).await;
+    Ok((socket, res))
+}
+
+/// `ws://` and `wss://` as the `http://` and `https://` URLs the handshake is sent to.
+fn http_url(url: &str) -> Result<String> {
+    let lower = url
+        .get(..6)
+        .map(str::to_ascii_lowercase)
+        .unwrap_or_default();
+    if lower.starts_with("ws://") {
+        return Ok(format!("http://{}", &url[5..]));
+    }
+    if lower.starts_with("wss://") {
+        return Ok(format!("https://{}", &url[6..]));
+    }
+    if lower.starts_with("http:/") || lower.starts_with("https:") {
+        return Ok(url.to_owned());
+    }
+    Err(Error::new(
+        Kind::Usage,
+        "a WebSocket URL starts with ws://, wss://, http:// or https://",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_schemes_map_to_http_ones() {
+        assert_eq!(http_url("ws://h:1/a?b").unwrap(), "http://h:1/a?b");
+        assert_eq!(http_url("WSS://h/").unwrap(), "https://h/");
+        assert_eq!(http_url("https://h/").unwrap(), "https://h/");
+        assert!(http_url("ftp://h/").is_err());
+    }
+}

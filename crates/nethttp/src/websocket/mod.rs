@@ -1,0 +1,104 @@
+//! WebSocket (RFC 6455) on nethttp's upgrades (feature `websocket`): the server's handshake
+//! ([`WebSocketUpgrade`], over HTTP/1.1 and over HTTP/2 by RFC 8441's extended CONNECT) and
+//! the client's ([`connect`]). The frames are tokio-tungstenite's: a [`WebSocket`] is its
+//! `WebSocketStream` over our [`Upgraded`](crate::upgrade::Upgraded) connection, a `Stream` of
+//! [`Message`]s and a `Sink` for them.
+//!
+//! Limits, all finite by default ([`default_config`]): a message at most 16 MiB, a frame at
+//! most 1 MiB (larger ones close the connection with 1009 "message too big"), and at most
+//! 1 MiB of unsent data buffered for a peer that does not read (a send past it fails rather
+//! than growing memory). Timeouts are the application's: once upgraded, the connection is
+//! outside the server's (see [`crate::upgrade`]); wrap reads in `tokio::time::timeout`, and
+//! send pings if idle peers must be noticed.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use futures_util::{SinkExt, StreamExt};
+//! use nethttp::websocket::{Message, WebSocketUpgrade};
+//! use nethttp::{HttpRequest, Server};
+//!
+//! // An echo server.
+//! let handler = |mut req: HttpRequest| async move {
+//!     match WebSocketUpgrade::from_request(&mut req) {
+//!         Ok(ws) => ws.on_upgrade(|mut socket| async move {
+//!             while let Some(Ok(msg)) = socket.next().await {
+//!                 if msg.is_text() || msg.is_binary() {
+//!                     if socket.send(msg).await.is_err() {
+//!                         break;
+//!                     }
+//!                 }
+//!             }
+//!         }),
+//!         Err(refusal) => refusal,
+//!     }
+//! };
+//! let server = Server::new();
+//! let handle = server.serve(server.bind("127.0.0.1:0".parse()?)?, handler);
+//!
+//! let url = format!("ws://{}/", handle.local_addr());
+//! let (mut socket, _response) = nethttp::websocket::connect(&url).await?;
+//! socket.send(Message::text("hello")).await?;
+//! assert_eq!(socket.next().await.unwrap()?, Message::text("hello"));
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod server;
+
+pub use client::{connect, connect_with};
+pub use server::WebSocketUpgrade;
+pub use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
+pub use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+
+/// A WebSocket connection: a `Stream` of incoming [`Message`]s and a `Sink` for outgoing
+/// ones (`futures_util::{StreamExt, SinkExt}`). Pings are answered by it as they are read.
+pub type WebSocket = tokio_tungstenite::WebSocketStream<crate::upgrade::Upgraded>;
+
+/// The limits a [`WebSocket`] gets unless the caller gives its own: messages up to 16 MiB,
+/// frames up to 1 MiB, at most 1 MiB of unsent data held for a slow peer.
+pub fn default_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(16 << 20))
+        .max_frame_size(Some(1 << 20))
+        .write_buffer_size(128 << 10)
+        .max_write_buffer_size(1 << 20)
+}
+
+/// The close frame that tells the peer why a read failed (RFC 6455 §7.4.1): 1009 for a
+/// message or frame over the limits, 1007 for text that is not UTF-8, 1002 for other
+/// protocol violations; `None` for errors that are not the peer's (the connection is gone, or
+/// already closed). Send it with `socket.close(Some(frame))` before dropping the socket:
+///
+/// ```no_run
+/// # async fn run(mut socket: nethttp::websocket::WebSocket) {
+/// use futures_util::StreamExt;
+/// while let Some(msg) = socket.next().await {
+///     match msg {
+///         Ok(_msg) => { /* ... */ }
+///         Err(e) => {
+///             if let Some(frame) = nethttp::websocket::close_frame_for(&e) {
+///                 let _ = socket.close(Some(frame)).await;
+///             }
+///             break;
+///         }
+///     }
+/// }
+/// # }
+/// ```
+pub fn close_frame_for(err: &WsError) -> Option<CloseFrame> {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+    let (code, reason) = match err {
+        WsError::Capacity(_) => (CloseCode::Size, "message too big"),
+        WsError::Utf8(_) => (CloseCode::Invalid, "invalid UTF-8"),
+        WsError::Protocol(_) => (CloseCode::Protocol, "protocol error"),
+        _ => return None,
+    };
+    Some(CloseFrame {
+        code,
+        reason: reason.into(),
+    })
+}
+
+/// The `Sec-WebSocket-Version` this implementation speaks (RFC 6455 §4.1).
+const VERSION: &str = "13";
