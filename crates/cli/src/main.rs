@@ -1,11 +1,12 @@
 //! The `nethttp` command, on the library's public API: `serve` runs the demo server, `get`
-//! makes one request, `bench` loads a server with many.
+//! makes one request, `bench` loads a server with many, `proxy` reverse-proxies to an upstream.
 
 mod bench;
 mod dial_args;
 mod duration;
 mod get;
 mod listen_addr;
+mod proxy;
 mod routes;
 mod runtime;
 mod serve;
@@ -34,6 +35,9 @@ enum Command {
     /// Load a URL (or the demo routes, started in-process) and report requests/s, latency
     /// percentiles, status counts, errors and connections opened.
     Bench(bench::BenchArgs),
+    /// Reverse-proxy every request to one upstream (--to http://HOST:PORT or unix:PATH),
+    /// adding X-Forwarded-For/-Host/-Proto and streaming both ways.
+    Proxy(proxy::ProxyArgs),
 }
 
 /// Why a subcommand failed: the line for stderr, and the exit status (1 unless the
@@ -68,6 +72,7 @@ fn main() -> std::process::ExitCode {
         Command::Serve(args) => serve::run(args).map_err(Failure::from),
         Command::Get(args) => get::run(args),
         Command::Bench(args) => bench::run(args).map_err(Failure::from),
+        Command::Proxy(args) => proxy::run(args).map_err(Failure::from),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

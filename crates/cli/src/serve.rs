@@ -127,6 +127,12 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
     };
 
+    until_signalled(&handle, args.shutdown_timeout).await
+}
+
+/// Runs until the server fails or SIGINT/SIGTERM arrives, then shuts down gracefully within
+/// `grace`; a second signal closes every connection at once.
+pub async fn until_signalled(handle: &ServerHandle, grace: Duration) -> Result<(), String> {
     let stopped = tokio::select! {
         r = handle.wait() => Some(r),
         _ = shutdown_signal() => None,
@@ -134,9 +140,9 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
     match stopped {
         Some(r) => r.map_err(|e| format!("server failed: {e}")),
         None => {
-            tracing::info!(timeout = ?args.shutdown_timeout, "shutting down: finishing in-flight requests (signal again to stop now)");
+            tracing::info!(timeout = ?grace, "shutting down: finishing in-flight requests (signal again to stop now)");
             tokio::select! {
-                report = handle.shutdown(args.shutdown_timeout) => {
+                report = handle.shutdown(grace) => {
                     if report.forced > 0 {
                         tracing::warn!(
                             forced = report.forced,

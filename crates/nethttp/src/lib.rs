@@ -140,6 +140,7 @@ pub mod mux;
 pub mod net;
 mod percent;
 pub(crate) mod proto;
+pub mod proxy;
 pub mod server;
 #[cfg(feature = "test-util")]
 pub mod test;

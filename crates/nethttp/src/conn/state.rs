@@ -40,6 +40,9 @@ pub struct ConnInfo {
     pub local_addr: SocketAddr,
     /// What kind of peer it is.
     pub peer: Peer,
+    /// Whether the connection is TLS (the server's [`crate::ServerTls`]): Go's
+    /// `Request.TLS != nil`, what a proxy's `X-Forwarded-Proto` says.
+    pub tls: bool,
 }
 
 /// The kind of peer a connection has, in [`ConnInfo::peer`].
@@ -74,6 +77,7 @@ impl ConnInfo {
             remote_addr,
             local_addr,
             peer: Peer::Tcp,
+            tls: false,
         }
     }
 
@@ -82,6 +86,7 @@ impl ConnInfo {
             remote_addr: NO_ADDR,
             local_addr: NO_ADDR,
             peer: Peer::Unix(cred),
+            tls: false,
         }
     }
 }

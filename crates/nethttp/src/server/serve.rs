@@ -374,6 +374,7 @@ async fn serve_tls_tcp<H: Handler>(
     else {
         return;
     };
+    mark_tls(&mut events);
     match &ctx.h2 {
         Some(cfg) if crate::tls::chose_h2(&tls_stream) => {
             h2::serve(tls_stream, &stall, &ctx.handler, cfg, &mut events, phase).await
@@ -442,6 +443,7 @@ async fn serve_tls_other<H: Handler>(
     else {
         return;
     };
+    mark_tls(&mut events);
     let is_h2 = crate::tls::chose_h2(&tls_stream);
     let io = BoxedIo::new(tls_stream);
     match &ctx.h2 {
@@ -451,6 +453,14 @@ async fn serve_tls_other<H: Handler>(
             let (rd, wr) = AnyIo(io).split();
             serve_h1(rd, wr, first_deadline, ctx, events, phase).await;
         }
+    }
+}
+
+/// Records in the connection's [`ConnInfo`] (when the server attaches one) that its requests
+/// arrived over TLS.
+fn mark_tls(events: &mut ConnEvents) {
+    if let Some(info) = events.info.as_mut() {
+        info.tls = true;
     }
 }
 

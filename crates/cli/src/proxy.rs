@@ -1,0 +1,184 @@
+//! `nethttp proxy`: a reverse proxy in front of one upstream (`--to http://HOST:PORT/PREFIX`,
+//! or `--to unix:PATH` for an upstream on a Unix socket), with `serve`'s listener, timeouts,
+//! limits, TLS and graceful shutdown on SIGINT/SIGTERM.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use nethttp::net::BindOptions;
+use nethttp::proxy::ReverseProxy;
+use nethttp::{Server, ServerHandle, ServerTls};
+
+use crate::{duration, listen_addr};
+
+#[derive(Args, Debug)]
+pub struct ProxyArgs {
+    /// The upstream: http://HOST:PORT[/PREFIX] (or https://), or unix:PATH for an upstream
+    /// listening on a Unix domain socket. A prefix path is joined with each request's path.
+    #[arg(long, value_name = "URL", value_parser = parse_to)]
+    to: Upstream,
+    /// Address to listen on, as `serve` takes it: HOST:PORT, [IPv6]:PORT, :PORT, or
+    /// localhost:PORT. Port 0 picks a free port (the log line shows which).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// Time allowed to read a request head.
+    #[arg(long, default_value = "10s", value_parser = duration::parse)]
+    read_header_timeout: Duration,
+    /// Time allowed to read a whole request, head and body.
+    #[arg(long, default_value = "300s", value_parser = duration::parse)]
+    read_timeout: Duration,
+    /// Time a response write may wait for the client to read.
+    #[arg(long, default_value = "30s", value_parser = duration::parse)]
+    write_timeout: Duration,
+    /// How long a keep-alive connection may sit idle.
+    #[arg(long, default_value = "60s", value_parser = duration::parse)]
+    idle_timeout: Duration,
+    /// Largest request head accepted (431 beyond).
+    #[arg(long, default_value_t = 65536)]
+    max_header_bytes: usize,
+    /// Largest request body accepted (413 beyond); 0 means no limit.
+    #[arg(long, default_value_t = nethttp::server::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: u64,
+    /// Most client connections open at once; 0 means no limit.
+    #[arg(long, default_value_t = 0)]
+    max_connections: usize,
+    /// How long in-flight requests may run after SIGINT/SIGTERM before they are cut.
+    #[arg(long, default_value = "30s", value_parser = duration::parse)]
+    shutdown_timeout: Duration,
+    /// Runtime worker threads; 0 means one per CPU, 1 a single-threaded runtime.
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN). Needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Time the upstream has to answer with a response head (504 beyond).
+    #[arg(long, default_value = "60s", value_parser = duration::parse)]
+    upstream_timeout: Duration,
+    /// Time allowed to connect to the upstream (504 beyond).
+    #[arg(long, default_value = "10s", value_parser = duration::parse)]
+    connect_timeout: Duration,
+    /// Idle keep-alive connections kept open to the upstream.
+    #[arg(long, default_value_t = 256)]
+    upstream_max_idle: usize,
+}
+
+/// The upstream `--to` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Upstream {
+    Url(String),
+    /// A Unix socket; requests carry `Host: localhost` as curl's `--unix-socket` does.
+    Unix(PathBuf),
+}
+
+fn parse_to(to: &str) -> Result<Upstream, String> {
+    if let Some(path) = to.strip_prefix("unix:") {
+        if path.is_empty() {
+            return Err("--to unix: needs a socket path, e.g. unix:/run/app.sock".into());
+        }
+        return Ok(Upstream::Unix(PathBuf::from(path)));
+    }
+    if !(to.starts_with("http://") || to.starts_with("https://")) {
+        return Err(format!(
+            "--to {to:?}: use http://HOST:PORT, https://HOST:PORT or unix:PATH"
+        ));
+    }
+    let uri: http::Uri = to.parse().map_err(|e| format!("--to {to:?}: {e}"))?;
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!("--to {to:?} has no host"));
+    }
+    Ok(Upstream::Url(to.to_owned()))
+}
+
+pub fn run(args: ProxyArgs) -> Result<(), String> {
+    let rt = crate::runtime::build(args.threads)?;
+    rt.block_on(proxy(args))
+}
+
+async fn proxy(args: ProxyArgs) -> Result<(), String> {
+    let transport = ReverseProxy::default_transport()
+        .response_header_timeout(args.upstream_timeout)
+        .connect_timeout(args.connect_timeout)
+        .max_idle_per_host(args.upstream_max_idle);
+    let (transport, url) = match &args.to {
+        Upstream::Url(u) => (transport, u.clone()),
+        Upstream::Unix(p) => (transport.unix_socket(p), "http://localhost".to_owned()),
+    };
+    let transport = transport
+        .build()
+        .map_err(|e| format!("upstream transport: {e}"))?;
+    let handler = ReverseProxy::builder()
+        .upstream(&url)
+        .transport(transport)
+        .build()
+        .map_err(|e| format!("--to {url}: {e}"))?;
+
+    let server = Server::new()
+        .bind_options(BindOptions {
+            only_v6: Some(false),
+            ..BindOptions::default()
+        })
+        // The client's address, for X-Forwarded-For.
+        .conn_info(true)
+        .read_header_timeout(args.read_header_timeout)
+        .read_timeout(args.read_timeout)
+        .write_timeout(args.write_timeout)
+        .idle_timeout(args.idle_timeout)
+        .max_header_bytes(args.max_header_bytes)
+        .max_body_bytes((args.max_body_bytes > 0).then_some(args.max_body_bytes))
+        .max_connections((args.max_connections > 0).then_some(args.max_connections));
+    let server = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => {
+            server.tls(ServerTls::from_pem_files(cert, key).map_err(|e| format!("TLS setup: {e}"))?)
+        }
+        _ => server,
+    };
+    let scheme = if args.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let handle = listen(&server, &args.addr, handler)?;
+    tracing::info!("listening on {} ({scheme})", handle.local_addr());
+    match &args.to {
+        Upstream::Url(u) => tracing::info!("proxying to {u}"),
+        Upstream::Unix(p) => tracing::info!("proxying to unix:{}", p.display()),
+    }
+    crate::serve::until_signalled(&handle, args.shutdown_timeout).await
+}
+
+/// Binds the first of `addr`'s candidates that binds, and serves the proxy on it.
+fn listen(server: &Server, addr: &str, handler: ReverseProxy) -> Result<ServerHandle, String> {
+    let mut last_error = None;
+    for a in listen_addr::resolve(addr)? {
+        match server.bind(a) {
+            Ok(listener) => return Ok(server.serve(listener, handler)),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    let e = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
+    Err(format!("listening on {addr}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn to_takes_urls_and_unix_paths() {
+        assert_eq!(
+            parse_to("http://127.0.0.1:9000/api").unwrap(),
+            Upstream::Url("http://127.0.0.1:9000/api".into())
+        );
+        assert_eq!(
+            parse_to("unix:/run/a.sock").unwrap(),
+            Upstream::Unix("/run/a.sock".into())
+        );
+        assert!(parse_to("unix:").is_err());
+        assert!(parse_to("127.0.0.1:9000").is_err());
+        assert!(parse_to("ftp://x").is_err());
+    }
+}

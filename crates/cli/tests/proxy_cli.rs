@@ -1,0 +1,156 @@
+//! `nethttp proxy`: the real binary in front of a real `nethttp serve` (over TCP and over a
+//! Unix socket), asked by curl and by `nethttp get`; its usage errors; its graceful stop.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::peers::peer;
+use common::tls::serve_plain;
+use common::{run_nethttp, Served};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn proxy(to: &str, extra: &[&str]) -> Served {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["proxy", "--addr", "127.0.0.1:0", "--to", to])
+        .args(extra);
+    Served::spawn(cmd)
+}
+
+fn curl(bin: &Path, args: &[&str]) -> String {
+    let out = Command::new(bin)
+        .args(["-sS", "--max-time", "10"])
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run curl");
+    assert!(
+        out.status.success(),
+        "curl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn proxies_to_serve_for_curl_and_our_client() {
+    let upstream = serve_plain();
+    let front = proxy(&upstream.url(""), &["--threads", "1"]);
+    assert!(front
+        .log()
+        .contains(&format!("proxying to {}", upstream.url(""))));
+
+    let ran = run_nethttp(
+        &["get", "-d", "through the proxy", &front.url("/echo")],
+        LIMIT,
+    );
+    assert!(ran.status.success(), "{}", ran.stderr);
+    assert_eq!(ran.stdout_str(), "through the proxy");
+
+    let ran = run_nethttp(&["get", "-i", &front.url("/status/418")], LIMIT);
+    assert!(
+        ran.stdout_str().starts_with("HTTP/1.1 418"),
+        "{}",
+        ran.stdout_str()
+    );
+
+    let Some(curl_bin) = peer("curl", "--version") else {
+        return;
+    };
+    assert_eq!(curl(&curl_bin, &[&front.url("/")]), "Hello, World!");
+    let streamed = curl(
+        &curl_bin,
+        &["--http2-prior-knowledge", &front.url("/stream/3")],
+    );
+    assert_eq!(streamed.lines().count(), 3, "{streamed}");
+}
+
+/// A `nethttp serve --unix PATH` upstream, once its socket answers.
+struct UnixUpstream(Child);
+
+impl Drop for UnixUpstream {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve_unix(path: &Path) -> UnixUpstream {
+    let child = Command::new(env!("CARGO_BIN_EXE_nethttp"))
+        .args(["serve", "--unix"])
+        .arg(path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nethttp serve --unix");
+    let t0 = Instant::now();
+    while std::os::unix::net::UnixStream::connect(path).is_err() {
+        assert!(t0.elapsed() < LIMIT, "serve --unix never listened");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    UnixUpstream(child)
+}
+
+#[test]
+fn proxies_to_a_unix_socket_upstream() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("app.sock");
+    let _upstream = serve_unix(&sock);
+    let to = format!("unix:{}", sock.display());
+    let front = proxy(&to, &[]);
+    for _ in 0..3 {
+        let ran = run_nethttp(&["get", "-d", "over unix", &front.url("/echo")], LIMIT);
+        assert!(ran.status.success(), "{}", ran.stderr);
+        assert_eq!(ran.stdout_str(), "over unix");
+    }
+}
+
+#[test]
+fn an_upstream_that_is_down_is_502() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let front = proxy(&format!("http://127.0.0.1:{port}"), &[]);
+    let ran = run_nethttp(&["get", "-i", &front.url("/")], LIMIT);
+    assert!(
+        ran.stdout_str().starts_with("HTTP/1.1 502"),
+        "{}",
+        ran.stdout_str()
+    );
+}
+
+#[test]
+fn bad_flags_are_usage_errors() {
+    let cases: [&[&str]; 6] = [
+        &["proxy", "--addr", "127.0.0.1:0"],
+        &["proxy", "--to", "ftp://x"],
+        &["proxy", "--to", "127.0.0.1:9000"],
+        &["proxy", "--to", "unix:"],
+        &["proxy", "--to", "http://a", "--tls-cert", "c.pem"],
+        &["proxy", "--to", "http://a", "--upstream-timeout", "soon"],
+    ];
+    for args in cases {
+        let ran = run_nethttp(args, LIMIT);
+        assert_eq!(ran.status.code(), Some(2), "{args:?}: {}", ran.stderr);
+    }
+}
+
+#[test]
+fn sigterm_stops_the_proxy_gracefully() {
+    let upstream = serve_plain();
+    let mut front = proxy(&upstream.url(""), &["--shutdown-timeout", "5s"]);
+    let ran = run_nethttp(&["get", &front.url("/")], LIMIT);
+    assert!(ran.status.success(), "{}", ran.stderr);
+    front.signal(libc::SIGTERM);
+    let status = front
+        .wait_exit(LIMIT)
+        .expect("the proxy exits after SIGTERM");
+    assert!(status.success(), "{status:?}\n{}", front.log());
+    assert!(front.log().contains("stopped"), "{}", front.log());
+}

@@ -1,0 +1,410 @@
+//! The reverse proxy (Go's `httputil.ReverseProxy`): a [`Handler`] that sends each request
+//! on to an upstream through a pooled [`Transport`] and streams the answer back. It sits
+//! above `client` and `handler` and never touches a socket itself.
+//!
+//! One request's way through it:
+//!
+//! ```text
+//! inbound request (already checked by our server: framing, Host, limits)
+//!   -> Max-Forwards (TRACE/OPTIONS at 0 answered here)
+//!   -> outbound head: hop-by-hop and client-sent forwarding fields removed   (hop, request)
+//!   -> set_url(upstream), X-Forwarded-* / Forwarded, Via, then the rewrite hook (forwarded)
+//!   -> HTTP/1.x body: first frame read (a malformed one never reaches the upstream) (body)
+//!   -> Transport::round_trip (no redirects; pool keep-alive; HTTP/1.1 or HTTP/2)
+//!   -> response: hop-by-hop removed, Via, modify_response hook; body streamed as it comes
+//!   -> on failure: 502 / 504 / 400 through the error hook                       (error)
+//! ```
+//!
+//! Protocol upgrades (WebSocket) are not passed through yet: `Upgrade` is removed as the
+//! hop-by-hop field it is, so the upstream answers the plain request. Passing them needs the
+//! server to hand over the client's connection after a `101` and the client to hand over the
+//! upstream's, which the proxy would then join (see the README).
+
+mod body;
+mod error;
+mod forwarded;
+mod hop;
+mod max_forwards;
+mod request;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use http::header::HeaderValue;
+use http::{Request, Response, Uri, Version};
+
+pub use error::{default_error_response, status_for, ErrorHandler};
+pub use forwarded::ForwardedHeaders;
+pub use request::ProxyRequest;
+
+use crate::body::Body;
+use crate::client::{Transport, TransportBuilder};
+use crate::error::{Error, Kind};
+use crate::handler::{Handler, HttpRequest, HttpResponse};
+
+/// The rewrite hook: changes the outbound request (Go 1.20's `ReverseProxy.Rewrite`).
+type RewriteFn = Arc<dyn Fn(&mut ProxyRequest<'_>) + Send + Sync>;
+/// The response hook: changes the upstream's response before it goes back.
+type ModifyFn = Arc<dyn Fn(&mut HttpResponse) + Send + Sync>;
+
+/// A reverse proxy: a [`Handler`] that forwards every request to an upstream and streams
+/// the response back (Go's `httputil.ReverseProxy`). Cheap to clone (clones share the
+/// transport and its pool).
+///
+/// What it does to each request (RFC 9110 §7.6):
+///
+/// - removes the hop-by-hop fields (`Connection` and every field it names, `Keep-Alive`,
+///   `Proxy-*`, `TE` (kept as `TE: trailers` if the client sent that), `Transfer-Encoding`,
+///   `Upgrade`) from the request and from the response;
+/// - removes the forwarding fields the client sent and adds its own
+///   ([`ForwardedHeaders`]: `X-Forwarded-For/-Host/-Proto` by default), and `Via` if asked;
+/// - sends the upstream's authority as `Host` (Go's `SetURL`); a rewrite hook may set `Host`
+///   to keep the client's;
+/// - streams both bodies frame by frame, trailers included, flushing each frame as it
+///   comes: server-sent events are never held back (Go's `FlushInterval` is always `-1`);
+/// - answers `502` when the upstream cannot be reached or breaks the protocol, `504` when it
+///   does not answer in time, `400` when the client's own body fails (see [`status_for`]),
+///   through a hook that can replace those answers;
+/// - never follows redirects: a `3xx` goes back to the client as it is.
+///
+/// The client's address reaches the upstream only if the server attaches it:
+/// [`crate::Server::conn_info`]`(true)`. Without it (or for a Unix socket client) no
+/// `X-Forwarded-For` is added, and `X-Forwarded-Proto` says `https` only for HTTP/2 requests
+/// over TLS (whose `:scheme` says so).
+///
+/// Every request reaches the proxy through our server, so what the server refuses (malformed
+/// framing, a smuggling attempt, a bad `Host`, a head or body over its limits) never reaches
+/// the upstream; a request body that turns out malformed midway reaches it as an incomplete
+/// message (the upstream connection is cut), never as a complete request.
+///
+/// ```no_run
+/// use nethttp::proxy::ReverseProxy;
+/// use nethttp::Server;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// let proxy = ReverseProxy::new("http://127.0.0.1:9000")?;
+/// let server = Server::new().conn_info(true); // the client's IP for X-Forwarded-For
+/// let listener = server.bind("127.0.0.1:8080".parse()?)?;
+/// server.serve(listener, proxy).wait().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct ReverseProxy {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    transport: Transport,
+    upstream: Option<Uri>,
+    forwarded: ForwardedHeaders,
+    via: Option<HeaderValue>,
+    rewrite: Option<RewriteFn>,
+    modify_response: Option<ModifyFn>,
+    error_handler: Option<ErrorHandler>,
+}
+
+impl std::fmt::Debug for ReverseProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReverseProxy")
+            .field("upstream", &self.inner.upstream)
+            .field("forwarded", &self.inner.forwarded)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReverseProxy {
+    /// A proxy to one upstream URL (Go's `NewSingleHostReverseProxy`, with `Rewrite`'s
+    /// `SetURL` and `SetXForwarded`): `http://` or `https://` with an authority; its path
+    /// prefixes every request's path, its query comes before the request's. The transport is
+    /// [`ReverseProxy::default_transport`]'s.
+    pub fn new(upstream: &str) -> Result<ReverseProxy, Error> {
+        ReverseProxy::builder().upstream(upstream).build()
+    }
+
+    /// Starts configuring a proxy.
+    pub fn builder() -> ReverseProxyBuilder {
+        ReverseProxyBuilder::default()
+    }
+
+    /// The transport a proxy uses unless given one: the library's defaults (pooled
+    /// keep-alive connections, every timeout finite) with two changes for a proxy: no proxy
+    /// from the environment (an upstream is reached directly), and no transparent gzip (the
+    /// client's `Accept-Encoding` goes to the upstream as it is, and the upstream's encoding
+    /// comes back untouched). Add to it, e.g. `.unix_socket(path)` or
+    /// `.response_header_timeout(d)`, and pass the result to
+    /// [`ReverseProxyBuilder::transport`].
+    pub fn default_transport() -> TransportBuilder {
+        Transport::builder().no_proxy().disable_compression(true)
+    }
+
+    /// The transport the proxy sends through (its pool's counters are in `pool_stats`).
+    pub fn transport(&self) -> &Transport {
+        &self.inner.transport
+    }
+
+    async fn forward(&self, req: HttpRequest) -> HttpResponse {
+        let inner = &*self.inner;
+        let (inbound, mut body) = req.into_parts();
+        let mut out = request::outbound_parts(&inbound);
+        if let max_forwards::Hop::Answer(resp) = max_forwards::check(&inbound, &mut out.headers) {
+            return resp;
+        }
+        {
+            let mut pr = ProxyRequest::new(&inbound, &mut out);
+            if let Some(upstream) = &inner.upstream {
+                pr.set_url(upstream);
+            }
+            match inner.forwarded {
+                ForwardedHeaders::XForwarded => pr.set_x_forwarded(),
+                ForwardedHeaders::Rfc7239 => pr.set_forwarded(),
+                ForwardedHeaders::Both => {
+                    pr.set_x_forwarded();
+                    pr.set_forwarded();
+                }
+                ForwardedHeaders::None => {}
+            }
+            if let Some(via) = &inner.via {
+                append_via(&mut pr.out().headers, inbound.version, via);
+            }
+            if let Some(rewrite) = &inner.rewrite {
+                rewrite(&mut pr);
+            }
+        }
+
+        // RFC 9112 bodies are checked by our own decoder as they are read: read the first
+        // frame before anything goes upstream (see `body::first_frame`).
+        let http1 = matches!(
+            inbound.version,
+            Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
+        );
+        let first = if http1 && !http_body::Body::is_end_stream(&body) {
+            match body::first_frame(&mut body).await {
+                Ok(f) => f,
+                Err(e) => return self.error(Error::user(error::InboundBodyFailed(e))),
+            }
+        } else {
+            None
+        };
+        let failed = Arc::new(AtomicBool::new(false));
+        let upload = if first.is_none() && http_body::Body::is_end_stream(&body) {
+            Body::empty()
+        } else {
+            Body::wrap(body::Upload::new(first, body, failed.clone()))
+        };
+
+        match inner
+            .transport
+            .round_trip(Request::from_parts(out, upload))
+            .await
+        {
+            Ok(resp) => self.respond(resp, inbound.version),
+            Err(e) if failed.load(Ordering::Acquire) => {
+                self.error(Error::user(error::InboundBodyFailed(e)))
+            }
+            Err(e) => self.error(e),
+        }
+    }
+
+    /// The upstream's response on its way back: hop-by-hop fields removed, `Via`, the
+    /// response hook.
+    fn respond(&self, resp: Response<Body>, inbound_version: Version) -> HttpResponse {
+        let inner = &*self.inner;
+        let (mut parts, body) = resp.into_parts();
+        if parts.status.is_informational() {
+            // A 1xx as a final answer (a `101` to an upgrade the proxy did not ask for):
+            // nothing the client could use.
+            return self.error(Error::new(
+                Kind::Parse,
+                "upstream answered with an informational status as its final response",
+            ));
+        }
+        hop::remove(&mut parts.headers);
+        if let Some(via) = &inner.via {
+            append_via(&mut parts.headers, parts.version, via);
+        }
+        let mut resp = Response::from_parts(parts, body);
+        if let Some(modify) = &inner.modify_response {
+            modify(&mut resp);
+        }
+        // The client's protocol from here on; the transport's extensions stay behind.
+        *resp.version_mut() = inbound_version;
+        resp.extensions_mut().clear();
+        resp
+    }
+
+    fn error(&self, err: Error) -> HttpResponse {
+        match &self.inner.error_handler {
+            Some(hook) => hook(&err),
+            None => default_error_response(&err),
+        }
+    }
+}
+
+fn append_via(headers: &mut http::HeaderMap, version: Version, via: &HeaderValue) {
+    // The pseudonym was checked to be visible ASCII when it was set.
+    forwarded::append_via(headers, version, via.to_str().unwrap_or("nethttp"));
+}
+
+impl Handler for ReverseProxy {
+    fn call(
+        &self,
+        req: HttpRequest,
+    ) -> impl std::future::Future<Output = HttpResponse> + Send + '_ {
+        self.forward(req)
+    }
+}
+
+/// Configures a [`ReverseProxy`]; from [`ReverseProxy::builder`].
+#[derive(Default)]
+pub struct ReverseProxyBuilder {
+    transport: Option<Transport>,
+    upstream: Option<String>,
+    forwarded: ForwardedHeaders,
+    via: Option<String>,
+    rewrite: Option<RewriteFn>,
+    modify_response: Option<ModifyFn>,
+    error_handler: Option<ErrorHandler>,
+}
+
+impl std::fmt::Debug for ReverseProxyBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReverseProxyBuilder")
+            .field("upstream", &self.upstream)
+            .field("forwarded", &self.forwarded)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ReverseProxyBuilder {
+    /// The upstream every request goes to (`http://host:port/prefix?query` or https),
+    /// applied with [`ProxyRequest::set_url`] before the rewrite hook runs. Default: none,
+    /// in which case the rewrite hook must set the outbound URI (or every request fails with
+    /// `502`).
+    pub fn upstream(mut self, url: &str) -> Self {
+        self.upstream = Some(url.to_owned());
+        self
+    }
+
+    /// The transport requests go through. Default:
+    /// [`ReverseProxy::default_transport`]`().build()`. A transport of one's own should
+    /// have compression off (`disable_compression(true)`), or requests without
+    /// `Accept-Encoding` are sent asking for gzip and the answers inflated on the way.
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Uses a [`crate::Client`]'s transport (its pool and settings; its redirect policy and
+    /// total timeout do not apply: a proxy returns redirects as they are).
+    pub fn client(self, client: &crate::Client) -> Self {
+        self.transport(client.transport().clone())
+    }
+
+    /// Which forwarding fields are added. Default: [`ForwardedHeaders::XForwarded`].
+    pub fn forwarded(mut self, which: ForwardedHeaders) -> Self {
+        self.forwarded = which;
+        self
+    }
+
+    /// Adds `Via: <version> <pseudonym>` to requests and responses (RFC 9110 §7.6.3), e.g.
+    /// `1.1 edge`. Default: none (as Go and nginx). The pseudonym must be a token (letters,
+    /// digits, `-._~` and the like).
+    pub fn via(mut self, pseudonym: &str) -> Self {
+        self.via = Some(pseudonym.to_owned());
+        self
+    }
+
+    /// The rewrite hook (Go 1.20's `Rewrite`): runs for each request after the upstream URL
+    /// and forwarding fields are set, and may change the outbound request in any way. See
+    /// [`ProxyRequest`].
+    pub fn rewrite<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&mut ProxyRequest<'_>) + Send + Sync + 'static,
+    {
+        self.rewrite = Some(Arc::new(f));
+        self
+    }
+
+    /// The response hook (Go's `ModifyResponse`): runs on each upstream response, after its
+    /// hop-by-hop fields are removed, before it goes to the client. It sees the version the
+    /// upstream answered with; the body is the upstream's stream, and replacing it is allowed.
+    pub fn modify_response<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&mut HttpResponse) + Send + Sync + 'static,
+    {
+        self.modify_response = Some(Arc::new(f));
+        self
+    }
+
+    /// The error hook (Go's `ErrorHandler`): makes the response for a failed exchange.
+    /// Default: [`default_error_response`] (`502`/`504`/`400` by [`status_for`], logged).
+    pub fn error_handler<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Error) -> HttpResponse + Send + Sync + 'static,
+    {
+        self.error_handler = Some(Arc::new(f));
+        self
+    }
+
+    /// Builds the proxy. Fails if the upstream URL is not an absolute `http`/`https` URL, the
+    /// `Via` pseudonym is not a token, or the default transport cannot be built.
+    pub fn build(self) -> Result<ReverseProxy, Error> {
+        let upstream = match &self.upstream {
+            Some(u) => Some(parse_upstream(u)?),
+            None => None,
+        };
+        let via = match &self.via {
+            Some(p) if is_token(p) => Some(HeaderValue::from_str(p).map_err(|_| bad_via())?),
+            Some(_) => return Err(bad_via()),
+            None => None,
+        };
+        let transport = match self.transport {
+            Some(t) => t,
+            None => ReverseProxy::default_transport().build()?,
+        };
+        Ok(ReverseProxy {
+            inner: Arc::new(Inner {
+                transport,
+                upstream,
+                forwarded: self.forwarded,
+                via,
+                rewrite: self.rewrite,
+                modify_response: self.modify_response,
+                error_handler: self.error_handler,
+            }),
+        })
+    }
+}
+
+fn bad_via() -> Error {
+    Error::new(Kind::Usage, "the Via pseudonym must be a token")
+}
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// An upstream URL: absolute, `http` or `https`, with a host and no userinfo.
+fn parse_upstream(s: &str) -> Result<Uri, Error> {
+    let uri: Uri = s
+        .parse()
+        .map_err(|e| Error::with_cause(Kind::Usage, "invalid upstream URL", e))?;
+    match uri.scheme_str() {
+        Some("http" | "https") => {}
+        _ => {
+            return Err(Error::new(
+                Kind::Usage,
+                "the upstream URL must start with http:// or https://",
+            ))
+        }
+    }
+    match uri.authority() {
+        Some(a) if !a.host().is_empty() && !a.as_str().contains('@') => Ok(uri),
+        _ => Err(Error::new(
+            Kind::Usage,
+            "the upstream URL needs a host and no userinfo",
+        )),
+    }
+}
