@@ -15,10 +15,9 @@
 //!   -> on failure: 502 / 504 / 400 through the error hook                       (error)
 //! ```
 //!
-//! Protocol upgrades (WebSocket) are not passed through yet: `Upgrade` is removed as the
-//! hop-by-hop field it is, so the upstream answers the plain request. Passing them needs the
-//! server to hand over the client's connection after a `101` and the client to hand over the
-//! upstream's, which the proxy would then join (see the README).
+//! Protocol upgrades (WebSocket) on HTTP/1.1 pass through (`upgrade`): the client's
+//! `Upgrade` is said again upstream, and after the upstream's `101` both connections are
+//! handed over by our server and client and joined.
 
 mod body;
 mod error;
@@ -26,6 +25,7 @@ mod forwarded;
 mod hop;
 mod max_forwards;
 mod request;
+mod upgrade;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -144,8 +144,12 @@ impl ReverseProxy {
 
     async fn forward(&self, req: HttpRequest) -> HttpResponse {
         let inner = &*self.inner;
-        let (inbound, mut body) = req.into_parts();
+        let (mut inbound, mut body) = req.into_parts();
+        let upgrading = upgrade::asked(&mut inbound);
         let mut out = request::outbound_parts(&inbound);
+        if let Some(asked) = &upgrading {
+            upgrade::ask_upstream(asked, &mut out.headers);
+        }
         if let max_forwards::Hop::Answer(resp) = max_forwards::check(&inbound, &mut out.headers) {
             return resp;
         }
@@ -197,6 +201,13 @@ impl ReverseProxy {
             .round_trip(Request::from_parts(out, upload))
             .await
         {
+            Ok(resp) if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS => match upgrading {
+                Some(asked) => match upgrade::join(asked, resp) {
+                    Ok(resp) => resp,
+                    Err(e) => self.error(e),
+                },
+                None => self.respond(resp, inbound.version),
+            },
             Ok(resp) => self.respond(resp, inbound.version),
             Err(e) if failed.load(Ordering::Acquire) => {
                 self.error(Error::user(error::InboundBodyFailed(e)))
