@@ -103,7 +103,6 @@ pub(crate) async fn serve<R, W, H>(
         exchange: None,
         cfg,
         served: 0,
-        idle,
     };
     // One timer for the connection's idle waits, re-armed lazily (see `wait_idle`), and the
     // waker it holds, if it was polled since it was last reset or fired. Until the first
@@ -125,12 +124,14 @@ pub(crate) async fn serve<R, W, H>(
         // memory is recycled per thread, so a keep-alive request allocates none.
         // Until the first request, its head is due by the timer's deadline.
         let first = (conn.served == 0).then(|| timer.deadline());
-        if let Some(stop) = recycle::BusyBox::new(|| conn.run(handler, events, first)).await {
+        if let Some(stop) = recycle::BusyBox::new(|| conn.run(handler, events, first, idle)).await {
             break stop;
         }
     };
     if let Stop::Graceful = stop {
-        conn.close_gracefully().await;
+        // Boxed: inline, its state (a flush, the lingering reads) would add to every
+        // connection's task, idle ones included.
+        Box::pin(conn.close_gracefully()).await;
     }
 }
 
@@ -143,9 +144,6 @@ struct Conn<'a, R: ReadIo, W> {
     exchange: Option<Arc<Exchange<R>>>,
     cfg: &'a ConnConfig,
     served: u64,
-    /// Shared with the task watching for shutdown: true while nothing of a next request has
-    /// arrived, so a graceful shutdown may close the connection.
-    idle: &'a AtomicBool,
 }
 
 impl<R, W> Conn<'_, R, W>
@@ -236,6 +234,7 @@ where
         handler: &H,
         events: &mut ConnEvents,
         first_deadline: Option<Instant>,
+        idle: &AtomicBool,
     ) -> Option<Stop> {
         if self.wbuf.capacity() == 0 {
             self.wbuf = recycle::write_buf();
@@ -251,7 +250,10 @@ where
             }
             // Filled in place: a head is large, and every move of it is a copy.
             let mut head = None;
-            match self.next_head(events, &mut head, first_deadline).await {
+            match self
+                .next_head(events, &mut head, first_deadline, idle)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => return Some(Stop::Now),
                 Err(e) => {
@@ -273,12 +275,14 @@ where
     /// Reads and parses the next request head into `head`. `Ok(false)`: close quietly
     /// (client closed or went silent before sending anything). `Err`: answer with that
     /// error, then close. The connection's first head must be whole by `first_deadline`
-    /// (the read-header timeout counts from the accept, not from the first byte).
+    /// (the read-header timeout counts from the accept, not from the first byte). `idle` is
+    /// the flag the shutdown watch reads (see [`serve`]), set while nothing of a head has come.
     async fn next_head(
         &mut self,
         events: &mut ConnEvents,
         head: &mut Option<RequestHead>,
         first_deadline: Option<Instant>,
+        idle: &AtomicBool,
     ) -> Result<bool, HeadError> {
         // The clock is read only if the head does not arrive whole in the first read: a
         // keep-alive or pipelined request that parses at once costs no clock read and no timer.
@@ -334,11 +338,11 @@ where
                 if events.shutting_down() && !reader.io.has_pending_input() {
                     return Ok(false);
                 }
-                self.idle.store(true, Ordering::Release);
+                idle.store(true, Ordering::Release);
             }
             let read = reader.read_more_by(want, deadline).await;
             if empty {
-                self.idle.store(false, Ordering::Release);
+                idle.store(false, Ordering::Release);
             }
             match read {
                 Ok(0) => return Ok(false),
