@@ -612,7 +612,7 @@ mod tests {
         let (stream, remote) = listener.accept().await.unwrap();
         let conn = serve_conn(stream, Some(remote), &ctx, ctx.shared.phase.subscribe());
         let size = std::mem::size_of_val(&conn);
-        // About 1.7 KB in a debug build; with the HTTP/2 path inline it is 3.7 KB.
+        // About 1.5 KB in a debug build; with the HTTP/2 path inline it is 3.7 KB.
         assert!(size <= 2048, "connection future is {size} bytes");
     }
 }

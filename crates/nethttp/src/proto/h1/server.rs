@@ -108,7 +108,6 @@ pub(crate) async fn serve<R, W, H>(
         exchange: None,
         cfg,
         served: 0,
-        idle,
         upgrade: None,
     };
     // One timer for the connection's idle waits, re-armed lazily (see `wait_idle`), and the
@@ -131,13 +130,15 @@ pub(crate) async fn serve<R, W, H>(
         // memory is recycled per thread, so a keep-alive request allocates none.
         // Until the first request, its head is due by the timer's deadline.
         let first = (conn.served == 0).then(|| timer.deadline());
-        if let Some(stop) = recycle::BusyBox::new(|| conn.run(handler, events, first)).await {
+        if let Some(stop) = recycle::BusyBox::new(|| conn.run(handler, events, first, idle)).await {
             break stop;
         }
     };
     match stop {
         Stop::Now => {}
-        Stop::Graceful => conn.close_gracefully().await,
+        // Boxed: inline, its state (a flush, the lingering reads) would add to every
+        // connection's task, idle ones included.
+        Stop::Graceful => Box::pin(conn.close_gracefully()).await,
         Stop::Upgrade(pending) => conn.hand_over(pending, events),
     }
 }
@@ -151,9 +152,6 @@ struct Conn<'a, R: ReadIo, W> {
     exchange: Option<Arc<Exchange<R>>>,
     cfg: &'a ConnConfig,
     served: u64,
-    /// Shared with the task watching for shutdown: true while nothing of a next request has
-    /// arrived, so a graceful shutdown may close the connection.
-    idle: &'a AtomicBool,
     /// The current request asked for an upgrade: its handler's [`crate::upgrade::OnUpgrade`]
     /// is fulfilled from here.
     upgrade: Option<Pending>,
@@ -247,6 +245,7 @@ where
         handler: &H,
         events: &mut ConnEvents,
         first_deadline: Option<Instant>,
+        idle: &AtomicBool,
     ) -> Option<Stop> {
         if self.wbuf.capacity() == 0 {
             self.wbuf = recycle::write_buf();
@@ -262,7 +261,10 @@ where
             }
             // Filled in place: a head is large, and every move of it is a copy.
             let mut head = None;
-            match self.next_head(events, &mut head, first_deadline).await {
+            match self
+                .next_head(events, &mut head, first_deadline, idle)
+                .await
+            {
                 Ok(true) => {}
                 Ok(false) => return Some(Stop::Now),
                 Err(e) => {
@@ -288,12 +290,14 @@ where
     /// Reads and parses the next request head into `head`. `Ok(false)`: close quietly
     /// (client closed or went silent before sending anything). `Err`: answer with that
     /// error, then close. The connection's first head must be whole by `first_deadline`
-    /// (the read-header timeout counts from the accept, not from the first byte).
+    /// (the read-header timeout counts from the accept, not from the first byte). `idle` is
+    /// the flag the shutdown watch reads (see [`serve`]), set while nothing of a head has come.
     async fn next_head(
         &mut self,
         events: &mut ConnEvents,
         head: &mut Option<RequestHead>,
         first_deadline: Option<Instant>,
+        idle: &AtomicBool,
     ) -> Result<bool, HeadError> {
         // The clock is read only if the head does not arrive whole in the first read: a
         // keep-alive or pipelined request that parses at once costs no clock read and no timer.
@@ -349,11 +353,11 @@ where
                 if events.shutting_down() && !reader.io.has_pending_input() {
                     return Ok(false);
                 }
-                self.idle.store(true, Ordering::Release);
+                idle.store(true, Ordering::Release);
             }
             let read = reader.read_more_by(want, deadline).await;
             if empty {
-                self.idle.store(false, Ordering::Release);
+                idle.store(false, Ordering::Release);
             }
             match read {
                 Ok(0) => return Ok(false),

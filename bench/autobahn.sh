@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The Autobahn|Testsuite (PyPI autobahntestsuite, Python 2.7) against nethttp's WebSocket:
+#
+#   bash bench/autobahn.sh            # fuzzingclient against `nethttp serve`'s /ws
+#   CASES='["1.*","2.*"]' bash bench/autobahn.sh   # a subset
+#
+# Starts `nethttp serve` (release build), runs wstest's fuzzingclient against /ws with every
+# case but 12.* and 13.* (permessage-deflate, which nethttp does not negotiate), and fails
+# unless every case's behaviour is OK, NON-STRICT or INFORMATIONAL (the suite's passing
+# grades). Reports land in target/autobahn/. Needs Python 2.7 (`pyenv`, PYENV_VERSION=2.7.18
+# by default, or PY2=/path/to/python2); the suite is pip-installed into target/autobahn/site.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+OUT=target/autobahn
+SITE=$OUT/site
+mkdir -p "$OUT"
+export PYENV_VERSION=${PYENV_VERSION:-2.7.18}
+PY2=${PY2:-python}
+"$PY2" -c 'import sys; assert sys.version_info[0] == 2, sys.version' \
+  || { echo "Python 2.7 is required (pyenv: PYENV_VERSION=2.7.18)" >&2; exit 1; }
+if [ ! -d "$SITE/autobahntestsuite" ]; then
+  "$PY2" -m pip install -q --disable-pip-version-check --target "$SITE" autobahntestsuite
+fi
+[ -n "${SKIP_BUILD:-}" ] || cargo build -q --release -p nethttp-cli
+port=${PORT:-19400}
+./target/release/nethttp serve --addr "127.0.0.1:$port" >"$OUT/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+  grep -q "listening on" "$OUT/server.log" && break
+  sleep 0.1
+done
+cases=${CASES:-'["*"]'}
+cat >"$OUT/fuzzingclient.json" <<JSON
+{
+  "outdir": "$OUT/reports",
+  "servers": [{"agent": "nethttp", "url": "ws://127.0.0.1:$port/ws"}],
+  "cases": $cases,
+  "exclude-cases": ["12.*", "13.*"],
+  "exclude-agent-cases": {}
+}
+JSON
+"$PY2" - "$SITE" "$OUT/fuzzingclient.json" <<'PY'
+import site, sys
+site.addsitedir(sys.argv[1])
+from autobahntestsuite import wstest
+sys.argv = ["wstest", "-m", "fuzzingclient", "-s", sys.argv[2]]
+wstest.run()
+PY
+python3 - "$OUT/reports/index.json" <<'PY'
+import json, sys, collections
+index = json.load(open(sys.argv[1]))
+counts, bad = collections.Counter(), []
+for agent, cases in index.items():
+    for case, r in sorted(cases.items()):
+        counts[r["behavior"]] += 1
+        if r["behavior"] not in ("OK", "NON-STRICT", "INFORMATIONAL"):
+            bad.append((case, r["behavior"], r.get("behaviorClose")))
+print("autobahn fuzzingclient:", dict(counts))
+for b in bad:
+    print("  failed:", *b)
+sys.exit(1 if bad else 0)
+PY
