@@ -4,10 +4,10 @@
 //! `WebSocketStream` over our [`Upgraded`](crate::upgrade::Upgraded) connection, a `Stream` of
 //! [`Message`]s and a `Sink` for them.
 //!
-//! Limits, all finite by default ([`default_config`]): a message at most 16 MiB, a frame at
-//! most 1 MiB (larger ones close the connection with 1009 "message too big"), and at most
-//! 1 MiB of unsent data buffered for a peer that does not read (a send past it fails rather
-//! than growing memory). Timeouts are the application's: once upgraded, the connection is
+//! Limits, all finite by default ([`default_config`]): a message (and a frame) at most
+//! 16 MiB (larger ones fail the read; [`close_frame_for`] gives the 1009 "message too big" to
+//! send), and a send waits for the socket when 128 KiB are buffered, so a peer that does not
+//! read holds the sender rather than growing its memory. Timeouts are the application's: once upgraded, the connection is
 //! outside the server's (see [`crate::upgrade`]); wrap reads in `tokio::time::timeout`, and
 //! send pings if idle peers must be noticed.
 //!
@@ -55,15 +55,22 @@ pub use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 /// ones (`futures_util::{StreamExt, SinkExt}`). Pings are answered by it as they are read.
 pub type WebSocket = tokio_tungstenite::WebSocketStream<crate::upgrade::Upgraded>;
 
-/// The limits a [`WebSocket`] gets unless the caller gives its own: messages up to 16 MiB,
-/// frames up to 1 MiB, at most 1 MiB of unsent data held for a slow peer.
+/// The limits a [`WebSocket`] gets unless the caller gives its own: messages (and so frames)
+/// up to 16 MiB, writes buffered up to 128 KiB before they go out. A send waits for the
+/// socket to take the data (a peer that does not read holds the sender, not more memory);
+/// only data queued with `feed` without flushing may grow the buffer, and past one message's
+/// worth (17 MiB) that fails.
 pub fn default_config() -> WebSocketConfig {
     WebSocketConfig::default()
-        .max_message_size(Some(16 << 20))
-        .max_frame_size(Some(1 << 20))
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
         .write_buffer_size(128 << 10)
-        .max_write_buffer_size(1 << 20)
+        // tungstenite fails a message larger than this buffer: it must hold the largest.
+        .max_write_buffer_size(MAX_MESSAGE + (1 << 20))
 }
+
+/// The largest message (and frame) [`default_config`] accepts.
+const MAX_MESSAGE: usize = 16 << 20;
 
 /// The close frame that tells the peer why a read failed (RFC 6455 §7.4.1): 1009 for a
 /// message or frame over the limits, 1007 for text that is not UTF-8, 1002 for other
