@@ -1,14 +1,15 @@
 //! `nethttp proxy`: a reverse proxy in front of one upstream (`--to http://HOST:PORT/PREFIX`,
-//! or `--to unix:PATH` for an upstream on a Unix socket), with `serve`'s listener, timeouts,
-//! limits, TLS and graceful shutdown on SIGINT/SIGTERM.
+//! or `--to unix:PATH` for an upstream on a Unix socket), or with `--forward` a forward proxy
+//! (CONNECT tunnels to allowed ports, absolute-URI requests, optional Basic auth), with
+//! `serve`'s listener, timeouts, limits, TLS and graceful shutdown on SIGINT/SIGTERM.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
 use nethttp::net::BindOptions;
-use nethttp::proxy::ReverseProxy;
-use nethttp::{Server, ServerHandle, ServerTls};
+use nethttp::proxy::{ConnectPorts, ForwardProxy, ReverseProxy};
+use nethttp::{DynHandler, Server, ServerHandle, ServerTls};
 
 use crate::{duration, listen_addr};
 
@@ -16,8 +17,19 @@ use crate::{duration, listen_addr};
 pub struct ProxyArgs {
     /// The upstream: http://HOST:PORT[/PREFIX] (or https://), or unix:PATH for an upstream
     /// listening on a Unix domain socket. A prefix path is joined with each request's path.
-    #[arg(long, value_name = "URL", value_parser = parse_to)]
-    to: Upstream,
+    #[arg(long, value_name = "URL", value_parser = parse_to, required_unless_present = "forward")]
+    to: Option<Upstream>,
+    /// Be a forward proxy (clients name it with `curl -x`, `HTTP_PROXY`): CONNECT tunnels and
+    /// requests with absolute URIs, to any host. Instead of --to.
+    #[arg(long, conflicts_with = "to")]
+    forward: bool,
+    /// Ports CONNECT may open tunnels to, comma-separated, or `all`.
+    /// Default: 443.
+    #[arg(long, value_name = "LIST|all", value_parser = parse_ports, conflicts_with = "to")]
+    allow_connect_ports: Option<ConnectPorts>,
+    /// Require these Basic proxy credentials (407 without them).
+    #[arg(long, value_name = "USER:PASSWORD", conflicts_with = "to")]
+    proxy_auth: Option<String>,
     /// Address to listen on, as `serve` takes it: HOST:PORT, [IPv6]:PORT, :PORT, or
     /// localhost:PORT. Port 0 picks a free port (the log line shows which).
     #[arg(long, default_value = "127.0.0.1:8080")]
@@ -93,6 +105,23 @@ fn parse_to(to: &str) -> Result<Upstream, String> {
     Ok(Upstream::Url(to.to_owned()))
 }
 
+fn parse_ports(s: &str) -> Result<ConnectPorts, String> {
+    if s.eq_ignore_ascii_case("all") {
+        return Ok(ConnectPorts::All);
+    }
+    let ports = s
+        .split(',')
+        .map(|p| {
+            p.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|&p| p > 0)
+                .ok_or_else(|| format!("{p:?} is not a port (1-65535)"))
+        })
+        .collect::<Result<Vec<u16>, String>>()?;
+    Ok(ConnectPorts::Only(ports))
+}
+
 pub fn run(args: ProxyArgs) -> Result<(), String> {
     let rt = crate::runtime::build(args.threads)?;
     rt.block_on(proxy(args))
@@ -103,18 +132,41 @@ async fn proxy(args: ProxyArgs) -> Result<(), String> {
         .response_header_timeout(args.upstream_timeout)
         .connect_timeout(args.connect_timeout)
         .max_idle_per_host(args.upstream_max_idle);
-    let (transport, url) = match &args.to {
-        Upstream::Url(u) => (transport, u.clone()),
-        Upstream::Unix(p) => (transport.unix_socket(p), "http://localhost".to_owned()),
+    let connect_ports = args.allow_connect_ports.clone().unwrap_or_default();
+    let handler: Box<dyn DynHandler> = match &args.to {
+        None => {
+            let transport = transport
+                .build()
+                .map_err(|e| format!("upstream transport: {e}"))?;
+            let mut proxy = ForwardProxy::builder()
+                .transport(transport)
+                .connect_ports(connect_ports.clone())
+                .connect_timeout(args.connect_timeout);
+            if let Some(cred) = &args.proxy_auth {
+                let Some((user, password)) = cred.split_once(':') else {
+                    return Err("--proxy-auth takes USER:PASSWORD".into());
+                };
+                proxy = proxy.basic_auth(user, password);
+            }
+            Box::new(proxy.build().map_err(|e| format!("forward proxy: {e}"))?)
+        }
+        Some(to) => {
+            let (transport, url) = match to {
+                Upstream::Url(u) => (transport, u.clone()),
+                Upstream::Unix(p) => (transport.unix_socket(p), "http://localhost".to_owned()),
+            };
+            let transport = transport
+                .build()
+                .map_err(|e| format!("upstream transport: {e}"))?;
+            Box::new(
+                ReverseProxy::builder()
+                    .upstream(&url)
+                    .transport(transport)
+                    .build()
+                    .map_err(|e| format!("--to {url}: {e}"))?,
+            )
+        }
     };
-    let transport = transport
-        .build()
-        .map_err(|e| format!("upstream transport: {e}"))?;
-    let handler = ReverseProxy::builder()
-        .upstream(&url)
-        .transport(transport)
-        .build()
-        .map_err(|e| format!("--to {url}: {e}"))?;
 
     let server = Server::new()
         .bind_options(BindOptions {
@@ -141,17 +193,23 @@ async fn proxy(args: ProxyArgs) -> Result<(), String> {
     } else {
         "http"
     };
+    // Said before `listening on`, which is the line that tells a watcher the proxy is up.
+    match &args.to {
+        Some(Upstream::Url(u)) => tracing::info!("proxying to {u}"),
+        Some(Upstream::Unix(p)) => tracing::info!("proxying to unix:{}", p.display()),
+        None => tracing::info!("forward proxy; CONNECT to {:?}", connect_ports),
+    }
     let handle = listen(&server, &args.addr, handler)?;
     tracing::info!("listening on {} ({scheme})", handle.local_addr());
-    match &args.to {
-        Upstream::Url(u) => tracing::info!("proxying to {u}"),
-        Upstream::Unix(p) => tracing::info!("proxying to unix:{}", p.display()),
-    }
     crate::serve::until_signalled(&handle, args.shutdown_timeout).await
 }
 
 /// Binds the first of `addr`'s candidates that binds, and serves the proxy on it.
-fn listen(server: &Server, addr: &str, handler: ReverseProxy) -> Result<ServerHandle, String> {
+fn listen(
+    server: &Server,
+    addr: &str,
+    handler: Box<dyn DynHandler>,
+) -> Result<ServerHandle, String> {
     let mut last_error = None;
     for a in listen_addr::resolve(addr)? {
         match server.bind(a) {

@@ -154,3 +154,63 @@ fn sigterm_stops_the_proxy_gracefully() {
     assert!(status.success(), "{status:?}\n{}", front.log());
     assert!(front.log().contains("stopped"), "{}", front.log());
 }
+
+#[test]
+fn forward_proxy_tunnels_and_forwards_for_curl() {
+    let Some(bin) = peer("curl", "--version") else {
+        return;
+    };
+    let target = serve_plain();
+    let port = target.addr.port().to_string();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["proxy", "--forward", "--addr", "127.0.0.1:0"])
+        .args(["--allow-connect-ports", &port])
+        .args(["--proxy-auth", "alice:s3cret"]);
+    let fwd = Served::spawn(cmd);
+    let via = format!("http://alice:s3cret@{}", fwd.addr);
+    // Absolute form.
+    assert_eq!(
+        curl(&bin, &["--noproxy", "", "-x", &via, &target.url("/")]),
+        "Hello, World!"
+    );
+    // Through a CONNECT tunnel (curl's --proxytunnel for an http URL).
+    assert_eq!(
+        curl(&bin, &["--noproxy", "", "-p", "-x", &via, &target.url("/")]),
+        "Hello, World!"
+    );
+    // Without the credentials: 407.
+    let code = curl(
+        &bin,
+        &[
+            "--noproxy",
+            "",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-x",
+            &format!("http://{}", fwd.addr),
+            &target.url("/"),
+        ],
+    );
+    assert_eq!(code, "407");
+}
+
+#[test]
+fn forward_proxy_flags_are_checked() {
+    for args in [
+        vec!["proxy", "--forward", "--to", "http://127.0.0.1:1"],
+        vec!["proxy", "--forward", "--allow-connect-ports", "https"],
+        vec![
+            "proxy",
+            "--to",
+            "http://127.0.0.1:1",
+            "--allow-connect-ports",
+            "443",
+        ],
+        vec!["proxy"],
+    ] {
+        let ran = run_nethttp(&args, LIMIT);
+        assert_eq!(ran.status.code(), Some(2), "{args:?}: {}", ran.stderr);
+    }
+}

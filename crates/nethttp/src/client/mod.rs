@@ -18,6 +18,7 @@ mod http_client;
 mod no_proxy;
 pub(crate) mod pool;
 mod proxy;
+pub(crate) use proxy::basic_auth;
 mod proxy_config;
 pub mod redirect;
 mod request;

@@ -92,7 +92,7 @@ fn split_host_port(authority: &str) -> Option<(&str, u16)> {
 
 /// `Basic base64(user:password)` (RFC 7617 §2), marked sensitive so it is not logged or
 /// HPACK-indexed.
-fn basic_auth(user: &[u8], password: &[u8]) -> HeaderValue {
+pub(crate) fn basic_auth(user: &[u8], password: &[u8]) -> HeaderValue {
     let mut plain = Vec::with_capacity(user.len() + 1 + password.len());
     plain.extend_from_slice(user);
     plain.push(b':');

@@ -21,6 +21,7 @@
 
 mod body;
 mod error;
+mod forward;
 mod forwarded;
 mod hop;
 mod max_forwards;
@@ -34,6 +35,7 @@ use http::header::HeaderValue;
 use http::{Request, Response, Uri, Version};
 
 pub use error::{default_error_response, status_for, ErrorHandler};
+pub use forward::{ConnectPorts, ForwardProxy, ForwardProxyBuilder};
 pub use forwarded::ForwardedHeaders;
 pub use request::ProxyRequest;
 
