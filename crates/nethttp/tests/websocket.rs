@@ -1,6 +1,6 @@
 //! WebSocket on nethttp: our client and server over HTTP/1.1 and TLS, RFC 8441 over HTTP/2
-//! with hyper's client and tungstenite's framing, Python's `websockets` as client and as
-//! server, the handshake's refusals on the wire, and the limits (a message too big is closed
+//! with hyper's client and tungstenite's framing, Python's `websockets` and Node's `ws` as
+//! client and as server, the handshake's refusals on the wire, and the limits (a message too big is closed
 //! with 1009; a peer that never reads holds the sender, not the sender's memory).
 
 mod common;
@@ -329,5 +329,84 @@ asyncio.run(main())
     assert_eq!(next(&mut socket).await, Message::text("py:hi"));
     socket.send(Message::binary(vec![1, 2, 3])).await.unwrap();
     assert_eq!(next(&mut socket).await, Message::binary(vec![3, 2, 1]));
+    socket.close(None).await.unwrap();
+}
+
+// ---- Node's ws --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn node_ws_client_talks_to_our_server() {
+    let Some((node, modules)) = common::peers::node_ws() else {
+        return;
+    };
+    let server = TestServer::start(echo).await;
+    let url = server.url("/ws").replace("http://", "ws://");
+    let script = r#"
+const WebSocket = require('ws');
+const ws = new WebSocket(process.argv[1], ['echo.v1']);
+const got = [];
+ws.on('open', () => { ws.send('text from node'); ws.send(Buffer.from([9, 8, 7])); });
+ws.on('message', (data, isBinary) => {
+  got.push(isBinary ? 'bin:' + Buffer.from(data).toString('hex') : data.toString());
+  if (got.length === 2) { console.log(ws.protocol + ' ' + got.join(' ')); ws.close(1000); }
+});
+ws.on('error', (e) => { console.error(e); process.exit(1); });
+"#;
+    let out = tokio::time::timeout(
+        LIMIT,
+        tokio::process::Command::new(node)
+            .env("NODE_PATH", modules)
+            .args(["-e", script, &url])
+            .output(),
+    )
+    .await
+    .expect("node finished in time")
+    .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "echo.v1 text from node bin:090807\n"
+    );
+}
+
+#[tokio::test]
+async fn our_client_talks_to_a_node_ws_server() {
+    let Some((node, modules)) = common::peers::node_ws() else {
+        return;
+    };
+    let script = r#"
+const WebSocket = require('ws');
+const wss = new WebSocket.Server({ host: '127.0.0.1', port: 0 }, () => {
+  console.log(wss.address().port);
+});
+wss.on('connection', (ws) => {
+  ws.on('message', (data, isBinary) => ws.send(isBinary ? data : 'node:' + data.toString(), { binary: isBinary }));
+});
+setTimeout(() => process.exit(0), 30000);
+"#;
+    let mut child = tokio::process::Command::new(node)
+        .env("NODE_PATH", modules)
+        .args(["-e", script])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut out = tokio::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    tokio::time::timeout(
+        LIMIT,
+        tokio::io::AsyncBufReadExt::read_line(&mut out, &mut line),
+    )
+    .await
+    .expect("the node server started")
+    .unwrap();
+    let port: u16 = line.trim().parse().unwrap();
+    let (mut socket, _) = nethttp::websocket::connect(&format!("ws://127.0.0.1:{port}/"))
+        .await
+        .unwrap();
+    socket.send(Message::text("hi")).await.unwrap();
+    assert_eq!(next(&mut socket).await, Message::text("node:hi"));
+    socket.send(Message::binary(vec![5, 6])).await.unwrap();
+    assert_eq!(next(&mut socket).await, Message::binary(vec![5, 6]));
     socket.close(None).await.unwrap();
 }

@@ -75,6 +75,26 @@ pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
     skip(&format!("python3 cannot `{import}` (pip install h2)"))
 }
 
+/// `node` and the `NODE_PATH` where `.ci/install-peers` put Node's `ws` (target/node-peers),
+/// if it can `require('ws')`; by the CI rule of [`peer`].
+pub fn node_ws() -> Option<(PathBuf, PathBuf)> {
+    let node = peer("node", "--version", &[])?;
+    let modules =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/node-peers/node_modules");
+    let ok = std::process::Command::new(&node)
+        .args(["-e", "require('ws')"])
+        .env("NODE_PATH", &modules)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some((node, modules));
+    }
+    skip("Node's `ws` is not in target/node-peers (npm install --prefix target/node-peers ws@8)")
+}
+
 /// Starts nginx in the foreground on the config `<dir>/nginx.conf` (prefix `dir`), and waits
 /// up to 10 s for its pid file, which nginx writes once its listening socket is bound.
 /// `None` if nginx exited first (say, its port was taken meanwhile: the caller may retry on
