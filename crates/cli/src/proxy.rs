@@ -27,6 +27,9 @@ pub struct ProxyArgs {
     /// Default: 443.
     #[arg(long, value_name = "LIST|all", value_parser = parse_ports, conflicts_with = "to")]
     allow_connect_ports: Option<ConnectPorts>,
+    /// How long a CONNECT tunnel may carry nothing before it is closed.
+    #[arg(long, default_value = "300s", value_parser = duration::parse)]
+    tunnel_idle_timeout: Duration,
     /// Require these Basic proxy credentials (407 without them).
     #[arg(long, value_name = "USER:PASSWORD", conflicts_with = "to")]
     proxy_auth: Option<String>,
@@ -141,7 +144,8 @@ async fn proxy(args: ProxyArgs) -> Result<(), String> {
             let mut proxy = ForwardProxy::builder()
                 .transport(transport)
                 .connect_ports(connect_ports.clone())
-                .connect_timeout(args.connect_timeout);
+                .connect_timeout(args.connect_timeout)
+                .tunnel_idle_timeout(args.tunnel_idle_timeout);
             if let Some(cred) = &args.proxy_auth {
                 let Some((user, password)) = cred.split_once(':') else {
                     return Err("--proxy-auth takes USER:PASSWORD".into());

@@ -247,3 +247,49 @@ async fn what_it_refuses_on_the_wire() {
     let got = c.response().await;
     assert!(got.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{got}");
 }
+
+#[tokio::test]
+async fn an_idle_tunnel_is_closed_at_the_idle_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The target: accepts and holds its connection, sending nothing.
+    let target = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = target.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = target.accept().await {
+            held.push(s);
+        }
+    });
+    let proxy = ForwardProxy::builder()
+        .connect_ports(ConnectPorts::Only(vec![port]))
+        .tunnel_idle_timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let proxy = TestServer::start(proxy).await;
+    let mut c = Conn::connect(proxy.addr()).await;
+    c.send(format!(
+        "CONNECT 127.0.0.1:{port} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"
+    ))
+    .await;
+    let head = c.raw_response(true).await;
+    assert!(head.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    // Traffic keeps it open past one timeout...
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        c.stream.write_all(b"x").await.unwrap();
+    }
+    assert_eq!(proxy.handle().upgraded_connections(), 1);
+    // ...silence closes it.
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(LIMIT, c.stream.read(&mut buf))
+        .await
+        .expect("the idle tunnel was not closed")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+}

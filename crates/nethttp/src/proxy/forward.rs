@@ -70,6 +70,7 @@ struct Inner {
     /// The whole expected `Proxy-Authorization` value (`Basic ...`).
     auth: Option<HeaderValue>,
     dialer: Dialer,
+    tunnel_idle: Duration,
 }
 
 impl std::fmt::Debug for ForwardProxy {
@@ -87,6 +88,7 @@ pub struct ForwardProxyBuilder {
     ports: ConnectPorts,
     auth: Option<(String, String)>,
     connect_timeout: Option<Duration>,
+    tunnel_idle: Option<Duration>,
     transport: Option<crate::client::Transport>,
 }
 
@@ -161,13 +163,10 @@ impl ForwardProxy {
             }
         };
         let on_upgrade = crate::upgrade::on(req);
+        let idle = inner.tunnel_idle;
         tokio::spawn(async move {
             match on_upgrade.await {
-                Ok(mut client) => {
-                    if let Err(e) = tokio::io::copy_bidirectional(&mut client, &mut target).await {
-                        tracing::debug!(error = %e, "tunnel ended with an error");
-                    }
-                }
+                Ok(mut client) => super::splice::splice(&mut client, &mut target, idle).await,
                 Err(e) => tracing::debug!(error = %e, "tunnel not opened"),
             }
         });
@@ -198,6 +197,13 @@ impl ForwardProxyBuilder {
     /// Time allowed to connect a `CONNECT` tunnel's target. Default: 10 s.
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.connect_timeout = Some(d);
+        self
+    }
+
+    /// How long a CONNECT tunnel may carry no byte either way before it is closed. Default:
+    /// 5 minutes.
+    pub fn tunnel_idle_timeout(mut self, d: Duration) -> Self {
+        self.tunnel_idle = Some(d);
         self
     }
 
@@ -239,6 +245,7 @@ impl ForwardProxyBuilder {
                 ports: self.ports,
                 auth,
                 dialer,
+                tunnel_idle: self.tunnel_idle.unwrap_or(Duration::from_secs(300)),
             }),
         })
     }

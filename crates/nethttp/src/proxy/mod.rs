@@ -26,6 +26,7 @@ mod forwarded;
 mod hop;
 mod max_forwards;
 mod request;
+mod splice;
 mod upgrade;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -67,9 +67,9 @@ pub(crate) fn join(asked: Asked, mut upstream: Response<Body>) -> Result<HttpRes
                 return;
             }
         };
-        if let Err(e) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
-            tracing::debug!(error = %e, "proxied upgraded connection ended with an error");
-        }
+        // An upgraded connection idle for 5 minutes is closed (a WebSocket application that
+        // needs longer sends pings).
+        super::splice::splice(&mut down, &mut up, std::time::Duration::from_secs(300)).await;
     });
     // The upstream's fields go back (its `Sec-WebSocket-Accept`, say), hop-by-hop ones out
     // and the upgrade said again for the client's hop.
