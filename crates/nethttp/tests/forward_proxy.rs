@@ -293,3 +293,62 @@ async fn an_idle_tunnel_is_closed_at_the_idle_timeout() {
         start.elapsed()
     );
 }
+
+/// curl's outcome through a proxy: `http_code` and the body (the target's line, with only
+/// whether a `Via` came: each proxy names itself there).
+async fn through(proxy: &str, extra: &[&str], url: &str) -> String {
+    let mut args = vec!["-x", proxy, "-w", " %{http_code} connect=%{http_connect}"];
+    args.extend_from_slice(extra);
+    args.push(url);
+    let (_, body, err) = curl(&args).await;
+    // `via=VALUE proxy-auth=`: the value says only whether a Via was added.
+    let body = match (body.find("via="), body.find(" proxy-auth=")) {
+        (Some(a), Some(b)) if a < b => {
+            let set = if &body[a + 4..b] == "-" {
+                "none"
+            } else {
+                "set"
+            };
+            format!("{}via={set}{}", &body[..a], &body[b..])
+        }
+        _ => body,
+    };
+    format!(
+        "{body} {}",
+        if err.is_empty() { "" } else { "(curl error)" }
+    )
+}
+
+#[tokio::test]
+async fn the_same_curl_commands_get_what_tinyproxy_gives() {
+    if peer("curl", "--version", &[]).is_none() {
+        return;
+    }
+    let Some(bin) = common::tinyproxy::tinyproxy() else {
+        return;
+    };
+    let site_tls = TestServer::start_tls(target).await;
+    let site = TestServer::start(target).await;
+    let allowed = site_tls.addr().port();
+    let tiny = common::tinyproxy::Tinyproxy::start(&bin, &[allowed], None).await;
+    let ours = forward(ConnectPorts::Only(vec![allowed]), None).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, site_tls.certificate().unwrap().cert_pem()).unwrap();
+    let ca = ca.to_str().unwrap();
+    let cases: Vec<(&str, Vec<&str>, String)> = vec![
+        (
+            "https through a tunnel",
+            vec!["--cacert", ca],
+            site_tls.url("/t?x=1"),
+        ),
+        ("http in absolute form", vec![], site.url("/a?y=2")),
+        // A tunnel to a port not allowed: both refuse it (curl reports the proxy's status).
+        ("tunnel to another port", vec!["-p"], site.url("/p")),
+    ];
+    for (what, extra, url) in cases {
+        let theirs = through(&format!("http://{}", tiny.authority()), &extra, &url).await;
+        let mine = through(&format!("http://{}", ours.addr()), &extra, &url).await;
+        assert_eq!(mine, theirs, "{what}: nethttp vs tinyproxy");
+    }
+}

@@ -5,5 +5,6 @@ pub mod dial;
 pub mod peers;
 pub mod script;
 pub mod skips;
+pub mod tinyproxy;
 pub mod unix_peers;
 pub mod wire;
