@@ -73,6 +73,10 @@ pub struct ProxyArgs {
     /// Time the upstream has to answer with a response head (504 beyond).
     #[arg(long, default_value = "60s", value_parser = duration::parse)]
     upstream_timeout: Duration,
+    /// Longest silence inside an upstream's response body before the proxy gives up on it
+    /// (a server-sent-events stream that may stay quiet longer needs more).
+    #[arg(long, default_value = "60s", value_parser = duration::parse)]
+    upstream_read_timeout: Duration,
     /// Time allowed to connect to the upstream (504 beyond).
     #[arg(long, default_value = "10s", value_parser = duration::parse)]
     connect_timeout: Duration,
@@ -133,6 +137,7 @@ pub fn run(args: ProxyArgs) -> Result<(), String> {
 async fn proxy(args: ProxyArgs) -> Result<(), String> {
     let transport = ReverseProxy::default_transport()
         .response_header_timeout(args.upstream_timeout)
+        .read_timeout(args.upstream_read_timeout)
         .connect_timeout(args.connect_timeout)
         .max_idle_per_host(args.upstream_max_idle);
     let connect_ports = args.allow_connect_ports.clone().unwrap_or_default();

@@ -214,3 +214,45 @@ fn forward_proxy_flags_are_checked() {
         assert_eq!(ran.status.code(), Some(2), "{args:?}: {}", ran.stderr);
     }
 }
+
+/// An upstream that sends a head and a first chunk, waits `gap`, then ends its body.
+fn gappy_upstream(gap: Duration) -> std::net::SocketAddr {
+    use std::io::{Read, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in l.incoming().take(2) {
+            let Ok(mut s) = conn else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nfirst\n\r\n",
+                );
+                std::thread::sleep(gap);
+                let _ = s.write_all(b"5\r\nlast\n\r\n0\r\n\r\n");
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn upstream_read_timeout_bounds_silence_inside_a_body() {
+    let Some(bin) = peer("curl", "--version") else {
+        return;
+    };
+    let upstream = gappy_upstream(Duration::from_millis(1500));
+    let to = format!("http://{upstream}");
+    // The default (60 s) waits out the gap.
+    let patient = proxy(&to, &[]);
+    assert_eq!(curl(&bin, &[&patient.url("/")]), "first\nlast\n");
+    // 500 ms does not: the body is cut after its first chunk.
+    let strict = proxy(&to, &["--upstream-read-timeout", "500ms"]);
+    let out = Command::new(&bin)
+        .args(["-sS", "--max-time", "10", &strict.url("/")])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "first\n");
+}
