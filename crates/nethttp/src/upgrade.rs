@@ -76,6 +76,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Kind};
+pub(crate) use crate::proto::h1::parse::has_token;
 
 /// The read side of an upgraded connection.
 pub(crate) type ReadSide = Box<dyn AsyncRead + Send + Unpin>;
@@ -317,13 +318,6 @@ pub(crate) fn is_upgrade_request(method: &http::Method, headers: &http::HeaderMa
             .get_all(http::header::CONNECTION)
             .iter()
             .any(|v| has_token(v.as_bytes(), b"upgrade"))
-}
-
-/// Whether the comma-separated list `value` holds `token` (ASCII case ignored).
-pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|t| t.trim_ascii().eq_ignore_ascii_case(token))
 }
 
 #[cfg(test)]

@@ -176,7 +176,7 @@ fn write_fields(dst: &mut Vec<u8>, uri: &Uri, headers: &HeaderMap, opts: &Reques
         && headers
             .get_all(header::CONNECTION)
             .iter()
-            .any(|v| crate::upgrade::has_token(v.as_bytes(), b"upgrade"))
+            .any(|v| super::parse::has_token(v.as_bytes(), b"upgrade"))
     {
         dst.extend_from_slice(b"connection: upgrade\r\n");
     }
@@ -206,11 +206,10 @@ fn host_without_default_port<'a>(uri: &Uri, authority: &'a str) -> &'a str {
 
 /// Whether the caller asked for `Connection: close`.
 pub(crate) fn wants_close(headers: &HeaderMap) -> bool {
-    headers.get_all(header::CONNECTION).iter().any(|v| {
-        v.as_bytes()
-            .split(|&b| b == b',')
-            .any(|t| super::parse::trim(t).eq_ignore_ascii_case(b"close"))
-    })
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .any(|v| super::parse::has_token(v.as_bytes(), b"close"))
 }
 
 /// Whether the caller asked for `Expect: 100-continue`.

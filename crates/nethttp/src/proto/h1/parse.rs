@@ -571,6 +571,15 @@ pub(crate) fn parse_content_length(v: &[u8]) -> Option<u64> {
     result
 }
 
+/// Whether the comma-separated field value `value` lists `token` (ASCII case ignored,
+/// optional whitespace around each element, RFC 9110 §5.6.1): `Connection: keep-alive,
+/// Upgrade` lists `upgrade`.
+pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| trim(t).eq_ignore_ascii_case(token))
+}
+
 pub(crate) fn trim(s: &[u8]) -> &[u8] {
     let start = s
         .iter()

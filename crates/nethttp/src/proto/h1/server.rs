@@ -1038,7 +1038,7 @@ fn scan_response_headers(headers: &http::HeaderMap) -> (bool, Option<u64>) {
     let mut length = None;
     for (name, value) in headers {
         if name == http::header::CONNECTION {
-            close |= has_token(value.as_bytes(), b"close");
+            close |= parse::has_token(value.as_bytes(), b"close");
         } else if name == http::header::CONTENT_LENGTH {
             length = value
                 .to_str()
@@ -1047,12 +1047,4 @@ fn scan_response_headers(headers: &http::HeaderMap) -> (bool, Option<u64>) {
         }
     }
     (close, length)
-}
-
-/// Whether a comma-separated header value contains `token` (case-insensitive).
-fn has_token(value: &[u8], token: &[u8]) -> bool {
-    value.split(|&b| b == b',').any(|t| {
-        let t = t.trim_ascii();
-        t.eq_ignore_ascii_case(token)
-    })
 }
