@@ -136,6 +136,7 @@ pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;
+pub mod interim;
 pub mod mux;
 pub mod net;
 mod percent;

@@ -1,7 +1,9 @@
 //! Upgrades through the reverse proxy: a WebSocket opened through `ReverseProxy` reaches the
 //! upstream's handshake (`Sec-WebSocket-*` end to end, `Upgrade` said again per hop) and the
 //! two connections are joined; an upstream that switches to another protocol is a `502`; a
-//! plain request through the same proxy is unaffected.
+//! plain request through the same proxy is unaffected. From an HTTP/2 client (hyper's, RFC
+//! 8441 extended CONNECT) the WebSocket reaches an HTTP/1.1 upstream as its opening request,
+//! and an upstream that does not switch is a `502`, never an accepted stream.
 
 use std::time::Duration;
 
@@ -88,5 +90,82 @@ async fn an_upstream_switching_to_another_protocol_is_a_502() {
         .send()
         .await
         .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+}
+
+/// Opens an RFC 8441 WebSocket to `path` on `front` with hyper's HTTP/2 client (h2c):
+/// the response, and the stream when it was accepted.
+async fn h2_extended_connect(
+    front: &TestServer,
+    path: &str,
+) -> (
+    http::Response<hyper::body::Incoming>,
+    hyper::client::conn::http2::SendRequest<http_body_util::Empty<bytes::Bytes>>,
+) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let tcp = tokio::net::TcpStream::connect(front.addr()).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut req = http::Request::builder()
+        .method(http::Method::CONNECT)
+        .uri(front.url(path))
+        .header(header::SEC_WEBSOCKET_VERSION, "13")
+        .header(header::SEC_WEBSOCKET_PROTOCOL, "chat")
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    req.extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    let res = tokio::time::timeout(LIMIT, send.send_request(req))
+        .await
+        .unwrap()
+        .unwrap();
+    (res, send)
+}
+
+#[tokio::test]
+async fn a_websocket_from_an_http2_client_reaches_an_http11_upstream() {
+    let (up, front) = proxied().await;
+    let (res, mut send) = h2_extended_connect(&front, "/ws").await;
+    // RFC 8441 §5: accepted with 200, and no Sec-WebSocket-Accept (the proxy's key was its own).
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers().get(header::SEC_WEBSOCKET_ACCEPT).is_none());
+    assert!(res.headers().get(header::UPGRADE).is_none());
+    let io = hyper_util::rt::TokioIo::new(hyper::upgrade::on(res).await.unwrap());
+    let mut socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
+        io,
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    )
+    .await;
+    for i in 0..3 {
+        socket.send(Message::text(format!("m{i}"))).await.unwrap();
+        let got = tokio::time::timeout(LIMIT, socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, Message::text(format!("upstream: m{i}")));
+    }
+    // The HTTP/2 connection carries ordinary requests beside the WebSocket.
+    let plain = http::Request::get(front.url("/plain"))
+        .body(http_body_util::Empty::<bytes::Bytes>::new())
+        .unwrap();
+    let res = send.send_request(plain).await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    socket.close(None).await.unwrap();
+    drop(up);
+}
+
+#[tokio::test]
+async fn an_http2_upgrade_the_upstream_does_not_switch_is_refused_not_tunnelled() {
+    let (_up, front) = proxied().await;
+    // `/plain` answers 200 without switching: a 2xx here would accept a tunnel to nowhere.
+    let (res, _send) = h2_extended_connect(&front, "/plain").await;
+    assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+    // `/wrong` switches to another protocol.
+    let (res, _send) = h2_extended_connect(&front, "/wrong").await;
     assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
 }

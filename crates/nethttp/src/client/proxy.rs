@@ -105,7 +105,7 @@ pub(crate) fn basic_auth(user: &[u8], password: &[u8]) -> HeaderValue {
 }
 
 /// Standard base64 with padding (RFC 4648 §4), appended to `out`.
-fn base64_encode(input: &[u8], out: &mut Vec<u8>) {
+pub(crate) fn base64_encode(input: &[u8], out: &mut Vec<u8>) {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     for chunk in input.chunks(3) {
         let b = [

@@ -54,6 +54,10 @@ pub trait Trace: Send + Sync + 'static {
     fn wrote_request(&self, _err: Option<&Error>) {}
     /// The first byte of the response arrived.
     fn got_first_response_byte(&self) {}
+    /// An interim (1xx) response arrived before the final one (`100 Continue` included;
+    /// a `101` to an upgrade is the final one), as Go's `Got1xxResponse`. A reverse proxy
+    /// passes `103 Early Hints` on from here.
+    fn got_1xx_response(&self, _status: http::StatusCode, _headers: &http::HeaderMap) {}
     /// A redirect with `status` is being followed to `next`; the phases above start again.
     fn redirect(&self, _status: http::StatusCode, _next: &http::Uri) {}
 }
@@ -92,5 +96,8 @@ impl ExchangeEvents for Observe<'_> {
     }
     fn got_first_response_byte(&self) {
         self.0.got_first_response_byte()
+    }
+    fn got_1xx_response(&self, status: http::StatusCode, headers: &http::HeaderMap) {
+        self.0.got_1xx_response(status, headers)
     }
 }

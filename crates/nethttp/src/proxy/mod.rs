@@ -17,13 +17,15 @@
 //!
 //! Protocol upgrades (WebSocket) on HTTP/1.1 pass through (`upgrade`): the client's
 //! `Upgrade` is said again upstream, and after the upstream's `101` both connections are
-//! handed over by our server and client and joined.
+//! handed over by our server and client and joined. Interim responses (`103 Early Hints`)
+//! from the upstream are passed on to the client as they arrive (`interim`).
 
 mod body;
 mod error;
 mod forward;
 mod forwarded;
 mod hop;
+mod interim;
 mod max_forwards;
 mod request;
 mod splice;
@@ -151,7 +153,7 @@ impl ReverseProxy {
         let upgrading = upgrade::asked(&mut inbound);
         let mut out = request::outbound_parts(&inbound);
         if let Some(asked) = &upgrading {
-            upgrade::ask_upstream(asked, &mut out.headers);
+            upgrade::ask_upstream(asked, &mut out);
         }
         if let max_forwards::Hop::Answer(resp) = max_forwards::check(&inbound, &mut out.headers) {
             return resp;
@@ -177,6 +179,7 @@ impl ReverseProxy {
                 rewrite(&mut pr);
             }
         }
+        interim::pass_on(&mut out);
 
         // RFC 9112 bodies are checked by our own decoder as they are read: read the first
         // frame before anything goes upstream (see `body::first_frame`).
@@ -211,6 +214,18 @@ impl ReverseProxy {
                 },
                 None => self.respond(resp, inbound.version),
             },
+            // An extended CONNECT answered 2xx is accepted: the upstream must have switched.
+            Ok(resp)
+                if resp.status().is_success()
+                    && upgrading
+                        .as_ref()
+                        .is_some_and(upgrade::Asked::by_extended_connect) =>
+            {
+                self.error(Error::new(
+                    Kind::Upgrade,
+                    "the upstream answered the upgrade without switching protocols",
+                ))
+            }
             Ok(resp) => self.respond(resp, inbound.version),
             Err(e) if failed.load(Ordering::Acquire) => {
                 self.error(Error::user(error::InboundBodyFailed(e)))

@@ -4,9 +4,17 @@
 //! `Upgrade` names the protocol asked for is answered to the client, and the two connections
 //! are then joined, bytes copied both ways until either side ends. An upstream that switches
 //! to another protocol is a `502`.
+//!
+//! From an HTTP/2 client the upgrade is an extended CONNECT (RFC 8441: `:protocol`
+//! `websocket`), which HTTP/1.1 upstreams do not speak: it goes upstream as the HTTP/1.1
+//! opening request (RFC 6455 §4.1: `GET`, `Upgrade: websocket`, a fresh
+//! `Sec-WebSocket-Key`, the client's `Sec-WebSocket-Version`, subprotocols and extensions),
+//! and the upstream's `101` goes back as the `200` that accepts the stream (RFC 8441 §5,
+//! without `Sec-WebSocket-Accept`, which HTTP/2 does not use). The frames are the same on
+//! both sides, so the joined byte streams need no translation.
 
-use http::header::{self, HeaderMap, HeaderValue};
-use http::{Response, StatusCode};
+use http::header::{self, HeaderValue};
+use http::{Method, Response, StatusCode, Version};
 
 use crate::body::Body;
 use crate::error::{Error, Kind};
@@ -18,12 +26,33 @@ use crate::upgrade::{self, OnUpgrade};
 pub(crate) struct Asked {
     protocol: HeaderValue,
     client: OnUpgrade,
+    /// Asked by an HTTP/2 extended CONNECT: answered with `200`, not `101`.
+    extended_connect: bool,
+}
+
+impl Asked {
+    /// Asked by an HTTP/2 extended CONNECT.
+    pub(crate) fn by_extended_connect(&self) -> bool {
+        self.extended_connect
+    }
 }
 
 /// What `parts` asks to upgrade to, taking the client's side of the upgrade from it.
 pub(crate) fn asked(parts: &mut http::request::Parts) -> Option<Asked> {
-    if parts.method == http::Method::CONNECT {
-        return None;
+    if parts.method == Method::CONNECT {
+        // Only an extended CONNECT asks for a protocol; a plain one asks for a tunnel,
+        // which is a forward proxy's business.
+        if parts.version != Version::HTTP_2 {
+            return None;
+        }
+        let protocol = parts.extensions.get::<h2::ext::Protocol>()?;
+        let protocol = HeaderValue::from_str(protocol.as_str()).ok()?;
+        let client = parts.extensions.remove::<OnUpgrade>()?;
+        return Some(Asked {
+            protocol,
+            client,
+            extended_connect: true,
+        });
     }
     let named = parts
         .headers
@@ -35,13 +64,34 @@ pub(crate) fn asked(parts: &mut http::request::Parts) -> Option<Asked> {
         return None;
     }
     let client = parts.extensions.remove::<OnUpgrade>()?;
-    Some(Asked { protocol, client })
+    Some(Asked {
+        protocol,
+        client,
+        extended_connect: false,
+    })
 }
 
-/// Says the upgrade again on the outbound request, after the hop-by-hop fields went.
-pub(crate) fn ask_upstream(asked: &Asked, headers: &mut HeaderMap) {
+/// Says the upgrade again on the outbound request, after the hop-by-hop fields went; an
+/// extended CONNECT becomes the HTTP/1.1 opening request.
+pub(crate) fn ask_upstream(asked: &Asked, out: &mut http::request::Parts) {
+    let headers = &mut out.headers;
     headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     headers.insert(header::UPGRADE, asked.protocol.clone());
+    if asked.extended_connect {
+        out.method = Method::GET;
+        if asked.protocol.as_bytes().eq_ignore_ascii_case(b"websocket") {
+            headers.insert(header::SEC_WEBSOCKET_KEY, websocket_key());
+        }
+    }
+}
+
+/// A `Sec-WebSocket-Key`: 16 random bytes in base64 (RFC 6455 §4.1). It only has to differ
+/// between handshakes (it keeps caches from answering them), not be secret.
+fn websocket_key() -> HeaderValue {
+    let nonce: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
+    let mut out = Vec::with_capacity(24);
+    crate::client::base64_encode(&nonce, &mut out);
+    HeaderValue::from_bytes(&out).expect("base64 is a valid header value")
 }
 
 /// The upstream's `101`: checked, its connection joined to the client's, and the `101` for
@@ -75,9 +125,16 @@ pub(crate) fn join(asked: Asked, mut upstream: Response<Body>) -> Result<HttpRes
     // and the upgrade said again for the client's hop.
     let (mut parts, _) = upstream.into_parts();
     super::hop::remove(&mut parts.headers);
-    parts.headers.insert(header::UPGRADE, asked.protocol);
     parts.extensions.clear();
+    let status = if asked.extended_connect {
+        // The key was ours, and HTTP/2 has no use for its answer.
+        parts.headers.remove(header::SEC_WEBSOCKET_ACCEPT);
+        StatusCode::OK
+    } else {
+        parts.headers.insert(header::UPGRADE, asked.protocol);
+        StatusCode::SWITCHING_PROTOCOLS
+    };
     let mut resp = Response::from_parts(parts, Body::empty());
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    *resp.status_mut() = status;
     Ok(resp)
 }

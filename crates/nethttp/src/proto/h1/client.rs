@@ -577,6 +577,9 @@ async fn read_head_until<T: ClientIo>(
                 if progress.interim > MAX_INFORMATIONAL {
                     return Err(Error::new(Kind::Parse, "too many informational responses"));
                 }
+                if let Some(ev) = x.events {
+                    ev.got_1xx_response(head.status, &head.headers);
+                }
                 if stop == Interim::Any
                     || (stop == Interim::Continue && head.status == http::StatusCode::CONTINUE)
                 {

@@ -47,6 +47,37 @@ pub(crate) fn keep_alive_line(idle: std::time::Duration) -> Option<Box<[u8]>> {
     })
 }
 
+/// Writes an interim (1xx) response head (RFC 9110 §15.2): a status line and fields, no
+/// content. Fields about the connection or a body are left out: the final response says
+/// those.
+pub(crate) fn write_interim(dst: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap) {
+    dst.extend_from_slice(b"HTTP/1.1 ");
+    dst.extend_from_slice(status.as_str().as_bytes());
+    dst.push(b' ');
+    dst.extend_from_slice(
+        status
+            .canonical_reason()
+            .unwrap_or("Informational")
+            .as_bytes(),
+    );
+    dst.extend_from_slice(b"\r\n");
+    for (name, value) in headers {
+        match *name {
+            http::header::CONTENT_LENGTH
+            | http::header::TRANSFER_ENCODING
+            | http::header::CONNECTION
+            | http::header::UPGRADE => continue,
+            _ if name.as_str() == "keep-alive" => continue,
+            _ => {}
+        }
+        dst.extend_from_slice(name.as_str().as_bytes());
+        dst.extend_from_slice(b": ");
+        dst.extend_from_slice(value.as_bytes());
+        dst.extend_from_slice(b"\r\n");
+    }
+    dst.extend_from_slice(b"\r\n");
+}
+
 /// Writes the status line and headers, ending with the blank line.
 pub(crate) fn write_head(
     dst: &mut Vec<u8>,

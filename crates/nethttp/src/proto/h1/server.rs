@@ -25,6 +25,7 @@ use super::recycle;
 use crate::body::Body;
 use crate::conn::{ConnEvents, ConnState};
 use crate::handler::{CatchUnwind, Handler, HttpRequest, HttpResponse};
+use crate::interim;
 use crate::proto::rate::MinDataRate;
 use crate::proto::timeout::with_deadline;
 use crate::upgrade::{Pending, Upgraded};
@@ -68,7 +69,8 @@ enum Step {
     Panicked,
     /// The client closed or reset the connection.
     ClientGone,
-    /// Batched responses to send, or a `100 Continue` to answer.
+    /// Batched responses to send, a `100 Continue` to answer, or interim responses the
+    /// handler queued.
     Service,
 }
 
@@ -109,6 +111,7 @@ pub(crate) async fn serve<R, W, H>(
         cfg,
         served: 0,
         upgrade: None,
+        interim: None,
     };
     // One timer for the connection's idle waits, re-armed lazily (see `wait_idle`), and the
     // waker it holds, if it was polled since it was last reset or fired. Until the first
@@ -155,6 +158,9 @@ struct Conn<'a, R: ReadIo, W> {
     /// The current request asked for an upgrade: its handler's [`crate::upgrade::OnUpgrade`]
     /// is fulfilled from here.
     upgrade: Option<Pending>,
+    /// Interim (1xx) responses of the request being handled, made when its handler first
+    /// asks ([`crate::interim::sender`]), kept for the next request if no sender outlives it.
+    interim: Option<Arc<interim::Slot>>,
 }
 
 impl<R, W> Conn<'_, R, W>
@@ -615,9 +621,13 @@ where
         events: &mut ConnEvents,
         out: &mut Option<HttpResponse>,
     ) -> Result<bool, ()> {
-        let Some(expect_continue) = head.as_ref().map(|h| h.expect_continue) else {
+        let Some((expect_continue, version)) =
+            head.as_ref().map(|h| (h.expect_continue, h.version))
+        else {
             return Err(());
         };
+        // RFC 9110 §15.2: no interim response to an HTTP/1.0 client.
+        let interim_ok = version >= Version::HTTP_11;
         // Built by a plain function, so the head and request are not locals of this future
         // (moved-from locals still take room in every later state).
         let Some(req) = self.build_request(head, events) else {
@@ -642,7 +652,10 @@ where
             // `100 Continue` must wake us even though our handler future is not the reader.
             let mut notified = std::pin::pin!(signal.as_ref().map(|ex| ex.notify.notified()));
             let step = poll_fn(|cx| {
-                match fut.as_mut().poll(cx) {
+                let entered = interim_ok.then(|| interim::enter(&mut self.interim));
+                let polled = fut.as_mut().poll(cx);
+                drop(entered);
+                match polled {
                     Poll::Ready(Ok(resp)) => {
                         *out = Some(resp);
                         return Poll::Ready(Step::Answered);
@@ -652,6 +665,11 @@ where
                 }
                 if !self.wbuf.is_empty() || self.continue_wanted() {
                     return Poll::Ready(Step::Service);
+                }
+                if let Some(slot) = &self.interim {
+                    if slot.queued_or_register(cx.waker()) {
+                        return Poll::Ready(Step::Service);
+                    }
                 }
                 if watching {
                     if let Some(reader) = self.reader.as_mut() {
@@ -671,13 +689,22 @@ where
             })
             .await;
             match step {
-                Step::Answered => return Ok(true),
+                Step::Answered => {
+                    if self.interim.is_some() {
+                        // Interim responses queued before the handler returned go first.
+                        self.write_interim();
+                        self.end_interim(true);
+                    }
+                    return Ok(true);
+                }
                 Step::Panicked => {
+                    self.end_interim(false);
                     tracing::error!("handler panicked; answering 500 and closing the connection");
                     self.write_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
                     return Ok(false);
                 }
                 Step::ClientGone => {
+                    self.end_interim(false);
                     tracing::debug!("client closed the connection; handler dropped");
                     return Err(());
                 }
@@ -685,8 +712,13 @@ where
                     if self.claim_continue() {
                         self.wbuf.extend_from_slice(CONTINUE);
                     }
+                    let interim = self.interim.clone().filter(|_| self.write_interim());
                     if !self.wbuf.is_empty() && self.flush().await.is_err() {
+                        self.end_interim(false);
                         return Err(());
+                    }
+                    if let Some(slot) = interim {
+                        slot.mark_written();
                     }
                 }
             }
@@ -815,6 +847,34 @@ where
         }
         self.flush().await.map_err(|_| ())?;
         self.write_all(&data).await.map_err(|_| ())
+    }
+
+    /// Appends the interim responses the handler queued to the write buffer. Returns whether
+    /// there were any.
+    fn write_interim(&mut self) -> bool {
+        let Some(slot) = &self.interim else {
+            return false;
+        };
+        let queued = slot.take();
+        for (status, headers) in &queued {
+            encode::write_interim(&mut self.wbuf, *status, headers);
+        }
+        !queued.is_empty()
+    }
+
+    /// The request's interim responses are over (its final response begins, or the
+    /// exchange failed): senders still waiting are told, and the slot is kept for the next
+    /// request only if no sender outlives this one.
+    fn end_interim(&mut self, written: bool) {
+        if let Some(slot) = &self.interim {
+            if written {
+                // What was taken is in the write buffer, ahead of the final response.
+                slot.mark_written();
+            }
+            if !slot.close() {
+                self.interim = None;
+            }
+        }
     }
 
     fn continue_wanted(&self) -> bool {

@@ -3,10 +3,11 @@
 //! them: idle timeout, keepalive PINGs, the rapid-reset defence (CVE-2023-44487), connection
 //! states, and GOAWAY on graceful shutdown.
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -24,6 +25,7 @@ use super::send::{self, PipeError};
 use crate::body::Body;
 use crate::conn::{ConnEvents, ConnInfo, ConnState, Phase};
 use crate::handler::{text_response, CatchUnwind, Handler, HttpRequest, HttpResponse};
+use crate::interim;
 use crate::net::stall::WriteStall;
 use crate::upgrade::{Pending, Upgraded};
 
@@ -306,11 +308,10 @@ fn stream_task<H: Handler>(
                 (request, is_head, overflowed)
             }
         };
-        let call = CatchUnwind::new(handler.call(request));
-        let outcome = tokio::select! {
-            r = call => r,
-            reset = poll_fn(|cx| respond.poll_reset(cx)) => {
-                if reset.is_ok() {
+        let outcome = match call_handler(&*handler, request, &mut respond).await {
+            Called::Returned(r) => r,
+            Called::Reset(by_client) => {
+                if by_client {
                     task.0.reset_by_client();
                 }
                 return;
@@ -431,10 +432,9 @@ async fn connect_stream<H: Handler>(
     handler: Arc<H>,
     (recv, pending): (RecvStream, Pending),
 ) {
-    let call = CatchUnwind::new(handler.call(request));
-    let outcome = tokio::select! {
-        r = call => r,
-        _ = poll_fn(|cx| respond.poll_reset(cx)) => return,
+    let outcome = match call_handler(&*handler, request, &mut respond).await {
+        Called::Returned(r) => r,
+        Called::Reset(_) => return,
     };
     let resp = match outcome {
         Ok(resp) => resp,
@@ -476,6 +476,89 @@ async fn connect_stream<H: Handler>(
     if pending.fulfil(upgraded).is_err() {
         tracing::debug!("CONNECT answered but nobody took the stream; resetting it");
     }
+}
+
+/// How a handler's run on a stream ended.
+enum Called {
+    /// It returned (`Err`: it panicked).
+    Returned(Result<HttpResponse, ()>),
+    /// The stream was reset first (`true`: by the client) and the handler dropped.
+    Reset(bool),
+}
+
+pin_project_lite::pin_project! {
+    /// Runs the handler until it returns or the stream is reset, sending the interim (1xx)
+    /// responses it queues ([`crate::interim`]) as HEADERS frames as they come, and any left
+    /// when it returns before its final response. A struct rather than an `async fn`, so
+    /// the stream task holds the handler's future once (not its request besides).
+    struct CallHandler<'a, F> {
+        #[pin]
+        call: F,
+        respond: &'a mut SendResponse<Bytes>,
+        slot: Option<Arc<interim::Slot>>,
+    }
+}
+
+fn call_handler<'a, H: Handler + ?Sized>(
+    handler: &'a H,
+    request: HttpRequest,
+    respond: &'a mut SendResponse<Bytes>,
+) -> CallHandler<'a, impl Future<Output = Result<HttpResponse, ()>> + Send + 'a> {
+    CallHandler {
+        call: CatchUnwind::new(handler.call(request)),
+        respond,
+        slot: None,
+    }
+}
+
+impl<F: Future<Output = Result<HttpResponse, ()>>> Future for CallHandler<'_, F> {
+    type Output = Called;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> Poll<Called> {
+        let this = self.project();
+        let mut call = this.call;
+        let entered = interim::enter(this.slot);
+        let polled = call.as_mut().poll(cx);
+        drop(entered);
+        if let Poll::Ready(r) = polled {
+            if let Some(s) = this.slot.take() {
+                if r.is_ok() {
+                    send_interim(this.respond, &s);
+                }
+                s.close();
+            }
+            return Poll::Ready(Called::Returned(r));
+        }
+        if let Some(s) = this.slot.as_ref() {
+            while s.queued_or_register(cx.waker()) {
+                send_interim(this.respond, s);
+            }
+        }
+        match this.respond.poll_reset(cx) {
+            Poll::Ready(r) => {
+                if let Some(s) = this.slot.take() {
+                    s.close();
+                }
+                Poll::Ready(Called::Reset(r.is_ok()))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+/// Sends the interim responses queued in `slot` on the stream.
+fn send_interim(respond: &mut SendResponse<Bytes>, slot: &interim::Slot) {
+    for (status, mut headers) in slot.take() {
+        send::strip_connection_headers(&mut headers);
+        headers.remove(header::CONTENT_LENGTH);
+        let mut resp = Response::new(());
+        *resp.status_mut() = status;
+        *resp.headers_mut() = headers;
+        if let Err(e) = respond.send_informational(resp) {
+            tracing::debug!(error = %e, "sending an interim response failed");
+        }
+    }
+    slot.mark_written();
 }
 
 /// Sends the response; a client reset on the way counts towards the rapid-reset limit.
@@ -611,7 +694,7 @@ mod tests {
         .unwrap();
         let task = stream_task(req, respond, Arc::new(mux), cfg, None, StreamTask(streams));
         let size = std::mem::size_of_val(&task);
-        // 736 bytes; with the response's send path inline (as it was) about 1.9 KB.
+        // 760 bytes; with the response's send path inline (as it was) about 1.9 KB.
         assert!(size <= 1000, "stream task future is {size} bytes");
         client.abort();
     }
