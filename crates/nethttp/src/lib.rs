@@ -146,6 +146,7 @@ pub mod server;
 #[cfg(feature = "test-util")]
 pub mod test;
 pub mod tls;
+mod token;
 #[cfg(feature = "tower")]
 pub mod tower;
 pub mod upgrade;

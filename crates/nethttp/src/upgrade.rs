@@ -76,7 +76,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::oneshot;
 
 use crate::error::{Error, Kind};
-pub(crate) use crate::proto::h1::parse::has_token;
+use crate::token::has_token;
 
 /// The read side of an upgraded connection.
 pub(crate) type ReadSide = Box<dyn AsyncRead + Send + Unpin>;

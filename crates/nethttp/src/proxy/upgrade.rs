@@ -58,7 +58,7 @@ pub(crate) fn asked(parts: &mut http::request::Parts) -> Option<Asked> {
         .headers
         .get_all(header::CONNECTION)
         .iter()
-        .any(|v| upgrade::has_token(v.as_bytes(), b"upgrade"));
+        .any(|v| crate::token::has_token(v.as_bytes(), b"upgrade"));
     let protocol = parts.headers.get(header::UPGRADE)?.clone();
     if !named {
         return None;

@@ -59,12 +59,12 @@ impl WebSocketUpgrade {
                 .headers()
                 .get_all(header::UPGRADE)
                 .iter()
-                .any(|v| upgrade::has_token(v.as_bytes(), b"websocket"));
+                .any(|v| crate::token::has_token(v.as_bytes(), b"websocket"));
             let connection_ok = req
                 .headers()
                 .get_all(header::CONNECTION)
                 .iter()
-                .any(|v| upgrade::has_token(v.as_bytes(), b"upgrade"));
+                .any(|v| crate::token::has_token(v.as_bytes(), b"upgrade"));
             if !upgrade_ok || !connection_ok {
                 return Err(refuse(
                     "not a WebSocket request: Upgrade: websocket and Connection: upgrade expected",

@@ -2,6 +2,7 @@
 //! validation rules (the request smuggling defences of §6.3 among them) and builds an
 //! `http::request::Parts`-like head without copying header bytes.
 
+pub(crate) use crate::token::{has_token, trim};
 use std::mem::MaybeUninit;
 
 use bytes::BytesMut;
@@ -569,27 +570,6 @@ pub(crate) fn parse_content_length(v: &[u8]) -> Option<u64> {
         }
     }
     result
-}
-
-/// Whether the comma-separated field value `value` lists `token` (ASCII case ignored,
-/// optional whitespace around each element, RFC 9110 §5.6.1): `Connection: keep-alive,
-/// Upgrade` lists `upgrade`.
-pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
-    value
-        .split(|&b| b == b',')
-        .any(|t| trim(t).eq_ignore_ascii_case(token))
-}
-
-pub(crate) fn trim(s: &[u8]) -> &[u8] {
-    let start = s
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(s.len());
-    let end = s
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(start, |e| e + 1);
-    &s[start..end]
 }
 
 #[cfg(test)]

@@ -1,0 +1,40 @@
+//! Field values as lists (RFC 9110 §5.6.1): whether a comma-separated value names a token, and
+//! the optional whitespace around its elements. Shared by the HTTP/1.1 codec (`Connection`,
+//! `Transfer-Encoding`, `Expect`), the upgrade checks and the WebSocket handshake.
+
+/// Whether the comma-separated field value `value` lists `token` (ASCII case ignored,
+/// optional whitespace around each element, RFC 9110 §5.6.1): `Connection: keep-alive,
+/// Upgrade` lists `upgrade`.
+pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|t| trim(t).eq_ignore_ascii_case(token))
+}
+
+/// `s` without the spaces and tabs (OWS, RFC 9110 §5.6.3) at either end.
+pub(crate) fn trim(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|&b| b != b' ' && b != b'\t')
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |e| e + 1);
+    &s[start..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_name_tokens_whatever_the_case_and_whitespace() {
+        assert!(has_token(b"keep-alive, Upgrade", b"upgrade"));
+        assert!(has_token(b" close\t", b"close"));
+        assert!(!has_token(b"upgrades", b"upgrade"));
+        assert!(!has_token(b"", b"close"));
+        assert_eq!(trim(b" \t a b \t"), b"a b");
+        assert_eq!(trim(b"   "), b"");
+    }
+}
