@@ -10,6 +10,7 @@ mod proxy;
 mod routes;
 mod runtime;
 mod serve;
+mod server_args;
 mod tls_args;
 
 use clap::{Parser, Subcommand};

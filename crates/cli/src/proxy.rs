@@ -7,11 +7,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use nethttp::net::BindOptions;
 use nethttp::proxy::{ConnectPorts, ForwardProxy, ReverseProxy};
-use nethttp::{DynHandler, Server, ServerHandle, ServerTls};
+use nethttp::DynHandler;
 
-use crate::{duration, listen_addr};
+use crate::duration;
+use crate::server_args::ServerArgs;
 
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
@@ -33,43 +33,8 @@ pub struct ProxyArgs {
     /// Require these Basic proxy credentials (407 without them).
     #[arg(long, value_name = "USER:PASSWORD", conflicts_with = "to")]
     proxy_auth: Option<String>,
-    /// Address to listen on, as `serve` takes it: HOST:PORT, [IPv6]:PORT, :PORT, or
-    /// localhost:PORT. Port 0 picks a free port (the log line shows which).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    addr: String,
-    /// Time allowed to read a request head.
-    #[arg(long, default_value = "10s", value_parser = duration::parse)]
-    read_header_timeout: Duration,
-    /// Time allowed to read a whole request, head and body.
-    #[arg(long, default_value = "300s", value_parser = duration::parse)]
-    read_timeout: Duration,
-    /// Time a response write may wait for the client to read.
-    #[arg(long, default_value = "30s", value_parser = duration::parse)]
-    write_timeout: Duration,
-    /// How long a keep-alive connection may sit idle.
-    #[arg(long, default_value = "60s", value_parser = duration::parse)]
-    idle_timeout: Duration,
-    /// Largest request head accepted (431 beyond).
-    #[arg(long, default_value_t = 65536)]
-    max_header_bytes: usize,
-    /// Largest request body accepted (413 beyond); 0 means no limit.
-    #[arg(long, default_value_t = nethttp::server::DEFAULT_MAX_BODY_BYTES)]
-    max_body_bytes: u64,
-    /// Most client connections open at once; 0 means no limit.
-    #[arg(long, default_value_t = 0)]
-    max_connections: usize,
-    /// How long in-flight requests may run after SIGINT/SIGTERM before they are cut.
-    #[arg(long, default_value = "30s", value_parser = duration::parse)]
-    shutdown_timeout: Duration,
-    /// Runtime worker threads; 0 means one per CPU, 1 a single-threaded runtime.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN). Needs --tls-key.
-    #[arg(long, requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// PEM private key for --tls-cert.
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
+    #[command(flatten)]
+    server: ServerArgs,
     /// Time the upstream has to answer with a response head (504 beyond).
     #[arg(long, default_value = "60s", value_parser = duration::parse)]
     upstream_timeout: Duration,
@@ -130,7 +95,7 @@ fn parse_ports(s: &str) -> Result<ConnectPorts, String> {
 }
 
 pub fn run(args: ProxyArgs) -> Result<(), String> {
-    let rt = crate::runtime::build(args.threads)?;
+    let rt = crate::runtime::build(args.server.threads)?;
     rt.block_on(proxy(args))
 }
 
@@ -177,57 +142,23 @@ async fn proxy(args: ProxyArgs) -> Result<(), String> {
         }
     };
 
-    let server = Server::new()
-        .bind_options(BindOptions {
-            only_v6: Some(false),
-            ..BindOptions::default()
-        })
-        // The client's address, for X-Forwarded-For.
-        .conn_info(true)
-        .read_header_timeout(args.read_header_timeout)
-        .read_timeout(args.read_timeout)
-        .write_timeout(args.write_timeout)
-        .idle_timeout(args.idle_timeout)
-        .max_header_bytes(args.max_header_bytes)
-        .max_body_bytes((args.max_body_bytes > 0).then_some(args.max_body_bytes))
-        .max_connections((args.max_connections > 0).then_some(args.max_connections));
-    let server = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => {
-            server.tls(ServerTls::from_pem_files(cert, key).map_err(|e| format!("TLS setup: {e}"))?)
-        }
-        _ => server,
-    };
-    let scheme = if args.tls_cert.is_some() {
-        "https"
-    } else {
-        "http"
-    };
+    // The client's address, for X-Forwarded-For.
+    let server = args.server.server()?.conn_info(true);
+    let scheme = args.server.scheme();
     // Said before `listening on`, which is the line that tells a watcher the proxy is up.
     match &args.to {
         Some(Upstream::Url(u)) => tracing::info!("proxying to {u}"),
         Some(Upstream::Unix(p)) => tracing::info!("proxying to unix:{}", p.display()),
         None => tracing::info!("forward proxy; CONNECT to {:?}", connect_ports),
     }
-    let handle = listen(&server, &args.addr, handler)?;
+    let mut handler = Some(handler);
+    let handle = args.server.listen_tcp(&server, 0, || {
+        handler
+            .take()
+            .expect("without reuseport only the listener that bound takes the handler")
+    })?;
     tracing::info!("listening on {} ({scheme})", handle.local_addr());
-    crate::serve::until_signalled(&handle, args.shutdown_timeout).await
-}
-
-/// Binds the first of `addr`'s candidates that binds, and serves the proxy on it.
-fn listen(
-    server: &Server,
-    addr: &str,
-    handler: Box<dyn DynHandler>,
-) -> Result<ServerHandle, String> {
-    let mut last_error = None;
-    for a in listen_addr::resolve(addr)? {
-        match server.bind(a) {
-            Ok(listener) => return Ok(server.serve(listener, handler)),
-            Err(e) => last_error = Some(e),
-        }
-    }
-    let e = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
-    Err(format!("listening on {addr}: {e}"))
+    crate::serve::until_signalled(&handle, args.server.shutdown_timeout).await
 }
 
 #[cfg(test)]

@@ -1,0 +1,127 @@
+//! The listening side `serve` and `proxy` share: the address, the server's timeouts and
+//! limits, TLS, HTTP/2, the runtime's threads and the shutdown grace period, as flags, turned
+//! into a `Server` config and a bound listener.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use nethttp::net::BindOptions;
+use nethttp::{Handler, Server, ServerHandle, ServerTls};
+
+use crate::{duration, listen_addr};
+
+#[derive(Args, Debug)]
+pub struct ServerArgs {
+    /// Address to listen on, as Go takes it: HOST:PORT, [IPv6]:PORT, :PORT for every
+    /// interface, or a name such as localhost:PORT (resolved, IPv4 first). Port 0 picks a free
+    /// port (the log line shows which).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// Time allowed to read a request head.
+    #[arg(long, default_value = "10s", value_parser = duration::parse)]
+    read_header_timeout: Duration,
+    /// Time allowed to read a whole request, head and body.
+    #[arg(long, default_value = "300s", value_parser = duration::parse)]
+    read_timeout: Duration,
+    /// Time a response write may wait for the client to read.
+    #[arg(long, default_value = "30s", value_parser = duration::parse)]
+    write_timeout: Duration,
+    /// How long a keep-alive connection may sit idle.
+    #[arg(long, default_value = "60s", value_parser = duration::parse)]
+    idle_timeout: Duration,
+    /// Largest request head accepted (431 beyond).
+    #[arg(long, default_value_t = 65536)]
+    max_header_bytes: usize,
+    /// Largest request body accepted (413 beyond). The default is the library's, 64 MiB; 0
+    /// means no limit.
+    #[arg(long, default_value_t = nethttp::server::DEFAULT_MAX_BODY_BYTES)]
+    max_body_bytes: u64,
+    /// Most connections open at once; 0 means no limit.
+    #[arg(long, default_value_t = 0)]
+    max_connections: usize,
+    /// How long in-flight requests may run after SIGINT/SIGTERM before they are cut.
+    #[arg(long, default_value = "30s", value_parser = duration::parse)]
+    pub shutdown_timeout: Duration,
+    /// Runtime worker threads; 0 means one per CPU, 1 a single-threaded runtime.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// listen(2) backlog.
+    #[arg(long, default_value_t = 1024)]
+    pub backlog: u32,
+    /// PEM certificate chain: serve HTTPS (HTTP/2 and HTTP/1.1 by ALPN). Needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Speak HTTP/1.1 only: no h2 in ALPN, no h2c prior knowledge on plain TCP.
+    #[arg(long)]
+    no_http2: bool,
+    /// Most concurrent streams per HTTP/2 connection.
+    #[arg(long, default_value_t = 250)]
+    http2_max_streams: u32,
+}
+
+impl ServerArgs {
+    /// The `Server` these flags describe (TLS loaded from its files).
+    pub fn server(&self) -> Result<Server, String> {
+        let server = Server::new()
+            // An unspecified IPv6 address (`:PORT`) takes IPv4 too, as Go's listener does.
+            .bind_options(BindOptions {
+                only_v6: Some(false),
+                ..BindOptions::default()
+            })
+            .read_header_timeout(self.read_header_timeout)
+            .read_timeout(self.read_timeout)
+            .write_timeout(self.write_timeout)
+            .idle_timeout(self.idle_timeout)
+            .max_header_bytes(self.max_header_bytes)
+            .max_body_bytes((self.max_body_bytes > 0).then_some(self.max_body_bytes))
+            .max_connections((self.max_connections > 0).then_some(self.max_connections))
+            .backlog(self.backlog)
+            .http2(!self.no_http2)
+            .http2_max_concurrent_streams(self.http2_max_streams);
+        Ok(match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => server
+                .tls(ServerTls::from_pem_files(cert, key).map_err(|e| format!("TLS setup: {e}"))?),
+            _ => server,
+        })
+    }
+
+    /// `https` with --tls-cert, else `http`: for the log line that says where it listens.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls_cert.is_some() {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    /// Binds the first of --addr's candidates that binds (with `reuseport` accept loops on
+    /// SO_REUSEPORT listeners when above 1), and serves the handler `make` gives on it.
+    /// Without `reuseport`, `make` is called once, for the listener that bound.
+    pub fn listen_tcp<H: Handler>(
+        &self,
+        server: &Server,
+        reuseport: usize,
+        mut make: impl FnMut() -> H,
+    ) -> Result<ServerHandle, String> {
+        let mut last_error = None;
+        for addr in listen_addr::resolve(&self.addr)? {
+            let bound = if reuseport > 1 {
+                server.serve_reuseport(addr, reuseport, make())
+            } else {
+                server
+                    .bind(addr)
+                    .map(|listener| server.serve(listener, make()))
+            };
+            match bound {
+                Ok(h) => return Ok(h),
+                Err(e) => last_error = Some(e),
+            }
+        }
+        let e = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
+        Err(format!("listening on {}: {e}", self.addr))
+    }
+}
