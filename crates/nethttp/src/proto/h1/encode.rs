@@ -51,16 +51,7 @@ pub(crate) fn keep_alive_line(idle: std::time::Duration) -> Option<Box<[u8]>> {
 /// content. Fields about the connection or a body are left out: the final response says
 /// those.
 pub(crate) fn write_interim(dst: &mut Vec<u8>, status: StatusCode, headers: &HeaderMap) {
-    dst.extend_from_slice(b"HTTP/1.1 ");
-    dst.extend_from_slice(status.as_str().as_bytes());
-    dst.push(b' ');
-    dst.extend_from_slice(
-        status
-            .canonical_reason()
-            .unwrap_or("Informational")
-            .as_bytes(),
-    );
-    dst.extend_from_slice(b"\r\n");
+    write_status_line(dst, status);
     for (name, value) in headers {
         match *name {
             http::header::CONTENT_LENGTH
@@ -68,13 +59,25 @@ pub(crate) fn write_interim(dst: &mut Vec<u8>, status: StatusCode, headers: &Hea
             | http::header::CONNECTION
             | http::header::UPGRADE => continue,
             _ if name.as_str() == "keep-alive" => continue,
-            _ => {}
+            _ => write_field(dst, name, value),
         }
-        dst.extend_from_slice(name.as_str().as_bytes());
-        dst.extend_from_slice(b": ");
-        dst.extend_from_slice(value.as_bytes());
-        dst.extend_from_slice(b"\r\n");
     }
+    dst.extend_from_slice(b"\r\n");
+}
+
+fn write_status_line(dst: &mut Vec<u8>, status: StatusCode) {
+    dst.extend_from_slice(b"HTTP/1.1 ");
+    dst.extend_from_slice(status.as_str().as_bytes());
+    dst.push(b' ');
+    dst.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
+    dst.extend_from_slice(b"\r\n");
+}
+
+#[inline]
+fn write_field(dst: &mut Vec<u8>, name: &http::HeaderName, value: &http::HeaderValue) {
+    dst.extend_from_slice(name.as_str().as_bytes());
+    dst.extend_from_slice(b": ");
+    dst.extend_from_slice(value.as_bytes());
     dst.extend_from_slice(b"\r\n");
 }
 
@@ -88,11 +91,7 @@ pub(crate) fn write_head(
     if status == StatusCode::OK {
         dst.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
-        dst.extend_from_slice(b"HTTP/1.1 ");
-        dst.extend_from_slice(status.as_str().as_bytes());
-        dst.push(b' ');
-        dst.extend_from_slice(status.canonical_reason().unwrap_or("Unknown").as_bytes());
-        dst.extend_from_slice(b"\r\n");
+        write_status_line(dst, status);
     }
     let mut has_date = false;
     for (name, value) in headers {
@@ -106,10 +105,7 @@ pub(crate) fn write_head(
             _ if name.as_str() == "keep-alive" => continue,
             _ => {}
         }
-        dst.extend_from_slice(name.as_str().as_bytes());
-        dst.extend_from_slice(b": ");
-        dst.extend_from_slice(value.as_bytes());
-        dst.extend_from_slice(b"\r\n");
+        write_field(dst, name, value);
     }
     match opts.framing {
         Framing::Length(n) => write_length(dst, n),

@@ -45,53 +45,38 @@ impl StreamSocket for UnixStream {
     }
 }
 
-impl ConnIo for TcpStream {
-    type Read = tcp::OwnedReadHalf;
-    type Write = tcp::OwnedWriteHalf;
+/// The capabilities both kinds of stream socket have, the same way: split into owned halves,
+/// peeks that wait on readiness, and the kernel's count of bytes waiting.
+macro_rules! socket_conn_io {
+    ($stream:ty, $halves:ident) => {
+        impl ConnIo for $stream {
+            type Read = $halves::OwnedReadHalf;
+            type Write = $halves::OwnedWriteHalf;
 
-    fn split(self) -> (Self::Read, Self::Write) {
-        self.into_split()
-    }
+            fn split(self) -> (Self::Read, Self::Write) {
+                self.into_split()
+            }
 
-    const PEEK: bool = true;
+            const PEEK: bool = true;
 
-    fn poll_peek(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-        seen: usize,
-    ) -> Poll<io::Result<usize>> {
-        poll_peek(self, cx, buf, seen)
-    }
+            fn poll_peek(
+                &self,
+                cx: &mut Context<'_>,
+                buf: &mut [u8],
+                seen: usize,
+            ) -> Poll<io::Result<usize>> {
+                poll_peek(self, cx, buf, seen)
+            }
 
-    fn has_pending_input(&self) -> bool {
-        crate::net::has_pending_input(self.as_raw_fd())
-    }
+            fn has_pending_input(&self) -> bool {
+                crate::net::has_pending_input(self.as_raw_fd())
+            }
+        }
+    };
 }
 
-impl ConnIo for UnixStream {
-    type Read = unix::OwnedReadHalf;
-    type Write = unix::OwnedWriteHalf;
-
-    fn split(self) -> (Self::Read, Self::Write) {
-        self.into_split()
-    }
-
-    const PEEK: bool = true;
-
-    fn poll_peek(
-        &self,
-        cx: &mut Context<'_>,
-        buf: &mut [u8],
-        seen: usize,
-    ) -> Poll<io::Result<usize>> {
-        poll_peek(self, cx, buf, seen)
-    }
-
-    fn has_pending_input(&self) -> bool {
-        crate::net::has_pending_input(self.as_raw_fd())
-    }
-}
+socket_conn_io!(TcpStream, tcp);
+socket_conn_io!(UnixStream, unix);
 
 /// [`ConnIo::poll_peek`] for a socket. Each wait is for the socket to turn readable again,
 /// and a look that finds nothing new clears the runtime's readiness first, so a client that
