@@ -2,7 +2,8 @@
 //! HTTP/1.1, ahead of the final response, written while the handler still works, none for
 //! HTTP/1.0, in order among pipelined responses, refused after the final response), over
 //! HTTP/2 to curl, heard by hyper's client and ours (`Trace::got_1xx_response`), and passed
-//! on by the reverse proxy (hop-by-hop fields removed; an upstream flooding 1xx is a 502).
+//! on by the reverse proxy (hop-by-hop fields removed; an upstream flooding 1xx is a 502); a
+//! client that never reads them is cut by the write timeout with bounded memory.
 
 mod common;
 
@@ -390,4 +391,58 @@ async fn an_upstream_flooding_interim_responses_is_a_502() {
     };
     assert!(interims <= 8, "{interims} passed on");
     assert!(last.starts_with("HTTP/1.1 502 Bad Gateway\r\n"), "{last}");
+}
+
+#[tokio::test]
+async fn a_client_that_never_reads_interim_responses_is_cut_by_the_write_timeout() {
+    // The handler sends 8 KiB interim responses as fast as the connection takes them; the
+    // client never reads. Each send waits for its own write, so what got through is bounded
+    // by the socket buffers; then the write timeout closes the connection and the handler,
+    // still sending, is dropped.
+    struct Count(Arc<Mutex<Option<usize>>>, usize);
+    impl Drop for Count {
+        fn drop(&mut self) {
+            *self.0.lock().unwrap() = Some(self.1);
+        }
+    }
+    let sent: Arc<Mutex<Option<usize>>> = Arc::default();
+    let seen = sent.clone();
+    let handler = move |_req: HttpRequest| {
+        let seen = seen.clone();
+        async move {
+            let s = nethttp::interim::sender().unwrap();
+            let mut h = HeaderMap::new();
+            h.insert(
+                "x-pad",
+                HeaderValue::from_str(&"p".repeat(8 << 10)).unwrap(),
+            );
+            let mut count = Count(seen, 0);
+            while count.1 < 100_000 && s.send(StatusCode::EARLY_HINTS, h.clone()).await.is_ok() {
+                count.1 += 1;
+            }
+            text_response(StatusCode::OK, "never reached")
+        }
+    };
+    let server = Server::new().write_timeout(Duration::from_millis(300));
+    let h = start(server, handler);
+    let mut c = Conn::connect(h.local_addr()).await;
+    c.send(get("/")).await;
+    let started = std::time::Instant::now();
+    let sent = loop {
+        if let Some(n) = *sent.lock().unwrap() {
+            break n;
+        }
+        assert!(started.elapsed() < LIMIT, "the handler was never stopped");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(sent > 0, "some went out before the buffers filled");
+    // Loopback socket buffers hold a few MB at most: far below 100,000 × 8 KiB.
+    assert!(
+        sent * (8 << 10) < 64 << 20,
+        "{sent} interim responses went out"
+    );
+    while h.live_connections() > 0 {
+        assert!(started.elapsed() < LIMIT, "the connection was never closed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
