@@ -1,15 +1,20 @@
 //! WebSocket (RFC 6455) on nethttp's upgrades (feature `websocket`): the server's handshake
-//! ([`WebSocketUpgrade`], over HTTP/1.1 and over HTTP/2 by RFC 8441's extended CONNECT) and
-//! the client's ([`connect`]). The frames are tokio-tungstenite's: a [`WebSocket`] is its
-//! `WebSocketStream` over our [`Upgraded`](crate::upgrade::Upgraded) connection, a `Stream` of
-//! [`Message`]s and a `Sink` for them.
+//! ([`WebSocketUpgrade`]) and the client's ([`connect`], [`connect_with`]), each over
+//! HTTP/1.1 and over HTTP/2 by RFC 8441's extended CONNECT (the client uses HTTP/2 when its
+//! connection to the host is HTTP/2 and the server enabled extended CONNECT; several
+//! WebSockets and ordinary requests then share that one connection). The frames are
+//! tokio-tungstenite's: a [`WebSocket`] is its `WebSocketStream` over our
+//! [`Upgraded`](crate::upgrade::Upgraded) connection, a `Stream` of [`Message`]s and a `Sink`
+//! for them.
 //!
 //! Limits, all finite by default ([`default_config`]): a message (and a frame) at most
 //! 16 MiB (larger ones fail the read; [`close_frame_for`] gives the 1009 "message too big" to
 //! send), and a send waits for the socket when 128 KiB are buffered, so a peer that does not
-//! read holds the sender rather than growing its memory. Timeouts are the application's: once upgraded, the connection is
-//! outside the server's (see [`crate::upgrade`]); wrap reads in `tokio::time::timeout`, and
-//! send pings if idle peers must be noticed.
+//! read holds the sender rather than growing its memory.
+//!
+//! Timeouts are the application's: once upgraded, the connection is outside the server's
+//! (see [`crate::upgrade`]); wrap reads in `tokio::time::timeout`, and send pings if idle
+//! peers must be noticed.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
