@@ -8,7 +8,6 @@ use http::{Request, Response, StatusCode};
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
 
 use super::{default_config, WebSocket, VERSION};
 use crate::body::Body;
@@ -25,7 +24,7 @@ const OVER_H2: ExtendedConnect = ExtendedConnect {
 
 /// Opens a WebSocket to `url` (`ws://` or `wss://`; `http://` and `https://` are taken as
 /// the same) with a client of default settings speaking HTTP/1.1 (as browsers open one by
-/// default; [`connect_with`] runs it over HTTP/2 too), and the default limits.
+/// default; [`connect_with`] runs it over HTTP/2 too), and the default limits and keepalive.
 /// Returns the socket and the server's `101` response (its headers say which subprotocol
 /// was chosen).
 ///
@@ -50,6 +49,8 @@ pub async fn connect(url: &str) -> Result<(WebSocket, Response<Body>)> {
 /// the server to have enabled it (SETTINGS_ENABLE_CONNECT_PROTOCOL); an HTTP/2 server that
 /// did not fails the call with [`Kind::Upgrade`] saying so: use a client with
 /// `transport(|t| t.http2(false))` for such a server.
+///
+/// The socket has the default keepalive (see [`WebSocket::set_keepalive`]).
 pub async fn connect_with(
     client: &Client,
     req: Request<Body>,
@@ -122,7 +123,7 @@ pub async fn connect_with(
         }
     }
     let io = crate::upgrade::on(&mut res).await?;
-    let socket = WebSocketStream::from_raw_socket(io, Role::Client, Some(config)).await;
+    let socket = WebSocket::new(io, Role::Client, config).await;
     Ok((socket, res))
 }
 
