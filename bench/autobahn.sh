@@ -10,7 +10,9 @@
 # build). Every case but 12.* and 13.* (permessage-deflate, which nethttp does not
 # negotiate); each phase fails unless every case's behaviour is OK, NON-STRICT or
 # INFORMATIONAL (the suite's passing grades). Reports land in target/autobahn/. Needs Python 2.7 (`pyenv`, PYENV_VERSION=2.7.18
-# by default, or PY2=/path/to/python2); the suite is pip-installed into target/autobahn/site.
+# by default, or PY2=/path/to/python2); the suite is pip-installed into target/autobahn/site
+# (by .ci/install-peers, or here if missing), where tests/websocket_autobahn.rs, a subset of
+# these cases inside `cargo test`, finds it too.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 OUT=target/autobahn

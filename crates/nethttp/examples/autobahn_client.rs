@@ -1,7 +1,7 @@
 //! Our WebSocket client driven through the Autobahn|Testsuite's fuzzingserver: asks it for
 //! the number of cases, runs each (echoing every text and binary message back until the
-//! server closes), then asks it to write its reports. `bench/autobahn_client.sh` starts the
-//! fuzzingserver and checks the reports.
+//! server closes), then asks it to write its reports. `bench/autobahn.sh` starts the
+//! fuzzingserver and checks the reports (`tests/websocket_autobahn.rs` runs a subset the same way).
 //!
 //! ```sh
 //! cargo run -p nethttp --features websocket --example autobahn_client -- ws://127.0.0.1:9001

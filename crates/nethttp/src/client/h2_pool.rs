@@ -1,7 +1,8 @@
 //! HTTP/2 connections in the pool: one connection carries many requests at once, up to the
 //! server's MAX_CONCURRENT_STREAMS. Each shared connection has a task that drives it and
 //! takes it out of the pool when it ends (GOAWAY, error, or idle past the pool's timeout);
-//! each request holds an [`H2Stream`] that counts it in flight until its response body ends.
+//! each request holds an [`H2Stream`] that counts it in flight until its response body ends
+//! (or, for an extended `CONNECT`, until its upgraded stream is dropped).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
@@ -26,8 +27,15 @@ pub(crate) struct H2Conn {
     dead: AtomicBool,
     /// When it last had no request in flight.
     idle_since: Mutex<Instant>,
-    /// Wakes the driving task: the connection went idle, or must close.
+    /// Wakes the driving task: the connection went idle, or must close, or a request waits
+    /// for the server's SETTINGS.
     wake: Notify,
+    /// The server's first SETTINGS are known to be applied (a PONG came after them).
+    settings_known: AtomicBool,
+    /// A request waits for `settings_known`: the driver sends a PING to learn it.
+    settings_wanted: AtomicBool,
+    /// Wakes the requests waiting for `settings_known` (or for the connection's end).
+    settings_seen: Notify,
 }
 
 impl H2Conn {
@@ -52,6 +60,33 @@ impl H2Conn {
     pub(crate) fn has_capacity(&self) -> bool {
         !self.is_dead()
             && self.in_flight() < self.send.current_max_send_streams().min(self.stream_cap)
+    }
+
+    /// Whether the server allows extended `CONNECT` (RFC 8441: it sent
+    /// SETTINGS_ENABLE_CONNECT_PROTOCOL = 1), waiting up to `wait` for its first SETTINGS
+    /// if they may not have been applied yet; `None` if they did not come in time. h2's
+    /// handshake returns before the server's SETTINGS arrive, and says nothing of them, so
+    /// the driver learns it with a PING: the server sends its SETTINGS first (RFC 9113
+    /// §3.4), and h2 applies them before it reads the next frame, so once the PONG is in,
+    /// the setting h2 reports is the server's.
+    pub(crate) async fn extended_connect(&self, wait: Duration) -> Option<bool> {
+        let known = async {
+            loop {
+                if self.send.is_extended_connect_protocol_enabled() {
+                    return true;
+                }
+                let seen = self.settings_seen.notified();
+                let mut seen = std::pin::pin!(seen);
+                seen.as_mut().enable();
+                if self.settings_known.load(Ordering::Acquire) || self.is_dead() {
+                    return self.send.is_extended_connect_protocol_enabled();
+                }
+                self.settings_wanted.store(true, Ordering::Release);
+                self.wake.notify_one();
+                seen.await;
+            }
+        };
+        tokio::time::timeout(wait, known).await.ok()
     }
 
     /// Takes no new requests; closes once idle (at once if idle now).
@@ -80,9 +115,9 @@ pub(crate) fn start(
     limits: H2Limits,
     local_addr: Option<std::net::SocketAddr>,
 ) -> Arc<H2Conn> {
-    let pinger = limits
-        .keepalive
-        .and_then(|ka| Some((conn.ping_pong()?, ka)));
+    // Taken whether or not keepalive PINGs are on: a PING also tells when the server's
+    // SETTINGS are in (see `H2Conn::extended_connect`).
+    let pinger = conn.ping_pong();
     let shared = Arc::new(H2Conn {
         send,
         stream_cap: limits.stream_cap,
@@ -91,6 +126,9 @@ pub(crate) fn start(
         dead: AtomicBool::new(false),
         idle_since: Mutex::new(Instant::now()),
         wake: Notify::new(),
+        settings_known: AtomicBool::new(false),
+        settings_wanted: AtomicBool::new(false),
+        settings_seen: Notify::new(),
     });
     tokio::spawn(drive(
         conn,
@@ -99,6 +137,7 @@ pub(crate) fn start(
         Arc::downgrade(pool),
         limits.idle_timeout,
         pinger,
+        limits.keepalive,
     ));
     shared
 }
@@ -106,23 +145,38 @@ pub(crate) fn start(
 /// Drives the connection until it ends, or until it has been idle for `idle_timeout` (or
 /// is retired while idle), or a keepalive PING goes unanswered; then removes it from the
 /// pool. A connection whose peer vanished without closing is found dead by the PING, not
-/// by each of its requests timing out in turn.
+/// by each of its requests timing out in turn. A PING is also sent when a request asks
+/// whether the server's SETTINGS are in (any PONG answers that).
 async fn drive(
     conn: Connection<Stream, Bytes>,
     shared: Arc<H2Conn>,
     key: Arc<ConnectKey>,
     pool: Weak<Shared>,
     idle_timeout: Duration,
-    pinger: Option<(h2::PingPong, (Duration, Duration))>,
+    mut ping: Option<h2::PingPong>,
+    keepalive: Option<(Duration, Duration)>,
 ) {
     let mut conn = std::pin::pin!(conn);
-    let (mut ping, (interval, ping_timeout)) = match pinger {
-        Some((p, ka)) => (Some(p), ka),
-        None => (None, (Duration::from_secs(3600), Duration::ZERO)),
-    };
+    let (interval, ping_timeout) = keepalive.unwrap_or((Duration::from_secs(3600), Duration::ZERO));
     let mut awaiting_pong = false;
     let mut ping_timer = std::pin::pin!(tokio::time::sleep(interval));
     loop {
+        if shared.settings_wanted.swap(false, Ordering::AcqRel) && !awaiting_pong {
+            match ping.as_mut().map(|p| p.send_ping(h2::Ping::opaque())) {
+                Some(Ok(())) => {
+                    awaiting_pong = true;
+                    // Answered within the keepalive's time like its own PINGs.
+                    if keepalive.is_some() {
+                        ping_timer.as_mut().reset(Instant::now() + ping_timeout);
+                    }
+                }
+                // No PING to be had: say what h2 knows now.
+                _ => {
+                    shared.settings_known.store(true, Ordering::Release);
+                    shared.settings_seen.notify_waiters();
+                }
+            }
+        }
         let idle = shared.in_flight() == 0;
         let idle_until =
             *shared.idle_since.lock().unwrap_or_else(|p| p.into_inner()) + idle_timeout;
@@ -138,7 +192,7 @@ async fn drive(
             }
             _ = shared.wake.notified() => {}
             _ = tokio::time::sleep_until(idle_until), if idle => {}
-            _ = ping_timer.as_mut(), if ping.is_some() => {
+            _ = ping_timer.as_mut(), if keepalive.is_some() && ping.is_some() => {
                 if awaiting_pong {
                     tracing::debug!(host = %key, "HTTP/2 keepalive PING unanswered; closing");
                     break;
@@ -157,11 +211,14 @@ async fn drive(
                     break;
                 }
                 awaiting_pong = false;
+                shared.settings_known.store(true, Ordering::Release);
+                shared.settings_seen.notify_waiters();
                 ping_timer.as_mut().reset(Instant::now() + interval);
             }
         }
     }
     shared.dead.store(true, Ordering::Release);
+    shared.settings_seen.notify_waiters();
     if let Some(pool) = pool.upgrade() {
         pool.h2_closed(&key, &shared);
     }

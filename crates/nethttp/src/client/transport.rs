@@ -759,6 +759,29 @@ impl Transport {
                         accept_gzip,
                         events: observe.as_ref().map(|o| o as &dyn ExchangeEvents),
                     };
+                    if parts.extensions.get::<h2c::ExtendedConnect>().is_some() {
+                        // RFC 8441 §3: extended CONNECT only once the server's SETTINGS
+                        // enabled it. A server without it fails the request, not retried:
+                        // every stream of the connection would be refused alike.
+                        let conn = stream.conn();
+                        match conn.extended_connect(cfg.response_header_timeout).await {
+                            Some(true) => {}
+                            Some(false) => {
+                                return Err(Error::new(
+                                    Kind::Upgrade,
+                                    "the HTTP/2 server does not allow extended CONNECT (RFC 8441: \
+                                     no SETTINGS_ENABLE_CONNECT_PROTOCOL), so no upgrade can \
+                                     run on its connection; use HTTP/1.1 for it",
+                                ))
+                            }
+                            None => {
+                                return Err(Error::new(
+                                    Kind::ResponseHeaderTimeout,
+                                    "timed out waiting for the HTTP/2 server's SETTINGS",
+                                ))
+                            }
+                        }
+                    }
                     match self.send_h2(stream, parts, body, &x).await {
                         Ok(res) => {
                             return Ok(gunzip::response(res, accept_gzip, inner.max_decompressed))

@@ -1,21 +1,30 @@
-//! The client's side of the WebSocket handshake (RFC 6455 §4.1): the opening request sent
-//! through our [`Client`] (so its TLS, proxies, resolver and timeouts apply), the checks on
-//! the server's `101` (`Sec-WebSocket-Accept` must match the key we sent), and the socket.
+//! The client's side of the WebSocket handshake (RFC 6455 §4.1, RFC 8441 over HTTP/2): the
+//! opening request sent through our [`Client`] (so its TLS, proxies, resolver, timeouts and
+//! pool apply), the checks on the server's answer (a `101` whose `Sec-WebSocket-Accept`
+//! matches the key we sent, or a `2xx` to the extended `CONNECT` on HTTP/2), and the socket.
 
 use http::header::{self, HeaderValue};
 use http::{Request, Response, StatusCode};
 use tokio_tungstenite::tungstenite::handshake::client::generate_key;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
 
 use super::{default_config, WebSocket, VERSION};
 use crate::body::Body;
 use crate::client::Client;
 use crate::error::{Error, Kind, Result};
+use crate::proto::h2::client::ExtendedConnect;
+
+/// How the handshake goes on an HTTP/2 connection (RFC 8441 §4-5): extended `CONNECT` with
+/// `:protocol: websocket`, and no key (`Sec-WebSocket-Key` is for HTTP/1.1 only).
+const OVER_H2: ExtendedConnect = ExtendedConnect {
+    protocol: "websocket",
+    h1_only: &[header::SEC_WEBSOCKET_KEY],
+};
 
 /// Opens a WebSocket to `url` (`ws://` or `wss://`; `http://` and `https://` are taken as
-/// the same) with a client of default settings speaking HTTP/1.1, and the default limits.
+/// the same) with a client of default settings speaking HTTP/1.1 (as browsers open one by
+/// default; [`connect_with`] runs it over HTTP/2 too), and the default limits and keepalive.
 /// Returns the socket and the server's `101` response (its headers say which subprotocol
 /// was chosen).
 ///
@@ -31,8 +40,17 @@ pub async fn connect(url: &str) -> Result<(WebSocket, Response<Body>)> {
 
 /// Opens a WebSocket with `req` (its URL `ws://`, `wss://`, `http://` or `https://`; its
 /// headers go along, `Sec-WebSocket-Protocol` and `Origin` say, and `Authorization`) through
-/// `client`, which must speak HTTP/1.1 to the server (`transport(|t| t.http2(false))` for
-/// `wss://`: the handshake is an HTTP/1.1 upgrade). The handshake fields are set here.
+/// `client`. The handshake fields are set here.
+///
+/// The connection is whichever `client` has for the host. On HTTP/1.1 (a new connection of
+/// its own, upgraded with `101`), or on HTTP/2 (`wss://` where ALPN chose `h2`, or `ws://`
+/// with `http2_prior_knowledge`): RFC 8441's extended `CONNECT`, answered `200`, as one
+/// stream of a connection that goes on carrying other requests and WebSockets. That needs
+/// the server to have enabled it (SETTINGS_ENABLE_CONNECT_PROTOCOL); an HTTP/2 server that
+/// did not fails the call with [`Kind::Upgrade`] saying so: use a client with
+/// `transport(|t| t.http2(false))` for such a server.
+///
+/// The socket has the default keepalive (see [`WebSocket::set_keepalive`]).
 pub async fn connect_with(
     client: &Client,
     req: Request<Body>,
@@ -54,6 +72,7 @@ pub async fn connect_with(
         header::SEC_WEBSOCKET_KEY,
         HeaderValue::from_str(&key).expect("base64 is a valid header value"),
     );
+    parts.extensions.insert(OVER_H2);
     let offered: Vec<String> = h
         .get_all(header::SEC_WEBSOCKET_PROTOCOL)
         .iter()
@@ -62,7 +81,17 @@ pub async fn connect_with(
         .map(|t| t.trim().to_owned())
         .collect();
     let mut res = client.execute(Request::from_parts(parts, body)).await?;
-    if res.status() != StatusCode::SWITCHING_PROTOCOLS {
+    if res.version() == http::Version::HTTP_2 {
+        // RFC 8441 §5: a 2xx accepts; there is no Sec-WebSocket-Accept.
+        if !res.status().is_success() {
+            let status = res.status();
+            return Err(Error::with_cause(
+                Kind::Upgrade,
+                "the server did not accept the WebSocket handshake over HTTP/2 (no 2xx)",
+                format!("the server answered {status}"),
+            ));
+        }
+    } else if res.status() != StatusCode::SWITCHING_PROTOCOLS {
         let status = res.status();
         return Err(Error::with_cause(
             Kind::Upgrade,
@@ -70,10 +99,11 @@ pub async fn connect_with(
             format!("the server answered {status}"),
         ));
     }
-    let accept_ok = res
-        .headers()
-        .get(header::SEC_WEBSOCKET_ACCEPT)
-        .is_some_and(|v| v.as_bytes() == derive_accept_key(key.as_bytes()).as_bytes());
+    let accept_ok = res.version() == http::Version::HTTP_2
+        || res
+            .headers()
+            .get(header::SEC_WEBSOCKET_ACCEPT)
+            .is_some_and(|v| v.as_bytes() == derive_accept_key(key.as_bytes()).as_bytes());
     if !accept_ok {
         return Err(Error::new(
             Kind::Upgrade,
@@ -93,7 +123,7 @@ pub async fn connect_with(
         }
     }
     let io = crate::upgrade::on(&mut res).await?;
-    let socket = WebSocketStream::from_raw_socket(io, Role::Client, Some(config)).await;
+    let socket = WebSocket::new(io, Role::Client, config).await;
     Ok((socket, res))
 }
 

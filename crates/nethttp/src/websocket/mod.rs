@@ -1,15 +1,23 @@
 //! WebSocket (RFC 6455) on nethttp's upgrades (feature `websocket`): the server's handshake
-//! ([`WebSocketUpgrade`], over HTTP/1.1 and over HTTP/2 by RFC 8441's extended CONNECT) and
-//! the client's ([`connect`]). The frames are tokio-tungstenite's: a [`WebSocket`] is its
-//! `WebSocketStream` over our [`Upgraded`](crate::upgrade::Upgraded) connection, a `Stream` of
-//! [`Message`]s and a `Sink` for them.
+//! ([`WebSocketUpgrade`]) and the client's ([`connect`], [`connect_with`]), each over
+//! HTTP/1.1 and over HTTP/2 by RFC 8441's extended CONNECT (the client uses HTTP/2 when its
+//! connection to the host is HTTP/2 and the server enabled extended CONNECT; several
+//! WebSockets and ordinary requests then share that one connection). The frames are
+//! tokio-tungstenite's: a [`WebSocket`] is its `WebSocketStream` over our
+//! [`Upgraded`](crate::upgrade::Upgraded) connection, a `Stream` of [`Message`]s and a `Sink`
+//! for them, with a keepalive around it.
 //!
 //! Limits, all finite by default ([`default_config`]): a message (and a frame) at most
 //! 16 MiB (larger ones fail the read; [`close_frame_for`] gives the 1009 "message too big" to
 //! send), and a send waits for the socket when 128 KiB are buffered, so a peer that does not
-//! read holds the sender rather than growing its memory. Timeouts are the application's: once upgraded, the connection is
-//! outside the server's (see [`crate::upgrade`]); wrap reads in `tokio::time::timeout`, and
-//! send pings if idle peers must be noticed.
+//! read holds the sender rather than growing its memory.
+//!
+//! Timeouts: once upgraded, the connection is outside the server's (see [`crate::upgrade`]);
+//! the socket's keepalive takes over, on both sides. A Ping goes out after 30 s without a
+//! frame from the peer, and 60 s without one (its Pong would have been one) fail the
+//! connection: a Close 1001 "idle timeout", then the read's error; a send the peer takes
+//! nothing of for 60 s fails too. [`WebSocket::set_keepalive`] and
+//! [`WebSocketUpgrade::keepalive`] change both, `None` turns either off.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -45,15 +53,13 @@
 
 mod client;
 mod server;
+mod socket;
 
 pub use client::{connect, connect_with};
 pub use server::WebSocketUpgrade;
+pub use socket::{WebSocket, DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL};
 pub use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 pub use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-
-/// A WebSocket connection: a `Stream` of incoming [`Message`]s and a `Sink` for outgoing
-/// ones (`futures_util::{StreamExt, SinkExt}`). Pings are answered by it as they are read.
-pub type WebSocket = tokio_tungstenite::WebSocketStream<crate::upgrade::Upgraded>;
 
 /// The limits a [`WebSocket`] gets unless the caller gives its own: messages (and so frames)
 /// up to 16 MiB, writes buffered up to 128 KiB before they go out. A send waits for the

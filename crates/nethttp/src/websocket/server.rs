@@ -4,14 +4,14 @@
 //! version we speak), subprotocol selection, and the task that gets the socket.
 
 use std::future::Future;
+use std::time::Duration;
 
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
-use tokio_tungstenite::WebSocketStream;
 
-use super::{default_config, WebSocket, VERSION};
+use super::{default_config, WebSocket, DEFAULT_IDLE_TIMEOUT, DEFAULT_PING_INTERVAL, VERSION};
 use crate::body::Body;
 use crate::handler::{text_response, HttpRequest, HttpResponse};
 use crate::upgrade::{self, OnUpgrade};
@@ -30,6 +30,7 @@ pub struct WebSocketUpgrade {
     origin: Option<HeaderValue>,
     chosen: Option<HeaderValue>,
     config: WebSocketConfig,
+    keepalive: (Option<Duration>, Option<Duration>),
 }
 
 impl WebSocketUpgrade {
@@ -116,6 +117,7 @@ impl WebSocketUpgrade {
             origin,
             chosen: None,
             config: default_config(),
+            keepalive: (Some(DEFAULT_PING_INTERVAL), Some(DEFAULT_IDLE_TIMEOUT)),
         })
     }
 
@@ -167,6 +169,19 @@ impl WebSocketUpgrade {
         self
     }
 
+    /// The socket's keepalive (see [`WebSocket::set_keepalive`]): a Ping after
+    /// `ping_interval` without a frame from the client, the connection failed after
+    /// `idle_timeout` without one. Default: 30 s and 60 s; `None` turns either off (the
+    /// task's own timeouts then).
+    pub fn keepalive(
+        mut self,
+        ping_interval: Option<Duration>,
+        idle_timeout: Option<Duration>,
+    ) -> Self {
+        self.keepalive = (ping_interval, idle_timeout);
+        self
+    }
+
     /// The response that accepts the handshake; once the server has written it, `task` runs
     /// (spawned) with the socket. If the connection ends first, `task` never runs.
     pub fn on_upgrade<F, Fut>(self, task: F) -> HttpResponse
@@ -190,12 +205,13 @@ impl WebSocketUpgrade {
                 .insert(header::SEC_WEBSOCKET_PROTOCOL, p.clone());
         }
         let config = self.config;
+        let (ping_interval, idle_timeout) = self.keepalive;
         let on_upgrade = self.on_upgrade;
         tokio::spawn(async move {
             match on_upgrade.await {
                 Ok(io) => {
-                    let socket =
-                        WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                    let mut socket = WebSocket::new(io, Role::Server, config).await;
+                    socket.set_keepalive(ping_interval, idle_timeout);
                     task(socket).await;
                 }
                 Err(e) => tracing::debug!(error = %e, "WebSocket handshake not completed"),

@@ -129,3 +129,63 @@ pub async fn start_nginx(bin: &Path, dir: &Path) -> Option<tokio::process::Child
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+/// Python 2.7 and the Autobahn|Testsuite (`autobahntestsuite`) where `.ci/install-peers`
+/// pip-installs it: `target/autobahn/site`.
+pub struct Autobahn {
+    /// A Python 2.7: `PY2`, else pyenv's 2.7.18, else `python2.7` or `python2` on `PATH`.
+    pub python: PathBuf,
+    /// `PYENV_VERSION` to run it with (pyenv's shim picks the version by it).
+    pub pyenv_version: Option<&'static str>,
+    /// The site directory holding `autobahntestsuite`.
+    pub site: PathBuf,
+}
+
+impl Autobahn {
+    /// `python -c <script> <args...>` with the suite's site directory as the first argument.
+    pub fn command(&self, script: &str) -> tokio::process::Command {
+        let mut cmd = tokio::process::Command::new(&self.python);
+        if let Some(v) = self.pyenv_version {
+            cmd.env("PYENV_VERSION", v);
+        }
+        cmd.arg("-c").arg(script).arg(&self.site);
+        cmd
+    }
+}
+
+/// The Autobahn|Testsuite on Python 2.7, if both are there; by the CI rule of [`peer`].
+pub fn autobahn() -> Option<Autobahn> {
+    let site = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/autobahn/site");
+    let mut candidates: Vec<(PathBuf, Option<&'static str>)> = Vec::new();
+    if let Some(p) = std::env::var_os("PY2") {
+        candidates.push((PathBuf::from(p), None));
+    } else {
+        candidates.push((PathBuf::from("python"), Some("2.7.18")));
+        candidates.push((PathBuf::from("python2.7"), None));
+        candidates.push((PathBuf::from("python2"), None));
+    }
+    let check = "import site, sys; site.addsitedir(sys.argv[1]); \
+                 assert sys.version_info[0] == 2; import autobahntestsuite";
+    for (python, pyenv_version) in candidates {
+        let mut cmd = std::process::Command::new(&python);
+        if let Some(v) = pyenv_version {
+            cmd.env("PYENV_VERSION", v);
+        }
+        let ok = cmd
+            .args(["-c", check])
+            .arg(&site)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return Some(Autobahn {
+                python,
+                pyenv_version,
+                site,
+            });
+        }
+    }
+    skip("Python 2.7 with autobahntestsuite in target/autobahn/site is missing (pyenv install 2.7.18)")
+}

@@ -2,7 +2,9 @@
 //! stream on a shared connection — head, body (inline when in memory, from a task when
 //! streamed, so the response can arrive while the upload goes on), response head within the
 //! timeouts — with failures sorted for the retry rules: a stream the server refused or
-//! dropped with GOAWAY unprocessed (RFC 9113 §8.7) can be resent anywhere.
+//! dropped with GOAWAY unprocessed (RFC 9113 §8.7) can be resent anywhere. A request marked
+//! [`ExtendedConnect`] goes out as RFC 8441's extended `CONNECT` instead, and a `2xx` answer
+//! hands its stream over as the response's upgrade (WebSocket over HTTP/2).
 
 use std::future::poll_fn;
 use std::time::Duration;
@@ -10,9 +12,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use h2::client::{Connection, SendRequest};
 use h2::Reason;
-use http::header::{HeaderMap, HeaderValue, HOST};
+use http::header::{HeaderMap, HeaderName, HeaderValue, HOST};
 use http::request::Parts;
-use http::{Request, Response, Uri, Version};
+use http::{Method, Request, Response, Uri, Version};
 use http_body::Body as _;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
@@ -24,6 +26,19 @@ use crate::body::Body;
 use crate::error::{Error, Kind};
 use crate::proto::events::ExchangeEvents;
 use crate::proto::timeout::lazy_timeout;
+use crate::upgrade::{Pending, Upgraded};
+
+/// Marks an HTTP/1.1 upgrade request (`GET` with `Connection: upgrade`, `Upgrade:
+/// <protocol>`) with its HTTP/2 form, RFC 8441's extended `CONNECT` (`:protocol`), for when
+/// it lands on an HTTP/2 connection: sent there as `CONNECT` with `:protocol` set to
+/// `protocol`, without the `h1_only` fields (the WebSocket key, which RFC 8441 §5 leaves
+/// out), and only once the server's SETTINGS enabled it. A `2xx` answer is the upgrade; on
+/// HTTP/1.1 the mark is ignored.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ExtendedConnect {
+    pub protocol: &'static str,
+    pub h1_only: &'static [HeaderName],
+}
 
 /// HTTP/2 settings of a client's connections.
 #[derive(Debug, Clone)]
@@ -109,8 +124,9 @@ impl H2SendError {
 }
 
 /// Sends one request on `conn` and waits for the response head; the body streams. `guard`
-/// lives as long as the response body (the pool's stream accounting).
-pub(crate) async fn send<G: Send + Unpin + 'static>(
+/// lives as long as the response body, or the upgraded stream of an extended `CONNECT` (the
+/// pool's stream accounting).
+pub(crate) async fn send<G: Send + Sync + Unpin + 'static>(
     conn: &mut SendRequest<Bytes>,
     parts: &Parts,
     mut body: Body,
@@ -139,16 +155,32 @@ pub(crate) async fn send<G: Send + Unpin + 'static>(
             })
         }
     }
-    let head = request_head(parts, x.defaults, x.accept_gzip).map_err(|error| H2SendError {
-        error,
-        unprocessed: false,
-        conn_dead: false,
-    })?;
+    let extended = parts.extensions.get::<ExtendedConnect>().copied();
+    let mut head =
+        request_head(parts, x.defaults, x.accept_gzip && extended.is_none()).map_err(|error| {
+            H2SendError {
+                error,
+                unprocessed: false,
+                conn_dead: false,
+            }
+        })?;
+    if let Some(ext) = extended {
+        // RFC 8441 §4: the method is CONNECT, `:protocol` names the protocol, `:scheme` and
+        // `:path` stay as for any request. The stream is the tunnel: no body, no END_STREAM.
+        *head.method_mut() = Method::CONNECT;
+        head.extensions_mut()
+            .insert(h2::ext::Protocol::from_static(ext.protocol));
+        for name in ext.h1_only {
+            head.headers_mut().remove(name);
+        }
+        body = Body::empty();
+    }
     let full = body.take_full();
-    let eos = match &full {
-        Some(b) => b.is_empty(),
-        None => body.is_end_stream(),
-    };
+    let eos = extended.is_none()
+        && match &full {
+            Some(b) => b.is_empty(),
+            None => body.is_end_stream(),
+        };
     let (response, mut stream) = conn.send_request(head, eos).map_err(|e| {
         let mut err = H2SendError::from_h2("sending the request failed", e);
         // `send_request` fails before anything is queued for the socket.
@@ -158,7 +190,11 @@ pub(crate) async fn send<G: Send + Unpin + 'static>(
         }
         err
     })?;
-    if !eos {
+    // An extended CONNECT keeps its send side for the tunnel.
+    let mut tunnel_send = None;
+    if extended.is_some() {
+        tunnel_send = Some(stream);
+    } else if !eos {
         match full {
             // In memory: queued at once; h2 sends it as the server's window opens.
             Some(data) => {
@@ -211,7 +247,23 @@ pub(crate) async fn send<G: Send + Unpin + 'static>(
     if let Some(ev) = x.events {
         ev.got_first_response_byte();
     }
-    let (parts, recv) = resp.into_parts();
+    let (mut parts, recv) = resp.into_parts();
+    if let Some(send) = tunnel_send.filter(|_| parts.status.is_success()) {
+        // The stream is now the upgraded connection; `guard` keeps it counted on its
+        // connection (which stays open for it) until the upgraded stream is dropped.
+        let (pending, on_upgrade) = Pending::new();
+        let (read, write) = tokio::io::split(super::tunnel::Tunnel::new(recv, send));
+        let upgraded = Upgraded::new(
+            Bytes::new(),
+            Box::new(read),
+            Box::new(write),
+            Some(Box::new(guard)),
+        );
+        if pending.fulfil(upgraded).is_ok() {
+            parts.extensions.insert(on_upgrade);
+        }
+        return Ok(Response::from_parts(parts, Body::empty()));
+    }
     let length = content_length(&parts.headers);
     let body = if recv.is_end_stream() {
         drop(guard);
