@@ -117,8 +117,10 @@ impl AsyncWrite for Tunnel {
 
 impl Drop for Tunnel {
     fn drop(&mut self) {
-        // A tunnel dropped without shutting down cancels the stream rather than leaving it
-        // open on the connection.
-        self.send.send_reset(h2::Reason::CANCEL);
+        // Dropped is closed, as a socket's close sends FIN: END_STREAM goes out after the
+        // data already queued (a WebSocket's Close frame, say), where an explicit reset would
+        // discard it. With both handles gone, h2 then resets the stream itself if the peer
+        // has not ended its side, so the stream does not linger on the connection.
+        let _ = self.send.send_data(Bytes::new(), true);
     }
 }
