@@ -1,7 +1,7 @@
 //! Interim (1xx) responses: a handler's `103 Early Hints` on the wire (exact bytes over
 //! HTTP/1.1, ahead of the final response, written while the handler still works, none for
 //! HTTP/1.0, in order among pipelined responses, refused after the final response), over
-//! HTTP/2 to curl, heard by hyper's client and ours (`Trace::got_1xx_response`), and passed
+//! HTTP/2 to curl, heard by hyper's client and ours over both protocols (`Trace::got_1xx_response`), and passed
 //! on by the reverse proxy (hop-by-hop fields removed; an upstream flooding 1xx is a 502); a
 //! client that never reads them is cut by the write timeout with bounded memory.
 
@@ -215,6 +215,32 @@ async fn our_client_hears_interim_responses_through_its_trace() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.into_body().to_bytes(1024).await.unwrap(), "page");
+    let link = Some("</app.css>; rel=preload; as=style".to_owned());
+    assert_eq!(
+        *heard.0.lock().unwrap(),
+        vec![
+            (StatusCode::PROCESSING, None),
+            (StatusCode::EARLY_HINTS, link)
+        ]
+    );
+}
+
+#[tokio::test]
+async fn our_client_hears_interim_responses_over_http2() {
+    let h = start(Server::new(), handler(Arc::default()));
+    let heard = Arc::new(Heard::default());
+    let client = nethttp::Client::builder()
+        .transport(|t| t.http2_prior_knowledge(true))
+        .build()
+        .unwrap();
+    let res = client
+        .get(format!("http://{}/queued", h.local_addr()))
+        .trace(heard.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.version(), nethttp::http::Version::HTTP_2);
     assert_eq!(res.into_body().to_bytes(1024).await.unwrap(), "page");
     let link = Some("</app.css>; rel=preload; as=style".to_owned());
     assert_eq!(

@@ -6,7 +6,9 @@
 //! [`ExtendedConnect`] goes out as RFC 8441's extended `CONNECT` instead, and a `2xx` answer
 //! hands its stream over as the response's upgrade (WebSocket over HTTP/2).
 
-use std::future::poll_fn;
+use std::future::{poll_fn, Future as _};
+use std::pin::Pin;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -224,6 +226,17 @@ pub(crate) async fn send<G: Send + Sync + Unpin + 'static>(
     let wait = x.deadline.map_or(x.response_header_timeout, |d| {
         x.response_header_timeout
             .min(d.saturating_duration_since(Instant::now()))
+    });
+    // Interim (1xx) responses are reported to a trace that listens; h2 delivers them before
+    // the final head (RFC 9113 §8.1).
+    let mut response = response;
+    let response = poll_fn(|cx| {
+        if let Some(ev) = x.events {
+            while let Poll::Ready(Some(Ok(info))) = response.poll_informational(cx) {
+                ev.got_1xx_response(info.status(), info.headers());
+            }
+        }
+        Pin::new(&mut response).poll(cx)
     });
     let resp = match tokio::time::timeout(wait, response).await {
         Ok(Ok(resp)) => resp,
