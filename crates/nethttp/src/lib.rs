@@ -132,6 +132,7 @@ pub mod body;
 pub mod client;
 pub(crate) mod conn;
 pub mod error;
+pub mod fs;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
