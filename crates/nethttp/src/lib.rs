@@ -143,6 +143,7 @@ pub mod net;
 mod percent;
 pub(crate) mod proto;
 pub mod proxy;
+pub mod response_writer;
 pub mod server;
 #[cfg(feature = "test-util")]
 pub mod test;
@@ -153,6 +154,7 @@ pub mod tower;
 pub mod upgrade;
 #[cfg(feature = "websocket")]
 pub mod websocket;
+pub mod wrap;
 
 pub use body::{Body, BodySender};
 pub use client::{Client, Transport};
