@@ -29,7 +29,7 @@
 //! std::fs::write(dir.join("hello.txt"), "hello")?;
 //! let mut mux = ServeMux::new();
 //! // /static/hello.txt serves DIR/hello.txt.
-//! mux.handle("/static/", nethttp::fs::strip("/static", FileServer::new(&dir)?))?;
+//! mux.handle("/static/", nethttp::wrap::strip_prefix("/static", FileServer::new(&dir)?))?;
 //! let server = Server::new();
 //! let handle = server.serve(server.bind("127.0.0.1:0".parse()?)?, mux);
 //! let res = nethttp::Client::new()
@@ -72,7 +72,7 @@ const READ_WHOLE: u64 = 64 * 1024;
 
 /// A [`Handler`] serving the files under a directory (Go's `http.FileServer(http.Dir(root))`).
 /// The request's whole path is looked up under the root: mount it under a prefix with
-/// [`strip`]. Cheap to clone.
+/// [`strip_prefix`](crate::wrap::strip_prefix). Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct FileServer {
     opts: Arc<Options>,
@@ -230,36 +230,6 @@ pub fn serve_content(
         source: Source::Bytes(content),
     };
     content::respond(req.method(), req.headers(), r)
-}
-
-/// Mounts `handler` under `prefix` by removing it from the request path (enough for
-/// [`FileServer`] behind a [`ServeMux`](crate::ServeMux) subtree); a path without the
-/// prefix is `404`.
-pub fn strip<H: Handler>(prefix: &'static str, handler: H) -> impl Handler {
-    let prefix = prefix.trim_end_matches('/');
-    let handler = Arc::new(handler);
-    move |mut req: HttpRequest| {
-        let handler = handler.clone();
-        async move {
-            let path = req.uri().path();
-            let Some(rest) = path
-                .strip_prefix(prefix)
-                .filter(|r| r.is_empty() || r.starts_with('/'))
-            else {
-                return not_found();
-            };
-            let rest = if rest.is_empty() { "/" } else { rest };
-            let pq = match req.uri().query() {
-                Some(q) => format!("{rest}?{q}"),
-                None => rest.to_owned(),
-            };
-            match pq.parse::<http::Uri>() {
-                Ok(u) => *req.uri_mut() = u,
-                Err(_) => return not_found(),
-            }
-            handler.call(req).await
-        }
-    }
 }
 
 fn method_refusal(method: &Method) -> Option<HttpResponse> {
