@@ -1,7 +1,8 @@
 //! Tunnels over HTTP/2 against hyper's client: a plain `CONNECT` (RFC 9113 §8.5) and an
 //! extended `CONNECT` with `:protocol` (RFC 8441, how WebSocket runs over HTTP/2) accepted with
 //! a 2xx become a byte stream on their stream, while other streams of the connection go on;
-//! a refused one is an ordinary response.
+//! a refused one is an ordinary response. Our client opens a plain `CONNECT` tunnel over h2c
+//! beside ordinary requests on the same connection.
 
 use std::time::Duration;
 
@@ -133,4 +134,44 @@ async fn a_refused_connect_is_an_ordinary_response() {
         res.into_body().collect().await.unwrap().to_bytes(),
         "not this one"
     );
+}
+
+#[tokio::test]
+async fn our_client_opens_a_plain_connect_tunnel_over_http2() {
+    let server = TestServer::start(app).await;
+    let client = nethttp::Client::builder()
+        .transport(|t| t.http2_prior_knowledge(true))
+        .build()
+        .unwrap();
+    let mut res = client
+        .request(Method::CONNECT, server.url("/"))
+        .header(http::header::HOST, "allowed.test:443")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.version(), http::Version::HTTP_2);
+    let mut io = nethttp::upgrade::on(&mut res).await.expect("a tunnel");
+    for msg in [&b"first"[..], b"second"] {
+        io.write_all(msg).await.unwrap();
+        let mut got = vec![0u8; msg.len()];
+        tokio::time::timeout(LIMIT, io.read_exact(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, msg);
+    }
+    // The same connection serves ordinary requests beside the tunnel.
+    let res = client.get(server.url("/")).send().await.unwrap();
+    assert_eq!(res.into_body().to_bytes(16).await.unwrap(), "hi");
+    // A target the server refuses is an ordinary answer, no tunnel.
+    let mut res = client
+        .request(Method::CONNECT, server.url("/"))
+        .header(http::header::HOST, "other.test:443")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(nethttp::upgrade::on(&mut res).await.is_err());
+    drop(io);
 }

@@ -158,6 +158,9 @@ pub(crate) async fn send<G: Send + Sync + Unpin + 'static>(
         }
     }
     let extended = parts.extensions.get::<ExtendedConnect>().copied();
+    // RFC 9113 §8.5: a CONNECT stream is the tunnel, as an extended CONNECT's is (h2 leaves
+    // out `:scheme` and `:path` for it).
+    let tunnel = extended.is_some() || parts.method == Method::CONNECT;
     let mut head =
         request_head(parts, x.defaults, x.accept_gzip && extended.is_none()).map_err(|error| {
             H2SendError {
@@ -177,8 +180,11 @@ pub(crate) async fn send<G: Send + Sync + Unpin + 'static>(
         }
         body = Body::empty();
     }
+    if tunnel {
+        body = Body::empty();
+    }
     let full = body.take_full();
-    let eos = extended.is_none()
+    let eos = !tunnel
         && match &full {
             Some(b) => b.is_empty(),
             None => body.is_end_stream(),
@@ -192,9 +198,9 @@ pub(crate) async fn send<G: Send + Sync + Unpin + 'static>(
         }
         err
     })?;
-    // An extended CONNECT keeps its send side for the tunnel.
+    // A CONNECT (extended or not) keeps its send side for the tunnel.
     let mut tunnel_send = None;
-    if extended.is_some() {
+    if tunnel {
         tunnel_send = Some(stream);
     } else if !eos {
         match full {
@@ -313,7 +319,12 @@ fn request_head(
             HeaderValue::from_static("gzip"),
         );
     }
+    // A plain CONNECT names its target in `:authority` (RFC 9113 §8.5): the `Host` the
+    // caller set, as the HTTP/1.1 client puts it in the request line.
+    let plain_connect =
+        parts.method == Method::CONNECT && parts.extensions.get::<ExtendedConnect>().is_none();
     let uri = match (parts.uri.authority(), host) {
+        (_, Some(host)) if plain_connect => with_authority(&parts.uri, &host)?,
         (Some(_), _) => parts.uri.clone(),
         (None, Some(host)) => with_authority(&parts.uri, &host)?,
         (None, None) => {
