@@ -1,12 +1,14 @@
-//! `nethttp serve`: flags → `Server` config (TLS, HTTP/2), a runtime, the demo routes on a TCP
-//! address or a Unix socket, and graceful shutdown on SIGINT/SIGTERM.
+//! `nethttp serve`: flags → `Server` config (TLS, HTTP/2), a runtime, the demo routes (or a
+//! directory's files with --dir) on a TCP address or a Unix socket, and graceful shutdown on
+//! SIGINT/SIGTERM.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use nethttp::fs::FileServer;
 use nethttp::net::{UnixBindOptions, UnixListener};
-use nethttp::ServerHandle;
+use nethttp::{Handler, Server, ServerHandle};
 
 use crate::server_args::ServerArgs;
 
@@ -26,6 +28,11 @@ pub struct ServeArgs {
     /// Accept loops on separate SO_REUSEPORT listeners; 0 or 1 means one plain listener.
     #[arg(long, default_value_t = 0)]
     reuseport: usize,
+    /// Serve the files under this directory instead of the demo routes: ranges, conditional
+    /// requests, index.html and listings, precompressed .br/.gz siblings; dotfiles and
+    /// symlinks leading out of it are not served.
+    #[arg(long, value_name = "PATH")]
+    dir: Option<PathBuf>,
 }
 
 pub fn run(args: ServeArgs) -> Result<(), String> {
@@ -35,8 +42,26 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 
 async fn serve(args: ServeArgs) -> Result<(), String> {
     let server = args.server.server()?;
+    let handle = match &args.dir {
+        Some(dir) => {
+            let files =
+                FileServer::new(dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
+            tracing::info!("serving files under {}", dir.display());
+            listen(&args, &server, move || files.clone())?
+        }
+        None => listen(&args, &server, crate::routes::demo)?,
+    };
+    until_signalled(&handle, args.server.shutdown_timeout).await
+}
+
+/// Serves what `make` gives on the --unix socket or the --addr address, and says where.
+fn listen<H: Handler>(
+    args: &ServeArgs,
+    server: &Server,
+    mut make: impl FnMut() -> H,
+) -> Result<ServerHandle, String> {
     let scheme = args.server.scheme();
-    let handle = match &args.unix {
+    match &args.unix {
         Some(path) => {
             let opts = UnixBindOptions {
                 backlog: args.server.backlog,
@@ -45,20 +70,16 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
             };
             let listener = UnixListener::bind(path, &opts)
                 .map_err(|e| format!("listening on unix:{}: {e}", path.display()))?;
-            let handle = server.serve(listener, crate::routes::demo());
+            let handle = server.serve(listener, make());
             tracing::info!("listening on unix:{} ({scheme})", path.display());
-            handle
+            Ok(handle)
         }
         None => {
-            let handle = args
-                .server
-                .listen_tcp(&server, args.reuseport, crate::routes::demo)?;
+            let handle = args.server.listen_tcp(server, args.reuseport, make)?;
             tracing::info!("listening on {} ({scheme})", handle.local_addr());
-            handle
+            Ok(handle)
         }
-    };
-
-    until_signalled(&handle, args.server.shutdown_timeout).await
+    }
 }
 
 /// Runs until the server fails or SIGINT/SIGTERM arrives, then shuts down gracefully within
