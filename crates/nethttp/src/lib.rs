@@ -131,6 +131,8 @@
 pub mod body;
 pub mod client;
 pub(crate) mod conn;
+#[cfg(feature = "cookie")]
+pub mod cookie;
 pub mod error;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
@@ -142,6 +144,8 @@ pub mod net;
 mod percent;
 pub(crate) mod proto;
 pub mod proxy;
+pub mod request;
+pub mod response;
 pub mod server;
 #[cfg(feature = "test-util")]
 pub mod test;
@@ -158,6 +162,9 @@ pub use client::{Client, Transport};
 pub use error::{CertificateProblem, Error, Kind as ErrorKind, Result};
 pub use handler::{text_response, BoxFuture, DynHandler, Handler, HttpRequest, HttpResponse};
 pub use mux::{PathValue, ServeMux};
+#[cfg(feature = "json")]
+pub use response::json;
+pub use response::{error, not_found, redirect, IntoResponse};
 pub use server::{
     ConnInfo, ConnState, Connection, MinDataRate, Peer, PeerCred, Server, ServerHandle,
     ShutdownReport,
