@@ -111,9 +111,16 @@ impl Body {
     }
 
     /// Reads the whole body into one buffer, failing with [`Kind::BodyTooLarge`] past `limit`
-    /// bytes. Trailers are discarded.
+    /// bytes. Trailers are discarded. A body whose declared length (`Content-Length`) is over
+    /// `limit` fails at once, before a byte is read.
     pub async fn to_bytes(mut self, limit: usize) -> Result<Bytes, Error> {
         use http_body::Body as _;
+        if self.size_hint().lower() > limit as u64 {
+            return Err(Error::new(
+                Kind::BodyTooLarge,
+                "body exceeds the read limit",
+            ));
+        }
         if let Inner::Full(b) = &mut self.inner {
             if b.len() > limit {
                 return Err(Error::new(
@@ -149,6 +156,83 @@ impl Body {
             }
         }
         Ok(single.unwrap_or_else(|| acc.freeze()))
+    }
+}
+
+/// Reading a body whole, as text or JSON, or chunk by chunk. Each whole read takes a limit:
+/// past it the read fails with [`Error::is_body_too_large`] (a handler returning the error
+/// answers `413`), and malformed content fails with [`Error::is_decode`] (`400`).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), nethttp::Error> {
+/// use nethttp::Body;
+///
+/// assert_eq!(Body::from("héllo").text(64).await?, "héllo");
+/// assert!(Body::from(vec![0xff, 0xfe]).text(64).await.unwrap_err().is_decode());
+/// # #[cfg(feature = "json")] {
+/// let v: Vec<u32> = Body::from("[1, 2]").json(64).await?;
+/// assert_eq!(v, [1, 2]);
+/// # }
+///
+/// // Chunk by chunk, as the bytes arrive; `None` at the end.
+/// let (tx, mut body) = Body::channel(2);
+/// tokio::spawn(async move {
+///     let _ = tx.send_data("ab").await;
+///     let _ = tx.send_data("cd").await;
+/// });
+/// let mut total = 0;
+/// while let Some(chunk) = body.chunk().await {
+///     total += chunk?.len();
+/// }
+/// assert_eq!(total, 4);
+/// # Ok(()) }
+/// ```
+impl Body {
+    /// The whole body, at most `limit` bytes: the same as [`Body::to_bytes`].
+    pub async fn bytes(self, limit: usize) -> Result<Bytes, Error> {
+        self.to_bytes(limit).await
+    }
+
+    /// The whole body as UTF-8 text, at most `limit` bytes; [`Kind::Decode`] if it is not
+    /// UTF-8.
+    pub async fn text(self, limit: usize) -> Result<String, Error> {
+        let bytes = self.to_bytes(limit).await?;
+        match std::str::from_utf8(&bytes) {
+            Ok(s) => Ok(s.to_owned()),
+            Err(e) => Err(Error::with_cause(
+                Kind::Decode,
+                "body is not valid UTF-8",
+                e,
+            )),
+        }
+    }
+
+    /// The whole body, at most `limit` bytes, parsed as JSON into `T`; [`Kind::Decode`]
+    /// with serde_json's reason (line and column) if it is not JSON or not a `T`.
+    #[cfg(feature = "json")]
+    pub async fn json<T: serde::de::DeserializeOwned>(self, limit: usize) -> Result<T, Error> {
+        let bytes = self.to_bytes(limit).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| Error::with_cause(Kind::Decode, "body is not the JSON expected", e))
+    }
+
+    /// The next chunk of data as it arrives, `None` at the end (trailers are skipped): a
+    /// body streamed without buffering it and without another crate. No limit applies
+    /// beyond the server's own (`max_body_bytes`): count what you keep.
+    pub async fn chunk(&mut self) -> Option<Result<Bytes, Error>> {
+        use http_body::Body as _;
+        loop {
+            let frame = std::future::poll_fn(|cx| Pin::new(&mut *self).poll_frame(cx)).await?;
+            match frame {
+                Err(e) => return Some(Err(e)),
+                Ok(frame) => {
+                    if let Ok(data) = frame.into_data() {
+                        return Some(Ok(data));
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -66,6 +66,13 @@ pub enum Kind {
     /// the message was not an upgrade, the other side refused it, or the connection ended
     /// before it was handed over.
     Upgrade,
+    /// Content a helper decodes is malformed: a body that is not UTF-8 text, not JSON, not
+    /// a form or not multipart, or a query string or form that does not fit the type asked
+    /// for. A handler that returns it answers `400 Bad Request`.
+    Decode,
+    /// A request's `Content-Type` is not the one the helper reads (JSON, a form,
+    /// multipart). A handler that returns it answers `415 Unsupported Media Type`.
+    UnsupportedMediaType,
 }
 
 impl Kind {
@@ -95,6 +102,8 @@ impl Kind {
             Kind::Decompress => "decompress",
             Kind::DecompressedTooLarge => "decompressed_too_large",
             Kind::Upgrade => "upgrade",
+            Kind::Decode => "decode",
+            Kind::UnsupportedMediaType => "unsupported_media_type",
         }
     }
 }
@@ -212,6 +221,52 @@ impl Error {
         self.inner.kind == Kind::DecompressedTooLarge
     }
 
+    /// Content a helper decodes (text, JSON, a form, multipart, a query) is malformed.
+    pub fn is_decode(&self) -> bool {
+        self.inner.kind == Kind::Decode
+    }
+
+    /// A request's `Content-Type` is not the one the helper reads.
+    pub fn is_unsupported_media_type(&self) -> bool {
+        self.inner.kind == Kind::UnsupportedMediaType
+    }
+
+    /// The status a handler answers with when it returns this error (see
+    /// [`crate::IntoResponse`] for the rule): 4xx when the request is at fault (413 over a
+    /// limit, 400 malformed, 415 wrong `Content-Type`, 408 too slow), 502 or 504 when a
+    /// server this one called failed or was too slow, 503 while shutting down, else 500.
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self.inner.kind {
+            Kind::BodyTooLarge => S::PAYLOAD_TOO_LARGE,
+            Kind::Decode | Kind::Parse => S::BAD_REQUEST,
+            Kind::UnsupportedMediaType => S::UNSUPPORTED_MEDIA_TYPE,
+            // A server deadline for reading the request (body, data rate).
+            Kind::Timeout => S::REQUEST_TIMEOUT,
+            // What the client reports: a call this handler made failed. If instead the
+            // request's own connection broke (Io, Http2, IncompleteMessage), nobody hears
+            // the answer, so the status that matters is the upstream one.
+            Kind::Connect
+            | Kind::Tls
+            | Kind::Certificate
+            | Kind::Redirect
+            | Kind::Decompress
+            | Kind::DecompressedTooLarge
+            | Kind::Upgrade
+            | Kind::Io
+            | Kind::Http2
+            | Kind::IncompleteMessage => S::BAD_GATEWAY,
+            Kind::ConnectTimeout
+            | Kind::TlsHandshakeTimeout
+            | Kind::PoolTimeout
+            | Kind::ResponseHeaderTimeout
+            | Kind::BodyReadTimeout
+            | Kind::TotalTimeout => S::GATEWAY_TIMEOUT,
+            Kind::Shutdown => S::SERVICE_UNAVAILABLE,
+            Kind::Listen | Kind::Usage | Kind::Body => S::INTERNAL_SERVER_ERROR,
+        }
+    }
+
     /// The peer sent malformed HTTP.
     pub fn is_parse(&self) -> bool {
         self.inner.kind == Kind::Parse
@@ -314,9 +369,11 @@ impl From<Error> for io::Error {
         let kind = match e.kind() {
             _ if e.is_timeout() => io::ErrorKind::TimedOut,
             Kind::IncompleteMessage => io::ErrorKind::UnexpectedEof,
-            Kind::Parse | Kind::BodyTooLarge | Kind::DecompressedTooLarge => {
-                io::ErrorKind::InvalidData
-            }
+            Kind::Parse
+            | Kind::BodyTooLarge
+            | Kind::DecompressedTooLarge
+            | Kind::Decode
+            | Kind::UnsupportedMediaType => io::ErrorKind::InvalidData,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)

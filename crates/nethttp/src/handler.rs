@@ -12,6 +12,7 @@ use std::task::{Context, Poll};
 use http::{Request, Response, StatusCode};
 
 use crate::body::Body;
+use crate::response::{IntoResponse, IntoResponseFuture};
 
 /// A request as handlers see it.
 pub type HttpRequest = Request<Body>;
@@ -21,8 +22,10 @@ pub type HttpResponse = Response<Body>;
 /// A boxed, sendable future, for handlers whose future type cannot be named.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Answers requests. Implemented for `Fn(Request<Body>) -> impl Future<Output = Response<Body>>`
-/// closures, for [`crate::ServeMux`], and for `Box<dyn DynHandler>`.
+/// Answers requests. Implemented for `Fn(Request<Body>) -> impl Future<Output = R>` closures
+/// and `async fn`s where `R` is an [`IntoResponse`] (a `Response<Body>`, or a `Result` whose
+/// error turns into one: see [`crate::response`]), for [`crate::ServeMux`], and for
+/// `Box<dyn DynHandler>`.
 ///
 /// A handler that panics does not take the server down: the connection answers
 /// `500 Internal Server Error` (if nothing was sent yet) and closes.
@@ -57,13 +60,18 @@ pub trait Handler: Send + Sync + 'static {
     fn call(&self, req: HttpRequest) -> impl Future<Output = HttpResponse> + Send + '_;
 }
 
+/// A closure or `async fn` is a handler when its future's output is any [`IntoResponse`]:
+/// an `HttpResponse` (passed through as it is, at no cost), or a `Result<HttpResponse, E>`
+/// whose error answers for itself, so `?` works inside.
 impl<F, Fut> Handler for F
 where
     F: Fn(HttpRequest) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = HttpResponse> + Send + 'static,
+    Fut: Future + Send + 'static,
+    Fut::Output: IntoResponse,
 {
+    #[inline]
     fn call(&self, req: HttpRequest) -> impl Future<Output = HttpResponse> + Send + '_ {
-        self(req)
+        IntoResponseFuture::new(self(req))
     }
 }
 

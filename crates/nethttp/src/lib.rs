@@ -131,6 +131,8 @@
 pub mod body;
 pub mod client;
 pub(crate) mod conn;
+#[cfg(feature = "cookie")]
+pub mod cookie;
 pub mod error;
 pub mod fs;
 #[cfg(feature = "fuzzing")]
@@ -143,6 +145,8 @@ pub mod net;
 mod percent;
 pub(crate) mod proto;
 pub mod proxy;
+pub mod request;
+pub mod response;
 pub mod response_writer;
 pub mod server;
 #[cfg(feature = "test-util")]
@@ -161,6 +165,9 @@ pub use client::{Client, Transport};
 pub use error::{CertificateProblem, Error, Kind as ErrorKind, Result};
 pub use handler::{text_response, BoxFuture, DynHandler, Handler, HttpRequest, HttpResponse};
 pub use mux::{PathValue, ServeMux};
+#[cfg(feature = "json")]
+pub use response::json;
+pub use response::{error, not_found, redirect, IntoResponse};
 pub use server::{
     ConnInfo, ConnState, Connection, MinDataRate, Peer, PeerCred, Server, ServerHandle,
     ShutdownReport,

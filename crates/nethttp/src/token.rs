@@ -1,6 +1,6 @@
 //! Field values as lists (RFC 9110 §5.6.1): whether a comma-separated value names a token, and
 //! the optional whitespace around its elements. Shared by the HTTP/1.1 codec (`Connection`,
-//! `Transfer-Encoding`, `Expect`), the upgrade checks and the WebSocket handshake.
+//! `Transfer-Encoding`, `Expect`), the upgrade checks, the WebSocket handshake, the reverse proxy's `Via` and cookie names.
 
 /// Whether the comma-separated field value `value` lists `token` (ASCII case ignored,
 /// optional whitespace around each element, RFC 9110 §5.6.1): `Connection: keep-alive,
@@ -9,6 +9,14 @@ pub(crate) fn has_token(value: &[u8], token: &[u8]) -> bool {
     value
         .split(|&b| b == b',')
         .any(|t| trim(t).eq_ignore_ascii_case(token))
+}
+
+/// Whether `s` is a `token` (RFC 9110 §5.6.2): one or more of `tchar`, letters, digits and
+/// ``!#$%&'*+-.^_`|~``.
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// `s` without the spaces and tabs (OWS, RFC 9110 §5.6.3) at either end.

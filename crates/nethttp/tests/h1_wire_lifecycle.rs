@@ -168,8 +168,7 @@ async fn shutdown_grace_expiry_forces_stuck_requests_closed() {
         let s = s.clone();
         async move {
             s.notify_one();
-            std::future::pending::<()>().await;
-            unreachable!()
+            std::future::pending::<HttpResponse>().await
         }
     });
     let mut c = Conn::connect(handle.local_addr()).await;

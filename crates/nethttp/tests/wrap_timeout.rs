@@ -83,7 +83,7 @@ async fn an_empty_message_is_gos_page() {
     let h = start(
         Server::new(),
         timeout_handler(
-            |_req: HttpRequest| std::future::pending(),
+            |_req: HttpRequest| std::future::pending::<nethttp::HttpResponse>(),
             Duration::from_millis(50),
             "",
         ),

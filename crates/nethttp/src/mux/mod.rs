@@ -362,7 +362,7 @@ fn redirect(method: &Method, location: &str) -> HttpResponse {
     resp
 }
 
-fn html_escape(s: &str) -> String {
+pub(crate) fn html_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

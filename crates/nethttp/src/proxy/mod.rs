@@ -383,7 +383,9 @@ impl ReverseProxyBuilder {
             None => None,
         };
         let via = match &self.via {
-            Some(p) if is_token(p) => Some(HeaderValue::from_str(p).map_err(|_| bad_via())?),
+            Some(p) if crate::token::is_token(p) => {
+                Some(HeaderValue::from_str(p).map_err(|_| bad_via())?)
+            }
             Some(_) => return Err(bad_via()),
             None => None,
         };
@@ -407,12 +409,6 @@ impl ReverseProxyBuilder {
 
 fn bad_via() -> Error {
     Error::new(Kind::Usage, "the Via pseudonym must be a token")
-}
-
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
 }
 
 /// An upstream URL: absolute, `http` or `https`, with a host and no userinfo.

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests; each submodule serves one family of test files.
 
 pub mod certs;
+pub mod curl;
 pub mod dial;
 pub mod peers;
 pub mod script;

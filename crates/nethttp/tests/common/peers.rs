@@ -72,7 +72,7 @@ pub fn python_with(modules: &[&str]) -> Option<PathBuf> {
     if ok {
         return Some(py);
     }
-    skip(&format!("python3 cannot `{import}` (pip install h2)"))
+    skip(&format!("python3 cannot `{import}`"))
 }
 
 /// `node` and the `NODE_PATH` where `.ci/install-peers` put Node's `ws` (target/node-peers),
