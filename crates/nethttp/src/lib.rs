@@ -8,7 +8,10 @@
 //! that backs off on temporary errors) or a [`net::UnixListener`], runs one task per
 //! connection, speaks HTTP/1.1 (keep-alive, pipelining) and HTTP/2 (h2c by prior knowledge,
 //! or by ALPN under [`ServerTls`]), and calls your [`Handler`]: any
-//! `Fn(HttpRequest) -> impl Future<Output = HttpResponse>`, often a [`ServeMux`].
+//! `Fn(HttpRequest) -> impl Future<Output = R>` where `R` is an [`IntoResponse`] (an
+//! `HttpResponse`, or a `Result` whose error answers for itself, so `?` works), often a
+//! [`ServeMux`]. [`request::RequestExt`] reads cookies, queries, forms, JSON and multipart
+//! within limits; [`response`] has `error`, `redirect`, `not_found` and `json`.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]

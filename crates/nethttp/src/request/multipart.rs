@@ -218,7 +218,7 @@ impl Field {
     /// All its data as UTF-8 text; 400 if it is not UTF-8.
     pub async fn text(self) -> Result<String, Error> {
         let bytes = self.bytes().await?;
-        String::from_utf8(bytes.to_vec())
+        String::from_utf8(Vec::from(bytes))
             .map_err(|e| Error::with_cause(Kind::Decode, "multipart field is not UTF-8", e))
     }
 }
