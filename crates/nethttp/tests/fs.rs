@@ -103,7 +103,8 @@ async fn a_file_and_its_head_byte_for_byte() {
     let lm = last_modified(&root, "hello.txt");
     let want_head = format!(
         "HTTP/1.1 200 OK\r\ncontent-type: text/plain; charset=utf-8\r\nlast-modified: {lm}\r\n\
-         etag: {tag}\r\naccept-ranges: bytes\r\ncontent-length: 13\r\ndate: <DATE>\r\n\
+         etag: {tag}\r\nvary: accept-encoding\r\naccept-ranges: bytes\r\ncontent-length: 13\r\n\
+         date: <DATE>\r\n\
          keep-alive: timeout=60\r\n\r\n"
     );
     assert_eq!(
@@ -166,7 +167,10 @@ async fn conditional_requests() {
     let lm = last_modified(&root, "hello.txt");
     assert_eq!(
         exchange(&h, &get("/hello.txt", &format!("If-None-Match: {tag}\r\n"))).await,
-        format!("HTTP/1.1 304 Not Modified\r\netag: {tag}\r\ndate: <DATE>\r\nkeep-alive: timeout=60\r\n\r\n")
+        format!(
+            "HTTP/1.1 304 Not Modified\r\netag: {tag}\r\nvary: accept-encoding\r\ndate: <DATE>\r\n\
+             keep-alive: timeout=60\r\n\r\n"
+        )
     );
     let ims = exchange(
         &h,

@@ -15,8 +15,9 @@
 //! allows it. Methods other than `GET` and `HEAD` are `405`.
 //!
 //! Precompressed siblings (nginx's `gzip_static`): for `app.js`, an `app.js.br` or
-//! `app.js.gz` is sent instead when the client accepts that coding, with `Content-Encoding`
-//! and `Vary: Accept-Encoding`.
+//! `app.js.gz` is sent instead when the client accepts that coding, with `Content-Encoding`.
+//! Siblings are looked for only when the client accepts br or gzip, so every answer carries
+//! `Vary: Accept-Encoding` while this is on (any file may have one).
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")]
@@ -269,8 +270,9 @@ fn serve_path(
             return redirect("./", req.uri().query());
         }
     }
-    let meta = match std::fs::metadata(full) {
-        Ok(m) => m,
+    // Opened first and asked with fstat: one walk of the path instead of a stat and an open.
+    let (file, meta) = match open(full) {
+        Ok(f) => f,
         Err(e) => return io_error(&e),
     };
     if meta.is_dir() {
@@ -280,9 +282,9 @@ fn serve_path(
         }
         if let Some(index) = &o.index {
             let index_path = full.join(index);
-            if let Ok(m) = std::fs::metadata(&index_path) {
+            if let Ok((f, m)) = open(&index_path) {
                 if m.is_file() {
-                    return serve_regular(req, &index_path, m, o);
+                    return serve_regular(req, &index_path, f, m, o);
                 }
             }
         }
@@ -320,42 +322,49 @@ fn serve_path(
     if !meta.is_file() {
         return not_found();
     }
-    serve_regular(req, full, meta, o)
+    serve_regular(req, full, file, meta, o)
+}
+
+/// The open file at `path` and its metadata.
+fn open(path: &Path) -> io::Result<(File, Metadata)> {
+    let f = File::open(path)?;
+    let m = f.metadata()?;
+    Ok((f, m))
 }
 
 /// A regular file (or its precompressed sibling).
-fn serve_regular(req: &HttpRequest, full: &Path, meta: Metadata, o: &Options) -> HttpResponse {
+fn serve_regular(
+    req: &HttpRequest,
+    full: &Path,
+    file: File,
+    meta: Metadata,
+    o: &Options,
+) -> HttpResponse {
+    // Siblings are looked for only when the client accepts their coding; `Vary` is on every
+    // answer while precompressed files are served, since any file may have a sibling.
     let (br, gzip) = if o.precompressed {
         accepted_codings(req.headers())
     } else {
         (false, false)
     };
-    let mut chosen: Option<(PathBuf, Metadata, &'static str)> = None;
-    let mut vary = false;
-    if o.precompressed {
-        for (ext, coding, accepted) in [("br", "br", br), ("gz", "gzip", gzip)] {
-            let mut name = full.as_os_str().to_owned();
-            name.push(".");
-            name.push(ext);
-            let sibling = PathBuf::from(name);
-            if let Ok(m) = std::fs::metadata(&sibling) {
-                if m.is_file() {
-                    vary = true;
-                    if accepted && chosen.is_none() {
-                        chosen = Some((sibling, m, coding));
-                    }
-                }
+    let mut chosen: Option<(File, Metadata, &'static str)> = None;
+    for (ext, coding, accepted) in [("br", "br", br), ("gz", "gzip", gzip)] {
+        if !accepted || chosen.is_some() {
+            continue;
+        }
+        let mut name = full.as_os_str().to_owned();
+        name.push(".");
+        name.push(ext);
+        if let Ok((f, m)) = open(Path::new(&name)) {
+            if m.is_file() {
+                chosen = Some((f, m, coding));
             }
         }
     }
     let content_type = mime::content_type(full, || read_head(full));
-    let (path, meta, encoding) = match chosen {
-        Some((p, m, c)) => (p, m, Some(c)),
-        None => (full.to_path_buf(), meta, None),
-    };
-    let file = match File::open(&path) {
-        Ok(f) => f,
-        Err(e) => return io_error(&e),
+    let (file, meta, encoding) = match chosen {
+        Some((f, m, c)) => (f, m, Some(c)),
+        None => (file, meta, None),
     };
     let size = meta.len();
     let source = if size <= READ_WHOLE && req.method() == Method::GET {
@@ -373,7 +382,7 @@ fn serve_regular(req: &HttpRequest, full: &Path, meta: Metadata, o: &Options) ->
         etag: Some(etag(&meta)),
         content_type,
         encoding,
-        vary,
+        vary: o.precompressed,
         source,
     };
     content::respond(req.method(), req.headers(), r)
