@@ -34,6 +34,7 @@ fn tree() -> (tempfile::TempDir, PathBuf) {
     std::fs::write(root.join("app.js"), "console.log(1)").unwrap();
     std::fs::write(root.join("app.js.gz"), gzip(b"console.log(1)")).unwrap();
     std::fs::write(root.join(".env"), "SECRET=1").unwrap();
+    std::fs::write(root.join("no-extension"), "<!DOCTYPE html><p>hi").unwrap();
     std::fs::write(dir.path().join("outside.txt"), "outside").unwrap();
     std::os::unix::fs::symlink(dir.path().join("outside.txt"), root.join("out-link")).unwrap();
     std::os::unix::fs::symlink(root.join("hello.txt"), root.join("in-link")).unwrap();
@@ -451,4 +452,17 @@ async fn a_file_that_shrinks_while_it_is_sent_ends_the_connection() {
         total < (4 << 20),
         "a short file cannot complete the promised length"
     );
+}
+
+#[tokio::test]
+async fn a_file_without_a_known_extension_gets_a_sniffed_type() {
+    let (_d, root) = tree();
+    let h = serve(&root);
+    let r = exchange(&h, &get("/no-extension", "")).await;
+    assert_eq!(
+        field(&r, "content-type"),
+        Some("text/html; charset=utf-8"),
+        "{r}"
+    );
+    assert!(r.ends_with("<!DOCTYPE html><p>hi"));
 }

@@ -266,7 +266,10 @@ fn serve_path(
 ) -> HttpResponse {
     // Go's rule: the index page is canonically its directory.
     if let Some(index) = &o.index {
-        if url_path.ends_with(&format!("/{index}")) {
+        if url_path
+            .strip_suffix(index.as_str())
+            .is_some_and(|p| p.ends_with('/'))
+        {
             return redirect("./", req.uri().query());
         }
     }
@@ -347,6 +350,9 @@ fn serve_regular(
     } else {
         (false, false)
     };
+    // Sniffed (when the extension says nothing) from the file already open: the original,
+    // not a compressed sibling.
+    let content_type = mime::content_type(full, || read_head(&file));
     let mut chosen: Option<(File, Metadata, &'static str)> = None;
     for (ext, coding, accepted) in [("br", "br", br), ("gz", "gzip", gzip)] {
         if !accepted || chosen.is_some() {
@@ -361,7 +367,6 @@ fn serve_regular(
             }
         }
     }
-    let content_type = mime::content_type(full, || read_head(full));
     let (file, meta, encoding) = match chosen {
         Some((f, m, c)) => (f, m, Some(c)),
         None => (file, meta, None),
@@ -431,9 +436,9 @@ fn accepted_codings(headers: &HeaderMap) -> (bool, bool) {
     (br.or(star).unwrap_or(false), gzip.or(star).unwrap_or(false))
 }
 
-fn read_head(path: &Path) -> Vec<u8> {
+fn read_head(file: &File) -> Vec<u8> {
     let mut buf = vec![0u8; 512];
-    match File::open(path).and_then(|f| f.read_at(&mut buf, 0)) {
+    match file.read_at(&mut buf, 0) {
         Ok(n) => {
             buf.truncate(n);
             buf
