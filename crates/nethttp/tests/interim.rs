@@ -204,52 +204,37 @@ impl Trace for Heard {
 }
 
 #[tokio::test]
-async fn our_client_hears_interim_responses_through_its_trace() {
+async fn our_client_hears_interim_responses_over_http11_and_http2() {
     let h = start(Server::new(), handler(Arc::default()));
-    let heard = Arc::new(Heard::default());
-    let client = nethttp::Client::new();
-    let res = client
-        .get(format!("http://{}/queued", h.local_addr()))
-        .trace(heard.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), StatusCode::OK);
-    assert_eq!(res.into_body().to_bytes(1024).await.unwrap(), "page");
-    let link = Some("</app.css>; rel=preload; as=style".to_owned());
-    assert_eq!(
-        *heard.0.lock().unwrap(),
-        vec![
-            (StatusCode::PROCESSING, None),
-            (StatusCode::EARLY_HINTS, link)
-        ]
-    );
-}
-
-#[tokio::test]
-async fn our_client_hears_interim_responses_over_http2() {
-    let h = start(Server::new(), handler(Arc::default()));
-    let heard = Arc::new(Heard::default());
-    let client = nethttp::Client::builder()
-        .transport(|t| t.http2_prior_knowledge(true))
-        .build()
-        .unwrap();
-    let res = client
-        .get(format!("http://{}/queued", h.local_addr()))
-        .trace(heard.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.version(), nethttp::http::Version::HTTP_2);
-    assert_eq!(res.into_body().to_bytes(1024).await.unwrap(), "page");
-    let link = Some("</app.css>; rel=preload; as=style".to_owned());
-    assert_eq!(
-        *heard.0.lock().unwrap(),
-        vec![
-            (StatusCode::PROCESSING, None),
-            (StatusCode::EARLY_HINTS, link)
-        ]
-    );
+    for h2 in [false, true] {
+        let heard = Arc::new(Heard::default());
+        let client = nethttp::Client::builder()
+            .transport(|t| t.http2_prior_knowledge(h2))
+            .build()
+            .unwrap();
+        let res = client
+            .get(format!("http://{}/queued", h.local_addr()))
+            .trace(heard.clone())
+            .send()
+            .await
+            .unwrap();
+        let want = if h2 {
+            nethttp::http::Version::HTTP_2
+        } else {
+            nethttp::http::Version::HTTP_11
+        };
+        assert_eq!(res.version(), want);
+        assert_eq!(res.into_body().to_bytes(1024).await.unwrap(), "page");
+        let link = Some("</app.css>; rel=preload; as=style".to_owned());
+        assert_eq!(
+            *heard.0.lock().unwrap(),
+            vec![
+                (StatusCode::PROCESSING, None),
+                (StatusCode::EARLY_HINTS, link)
+            ],
+            "http2: {h2}"
+        );
+    }
 }
 
 #[tokio::test]
