@@ -11,8 +11,8 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode};
 
 use super::conditional::{self, Outcome, Validators};
-use super::file_body::{FileBody, Segment};
 use super::range::{self, ByteRange, Ranges};
+use crate::body::file::{FileBody, Segment};
 use crate::body::Body;
 use crate::handler::HttpResponse;
 
@@ -184,7 +184,7 @@ fn multipart(
 /// or on disk).
 fn body(source: Source, segments: Vec<Segment>) -> Body {
     match source {
-        Source::File(file) => Body::from_incoming(FileBody::new(file, segments)),
+        Source::File(file) => Body::from_file_body(FileBody::new(file, segments)),
         Source::Bytes(bytes) => {
             if let [Segment::File { offset, len }] = segments.as_slice() {
                 return Body::from(bytes.slice(*offset as usize..(*offset + *len) as usize));

@@ -46,7 +46,6 @@
 
 mod conditional;
 mod content;
-mod file_body;
 mod listing;
 mod mime;
 mod path;

@@ -16,6 +16,8 @@ pub use dialer::{DialEvents, Dialer};
 pub use listener::{Backoff, BindOptions, Listener};
 pub(crate) use resolve::Overrides;
 pub use resolve::{Resolve, Resolving, SystemResolver};
-pub(crate) use socket::{has_pending_input, peek_now, peer_hung_up, peer_state, PeerState};
+pub(crate) use socket::{
+    has_pending_input, peek_now, peer_hung_up, peer_state, send_file, PeerState,
+};
 pub use socket::{is_temporary_accept_error, SocketOptions};
 pub use unix::{UnixBindOptions, UnixListener};

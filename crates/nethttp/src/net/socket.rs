@@ -124,6 +124,26 @@ pub(crate) fn peek_now(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<usi
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
+/// Sends up to `len` bytes of the file `file` from `offset` to the socket `sock` with
+/// `sendfile(2)` (non-blocking on the socket's side): how many went, `WouldBlock` when the
+/// socket's buffer is full, `Ok(0)` when the file ends at `offset`.
+pub(crate) fn send_file(
+    sock: std::os::fd::RawFd,
+    file: std::os::fd::RawFd,
+    offset: u64,
+    len: usize,
+) -> io::Result<usize> {
+    let mut off = libc::off_t::try_from(offset)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "file offset out of range"))?;
+    // At most this much per call (Linux sends no more than 0x7ffff000 bytes per call anyway).
+    let len = len.min(1 << 30);
+    // SAFETY: `sendfile` reads `off` and writes the advanced offset back through the pointer,
+    // which points at a live local for the whole call; it touches no other memory of ours.
+    // Invalid or closed descriptors only make it return -1.
+    let n = unsafe { libc::sendfile(sock, file, &mut off, len) };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
 /// Whether an `accept(2)` error is temporary: the listener is fine and the loop should back
 /// off and try again. Resource exhaustion (EMFILE, ENFILE, ENOBUFS, ENOMEM) clears when other
 /// connections close; a connection reset or aborted before we accepted it (ECONNABORTED,

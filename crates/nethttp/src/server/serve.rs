@@ -29,7 +29,7 @@ use crate::conn::{ConnEvents, ConnInfo, ConnStateHook, PeerCred, Phase, NO_ADDR}
 use crate::handler::Handler;
 use crate::net::stall::{WatchWrites, WriteStall};
 use crate::net::{Accept, SocketOptions};
-use crate::proto::h1::io::ReadIo;
+use crate::proto::h1::io::{ReadIo, WriteIo};
 use crate::proto::h1::server::{self as h1, ConnConfig};
 use crate::proto::h2::server::{self as h2, H2Config};
 use crate::proto::io::{AnyIo, BoxedIo, ConnIo, Exclusive, Rewind};
@@ -536,7 +536,7 @@ async fn serve_h1<H, R, W>(
 ) where
     H: Handler,
     R: ReadIo,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: WriteIo,
 {
     let probe = rd.input_probe();
     let idle = AtomicBool::new(false);

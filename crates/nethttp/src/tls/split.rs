@@ -16,7 +16,7 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use super::handshake::ServerStream;
-use crate::proto::h1::io::{InputProbe, ReadIo};
+use crate::proto::h1::io::{InputProbe, ReadIo, WriteIo};
 use crate::proto::io::ConnIo;
 
 type Shared = Arc<Mutex<ServerStream>>;
@@ -35,6 +35,9 @@ impl ConnIo for ServerStream {
         (TlsRead(shared.clone()), TlsWrite(shared))
     }
 }
+
+/// TLS encrypts in user space: a file is read and written through rustls.
+impl WriteIo for TlsWrite {}
 
 impl ReadIo for TlsRead {
     fn wait_input<'a>(

@@ -64,6 +64,27 @@ pub(crate) trait ReadIo: AsyncRead + Unpin + Send + 'static {
     }
 }
 
+/// The write half of a server connection as HTTP/1.1 uses it: an `AsyncWrite` that may also
+/// send a file's bytes itself. TCP and Unix sockets do, with `sendfile(2)` (`proto::io`'s
+/// socket file); any other IO (TLS, in-memory) has the default, and the connection reads the
+/// file and writes its bytes instead.
+pub(crate) trait WriteIo: AsyncWrite + Unpin + Send + 'static {
+    /// Whether [`WriteIo::poll_send_file`] works.
+    const SEND_FILE: bool = false;
+
+    /// Sends up to `len` bytes of `file` from `offset`, once the connection can take some:
+    /// how many went, `Ok(0)` when the file ends at `offset`.
+    fn poll_send_file(
+        &mut self,
+        _cx: &mut Context<'_>,
+        _file: &std::fs::File,
+        _offset: u64,
+        _len: usize,
+    ) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(io::ErrorKind::Unsupported.into()))
+    }
+}
+
 /// Asks whether input waits on a connection's socket without touching its read half: the
 /// socket's descriptor, or -1 when the IO has none. (Not an `Option`: the shutdown watch of
 /// every connection holds one, and this is half the size.)

@@ -13,15 +13,16 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::Body as _;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::time::{timeout_at, Instant};
 
 use super::decode::{Decoded, Decoder};
 use super::encode::{self, Framing, HeadOptions};
-use super::io::{ReadIo, Reader, INITIAL_READ_BUF};
+use super::io::{ReadIo, Reader, WriteIo, INITIAL_READ_BUF};
 use super::parse::{self, BodyLen, HeadError, HeadLimits, HeadProgress, RequestHead};
 use super::recv::{BodyLimits, Exchange, RecvBody};
 use super::recycle;
+use crate::body::file::{FileBody, Piece};
 use crate::body::Body;
 use crate::conn::{ConnEvents, ConnState};
 use crate::handler::{CatchUnwind, Handler, HttpRequest, HttpResponse};
@@ -97,7 +98,7 @@ pub(crate) async fn serve<R, W, H>(
     idle: &AtomicBool,
 ) where
     R: ReadIo,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: WriteIo,
     H: Handler + ?Sized,
 {
     let mut conn = Conn {
@@ -166,7 +167,7 @@ struct Conn<'a, R: ReadIo, W> {
 impl<R, W> Conn<'_, R, W>
 where
     R: ReadIo,
-    W: AsyncWrite + Unpin + Send,
+    W: WriteIo,
 {
     /// Nothing buffered either way: the next step is waiting for the client.
     fn is_idle(&self) -> bool {
@@ -504,6 +505,10 @@ where
             } else {
                 self.put_data(data).await?;
             }
+        } else if let (true, Framing::Length(n), Some(file)) =
+            (W::SEND_FILE, framing, body.file_body_mut())
+        {
+            self.send_file(file, n).await?;
         } else if framing != Framing::NoBody {
             match self.write_body(body, framing, head_at).await {
                 Ok(()) => {}
@@ -815,6 +820,51 @@ where
             }
             _ => Ok(()),
         }
+    }
+
+    /// Sends a file body (its length `n` already in the head): bytes from memory go into the
+    /// batch, file ranges straight from the page cache to the socket with `sendfile(2)`,
+    /// after the batch before them. Each call may wait for the client up to the write
+    /// timeout, as any write does.
+    async fn send_file(&mut self, body: &mut FileBody, n: u64) -> Result<(), ()> {
+        debug_assert_eq!(body.size_hint().exact(), Some(n));
+        let timeout = self.cfg.write_timeout;
+        while let Some(piece) = body.next_piece() {
+            let (offset, len) = match piece {
+                Piece::Bytes(b) => {
+                    self.put_data(b).await?;
+                    continue;
+                }
+                Piece::File { offset, len } => (offset, len),
+            };
+            if !self.wbuf.is_empty() {
+                self.flush().await.map_err(|_| ())?;
+            }
+            let len = usize::try_from(len).unwrap_or(usize::MAX);
+            let wr = &mut self.wr;
+            let file = body.file();
+            let sent = with_deadline(
+                poll_fn(|cx| wr.poll_send_file(cx, file, offset, len)),
+                || Instant::now() + timeout,
+                "write timeout",
+            )
+            .await;
+            match sent {
+                Ok(0) => {
+                    // The file shrank under us: the length already promised cannot be kept,
+                    // so the response fails (the client sees it short and the connection
+                    // closed), never ends early on a connection that looks reusable.
+                    tracing::debug!("file shrank while it was being sent; closing");
+                    return Err(());
+                }
+                Ok(k) => body.sent(k as u64),
+                Err(e) => {
+                    tracing::debug!(error = %e, "sending the file failed; closing");
+                    return Err(());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The response body failed before any of the response was sent: when that is because

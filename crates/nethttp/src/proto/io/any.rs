@@ -12,7 +12,7 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf, WriteHalf};
 
 use super::ConnIo;
-use crate::proto::h1::io::{ClientIo, ReadIo};
+use crate::proto::h1::io::{ClientIo, ReadIo, WriteIo};
 
 /// Any IO, with the default capabilities.
 #[derive(Debug)]
@@ -31,6 +31,8 @@ where
 }
 
 impl<T: AsyncRead + Send + 'static> ReadIo for ReadHalf<T> {}
+
+impl<T: AsyncWrite + Send + 'static> WriteIo for WriteHalf<T> {}
 
 impl<T> ClientIo for AnyIo<T> where T: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
 

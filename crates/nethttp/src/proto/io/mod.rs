@@ -25,7 +25,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::h1::io::ReadIo;
+use super::h1::io::{ReadIo, WriteIo};
 
 pub(crate) use any::{AnyIo, Exclusive};
 pub(crate) use rewind::Rewind;
@@ -92,7 +92,7 @@ pub(crate) trait ConnIo: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// The read half HTTP/1.1 lends to request bodies.
     type Read: ReadIo;
     /// The write half the HTTP/1.1 connection keeps.
-    type Write: AsyncWrite + Unpin + Send + 'static;
+    type Write: WriteIo;
 
     /// Splits the connection for HTTP/1.1.
     fn split(self) -> (Self::Read, Self::Write);

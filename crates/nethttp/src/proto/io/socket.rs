@@ -1,7 +1,8 @@
 //! The capabilities a stream socket (TCP or Unix) gives the engines: peeking at the first
 //! bytes (the h2c preface sniff), waiting for input without a buffer, asking the kernel what
-//! is waiting, and watching for a client that hangs up while its handler runs. The halves
-//! are tokio's owned ones (`into_split`: no lock per operation).
+//! is waiting, watching for a client that hangs up while its handler runs, and sending a file
+//! with `sendfile(2)`. The halves are tokio's owned ones (`into_split`: no lock per
+//! operation).
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -11,7 +12,7 @@ use bytes::BytesMut;
 use tokio::net::{tcp, unix, TcpStream, UnixStream};
 
 use super::ConnIo;
-use crate::proto::h1::io::{poll_read_into, InputProbe, ReadIo, INITIAL_READ_BUF};
+use crate::proto::h1::io::{poll_read_into, InputProbe, ReadIo, WriteIo, INITIAL_READ_BUF};
 use crate::proto::h1::recycle;
 
 /// What the capabilities need of a socket: its descriptor and the runtime's read readiness.
@@ -23,6 +24,11 @@ pub(crate) trait StreamSocket: AsRawFd + Send + Sync + 'static {
     /// Runs `f` (a non-blocking call on the descriptor); a `WouldBlock` from it clears the
     /// runtime's read readiness.
     fn try_read_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
+
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+
+    /// Runs `f`; a `WouldBlock` from it clears the runtime's write readiness.
+    fn try_write_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R>;
 }
 
 impl StreamSocket for TcpStream {
@@ -33,6 +39,14 @@ impl StreamSocket for TcpStream {
     fn try_read_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
         self.try_io(tokio::io::Interest::READABLE, f)
     }
+
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        TcpStream::poll_write_ready(self, cx)
+    }
+
+    fn try_write_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        self.try_io(tokio::io::Interest::WRITABLE, f)
+    }
 }
 
 impl StreamSocket for UnixStream {
@@ -42,6 +56,14 @@ impl StreamSocket for UnixStream {
 
     fn try_read_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
         self.try_io(tokio::io::Interest::READABLE, f)
+    }
+
+    fn poll_write_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        UnixStream::poll_write_ready(self, cx)
+    }
+
+    fn try_write_io<R>(&self, f: impl FnOnce() -> io::Result<R>) -> io::Result<R> {
+        self.try_io(tokio::io::Interest::WRITABLE, f)
     }
 }
 
@@ -77,6 +99,55 @@ macro_rules! socket_conn_io {
 
 socket_conn_io!(TcpStream, tcp);
 socket_conn_io!(UnixStream, unix);
+
+impl WriteIo for tcp::OwnedWriteHalf {
+    const SEND_FILE: bool = true;
+
+    fn poll_send_file(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: &std::fs::File,
+        offset: u64,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        poll_send_file(self.as_ref(), cx, file, offset, len)
+    }
+}
+
+impl WriteIo for unix::OwnedWriteHalf {
+    const SEND_FILE: bool = true;
+
+    fn poll_send_file(
+        &mut self,
+        cx: &mut Context<'_>,
+        file: &std::fs::File,
+        offset: u64,
+        len: usize,
+    ) -> Poll<io::Result<usize>> {
+        poll_send_file(self.as_ref(), cx, file, offset, len)
+    }
+}
+
+/// [`WriteIo::poll_send_file`] for a socket: `sendfile(2)` once the socket is writable; a full
+/// socket buffer clears the runtime's write readiness and waits for it again.
+fn poll_send_file<S: StreamSocket>(
+    sock: &S,
+    cx: &mut Context<'_>,
+    file: &std::fs::File,
+    offset: u64,
+    len: usize,
+) -> Poll<io::Result<usize>> {
+    let fd = sock.as_raw_fd();
+    let file = file.as_raw_fd();
+    loop {
+        ready!(sock.poll_write_ready(cx))?;
+        match sock.try_write_io(|| crate::net::send_file(fd, file, offset, len)) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return Poll::Ready(other),
+        }
+    }
+}
 
 /// [`ConnIo::poll_peek`] for a socket. Each wait is for the socket to turn readable again,
 /// and a look that finds nothing new clears the runtime's readiness first, so a client that

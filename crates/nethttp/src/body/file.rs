@@ -1,8 +1,10 @@
 //! A response body read from a file as the connection takes it: a list of segments (bytes in
-//! memory, such as a `multipart/byteranges` part header, and ranges of the file), read 64 KiB
-//! at a time with `pread`, so a large file costs one buffer per connection, not its size. The
-//! reads run on the connection's thread, as nginx's do without `aio`: from the page cache
-//! they take microseconds; a slow disk stalls that thread's other connections.
+//! memory, such as a `multipart/byteranges` part header, and ranges of the file). HTTP/1.1 on
+//! a socket sends the file ranges with `sendfile(2)` (no copy through user space, see
+//! `proto::h1::server`); everywhere else (TLS, HTTP/2, any other IO) they are read 64 KiB at a
+//! time with `pread`, so a large file costs one buffer per connection, not its size. The reads
+//! run on the connection's thread, as nginx's do without `aio`: from the page cache they take
+//! microseconds; a slow disk stalls that thread's other connections.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -22,6 +24,15 @@ const CHUNK: u64 = 64 * 1024;
 #[derive(Debug)]
 pub(crate) enum Segment {
     Bytes(Bytes),
+    File { offset: u64, len: u64 },
+}
+
+/// What the connection sends next when it sends the file itself (`sendfile(2)`).
+#[derive(Debug)]
+pub(crate) enum Piece {
+    /// Bytes from memory, taken out of the body.
+    Bytes(Bytes),
+    /// `len` bytes of the file from `offset`; [`FileBody::sent`] says how many went.
     File { offset: u64, len: u64 },
 }
 
@@ -46,6 +57,47 @@ impl FileBody {
             file,
             segments: segments.into(),
             remaining,
+        }
+    }
+
+    /// The file the `Segment::File` ranges index.
+    pub(crate) fn file(&self) -> &File {
+        &self.file
+    }
+
+    /// The next piece to send, `None` at the end. A file piece stays at the front until
+    /// [`FileBody::sent`] has consumed it.
+    pub(crate) fn next_piece(&mut self) -> Option<Piece> {
+        loop {
+            match self.segments.front_mut()? {
+                Segment::Bytes(b) => {
+                    let b = std::mem::take(b);
+                    self.segments.pop_front();
+                    if !b.is_empty() {
+                        self.remaining -= b.len() as u64;
+                        return Some(Piece::Bytes(b));
+                    }
+                }
+                Segment::File { len: 0, .. } => {
+                    self.segments.pop_front();
+                }
+                Segment::File { offset, len } => {
+                    return Some(Piece::File {
+                        offset: *offset,
+                        len: *len,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Records that `n` bytes of the file piece at the front were sent.
+    pub(crate) fn sent(&mut self, n: u64) {
+        if let Some(Segment::File { offset, len }) = self.segments.front_mut() {
+            let n = n.min(*len);
+            *offset += n;
+            *len -= n;
+            self.remaining -= n;
         }
     }
 
