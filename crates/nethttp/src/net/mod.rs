@@ -17,7 +17,7 @@ pub use listener::{Backoff, BindOptions, Listener};
 pub(crate) use resolve::Overrides;
 pub use resolve::{Resolve, Resolving, SystemResolver};
 pub(crate) use socket::{
-    has_pending_input, peek_now, peer_hung_up, peer_state, send_file, PeerState,
+    has_pending_input, peek_now, peer_hung_up, peer_state, send_file, send_more, PeerState,
 };
 pub use socket::{is_temporary_accept_error, SocketOptions};
 pub use unix::{UnixBindOptions, UnixListener};

@@ -124,6 +124,22 @@ pub(crate) fn peek_now(fd: std::os::fd::RawFd, buf: &mut [u8]) -> io::Result<usi
     usize::try_from(n).map_err(|_| io::Error::last_os_error())
 }
 
+/// Writes `buf` to the socket `fd` (non-blocking) telling the kernel more follows at once
+/// (`MSG_MORE`): TCP holds a part-filled segment for the next send instead of pushing it.
+pub(crate) fn send_more(fd: std::os::fd::RawFd, buf: &[u8]) -> io::Result<usize> {
+    // SAFETY: `send` reads at most `buf.len()` bytes from `buf`, which outlives the call; an
+    // invalid or closed fd only makes it return -1.
+    let n = unsafe {
+        libc::send(
+            fd,
+            buf.as_ptr().cast(),
+            buf.len(),
+            libc::MSG_MORE | libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+        )
+    };
+    usize::try_from(n).map_err(|_| io::Error::last_os_error())
+}
+
 /// Sends up to `len` bytes of the file `file` from `offset` to the socket `sock` with
 /// `sendfile(2)` (non-blocking on the socket's side): how many went, `WouldBlock` when the
 /// socket's buffer is full, `Ok(0)` when the file ends at `offset`.

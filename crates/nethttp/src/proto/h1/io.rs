@@ -83,6 +83,12 @@ pub(crate) trait WriteIo: AsyncWrite + Unpin + Send + 'static {
     ) -> Poll<io::Result<usize>> {
         Poll::Ready(Err(io::ErrorKind::Unsupported.into()))
     }
+
+    /// Writes some of `buf`, which more bytes follow at once (a response head before its
+    /// file): a socket holds them back to fill the segment; the default just writes.
+    fn poll_write_more(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(self).poll_write(cx, buf)
+    }
 }
 
 /// Asks whether input waits on a connection's socket without touching its read half: the

@@ -838,7 +838,7 @@ where
                 Piece::File { offset, len } => (offset, len),
             };
             if !self.wbuf.is_empty() {
-                self.flush().await.map_err(|_| ())?;
+                self.flush_before_file().await.map_err(|_| ())?;
             }
             let len = usize::try_from(len).unwrap_or(usize::MAX);
             let wr = &mut self.wr;
@@ -1074,6 +1074,29 @@ where
         encode::write_head(&mut self.wbuf, status, resp.headers(), &opts);
         self.wbuf.extend_from_slice(reason.as_bytes());
         self.wbuf.push(b'\n');
+    }
+
+    /// Writes the batch ahead of a file sent with `sendfile(2)`, telling the kernel that more
+    /// follows, so the head and the file's first bytes leave in one segment (nginx corks the
+    /// socket for the same, at two more calls per response).
+    async fn flush_before_file(&mut self) -> std::io::Result<()> {
+        let timeout = self.cfg.write_timeout;
+        let mut at = 0;
+        while at < self.wbuf.len() {
+            let (wr, rest) = (&mut self.wr, &self.wbuf[at..]);
+            let n = with_deadline(
+                poll_fn(|cx| wr.poll_write_more(cx, rest)),
+                || Instant::now() + timeout,
+                "write timeout",
+            )
+            .await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            at += n;
+        }
+        self.wbuf.clear();
+        Ok(())
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {

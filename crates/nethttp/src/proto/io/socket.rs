@@ -103,6 +103,10 @@ socket_conn_io!(UnixStream, unix);
 impl WriteIo for tcp::OwnedWriteHalf {
     const SEND_FILE: bool = true;
 
+    fn poll_write_more(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        poll_write_more(self.as_ref(), cx, buf)
+    }
+
     fn poll_send_file(
         &mut self,
         cx: &mut Context<'_>,
@@ -117,6 +121,10 @@ impl WriteIo for tcp::OwnedWriteHalf {
 impl WriteIo for unix::OwnedWriteHalf {
     const SEND_FILE: bool = true;
 
+    fn poll_write_more(&mut self, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        poll_write_more(self.as_ref(), cx, buf)
+    }
+
     fn poll_send_file(
         &mut self,
         cx: &mut Context<'_>,
@@ -125,6 +133,23 @@ impl WriteIo for unix::OwnedWriteHalf {
         len: usize,
     ) -> Poll<io::Result<usize>> {
         poll_send_file(self.as_ref(), cx, file, offset, len)
+    }
+}
+
+/// [`WriteIo::poll_write_more`] for a socket: `send(MSG_MORE)` once the socket is writable.
+fn poll_write_more<S: StreamSocket>(
+    sock: &S,
+    cx: &mut Context<'_>,
+    buf: &[u8],
+) -> Poll<io::Result<usize>> {
+    let fd = sock.as_raw_fd();
+    loop {
+        ready!(sock.poll_write_ready(cx))?;
+        match sock.try_write_io(|| crate::net::send_more(fd, buf)) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return Poll::Ready(other),
+        }
     }
 }
 
