@@ -47,7 +47,7 @@ pub(crate) fn respond(method: &Method, headers: &HeaderMap, r: Representation) -
     match conditional::evaluate(method, headers, &validators) {
         Outcome::Proceed => {}
         Outcome::NotModified => return not_modified(&r),
-        Outcome::Failed => return bare(StatusCode::PRECONDITION_FAILED),
+        Outcome::Failed => return precondition_failed(&r),
     }
     let is_head = method == Method::HEAD;
     let ranges = match headers.get(header::RANGE) {
@@ -66,14 +66,9 @@ pub(crate) fn respond(method: &Method, headers: &HeaderMap, r: Representation) -
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     let (status, segments, length) = match ranges {
         Ranges::Unsatisfiable => {
-            let mut resp = crate::handler::text_response(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "invalid range: failed to overlap\n",
-            );
-            resp.headers_mut()
-                .insert(header::CONTENT_RANGE, value(&format!("bytes */{}", r.size)));
-            return resp;
+            return range_not_satisfiable(r.size, "invalid range: failed to overlap\n")
         }
+        Ranges::Malformed => return range_not_satisfiable(r.size, "invalid range\n"),
         Ranges::Whole => (
             StatusCode::OK,
             vec![Segment::File {
@@ -146,6 +141,34 @@ fn not_modified(r: &Representation) -> HttpResponse {
     resp
 }
 
+/// `412`: the validators, as on a `304` but with `Last-Modified` too (Go's `412` keeps the
+/// one it has), so the client learns what the representation is now.
+fn precondition_failed(r: &Representation) -> HttpResponse {
+    let mut resp = bare(StatusCode::PRECONDITION_FAILED);
+    let h = resp.headers_mut();
+    if let Some(tag) = &r.etag {
+        h.insert(header::ETAG, value(tag));
+    }
+    if let Some(m) = r.modified {
+        h.insert(header::LAST_MODIFIED, value(&httpdate::fmt_http_date(m)));
+    }
+    if r.vary {
+        h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    resp
+}
+
+/// `416` with Go's message. `Content-Range: bytes */SIZE` on every one, a malformed set's
+/// too (Go sends it only when no range overlaps): RFC 9110 §15.5.17 says a `416` to a
+/// byte-range request SHOULD give the current length. No validators: an error carries no
+/// representation (Go drops them from its errors too since 1.23).
+fn range_not_satisfiable(size: u64, message: &'static str) -> HttpResponse {
+    let mut resp = crate::handler::text_response(StatusCode::RANGE_NOT_SATISFIABLE, message);
+    resp.headers_mut()
+        .insert(header::CONTENT_RANGE, value(&format!("bytes */{size}")));
+    resp
+}
+
 fn bare(status: StatusCode) -> HttpResponse {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = status;
@@ -203,10 +226,11 @@ fn body(source: Source, segments: Vec<Segment>) -> Body {
     }
 }
 
-/// A boundary that does not occur in the parts: 30 random hex digits, as Go's
-/// `multipart.Writer` makes them (the chance of a clash is negligible).
+/// A boundary that does not occur in the parts: 30 random bytes in hex (60 digits), as Go's
+/// `multipart.Writer` makes them, so our `Content-Length` is Go's (the chance of a clash is
+/// negligible).
 fn boundary() -> String {
-    (0..30)
+    (0..60)
         .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
         .collect()
 }

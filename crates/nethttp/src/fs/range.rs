@@ -29,8 +29,12 @@ pub(crate) enum Ranges {
     Whole,
     /// `206` with these ranges (one: a single part; more: `multipart/byteranges`).
     Parts(Vec<ByteRange>),
-    /// `416 Range Not Satisfiable` (with `Content-Range: bytes */SIZE`).
+    /// `416 Range Not Satisfiable` (with `Content-Range: bytes */SIZE`): no range starts
+    /// inside.
     Unsatisfiable,
+    /// `416` too, for a `bytes` set that does not parse (RFC 9110 §14.2 lets a server reject
+    /// it, as Go does).
+    Malformed,
 }
 
 /// Most ranges honoured in one request; a longer list is answered with the whole
@@ -40,13 +44,14 @@ const MAX_RANGES: usize = 64;
 /// Chooses what to send for `header` (a `Range` field value) over `size` bytes.
 ///
 /// RFC 9110 §14.1.1 (`bytes=first-last`, `first-`, `-suffix`), §14.2 (a server may ignore
-/// `Range`): a unit other than `bytes` is ignored; syntax errors and ranges that all start
-/// at or past the end are `416` (as Go); ranges starting past the end are dropped; ranges
+/// `Range`): a unit other than `bytes` is ignored; syntax errors (`Malformed`) and ranges
+/// that all start at or past the end (`Unsatisfiable`) are `416` (as Go); ranges starting
+/// past the end are dropped; ranges
 /// that together ask for more bytes than `size` are ignored (Go's rule, against
 /// overlapping-range amplification).
 pub(crate) fn select(header: &[u8], size: u64) -> Ranges {
     let Ok(header) = std::str::from_utf8(header) else {
-        return Ranges::Unsatisfiable;
+        return Ranges::Malformed;
     };
     let header = header.trim();
     let Some(spec) = header.strip_prefix("bytes=") else {
@@ -66,13 +71,13 @@ pub(crate) fn select(header: &[u8], size: u64) -> Ranges {
             return Ranges::Whole;
         }
         let Some((first, last)) = item.split_once('-') else {
-            return Ranges::Unsatisfiable;
+            return Ranges::Malformed;
         };
         let (first, last) = (first.trim(), last.trim());
         let range = if first.is_empty() {
             // A suffix: the last `n` bytes.
             let Some(n) = parse_u64(last) else {
-                return Ranges::Unsatisfiable;
+                return Ranges::Malformed;
             };
             if n == 0 || size == 0 {
                 continue; // unsatisfiable on its own
@@ -84,14 +89,14 @@ pub(crate) fn select(header: &[u8], size: u64) -> Ranges {
             }
         } else {
             let Some(start) = parse_u64(first) else {
-                return Ranges::Unsatisfiable;
+                return Ranges::Malformed;
             };
             let end = if last.is_empty() {
                 None
             } else {
                 match parse_u64(last) {
                     Some(e) if e >= start => Some(e),
-                    _ => return Ranges::Unsatisfiable,
+                    _ => return Ranges::Malformed,
                 }
             };
             if start >= size {
@@ -160,20 +165,23 @@ mod tests {
 
     #[test]
     fn unsatisfiable_and_malformed_are_416() {
+        for h in ["bytes=10-", "bytes=20-30", "bytes=-0", "bytes=10-,-0"] {
+            assert_eq!(select(h.as_bytes(), 10), Ranges::Unsatisfiable, "{h}");
+        }
+        assert_eq!(select(b"bytes=0-", 0), Ranges::Unsatisfiable);
+        assert_eq!(select(b"bytes=-5", 0), Ranges::Unsatisfiable);
         for h in [
-            "bytes=10-",
-            "bytes=20-30",
-            "bytes=-0",
             "bytes=5-4",
             "bytes=a-b",
             "bytes=1",
             "bytes=--1",
             "bytes=+1-2",
+            "bytes=0-1,x",
             "bytes=99999999999999999999-",
         ] {
-            assert_eq!(select(h.as_bytes(), 10), Ranges::Unsatisfiable, "{h}");
+            assert_eq!(select(h.as_bytes(), 10), Ranges::Malformed, "{h}");
         }
-        assert_eq!(select(b"bytes=0-", 0), Ranges::Unsatisfiable);
+        assert_eq!(select(b"bytes=\xff-", 10), Ranges::Malformed);
     }
 
     #[test]

@@ -464,10 +464,10 @@ where
             keep_alive = false;
         }
         let status = resp.status();
-        let bodiless = is_head
-            || status.is_informational()
+        let no_content_status = status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
+        let bodiless = is_head || no_content_status;
         let exact = resp.body().size_hint().exact();
         let framing = if bodiless {
             Framing::NoBody
@@ -481,7 +481,14 @@ where
         };
         let opts = HeadOptions {
             framing,
-            head_length: if is_head { declared.or(exact) } else { None },
+            // A HEAD answer carries the length a GET would have had. Not for 1xx, 204 and
+            // 304: RFC 9110 §8.6 forbids a length on 1xx and 204, and a 304's may only be a
+            // 200's, which its empty body does not tell; so HEAD gets what GET gets there.
+            head_length: if is_head && !no_content_status {
+                declared.or(exact)
+            } else {
+                None
+            },
             close: !keep_alive,
             confirm_keep_alive: keep_alive && version == Version::HTTP_10,
             keep_alive_line: if keep_alive {
