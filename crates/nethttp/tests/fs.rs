@@ -38,6 +38,13 @@ fn tree() -> (tempfile::TempDir, PathBuf) {
     std::fs::write(dir.path().join("outside.txt"), "outside").unwrap();
     std::os::unix::fs::symlink(dir.path().join("outside.txt"), root.join("out-link")).unwrap();
     std::os::unix::fs::symlink(root.join("hello.txt"), root.join("in-link")).unwrap();
+    // Relative links: one that climbs but stays inside, one that climbs out, one that
+    // leads out through a linked directory, and a loop.
+    std::os::unix::fs::symlink("../hello.txt", root.join("page/up-link")).unwrap();
+    std::os::unix::fs::symlink("../outside.txt", root.join("rel-out-link")).unwrap();
+    std::os::unix::fs::symlink("..", root.join("parent-dir")).unwrap();
+    std::os::unix::fs::symlink("loop-b", root.join("loop-a")).unwrap();
+    std::os::unix::fs::symlink("loop-a", root.join("loop-b")).unwrap();
     (dir, root)
 }
 
@@ -266,13 +273,25 @@ async fn every_way_out_of_the_root_is_refused() {
         let r = exchange(&h, &get(path, "")).await;
         assert!(r.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{path}: {r}");
     }
-    for path in ["/.env", "/%2eenv", "/out-link"] {
+    for path in [
+        "/.env",
+        "/%2eenv",
+        "/out-link",
+        "/rel-out-link",
+        "/parent-dir/outside.txt",
+        "/parent-dir/",
+        "/loop-a",
+    ] {
         let r = exchange(&h, &get(path, "")).await;
         assert!(r.starts_with("HTTP/1.1 404 Not Found\r\n"), "{path}: {r}");
         assert!(!r.contains("SECRET") && !r.ends_with("outside"), "{r}");
     }
-    let inside = exchange(&h, &get("/in-link", "")).await;
-    assert!(inside.ends_with("hello, world\n"), "{inside}");
+    // Links that stay inside: absolute (checked on the slow path) and relative (the kernel
+    // keeps it beneath the root).
+    for path in ["/in-link", "/page/up-link"] {
+        let inside = exchange(&h, &get(path, "")).await;
+        assert!(inside.ends_with("hello, world\n"), "{path}: {inside}");
+    }
     let post = exchange(
         &h,
         "POST /hello.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n",

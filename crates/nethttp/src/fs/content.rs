@@ -3,6 +3,8 @@
 //! `416`), else the whole (`200`); validators (`ETag`, `Last-Modified`), `Accept-Ranges`,
 //! `Content-Type` and `Content-Length` on every answer that has them, and no body for `HEAD`.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fs::File;
 use std::time::SystemTime;
 
@@ -24,7 +26,7 @@ pub(crate) struct Representation {
     pub modified: Option<SystemTime>,
     /// A quoted entity tag.
     pub etag: Option<String>,
-    pub content_type: String,
+    pub content_type: Cow<'static, str>,
     /// `Content-Encoding` of these bytes (a precompressed sibling's).
     pub encoding: Option<&'static str>,
     /// Other encodings of the same resource exist: `Vary: Accept-Encoding`.
@@ -61,6 +63,8 @@ pub(crate) fn respond(method: &Method, headers: &HeaderMap, r: Representation) -
         _ => Ranges::Whole,
     };
     let mut resp = Response::new(Body::empty());
+    // Room for every field below at once: one allocation, no growing.
+    *resp.headers_mut() = HeaderMap::with_capacity(8);
     let h = resp.headers_mut();
     describe(h, &r);
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
@@ -110,9 +114,13 @@ pub(crate) fn respond(method: &Method, headers: &HeaderMap, r: Representation) -
 
 /// The fields that describe the representation, on `200`, `206` and (most of them) `304`.
 fn describe(h: &mut HeaderMap, r: &Representation) {
-    h.insert(header::CONTENT_TYPE, value(&r.content_type));
+    let content_type = match &r.content_type {
+        Cow::Borrowed(t) => HeaderValue::from_static(t),
+        Cow::Owned(t) => value(t),
+    };
+    h.insert(header::CONTENT_TYPE, content_type);
     if let Some(m) = r.modified {
-        h.insert(header::LAST_MODIFIED, value(&httpdate::fmt_http_date(m)));
+        h.insert(header::LAST_MODIFIED, last_modified(m));
     }
     if let Some(tag) = &r.etag {
         h.insert(header::ETAG, value(tag));
@@ -133,7 +141,7 @@ fn not_modified(r: &Representation) -> HttpResponse {
     if let Some(tag) = &r.etag {
         h.insert(header::ETAG, value(tag));
     } else if let Some(m) = r.modified {
-        h.insert(header::LAST_MODIFIED, value(&httpdate::fmt_http_date(m)));
+        h.insert(header::LAST_MODIFIED, last_modified(m));
     }
     if r.vary {
         h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
@@ -150,7 +158,7 @@ fn precondition_failed(r: &Representation) -> HttpResponse {
         h.insert(header::ETAG, value(tag));
     }
     if let Some(m) = r.modified {
-        h.insert(header::LAST_MODIFIED, value(&httpdate::fmt_http_date(m)));
+        h.insert(header::LAST_MODIFIED, last_modified(m));
     }
     if r.vary {
         h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
@@ -233,6 +241,26 @@ fn boundary() -> String {
     (0..60)
         .map(|_| char::from_digit(fastrand::u32(..16), 16).unwrap_or('0'))
         .collect()
+}
+
+/// `Last-Modified` for `m`. The value last made on this thread is kept and reused when the
+/// time is the same: a server mostly answers for the same few files, and formatting a date
+/// costs more than the rest of the fields together.
+fn last_modified(m: SystemTime) -> HeaderValue {
+    thread_local! {
+        static LAST: RefCell<Option<(SystemTime, HeaderValue)>> = const { RefCell::new(None) };
+    }
+    LAST.with(|last| {
+        let mut last = last.borrow_mut();
+        if let Some((t, v)) = &*last {
+            if *t == m {
+                return v.clone();
+            }
+        }
+        let v = value(&httpdate::fmt_http_date(m));
+        *last = Some((m, v.clone()));
+        v
+    })
 }
 
 /// A header value from text this module made (ASCII: dates, numbers, tags, types).

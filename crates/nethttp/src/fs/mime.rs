@@ -3,33 +3,77 @@
 //! its first bytes (a subset of the WHATWG MIME sniffing rules Go's `DetectContentType`
 //! follows: the common binary signatures, HTML, then text or `application/octet-stream`).
 
-use std::path::Path;
+use std::borrow::Cow;
+
+/// The types of the extensions most sites serve, answered without the table's
+/// case-insensitive binary search (what `mime_guess` and the `charset` rule give for each;
+/// a test holds them to it).
+const COMMON: &[(&str, &str)] = &[
+    ("html", "text/html; charset=utf-8"),
+    ("htm", "text/html; charset=utf-8"),
+    ("css", "text/css; charset=utf-8"),
+    ("js", "text/javascript; charset=utf-8"),
+    ("json", "application/json; charset=utf-8"),
+    ("txt", "text/plain; charset=utf-8"),
+    ("svg", "image/svg+xml; charset=utf-8"),
+    ("png", "image/png"),
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("gif", "image/gif"),
+    ("webp", "image/webp"),
+    ("ico", "image/x-icon"),
+    ("woff2", "font/woff2"),
+    ("wasm", "application/wasm"),
+    ("pdf", "application/pdf"),
+    ("xml", "text/xml; charset=utf-8"),
+    ("mp4", "video/mp4"),
+    ("bin", "application/octet-stream"),
+];
 
 /// The content type for a file named `name` whose first bytes are `head` (up to 512).
-pub(crate) fn content_type(name: &Path, head: impl FnOnce() -> Vec<u8>) -> String {
+pub(crate) fn content_type(name: &[u8], head: impl FnOnce() -> Vec<u8>) -> Cow<'static, str> {
     if let Some(t) = by_extension(name) {
         return t;
     }
-    sniff(&head())
+    Cow::Borrowed(sniff(&head()))
 }
 
-/// The type the extension says, if the table knows it.
-pub(crate) fn by_extension(name: &Path) -> Option<String> {
-    let ext = name.extension()?.to_str()?;
+/// The type the extension of the file name `name` says, if the table knows it.
+pub(crate) fn by_extension(name: &[u8]) -> Option<Cow<'static, str>> {
+    let dot = name.iter().rposition(|&b| b == b'.')?;
+    let ext = std::str::from_utf8(&name[dot + 1..]).ok()?;
+    if dot == 0 || ext.is_empty() {
+        // A dotfile's name is not an extension (`Path::extension` agrees).
+        return None;
+    }
+    if ext.len() <= 5 {
+        // Lowercased on the stack, then compared whole: cheaper than a caseless compare
+        // with each entry.
+        let mut lower = [0u8; 5];
+        lower[..ext.len()].copy_from_slice(ext.as_bytes());
+        lower.make_ascii_lowercase();
+        let lower = &lower[..ext.len()];
+        if let Some((_, t)) = COMMON.iter().find(|(e, _)| e.as_bytes() == lower) {
+            return Some(Cow::Borrowed(t));
+        }
+    }
     let mime = mime_guess::from_ext(ext).first_raw()?;
-    let textual = mime.starts_with("text/")
-        || mime == "application/javascript"
-        || mime == "application/json"
-        || mime == "image/svg+xml";
-    Some(if textual {
-        format!("{mime}; charset=utf-8")
+    Some(if is_textual(mime) {
+        Cow::Owned(format!("{mime}; charset=utf-8"))
     } else {
-        mime.to_owned()
+        Cow::Borrowed(mime)
     })
 }
 
+fn is_textual(mime: &str) -> bool {
+    mime.starts_with("text/")
+        || mime == "application/javascript"
+        || mime == "application/json"
+        || mime == "image/svg+xml"
+}
+
 /// Go's `DetectContentType`, for the signatures that matter in practice.
-pub(crate) fn sniff(head: &[u8]) -> String {
+pub(crate) fn sniff(head: &[u8]) -> &'static str {
     let head = &head[..head.len().min(512)];
     const SIGNATURES: &[(&[u8], &str)] = &[
         (b"%PDF-", "application/pdf"),
@@ -46,11 +90,11 @@ pub(crate) fn sniff(head: &[u8]) -> String {
     ];
     for (sig, mime) in SIGNATURES {
         if head.starts_with(sig) {
-            return (*mime).to_owned();
+            return mime;
         }
     }
     if head.len() >= 12 && &head[..4] == b"RIFF" && &head[8..12] == b"WEBP" {
-        return "image/webp".to_owned();
+        return "image/webp";
     }
     let trimmed = trim_ws(head);
     let lower: Vec<u8> = trimmed
@@ -72,21 +116,21 @@ pub(crate) fn sniff(head: &[u8]) -> String {
         if lower.starts_with(tag) {
             let next = trimmed.get(tag.len());
             if tag == b"<!--" || matches!(next, Some(b' ' | b'>')) {
-                return "text/html; charset=utf-8".to_owned();
+                return "text/html; charset=utf-8";
             }
         }
     }
     if lower.starts_with(b"<?xml") {
-        return "text/xml; charset=utf-8".to_owned();
+        return "text/xml; charset=utf-8";
     }
     // Binary if any byte is a control character text never has (WHATWG "binary data byte").
     let binary = head
         .iter()
         .any(|&b| matches!(b, 0x00..=0x08 | 0x0b | 0x0e..=0x1a | 0x1c..=0x1f));
     if binary {
-        "application/octet-stream".to_owned()
+        "application/octet-stream"
     } else {
-        "text/plain; charset=utf-8".to_owned()
+        "text/plain; charset=utf-8"
     }
 }
 
@@ -104,16 +148,31 @@ mod tests {
 
     #[test]
     fn by_extension_with_charset_on_text() {
+        assert_eq!(by_extension(b"a.html").unwrap(), "text/html; charset=utf-8");
+        assert_eq!(by_extension(b"a.PNG").unwrap(), "image/png");
+        assert_eq!(by_extension(b"x.css").unwrap(), "text/css; charset=utf-8");
+        assert_eq!(by_extension(b"x.tar.gz").unwrap(), "application/gzip");
         assert_eq!(
-            by_extension(Path::new("a.html")).unwrap(),
-            "text/html; charset=utf-8"
+            by_extension(b"dir.d/x.MD").unwrap(),
+            "text/markdown; charset=utf-8"
         );
-        assert_eq!(by_extension(Path::new("a.PNG")).unwrap(), "image/png");
-        assert_eq!(
-            by_extension(Path::new("x.css")).unwrap(),
-            "text/css; charset=utf-8"
-        );
-        assert!(by_extension(Path::new("noext")).is_none());
+        assert!(by_extension(b"noext").is_none());
+        assert!(by_extension(b".env").is_none());
+        assert!(by_extension(b"trailing.").is_none());
+    }
+
+    #[test]
+    fn the_common_table_agrees_with_mime_guess() {
+        for (ext, t) in COMMON {
+            assert!(ext.len() <= 5, "{ext}: longer than the lookup compares");
+            let mime = mime_guess::from_ext(ext).first_raw().unwrap();
+            let want = if is_textual(mime) {
+                format!("{mime}; charset=utf-8")
+            } else {
+                mime.to_owned()
+            };
+            assert_eq!(*t, want, "{ext}");
+        }
     }
 
     #[test]

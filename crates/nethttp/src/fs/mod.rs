@@ -48,6 +48,7 @@ mod conditional;
 mod content;
 mod listing;
 mod mime;
+mod open;
 mod path;
 mod range;
 
@@ -63,12 +64,9 @@ use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode};
 
 use self::content::{Representation, Source};
+use self::open::Root;
 use crate::body::Body;
 use crate::handler::{text_response, Handler, HttpRequest, HttpResponse};
-
-/// Files up to this size are read whole when opened and sent from memory (one write with
-/// the head); larger ones are read as the connection takes them.
-const READ_WHOLE: u64 = 64 * 1024;
 
 /// A [`Handler`] serving the files under a directory (Go's `http.FileServer(http.Dir(root))`).
 /// The request's whole path is looked up under the root: mount it under a prefix with
@@ -80,8 +78,8 @@ pub struct FileServer {
 
 #[derive(Debug, Clone)]
 struct Options {
-    /// Canonical: symlinks resolved, so a file's resolved path can be compared with it.
-    root: PathBuf,
+    /// The directory served; `None` for [`serve_file`], which serves the path it is given.
+    root: Option<Arc<Root>>,
     index: Option<String>,
     listing: bool,
     dotfiles: bool,
@@ -96,16 +94,10 @@ impl FileServer {
     /// http.server`), dotfiles hidden, symlinks out of the root refused, precompressed
     /// siblings served.
     pub fn new(root: impl AsRef<Path>) -> io::Result<FileServer> {
-        let root = std::fs::canonicalize(root.as_ref())?;
-        if !root.is_dir() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "the file server's root is not a directory",
-            ));
-        }
+        let root = Root::open(root.as_ref())?;
         Ok(FileServer {
             opts: Arc::new(Options {
-                root,
+                root: Some(Arc::new(root)),
                 index: Some("index.html".to_owned()),
                 listing: true,
                 dotfiles: false,
@@ -164,11 +156,10 @@ impl FileServer {
             }
             Err(path::Refused::Hidden) => return not_found(),
         };
-        let full = o.root.join(&rel);
-        if !o.symlinks_outside_root && !inside(&o.root, &full) {
+        let Some(root) = &o.root else {
             return not_found();
-        }
-        serve_path(req, &full, url_path, trailing, o)
+        };
+        serve_path(req, Target::Under(root, rel), url_path, trailing, o)
     }
 }
 
@@ -193,7 +184,7 @@ pub fn serve_file(req: &HttpRequest, path: impl AsRef<Path>) -> HttpResponse {
         return text_response(StatusCode::BAD_REQUEST, "invalid URL path\n");
     }
     let opts = Options {
-        root: PathBuf::new(),
+        root: None,
         index: Some("index.html".to_owned()),
         listing: true,
         dotfiles: true,
@@ -201,7 +192,13 @@ pub fn serve_file(req: &HttpRequest, path: impl AsRef<Path>) -> HttpResponse {
         precompressed: false,
     };
     let url_path = req.uri().path();
-    serve_path(req, path.as_ref(), url_path, url_path.ends_with('/'), &opts)
+    serve_path(
+        req,
+        Target::Path(path.as_ref().to_path_buf()),
+        url_path,
+        url_path.ends_with('/'),
+        &opts,
+    )
 }
 
 /// Answers `req` with `content` (Go's `http.ServeContent`): ranges and conditional requests
@@ -217,7 +214,7 @@ pub fn serve_content(
     if let Some(refusal) = method_refusal(req.method()) {
         return refusal;
     }
-    let content_type = mime::content_type(Path::new(name), || {
+    let content_type = mime::content_type(name.as_bytes(), || {
         content[..content.len().min(512)].to_vec()
     });
     let r = Representation {
@@ -246,19 +243,81 @@ fn not_found() -> HttpResponse {
     text_response(StatusCode::NOT_FOUND, "404 page not found\n")
 }
 
-/// Whether `full`, with every symlink resolved, is `root` or under it. A path that does
-/// not resolve (missing) is reported by the lookup that follows, as missing.
-fn inside(root: &Path, full: &Path) -> bool {
-    match std::fs::canonicalize(full) {
-        Ok(real) => real.starts_with(root),
-        Err(_) => true,
+/// What a request names on disk: a path under the file server's root (relative, as bytes,
+/// with room reserved for a suffix), or a path the application chose ([`serve_file`]).
+enum Target<'a> {
+    Under(&'a Root, Vec<u8>),
+    Path(PathBuf),
+}
+
+impl<'a> Target<'a> {
+    /// Opens the target (under the root: confined to it unless `o` allows symlinks out)
+    /// and reads its metadata from the open file.
+    fn open(&mut self, o: &Options) -> io::Result<(File, Metadata)> {
+        let f = match self {
+            Target::Under(root, rel) => root.open_file(rel, !o.symlinks_outside_root)?,
+            Target::Path(p) => File::open(&*p)?,
+        };
+        let m = f.metadata()?;
+        Ok((f, m))
+    }
+
+    /// The same target with `suffix` appended to its last name (a sibling: `.gz`).
+    fn with_suffix(&self, suffix: &str) -> Target<'a> {
+        match self {
+            Target::Under(root, rel) => {
+                let mut r = Vec::with_capacity(rel.len() + suffix.len() + 1);
+                r.extend_from_slice(rel);
+                r.extend_from_slice(suffix.as_bytes());
+                Target::Under(root, r)
+            }
+            Target::Path(p) => {
+                let mut name = p.as_os_str().to_owned();
+                name.push(suffix);
+                Target::Path(PathBuf::from(name))
+            }
+        }
+    }
+
+    /// The target `name` inside this directory.
+    fn child(&self, name: &str) -> Target<'a> {
+        match self {
+            Target::Under(root, rel) => {
+                let mut r = Vec::with_capacity(rel.len() + name.len() + 2);
+                r.extend_from_slice(rel);
+                if !r.is_empty() {
+                    r.push(b'/');
+                }
+                r.extend_from_slice(name.as_bytes());
+                Target::Under(root, r)
+            }
+            Target::Path(p) => Target::Path(p.join(name)),
+        }
+    }
+
+    /// The last name of the target, for its type by extension.
+    fn name(&self) -> &[u8] {
+        use std::os::unix::ffi::OsStrExt;
+        match self {
+            Target::Under(_, rel) => rel.rsplit(|&b| b == b'/').next().unwrap_or(rel),
+            Target::Path(p) => p.file_name().map_or(&[][..], |n| n.as_bytes()),
+        }
+    }
+
+    /// The file system path, for a directory listing.
+    fn path(&self) -> PathBuf {
+        use std::os::unix::ffi::OsStrExt;
+        match self {
+            Target::Under(root, rel) => root.path.join(std::ffi::OsStr::from_bytes(rel)),
+            Target::Path(p) => p.clone(),
+        }
     }
 }
 
-/// The answer for the file system path `full`, which the request named by `url_path`.
+/// The answer for `target`, which the request named by `url_path`.
 fn serve_path(
     req: &HttpRequest,
-    full: &Path,
+    mut target: Target<'_>,
     url_path: &str,
     trailing: bool,
     o: &Options,
@@ -273,7 +332,7 @@ fn serve_path(
         }
     }
     // Opened first and asked with fstat: one walk of the path instead of a stat and an open.
-    let (file, meta) = match open(full) {
+    let (file, meta) = match target.open(o) {
         Ok(f) => f,
         Err(e) => return io_error(&e),
     };
@@ -283,17 +342,17 @@ fn serve_path(
             return redirect(&format!("{base}/"), req.uri().query());
         }
         if let Some(index) = &o.index {
-            let index_path = full.join(index);
-            if let Ok((f, m)) = open(&index_path) {
+            let mut index = target.child(index);
+            if let Ok((f, m)) = index.open(o) {
                 if m.is_file() {
-                    return serve_regular(req, &index_path, f, m, o);
+                    return serve_regular(req, &index, f, m, o);
                 }
             }
         }
         if !o.listing {
             return text_response(StatusCode::FORBIDDEN, "403 forbidden\n");
         }
-        return match listing::page(full, url_path, req.uri().query(), o.dotfiles) {
+        return match listing::page(&target.path(), url_path, req.uri().query(), o.dotfiles) {
             Ok(page) => {
                 let mut resp = text_response(StatusCode::OK, page);
                 resp.headers_mut().insert(
@@ -324,20 +383,13 @@ fn serve_path(
     if !meta.is_file() {
         return not_found();
     }
-    serve_regular(req, full, file, meta, o)
-}
-
-/// The open file at `path` and its metadata.
-fn open(path: &Path) -> io::Result<(File, Metadata)> {
-    let f = File::open(path)?;
-    let m = f.metadata()?;
-    Ok((f, m))
+    serve_regular(req, &target, file, meta, o)
 }
 
 /// A regular file (or its precompressed sibling).
 fn serve_regular(
     req: &HttpRequest,
-    full: &Path,
+    target: &Target<'_>,
     file: File,
     meta: Metadata,
     o: &Options,
@@ -351,16 +403,13 @@ fn serve_regular(
     };
     // Sniffed (when the extension says nothing) from the file already open: the original,
     // not a compressed sibling.
-    let content_type = mime::content_type(full, || read_head(&file));
+    let content_type = mime::content_type(target.name(), || read_head(&file));
     let mut chosen: Option<(File, Metadata, &'static str)> = None;
-    for (ext, coding, accepted) in [("br", "br", br), ("gz", "gzip", gzip)] {
+    for (ext, coding, accepted) in [(".br", "br", br), (".gz", "gzip", gzip)] {
         if !accepted || chosen.is_some() {
             continue;
         }
-        let mut name = full.as_os_str().to_owned();
-        name.push(".");
-        name.push(ext);
-        if let Ok((f, m)) = open(Path::new(&name)) {
+        if let Ok((f, m)) = target.with_suffix(ext).open(o) {
             if m.is_file() {
                 chosen = Some((f, m, coding));
             }
@@ -370,24 +419,14 @@ fn serve_regular(
         Some((f, m, c)) => (f, m, Some(c)),
         None => (file, meta, None),
     };
-    let size = meta.len();
-    let source = if size <= READ_WHOLE && req.method() == Method::GET {
-        let mut buf = vec![0u8; size as usize];
-        match read_full(&file, &mut buf) {
-            Ok(()) => Source::Bytes(Bytes::from(buf)),
-            Err(e) => return io_error(&e),
-        }
-    } else {
-        Source::File(file)
-    };
     let r = Representation {
-        size,
+        size: meta.len(),
         modified: meta.modified().ok().map(whole_seconds),
         etag: Some(etag(&meta)),
         content_type,
         encoding,
         vary: o.precompressed,
-        source,
+        source: Source::File(file),
     };
     content::respond(req.method(), req.headers(), r)
 }
@@ -395,14 +434,38 @@ fn serve_regular(
 /// A strong entity tag from the file's identity: inode, size and modification time to the
 /// nanosecond. A change of content changes at least one of them (a rewrite in place within
 /// the same nanosecond at the same size aside).
+/// Written as `"INO-SIZE-SECS.NSECS"` in hex, without the formatting machinery (this runs
+/// for every file served).
 fn etag(meta: &Metadata) -> String {
-    format!(
-        "\"{:x}-{:x}-{:x}.{:x}\"",
-        meta.ino(),
-        meta.len(),
-        meta.mtime(),
-        meta.mtime_nsec()
-    )
+    let mut t = Vec::with_capacity(2 + 4 * 17);
+    t.push(b'"');
+    push_hex(&mut t, meta.ino());
+    t.push(b'-');
+    push_hex(&mut t, meta.len());
+    t.push(b'-');
+    // Two's complement for a time before 1970, as `{:x}` writes an `i64`.
+    push_hex(&mut t, meta.mtime() as u64);
+    t.push(b'.');
+    push_hex(&mut t, meta.mtime_nsec() as u64);
+    t.push(b'"');
+    String::from_utf8(t).unwrap_or_default()
+}
+
+/// Appends `n` in lowercase hex, no leading zeros.
+fn push_hex(out: &mut Vec<u8>, n: u64) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        buf[i] = DIGITS[(n & 0xf) as usize];
+        n >>= 4;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Which precompressed codings the request accepts (`Accept-Encoding`, RFC 9110 §12.5.3:
@@ -446,24 +509,6 @@ fn read_head(file: &File) -> Vec<u8> {
     }
 }
 
-fn read_full(file: &File, buf: &mut [u8]) -> io::Result<()> {
-    let mut got = 0;
-    while got < buf.len() {
-        match file.read_at(&mut buf[got..], got as u64) {
-            Ok(0) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the file shrank while it was read",
-                ))
-            }
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
 fn whole_seconds(t: SystemTime) -> SystemTime {
     match t.duration_since(UNIX_EPOCH) {
         Ok(d) => UNIX_EPOCH + Duration::from_secs(d.as_secs()),
@@ -496,5 +541,22 @@ fn io_error(e: &io::Error) -> HttpResponse {
                 "500 internal server error\n",
             )
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_hex;
+
+    #[test]
+    fn hex_as_the_formatter_writes_it() {
+        for n in [0u64, 1, 15, 16, 255, 0xdead_beef, u64::MAX, (-1i64) as u64] {
+            let mut s = Vec::new();
+            push_hex(&mut s, n);
+            assert_eq!(s, format!("{n:x}").into_bytes());
+        }
+        let mut s = Vec::new();
+        push_hex(&mut s, -5i64 as u64);
+        assert_eq!(s, format!("{:x}", -5i64).into_bytes());
     }
 }

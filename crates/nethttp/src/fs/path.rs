@@ -1,12 +1,8 @@
 //! From a request path to a file under the root, refusing every way out: each segment is
 //! percent-decoded once and checked on its own, so `..` (also as `%2e%2e`), a `/` or `\`
 //! hidden in an escape, and NUL never reach the file system; `.` and empty segments are
-//! skipped; dotfiles are not served unless allowed. Symlinks are checked by the caller once
-//! the file is found (`FileServer` resolves it and compares with the root).
-
-use std::ffi::OsStr;
-use std::os::unix::ffi::OsStrExt;
-use std::path::PathBuf;
+//! skipped; dotfiles are not served unless allowed. Symlinks are the opening's concern
+//! (`open`: the kernel keeps the lookup beneath the root).
 
 /// Why a path is refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,29 +13,70 @@ pub(crate) enum Refused {
     Hidden,
 }
 
-/// The relative path `url_path` (a request's path, still percent-encoded) names, and
-/// whether it ended with `/`.
-pub(crate) fn relative(url_path: &str, dotfiles: bool) -> Result<(PathBuf, bool), Refused> {
+/// Room left at the end of a relative path for what is appended to it before it is opened
+/// (`/index.html`, `.br`, the NUL), so that costs no second allocation.
+const SPARE: usize = 16;
+
+/// The relative path `url_path` (a request's path, still percent-encoded) names, as bytes
+/// (`a/b c.txt`; empty for the root itself), and whether it ended with `/`. Each segment is
+/// decoded straight into the result and checked there: one allocation per request.
+pub(crate) fn relative(url_path: &str, dotfiles: bool) -> Result<(Vec<u8>, bool), Refused> {
     let Some(rest) = url_path.strip_prefix('/') else {
         return Err(Refused::BadRequest("the path must start with /"));
     };
-    let mut out = PathBuf::new();
+    let mut out = Vec::with_capacity(rest.len() + SPARE);
     for raw in rest.split('/') {
-        let seg = crate::percent::decode(raw).ok_or(Refused::BadRequest("malformed escape"))?;
+        let before = out.len();
+        if before > 0 {
+            out.push(b'/');
+        }
+        let at = out.len();
+        decode_into(raw.as_bytes(), &mut out).ok_or(Refused::BadRequest("malformed escape"))?;
+        let seg = &out[at..];
         if seg.contains(&0) {
             return Err(Refused::BadRequest("NUL in the path"));
         }
         if seg.contains(&b'/') || seg.contains(&b'\\') {
             return Err(Refused::BadRequest("a separator inside a path segment"));
         }
-        match seg.as_slice() {
-            b"" | b"." => continue,
+        match seg {
+            b"" | b"." => out.truncate(before),
             b".." => return Err(Refused::BadRequest("'..' in the path")),
             s if s[0] == b'.' && !dotfiles => return Err(Refused::Hidden),
-            s => out.push(OsStr::from_bytes(s)),
+            _ => {}
         }
     }
     Ok((out, url_path.ends_with('/')))
+}
+
+/// Appends `raw` with its `%XX` escapes decoded; `None` if one is malformed.
+fn decode_into(raw: &[u8], out: &mut Vec<u8>) -> Option<()> {
+    if !raw.contains(&b'%') {
+        out.extend_from_slice(raw);
+        return Some(());
+    }
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' {
+            let hi = hex(*raw.get(i + 1)?)?;
+            let lo = hex(*raw.get(i + 2)?)?;
+            out.push(hi << 4 | lo);
+            i += 3;
+        } else {
+            out.push(raw[i]);
+            i += 1;
+        }
+    }
+    Some(())
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -48,14 +85,18 @@ mod tests {
 
     #[test]
     fn plain_paths_and_escapes() {
-        assert_eq!(relative("/", false).unwrap(), (PathBuf::new(), true));
+        assert_eq!(relative("/", false).unwrap(), (Vec::new(), true));
         assert_eq!(
             relative("/a/b%20c.txt", false).unwrap(),
-            (PathBuf::from("a/b c.txt"), false)
+            (b"a/b c.txt".to_vec(), false)
         );
         assert_eq!(
             relative("/a//./b/", false).unwrap(),
-            (PathBuf::from("a/b"), true)
+            (b"a/b".to_vec(), true)
+        );
+        assert_eq!(
+            relative("/./a/%2E/b", false).unwrap(),
+            (b"a/b".to_vec(), false)
         );
     }
 
@@ -88,7 +129,7 @@ mod tests {
         assert_eq!(relative("/%2egit/config", false), Err(Refused::Hidden));
         assert_eq!(
             relative("/.well-known/x", true).unwrap().0,
-            PathBuf::from(".well-known/x")
+            b".well-known/x".to_vec()
         );
     }
 }
