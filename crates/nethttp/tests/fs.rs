@@ -485,3 +485,28 @@ async fn a_file_without_a_known_extension_gets_a_sniffed_type() {
     );
     assert!(r.ends_with("<!DOCTYPE html><p>hi"));
 }
+
+#[tokio::test]
+async fn a_304_over_http2_carries_no_length() {
+    let (_d, root) = tree();
+    let h = serve(&root);
+    let client = nethttp::Client::builder()
+        .transport(|t| t.http2_prior_knowledge(true))
+        .build()
+        .unwrap();
+    let url = format!("http://{}/hello.txt", h.local_addr());
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(first.version(), nethttp::http::Version::HTTP_2);
+    let tag = first.headers()["etag"].clone();
+    let again = client
+        .get(&url)
+        .header("if-none-match", tag.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert_eq!(again.headers().get("etag"), Some(&tag));
+    // RFC 9110 §8.6: a 304 may carry only the length a 200 would have; an empty body says
+    // nothing of it, so none is sent.
+    assert_eq!(again.headers().get("content-length"), None);
+}

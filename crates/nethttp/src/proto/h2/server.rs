@@ -609,8 +609,13 @@ fn respond_with(
         Some(b) => Some(b.len() as u64),
         None => body.size_hint().exact(),
     };
+    // RFC 9110 §8.6: no length on a 1xx or 204, and on a 304 only the one a 200 would have
+    // had, which an empty body does not tell: none is added to them.
+    let bodiless = head.status.is_informational()
+        || head.status == StatusCode::NO_CONTENT
+        || head.status == StatusCode::NOT_MODIFIED;
     if let Some(n) = exact {
-        if !is_head && !head.headers.contains_key(header::CONTENT_LENGTH) {
+        if !is_head && !bodiless && !head.headers.contains_key(header::CONTENT_LENGTH) {
             head.headers
                 .insert(header::CONTENT_LENGTH, HeaderValue::from(n));
         }
