@@ -104,3 +104,50 @@ async fn with_state_clones_the_arc_once_per_route_never_per_request() {
     assert_eq!(get(&mut c, "/refs").await, ok_text("3"));
     assert_eq!(app.hits.load(Ordering::Relaxed), 3);
 }
+
+impl App {
+    /// A method that can fail: `?` on a parse error answers 400 through `IntoResponse`.
+    async fn add(&self, req: HttpRequest) -> Result<String, (StatusCode, String)> {
+        let n: u64 = req
+            .uri()
+            .query()
+            .unwrap_or("")
+            .parse()
+            .map_err(|e| (StatusCode::BAD_REQUEST, format!("not a number: {e}\n")))?;
+        Ok((self.hits.fetch_add(n, Ordering::Relaxed) + n).to_string())
+    }
+}
+
+#[tokio::test]
+async fn with_state_takes_functions_that_return_any_response_kind() {
+    let app = Arc::new(App {
+        hits: AtomicU64::new(0),
+    });
+    let mux = ServeMux::new()
+        .route(
+            "GET /add",
+            with_state(app.clone(), async |app: &Arc<App>, req| app.add(req).await),
+        )
+        // A method taking `&self` is a state function as it is, when the state is the app.
+        .route(
+            "GET /own",
+            with_state(
+                App {
+                    hits: AtomicU64::new(100),
+                },
+                App::add,
+            ),
+        );
+    let h = start(Server::new(), mux);
+    let mut c = Conn::connect(h.local_addr()).await;
+    assert_eq!(get(&mut c, "/add?5").await, ok_text("5"));
+    assert_eq!(get(&mut c, "/add?2").await, ok_text("7"));
+    let bad = get(&mut c, "/add?x").await;
+    assert!(bad.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{bad}");
+    assert!(
+        bad.ends_with("not a number: invalid digit found in string\n"),
+        "{bad}"
+    );
+    assert_eq!(app.hits.load(Ordering::Relaxed), 7);
+    assert_eq!(get(&mut c, "/own?1").await, ok_text("101"));
+}

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::handler::{Handler, HttpRequest, HttpResponse};
 use crate::mux::ServeMux;
+use crate::response::{IntoResponse, IntoResponseFuture};
 
 impl<H: Handler> Handler for Arc<H> {
     fn call(&self, req: HttpRequest) -> impl Future<Output = HttpResponse> + Send + '_ {
@@ -27,18 +28,20 @@ impl Handler for &'static ServeMux {
 }
 
 /// A function of a state and a request whose future may borrow the state: an `async fn`
-/// taking `&S` first (a method `async fn name(&self, req: HttpRequest) -> HttpResponse`
-/// included) or an async closure `async |state: &S, req| ...`. Implemented for every such
-/// function; it only names the future's type, which a plain `Fn` bound cannot.
+/// taking `&S` first (a method `async fn name(&self, req: HttpRequest) -> R` included) or an
+/// async closure `async |state: &S, req| ...`, where `R` is any [`IntoResponse`] (so `?`
+/// works in it, as in any handler). Implemented for every such function; it only names the
+/// future's type, which a plain `Fn` bound cannot.
 pub trait StateFn<'a, S: 'a>: Fn(&'a S, HttpRequest) -> <Self as StateFn<'a, S>>::Future {
     /// The future the function returns, borrowing the state for `'a`.
-    type Future: Future<Output = HttpResponse> + Send + 'a;
+    type Future: Future<Output: IntoResponse> + Send + 'a;
 }
 
 impl<'a, S: 'a, F, Fut> StateFn<'a, S> for F
 where
     F: Fn(&'a S, HttpRequest) -> Fut,
-    Fut: Future<Output = HttpResponse> + Send + 'a,
+    Fut: Future + Send + 'a,
+    Fut::Output: IntoResponse,
 {
     type Future = Fut;
 }
@@ -111,6 +114,6 @@ where
     F: for<'a> StateFn<'a, S> + Send + Sync + 'static,
 {
     fn call(&self, req: HttpRequest) -> impl Future<Output = HttpResponse> + Send + '_ {
-        (self.f)(&self.state, req)
+        IntoResponseFuture::new((self.f)(&self.state, req))
     }
 }
