@@ -243,6 +243,13 @@ fn not_found() -> HttpResponse {
     text_response(StatusCode::NOT_FOUND, "404 page not found\n")
 }
 
+/// A path that names the open file itself (`/proc/self/fd/N`), where `/proc` is mounted.
+fn opened_path(file: &File) -> Option<PathBuf> {
+    use std::os::fd::AsRawFd;
+    let p = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+    p.exists().then_some(p)
+}
+
 /// What a request names on disk: a path under the file server's root (relative, as bytes,
 /// with room reserved for a suffix), or a path the application chose ([`serve_file`]).
 enum Target<'a> {
@@ -352,7 +359,10 @@ fn serve_path(
         if !o.listing {
             return text_response(StatusCode::FORBIDDEN, "403 forbidden\n");
         }
-        return match listing::page(&target.path(), url_path, req.uri().query(), o.dotfiles) {
+        // Listed through the directory already opened (confined), not by its path again,
+        // which a symlink swapped in since could point elsewhere.
+        let dir = opened_path(&file).unwrap_or_else(|| target.path());
+        return match listing::page(&dir, url_path, req.uri().query(), o.dotfiles) {
             Ok(page) => {
                 let mut resp = text_response(StatusCode::OK, page);
                 resp.headers_mut().insert(
