@@ -55,6 +55,10 @@ pub struct ServerArgs {
     /// PEM private key for --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Require a client certificate from the CA(s) in this PEM file (mutual TLS): clients
+    /// without one fail the handshake. Needs --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
     /// Speak HTTP/1.1 only: no h2 in ALPN, no h2c prior knowledge on plain TCP.
     #[arg(long)]
     no_http2: bool,
@@ -82,11 +86,19 @@ impl ServerArgs {
             .backlog(self.backlog)
             .http2(!self.no_http2)
             .http2_max_concurrent_streams(self.http2_max_streams);
-        Ok(match (&self.tls_cert, &self.tls_key) {
-            (Some(cert), Some(key)) => server
-                .tls(ServerTls::from_pem_files(cert, key).map_err(|e| format!("TLS setup: {e}"))?),
-            _ => server,
-        })
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(server);
+        };
+        let mut tls =
+            ServerTls::from_pem_files(cert, key).map_err(|e| format!("TLS setup: {e}"))?;
+        if let Some(ca) = &self.tls_client_ca {
+            let pem = std::fs::read(ca)
+                .map_err(|e| format!("reading --tls-client-ca {}: {e}", ca.display()))?;
+            tls = tls
+                .require_client_cert(&pem)
+                .map_err(|e| format!("--tls-client-ca {}: {e}", ca.display()))?;
+        }
+        Ok(server.tls(tls))
     }
 
     /// `https` with --tls-cert, else `http`: for the log line that says where it listens.

@@ -1,10 +1,12 @@
 //! The client TLS flags `get` and `bench` share: `--cacert F` (trust only the roots in a PEM
-//! file) and `--insecure` (accept any certificate), turned into the library's `ClientTls`; and
-//! the hint naming them when a server's certificate is refused.
+//! file), `--insecure` (accept any certificate) and `--cert F --key F` (a client certificate
+//! for servers that require one), turned into the library's `ClientTls`; and the hint naming
+//! them when a server's certificate is refused.
 
 use std::path::PathBuf;
 
 use clap::Args;
+use nethttp::tls::Identity;
 use nethttp::{CertificateProblem, ClientTls};
 
 #[derive(Args, Debug, Clone)]
@@ -17,23 +19,36 @@ pub struct TlsArgs {
     /// testing against self-signed servers only.
     #[arg(short = 'k', long)]
     insecure: bool,
+    /// PEM client certificate chain to present to servers that ask for one (mutual TLS).
+    /// Needs --key.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    cert: Option<PathBuf>,
+    /// PEM private key for --cert.
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    key: Option<PathBuf>,
 }
 
 impl TlsArgs {
     /// The TLS settings these flags ask for; `None` keeps the library's default (the Mozilla
     /// roots).
     pub fn client_tls(&self) -> Result<Option<ClientTls>, String> {
-        if self.insecure {
-            return Ok(Some(ClientTls::danger_accept_invalid_certs()));
-        }
-        let Some(path) = &self.cacert else {
-            return Ok(None);
+        let tls = if self.insecure {
+            Some(ClientTls::danger_accept_invalid_certs())
+        } else if let Some(path) = &self.cacert {
+            let pem = std::fs::read(path)
+                .map_err(|e| format!("reading --cacert {}: {e}", path.display()))?;
+            Some(
+                ClientTls::with_only_roots_pem(&pem)
+                    .map_err(|e| format!("--cacert {}: {e}", path.display()))?,
+            )
+        } else {
+            None
         };
-        let pem =
-            std::fs::read(path).map_err(|e| format!("reading --cacert {}: {e}", path.display()))?;
-        ClientTls::with_only_roots_pem(&pem)
-            .map(Some)
-            .map_err(|e| format!("--cacert {}: {e}", path.display()))
+        let (Some(cert), Some(key)) = (&self.cert, &self.key) else {
+            return Ok(tls);
+        };
+        let id = Identity::from_pem_files(cert, key).map_err(|e| format!("--cert/--key: {e}"))?;
+        Ok(Some(tls.unwrap_or_default().identity(id)))
     }
 }
 

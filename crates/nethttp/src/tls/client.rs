@@ -1,5 +1,6 @@
 //! The client's TLS settings: which certificates it trusts (the webpki roots by default,
-//! plus extra roots, or a caller's rustls config), the ALPN offer, and the handshake timeout.
+//! plus extra roots, or a caller's rustls config), its own certificate for servers that ask
+//! for one, the ALPN offer, and the handshake timeout.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +10,7 @@ use rustls::client::WebPkiServerVerifier;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 
+use super::identity::Identity;
 use super::verify::RootsVerifier;
 use crate::error::{Error, Kind};
 
@@ -20,6 +22,7 @@ use crate::error::{Error, Kind};
 #[derive(Clone)]
 pub struct ClientTls {
     verify: Verify,
+    identity: Option<Identity>,
     pub(crate) handshake_timeout: Duration,
 }
 
@@ -41,6 +44,7 @@ impl std::fmt::Debug for ClientTls {
         };
         f.debug_struct("ClientTls")
             .field("verify", &verify)
+            .field("identity", &self.identity)
             .field("handshake_timeout", &self.handshake_timeout)
             .finish()
     }
@@ -60,6 +64,7 @@ impl ClientTls {
         };
         ClientTls {
             verify: Verify::Roots(Arc::new(roots), Arc::default()),
+            identity: None,
             handshake_timeout: Duration::from_secs(10),
         }
     }
@@ -110,6 +115,15 @@ impl ClientTls {
         }
     }
 
+    /// Presents `identity` (a certificate chain and its key) to servers that ask for a client
+    /// certificate (mutual TLS, nginx's `ssl_verify_client`). Without one, such a server
+    /// ends the handshake and the request fails with a `Tls` error. Not combinable with
+    /// [`ClientTls::from_config`], whose config carries its own.
+    pub fn identity(mut self, identity: Identity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
     /// Time from TCP connect to a finished handshake. Default: 10 s.
     pub fn handshake_timeout(mut self, d: Duration) -> Self {
         self.handshake_timeout = d;
@@ -125,7 +139,7 @@ impl ClientTls {
             Verify::Config(c) => return Ok(c.clone()),
             Verify::Roots(roots, own) if own.is_empty() => builder
                 .with_root_certificates(roots.clone())
-                .with_no_client_auth(),
+                .with_client_cert_resolver(self.client_cert()),
             Verify::Roots(roots, own) => {
                 let webpki =
                     WebPkiServerVerifier::builder_with_provider(roots.clone(), super::provider())
@@ -137,12 +151,12 @@ impl ClientTls {
                         webpki,
                         own.clone(),
                     )))
-                    .with_no_client_auth()
+                    .with_client_cert_resolver(self.client_cert())
             }
             Verify::Insecure => builder
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AcceptAny(super::provider())))
-                .with_no_client_auth(),
+                .with_client_cert_resolver(self.client_cert()),
         };
         config.alpn_protocols = if http2 {
             vec![super::ALPN_H2.to_vec(), super::ALPN_HTTP11.to_vec()]
@@ -150,6 +164,35 @@ impl ClientTls {
             vec![super::ALPN_HTTP11.to_vec()]
         };
         Ok(Arc::new(config))
+    }
+}
+
+impl ClientTls {
+    /// What the handshake offers a server that asks for a client certificate: the identity,
+    /// or nothing (rustls's own "no client auth" resolver answers the same).
+    fn client_cert(&self) -> Arc<dyn rustls::client::ResolvesClientCert> {
+        match &self.identity {
+            Some(id) => Arc::new(rustls::sign::SingleCertAndKey::from(id.key.clone())),
+            None => Arc::new(NoCert),
+        }
+    }
+}
+
+/// Offers no client certificate.
+#[derive(Debug)]
+struct NoCert;
+
+impl rustls::client::ResolvesClientCert for NoCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
     }
 }
 

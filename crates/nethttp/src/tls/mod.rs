@@ -5,6 +5,7 @@
 
 mod client;
 mod handshake;
+mod identity;
 mod pem;
 mod reject;
 mod server;
@@ -14,7 +15,13 @@ mod validity;
 mod verify;
 
 pub use client::ClientTls;
+pub use identity::Identity;
 pub use server::ServerTls;
+
+/// The rustls this crate is built with, for configs passed to [`ClientTls::from_config`] and
+/// [`ServerTls::from_config`], so a caller never has to depend on a matching version of
+/// their own.
+pub use rustls;
 
 pub(crate) use handshake::{accept, chose_h2, connect};
 pub(crate) use stream::MaybeTls;

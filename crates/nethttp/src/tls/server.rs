@@ -1,5 +1,6 @@
 //! The server's TLS settings: certificate chain and key (from PEM files, PEM text, or a
-//! ready rustls config), the ALPN offer, and the handshake timeout.
+//! ready rustls config), client certificates required from a CA (mutual TLS), the ALPN
+//! offer, and the handshake timeout.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,7 +30,8 @@ use crate::error::{Error, Kind};
 /// ```
 ///
 /// Built from PEM, the config offers ALPN `h2` then `http/1.1` (only `http/1.1` when the
-/// server's HTTP/2 is off), TLS 1.2 and 1.3, and no client authentication. A config passed to
+/// server's HTTP/2 is off), TLS 1.2 and 1.3, and no client authentication unless
+/// [`ServerTls::require_client_cert`] asks for it. A config passed to
 /// [`ServerTls::from_config`] is used as given; its ALPN list decides which protocols clients
 /// may pick (empty means HTTP/1.1 only).
 #[derive(Clone)]
@@ -85,6 +87,42 @@ impl ServerTls {
             own_alpn: false,
             handshake_timeout: HANDSHAKE_TIMEOUT,
         }
+    }
+
+    /// Requires every client to present a certificate that chains to a root in `ca_pem`
+    /// (Go's `tls.RequireAndVerifyClientCert` with `ClientCAs`, nginx's `ssl_verify_client
+    /// on`): a client without one, or with another CA's, fails the handshake and never
+    /// reaches a handler. Fails for a config from [`ServerTls::from_config`] (it carries its
+    /// own client verifier) and for PEM without a usable certificate.
+    pub fn require_client_cert(self, ca_pem: &[u8]) -> Result<Self, Error> {
+        if !self.own_alpn {
+            return Err(Error::new(
+                Kind::Usage,
+                "client authentication cannot be added to a caller-supplied TLS config",
+            ));
+        }
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in super::pem::certs(ca_pem)? {
+            roots
+                .add(cert)
+                .map_err(|e| Error::with_cause(Kind::Usage, "unusable client CA certificate", e))?;
+        }
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            super::provider(),
+        )
+        .build()
+        .map_err(|e| Error::with_cause(Kind::Usage, "client CA unusable", e))?;
+        let mut config = rustls::ServerConfig::builder_with_provider(super::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::with_cause(Kind::Tls, "TLS config failed", e))?
+            .with_client_cert_verifier(verifier)
+            .with_cert_resolver(self.config.cert_resolver.clone());
+        config.alpn_protocols = self.config.alpn_protocols.clone();
+        Ok(ServerTls {
+            config: Arc::new(config),
+            ..self
+        })
     }
 
     /// Time a client gets from accept to a finished handshake; past it the connection is

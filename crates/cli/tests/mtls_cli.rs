@@ -1,0 +1,140 @@
+//! Mutual TLS on the command line: `nethttp serve --tls-client-ca CA` refuses clients
+//! without a certificate from that CA; `nethttp get --cert --key` presents one and gets the
+//! page; curl with the same files agrees on both.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::peers::peer;
+use common::run_nethttp;
+use common::tls::{https_url, serve_tls, TestCert};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// Writes a CA and a client certificate it signed into `dir`: `ca.pem`, `client.pem`,
+/// `client.key`; and a second client certificate from another CA: `other.pem`, `other.key`.
+fn client_files(dir: &Path) {
+    let make = |name: &str| {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, format!("{name} CA"));
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        let cert = params
+            .signed_by(&key, &Issuer::new(ca_params, ca_key))
+            .unwrap();
+        (ca.pem(), cert.pem(), key.serialize_pem())
+    };
+    let (ca, cert, key) = make("client");
+    std::fs::write(dir.join("ca.pem"), ca).unwrap();
+    std::fs::write(dir.join("client.pem"), cert).unwrap();
+    std::fs::write(dir.join("client.key"), key).unwrap();
+    let (_, cert, key) = make("other");
+    std::fs::write(dir.join("other.pem"), cert).unwrap();
+    std::fs::write(dir.join("other.key"), key).unwrap();
+}
+
+fn s(p: std::path::PathBuf) -> String {
+    p.into_os_string().into_string().unwrap()
+}
+
+#[test]
+fn a_client_certificate_is_required_and_presented() {
+    let server_cert = TestCert::new();
+    let dir = tempfile::tempdir().unwrap();
+    client_files(dir.path());
+    let ca = s(dir.path().join("ca.pem"));
+    let served = serve_tls(&server_cert, &["--tls-client-ca", &ca]);
+    let url = https_url(&served, "/");
+    let cacert = server_cert.cert_path();
+
+    let with = run_nethttp(
+        &[
+            "get",
+            "--cacert",
+            &cacert,
+            "--cert",
+            &s(dir.path().join("client.pem")),
+            "--key",
+            &s(dir.path().join("client.key")),
+            &url,
+        ],
+        LIMIT,
+    );
+    assert!(with.status.success(), "{}", with.stderr);
+    assert!(!with.stdout.is_empty());
+
+    let without = run_nethttp(&["get", "--cacert", &cacert, &url], LIMIT);
+    assert!(
+        !without.status.success(),
+        "served without a client certificate"
+    );
+    assert!(
+        without.stderr.contains("CertificateRequired"),
+        "{}",
+        without.stderr
+    );
+    let other = run_nethttp(
+        &[
+            "get",
+            "--cacert",
+            &cacert,
+            "--cert",
+            &s(dir.path().join("other.pem")),
+            "--key",
+            &s(dir.path().join("other.key")),
+            &url,
+        ],
+        LIMIT,
+    );
+    assert!(!other.status.success(), "served another CA's client");
+
+    // A key that is not the certificate's: refused before any connection, naming the flags.
+    let mismatched = run_nethttp(
+        &[
+            "get",
+            "--cacert",
+            &cacert,
+            "--cert",
+            &s(dir.path().join("client.pem")),
+            "--key",
+            &s(dir.path().join("other.key")),
+            &url,
+        ],
+        LIMIT,
+    );
+    assert!(!mismatched.status.success());
+    assert!(
+        mismatched.stderr.contains("--cert/--key") && mismatched.stderr.contains("do not fit"),
+        "{}",
+        mismatched.stderr
+    );
+
+    // curl agrees: the page with the certificate, a failed handshake without.
+    let Some(curl) = peer("curl", "--version") else {
+        return;
+    };
+    let curl_with = std::process::Command::new(&curl)
+        .args(["-sS", "--cacert", &cacert])
+        .args(["--cert", &s(dir.path().join("client.pem"))])
+        .args(["--key", &s(dir.path().join("client.key"))])
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(curl_with.status.success(), "{curl_with:?}");
+    assert_eq!(curl_with.stdout, with.stdout);
+    let curl_without = std::process::Command::new(&curl)
+        .args(["-sS", "--cacert", &cacert])
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(!curl_without.status.success(), "{curl_without:?}");
+}

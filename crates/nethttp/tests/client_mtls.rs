@@ -1,0 +1,234 @@
+//! The client's own certificate (mutual TLS) against nginx with `ssl_verify_client on`: the
+//! identity is presented and nginx sees its subject, over HTTP/1.1 and HTTP/2; no identity,
+//! or one from a CA nginx does not trust, is refused; a key that is not the certificate's is
+//! a typed error before any connection. curl with the same files gets the same answers.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use common::certs::{self_signed, TestCert};
+use common::peers::{peer, start_nginx};
+use nethttp::tls::Identity;
+use nethttp::Client;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
+
+/// A CA and a client certificate it signed, as PEM.
+struct ClientPki {
+    ca_pem: String,
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn client_pki(cn: &str) -> ClientPki {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, format!("{cn} CA"));
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, cn);
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let cert = params.signed_by(&key, &issuer).unwrap();
+    ClientPki {
+        ca_pem: ca.pem(),
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+    }
+}
+
+/// nginx on TLS (HTTP/1.1 and HTTP/2) that requires a client certificate from `ca_pem` and
+/// answers with what it verified.
+struct Nginx {
+    _child: tokio::process::Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+async fn nginx(server: &TestCert, ca_pem: &str) -> Option<Nginx> {
+    let bin = peer("nginx", "-v", &["/usr/sbin"])?;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    for sub in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+        std::fs::create_dir_all(d.join("tmp").join(sub)).unwrap();
+    }
+    std::fs::write(d.join("ca.pem"), ca_pem).unwrap();
+    let new_syntax = nginx_knows_http2_on(&bin);
+    let (listen_h2, http2_on) = if new_syntax {
+        ("", "http2 on;")
+    } else {
+        (" http2", "")
+    };
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .unwrap()
+            .port();
+        let dd = d.display();
+        let conf = format!(
+            r#"
+master_process off;
+error_log {dd}/error.log warn;
+pid {dd}/nginx.pid;
+events {{ worker_connections 64; }}
+http {{
+    access_log off;
+    client_body_temp_path {dd}/tmp/body;
+    proxy_temp_path {dd}/tmp/proxy;
+    fastcgi_temp_path {dd}/tmp/fastcgi;
+    uwsgi_temp_path {dd}/tmp/uwsgi;
+    scgi_temp_path {dd}/tmp/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl{listen_h2};
+        {http2_on}
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        ssl_client_certificate {dd}/ca.pem;
+        ssl_verify_client on;
+        location / {{
+            default_type text/plain;
+            return 200 "$ssl_client_verify $ssl_client_s_dn $server_protocol\n";
+        }}
+    }}
+}}
+"#,
+            cert = server.cert_path().display(),
+            key = server.key_path().display(),
+        );
+        std::fs::write(d.join("nginx.conf"), conf).unwrap();
+        if let Some(child) = start_nginx(&bin, d).await {
+            return Some(Nginx {
+                _child: child,
+                port,
+                _dir: dir,
+            });
+        }
+    }
+    panic!("nginx did not start on any of 5 ports");
+}
+
+/// Whether this nginx takes `http2 on;` (1.25.1+) rather than `listen ... http2`.
+fn nginx_knows_http2_on(bin: &Path) -> bool {
+    let out = std::process::Command::new(bin).arg("-v").output().unwrap();
+    let v = String::from_utf8_lossy(&out.stderr).to_string();
+    let Some(ver) = v.split("nginx/").nth(1) else {
+        return false;
+    };
+    let nums: Vec<u32> = ver
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(3)
+        .map(|s| s.parse().unwrap_or(0))
+        .collect();
+    nums >= vec![1, 25, 1]
+}
+
+fn client(server: &TestCert, identity: Option<Identity>, http2: bool) -> Client {
+    let mut tls = server.client_tls();
+    if let Some(id) = identity {
+        tls = tls.identity(id);
+    }
+    Client::builder()
+        .timeout(Duration::from_secs(10))
+        .transport(|t| t.tls(tls).http2(http2))
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_identity_is_presented_over_http1_and_http2_and_required() {
+    let server = self_signed();
+    let pki = client_pki("nethttp client");
+    let Some(ngx) = nginx(&server, &pki.ca_pem).await else {
+        return;
+    };
+    let url = format!("https://localhost:{}/", ngx.port);
+    let id = Identity::from_pem(pki.cert_pem.as_bytes(), pki.key_pem.as_bytes()).unwrap();
+    for (http2, proto) in [(false, "HTTP/1.1"), (true, "HTTP/2.0")] {
+        let res = client(&server, Some(id.clone()), http2)
+            .get(&url)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body = res.into_body().to_bytes(1024).await.unwrap();
+        assert_eq!(body, format!("SUCCESS CN=nethttp client {proto}\n"));
+    }
+    // Without an identity nginx refuses the request (its 400 for a missing certificate).
+    let res = client(&server, None, false).get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+    let page = res.into_body().to_bytes(4096).await.unwrap();
+    assert!(
+        String::from_utf8_lossy(&page).contains("No required SSL certificate was sent"),
+        "{page:?}"
+    );
+    // An identity from a CA nginx does not trust: refused too.
+    let other = client_pki("stranger");
+    let stranger = Identity::from_pem(other.cert_pem.as_bytes(), other.key_pem.as_bytes()).unwrap();
+    let refused = client(&server, Some(stranger), false)
+        .get(&url)
+        .send()
+        .await;
+    match refused {
+        Ok(res) => assert_eq!(res.status(), 400, "an untrusted client certificate"),
+        Err(e) => assert_eq!(e.kind(), nethttp::ErrorKind::Tls, "{e}"),
+    }
+}
+
+#[tokio::test]
+async fn curl_with_the_same_files_gets_the_same_answer() {
+    let Some(curl) = peer("curl", "--version", &[]) else {
+        return;
+    };
+    let server = self_signed();
+    let pki = client_pki("nethttp client");
+    let Some(ngx) = nginx(&server, &pki.ca_pem).await else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("c.pem"), dir.path().join("c.key"));
+    std::fs::write(&cert, &pki.cert_pem).unwrap();
+    std::fs::write(&key, &pki.key_pem).unwrap();
+    let url = format!("https://localhost:{}/", ngx.port);
+    let out = std::process::Command::new(curl)
+        .args(["-sS", "--http1.1", "--cacert"])
+        .arg(server.cert_path())
+        .arg("--cert")
+        .arg(&cert)
+        .arg("--key")
+        .arg(&key)
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let id = Identity::from_pem_files(&cert, &key).unwrap();
+    let ours = client(&server, Some(id), false)
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .into_body()
+        .to_bytes(1024)
+        .await
+        .unwrap();
+    assert_eq!(ours, out.stdout);
+}
+
+#[test]
+fn a_key_that_is_not_the_certificates_is_a_usage_error() {
+    let a = client_pki("a");
+    let b = client_pki("b");
+    let e = Identity::from_pem(a.cert_pem.as_bytes(), b.key_pem.as_bytes()).unwrap_err();
+    assert_eq!(e.kind(), nethttp::ErrorKind::Usage, "{e}");
+    assert!(e.to_string().contains("do not fit"), "{e}");
+    let e = Identity::from_pem(b"not pem", a.key_pem.as_bytes()).unwrap_err();
+    assert_eq!(e.kind(), nethttp::ErrorKind::Usage, "{e}");
+    let e = Identity::from_pem(a.cert_pem.as_bytes(), b"no key here").unwrap_err();
+    assert_eq!(e.kind(), nethttp::ErrorKind::Usage, "{e}");
+    let missing = PathBuf::from("/nonexistent/client.pem");
+    assert!(Identity::from_pem_files(&missing, &missing).is_err());
+}
