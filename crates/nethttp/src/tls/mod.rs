@@ -17,6 +17,7 @@ pub use client::ClientTls;
 pub use server::ServerTls;
 
 pub(crate) use handshake::{accept, chose_h2, connect};
+pub(crate) use reject::Peer;
 pub(crate) use stream::MaybeTls;
 
 /// ALPN protocol id of HTTP/2 over TLS (RFC 9113 §3.2).
