@@ -379,7 +379,9 @@ mod tests {
     #[tokio::test]
     async fn refusals_and_malformed_answers_are_proxy_errors_that_say_what() {
         let t = || Target::Name("example.test", 80);
-        let cases: [(&[u8], Option<(&[u8], &[u8])>, &str); 9] = [
+        /// The proxy's answer, the credentials the client has, the error it must give.
+        type Case<'a> = (&'a [u8], Option<(&'a [u8], &'a [u8])>, &'a str);
+        let cases: [Case; 9] = [
             (
                 &[5, 0, 5, 5, 0, 1, 0, 0, 0, 0, 0, 0],
                 None,
