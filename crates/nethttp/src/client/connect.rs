@@ -252,5 +252,9 @@ mod tests {
             (d.to_string().as_str(), d.is_proxy()),
             ("proxy.test:3128", true)
         );
+        assert_eq!(d.scheme(), Scheme::Http);
+        // An https:// proxy: the transport runs TLS to it over the stream.
+        let d = Destination::tls_proxy("proxy.test", 443);
+        assert_eq!((d.scheme(), d.is_proxy()), (Scheme::Https, true));
     }
 }

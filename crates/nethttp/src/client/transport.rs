@@ -390,8 +390,10 @@ impl TransportBuilder {
     /// never for an IP literal, within the connect timeout; Happy Eyeballs, dial retries and
     /// the fallback from one address to the next apply to what it returns. Overrides set with
     /// [`resolve`](Self::resolve) are answered before it is asked. TLS still checks the
-    /// URL's host, never an address. Not used with a connector or a Unix socket. See
-    /// [`Resolve`] for an example. Default: the system's ([`SystemResolver`]).
+    /// URL's host, never an address. Not used with a connector or a Unix socket, except for
+    /// the target of a `socks5://` proxy (whose first address is named to the proxy); never
+    /// for the target of a `socks5h://` proxy, which resolves it. See [`Resolve`] for an
+    /// example. Default: the system's ([`SystemResolver`]).
     pub fn resolver(mut self, resolver: impl Resolve + 'static) -> Self {
         self.resolution.resolver = Some(Arc::new(resolver));
         self
@@ -403,7 +405,9 @@ impl TransportBuilder {
     /// `host` on another port is resolved as usual. The URL, `Host` header and TLS (SNI and
     /// certificate name) keep `host`. Host names compare without case. Called again for the
     /// same host and port, it adds the address: they are tried in order, as a resolver's
-    /// answer. Not used with a connector or a Unix socket. Default: none.
+    /// answer. Not used with a connector or a Unix socket (but for a `socks5://` proxy's
+    /// target, as [`resolver`](Self::resolver)), nor for a `socks5h://` proxy's target, which
+    /// the proxy resolves. Default: none.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), nethttp::Error> {
