@@ -1,6 +1,6 @@
 //! An HTTPS proxy made of programs nobody here wrote: tinyproxy behind nginx's `stream` module
 //! as the TLS terminator (`listen ... ssl`, then `proxy_pass` of the bytes to tinyproxy), with
-//! a certificate of the test helpers. The client speaks TLS to nginx and HTTP (CONNECT,
+//! a certificate made fresh by `common::certs`. The client speaks TLS to nginx and HTTP (CONNECT,
 //! absolute-form requests) inside it to tinyproxy, whose request log is readable. nginx needs
 //! its stream module with SSL: built in, or loaded from the `libnginx-mod-stream` package.
 #![allow(dead_code)]
