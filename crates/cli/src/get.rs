@@ -2,7 +2,8 @@
 //! as it arrives; `-i` puts the status line and headers first, `-v` traces each phase of the
 //! exchange (connection, DNS, connect, TLS, write, first byte) on stderr. https offers HTTP/2
 //! (`--no-http2`: HTTP/1.1 only), `--http2-prior-knowledge` speaks h2c on http URLs, `-x`
-//! goes through an HTTP proxy, `--unix-socket` and `--resolve` choose where connections go
+//! goes through a proxy (HTTP, HTTPS with `--proxy-cacert`, SOCKS5), `--unix-socket` and
+//! `--resolve` choose where connections go
 //! (`dial_args`), and `-f` exits 22 on an error status, as curl's `--fail`.
 //! `--data-file` streams the body from a file (`upload`), `--max-filesize` refuses a larger
 //! response body (exit status 63, as curl).
@@ -23,7 +24,7 @@ use nethttp::{Body, Client};
 
 use crate::dial_args::DialArgs;
 use crate::duration;
-use crate::tls_args::{self, TlsArgs};
+use crate::tls_args::{self, ProxyTlsArgs, TlsArgs};
 use crate::Failure;
 
 #[derive(Args, Debug)]
@@ -78,23 +79,29 @@ pub struct GetArgs {
     /// stays bounded whatever the size).
     #[arg(long, value_name = "BYTES")]
     max_filesize: Option<u64>,
-    /// Sends the request through an HTTP proxy at [USER:PASSWORD@]HOST:PORT (as curl's -x):
-    /// http URLs in absolute form, https URLs through a CONNECT tunnel; credentials go as
-    /// `Proxy-Authorization: Basic`.
+    /// Sends the request through the proxy at [SCHEME://][USER:PASSWORD@]HOST[:PORT] (as
+    /// curl's -x). http:// (the default, port 80): http URLs in absolute form, https URLs
+    /// through a CONNECT tunnel, credentials as `Proxy-Authorization: Basic`. https:// (port
+    /// 443): the same inside TLS to the proxy (see --proxy-cacert). socks5:// and socks5h://
+    /// (port 1080): a SOCKS5 connection to the target, named by the address resolved here
+    /// (socks5) or by its name for the proxy to resolve (socks5h); credentials by RFC 1929.
     #[arg(
         short = 'x',
         long,
-        value_name = "[USER:PASSWORD@]HOST:PORT",
+        value_name = "[SCHEME://][USER:PASSWORD@]HOST[:PORT]",
         conflicts_with = "unix_socket"
     )]
     proxy: Option<String>,
     /// Hosts that skip the proxy, in NO_PROXY syntax (as curl's --noproxy): comma-separated
     /// domains, IPs, CIDR blocks, `*` for all. Without -x, the proxy comes from
-    /// http_proxy / https_proxy / no_proxy (or their uppercase names); loopback goes direct.
+    /// http_proxy / https_proxy, all_proxy for either when its own is unset, and no_proxy (or
+    /// their uppercase names); loopback goes direct.
     #[arg(long, value_name = "LIST")]
     noproxy: Option<String>,
     #[command(flatten)]
     tls: TlsArgs,
+    #[command(flatten)]
+    proxy_tls: ProxyTlsArgs,
     #[command(flatten)]
     dial: DialArgs,
 }
@@ -149,6 +156,7 @@ async fn get(args: GetArgs) -> Result<(), Failure> {
         client = client.timeout(t);
     }
     let tls = args.tls.client_tls()?;
+    let proxy_tls = args.proxy_tls.client_tls()?;
     let (http2, prior_knowledge) = (!args.no_http2, args.http2_prior_knowledge);
     let (proxy, bypass) = (args.proxy.clone(), args.noproxy.clone());
     let max = args.max_filesize;
@@ -166,6 +174,9 @@ async fn get(args: GetArgs) -> Result<(), Failure> {
         }
         if let Some(b) = bypass {
             t = t.proxy_bypass(b);
+        }
+        if let Some(p) = proxy_tls {
+            t = t.proxy_tls(p);
         }
         match tls {
             Some(tls) => t.tls(tls),

@@ -1,7 +1,8 @@
 //! The client TLS flags `get` and `bench` share: `--cacert F` (trust only the roots in a PEM
 //! file), `--insecure` (accept any certificate) and `--cert F --key F` (a client certificate
-//! for servers that require one), turned into the library's `ClientTls`; and the hint naming
-//! them when a server's certificate is refused.
+//! for servers that require one), turned into the library's `ClientTls`; `get`'s
+//! `--proxy-cacert` and `--proxy-insecure`, the same for an `https://` proxy; and the hint
+//! naming them when a server's or a proxy's certificate is refused.
 
 use std::path::PathBuf;
 
@@ -34,15 +35,11 @@ impl TlsArgs {
     pub fn client_tls(&self) -> Result<Option<ClientTls>, String> {
         let tls = if self.insecure {
             Some(ClientTls::danger_accept_invalid_certs())
-        } else if let Some(path) = &self.cacert {
-            let pem = std::fs::read(path)
-                .map_err(|e| format!("reading --cacert {}: {e}", path.display()))?;
-            Some(
-                ClientTls::with_only_roots_pem(&pem)
-                    .map_err(|e| format!("--cacert {}: {e}", path.display()))?,
-            )
         } else {
-            None
+            self.cacert
+                .as_deref()
+                .map(|path| only_roots(path, "--cacert"))
+                .transpose()?
         };
         let (Some(cert), Some(key)) = (&self.cert, &self.key) else {
             return Ok(tls);
@@ -52,9 +49,58 @@ impl TlsArgs {
     }
 }
 
+/// The TLS flags for an `https://` proxy, as curl's.
+#[derive(Args, Debug, Clone)]
+pub struct ProxyTlsArgs {
+    /// Trusts only the certificates in this PEM file for an https:// proxy's certificate
+    /// (checked against the proxy's host), as curl's --proxy-cacert. Default: what
+    /// --cacert / --insecure say, else the Mozilla root set.
+    #[arg(long, value_name = "FILE", conflicts_with = "proxy_insecure")]
+    proxy_cacert: Option<PathBuf>,
+    /// Accepts any certificate from an https:// proxy, as curl's --proxy-insecure.
+    #[arg(long)]
+    proxy_insecure: bool,
+}
+
+impl ProxyTlsArgs {
+    /// The proxy's TLS settings these flags ask for; `None` keeps the target's.
+    pub fn client_tls(&self) -> Result<Option<ClientTls>, String> {
+        if self.proxy_insecure {
+            return Ok(Some(ClientTls::danger_accept_invalid_certs()));
+        }
+        self.proxy_cacert
+            .as_deref()
+            .map(|path| only_roots(path, "--proxy-cacert"))
+            .transpose()
+    }
+}
+
+/// Trust in the certificates of the PEM file at `path` alone (`flag` names it in errors).
+fn only_roots(path: &std::path::Path, flag: &str) -> Result<ClientTls, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("reading {flag} {}: {e}", path.display()))?;
+    ClientTls::with_only_roots_pem(&pem).map_err(|e| format!("{flag} {}: {e}", path.display()))
+}
+
 /// An error as the CLI prints it: a refused server certificate gets the flag that would get
-/// past it (the library's message already says what is wrong, without flags).
+/// past it (the library's message already says what is wrong, without flags), and so does a
+/// refused proxy certificate.
 pub fn describe(e: &nethttp::Error) -> String {
+    if e.is_proxy() {
+        let hint = match e.certificate_problem() {
+            Some(CertificateProblem::NotTrusted) => {
+                "pass --proxy-cacert FILE (the proxy's certificate or its CA), or --proxy-insecure"
+            }
+            Some(CertificateProblem::OtherNames) => {
+                "name the proxy by one of its names in -x, or pass --proxy-insecure"
+            }
+            Some(CertificateProblem::Expired | CertificateProblem::NotYetValid) => {
+                "check this machine's clock, or pass --proxy-insecure"
+            }
+            Some(_) => "pass --proxy-insecure to connect anyway",
+            None => return e.to_string(),
+        };
+        return format!("{e}; {hint}");
+    }
     let hint = match e.certificate_problem() {
         Some(CertificateProblem::NotTrusted) => {
             "pass --cacert FILE (the server's certificate or its CA), or --insecure"

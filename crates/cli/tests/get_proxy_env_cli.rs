@@ -104,7 +104,10 @@ fn dash_x_overrides_the_environment() {
             &format!("127.0.0.1:{}", proxy.port),
             "http://example.invalid/",
         ],
-        &[("http_proxy", "socks5://127.0.0.1:1")],
+        &[
+            ("http_proxy", "socks5://127.0.0.1:1"),
+            ("all_proxy", "http://127.0.0.1:1"),
+        ],
     );
     assert!(ran.status.success(), "{}", ran.stderr);
     assert_eq!(proxy.lines(), ["GET http://example.invalid/ HTTP/1.1"]);
@@ -114,11 +117,11 @@ fn dash_x_overrides_the_environment() {
 fn an_unusable_proxy_variable_fails_the_request_and_names_itself() {
     let ran = get(
         &["https://example.invalid/"],
-        &[("https_proxy", "socks5://127.0.0.1:1080")],
+        &[("https_proxy", "socks4://127.0.0.1:1080")],
     );
     assert!(!ran.status.success());
     assert!(
-        ran.stderr.contains("https_proxy") && ran.stderr.contains("only http:// proxies"),
+        ran.stderr.contains("https_proxy") && ran.stderr.contains("the proxy's scheme is none of"),
         "{}",
         ran.stderr
     );

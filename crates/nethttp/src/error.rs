@@ -66,6 +66,11 @@ pub enum Kind {
     /// the message was not an upgrade, the other side refused it, or the connection ended
     /// before it was handed over.
     Upgrade,
+    /// The proxy a request goes through did not open the way to the target: it refused (a
+    /// CONNECT answer that is not 2xx, a SOCKS5 reply code, credentials it did not accept),
+    /// closed the connection during its handshake, or answered in a way that is not its
+    /// protocol. Nothing was sent to the target. [`Error::is_connect`] is true for it.
+    Proxy,
     /// Content a helper decodes is malformed: a body that is not UTF-8 text, not JSON, not
     /// a form or not multipart, or a query string or form that does not fit the type asked
     /// for. A handler that returns it answers `400 Bad Request`.
@@ -102,6 +107,7 @@ impl Kind {
             Kind::Decompress => "decompress",
             Kind::DecompressedTooLarge => "decompressed_too_large",
             Kind::Upgrade => "upgrade",
+            Kind::Proxy => "proxy",
             Kind::Decode => "decode",
             Kind::UnsupportedMediaType => "unsupported_media_type",
         }
@@ -123,6 +129,9 @@ struct Inner {
     kind: Kind,
     msg: &'static str,
     cause: Option<BoxError>,
+    /// The failure happened at the proxy the request goes through (reaching it, its TLS, its
+    /// handshake), not at the target.
+    at_proxy: bool,
 }
 
 impl Error {
@@ -132,6 +141,7 @@ impl Error {
                 kind,
                 msg,
                 cause: None,
+                at_proxy: false,
             }),
         }
     }
@@ -142,6 +152,7 @@ impl Error {
                 kind,
                 msg,
                 cause: Some(cause.into()),
+                at_proxy: false,
             }),
         }
     }
@@ -157,6 +168,12 @@ impl Error {
 
     pub(crate) fn timeout(msg: &'static str) -> Self {
         Error::new(Kind::Timeout, msg)
+    }
+
+    /// The same error, marked as having happened at the proxy (see [`Error::is_proxy`]).
+    pub(crate) fn at_proxy(mut self) -> Self {
+        self.inner.at_proxy = true;
+        self
     }
 
     /// Wraps an error produced by user code (a body stream, a handler).
@@ -183,9 +200,21 @@ impl Error {
         )
     }
 
-    /// Dialing the server failed or timed out; nothing was sent.
+    /// Dialing the server failed or timed out, or the proxy in between did not open the way
+    /// to it; nothing was sent.
     pub fn is_connect(&self) -> bool {
-        matches!(self.inner.kind, Kind::Connect | Kind::ConnectTimeout)
+        matches!(
+            self.inner.kind,
+            Kind::Connect | Kind::ConnectTimeout | Kind::Proxy
+        )
+    }
+
+    /// The failure was the proxy's, not the target's: the proxy could not be reached, its TLS
+    /// handshake failed (an `https://` proxy; [`Error::certificate_problem`] then says what
+    /// was wrong with the proxy's certificate), it did not finish its handshake in time, or
+    /// it refused ([`ErrorKind::Proxy`](Kind::Proxy)). Nothing was sent to the target.
+    pub fn is_proxy(&self) -> bool {
+        self.inner.at_proxy || self.inner.kind == Kind::Proxy
     }
 
     /// A TLS failure of any sort: handshake, certificate, or handshake timeout.
@@ -253,6 +282,7 @@ impl Error {
             | Kind::Decompress
             | Kind::DecompressedTooLarge
             | Kind::Upgrade
+            | Kind::Proxy
             | Kind::Io
             | Kind::Http2
             | Kind::IncompleteMessage => S::BAD_GATEWAY,
@@ -338,6 +368,9 @@ impl fmt::Debug for Error {
         let mut d = f.debug_struct("Error");
         d.field("kind", &self.inner.kind)
             .field("msg", &self.inner.msg);
+        if self.inner.at_proxy {
+            d.field("at_proxy", &true);
+        }
         if let Some(c) = &self.inner.cause {
             d.field("cause", c);
         }

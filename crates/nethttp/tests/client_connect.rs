@@ -1,7 +1,8 @@
 //! Custom connectors (`TransportBuilder::connector`, Go's `DialContext`): called once per new
 //! connection and never for pooled reuse, given the destination (the URL's, or the proxy's);
-//! our server on in-memory pipes and Unix sockets behind them, with TLS, ALPN h2, h2c and a
-//! CONNECT tunnel layered on top by the transport; their failures and stalls as typed errors
+//! our server on in-memory pipes and Unix sockets behind them, with TLS, ALPN h2, h2c, a
+//! CONNECT tunnel and a SOCKS5 handshake layered on top by the transport; their failures and
+//! stalls as typed errors
 //! with the usual dial retries; a `TcpStream` from a connector kept on the TCP path.
 
 mod common;
@@ -189,6 +190,87 @@ async fn a_connect_tunnel_runs_over_the_connectors_stream_to_the_proxy() {
     assert!(
         asked[0].starts_with("CONNECT localhost:9443 HTTP/1.1\r\nHost: localhost:9443\r\n"),
         "{asked:?}"
+    );
+}
+
+/// https through a SOCKS5 proxy: the connector is asked for the proxy, the transport runs
+/// the SOCKS5 handshake over its stream (the target named for the proxy to resolve), then TLS
+/// and h2 to the target as over a direct connection.
+#[tokio::test]
+async fn a_socks5_handshake_runs_over_the_connectors_stream_to_the_proxy() {
+    use tokio::io::AsyncReadExt;
+    struct Socks {
+        server: Server,
+        calls: Mutex<Vec<Destination>>,
+        asked: Arc<Mutex<Vec<Vec<u8>>>>,
+    }
+    impl Connect for Socks {
+        fn connect<'a>(&'a self, dst: &'a Destination) -> Connecting<'a> {
+            self.calls.lock().unwrap().push(dst.clone());
+            let (ours, mut theirs) = tokio::io::duplex(64 * 1024);
+            let (server, asked) = (self.server.clone(), self.asked.clone());
+            tokio::spawn(async move {
+                // Greeting (no credentials: 3 bytes), then a CONNECT naming `localhost`.
+                let mut got = vec![0u8; 3 + 5 + 9 + 2];
+                let mut greeting = [0u8; 3];
+                if theirs.read_exact(&mut greeting).await.is_err()
+                    || theirs.write_all(&[5, 0]).await.is_err()
+                {
+                    return;
+                }
+                got[..3].copy_from_slice(&greeting);
+                if theirs.read_exact(&mut got[3..]).await.is_err() {
+                    return;
+                }
+                asked.lock().unwrap().push(got);
+                let ok = [5, 0, 0, 1, 127, 0, 0, 1, 0x04, 0x38];
+                if theirs.write_all(&ok).await.is_ok() {
+                    server.serve_connection(theirs, Arc::new(describe)).await;
+                }
+            });
+            Box::pin(async move { Ok(ConnectedIo::new(ours)) })
+        }
+    }
+    let cert = self_signed();
+    let proxy = Arc::new(Socks {
+        server: Server::new().tls(cert.server_tls()),
+        calls: Mutex::new(Vec::new()),
+        asked: Arc::new(Mutex::new(Vec::new())),
+    });
+    let c = Client::builder()
+        .timeout(LIMIT)
+        .transport(|t| {
+            t.proxy("socks5h://proxy.test")
+                .connector(proxy.clone())
+                .tls(cert.client_tls())
+        })
+        .build()
+        .unwrap();
+    for _ in 0..2 {
+        let (_, version, body) = get(&c, "https://localhost:9443/t").await;
+        assert_eq!(version, Version::HTTP_2);
+        assert_eq!(body, "localhost:9443 /t HTTP/2.0");
+    }
+    let calls = proxy.calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "one connection, reused");
+    assert_eq!(
+        (
+            calls[0].scheme(),
+            calls[0].host(),
+            calls[0].port(),
+            calls[0].is_proxy()
+        ),
+        (Scheme::Http, "proxy.test", 1080, true)
+    );
+    let asked = proxy.asked.lock().unwrap().clone();
+    assert_eq!(
+        asked,
+        [[
+            &[5u8, 1, 0, 5, 1, 0, 3, 9][..],
+            b"localhost",
+            &9443u16.to_be_bytes()
+        ]
+        .concat()]
     );
 }
 

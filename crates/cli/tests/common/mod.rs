@@ -1,10 +1,11 @@
 //! A running `nethttp serve` for the CLI's tests: spawned on an ephemeral loopback port, found
 //! from its `listening on` log line, its log collected, killed when the test ends; `tls` makes
-//! certificates and HTTPS servers, `peers` finds external programs such as curl, and `skips`
-//! names the tests skipped for a missing one.
+//! certificates and HTTPS servers, `peers` finds external programs such as curl, `microsocks`
+//! runs the SOCKS5 server, and `skips` names the tests skipped for a missing one.
 #![allow(dead_code)] // each test file uses part of it
 
 pub mod h2raw;
+pub mod microsocks;
 pub mod peers;
 /// The note on skipped tests, one copy for both crates' tests.
 #[path = "../../../nethttp/tests/common/skips.rs"]
@@ -182,11 +183,13 @@ pub fn run_nethttp(args: &[&str], within: Duration) -> Ran {
 
 /// The proxy variables `nethttp get` reads; cleared for every run so the machine's own
 /// settings cannot change what a test sees.
-const PROXY_VARS: [&str; 7] = [
+const PROXY_VARS: [&str; 9] = [
     "HTTP_PROXY",
     "http_proxy",
     "HTTPS_PROXY",
     "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
     "NO_PROXY",
     "no_proxy",
     "REQUEST_METHOD",

@@ -20,8 +20,9 @@ use crate::proto::io::{BoxedIo, Exclusive};
 use crate::tls::MaybeTls;
 
 /// Where a connection goes: the request's scheme, host and port, or the proxy's when the
-/// request goes through one (then the scheme is `Http`: a proxy is spoken to in plain HTTP,
-/// https requests through a CONNECT tunnel that the transport opens over the stream).
+/// request goes through one. Over a stream to a proxy the transport speaks the proxy's
+/// protocol itself: plain HTTP (https requests through a CONNECT tunnel), TLS to an
+/// `https://` proxy (the scheme is then `Https`), or the SOCKS5 handshake.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Destination {
     scheme: Scheme,
@@ -43,7 +44,8 @@ impl Destination {
         }
     }
 
-    /// The destination of a connection to the proxy `host:port` (spoken to in plain HTTP).
+    /// The destination of a connection to the proxy `host:port`, spoken to without TLS (an
+    /// `http://` or SOCKS5 proxy).
     pub fn proxy(host: &str, port: u16) -> Destination {
         Destination {
             scheme: Scheme::Http,
@@ -53,8 +55,17 @@ impl Destination {
         }
     }
 
-    /// The scheme the connection serves: `Https` when TLS will run over it (the transport
-    /// does the TLS), `Http` otherwise and for a proxy.
+    /// The destination of a connection to an `https://` proxy: the transport runs TLS to it.
+    pub(crate) fn tls_proxy(host: &str, port: u16) -> Destination {
+        Destination {
+            scheme: Scheme::Https,
+            ..Destination::proxy(host, port)
+        }
+    }
+
+    /// The scheme the connection serves: `Https` when TLS will run over it first (the
+    /// transport does the TLS: to the URL's host, or to an `https://` proxy), `Http`
+    /// otherwise.
     pub fn scheme(&self) -> Scheme {
         self.scheme
     }
@@ -100,7 +111,9 @@ pub type Connecting<'a> = Pin<Box<dyn Future<Output = io::Result<ConnectedIo>> +
 /// [`ErrorKind::Connect`](crate::ErrorKind::Connect) or
 /// [`ErrorKind::ConnectTimeout`](crate::ErrorKind::ConnectTimeout) (an `io::Error` of kind
 /// `TimedOut` counts as a timeout). A refused or reset connect is retried as a TCP dial is
-/// ([`DialRetry`](super::DialRetry)). The resolver is not used: the connector gets the name.
+/// ([`DialRetry`](super::DialRetry)). The resolver is not used for the stream: the connector
+/// gets the name (only the target of a `socks5://` proxy is resolved by the transport, which
+/// names the address to the proxy).
 ///
 /// A stream that is not a `TcpStream` lacks what only a socket the transport knows gives:
 /// see [`ConnectedIo::new`].
@@ -239,5 +252,9 @@ mod tests {
             (d.to_string().as_str(), d.is_proxy()),
             ("proxy.test:3128", true)
         );
+        assert_eq!(d.scheme(), Scheme::Http);
+        // An https:// proxy: the transport runs TLS to it over the stream.
+        let d = Destination::tls_proxy("proxy.test", 443);
+        assert_eq!((d.scheme(), d.is_proxy()), (Scheme::Https, true));
     }
 }

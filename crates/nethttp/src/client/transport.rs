@@ -1,7 +1,8 @@
 //! `Transport`: one request, one response. Takes a pooled connection (or a stream on a shared
 //! HTTP/2 one) or dials one (TCP through the dialer and resolver, or a connector's stream: a
 //! Unix socket, a caller's transport; retrying refused dials with backoff under a budget; the
-//! CONNECT tunnel, TLS and ALPN over whichever stream), runs the HTTP/1.1 or HTTP/2 exchange,
+//! proxy's protocol — TLS to an `https://` proxy, the CONNECT tunnel, the SOCKS5 handshake —
+//! then TLS and ALPN over whichever stream), runs the HTTP/1.1 or HTTP/2 exchange,
 //! and retries on a fresh connection when a reused one turns out dead, or the server did not
 //! process the request, and it is safe to resend. A reused connection dying under a request
 //! is its lifecycle, not the host failing: that one resend goes to a new connection without
@@ -9,6 +10,7 @@
 //! resent get new connections for a while.
 
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,12 +27,13 @@ use super::no_proxy::NoProxy;
 use super::pool::{
     Checkout, Conn, ConnectKey, Pool, PoolConfig, PoolStats, Pooled, Scheme, Stream, Want,
 };
-use super::proxy::Proxy;
-use super::proxy_config::Proxies;
+use super::proxy::{Proxy, ProxyKind, ProxyUrl};
+use super::proxy_config::{Proxies, ProxyFn};
 use super::retry::{self, DialRetry, RetryBudget};
+use super::socks5;
 use super::trace::{GotConn, Observe, Trace, TraceHook};
 use crate::body::Body;
-use crate::error::{Error, Kind};
+use crate::error::{BoxError, Error, Kind};
 use crate::net::{DialEvents, Dialer, Overrides, Resolve, SystemResolver};
 use crate::proto::events::ExchangeEvents;
 use crate::proto::h1::client::{self as h1, ConnSlot, Exchange, ExchangeConfig};
@@ -108,6 +111,10 @@ struct Inner {
     compression: bool,
     max_decompressed: Option<u64>,
     tls: Arc<rustls::ClientConfig>,
+    /// TLS to `https://` proxies: ALPN offers only `http/1.1` (CONNECT and absolute-form
+    /// requests are HTTP/1.1).
+    proxy_tls: Arc<rustls::ClientConfig>,
+    proxy_tls_handshake_timeout: Duration,
     tls_handshake_timeout: Duration,
     pool_timeout: Duration,
     http2: bool,
@@ -194,11 +201,27 @@ impl Resolution {
 }
 
 /// Where a transport's proxy comes from.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum ProxySource {
     Env,
     Fixed(String),
+    Custom(ProxyFn),
     Off,
+}
+
+impl std::fmt::Debug for ProxySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ProxySource::Env => f.write_str("Env"),
+            // The address may hold credentials.
+            ProxySource::Fixed(p) => match ProxyUrl::parse(p) {
+                Ok(url) => write!(f, "Fixed({url})"),
+                Err(_) => f.write_str("Fixed(<unparsed>)"),
+            },
+            ProxySource::Custom(_) => f.write_str("Custom"),
+            ProxySource::Off => f.write_str("Off"),
+        }
+    }
 }
 
 /// Configures a [`Transport`]. Every timeout is finite by default.
@@ -217,6 +240,7 @@ pub struct TransportBuilder {
     disable_compression: bool,
     max_decompressed: Option<u64>,
     tls: ClientTls,
+    proxy_tls: Option<ClientTls>,
     http2: bool,
     http2_prior_knowledge: bool,
     h2: H2ClientConfig,
@@ -258,6 +282,7 @@ impl Default for TransportBuilder {
             disable_compression: false,
             max_decompressed: Some(DEFAULT_MAX_DECOMPRESSED),
             tls: ClientTls::new(),
+            proxy_tls: None,
             http2: true,
             http2_prior_knowledge: false,
             h2: H2ClientConfig {
@@ -305,8 +330,11 @@ impl TransportBuilder {
         self
     }
 
-    /// Longest time for a dial, name resolution included; through a proxy, https also gets
-    /// this long again for the proxy's answer to CONNECT. Default: 30 s.
+    /// Longest time for a dial, name resolution included. Through a proxy the dial is to the
+    /// proxy, and its handshake gets this long again: the answer to CONNECT (https through
+    /// an HTTP or HTTPS proxy), or the whole SOCKS5 exchange (greeting, authentication,
+    /// reply; for `socks5://` the target's name resolution gets its own). TLS to an
+    /// `https://` proxy has the TLS handshake timeout. Default: 30 s.
     pub fn connect_timeout(mut self, d: Duration) -> Self {
         self.dialer.connect_timeout = d;
         self
@@ -362,8 +390,10 @@ impl TransportBuilder {
     /// never for an IP literal, within the connect timeout; Happy Eyeballs, dial retries and
     /// the fallback from one address to the next apply to what it returns. Overrides set with
     /// [`resolve`](Self::resolve) are answered before it is asked. TLS still checks the
-    /// URL's host, never an address. Not used with a connector or a Unix socket. See
-    /// [`Resolve`] for an example. Default: the system's ([`SystemResolver`]).
+    /// URL's host, never an address. Not used with a connector or a Unix socket, except for
+    /// the target of a `socks5://` proxy (whose first address is named to the proxy); never
+    /// for the target of a `socks5h://` proxy, which resolves it. See [`Resolve`] for an
+    /// example. Default: the system's ([`SystemResolver`]).
     pub fn resolver(mut self, resolver: impl Resolve + 'static) -> Self {
         self.resolution.resolver = Some(Arc::new(resolver));
         self
@@ -375,7 +405,9 @@ impl TransportBuilder {
     /// `host` on another port is resolved as usual. The URL, `Host` header and TLS (SNI and
     /// certificate name) keep `host`. Host names compare without case. Called again for the
     /// same host and port, it adds the address: they are tried in order, as a resolver's
-    /// answer. Not used with a connector or a Unix socket. Default: none.
+    /// answer. Not used with a connector or a Unix socket (but for a `socks5://` proxy's
+    /// target, as [`resolver`](Self::resolver)), nor for a `socks5h://` proxy's target, which
+    /// the proxy resolves. Default: none.
     ///
     /// ```no_run
     /// # async fn run() -> Result<(), nethttp::Error> {
@@ -444,24 +476,78 @@ impl TransportBuilder {
         self
     }
 
-    /// Sends every request through an HTTP proxy at `[http://][user:password@]host[:port]`
-    /// (port 80 when absent; not with a [`unix_socket`](Self::unix_socket)), instead of the
-    /// environment's: http requests in absolute form,
-    /// https requests through a CONNECT tunnel (TLS, and HTTP/2 by ALPN, end to end with the
-    /// target). With credentials (percent-encoded as in a URL), each CONNECT and each request
-    /// to the proxy carries `Proxy-Authorization: Basic`. Loopback targets go through it too;
-    /// [`proxy_bypass`](Self::proxy_bypass) names hosts that do not.
+    /// Sends every request through the proxy at `[scheme://][user:password@]host[:port]`,
+    /// instead of the environment's (not with a [`unix_socket`](Self::unix_socket)); the
+    /// schemes, their default ports and how each is spoken to are in [`ProxyUrl`]:
+    ///
+    /// - `http://` (or no scheme): http requests go to the proxy in absolute form, https
+    ///   requests through a CONNECT tunnel (TLS, and HTTP/2 by ALPN, end to end with the
+    ///   target). With credentials (percent-encoded as in a URL), each CONNECT and each
+    ///   request to the proxy carries `Proxy-Authorization: Basic`.
+    /// - `https://`: the same inside TLS to the proxy, whose certificate is checked against
+    ///   the proxy's host with [`proxy_tls`](Self::proxy_tls); an https target's TLS runs
+    ///   inside the proxy's.
+    /// - `socks5://` and `socks5h://`: a SOCKS5 handshake (RFC 1928; username/password, RFC
+    ///   1929, with credentials) opens a connection to the target, then used as a direct one
+    ///   (origin-form requests, TLS and HTTP/2, h2c by prior knowledge). `socks5://` resolves
+    ///   the target here and names the first address; `socks5h://` names the host for the
+    ///   proxy to resolve.
+    ///
+    /// Loopback targets go through it too; [`proxy_bypass`](Self::proxy_bypass) names hosts
+    /// that do not. A malformed address fails [`build`](Self::build) with a usage error.
     pub fn proxy(mut self, proxy: impl Into<String>) -> Self {
         self.proxy = ProxySource::Fixed(proxy.into());
         self
     }
 
+    /// Chooses the proxy for each request with `f` (Go's `Transport.Proxy`): given the
+    /// request's method, URL, headers and extensions, it returns the proxy to use, or `None`
+    /// to go direct. Called once per round trip (each redirect is one), before a connection
+    /// is taken; it alone decides, so neither the environment nor
+    /// [`proxy_bypass`](Self::proxy_bypass) applies. Connections are pooled per target and
+    /// proxy (its scheme, host, port and credentials), so requests sent through different
+    /// proxies never share one. An error fails the request: a [`crate::Error`] (from
+    /// [`ProxyUrl::parse`] and `?`) as it is, any other as a usage error naming it. Not used
+    /// with a [`unix_socket`](Self::unix_socket). Replaces [`proxy`](Self::proxy) and
+    /// [`no_proxy`](Self::no_proxy).
+    ///
+    /// ```
+    /// use nethttp::client::ProxyUrl;
+    ///
+    /// let tor = ProxyUrl::parse("socks5h://127.0.0.1:9050")?;
+    /// let transport = nethttp::Transport::builder()
+    ///     .proxy_fn(move |req| {
+    ///         let onion = req.uri.host().is_some_and(|h| h.ends_with(".onion"));
+    ///         Ok(onion.then(|| tor.clone()))
+    ///     })
+    ///     .build()?;
+    /// # let _ = transport;
+    /// # Ok::<(), nethttp::Error>(())
+    /// ```
+    pub fn proxy_fn<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Parts) -> Result<Option<ProxyUrl>, BoxError> + Send + Sync + 'static,
+    {
+        self.proxy = ProxySource::Custom(Arc::new(f));
+        self
+    }
+
+    /// TLS to `https://` proxies: the roots the proxy's certificate must chain to (checked
+    /// against the proxy's host, sent as SNI), and the handshake timeout. ALPN offers only
+    /// `http/1.1`, whatever the config says. Default: the transport's [`tls`](Self::tls).
+    pub fn proxy_tls(mut self, tls: ClientTls) -> Self {
+        self.proxy_tls = Some(tls);
+        self
+    }
+
     /// Takes the proxy from the environment, as Go's default transport, curl and reqwest do:
-    /// `HTTP_PROXY` for http URLs, `HTTPS_PROXY` for https URLs (uppercase or lowercase names),
-    /// and `NO_PROXY` for hosts that go direct; `localhost` and loopback addresses always go
-    /// direct. The variables are read once, when the transport is built. A variable naming an
-    /// unusable proxy (e.g. `socks5://`) fails the requests it would carry with a usage error
-    /// rather than sending them direct. This is the default.
+    /// `HTTP_PROXY` for http URLs, `HTTPS_PROXY` for https URLs, `ALL_PROXY` for either when
+    /// its own is unset (as curl; uppercase or lowercase names, uppercase first), and
+    /// `NO_PROXY` for hosts that go direct; `localhost` and loopback addresses always go
+    /// direct. Each may name any proxy [`proxy`](Self::proxy) takes (`socks5h://...`
+    /// included). The variables are read once, when the transport is built. A variable naming
+    /// an unusable proxy (e.g. `socks4://`) fails the requests it would carry with a usage
+    /// error rather than sending them direct. This is the default.
     pub fn proxy_from_env(mut self) -> Self {
         self.proxy = ProxySource::Env;
         self
@@ -574,10 +660,14 @@ impl TransportBuilder {
             _ if matches!(self.via, Via::Unix(_)) => Proxies::default(),
             ProxySource::Off => Proxies::default(),
             ProxySource::Fixed(p) => Proxies::fixed(Proxy::parse(p)?, bypass.unwrap_or_default()),
+            ProxySource::Custom(f) => Proxies::custom(f.clone()),
             ProxySource::Env => Proxies::from_env(|name| std::env::var(name).ok(), bypass),
         };
         let (ratio, floor, window) = self.budget;
         let tls = self.tls.build(self.http2)?;
+        let proxy_tls = self.proxy_tls.as_ref().unwrap_or(&self.tls);
+        let proxy_handshake = proxy_tls.handshake_timeout;
+        let proxy_tls = proxy_tls.build(false)?;
         let pool_timeout = self.pool.pool_timeout;
         let connector: Option<Arc<dyn Connect>> = match self.via {
             Via::Tcp => None,
@@ -598,6 +688,8 @@ impl TransportBuilder {
                 compression: !self.disable_compression,
                 max_decompressed: self.max_decompressed,
                 tls,
+                proxy_tls,
+                proxy_tls_handshake_timeout: proxy_handshake,
                 tls_handshake_timeout: self.tls.handshake_timeout,
                 pool_timeout,
                 http2: self.http2,
@@ -649,16 +741,20 @@ impl Transport {
     ) -> Result<Response<Body>, Error> {
         let inner = &*self.inner;
         let mut key = ConnectKey::from_uri(&parts.uri, None)?;
-        let proxy = inner.proxies.select(key.scheme, &key.host, key.port)?;
+        let proxy = inner
+            .proxies
+            .select(parts, key.scheme, &key.host, key.port)?;
+        let proxy = proxy.as_deref();
         if let Some(p) = proxy {
-            key.proxy = Some(p.authority.as_str().into());
+            key.proxy = Some(p.key.clone());
         }
-        // The proxy this request speaks HTTP to: only plain http does; https is tunnelled.
-        let to_proxy = proxy.filter(|_| key.scheme == Scheme::Http);
+        // The proxy this request speaks HTTP to: plain http through an HTTP(S) proxy; https
+        // is tunnelled, and a SOCKS5 connection is used as a direct one.
+        let to_proxy = proxy.filter(|p| key.scheme == Scheme::Http && p.speaks_http());
         let expect_h2 = match key.scheme {
-            // Through a proxy, https runs in a CONNECT tunnel, where ALPN works as direct.
+            // Through a proxy, https runs in a tunnel, where ALPN works as direct.
             Scheme::Https => inner.http2,
-            Scheme::Http => inner.http2_prior_knowledge && proxy.is_none(),
+            Scheme::Http => inner.http2_prior_knowledge && to_proxy.is_none(),
         };
         let accept_gzip = self.asks_gzip(parts, defaults);
         let hook = parts.extensions.get::<TraceHook>().cloned();
@@ -958,21 +1054,27 @@ impl Transport {
                     .await
                     .map(Link::Tcp),
                 Some(connector) => {
-                    let dst = match proxy {
+                    let dst = match proxy.map(|p| p.kind) {
+                        Some(ProxyKind::Https) => Destination::tls_proxy(host, port),
                         Some(_) => Destination::proxy(host, port),
                         None => Destination::new(key.scheme, host, port),
                     };
                     connect_within(&**connector, &dst, inner.dialer.connect_timeout).await
                 }
             };
+            // A failure to reach the proxy is the proxy's.
+            let blame = |e: Error| match proxy {
+                Some(_) => e.at_proxy(),
+                None => e,
+            };
             match dialed {
                 Ok(link) => return Ok(link),
                 Err(e) if e.kind() == std::io::ErrorKind::TimedOut => {
-                    return Err(Error::with_cause(
+                    return Err(blame(Error::with_cause(
                         Kind::ConnectTimeout,
                         "connect timed out",
                         e,
-                    ))
+                    )))
                 }
                 Err(e) => {
                     if attempt < inner.dial_retry.max_retries
@@ -983,17 +1085,18 @@ impl Transport {
                         attempt += 1;
                         continue;
                     }
-                    return Err(Error::with_cause(Kind::Connect, "dial failed", e));
+                    return Err(blame(Error::with_cause(Kind::Connect, "dial failed", e)));
                 }
             }
         }
     }
 
-    /// Dials the key: its stream (for https through a proxy, to the proxy and then a CONNECT
-    /// tunnel), then for https TLS (ALPN picks HTTP/2 or HTTP/1.1), then the HTTP/2
-    /// handshake when that is the protocol. TCP stays unboxed throughout; any other stream
-    /// was boxed once by the connector's [`ConnectedIo`](super::ConnectedIo), and TLS over
-    /// it is boxed again as the connection's stream.
+    /// Dials the key: its stream (through a proxy, to the proxy and then through it: see
+    /// [`through_proxy`](Self::through_proxy)), then for https TLS (ALPN picks HTTP/2 or
+    /// HTTP/1.1), then the HTTP/2 handshake when that is the protocol. TCP stays unboxed
+    /// throughout (a SOCKS5 connection included); any other stream was boxed once by the
+    /// connector's [`ConnectedIo`](super::ConnectedIo), TLS to an `https://` proxy is boxed
+    /// once, and TLS over either is boxed again as the connection's stream.
     async fn dial(
         &self,
         key: &ConnectKey,
@@ -1002,22 +1105,12 @@ impl Transport {
     ) -> Result<Dialed, Error> {
         let inner = &*self.inner;
         let mut link = self.dial_stream(key, proxy, trace).await?;
-        if let (Scheme::Https, Some(proxy)) = (key.scheme, proxy) {
-            let auth = proxy.auth.as_ref();
-            let timeout = inner.dialer.connect_timeout;
-            let (host, port) = (&*key.host, key.port);
-            link = match link {
-                Link::Tcp(tcp) => {
-                    Link::Tcp(super::tunnel::connect(tcp, host, port, auth, timeout).await?)
-                }
-                Link::Other(io, fd) => Link::Other(
-                    super::tunnel::connect(io, host, port, auth, timeout).await?,
-                    fd,
-                ),
-            };
+        if let Some(proxy) = proxy {
+            link = self.through_proxy(link, key, proxy, trace).await?;
         }
+        let h2c = inner.http2_prior_knowledge && !proxy.is_some_and(Proxy::speaks_http);
         let (io, h2) = match key.scheme {
-            Scheme::Http => (link.plain(), inner.http2_prior_knowledge && proxy.is_none()),
+            Scheme::Http => (link.plain(), h2c),
             Scheme::Https => match link {
                 Link::Tcp(tcp) => {
                     let (tls, h2) = self.tls(key, tcp, trace).await?;
@@ -1035,6 +1128,151 @@ impl Transport {
         let local = io.local_addr();
         let (send, conn) = h2c::handshake(io, &inner.h2).await?;
         Ok(Dialed::H2(send, Box::new(conn), local))
+    }
+
+    /// Turns the stream to the proxy into what the key's requests are sent on:
+    ///
+    /// - SOCKS5: the handshake (within the connect timeout) makes it a connection to the
+    ///   target; for `socks5://` the target is resolved here first (within the connect
+    ///   timeout too) and its first address named.
+    /// - HTTP(S): TLS to an `https://` proxy first (SNI and certificate for the proxy's host,
+    ///   ALPN `http/1.1`); then for an https target a CONNECT tunnel (within the connect
+    ///   timeout). Plain http needs nothing more: its requests go to the proxy in absolute
+    ///   form.
+    ///
+    /// Every failure here is the proxy's ([`Error::is_proxy`]).
+    async fn through_proxy(
+        &self,
+        link: Link,
+        key: &ConnectKey,
+        proxy: &Proxy,
+        trace: Option<&dyn Trace>,
+    ) -> Result<Link, Error> {
+        let inner = &*self.inner;
+        let timeout = inner.dialer.connect_timeout;
+        let (host, port) = (&*key.host, key.port);
+        match proxy.kind {
+            ProxyKind::Socks5 { remote_dns } => {
+                let target = match remote_dns {
+                    true => socks5::Target::Name(host, port),
+                    false => socks5::Target::Addr(self.resolve_first(host, port, trace).await?),
+                };
+                let auth = proxy
+                    .socks_auth
+                    .as_ref()
+                    .map(|a| (&a.user[..], &a.password[..]));
+                Ok(match link {
+                    Link::Tcp(mut tcp) => {
+                        socks5::connect(&mut tcp, &target, auth, timeout).await?;
+                        Link::Tcp(tcp)
+                    }
+                    Link::Other(mut io, fd) => {
+                        socks5::connect(&mut io, &target, auth, timeout).await?;
+                        Link::Other(io, fd)
+                    }
+                })
+            }
+            ProxyKind::Http | ProxyKind::Https => {
+                let link = match proxy.kind {
+                    ProxyKind::Https => self.proxy_tls(link, proxy).await?,
+                    _ => link,
+                };
+                if key.scheme == Scheme::Http {
+                    return Ok(link);
+                }
+                let auth = proxy.auth.as_ref();
+                Ok(match link {
+                    Link::Tcp(tcp) => {
+                        Link::Tcp(super::tunnel::connect(tcp, host, port, auth, timeout).await?)
+                    }
+                    Link::Other(io, fd) => Link::Other(
+                        super::tunnel::connect(io, host, port, auth, timeout).await?,
+                        fd,
+                    ),
+                })
+            }
+        }
+    }
+
+    /// TLS to an `https://` proxy over the stream to it, boxed once; the socket's descriptor
+    /// stays known for the pool's checks.
+    async fn proxy_tls(&self, link: Link, proxy: &Proxy) -> Result<Link, Error> {
+        let inner = &*self.inner;
+        let (config, timeout) = (inner.proxy_tls.clone(), inner.proxy_tls_handshake_timeout);
+        let host = &*proxy.host;
+        let peer = crate::tls::Peer::Proxy;
+        let tls = match link {
+            Link::Tcp(tcp) => {
+                let fd = tcp.as_raw_fd();
+                let tls = crate::tls::connect(config, timeout, host, tcp, peer).await;
+                tls.map(|s| Link::Other(BoxedIo::new(s), Some(fd)))
+            }
+            Link::Other(io, fd) => {
+                let tls = crate::tls::connect(config, timeout, host, io, peer).await;
+                tls.map(|s| Link::Other(BoxedIo::new(s), fd))
+            }
+        };
+        tls.map_err(Error::at_proxy)
+    }
+
+    /// The address a `socks5://` proxy is asked to connect to: an IP literal as it is, a name
+    /// through the transport's resolver (overrides included) within the connect timeout, its
+    /// first address (the proxy connects, so there is no Happy Eyeballs to run here).
+    async fn resolve_first(
+        &self,
+        host: &str,
+        port: u16,
+        trace: Option<&dyn Trace>,
+    ) -> Result<SocketAddr, Error> {
+        if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+            return Ok(SocketAddr::new(ip, port));
+        }
+        let inner = &*self.inner;
+        let observe = trace.map(Observe);
+        let events: &dyn DialEvents = match &observe {
+            Some(o) => o,
+            None => &NoEvents,
+        };
+        events.dns_start(host);
+        let found = tokio::time::timeout(
+            inner.dialer.connect_timeout,
+            inner.resolver.resolve(host, port),
+        )
+        .await;
+        let found = match found {
+            Ok(Ok(addrs)) if !addrs.is_empty() => Ok(addrs),
+            Ok(Ok(_)) => Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("no address for {host}"),
+            )),
+            Ok(Err(e)) => Err(e),
+            Err(_) => {
+                let e = std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("resolving {host} timed out"),
+                );
+                events.dns_done(&[], Some(&e));
+                return Err(Error::with_cause(
+                    Kind::ConnectTimeout,
+                    "resolving the target for the SOCKS5 proxy timed out",
+                    e,
+                ));
+            }
+        };
+        match found {
+            Ok(addrs) => {
+                events.dns_done(&addrs, None);
+                Ok(addrs[0])
+            }
+            Err(e) => {
+                events.dns_done(&[], Some(&e));
+                Err(Error::with_cause(
+                    Kind::Connect,
+                    "resolving the target for the SOCKS5 proxy failed",
+                    e,
+                ))
+            }
+        }
     }
 
     /// The TLS handshake with the key's host over `io`, reported to the trace; whether ALPN
@@ -1057,6 +1295,7 @@ impl Transport {
             inner.tls_handshake_timeout,
             &key.host,
             io,
+            crate::tls::Peer::Server,
         )
         .await;
         let tls = match tls {

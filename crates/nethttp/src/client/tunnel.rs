@@ -1,6 +1,8 @@
 //! CONNECT tunnels: how an https request goes through an HTTP proxy. On the connection to the
 //! proxy the client asks for a tunnel to the target (RFC 9110 §9.3.6), and once the
-//! proxy says 2xx the connection carries TLS to the target end to end, HTTP/2 included.
+//! proxy says 2xx the connection carries TLS to the target end to end, HTTP/2 included. The
+//! stream to the proxy is TCP, or TLS to an `https://` proxy; every failure is the proxy's
+//! ([`Error::is_proxy`](crate::Error::is_proxy)): `ErrorKind::Proxy`, or a timeout.
 
 use std::time::Duration;
 
@@ -14,7 +16,8 @@ use crate::proto::h1::parse_response::parse_response;
 /// Largest CONNECT response head accepted from a proxy.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Asks the proxy on `tcp` (a TCP socket, or whatever stream a connector gave) for a tunnel to
+/// Asks the proxy on `tcp` (a TCP socket, TLS to the proxy, or whatever stream a connector
+/// gave) for a tunnel to
 /// `host:port` (sending `auth` as `Proxy-Authorization`), within `timeout`. On success the
 /// stream is the tunnel, with nothing of the target's read yet.
 pub(crate) async fn connect<T: AsyncRead + AsyncWrite + Unpin>(
@@ -44,26 +47,26 @@ pub(crate) async fn connect<T: AsyncRead + AsyncWrite + Unpin>(
         request.extend_from_slice(b"\r\n");
         tcp.write_all(&request)
             .await
-            .map_err(|e| Error::with_cause(Kind::Connect, "writing CONNECT to the proxy", e))?;
+            .map_err(|e| Error::with_cause(Kind::Proxy, "writing CONNECT to the proxy", e))?;
         let mut buf = BytesMut::with_capacity(1024);
         loop {
             let n = tcp
                 .read_buf(&mut buf)
                 .await
-                .map_err(|e| Error::with_cause(Kind::Connect, "reading the proxy's answer", e))?;
+                .map_err(|e| Error::with_cause(Kind::Proxy, "reading the proxy's answer", e))?;
             if n == 0 {
                 return Err(Error::new(
-                    Kind::Connect,
+                    Kind::Proxy,
                     "the proxy closed the connection before answering CONNECT",
                 ));
             }
             let head = parse_response(&mut buf, &Method::CONNECT, MAX_HEAD).map_err(|e| {
-                Error::with_cause(Kind::Parse, "bad CONNECT answer from the proxy", e.0)
+                Error::with_cause(Kind::Proxy, "bad CONNECT answer from the proxy", e.0)
             })?;
             let Some(head) = head else { continue };
             if !head.status.is_success() {
                 return Err(Error::with_cause(
-                    Kind::Connect,
+                    Kind::Proxy,
                     "the proxy refused the CONNECT tunnel",
                     format!("{} for {authority}", head.status),
                 ));
@@ -72,7 +75,7 @@ pub(crate) async fn connect<T: AsyncRead + AsyncWrite + Unpin>(
             // sent a body or garbage, and passing them to TLS would corrupt the handshake.
             if !buf.is_empty() {
                 return Err(Error::new(
-                    Kind::Parse,
+                    Kind::Proxy,
                     "the proxy sent bytes after its CONNECT answer",
                 ));
             }

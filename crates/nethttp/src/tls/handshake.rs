@@ -9,6 +9,7 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
+use super::reject::Peer;
 use super::ServerTls;
 use crate::error::{Error, Kind};
 use crate::net::stall::WatchWrites;
@@ -40,12 +41,14 @@ pub(crate) fn chose_h2<T>(stream: &tokio_rustls::server::TlsStream<T>) -> bool {
 
 /// Connects TLS to `host` (sent as SNI and checked against the certificate) over `io`: a TCP
 /// socket as a rule, or any other stream the client dialed (the host is the URL's either way,
-/// never the address the stream reached).
+/// never the address the stream reached; for an `https://` proxy, `peer` is `Proxy` and the
+/// host is the proxy's).
 pub(crate) async fn connect<T: AsyncRead + AsyncWrite + Unpin>(
     config: Arc<rustls::ClientConfig>,
     timeout: Duration,
     host: &str,
     io: T,
+    peer: Peer,
 ) -> Result<tokio_rustls::client::TlsStream<T>, Error> {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     let name = ServerName::try_from(host.to_owned())
@@ -53,7 +56,7 @@ pub(crate) async fn connect<T: AsyncRead + AsyncWrite + Unpin>(
     let connector = tokio_rustls::TlsConnector::from(config);
     match tokio::time::timeout(timeout, connector.connect(name, io)).await {
         Ok(Ok(stream)) => Ok(stream),
-        Ok(Err(e)) => Err(classify(e)),
+        Ok(Err(e)) => Err(classify(e, peer)),
         Err(_) => Err(Error::new(
             Kind::TlsHandshakeTimeout,
             "TLS handshake timed out",
@@ -62,7 +65,7 @@ pub(crate) async fn connect<T: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// Sorts a handshake failure: certificate problems are their own kind.
-fn classify(e: io::Error) -> Error {
+fn classify(e: io::Error, peer: Peer) -> Error {
     let tls_err = e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -72,7 +75,7 @@ fn classify(e: io::Error) -> Error {
             err @ (rustls::Error::InvalidCertificate(_)
             | rustls::Error::NoCertificatesPresented
             | rustls::Error::InvalidCertRevocationList(_)),
-        ) => super::reject::certificate_error(&err),
+        ) => super::reject::certificate_error(&err, peer),
         Some(err) => Error::with_cause(Kind::Tls, "TLS handshake failed", err),
         None => Error::with_cause(Kind::Tls, "TLS handshake failed", e),
     }

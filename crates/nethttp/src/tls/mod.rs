@@ -24,6 +24,7 @@ pub use server::ServerTls;
 pub use rustls;
 
 pub(crate) use handshake::{accept, chose_h2, connect};
+pub(crate) use reject::Peer;
 pub(crate) use stream::MaybeTls;
 
 /// ALPN protocol id of HTTP/2 over TLS (RFC 9113 §3.2).

@@ -1,7 +1,8 @@
 //! A refused server certificate as a sentence a person can act on: rustls's certificate
 //! errors sorted into [`CertificateProblem`]s, each with a message ("the server's certificate
 //! is for other names") and particulars (the names it holds, when it expired), never the
-//! library's debug output. The CLI adds the flag to use (`--cacert`, `--insecure`).
+//! library's debug output. The CLI adds the flag to use (`--cacert`, `--insecure`). The
+//! certificate of an `https://` proxy is refused in the same words, naming the proxy.
 
 use std::fmt::Write as _;
 
@@ -10,10 +11,27 @@ use rustls::CertificateError;
 
 use crate::error::{CertificateProblem, CertificateRejection, Error, Kind};
 
-/// The client's error for a certificate rustls refused with `err`.
-pub(crate) fn certificate_error(err: &rustls::Error) -> Error {
+/// Whose certificate was checked: the server the URL names, or the proxy in front of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Peer {
+    Server,
+    Proxy,
+}
+
+impl Peer {
+    /// How the name the certificate should hold is spoken of.
+    fn expected(self) -> &'static str {
+        match self {
+            Peer::Server => "the URL's host",
+            Peer::Proxy => "the proxy's host",
+        }
+    }
+}
+
+/// The client's error for a certificate of `peer` that rustls refused with `err`.
+pub(crate) fn certificate_error(err: &rustls::Error, peer: Peer) -> Error {
     let (problem, detail) = match err {
-        rustls::Error::InvalidCertificate(e) => explain(e),
+        rustls::Error::InvalidCertificate(e) => explain(e, peer),
         rustls::Error::NoCertificatesPresented => (
             CertificateProblem::NotTrusted,
             "the server sent no certificate".to_owned(),
@@ -23,21 +41,38 @@ pub(crate) fn certificate_error(err: &rustls::Error) -> Error {
             "its revocation list is unusable".to_owned(),
         ),
     };
-    let msg = match problem {
-        CertificateProblem::NotTrusted => "the server's certificate is not trusted",
-        CertificateProblem::OtherNames => "the server's certificate is for other names",
-        CertificateProblem::Expired => "the server's certificate has expired",
-        CertificateProblem::NotYetValid => "the server's certificate is not valid yet",
-        _ => "the server's certificate was refused",
+    let msg = match (peer, problem) {
+        (Peer::Server, CertificateProblem::NotTrusted) => "the server's certificate is not trusted",
+        (Peer::Server, CertificateProblem::OtherNames) => {
+            "the server's certificate is for other names"
+        }
+        (Peer::Server, CertificateProblem::Expired) => "the server's certificate has expired",
+        (Peer::Server, CertificateProblem::NotYetValid) => {
+            "the server's certificate is not valid yet"
+        }
+        (Peer::Server, _) => "the server's certificate was refused",
+        (Peer::Proxy, CertificateProblem::NotTrusted) => "the proxy's certificate is not trusted",
+        (Peer::Proxy, CertificateProblem::OtherNames) => {
+            "the proxy's certificate is for other names"
+        }
+        (Peer::Proxy, CertificateProblem::Expired) => "the proxy's certificate has expired",
+        (Peer::Proxy, CertificateProblem::NotYetValid) => {
+            "the proxy's certificate is not valid yet"
+        }
+        (Peer::Proxy, _) => "the proxy's certificate was refused",
     };
-    Error::with_cause(
+    let err = Error::with_cause(
         Kind::Certificate,
         msg,
         CertificateRejection { problem, detail },
-    )
+    );
+    match peer {
+        Peer::Server => err,
+        Peer::Proxy => err.at_proxy(),
+    }
 }
 
-fn explain(e: &CertificateError) -> (CertificateProblem, String) {
+fn explain(e: &CertificateError, peer: Peer) -> (CertificateProblem, String) {
     use CertificateProblem as P;
     let fixed = |p: P, s: &str| (p, s.to_owned());
     match e {
@@ -60,12 +95,13 @@ fn explain(e: &CertificateError) -> (CertificateProblem, String) {
                 }
                 s.push_str(plain_name(name));
             }
-            let _ = write!(s, "; the URL's host is {}", host(expected));
+            let _ = write!(s, "; {} is {}", peer.expected(), host(expected));
             (P::OtherNames, s)
         }
-        CertificateError::NotValidForName => {
-            fixed(P::OtherNames, "it does not name the URL's host")
-        }
+        CertificateError::NotValidForName => (
+            P::OtherNames,
+            format!("it does not name {}", peer.expected()),
+        ),
         CertificateError::ExpiredContext { time, not_after } => (
             P::Expired,
             format!("it expired {} (now {})", date(not_after), date(time)),
@@ -181,7 +217,8 @@ mod tests {
             (CertificateError::Revoked, CertificateProblem::Other),
         ];
         for (e, want) in cases {
-            let err = certificate_error(&rustls::Error::InvalidCertificate(e));
+            let err =
+                certificate_error(&rustls::Error::InvalidCertificate(e.clone()), Peer::Server);
             assert_eq!(err.kind(), Kind::Certificate);
             assert_eq!(err.certificate_problem(), Some(want));
             let text = err.to_string();
@@ -193,6 +230,14 @@ mod tests {
                     "the server's certificate is for other names: it names localhost; \
                      the URL's host is example.com"
                 );
+            }
+            let err = certificate_error(&rustls::Error::InvalidCertificate(e), Peer::Proxy);
+            assert_eq!(err.certificate_problem(), Some(want));
+            assert!(err.is_proxy(), "{err:?}");
+            let text = err.to_string();
+            assert!(text.starts_with("the proxy's certificate "), "{text}");
+            if want == CertificateProblem::OtherNames {
+                assert!(text.ends_with("the proxy's host is example.com"), "{text}");
             }
         }
     }

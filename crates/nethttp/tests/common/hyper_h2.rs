@@ -246,6 +246,14 @@ async fn app(
     let res = match (req.method().clone(), path.as_str()) {
         (_, "/hello") => full(StatusCode::OK, "hello"),
         (_, "/version") => full(StatusCode::OK, format!("{:?}", req.version())),
+        // The request target as it arrived (origin or absolute form) and the Host field.
+        (_, "/target") => {
+            let host = req.headers().get("host").map(|h| h.to_str().unwrap_or("?"));
+            full(
+                StatusCode::OK,
+                format!("{} {}", req.uri(), host.unwrap_or("-")),
+            )
+        }
         (Method::GET, "/slow") => {
             let n = conn_slow.fetch_add(1, SeqCst) + 1;
             g.max_slow_per_conn.fetch_max(n, SeqCst);

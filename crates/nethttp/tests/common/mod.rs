@@ -3,6 +3,8 @@
 pub mod certs;
 pub mod curl;
 pub mod dial;
+pub mod https_proxy;
+pub mod microsocks;
 pub mod peers;
 pub mod script;
 pub mod skips;

@@ -1,4 +1,4 @@
-//! Finding the external programs the interop tests talk to (curl, python3, nginx), with the
+//! Finding the external programs the interop tests talk to (curl, python3, nginx, microsocks), with the
 //! CI rule: under `CI=true` a missing or broken peer fails the test, elsewhere it is skipped,
 //! and the binary names the skipped tests and the missing peers after its results (see
 //! `common::skips`).
@@ -11,6 +11,27 @@ use std::process::Stdio;
 /// Missing or broken: panics if `CI=true`, else prints a note and returns `None` so the test
 /// can skip.
 pub fn peer(name: &str, version_arg: &str, extra_dirs: &[&str]) -> Option<PathBuf> {
+    let runs = |p: &Path| {
+        std::process::Command::new(p)
+            .arg(version_arg)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    peer_checked(name, extra_dirs, &format!("`{version_arg}` failed"), runs)
+}
+
+/// Locates `name` as [`peer`] does, for a program with no option that exits 0 without
+/// starting it (microsocks): `runs` checks it, and `broken` says what failed when it does
+/// not. By the same CI rule.
+pub fn peer_checked(
+    name: &str,
+    extra_dirs: &[&str],
+    broken: &str,
+    runs: impl Fn(&Path) -> bool,
+) -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
         .map(|p| std::env::split_paths(&p).collect())
         .unwrap_or_default();
@@ -19,20 +40,11 @@ pub fn peer(name: &str, version_arg: &str, extra_dirs: &[&str]) -> Option<PathBu
         .into_iter()
         .map(|dir| dir.join(name))
         .find(|p| is_executable(p));
-    let runs = found.as_ref().is_some_and(|p| {
-        std::process::Command::new(p)
-            .arg(version_arg)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    if runs {
+    if found.as_deref().is_some_and(runs) {
         return found;
     }
     let why = match &found {
-        Some(p) => format!("`{}` does not run (`{version_arg}` failed)", p.display()),
+        Some(p) => format!("`{}` does not run ({broken})", p.display()),
         None => format!("`{name}` is not on PATH"),
     };
     skip(&why)
@@ -40,7 +52,7 @@ pub fn peer(name: &str, version_arg: &str, extra_dirs: &[&str]) -> Option<PathBu
 
 /// The CI rule for a missing peer: panics under `CI=true`, else records the skip and returns
 /// `None`.
-fn skip<T>(why: &str) -> Option<T> {
+pub fn skip<T>(why: &str) -> Option<T> {
     if std::env::var("CI").as_deref() == Ok("true") {
         panic!(
             "interop peer missing: {why}; CI=true requires it (`{}` installs it)",
