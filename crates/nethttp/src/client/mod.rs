@@ -11,6 +11,7 @@
 //! # let _ = body; Ok(()) }
 //! ```
 
+mod auth;
 mod connect;
 pub(crate) mod gunzip;
 mod h2_pool;
@@ -22,6 +23,7 @@ pub(crate) use proxy::{base64_encode, basic_auth};
 mod proxy_config;
 pub mod redirect;
 mod request;
+mod response;
 mod retry;
 pub mod trace;
 mod transport;
@@ -33,6 +35,7 @@ pub use gunzip::Decompressed;
 pub use http_client::{Client, ClientBuilder};
 pub use pool::{ConnectKey, HostStats, PoolStats, Scheme};
 pub use request::RequestBuilder;
+pub use response::ResponseExt;
 pub use retry::DialRetry;
 pub use trace::{GotConn, Trace, TraceHook};
 pub use transport::{Transport, TransportBuilder, DEFAULT_MAX_DECOMPRESSED};
