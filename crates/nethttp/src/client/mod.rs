@@ -16,6 +16,7 @@ mod connect;
 pub(crate) mod gunzip;
 mod h2_pool;
 mod http_client;
+pub mod multipart;
 mod no_proxy;
 pub(crate) mod pool;
 mod proxy;

@@ -11,6 +11,7 @@ use http::{Method, Request, Response, Uri};
 
 use super::auth;
 use super::http_client::Client;
+use super::multipart::Form;
 use super::trace::{Trace, TraceHook};
 use crate::body::Body;
 use crate::error::{Error, Kind};
@@ -114,6 +115,19 @@ impl RequestBuilder {
                 body.into(),
                 HeaderValue::from_static("application/json"),
             );
+            Ok(())
+        })
+    }
+
+    /// A `multipart/form-data` body (RFC 7578), streamed part by part; sets `Content-Type`
+    /// with the form's boundary. With every part's length known the request has a
+    /// `Content-Length`, else it is sent chunked. A streamed part can be read only once, so
+    /// such a request is not resent and does not follow a 307/308 redirect.
+    pub fn multipart(self, form: Form) -> Self {
+        self.edit(|req| {
+            let (content_type, body) = form.into_body()?;
+            req.headers_mut().insert(header::CONTENT_TYPE, content_type);
+            *req.body_mut() = body;
             Ok(())
         })
     }
