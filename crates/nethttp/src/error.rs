@@ -499,3 +499,56 @@ impl From<Error> for io::Error {
         io::Error::new(kind, e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Method, StatusCode, Uri};
+
+    #[test]
+    fn userinfo_never_shows() {
+        for (url, shown) in [
+            ("http://u:p@h.example:81/x?y", "http://h.example:81/x?y"),
+            ("https://user@h.example/", "https://h.example/"),
+            ("http://h.example/a@b", "http://h.example/a@b"),
+            ("http://:@h/", "http://h/"),
+        ] {
+            let url: Uri = url.parse().unwrap();
+            assert_eq!(without_userinfo(&url).to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn display_names_the_request_first() {
+        let url: Uri = "http://u:secret@h.example/x".parse().unwrap();
+        let e = Error::with_cause(Kind::Connect, "connect failed", "refused")
+            .with_request(&Method::POST, &url);
+        assert_eq!(
+            e.to_string(),
+            "POST http://h.example/x: connect failed: refused"
+        );
+        assert_eq!(e.reason().to_string(), "connect failed: refused");
+        assert!(!format!("{e:?}").contains("secret"));
+        assert_eq!(e.method(), Some(&Method::POST));
+        assert_eq!(e.url().unwrap(), "http://h.example/x");
+        // Server-side errors name nothing.
+        let e = Error::new(Kind::Parse, "bad head");
+        assert_eq!(
+            (e.to_string().as_str(), e.url(), e.method()),
+            ("bad head", None, None)
+        );
+    }
+
+    #[test]
+    fn a_status_error_answers_its_status() {
+        let e = Error::status_error(StatusCode::NOT_FOUND);
+        assert!(e.is_status());
+        assert_eq!(e.status(), StatusCode::NOT_FOUND);
+        assert_eq!(e.kind().as_str(), "status");
+        assert_eq!(e.to_string(), "HTTP status client error: 404 Not Found");
+        assert_eq!(
+            Error::status_error(StatusCode::BAD_GATEWAY).status(),
+            StatusCode::BAD_GATEWAY
+        );
+    }
+}

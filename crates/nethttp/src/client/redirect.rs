@@ -2,7 +2,7 @@
 //! `CheckRedirect` may), resolving `Location` against the current URL (RFC 3986 §5.2), how
 //! the next request differs (RFC 9110 §15.4: 301/302/303 become GET without a body, 307/308
 //! keep both; credentials never go to another host), and the record of the redirects
-//! followed that a response carries ([`RedirectChain`]).
+//! followed that a response carries (read by [`super::ResponseExt::redirects`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -16,7 +16,8 @@ use http::{Method, StatusCode, Uri};
 /// The headers are the ones the client will send: body fields already gone when the body
 /// is (301/302/303), `Authorization`, `Cookie` and `Host` already gone when the host changes
 /// or https turns into http. What the policy leaves is sent, so it may put credentials back
-/// for a host it trusts. The client's default headers (`User-Agent`) are added when it is
+/// for a host it trusts — and a policy that points `next` at another host takes care of the
+/// credentials itself: they were judged against the `Location`, not its new URL. The client's default headers (`User-Agent`) are added when it is
 /// sent, for names not set here. The body follows the status's rule (kept for 307/308,
 /// dropped otherwise), whatever the method is set to.
 ///
@@ -102,6 +103,14 @@ impl Policy {
             Inner::Limited(_) => Action::Follow,
             Inner::Never => Action::Stop,
             Inner::Custom(f) => f(attempt),
+        }
+    }
+
+    /// The message of the error when the policy answers [`Action::Error`].
+    pub(crate) fn refusal(&self) -> &'static str {
+        match self.0 {
+            Inner::Custom(_) => "the redirect policy refused to follow",
+            _ => "stopped after too many redirects",
         }
     }
 
