@@ -71,7 +71,7 @@ pub enum Kind {
     /// for. A handler that returns it answers `400 Bad Request`.
     Decode,
     /// A response's status is a client (4xx) or server (5xx) error, reported by
-    /// `ResponseExt::error_for_status`; [`Error::status`] is that status.
+    /// [`crate::client::ResponseExt::error_for_status`]; [`Error::status`] is that status.
     Status,
     /// A request's `Content-Type` is not the one the helper reads (JSON, a form,
     /// multipart). A handler that returns it answers `415 Unsupported Media Type`.
@@ -277,8 +277,8 @@ impl Error {
         self.inner.kind == Kind::UnsupportedMediaType
     }
 
-    /// A response's status was a client or server error (`ResponseExt::error_for_status`);
-    /// [`Error::status`] is that status.
+    /// A response's status was a client or server error
+    /// ([`crate::client::ResponseExt::error_for_status`]); [`Error::status`] is that status.
     pub fn is_status(&self) -> bool {
         self.inner.kind == Kind::Status
     }

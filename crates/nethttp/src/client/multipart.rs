@@ -30,8 +30,9 @@ use crate::error::{Error, Kind};
 /// let form = Form::new()
 ///     .text("title", "holiday")
 ///     .file("photo", "/tmp/beach.jpg")?            // image/jpeg, file name beach.jpg
-///     .part("notes", Part::bytes(&b"sunny"[..]).file_name("notes.txt").content_type("text/plain"));
-/// let res = nethttp::Client::new().post("http://127.0.0.1:8080/upload").multipart(form).send().await?;
+///     .part("notes", Part::bytes(&b"sunny"[..]).file_name("notes.txt").content_type("text/csv"));
+/// let client = nethttp::Client::new();
+/// let res = client.post("http://127.0.0.1:8080/upload").multipart(form).send().await?;
 /// # let _ = res; Ok(()) }
 /// ```
 pub struct Form {

@@ -17,9 +17,10 @@ use http::{Method, StatusCode, Uri};
 /// is (301/302/303), `Authorization`, `Cookie` and `Host` already gone when the host changes
 /// or https turns into http. What the policy leaves is sent, so it may put credentials back
 /// for a host it trusts — and a policy that points `next` at another host takes care of the
-/// credentials itself: they were judged against the `Location`, not its new URL. The client's default headers (`User-Agent`) are added when it is
-/// sent, for names not set here. The body follows the status's rule (kept for 307/308,
-/// dropped otherwise), whatever the method is set to.
+/// credentials itself: they were judged against the `Location`, not its new URL. The
+/// client's default headers (`User-Agent`) are added when it is sent, for names not set
+/// here. The body follows the status's rule (kept for 307/308, dropped otherwise), whatever
+/// the method is set to.
 ///
 /// ```
 /// use nethttp::client::redirect::{Action, Policy};
