@@ -75,6 +75,9 @@ pub enum Kind {
     /// a form or not multipart, or a query string or form that does not fit the type asked
     /// for. A handler that returns it answers `400 Bad Request`.
     Decode,
+    /// A response's status is a client (4xx) or server (5xx) error, reported by
+    /// [`crate::client::ResponseExt::error_for_status`]; [`Error::status`] is that status.
+    Status,
     /// A request's `Content-Type` is not the one the helper reads (JSON, a form,
     /// multipart). A handler that returns it answers `415 Unsupported Media Type`.
     UnsupportedMediaType,
@@ -110,6 +113,7 @@ impl Kind {
             Kind::Proxy => "proxy",
             Kind::Decode => "decode",
             Kind::UnsupportedMediaType => "unsupported_media_type",
+            Kind::Status => "status",
         }
     }
 }
@@ -121,6 +125,10 @@ impl fmt::Display for Kind {
 }
 
 /// The error type of nethttp.
+///
+/// An error the [`crate::Client`] returns names the request that failed: [`Error::method`]
+/// and [`Error::url`] (without any `user:password@`), shown first by `Display` as Go does
+/// (`GET http://host/path: connect failed: ...`).
 pub struct Error {
     inner: Box<Inner>,
 }
@@ -132,6 +140,16 @@ struct Inner {
     /// The failure happened at the proxy the request goes through (reaching it, its TLS, its
     /// handshake), not at the target.
     at_proxy: bool,
+    /// The response status of a [`Kind::Status`] error.
+    status: Option<http::StatusCode>,
+    /// The client request that failed; boxed, as most errors have none.
+    request: Option<Box<RequestOf>>,
+}
+
+/// The method and URL of a client request, the URL without userinfo.
+struct RequestOf {
+    method: Option<http::Method>,
+    url: http::Uri,
 }
 
 impl Error {
@@ -142,19 +160,46 @@ impl Error {
                 msg,
                 cause: None,
                 at_proxy: false,
+                status: None,
+                request: None,
             }),
         }
     }
 
     pub(crate) fn with_cause(kind: Kind, msg: &'static str, cause: impl Into<BoxError>) -> Self {
-        Error {
-            inner: Box::new(Inner {
-                kind,
-                msg,
-                cause: Some(cause.into()),
-                at_proxy: false,
-            }),
-        }
+        let mut e = Error::new(kind, msg);
+        e.inner.cause = Some(cause.into());
+        e
+    }
+
+    /// A [`Kind::Status`] error for a 4xx or 5xx response.
+    pub(crate) fn status_error(status: http::StatusCode) -> Self {
+        let msg = if status.is_client_error() {
+            "HTTP status client error"
+        } else {
+            "HTTP status server error"
+        };
+        let mut e = Error::new(Kind::Status, msg);
+        e.inner.status = Some(status);
+        e
+    }
+
+    /// Names the client request that failed; `user:password@` is dropped from the URL.
+    pub(crate) fn with_request(mut self, method: &http::Method, url: &http::Uri) -> Self {
+        self.inner.request = Some(Box::new(RequestOf {
+            method: Some(method.clone()),
+            url: without_userinfo(url),
+        }));
+        self
+    }
+
+    /// Names the URL of the response an error is about, when the method is not known.
+    pub(crate) fn with_url(mut self, url: &http::Uri) -> Self {
+        self.inner.request = Some(Box::new(RequestOf {
+            method: None,
+            url: without_userinfo(url),
+        }));
+        self
     }
 
     pub(crate) fn io(msg: &'static str, err: io::Error) -> Self {
@@ -260,13 +305,36 @@ impl Error {
         self.inner.kind == Kind::UnsupportedMediaType
     }
 
+    /// A response's status was a client or server error
+    /// ([`crate::client::ResponseExt::error_for_status`]); [`Error::status`] is that status.
+    pub fn is_status(&self) -> bool {
+        self.inner.kind == Kind::Status
+    }
+
+    /// The method of the client request that failed, when the error names one: every error
+    /// [`crate::Client`] returns does.
+    pub fn method(&self) -> Option<&http::Method> {
+        self.inner.request.as_ref()?.method.as_ref()
+    }
+
+    /// The URL of the client request that failed (after redirects: the one that failed),
+    /// without `user:password@`; every error [`crate::Client`] returns has one, and a
+    /// [`Kind::Status`] error has the response's URL when redirects led to it.
+    pub fn url(&self) -> Option<&http::Uri> {
+        self.inner.request.as_ref().map(|r| &r.url)
+    }
+
     /// The status a handler answers with when it returns this error (see
     /// [`crate::IntoResponse`] for the rule): 4xx when the request is at fault (413 over a
     /// limit, 400 malformed, 415 wrong `Content-Type`, 408 too slow), 502 or 504 when a
     /// server this one called failed or was too slow, 503 while shutting down, else 500.
+    /// For a [`Kind::Status`] error, the response's status itself: a handler that calls
+    /// `error_for_status()?` on an upstream answer passes its 404 or 503 on (with only the
+    /// reason phrase as the body).
     pub fn status(&self) -> http::StatusCode {
         use http::StatusCode as S;
         match self.inner.kind {
+            Kind::Status => self.inner.status.unwrap_or(S::BAD_GATEWAY),
             Kind::BodyTooLarge => S::PAYLOAD_TOO_LARGE,
             Kind::Decode | Kind::Parse => S::BAD_REQUEST,
             Kind::UnsupportedMediaType => S::UNSUPPORTED_MEDIA_TYPE,
@@ -371,6 +439,15 @@ impl fmt::Debug for Error {
         if self.inner.at_proxy {
             d.field("at_proxy", &true);
         }
+        if let Some(s) = &self.inner.status {
+            d.field("status", s);
+        }
+        if let Some(r) = &self.inner.request {
+            if let Some(m) = &r.method {
+                d.field("method", m);
+            }
+            d.field("url", &r.url);
+        }
         if let Some(c) = &self.inner.cause {
             d.field("cause", c);
         }
@@ -378,14 +455,56 @@ impl fmt::Debug for Error {
     }
 }
 
-impl fmt::Display for Error {
+impl Error {
+    /// The message without the request: what went wrong, its status, its cause. What a
+    /// handler's 4xx answer carries, so an upstream's URL never reaches the client.
+    pub(crate) fn reason(&self) -> Reason<'_> {
+        Reason(self)
+    }
+}
+
+/// See [`Error::reason`].
+pub(crate) struct Reason<'a>(&'a Error);
+
+impl fmt::Display for Reason<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.inner.msg)?;
-        if let Some(c) = &self.inner.cause {
+        let inner = &self.0.inner;
+        f.write_str(inner.msg)?;
+        if let Some(s) = &inner.status {
+            write!(f, ": {s}")?;
+        }
+        if let Some(c) = &inner.cause {
             write!(f, ": {c}")?;
         }
         Ok(())
     }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(r) = &self.inner.request {
+            if let Some(m) = &r.method {
+                write!(f, "{m} ")?;
+            }
+            write!(f, "{}: ", r.url)?;
+        }
+        self.reason().fmt(f)
+    }
+}
+
+/// `uri` without its userinfo (`user:password@`), which must never be shown (RFC 9110
+/// §4.2.4). A copy sharing the same bytes when there is none.
+pub(crate) fn without_userinfo(uri: &http::Uri) -> http::Uri {
+    let Some((_, host)) = uri.authority().and_then(|a| a.as_str().rsplit_once('@')) else {
+        return uri.clone();
+    };
+    let mut parts = uri.clone().into_parts();
+    match host.parse() {
+        Ok(a) => parts.authority = Some(a),
+        // No host after the `@`: the path alone, never the userinfo.
+        Err(_) => (parts.scheme, parts.authority) = (None, None),
+    }
+    http::Uri::from_parts(parts).unwrap_or_default()
 }
 
 impl StdError for Error {
@@ -410,5 +529,58 @@ impl From<Error> for io::Error {
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::{Method, StatusCode, Uri};
+
+    #[test]
+    fn userinfo_never_shows() {
+        for (url, shown) in [
+            ("http://u:p@h.example:81/x?y", "http://h.example:81/x?y"),
+            ("https://user@h.example/", "https://h.example/"),
+            ("http://h.example/a@b", "http://h.example/a@b"),
+            ("http://:@h/", "http://h/"),
+        ] {
+            let url: Uri = url.parse().unwrap();
+            assert_eq!(without_userinfo(&url).to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn display_names_the_request_first() {
+        let url: Uri = "http://u:secret@h.example/x".parse().unwrap();
+        let e = Error::with_cause(Kind::Connect, "connect failed", "refused")
+            .with_request(&Method::POST, &url);
+        assert_eq!(
+            e.to_string(),
+            "POST http://h.example/x: connect failed: refused"
+        );
+        assert_eq!(e.reason().to_string(), "connect failed: refused");
+        assert!(!format!("{e:?}").contains("secret"));
+        assert_eq!(e.method(), Some(&Method::POST));
+        assert_eq!(e.url().unwrap(), "http://h.example/x");
+        // Server-side errors name nothing.
+        let e = Error::new(Kind::Parse, "bad head");
+        assert_eq!(
+            (e.to_string().as_str(), e.url(), e.method()),
+            ("bad head", None, None)
+        );
+    }
+
+    #[test]
+    fn a_status_error_answers_its_status() {
+        let e = Error::status_error(StatusCode::NOT_FOUND);
+        assert!(e.is_status());
+        assert_eq!(e.status(), StatusCode::NOT_FOUND);
+        assert_eq!(e.kind().as_str(), "status");
+        assert_eq!(e.to_string(), "HTTP status client error: 404 Not Found");
+        assert_eq!(
+            Error::status_error(StatusCode::BAD_GATEWAY).status(),
+            StatusCode::BAD_GATEWAY
+        );
     }
 }

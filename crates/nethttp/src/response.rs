@@ -44,7 +44,9 @@
 //! was too slow (the client's timeouts), `503` while the server shuts down, `500` for the
 //! rest. A 4xx answer's body is the error's message (a short reason for the client); a 5xx
 //! answer's body is only the status's reason phrase, so upstream addresses and internal
-//! details stay in the server's log (`tracing`, level `error`), never on the wire.
+//! details stay in the server's log (`tracing`, level `error`), never on the wire. An error
+//! from `ResponseExt::error_for_status` (an upstream's 4xx or 5xx) answers with that status
+//! and its reason phrase.
 //!
 //! [`Handler`]: crate::Handler
 
@@ -265,9 +267,14 @@ impl IntoResponse for Error {
             tracing::error!(error = %self, kind = %self.kind(), %status, "handler failed");
             let reason = status.canonical_reason().unwrap_or("error");
             error(status, reason)
+        } else if self.is_status() {
+            // An upstream's 4xx passed on: its reason phrase, nothing about the upstream.
+            tracing::debug!(error = %self, %status, "upstream answered with an error status");
+            error(status, status.canonical_reason().unwrap_or("error"))
         } else {
             tracing::debug!(error = %self, kind = %self.kind(), %status, "request refused");
-            error(status, &self)
+            // The reason alone: a client error's URL (a call this handler made) stays here.
+            error(status, self.reason())
         }
     }
 }

@@ -8,7 +8,8 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, Uri};
 use tokio::time::Instant;
 
-use super::redirect::{self, Action, Attempt, Policy};
+use super::auth;
+use super::redirect::{self, Action, Attempt, Policy, RedirectChain};
 use super::request::RequestBuilder;
 use super::transport::{default_user_agent, Transport, TransportBuilder};
 use super::PoolStats;
@@ -142,6 +143,13 @@ impl Client {
         self.execute_with_timeout(req, self.cfg.timeout).await
     }
 
+    /// The redirect loop. Every error names the request that failed (the hop that failed,
+    /// its method and URL); a response that came through redirects carries the URLs it went
+    /// through ([`RedirectChain`]). Neither costs anything on a response without redirects:
+    /// the error's details are attached only on the error path, and the chain is inserted
+    /// only when a redirect was followed (four allocations then: the `Vec` of URLs, the
+    /// extension map, its table and its entry; `tests/client_alloc.rs` holds the plain
+    /// path to the bare transport's count).
     pub(crate) async fn execute_with_timeout(
         &self,
         req: Request<Body>,
@@ -150,49 +158,57 @@ impl Client {
         let deadline = timeout.map(|t| Instant::now() + t);
         let (mut parts, mut body) = req.into_parts();
         let defaults = Some(&self.cfg.default_headers).filter(|h| !h.is_empty());
+        // Every URL requested before the current one; allocated at the first redirect.
         let mut chain: Vec<Uri> = Vec::new();
+        auth::move_userinfo(&mut parts.uri, &mut parts.headers);
         loop {
             let follow = !self.cfg.redirect.is_never();
             let spare = if follow { body.try_clone() } else { None };
-            let res = self
-                .transport
-                .send(&parts, body, deadline, defaults)
-                .await?;
+            let res = match self.transport.send(&parts, body, deadline, defaults).await {
+                Ok(res) => res,
+                Err(e) => return Err(e.with_request(&parts.method, &parts.uri)),
+            };
             if !follow || !res.status().is_redirection() {
-                return Ok(res);
+                return Ok(with_chain(res, chain, parts.uri));
             }
             let Some((method, keeps_body)) = redirect::next_method(res.status(), &parts.method)
             else {
-                return Ok(res);
+                return Ok(with_chain(res, chain, parts.uri));
             };
             let Some(location) = res.headers().get(header::LOCATION) else {
-                return Ok(res);
+                return Ok(with_chain(res, chain, parts.uri));
             };
             let Some(next) = location
                 .to_str()
                 .ok()
                 .and_then(|l| redirect::resolve(&parts.uri, l))
             else {
-                return Err(Error::new(
-                    Kind::Redirect,
-                    "redirect Location is not a usable URL",
-                ));
-            };
-            chain.push(parts.uri.clone());
-            let attempt = Attempt {
-                status: res.status(),
-                next: &next,
-                previous: &chain,
+                return Err(
+                    Error::new(Kind::Redirect, "redirect Location is not a usable URL")
+                        .with_request(&parts.method, &parts.uri),
+                );
             };
             let status = res.status();
-            match self.cfg.redirect.decide(&attempt) {
+            // The next request as it will go, so the policy sees it and may change it
+            // (RFC 9110 §15.4 for the method and body; credentials stay with their host).
+            let from = std::mem::replace(&mut parts.uri, next);
+            redirect::next_headers(&mut parts.headers, &from, &parts.uri, keeps_body);
+            let from_method = std::mem::replace(&mut parts.method, method);
+            chain.push(from);
+            let mut attempt = Attempt {
+                status,
+                next: &mut parts.uri,
+                method: &mut parts.method,
+                headers: &mut parts.headers,
+                previous: &chain,
+            };
+            match self.cfg.redirect.decide(&mut attempt) {
                 Action::Follow => {}
-                Action::Stop => return Ok(res),
+                Action::Stop => return Ok(stopped_at(res, chain)),
                 Action::Error => {
-                    return Err(Error::new(
-                        Kind::Redirect,
-                        "stopped after too many redirects",
-                    ))
+                    let last = chain.last().unwrap_or(&parts.uri);
+                    return Err(Error::new(Kind::Redirect, self.cfg.redirect.refusal())
+                        .with_request(&from_method, last));
                 }
             }
             body = if keeps_body {
@@ -200,7 +216,7 @@ impl Client {
                 // gets the redirect itself.
                 match spare {
                     Some(b) => b,
-                    None => return Ok(res),
+                    None => return Ok(stopped_at(res, chain)),
                 }
             } else {
                 Body::empty()
@@ -208,13 +224,30 @@ impl Client {
             // The redirect's own body is not wanted; dropping it drains it in the background
             // so its connection is reused.
             drop(res);
+            // A Location (or a policy) may name `user:password@` too.
+            auth::move_userinfo(&mut parts.uri, &mut parts.headers);
             if let Some(hook) = parts.extensions.get::<super::TraceHook>() {
-                hook.0.redirect(status, &next);
+                hook.0.redirect(status, &parts.uri);
             }
-            redirect::next_headers(&mut parts.headers, &parts.uri, &next, keeps_body);
-            parts.method = method;
-            parts.uri = next;
         }
+    }
+}
+
+/// `res`, answered by `url` after the redirects through `chain`: the chain goes into its
+/// extensions if there was one.
+fn with_chain(mut res: Response<Body>, mut chain: Vec<Uri>, url: Uri) -> Response<Body> {
+    if !chain.is_empty() {
+        chain.push(url);
+        res.extensions_mut().insert(RedirectChain(chain));
+    }
+    res
+}
+
+/// A redirect response handed to the caller as it is: it answered the last URL of `chain`.
+fn stopped_at(res: Response<Body>, mut chain: Vec<Uri>) -> Response<Body> {
+    match chain.pop() {
+        Some(last) => with_chain(res, chain, last),
+        None => res,
     }
 }
 
@@ -271,5 +304,55 @@ impl ClientBuilder {
                 default_headers: self.default_headers,
             }),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client::ResponseExt;
+    use crate::{handler::HttpRequest, text_response, Server};
+    use http::StatusCode;
+
+    /// A response without redirects carries nothing extra (no extension map allocated); one
+    /// after redirects carries the chain.
+    #[tokio::test]
+    async fn the_redirect_chain_is_there_only_after_redirects() {
+        let server = Server::new();
+        let listener = server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let handle = server.serve(listener, |req: HttpRequest| async move {
+            match req.uri().path() {
+                "/a" => crate::redirect("/b", StatusCode::FOUND),
+                "/b" => crate::redirect("/c", StatusCode::MOVED_PERMANENTLY),
+                _ => text_response(StatusCode::OK, "c"),
+            }
+        });
+        let base = format!("http://{}", handle.local_addr());
+        let client = Client::new();
+
+        let res = client.get(format!("{base}/c")).send().await.unwrap();
+        assert!(res.extensions().is_empty(), "{:?}", res.extensions());
+        assert_eq!((res.final_url(), res.redirects()), (None, &[][..]));
+
+        let res = client.get(format!("{base}/a")).send().await.unwrap();
+        let urls: Vec<String> = res.redirects().iter().map(Uri::to_string).collect();
+        assert_eq!(urls, [format!("{base}/a"), format!("{base}/b")]);
+        assert_eq!(res.final_url().unwrap().to_string(), format!("{base}/c"));
+
+        let stopping = Client::builder()
+            .redirect(Policy::custom(|a| {
+                if a.previous.len() < 2 {
+                    Action::Follow
+                } else {
+                    Action::Stop
+                }
+            }))
+            .build()
+            .unwrap();
+        let res = stopping.get(format!("{base}/a")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::MOVED_PERMANENTLY);
+        assert_eq!(res.final_url().unwrap().to_string(), format!("{base}/b"));
+        assert_eq!(res.redirects().len(), 1);
+        handle.shutdown(Duration::from_secs(1)).await;
     }
 }

@@ -11,10 +11,12 @@
 //! # let _ = body; Ok(()) }
 //! ```
 
+mod auth;
 mod connect;
 pub(crate) mod gunzip;
 mod h2_pool;
 mod http_client;
+pub mod multipart;
 mod no_proxy;
 pub(crate) mod pool;
 mod proxy;
@@ -22,6 +24,7 @@ pub(crate) use proxy::{base64_encode, basic_auth};
 mod proxy_config;
 pub mod redirect;
 mod request;
+mod response;
 mod retry;
 mod socks5;
 pub mod trace;
@@ -35,6 +38,7 @@ pub use http_client::{Client, ClientBuilder};
 pub use pool::{ConnectKey, HostStats, PoolStats, Scheme};
 pub use proxy::ProxyUrl;
 pub use request::RequestBuilder;
+pub use response::ResponseExt;
 pub use retry::DialRetry;
 pub use trace::{GotConn, Trace, TraceHook};
 pub use transport::{Transport, TransportBuilder, DEFAULT_MAX_DECOMPRESSED};

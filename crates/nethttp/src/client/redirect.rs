@@ -1,6 +1,8 @@
-//! Redirects: the policy deciding whether to follow, resolving `Location` against the current
-//! URL (RFC 3986 §5.2), and how the next request differs (RFC 9110 §15.4: 301/302/303 become
-//! GET without a body, 307/308 keep both; credentials never go to another host).
+//! Redirects: the policy deciding whether to follow (and editing the next request, as Go's
+//! `CheckRedirect` may), resolving `Location` against the current URL (RFC 3986 §5.2), how
+//! the next request differs (RFC 9110 §15.4: 301/302/303 become GET without a body, 307/308
+//! keep both; credentials never go to another host), and the record of the redirects
+//! followed that a response carries (read by [`super::ResponseExt::redirects`]).
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,14 +10,51 @@ use std::sync::Arc;
 use http::header::{self, HeaderMap};
 use http::{Method, StatusCode, Uri};
 
-/// One redirect about to be followed.
+/// One redirect about to be followed: the next request as the client will send it, which a
+/// [`Policy::custom`] may change (Go's `CheckRedirect(req, via)` has the request in hand).
+///
+/// The headers are the ones the client will send: body fields already gone when the body
+/// is (301/302/303), `Authorization`, `Cookie` and `Host` already gone when the host changes
+/// or https turns into http. What the policy leaves is sent, so it may put credentials back
+/// for a host it trusts — and a policy that points `next` at another host takes care of the
+/// credentials itself: they were judged against the `Location`, not its new URL. The
+/// client's default headers (`User-Agent`) are added when it is sent, for names not set
+/// here. The body follows the status's rule (kept for 307/308, dropped otherwise), whatever
+/// the method is set to.
+///
+/// ```
+/// use nethttp::client::redirect::{Action, Policy};
+/// use nethttp::http::header::AUTHORIZATION;
+///
+/// // Follow within one site only, and keep the token on its API host.
+/// let policy = Policy::custom(|attempt| {
+///     if attempt.previous.len() > 5 {
+///         return Action::Error;
+///     }
+///     match attempt.next.host() {
+///         Some("api.example.com") => {
+///             attempt.headers.insert(AUTHORIZATION, "Bearer t0k3n".parse().unwrap());
+///             Action::Follow
+///         }
+///         Some(h) if h.ends_with(".example.com") => Action::Follow,
+///         _ => Action::Stop,
+///     }
+/// });
+/// # let _ = policy;
+/// ```
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct Attempt<'a> {
     /// The redirect's status.
     pub status: StatusCode,
-    /// Where it points, resolved to an absolute URL.
-    pub next: &'a Uri,
-    /// The URLs requested so far, the first one first.
+    /// Where it points, resolved to an absolute URL; the URL requested next.
+    pub next: &'a mut Uri,
+    /// The next request's method: GET after a 301/302/303 (HEAD stays HEAD), the same after
+    /// a 307/308.
+    pub method: &'a mut Method,
+    /// The next request's header fields.
+    pub headers: &'a mut HeaderMap,
+    /// The URLs requested so far, the first one first; the last one answered this redirect.
     pub previous: &'a [Uri],
 }
 
@@ -38,7 +77,7 @@ pub struct Policy(Inner);
 enum Inner {
     Limited(usize),
     Never,
-    Custom(Arc<dyn Fn(&Attempt<'_>) -> Action + Send + Sync>),
+    Custom(Arc<dyn Fn(&mut Attempt<'_>) -> Action + Send + Sync>),
 }
 
 impl Policy {
@@ -52,17 +91,27 @@ impl Policy {
         Policy(Inner::Never)
     }
 
-    /// Decide per redirect.
-    pub fn custom(f: impl Fn(&Attempt<'_>) -> Action + Send + Sync + 'static) -> Policy {
+    /// Decide per redirect, and edit the next request's URL, method or headers if need be
+    /// (see [`Attempt`]). No limit applies but the policy's own: count
+    /// [`Attempt::previous`].
+    pub fn custom(f: impl Fn(&mut Attempt<'_>) -> Action + Send + Sync + 'static) -> Policy {
         Policy(Inner::Custom(Arc::new(f)))
     }
 
-    pub(crate) fn decide(&self, attempt: &Attempt<'_>) -> Action {
+    pub(crate) fn decide(&self, attempt: &mut Attempt<'_>) -> Action {
         match &self.0 {
             Inner::Limited(max) if attempt.previous.len() > *max => Action::Error,
             Inner::Limited(_) => Action::Follow,
             Inner::Never => Action::Stop,
             Inner::Custom(f) => f(attempt),
+        }
+    }
+
+    /// The message of the error when the policy answers [`Action::Error`].
+    pub(crate) fn refusal(&self) -> &'static str {
+        match self.0 {
+            Inner::Custom(_) => "the redirect policy refused to follow",
+            _ => "stopped after too many redirects",
         }
     }
 
@@ -86,6 +135,12 @@ impl fmt::Debug for Policy {
         }
     }
 }
+
+/// The URLs a response's request went through, in the response's extensions when at least
+/// one redirect was followed (so a response without redirects pays nothing): every URL
+/// requested, the first one first, the response's own last.
+#[derive(Clone, Debug)]
+pub(crate) struct RedirectChain(pub(crate) Vec<Uri>);
 
 /// How the method and body change for a redirect with `status`. `None`: not a redirect the
 /// client follows (300, 304, 305, ...).
@@ -309,16 +364,22 @@ mod tests {
 
     #[test]
     fn policies() {
-        let next: Uri = "http://h/".parse().unwrap();
-        let prev = vec![next.clone(); 11];
-        let at = |n| Attempt {
-            status: StatusCode::FOUND,
-            next: &next,
-            previous: &prev[..n],
+        let prev = vec![Uri::from_static("http://h/"); 11];
+        let decide = |p: &Policy, n: usize| {
+            let mut next = Uri::from_static("http://h/");
+            let mut method = Method::GET;
+            let mut headers = HeaderMap::new();
+            p.decide(&mut Attempt {
+                status: StatusCode::FOUND,
+                next: &mut next,
+                method: &mut method,
+                headers: &mut headers,
+                previous: &prev[..n],
+            })
         };
-        assert_eq!(Policy::default().decide(&at(10)), Action::Follow);
-        assert_eq!(Policy::default().decide(&at(11)), Action::Error);
-        assert_eq!(Policy::none().decide(&at(1)), Action::Stop);
+        assert_eq!(decide(&Policy::default(), 10), Action::Follow);
+        assert_eq!(decide(&Policy::default(), 11), Action::Error);
+        assert_eq!(decide(&Policy::none(), 1), Action::Stop);
         let p = Policy::custom(|a| {
             if a.next.host() == Some("h") {
                 Action::Stop
@@ -326,6 +387,33 @@ mod tests {
                 Action::Follow
             }
         });
-        assert_eq!(p.decide(&at(1)), Action::Stop);
+        assert_eq!(decide(&p, 1), Action::Stop);
+    }
+
+    #[test]
+    fn a_custom_policy_edits_the_next_request() {
+        let p = Policy::custom(|a| {
+            *a.next = Uri::from_static("http://other/x");
+            *a.method = Method::PUT;
+            a.headers.insert("x-hop", a.previous.len().into());
+            Action::Follow
+        });
+        let mut next = Uri::from_static("http://h/");
+        let mut method = Method::GET;
+        let mut headers = HeaderMap::new();
+        let prev = [Uri::from_static("http://h/0")];
+        let action = p.decide(&mut Attempt {
+            status: StatusCode::TEMPORARY_REDIRECT,
+            next: &mut next,
+            method: &mut method,
+            headers: &mut headers,
+            previous: &prev,
+        });
+        assert_eq!(action, Action::Follow);
+        assert_eq!(
+            (next, method),
+            (Uri::from_static("http://other/x"), Method::PUT)
+        );
+        assert_eq!(headers["x-hop"], "1");
     }
 }
