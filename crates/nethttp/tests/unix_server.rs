@@ -434,7 +434,7 @@ async fn nginx_proxies_to_a_unix_socket_upstream_over_kept_alive_connections() {
             l.local_addr().unwrap().port()
         };
         let conf = format!(
-            r#"worker_processes 1;
+            r#"master_process off;
 error_log {dir}/error.log;
 pid {dir}/nginx.pid;
 events {{ worker_connections 64; }}
