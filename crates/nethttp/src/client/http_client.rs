@@ -2,7 +2,7 @@
 //! timeout, and follows redirects by the policy; each hop is one [`Transport`] round trip.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, Uri};
@@ -11,6 +11,8 @@ use tokio::time::Instant;
 use super::auth;
 use super::redirect::{self, Action, Attempt, Policy, RedirectChain};
 use super::request::RequestBuilder;
+use super::retry;
+use super::status_retry::StatusRetry;
 use super::transport::{default_user_agent, Transport, TransportBuilder};
 use super::PoolStats;
 use crate::body::Body;
@@ -56,6 +58,7 @@ struct Config {
     timeout: Option<Duration>,
     redirect: Policy,
     default_headers: HeaderMap,
+    status_retry: Option<StatusRetry>,
 }
 
 /// Configures a [`Client`].
@@ -66,6 +69,7 @@ pub struct ClientBuilder {
     timeout: Option<Duration>,
     redirect: Policy,
     default_headers: HeaderMap,
+    status_retry: Option<StatusRetry>,
 }
 
 impl Default for Client {
@@ -95,6 +99,7 @@ impl Client {
             timeout: None,
             redirect: Policy::default(),
             default_headers,
+            status_retry: None,
         }
     }
 
@@ -161,13 +166,43 @@ impl Client {
         // Every URL requested before the current one; allocated at the first redirect.
         let mut chain: Vec<Uri> = Vec::new();
         auth::move_userinfo(&mut parts.uri, &mut parts.headers);
+        // Retries of `429`/`503` made for this request so far.
+        let mut status_retries = 0;
         loop {
             let follow = !self.cfg.redirect.is_never();
-            let spare = if follow { body.try_clone() } else { None };
+            let retry = self.cfg.status_retry.as_ref();
+            let spare = if follow || retry.is_some() {
+                body.try_clone()
+            } else {
+                None
+            };
             let res = match self.transport.send(&parts, body, deadline, defaults).await {
                 Ok(res) => res,
                 Err(e) => return Err(e.with_request(&parts.method, &parts.uri)),
             };
+            if let Some(policy) = retry {
+                let wait = policy.wait(
+                    res.status(),
+                    res.headers(),
+                    status_retries,
+                    SystemTime::now(),
+                );
+                let again = wait.filter(|w| {
+                    spare.is_some()
+                        && retry::method_allows_resend(&parts.method, &parts.headers)
+                        && deadline.is_none_or(|d| Instant::now() + *w < d)
+                        && self.transport.withdraw_retry()
+                });
+                if let Some(wait) = again {
+                    // The refusal's body is not wanted: dropped, it drains in the background
+                    // so its connection is reused.
+                    drop(res);
+                    tokio::time::sleep(wait).await;
+                    status_retries += 1;
+                    body = spare.unwrap_or_default();
+                    continue;
+                }
+            }
             if !follow || !res.status().is_redirection() {
                 return Ok(with_chain(res, chain, parts.uri));
             }
@@ -265,6 +300,14 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends a request again after a `429` or `503`, honouring `Retry-After`, as
+    /// [`StatusRetry`] describes (only what is safe to resend, under the retry budget,
+    /// within the total timeout). Default: off; the response is returned as it came.
+    pub fn retry_status(mut self, policy: StatusRetry) -> Self {
+        self.status_retry = Some(policy);
+        self
+    }
+
     /// A header sent on every request that does not set it. `User-Agent: nethttp/VERSION` is
     /// there by default.
     pub fn default_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
@@ -302,6 +345,7 @@ impl ClientBuilder {
                 timeout: self.timeout,
                 redirect: self.redirect,
                 default_headers: self.default_headers,
+                status_retry: self.status_retry,
             }),
         })
     }

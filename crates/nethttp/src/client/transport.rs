@@ -122,6 +122,14 @@ struct Inner {
     h2: H2ClientConfig,
 }
 
+impl Transport {
+    /// Takes one retry from the retry budget (for a retry decided above the transport, such
+    /// as a `429`/`503` retried by the client); false when it is spent.
+    pub(crate) fn withdraw_retry(&self) -> bool {
+        self.inner.budget.withdraw()
+    }
+}
+
 /// A fresh connection, by the protocol it speaks.
 enum Dialed {
     H1(Conn),
