@@ -8,6 +8,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, Uri};
 use tokio::time::Instant;
 
+use super::cookie_jar::{CookieJar, JarHandle};
 use super::redirect::{self, Action, Attempt, Policy};
 use super::request::RequestBuilder;
 use super::transport::{default_user_agent, Transport, TransportBuilder};
@@ -55,6 +56,7 @@ struct Config {
     timeout: Option<Duration>,
     redirect: Policy,
     default_headers: HeaderMap,
+    jar: Option<JarHandle>,
 }
 
 /// Configures a [`Client`].
@@ -65,6 +67,7 @@ pub struct ClientBuilder {
     timeout: Option<Duration>,
     redirect: Policy,
     default_headers: HeaderMap,
+    jar: Option<JarHandle>,
 }
 
 impl Default for Client {
@@ -94,6 +97,7 @@ impl Client {
             timeout: None,
             redirect: Policy::default(),
             default_headers,
+            jar: None,
         }
     }
 
@@ -151,13 +155,20 @@ impl Client {
         let (mut parts, mut body) = req.into_parts();
         let defaults = Some(&self.cfg.default_headers).filter(|h| !h.is_empty());
         let mut chain: Vec<Uri> = Vec::new();
+        let mut jar_cookie = false;
         loop {
             let follow = !self.cfg.redirect.is_never();
             let spare = if follow { body.try_clone() } else { None };
+            if let Some(jar) = &self.cfg.jar {
+                jar.before_send(&mut parts.headers, &parts.uri, &mut jar_cookie);
+            }
             let res = self
                 .transport
                 .send(&parts, body, deadline, defaults)
                 .await?;
+            if let Some(jar) = &self.cfg.jar {
+                jar.after_response(&parts.uri, res.headers());
+            }
             if !follow || !res.status().is_redirection() {
                 return Ok(res);
             }
@@ -245,6 +256,24 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps cookies across requests and redirects in a fresh [`Jar`](super::Jar) (RFC 6265),
+    /// as a browser does. Default: off, as in Go and reqwest: no cookie is stored or sent but
+    /// those the caller sets. `false` removes any jar.
+    #[cfg(feature = "cookies")]
+    pub fn cookie_store(mut self, enable: bool) -> Self {
+        self.jar = enable.then(|| JarHandle(Arc::new(super::Jar::new())));
+        self
+    }
+
+    /// Keeps cookies in `jar` (shared with whoever else holds it): before each request and
+    /// each redirect it follows, the client sends the jar's `Cookie` field unless the request
+    /// has its own, and it hands every response's `Set-Cookie` fields to the jar, a
+    /// redirect's included. Go's `Client.Jar`.
+    pub fn cookie_provider<J: CookieJar + 'static>(mut self, jar: Arc<J>) -> Self {
+        self.jar = Some(JarHandle(jar));
+        self
+    }
+
     /// Configures the transport (pool, dialer, timeouts) in place.
     pub fn transport(mut self, f: impl FnOnce(TransportBuilder) -> TransportBuilder) -> Self {
         self.transport_builder = f(self.transport_builder);
@@ -269,6 +298,7 @@ impl ClientBuilder {
                 timeout: self.timeout,
                 redirect: self.redirect,
                 default_headers: self.default_headers,
+                jar: self.jar,
             }),
         })
     }
