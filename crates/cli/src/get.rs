@@ -6,8 +6,9 @@
 //! `--resolve` choose where connections go
 //! (`dial_args`), and `-f` exits 22 on an error status, as curl's `--fail`.
 //! `--data-file` streams the body from a file (`upload`), `--max-filesize` refuses a larger
-//! response body (exit status 63, as curl).
+//! response body (exit status 63, as curl). `-b` and `-c` send and keep cookies (`cookies`).
 
+mod cookies;
 mod trace;
 mod upload;
 
@@ -98,6 +99,15 @@ pub struct GetArgs {
     /// their uppercase names); loopback goes direct.
     #[arg(long, value_name = "LIST")]
     noproxy: Option<String>,
+    /// Sends cookies, as curl's -b: `NAME=VALUE[; NAME2=VALUE2]` as the `Cookie` field, or the
+    /// name of a Netscape cookie file (curl's -c output) whose cookies are sent where they
+    /// match, on the request and on each redirect followed, with those set on the way.
+    #[arg(short = 'b', long = "cookie", value_name = "DATA|FILE")]
+    cookie: Option<String>,
+    /// Writes every cookie known after the transfer (from -b FILE and those the responses
+    /// set) to FILE in the Netscape format, as curl's -c; session cookies with expiry 0.
+    #[arg(short = 'c', long = "cookie-jar", value_name = "FILE")]
+    cookie_jar: Option<PathBuf>,
     #[command(flatten)]
     tls: TlsArgs,
     #[command(flatten)]
@@ -141,6 +151,14 @@ pub fn run(args: GetArgs) -> Result<(), Failure> {
 }
 
 async fn get(args: GetArgs) -> Result<(), Failure> {
+    let cookies = cookies::Cookies::new(args.cookie.as_deref(), args.cookie_jar.as_deref())?;
+    let result = transfer(args, &cookies).await;
+    // As curl, the jar is written whatever became of the transfer.
+    cookies.save()?;
+    result
+}
+
+async fn transfer(args: GetArgs, cookies: &cookies::Cookies) -> Result<(), Failure> {
     let body = match (&args.data, &args.data_file) {
         (Some(d), _) => Some(Body::from(d.clone())),
         (None, Some(path)) => Some(upload::body(path).await?),
@@ -154,6 +172,9 @@ async fn get(args: GetArgs) -> Result<(), Failure> {
     let mut client = Client::builder();
     if let Some(t) = args.timeout {
         client = client.timeout(t);
+    }
+    if let Some(jar) = &cookies.jar {
+        client = client.cookie_provider(jar.clone());
     }
     let tls = args.tls.client_tls()?;
     let proxy_tls = args.proxy_tls.client_tls()?;
@@ -185,6 +206,9 @@ async fn get(args: GetArgs) -> Result<(), Failure> {
     });
     let client = client.build().map_err(|e| e.to_string())?;
     let mut req = client.request(method, &args.url);
+    if let Some(field) = &cookies.field {
+        req = req.header(http::header::COOKIE, field.as_str());
+    }
     for (name, value) in &args.headers {
         req = req.header(name.as_str(), value.as_str());
     }

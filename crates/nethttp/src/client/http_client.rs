@@ -9,6 +9,7 @@ use http::{Method, Request, Response, Uri};
 use tokio::time::Instant;
 
 use super::auth;
+use super::cookie_jar::{CookieJar, JarHandle};
 use super::redirect::{self, Action, Attempt, Policy, RedirectChain};
 use super::request::RequestBuilder;
 use super::retry;
@@ -59,6 +60,7 @@ struct Config {
     redirect: Policy,
     default_headers: HeaderMap,
     status_retry: Option<StatusRetry>,
+    jar: Option<JarHandle>,
 }
 
 /// Configures a [`Client`].
@@ -70,6 +72,7 @@ pub struct ClientBuilder {
     redirect: Policy,
     default_headers: HeaderMap,
     status_retry: Option<StatusRetry>,
+    jar: Option<JarHandle>,
 }
 
 impl Default for Client {
@@ -100,6 +103,7 @@ impl Client {
             redirect: Policy::default(),
             default_headers,
             status_retry: None,
+            jar: None,
         }
     }
 
@@ -168,6 +172,8 @@ impl Client {
         auth::move_userinfo(&mut parts.uri, &mut parts.headers);
         // Retries of `429`/`503` made for this request so far.
         let mut status_retries = 0;
+        // Whether the `Cookie` field on the request is the jar's (replaced on the next hop).
+        let mut jar_cookie = false;
         loop {
             let follow = !self.cfg.redirect.is_never();
             let retry = self.cfg.status_retry.as_ref();
@@ -176,10 +182,16 @@ impl Client {
             } else {
                 None
             };
+            if let Some(jar) = &self.cfg.jar {
+                jar.before_send(&mut parts.headers, &parts.uri, &mut jar_cookie);
+            }
             let res = match self.transport.send(&parts, body, deadline, defaults).await {
                 Ok(res) => res,
                 Err(e) => return Err(e.with_request(&parts.method, &parts.uri)),
             };
+            if let Some(jar) = &self.cfg.jar {
+                jar.after_response(&parts.uri, res.headers());
+            }
             if let Some(policy) = retry {
                 let wait = policy.wait(
                     res.status(),
@@ -321,6 +333,24 @@ impl ClientBuilder {
         self
     }
 
+    /// Keeps cookies across requests and redirects in a fresh [`Jar`](super::Jar) (RFC 6265),
+    /// as a browser does. Default: off, as in Go and reqwest: no cookie is stored or sent but
+    /// those the caller sets. `false` removes any jar.
+    #[cfg(feature = "cookies")]
+    pub fn cookie_store(mut self, enable: bool) -> Self {
+        self.jar = enable.then(|| JarHandle(Arc::new(super::Jar::new())));
+        self
+    }
+
+    /// Keeps cookies in `jar` (shared with whoever else holds it): before each request and
+    /// each redirect it follows, the client sends the jar's `Cookie` field unless the request
+    /// has its own, and it hands every response's `Set-Cookie` fields to the jar, a
+    /// redirect's included. Go's `Client.Jar`.
+    pub fn cookie_provider<J: CookieJar + 'static>(mut self, jar: Arc<J>) -> Self {
+        self.jar = Some(JarHandle(jar));
+        self
+    }
+
     /// Configures the transport (pool, dialer, timeouts) in place.
     pub fn transport(mut self, f: impl FnOnce(TransportBuilder) -> TransportBuilder) -> Self {
         self.transport_builder = f(self.transport_builder);
@@ -346,6 +376,7 @@ impl ClientBuilder {
                 redirect: self.redirect,
                 default_headers: self.default_headers,
                 status_retry: self.status_retry,
+                jar: self.jar,
             }),
         })
     }

@@ -1,4 +1,4 @@
-//! The client: [`Client`] (redirects, total timeout, default headers) on top of
+//! The client: [`Client`] (redirects, total timeout, default headers, cookie jar) on top of
 //! [`Transport`] (one request per round trip over a pooled connection, with the retry rules),
 //! on top of the pool, the dialer and the HTTP/1.1 codec.
 //!
@@ -13,10 +13,13 @@
 
 mod auth;
 mod connect;
+mod cookie_jar;
 pub(crate) mod gunzip;
 mod h2_pool;
 mod http_client;
 pub mod multipart;
+#[cfg(feature = "cookies")]
+mod netscape;
 mod no_proxy;
 pub(crate) mod pool;
 mod proxy;
@@ -34,6 +37,9 @@ mod tunnel;
 mod unix;
 
 pub use connect::{Connect, ConnectedIo, Connecting, Destination};
+pub use cookie_jar::CookieJar;
+#[cfg(feature = "cookies")]
+pub use cookie_jar::Jar;
 pub use gunzip::Decompressed;
 pub use http_client::{Client, ClientBuilder};
 pub use pool::{ConnectKey, HostStats, PoolStats, Scheme};
