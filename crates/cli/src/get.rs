@@ -9,6 +9,7 @@
 //! response body (exit status 63, as curl). `-b` and `-c` send and keep cookies (`cookies`).
 
 mod cookies;
+mod curl_args;
 mod trace;
 mod upload;
 
@@ -109,6 +110,8 @@ pub struct GetArgs {
     #[arg(short = 'c', long = "cookie-jar", value_name = "FILE")]
     cookie_jar: Option<PathBuf>,
     #[command(flatten)]
+    curl: curl_args::CurlArgs,
+    #[command(flatten)]
     tls: TlsArgs,
     #[command(flatten)]
     proxy_tls: ProxyTlsArgs,
@@ -162,7 +165,7 @@ async fn transfer(args: GetArgs, cookies: &cookies::Cookies) -> Result<(), Failu
     let body = match (&args.data, &args.data_file) {
         (Some(d), _) => Some(Body::from(d.clone())),
         (None, Some(path)) => Some(upload::body(path).await?),
-        (None, None) => None,
+        (None, None) => args.curl.json_body()?,
     };
     let method = args.method.clone().unwrap_or(if body.is_some() {
         Method::POST
@@ -172,6 +175,9 @@ async fn transfer(args: GetArgs, cookies: &cookies::Cookies) -> Result<(), Failu
     let mut client = Client::builder();
     if let Some(t) = args.timeout {
         client = client.timeout(t);
+    }
+    if let Some(policy) = args.curl.redirect_policy() {
+        client = client.redirect(policy);
     }
     if let Some(jar) = &cookies.jar {
         client = client.cookie_provider(jar.clone());
@@ -212,6 +218,7 @@ async fn transfer(args: GetArgs, cookies: &cookies::Cookies) -> Result<(), Failu
     for (name, value) in &args.headers {
         req = req.header(name.as_str(), value.as_str());
     }
+    req = args.curl.apply(req, &args.headers);
     if let Some(body) = body {
         req = req.body(body);
     }
@@ -236,7 +243,24 @@ async fn transfer(args: GetArgs, cookies: &cookies::Cookies) -> Result<(), Failu
         }
     }
 
-    let mut out = io::stdout().lock();
+    let mut file = match &args.curl.output {
+        Some(path) => Some(
+            std::fs::File::create(path)
+                .map_err(|e| format!("creating -o {}: {e}", path.display()))?,
+        ),
+        None => None,
+    };
+    let to_file = file.is_some();
+    let mut stdout = io::stdout().lock();
+    let mut out: &mut dyn Write = match &mut file {
+        Some(f) => f,
+        None => &mut stdout,
+    };
+    let announced = res
+        .headers()
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut progress = curl_args::Progress::new(to_file, announced);
     if args.verbose {
         let mut err = io::stderr().lock();
         let _ = write_head(&mut err, "< ", &res);
@@ -262,7 +286,9 @@ async fn transfer(args: GetArgs, cookies: &cookies::Cookies) -> Result<(), Failu
             return ignore_broken_pipe(e).map_err(Failure::from);
         }
     }
-    let received = match copy_body(res, &mut out, max).await {
+    let copied = copy_body(res, &mut out, max, &mut progress).await;
+    progress.finish();
+    let received = match copied {
         Ok(n) => n,
         Err(CopyError::TooLarge) => return Err(too_large(max.unwrap_or_default())),
         Err(CopyError::Read(e)) if e.is_decompressed_too_large() => {
@@ -320,6 +346,7 @@ async fn copy_body(
     res: Response<Body>,
     out: &mut impl Write,
     max: Option<u64>,
+    progress: &mut curl_args::Progress,
 ) -> Result<u64, CopyError> {
     let mut body = res.into_body();
     let mut total = 0u64;
@@ -332,6 +359,7 @@ async fn copy_body(
                 return Err(CopyError::TooLarge);
             }
             write_chunk(out, &data).map_err(CopyError::Write)?;
+            progress.add(data.len() as u64);
         }
     }
     out.flush().map_err(CopyError::Write)?;
