@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::budget::SendBudget;
+use super::preface::PrefaceCheck;
 use super::recv::{content_length, RecvBody};
 use super::send;
 use crate::body::Body;
@@ -59,12 +60,15 @@ const UPLOAD_SEND_BUFFER: usize = 1024 * 1024;
 /// Time allowed for the server's SETTINGS after the preface.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A client connection as `h2` drives it: over I/O that checks the server's preface.
+pub(crate) type ClientConnection<T> = Connection<PrefaceCheck<T>, Bytes>;
+
 /// Opens HTTP/2 on a fresh connection. The returned `Connection` must be driven (polled) by
 /// a task for any request to make progress.
 pub(crate) async fn handshake<T>(
     io: T,
     cfg: &H2ClientConfig,
-) -> Result<(SendRequest<Bytes>, Connection<T, Bytes>), Error>
+) -> Result<(SendRequest<Bytes>, ClientConnection<T>), Error>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -79,6 +83,8 @@ where
         // a new connection is not refused wholesale.
         .initial_max_send_streams(100)
         .enable_push(false);
+    // RFC 9113 §3.4: the server's first frame must be SETTINGS; h2 does not check it.
+    let io = PrefaceCheck::new(io);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, b.handshake(io)).await {
         Ok(Ok(pair)) => Ok(pair),
         Ok(Err(e)) => Err(super::error("HTTP/2 handshake failed", e)),
