@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use h2::client::{Connection, SendRequest};
+use h2::client::SendRequest;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::pool::{ConnectKey, Shared, Stream};
+use crate::proto::h2::client::ClientConnection;
 
 /// One HTTP/2 connection as the pool shares it.
 pub(crate) struct H2Conn {
@@ -109,7 +110,7 @@ pub(crate) struct H2Limits {
 /// caller takes the first stream, for the request that dialed it).
 pub(crate) fn start(
     send: SendRequest<Bytes>,
-    mut conn: Connection<Stream, Bytes>,
+    mut conn: ClientConnection<Stream>,
     key: Arc<ConnectKey>,
     pool: &Arc<Shared>,
     limits: H2Limits,
@@ -148,7 +149,7 @@ pub(crate) fn start(
 /// by each of its requests timing out in turn. A PING is also sent when a request asks
 /// whether the server's SETTINGS are in (any PONG answers that).
 async fn drive(
-    conn: Connection<Stream, Bytes>,
+    conn: ClientConnection<Stream>,
     shared: Arc<H2Conn>,
     key: Arc<ConnectKey>,
     pool: Weak<Shared>,

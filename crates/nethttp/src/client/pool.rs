@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use super::h2_pool::{self, H2Conn, H2Stream};
 use crate::error::{Error, Kind};
 use crate::proto::h1::client::{ClientConn, ConnSlot, Release};
+use crate::proto::h2::client::ClientConnection;
 
 /// The IO of every client connection: TCP, TLS over TCP, or any other stream (a Unix socket, a
 /// connector's; TLS over it) boxed once. The transport dials it, the HTTP/1.1 exchange and
@@ -811,7 +812,7 @@ impl DialPermit {
     pub(crate) fn fulfil_h2(
         mut self,
         send: h2::client::SendRequest<bytes::Bytes>,
-        conn: h2::client::Connection<Stream, bytes::Bytes>,
+        conn: ClientConnection<Stream>,
         local_addr: Option<std::net::SocketAddr>,
     ) -> H2Stream {
         self.pool.dials.fetch_add(1, Relaxed);

@@ -135,7 +135,7 @@ enum Dialed {
     H1(Conn),
     H2(
         h2::client::SendRequest<bytes::Bytes>,
-        Box<h2::client::Connection<Stream, bytes::Bytes>>,
+        Box<h2c::ClientConnection<Stream>>,
         Option<std::net::SocketAddr>,
     ),
 }

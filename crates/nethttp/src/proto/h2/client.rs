@@ -22,6 +22,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::budget::SendBudget;
+use super::preface::PrefaceCheck;
 use super::recv::{content_length, RecvBody};
 use super::send;
 use crate::body::Body;
@@ -59,12 +60,15 @@ const UPLOAD_SEND_BUFFER: usize = 1024 * 1024;
 /// Time allowed for the server's SETTINGS after the preface.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// A client connection as `h2` drives it: over I/O that checks the server's preface.
+pub(crate) type ClientConnection<T> = Connection<PrefaceCheck<T>, Bytes>;
+
 /// Opens HTTP/2 on a fresh connection. The returned `Connection` must be driven (polled) by
 /// a task for any request to make progress.
 pub(crate) async fn handshake<T>(
     io: T,
     cfg: &H2ClientConfig,
-) -> Result<(SendRequest<Bytes>, Connection<T, Bytes>), Error>
+) -> Result<(SendRequest<Bytes>, ClientConnection<T>), Error>
 where
     T: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -79,6 +83,8 @@ where
         // a new connection is not refused wholesale.
         .initial_max_send_streams(100)
         .enable_push(false);
+    // RFC 9113 §3.4: the server's first frame must be SETTINGS; h2 does not check it.
+    let io = PrefaceCheck::new(io);
     match tokio::time::timeout(HANDSHAKE_TIMEOUT, b.handshake(io)).await {
         Ok(Ok(pair)) => Ok(pair),
         Ok(Err(e)) => Err(super::error("HTTP/2 handshake failed", e)),
@@ -113,6 +119,19 @@ pub(crate) struct H2SendError {
 }
 
 impl H2SendError {
+    /// The request failed before anything of it was queued for the socket (`conn_dead`: the
+    /// connection can take no stream). If the connection is gone, nothing was processed and
+    /// the request may go on another one — unless the server does not speak HTTP/2 at all
+    /// (its first frame was no SETTINGS, RFC 9113 §3.4): another connection would end the
+    /// same way, so that failure is the answer.
+    fn not_sent(msg: &'static str, e: h2::Error, conn_dead: bool) -> Self {
+        let not_h2 = e.get_io().is_some_and(super::preface::is_invalid_preface);
+        let mut err = H2SendError::from_h2(msg, e);
+        err.conn_dead |= conn_dead;
+        err.unprocessed = (err.unprocessed || err.conn_dead) && !not_h2;
+        err
+    }
+
     fn from_h2(msg: &'static str, e: h2::Error) -> Self {
         let refused = e.reason() == Some(Reason::REFUSED_STREAM) && e.is_remote();
         let beyond_goaway = e.is_go_away() && e.is_remote();
@@ -141,10 +160,11 @@ pub(crate) async fn send<G: Send + Sync + Unpin + 'static>(
     match lazy_timeout(ready, || Instant::now() + x.stream_wait_timeout).await {
         Some(Ok(())) => {}
         Some(Err(e)) => {
-            let mut err = H2SendError::from_h2("HTTP/2 connection is closed", e);
-            err.unprocessed = true;
-            err.conn_dead = true;
-            return Err(err);
+            return Err(H2SendError::not_sent(
+                "HTTP/2 connection is closed",
+                e,
+                true,
+            ))
         }
         None => {
             return Err(H2SendError {
@@ -190,9 +210,8 @@ pub(crate) async fn send<G: Send + Sync + Unpin + 'static>(
             None => body.is_end_stream(),
         };
     let (response, mut stream) = conn.send_request(head, eos).map_err(|e| {
-        let mut err = H2SendError::from_h2("sending the request failed", e);
         // `send_request` fails before anything is queued for the socket.
-        err.unprocessed = err.unprocessed || err.conn_dead;
+        let err = H2SendError::not_sent("sending the request failed", e, false);
         if let Some(ev) = x.events {
             ev.wrote_request(Some(&err.error));
         }
@@ -354,4 +373,42 @@ fn with_authority(uri: &Uri, host: &HeaderValue) -> Result<Uri, Error> {
         p.scheme = Some(http::uri::Scheme::HTTP);
     }
     Uri::from_parts(p).map_err(|_| Error::new(Kind::Usage, "invalid request URL"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::AsyncWriteExt;
+
+    /// The error a request waiting for a stream gets once the connection has ended after the
+    /// server wrote `server_bytes` and closed.
+    async fn error_after(server_bytes: &[u8]) -> H2SendError {
+        let (client, mut server) = tokio::io::duplex(4096);
+        let cfg = H2ClientConfig {
+            initial_stream_window: 65535,
+            initial_conn_window: 65535,
+            max_frame_size: 16384,
+            max_header_list_size: 16384,
+            max_send_buffer: 65536,
+        };
+        let (mut send, conn) = handshake(client, &cfg).await.expect("handshake");
+        server.write_all(server_bytes).await.expect("write");
+        drop(server);
+        let _ = conn.await;
+        let e = poll_fn(|cx| send.poll_ready(cx))
+            .await
+            .expect_err("the connection has ended");
+        H2SendError::not_sent("HTTP/2 connection is closed", e, true)
+    }
+
+    #[tokio::test]
+    async fn a_request_not_sent_is_resent_unless_the_server_does_not_speak_http2() {
+        // The server's SETTINGS, then the connection closed: another connection may do.
+        let gone = error_after(&[0, 0, 0, 0x4, 0, 0, 0, 0, 0]).await;
+        assert!(gone.unprocessed && gone.conn_dead, "{:?}", gone.error);
+        // An HTTP/1.1 answer (RFC 9113 §3.4): the server is no HTTP/2 server; final.
+        let http1 = error_after(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        assert!(!http1.unprocessed && http1.conn_dead, "{:?}", http1.error);
+        assert_eq!(http1.error.kind(), Kind::Http2);
+    }
 }
