@@ -1,6 +1,7 @@
 //! The dial flags `get` and `bench` share, as curl's: `--unix-socket PATH` (every connection to
-//! one Unix domain socket) and `--resolve HOST:PORT:ADDR` (a host pinned to addresses on one
-//! port), checked when parsed (a bad value is a usage error) and turned into the library's
+//! one Unix domain socket), `--resolve HOST:PORT:ADDR` (a host pinned to addresses on one
+//! port) and `--connect-to HOST:PORT:HOST2:PORT2` (connections for a host and port sent to
+//! another), checked when parsed (a bad value is a usage error) and turned into the library's
 //! transport settings.
 
 use std::net::{IpAddr, SocketAddr};
@@ -30,6 +31,24 @@ pub struct DialArgs {
         conflicts_with = "unix_socket"
     )]
     resolve: Vec<ResolveEntry>,
+    /// Connects to HOST2:PORT2 for requests to HOST:PORT, as curl's --connect-to: the URL
+    /// keeps HOST (Host header, TLS name). An empty HOST2 keeps HOST, an empty PORT2 keeps
+    /// PORT; HOST2 is resolved once, when the command starts. Repeat for more.
+    #[arg(
+        long,
+        value_name = "HOST:PORT:HOST2:PORT2",
+        value_parser = connect_to_entry,
+        conflicts_with = "unix_socket"
+    )]
+    connect_to: Vec<ConnectTo>,
+}
+
+/// One `--connect-to` value: requests for `host` on `port` connect to `addrs`.
+#[derive(Debug, Clone)]
+pub struct ConnectTo {
+    host: String,
+    port: u16,
+    addrs: Vec<SocketAddr>,
 }
 
 /// One `--resolve` value: a host, and the addresses (all on one port) to connect to for it.
@@ -50,6 +69,11 @@ impl DialArgs {
                 t = t.resolve(entry.host.clone(), *addr);
             }
         }
+        for entry in &self.connect_to {
+            for addr in &entry.addrs {
+                t = t.connect_to(entry.host.clone(), entry.port, *addr);
+            }
+        }
         t
     }
 
@@ -57,6 +81,66 @@ impl DialArgs {
     pub fn unix_socket(&self) -> Option<&std::path::Path> {
         self.unix_socket.as_deref()
     }
+}
+
+/// `HOST:PORT:HOST2:PORT2`, as curl's `--connect-to` takes it (IPv6 in brackets), with HOST2
+/// resolved here.
+fn connect_to_entry(s: &str) -> Result<ConnectTo, String> {
+    let fields = split_fields(s);
+    let [host, port, host2, port2] = fields.as_slice() else {
+        return Err(format!("{s:?} is not HOST:PORT:HOST2:PORT2"));
+    };
+    if host.is_empty() || port.is_empty() {
+        return Err(format!("{s:?}: HOST and PORT are required"));
+    }
+    let port: u16 = port
+        .parse()
+        .map_err(|_| format!("{s:?}: {port:?} is not a port"))?;
+    let port2: u16 = if port2.is_empty() {
+        port
+    } else {
+        port2
+            .parse()
+            .map_err(|_| format!("{s:?}: {port2:?} is not a port"))?
+    };
+    let target = if host2.is_empty() { host } else { host2 };
+    let unbracketed = target.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<SocketAddr> = match unbracketed.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port2)],
+        Err(_) => std::net::ToSocketAddrs::to_socket_addrs(&(unbracketed, port2))
+            .map_err(|e| format!("{s:?}: resolving {unbracketed}: {e}"))?
+            .collect(),
+    };
+    if addrs.is_empty() {
+        return Err(format!("{s:?}: {unbracketed} has no address"));
+    }
+    Ok(ConnectTo {
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned(),
+        port,
+        addrs,
+    })
+}
+
+/// Splits at `:` outside brackets (`[::1]:80` is two fields).
+fn split_fields(s: &str) -> Vec<&str> {
+    let mut fields = Vec::new();
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ':' if depth == 0 => {
+                fields.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    fields.push(&s[start..]);
+    fields
 }
 
 /// A path a Unix socket can have.
@@ -112,6 +196,25 @@ fn resolve_entry(s: &str) -> Result<ResolveEntry, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn connect_to_takes_curls_form() {
+        let e = connect_to_entry("example.test:443:127.0.0.1:8443").unwrap();
+        assert_eq!((e.host.as_str(), e.port), ("example.test", 443));
+        assert_eq!(e.addrs, ["127.0.0.1:8443".parse::<SocketAddr>().unwrap()]);
+        let e = connect_to_entry("h:80:[::1]:").unwrap();
+        assert_eq!(e.addrs, ["[::1]:80".parse::<SocketAddr>().unwrap()]);
+        let e = connect_to_entry("127.0.0.1:80::9000").unwrap();
+        assert_eq!(e.addrs, ["127.0.0.1:9000".parse::<SocketAddr>().unwrap()]);
+        for bad in [
+            "h:80:1.2.3.4",
+            ":80:1.2.3.4:1",
+            "h:x:1.2.3.4:1",
+            "h:80:1.2.3.4:y",
+        ] {
+            assert!(connect_to_entry(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn resolve_takes_curls_form() {

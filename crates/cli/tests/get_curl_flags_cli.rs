@@ -1,7 +1,7 @@
 //! `nethttp get`'s curl-shaped flags against a raw-TCP server that answers with the request
 //! it read: `--json` (POST, JSON body, `Content-Type` and `Accept`), `-u` (Basic
-//! credentials), `--max-redirs 0` (the redirect is the answer) and `-o FILE` (the body in the
-//! file, nothing on stdout).
+//! credentials), `--max-redirs 0` (the redirect is the answer), `-o FILE` (the body in the
+//! file, nothing on stdout) and `--connect-to` (the connection elsewhere, the URL kept).
 
 mod common;
 
@@ -133,4 +133,22 @@ fn output_writes_the_body_to_a_file() {
     assert!(saved.starts_with("GET /path HTTP/1.1\r\n"), "{saved}");
     // Not a terminal: no progress line.
     assert!(ran.stderr.is_empty(), "{}", ran.stderr);
+}
+
+#[test]
+fn connect_to_sends_a_host_and_port_elsewhere_keeping_the_url() {
+    let url = echo_once("200 OK", "");
+    let addr = url
+        .strip_prefix("http://")
+        .and_then(|r| r.strip_suffix("/path"))
+        .unwrap()
+        .to_owned();
+    let port = addr.rsplit(':').next().unwrap();
+    // example.test does not resolve; the connection goes to the echo server, Host stays.
+    let to = format!("example.test:80:127.0.0.1:{port}");
+    let ran = get(&["--connect-to", &to, "http://example.test/path"]);
+    assert!(ran.status.success(), "{}", ran.stderr);
+    let seen = ran.stdout_str().to_ascii_lowercase();
+    assert!(seen.starts_with("get /path http/1.1\r\n"), "{seen}");
+    assert!(seen.contains("\r\nhost: example.test\r\n"), "{seen}");
 }

@@ -186,7 +186,7 @@ impl std::fmt::Debug for Via {
 #[derive(Clone, Default)]
 struct Resolution {
     resolver: Option<Arc<dyn Resolve>>,
-    overrides: Vec<(String, SocketAddr)>,
+    overrides: Vec<(String, u16, SocketAddr)>,
 }
 
 impl std::fmt::Debug for Resolution {
@@ -427,7 +427,17 @@ impl TransportBuilder {
     /// # let _ = res; Ok(()) }
     /// ```
     pub fn resolve(mut self, host: impl Into<String>, addr: SocketAddr) -> Self {
-        self.resolution.overrides.push((host.into(), addr));
+        self.resolution
+            .overrides
+            .push((host.into(), addr.port(), addr));
+        self
+    }
+
+    /// Connects to `addr` for `host` on `port`, another port included (curl's `--connect-to
+    /// HOST:PORT:ADDR:PORT2`): as [`resolve`](Self::resolve), the URL, `Host` and TLS keep
+    /// `host`, and only connections for `host` on `port` are moved.
+    pub fn connect_to(mut self, host: impl Into<String>, port: u16, addr: SocketAddr) -> Self {
+        self.resolution.overrides.push((host.into(), port, addr));
         self
     }
 

@@ -75,18 +75,23 @@ pub(crate) struct Overrides {
 }
 
 impl Overrides {
-    /// Answers each `(host, addr)` pair for `host` on `addr`'s port with `addr` (pairs with
-    /// the same host and port add addresses, in order), and asks `fallback` the rest.
-    pub(crate) fn new(pairs: &[(String, SocketAddr)], fallback: Arc<dyn Resolve>) -> Overrides {
+    /// Answers each `(host, port, addr)` for `host` on `port` with `addr` (entries with the
+    /// same host and port add addresses, in order), and asks `fallback` the rest. `addr`'s
+    /// own port is where the connection goes: the same as `port` for curl's `--resolve`,
+    /// another for its `--connect-to`.
+    pub(crate) fn new(
+        pairs: &[(String, u16, SocketAddr)],
+        fallback: Arc<dyn Resolve>,
+    ) -> Overrides {
         let mut entries: Vec<(Box<str>, u16, Vec<SocketAddr>)> = Vec::new();
-        for (host, addr) in pairs {
+        for (host, port, addr) in pairs {
             let host = normalize(host);
             match entries
                 .iter_mut()
-                .find(|(h, p, _)| **h == *host && *p == addr.port())
+                .find(|(h, p, _)| **h == *host && p == port)
             {
                 Some((_, _, addrs)) => addrs.push(*addr),
-                None => entries.push((host.into(), addr.port(), vec![*addr])),
+                None => entries.push((host.into(), *port, vec![*addr])),
             }
         }
         Overrides { entries, fallback }
@@ -142,7 +147,10 @@ mod tests {
         let b: SocketAddr = "[::1]:8080".parse().unwrap();
         let fallback = Arc::new(Nothing(Default::default()));
         let o = Overrides::new(
-            &[("Example.TEST".into(), a), ("example.test".into(), b)],
+            &[
+                ("Example.TEST".into(), a.port(), a),
+                ("example.test".into(), b.port(), b),
+            ],
             fallback.clone(),
         );
         assert_eq!(o.resolve("example.test", 8080).await.unwrap(), [a, b]);
