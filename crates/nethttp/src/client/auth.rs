@@ -53,6 +53,10 @@ pub(crate) fn move_userinfo(uri: &mut Uri, headers: &mut HeaderMap) {
     // every request.
     let Some(userinfo) = uri.authority().and_then(|a| {
         let s = a.as_str();
+        // `contains` on bytes is a vectorised memchr; most URLs stop here.
+        if !s.as_bytes().contains(&b'@') {
+            return None;
+        }
         let at = s.as_bytes().iter().rposition(|&b| b == b'@')?;
         Some(&s[..at])
     }) else {
