@@ -57,9 +57,10 @@ pub enum Kind {
     TlsHandshakeTimeout,
     /// An HTTP/2 protocol error: the peer broke RFC 9113, or reset the stream.
     Http2,
-    /// A response body the client decompresses (gzip it asked for) is corrupt or truncated.
+    /// A response body the client decompresses (gzip, br, zstd or deflate, which it asked
+    /// for) is corrupt or truncated, or stacks more codings than it decodes.
     Decompress,
-    /// A response body the client decompresses inflated past the transport's
+    /// A response body the client decodes grew past the transport's
     /// `max_decompressed_bytes`.
     DecompressedTooLarge,
     /// A protocol upgrade (`101 Switching Protocols`, a `CONNECT` tunnel) did not happen:
@@ -280,7 +281,7 @@ impl Error {
         self.inner.kind == Kind::Redirect
     }
 
-    /// A body exceeded its configured limit (including an inflated response body past
+    /// A body exceeded its configured limit (including a decoded response body past
     /// `max_decompressed_bytes`).
     pub fn is_body_too_large(&self) -> bool {
         matches!(
@@ -289,8 +290,9 @@ impl Error {
         )
     }
 
-    /// A response body the client inflated grew past the transport's
-    /// `max_decompressed_bytes`: a gzip bomb, or a body larger than the caller allows.
+    /// A response body the client decoded grew past the transport's
+    /// `max_decompressed_bytes`: a decompression bomb, or a body larger than the caller
+    /// allows.
     pub fn is_decompressed_too_large(&self) -> bool {
         self.inner.kind == Kind::DecompressedTooLarge
     }

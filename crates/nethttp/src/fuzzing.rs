@@ -1,7 +1,7 @@
 //! Fuzzing entry points (cargo feature `fuzzing`, for the cargo-fuzz targets in `fuzz/` only):
 //! thin drivers that push bytes through the real HTTP/1.1 head parsers (`proto::h1::parse` for
 //! requests, `proto::h1::parse_response` for responses) and body decoders (`proto::h1::decode`;
-//! the client's gzip decoder in [`gunzip`]; the authority checks in [`host`]; the trailer
+//! the client's response decoders (gzip, br, zstd, deflate) in [`decode`]; the authority checks in [`host`]; the trailer
 //! filter in [`trailers`])
 //! the way a connection does — arriving in pieces, at split points the fuzzer chooses — and
 //! panic when an invariant breaks, which is how libFuzzer reports a finding. Nothing here parses HTTP itself; it only feeds, observes and compares.
@@ -18,7 +18,7 @@
 //!   the input was split. For heads only accepted-or-not is compared on rejection: a server that
 //!   has seen less of the input may rightly reject it for a different reason first.
 
-pub mod gunzip;
+pub mod decode;
 pub mod host;
 pub mod trailers;
 

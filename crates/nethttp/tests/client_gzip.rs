@@ -1,8 +1,9 @@
-//! Transparent gzip on the wire: which requests the client asks gzip for (not HEAD, not a
-//! Range, not one that states its own Accept-Encoding, none with compression disabled), a
-//! gzip answer inflated with its Content-Encoding and Content-Length removed and the
-//! connection reused after it, and a damaged gzip body failing as a decompress error.
-//! nginx compressing a real page is in client_interop.rs.
+//! Transparent gzip on the wire: which requests the client asks gzip (and the other codings it
+//! decodes) for (not HEAD, not a Range, not one that states its own Accept-Encoding, none with
+//! compression disabled), a gzip answer inflated with its Content-Encoding and Content-Length
+//! removed and the connection reused after it, and a damaged gzip body failing as a
+//! decompress error. nginx compressing a real page is in client_interop.rs; br, zstd and
+//! deflate against Python's encoders in client_codings.rs.
 
 mod common;
 
@@ -42,7 +43,10 @@ async fn a_gzip_answer_is_inflated_and_the_connection_reused() {
         assert_eq!(&body_of(res).await.unwrap()[..], b"hello, gzip\n");
     }
     let reqs = s.requests();
-    assert_eq!(reqs[0].header("accept-encoding"), Some("gzip"));
+    assert_eq!(
+        reqs[0].header("accept-encoding"),
+        Some(nethttp::client::ACCEPT_ENCODING)
+    );
     assert_eq!(s.accepted(), 1, "the inflated body released its connection");
 }
 
@@ -73,7 +77,7 @@ async fn only_requests_that_leave_the_encoding_open_ask_for_gzip() {
     assert_eq!(
         seen,
         [
-            want("/plain", Some("gzip")),
+            want("/plain", Some(nethttp::client::ACCEPT_ENCODING)),
             want("/head", None),
             want("/range", None),
             want("/own", Some("br")),

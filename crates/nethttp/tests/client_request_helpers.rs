@@ -23,8 +23,9 @@ use nethttp::{text_response, Body, Client, ErrorKind, HttpRequest};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-/// What the client adds to every request by default.
-const UA: &str = "user-agent: nethttp/0.1.0\r\naccept-encoding: gzip\r\n";
+/// What the client adds to every request: its User-Agent, and the codings it decodes (the
+/// tests build the library with all of them: `nethttp::client::ACCEPT_ENCODING`).
+const UA: &str = "user-agent: nethttp/0.1.0\r\naccept-encoding: gzip, br, zstd, deflate\r\n";
 
 /// Sends `rb` to the echo server and returns its description of what it received.
 async fn echo(rb: RequestBuilder) -> Value {

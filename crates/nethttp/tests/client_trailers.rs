@@ -13,8 +13,9 @@ use http_body_util::BodyExt;
 use nethttp::http::{HeaderMap, HeaderValue};
 use nethttp::{Body, Client};
 
-/// What a client adds to every request by default.
-const UA: &str = "user-agent: nethttp/0.1.0\r\naccept-encoding: gzip\r\n";
+/// What the client adds to every request: its User-Agent, and the codings it decodes (the
+/// tests build the library with all of them: `nethttp::client::ACCEPT_ENCODING`).
+const UA: &str = "user-agent: nethttp/0.1.0\r\naccept-encoding: gzip, br, zstd, deflate\r\n";
 
 #[tokio::test]
 async fn response_trailers_that_must_not_be_trailers_are_dropped() {

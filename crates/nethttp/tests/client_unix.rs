@@ -135,7 +135,7 @@ async fn the_request_bytes_on_the_socket_name_the_urls_host() {
     let ua = concat!(
         "user-agent: nethttp/",
         env!("CARGO_PKG_VERSION"),
-        "\r\naccept-encoding: gzip\r\n"
+        "\r\naccept-encoding: gzip, br, zstd, deflate\r\n"
     );
     let (_, _, body) = get(&c, "http://example.test:8080/p?q=1").await;
     assert_eq!(body, "ok");

@@ -15,9 +15,9 @@ use http_body_util::BodyExt;
 use nethttp::http::{HeaderMap, HeaderValue, StatusCode};
 use nethttp::{Body, Client, Error, ErrorKind};
 
-/// What a client adds to every request by default: its User-Agent, and (as Go's transport
-/// does) a request for gzip, which it inflates.
-const UA: &str = "user-agent: nethttp/0.1.0\r\naccept-encoding: gzip\r\n";
+/// What the client adds to every request: its User-Agent, and the codings it decodes (the
+/// tests build the library with all of them: `nethttp::client::ACCEPT_ENCODING`).
+const UA: &str = "user-agent: nethttp/0.1.0\r\naccept-encoding: gzip, br, zstd, deflate\r\n";
 
 /// A server answering every request with `ok(body)` on keep-alive connections.
 async fn ok_server(body: &'static str) -> Script {

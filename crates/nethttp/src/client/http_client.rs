@@ -21,9 +21,9 @@ use crate::error::{Error, Kind};
 
 /// An HTTP client; cheap to clone (clones share the connection pool).
 ///
-/// Follows up to 10 redirects, sends `User-Agent: nethttp/VERSION`, asks for gzip and
-/// inflates it, and takes its proxy from the environment, as Go's `http.Client` with the
-/// default transport does; every wait is bounded by the [`Transport`]'s timeouts, and
+/// Follows up to 10 redirects, sends `User-Agent: nethttp/VERSION`, asks for gzip (and br,
+/// zstd, deflate with their features) and decodes the answer, and takes its proxy from the
+/// environment, as Go's `http.Client` with the default transport does; every wait is bounded by the [`Transport`]'s timeouts, and
 /// [`ClientBuilder::timeout`] bounds a whole request, body included.
 ///
 /// ```

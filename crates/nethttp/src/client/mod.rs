@@ -14,7 +14,7 @@
 mod auth;
 mod connect;
 mod cookie_jar;
-pub(crate) mod gunzip;
+pub(crate) mod decode;
 mod h2_pool;
 mod http_client;
 pub mod multipart;
@@ -40,7 +40,7 @@ pub use connect::{Connect, ConnectedIo, Connecting, Destination};
 pub use cookie_jar::CookieJar;
 #[cfg(feature = "cookies")]
 pub use cookie_jar::Jar;
-pub use gunzip::Decompressed;
+pub use decode::{DecodedCodings, Decompressed, ACCEPT_ENCODING};
 pub use http_client::{Client, ClientBuilder};
 pub use pool::{ConnectKey, HostStats, PoolStats, Scheme};
 pub use proxy::ProxyUrl;

@@ -21,7 +21,7 @@ use http::{Request, Response};
 use tokio::time::Instant;
 
 use super::connect::{Connect, Destination, Link};
-use super::gunzip;
+use super::decode;
 use super::h2_pool::{H2Conn, H2Stream};
 use super::no_proxy::NoProxy;
 use super::pool::{
@@ -634,28 +634,34 @@ impl TransportBuilder {
         self
     }
 
-    /// Turns off transparent gzip. By default, as in Go, a request without `Accept-Encoding`
-    /// or `Range` (and not HEAD) is sent with `Accept-Encoding: gzip`, and a gzip answer is
-    /// inflated as it streams: `Content-Encoding` and `Content-Length` are removed from the
-    /// response, which carries the [`Decompressed`](crate::client::Decompressed) extension.
-    /// A request that sets `Accept-Encoding` itself gets the body as sent. Default: off
-    /// (compression on).
+    /// Turns off transparent decompression. By default, as Go does for gzip, a request
+    /// without `Accept-Encoding` or `Range` (and not HEAD) is sent with the codings the
+    /// client decodes ([`ACCEPT_ENCODING`](crate::client::ACCEPT_ENCODING): `gzip`, then
+    /// `br`, `zstd` and `deflate` as their cargo features are on), and an answer in them is
+    /// decoded as it streams (stacked codings, `gzip, br`, last applied first; at most four):
+    /// `Content-Encoding` and `Content-Length` are removed from the response, which carries
+    /// the [`Decompressed`](crate::client::Decompressed) and
+    /// [`DecodedCodings`](crate::client::DecodedCodings) extensions. An answer in any other
+    /// coding comes as sent, its `Content-Encoding` kept. A request that sets
+    /// `Accept-Encoding` itself gets the body as sent. Default: off (compression on).
     pub fn disable_compression(mut self, yes: bool) -> Self {
         self.disable_compression = yes;
         self
     }
 
-    /// Most bytes a response body the client inflated itself (transparent gzip) may inflate
-    /// to; past it the body fails with [`ErrorKind::DecompressedTooLarge`]
+    /// Most bytes a response body the client decodes itself (transparent decompression) may
+    /// decode to; past it the body fails with [`ErrorKind::DecompressedTooLarge`]
     /// (`is_decompressed_too_large()`), having handed out no more than this. Default: 1 GiB.
-    /// `None`: no limit. `Some(0)`: only empty bodies.
+    /// `None`: no limit. `Some(0)`: only empty bodies. Every coding is held to it, and each
+    /// layer of a stacked answer (`gzip, br`) separately.
     ///
-    /// Go and reqwest set none. But the client asks for gzip on its own initiative, and
-    /// deflate expands up to about 1000 to 1: a 1 MB answer can become 1 GB, so without a
-    /// bound a caller that collects a body sized by what it expects from the wire can be made
-    /// to hold a thousand times that. 1 GiB is past any page or API answer and bounds a bomb;
+    /// Go and reqwest set none. But the client asks for compression on its own initiative,
+    /// and deflate expands up to about 1000 to 1, brotli and zstd far more (1 GiB of zeros is
+    /// under 50 KB of zstd): a 1 MB answer can become 1 GB and more, so without a bound a
+    /// caller that collects a body sized by what it expects from the wire can be made to hold
+    /// a thousand times that. 1 GiB is past any page or API answer and bounds a bomb;
     /// a larger download is better fetched with compression off (`disable_compression`) or
-    /// a higher limit. Bodies the client does not inflate (compression off, or a request
+    /// a higher limit. Bodies the client does not decode (compression off, or a request
     /// that set `Accept-Encoding` itself) are not counted.
     ///
     /// [`ErrorKind::DecompressedTooLarge`]: crate::ErrorKind::DecompressedTooLarge
@@ -774,7 +780,7 @@ impl Transport {
             Scheme::Https => inner.http2,
             Scheme::Http => inner.http2_prior_knowledge && to_proxy.is_none(),
         };
-        let accept_gzip = self.asks_gzip(parts, defaults);
+        let decodes = self.asks_encoding(parts, defaults);
         let hook = parts.extensions.get::<TraceHook>().cloned();
         let trace: Option<&dyn Trace> = hook.as_ref().map(|h| &*h.0);
         let observe = trace.map(Observe);
@@ -870,7 +876,7 @@ impl Transport {
                         write_timeout: cfg.write_timeout,
                         deadline,
                         defaults,
-                        accept_gzip,
+                        accept_encoding: decodes.then_some(decode::ACCEPT_ENCODING),
                         events: observe.as_ref().map(|o| o as &dyn ExchangeEvents),
                     };
                     if parts.extensions.get::<h2c::ExtendedConnect>().is_some() {
@@ -897,9 +903,7 @@ impl Transport {
                         }
                     }
                     match self.send_h2(stream, parts, body, &x).await {
-                        Ok(res) => {
-                            return Ok(gunzip::response(res, accept_gzip, inner.max_decompressed))
-                        }
+                        Ok(res) => return decode::response(res, decodes, inner.max_decompressed),
                         Err(H2Failure::Refused { error: err, conn }) => {
                             let Some(again) = spare.filter(|_| refusals < MAX_REFUSALS) else {
                                 return Err(err);
@@ -928,7 +932,7 @@ impl Transport {
                         absolute_form: to_proxy.is_some(),
                         proxy_auth: to_proxy.and_then(|p| p.auth.as_ref()),
                         close: inner.disable_keep_alives,
-                        accept_gzip,
+                        accept_encoding: decodes.then_some(decode::ACCEPT_ENCODING_FIELD),
                         deadline,
                         events: observe.as_ref().map(|o| o as &dyn ExchangeEvents),
                     };
@@ -947,7 +951,7 @@ impl Transport {
                             if host_closes && got.reused {
                                 inner.pool.reused_answered(&key);
                             }
-                            return Ok(gunzip::response(res, accept_gzip, inner.max_decompressed));
+                            return decode::response(res, decodes, inner.max_decompressed);
                         }
                         Err(e) => (e.error, e.nothing_written, e.no_response, false),
                     }
@@ -1002,10 +1006,11 @@ impl Transport {
         }
     }
 
-    /// Whether to ask for gzip (and then inflate the answer): Go's rule, a request that
-    /// states no `Accept-Encoding` (nor do the client's default headers) and no `Range`
-    /// (a range of the compressed form would not inflate), and is not HEAD.
-    fn asks_gzip(&self, parts: &Parts, defaults: Option<&HeaderMap>) -> bool {
+    /// Whether to ask for the codings the client decodes (and then decode the answer): Go's
+    /// rule for gzip, a request that states no `Accept-Encoding` (nor do the client's default
+    /// headers) and no `Range` (a range of the compressed form would not decode), and is not
+    /// HEAD.
+    fn asks_encoding(&self, parts: &Parts, defaults: Option<&HeaderMap>) -> bool {
         self.inner.compression
             && parts.method != http::Method::HEAD
             && !parts.headers.contains_key(ACCEPT_ENCODING)

@@ -133,9 +133,9 @@ impl ReverseProxy {
 
     /// The transport a proxy uses unless given one: the library's defaults (pooled
     /// keep-alive connections, every timeout finite) with two changes for a proxy: no proxy
-    /// from the environment (an upstream is reached directly), and no transparent gzip (the
-    /// client's `Accept-Encoding` goes to the upstream as it is, and the upstream's encoding
-    /// comes back untouched). Add to it, e.g. `.unix_socket(path)` or
+    /// from the environment (an upstream is reached directly), and no transparent
+    /// decompression (the client's `Accept-Encoding` goes to the upstream as it is, and the
+    /// upstream's encoding comes back untouched). Add to it, e.g. `.unix_socket(path)` or
     /// `.response_header_timeout(d)`, and pass the result to
     /// [`ReverseProxyBuilder::transport`].
     pub fn default_transport() -> TransportBuilder {
@@ -317,7 +317,7 @@ impl ReverseProxyBuilder {
     /// The transport requests go through. Default:
     /// [`ReverseProxy::default_transport`]`().build()`. A transport of one's own should
     /// have compression off (`disable_compression(true)`), or requests without
-    /// `Accept-Encoding` are sent asking for gzip and the answers inflated on the way.
+    /// `Accept-Encoding` are sent asking for compression and the answers decoded on the way.
     pub fn transport(mut self, transport: Transport) -> Self {
         self.transport = Some(transport);
         self

@@ -23,10 +23,11 @@ use crate::handler::BoxFuture;
 /// redirect); so can a wrapped body whose size is known, up to 64 KiB, and that gives all its
 /// bytes at once (an `http_body_util::Full`): `call` turns it into one buffer first.
 ///
-/// Compression: the client asks for gzip and inflates it itself only when the request states
-/// no `Accept-Encoding`. tower-http's `DecompressionLayer` sets one (gzip, and whichever
-/// codings its features enable), so under it the client leaves the answer as it came and
-/// the layer inflates it: the two never both inflate.
+/// Compression: the client asks for compression (gzip, and br, zstd, deflate with their
+/// features) and decodes it itself only when the request states no `Accept-Encoding`.
+/// tower-http's `DecompressionLayer` sets one (gzip, and whichever codings its features
+/// enable), so under it the client leaves the answer as it came and the layer decodes it:
+/// the two never both decode.
 ///
 /// ```no_run
 /// use std::time::Duration;

@@ -93,8 +93,9 @@ pub(crate) struct Exchange<'a> {
     pub proxy_auth: Option<&'a HeaderValue>,
     /// Close the connection after this exchange.
     pub close: bool,
-    /// Send `Accept-Encoding: gzip` (the transport decompresses the answer).
-    pub accept_gzip: bool,
+    /// The `accept-encoding: ...\r\n` line to send, if any (the transport decodes the
+    /// answer).
+    pub accept_encoding: Option<&'static [u8]>,
     /// The request's total deadline, if it has one.
     pub deadline: Option<Instant>,
     pub events: Option<&'a dyn ExchangeEvents>,
@@ -205,7 +206,7 @@ pub(crate) async fn send<S: ConnSlot>(
             proxy_auth: x.proxy_auth,
             close,
             defaults: x.defaults,
-            accept_gzip: x.accept_gzip,
+            accept_encoding: x.accept_encoding,
         },
     );
 
@@ -1011,7 +1012,7 @@ mod tests {
             absolute_form: false,
             proxy_auth: None,
             close: false,
-            accept_gzip: false,
+            accept_encoding: None,
             deadline: None,
             events: None,
         };

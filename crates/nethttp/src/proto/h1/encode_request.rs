@@ -57,8 +57,9 @@ pub(crate) struct RequestHeadOptions<'a> {
     pub close: bool,
     /// Headers added when the caller did not set them (User-Agent, ...).
     pub defaults: Option<&'a HeaderMap>,
-    /// Send `Accept-Encoding: gzip` (the caller checked that the request has none).
-    pub accept_gzip: bool,
+    /// The whole `accept-encoding: ...\r\n` line to send, if any: the codings the client
+    /// decodes (the caller checked that the request has no `Accept-Encoding` of its own).
+    pub accept_encoding: Option<&'static [u8]>,
 }
 
 /// Writes the request line and headers, ending with the blank line. Caller-supplied
@@ -158,8 +159,8 @@ fn write_fields(dst: &mut Vec<u8>, uri: &Uri, headers: &HeaderMap, opts: &Reques
             }
         }
     }
-    if opts.accept_gzip {
-        dst.extend_from_slice(b"accept-encoding: gzip\r\n");
+    if let Some(line) = opts.accept_encoding {
+        dst.extend_from_slice(line);
     }
     match opts.framing {
         RequestFraming::None => {}
@@ -248,7 +249,7 @@ mod tests {
             proxy_auth: None,
             close: false,
             defaults: None,
-            accept_gzip: false,
+            accept_encoding: None,
         }
     }
 

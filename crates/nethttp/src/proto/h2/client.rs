@@ -101,8 +101,8 @@ pub(crate) struct H2Exchange<'a> {
     pub write_timeout: Duration,
     pub deadline: Option<Instant>,
     pub defaults: Option<&'a HeaderMap>,
-    /// Send `Accept-Encoding: gzip` (the transport decompresses the answer).
-    pub accept_gzip: bool,
+    /// The `Accept-Encoding` value to send, if any (the transport decodes the answer).
+    pub accept_encoding: Option<&'static str>,
     pub events: Option<&'a dyn ExchangeEvents>,
 }
 
@@ -181,14 +181,16 @@ pub(crate) async fn send<G: Send + Sync + Unpin + 'static>(
     // RFC 9113 §8.5: a CONNECT stream is the tunnel, as an extended CONNECT's is (h2 leaves
     // out `:scheme` and `:path` for it).
     let tunnel = extended.is_some() || parts.method == Method::CONNECT;
-    let mut head =
-        request_head(parts, x.defaults, x.accept_gzip && extended.is_none()).map_err(|error| {
-            H2SendError {
-                error,
-                unprocessed: false,
-                conn_dead: false,
-            }
-        })?;
+    let mut head = request_head(
+        parts,
+        x.defaults,
+        x.accept_encoding.filter(|_| extended.is_none()),
+    )
+    .map_err(|error| H2SendError {
+        error,
+        unprocessed: false,
+        conn_dead: false,
+    })?;
     if let Some(ext) = extended {
         // RFC 8441 §4: the method is CONNECT, `:protocol` names the protocol, `:scheme` and
         // `:path` stay as for any request. The stream is the tunnel: no body, no END_STREAM.
@@ -320,7 +322,7 @@ pub(crate) async fn send<G: Send + Sync + Unpin + 'static>(
 fn request_head(
     parts: &Parts,
     defaults: Option<&HeaderMap>,
-    accept_gzip: bool,
+    accept_encoding: Option<&'static str>,
 ) -> Result<Request<()>, Error> {
     let mut headers = parts.headers.clone();
     let host = headers.remove(HOST);
@@ -332,10 +334,10 @@ fn request_head(
             }
         }
     }
-    if accept_gzip {
+    if let Some(codings) = accept_encoding {
         headers.insert(
             http::header::ACCEPT_ENCODING,
-            HeaderValue::from_static("gzip"),
+            HeaderValue::from_static(codings),
         );
     }
     // A plain CONNECT names its target in `:authority` (RFC 9113 §8.5): the `Host` the
