@@ -7,6 +7,9 @@
 //! (`dial_args`), and `-f` exits 22 on an error status, as curl's `--fail`.
 //! `--data-file` streams the body from a file (`upload`), `--max-filesize` refuses a larger
 //! response body (exit status 63, as curl). `-b` and `-c` send and keep cookies (`cookies`).
+//! Compressed answers (gzip, br, zstd, deflate, asked for on every request that does not set
+//! its own `Accept-Encoding`) are decoded as they stream; `--compressed` is accepted for
+//! curl's sake and changes nothing.
 
 mod cookies;
 mod curl_args;
@@ -76,11 +79,17 @@ pub struct GetArgs {
     no_http2: bool,
     /// Refuses a response body larger than this many bytes, as curl's --max-filesize: one
     /// announced larger (Content-Length) is not read at all, one that grows larger (chunked,
-    /// or inflated from gzip) is cut off before the byte that passes the limit. Exits with
-    /// status 63, as curl does. Default: no limit, as curl (the output streams, so memory
-    /// stays bounded whatever the size).
+    /// or decoded from gzip, br, zstd or deflate) is cut off before the byte that passes the
+    /// limit. Exits with status 63, as curl does. Default: no limit, as curl (the output
+    /// streams, so memory stays bounded whatever the size).
     #[arg(long, value_name = "BYTES")]
     max_filesize: Option<u64>,
+    /// Accepted for curl's sake; changes nothing: every request without its own
+    /// Accept-Encoding asks for gzip, br, zstd and deflate and gets the answer decoded
+    /// (Content-Encoding and Content-Length removed; -v says which coding came). With
+    /// -H 'Accept-Encoding: ...' the body is written as it came.
+    #[arg(long = "compressed")]
+    _compressed: bool,
     /// Sends the request through the proxy at [SCHEME://][USER:PASSWORD@]HOST[:PORT] (as
     /// curl's -x). http:// (the default, port 80): http URLs in absolute form, https URLs
     /// through a CONNECT tunnel, credentials as `Proxy-Authorization: Basic`. https:// (port
@@ -264,14 +273,11 @@ async fn transfer(args: GetArgs, cookies: &cookies::Cookies) -> Result<(), Failu
     if args.verbose {
         let mut err = io::stderr().lock();
         let _ = write_head(&mut err, "< ", &res);
-        if res
-            .extensions()
-            .get::<nethttp::client::Decompressed>()
-            .is_some()
-        {
+        if let Some(codings) = res.extensions().get::<nethttp::client::DecodedCodings>() {
             let _ = writeln!(
                 err,
-                "* the body came gzipped and is inflated (Content-Encoding and Content-Length removed)"
+                "* the body came with Content-Encoding: {codings} and is decoded \
+                 (Content-Encoding and Content-Length removed)"
             );
         }
     }

@@ -2,8 +2,9 @@
 //! the head first, `-d`/`--data-file` uploads (POST by default) echoed back, `-H` headers
 //! sent, `-v` tracing each phase on stderr, and a refused connection failing with a one-line
 //! message naming the address. Against scripted raw-TCP servers: the body reaches stdout while
-//! the response is still arriving, a redirect is followed on the same connection, a gzip
-//! body is printed inflated, `--max-filesize` stops a body (a gzip bomb among them) with exit
+//! the response is still arriving, a redirect is followed on the same connection, gzip, br,
+//! zstd and deflate bodies are printed decoded (`--compressed` accepted, as curl's, changing
+//! nothing), `--max-filesize` stops a body (a gzip bomb among them) with exit
 //! status 63, and `--data-file` streams a large file with its length in bounded memory (and
 //! standard input chunked). `-f`/`--fail` makes an error status exit 22, as curl's does.
 
@@ -311,12 +312,96 @@ fn a_gzip_body_is_printed_inflated() {
     assert!(!ran.stderr.contains("content-encoding"), "{}", ran.stderr);
     assert!(
         ran.stderr
-            .contains("* the body came gzipped and is inflated"),
+            .contains("* the body came with Content-Encoding: gzip and is decoded"),
         "{}",
         ran.stderr
     );
     let head = head_rx.recv_timeout(TIMEOUT).expect("the request head");
-    assert!(head.contains("\r\naccept-encoding: gzip\r\n"), "{head}");
+    assert!(
+        head.contains("\r\naccept-encoding: gzip, br, zstd, deflate\r\n"),
+        "{head}"
+    );
+}
+
+/// br, zstd and deflate (zlib and raw) answers are printed decoded too, with or without
+/// `--compressed` (curl's flag, accepted and documented, changing nothing); a request with
+/// its own Accept-Encoding gets the bytes as they came.
+#[test]
+fn every_coding_is_printed_decoded_and_compressed_is_accepted() {
+    // From Python: brotli.compress, zstandard (with a checksum), zlib.compress, and zlib's
+    // raw deflate (wbits -15), each of the line below.
+    let cases: [(&str, &[u8], &str); 4] = [
+        (
+            "br",
+            &[
+                139, 6, 128, 104, 101, 108, 108, 111, 44, 32, 99, 111, 100, 105, 110, 103, 10, 3,
+            ],
+            "br",
+        ),
+        (
+            "zstd",
+            &[
+                40, 181, 47, 253, 36, 14, 113, 0, 0, 104, 101, 108, 108, 111, 44, 32, 99, 111, 100,
+                105, 110, 103, 10, 156, 50, 212, 234,
+            ],
+            "zstd",
+        ),
+        (
+            "deflate",
+            &[
+                120, 156, 203, 72, 205, 201, 201, 215, 81, 72, 206, 79, 201, 204, 75, 231, 2, 0,
+                38, 126, 4, 223,
+            ],
+            "deflate",
+        ),
+        (
+            "deflate",
+            &[
+                203, 72, 205, 201, 201, 215, 81, 72, 206, 79, 201, 204, 75, 231, 2, 0,
+            ],
+            "deflate",
+        ),
+    ];
+    for (coding, bytes, shown) in cases {
+        for compressed in [false, true] {
+            let mut res = format!(
+                "HTTP/1.1 200 OK\r\ncontent-encoding: {coding}\r\ncontent-length: {}\r\n\r\n",
+                bytes.len()
+            )
+            .into_bytes();
+            res.extend_from_slice(bytes);
+            let url = raw_server(move |mut conn| {
+                read_head(&mut conn);
+                conn.write_all(&res).expect("write the response");
+            });
+            let mut args = vec!["-v"];
+            if compressed {
+                args.push("--compressed");
+            }
+            let url = format!("{url}/");
+            args.push(&url);
+            let ran = get(&args);
+            assert_eq!(ran.stdout_str(), "hello, coding\n", "{coding} {bytes:?}");
+            let said = format!("* the body came with Content-Encoding: {shown} and is decoded");
+            assert!(ran.stderr.contains(&said), "{}", ran.stderr);
+        }
+    }
+    let bytes = cases[0].1.to_vec();
+    let url = raw_server(move |mut conn| {
+        read_head(&mut conn);
+        let mut res = format!(
+            "HTTP/1.1 200 OK\r\ncontent-encoding: br\r\ncontent-length: {}\r\n\r\n",
+            bytes.len()
+        )
+        .into_bytes();
+        res.extend_from_slice(&bytes);
+        conn.write_all(&res).expect("write the response");
+    });
+    let ran = get(&["-H", "Accept-Encoding: br", &format!("{url}/")]);
+    assert_eq!(ran.stdout, cases[0].1, "the br bytes as they came");
+
+    let help = get(&["--help"]).stdout_str().to_owned();
+    assert!(help.contains("--compressed"), "{help}");
 }
 
 /// Answers one request with `head` then `body`, written in pieces; the rest of the writes
