@@ -876,7 +876,7 @@ impl Transport {
                         write_timeout: cfg.write_timeout,
                         deadline,
                         defaults,
-                        accept_encoding: decodes.then_some(decode::ACCEPT_ENCODING),
+                        accept_encoding: decodes.then_some(&decode::ACCEPT_ENCODING_VALUE),
                         events: observe.as_ref().map(|o| o as &dyn ExchangeEvents),
                     };
                     if parts.extensions.get::<h2c::ExtendedConnect>().is_some() {

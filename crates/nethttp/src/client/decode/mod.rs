@@ -23,7 +23,7 @@ pub(crate) mod zstd;
 use std::fmt;
 
 use http::header::{CONTENT_ENCODING, CONTENT_LENGTH};
-use http::{HeaderMap, Response};
+use http::{HeaderMap, HeaderValue, Response};
 
 use crate::body::Body;
 use crate::error::{Error, Kind};
@@ -66,6 +66,9 @@ pub const ACCEPT_ENCODING: &str = {
         Err(_) => panic!("coding names are ASCII"),
     }
 };
+
+/// [`ACCEPT_ENCODING`] as a header value, checked at compile time: what HTTP/2 sends.
+pub(crate) static ACCEPT_ENCODING_VALUE: HeaderValue = HeaderValue::from_static(ACCEPT_ENCODING);
 
 const FIELD: ([u8; 64], usize) = field();
 
@@ -112,7 +115,7 @@ pub struct Decompressed;
 /// The content codings of a response the client decoded, in the order the server applied
 /// them (as its `Content-Encoding` listed them, names lowercased, `x-gzip` as `gzip`).
 /// Displayed as the header was: `gzip, br`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq)]
 pub struct DecodedCodings {
     codings: [Coding; MAX_CODINGS],
     len: usize,
@@ -122,6 +125,12 @@ impl DecodedCodings {
     /// The coding names, first applied first: `["gzip"]`, `["gzip", "br"]`.
     pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.codings[..self.len].iter().map(|c| c.name())
+    }
+}
+
+impl fmt::Debug for DecodedCodings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.names()).finish()
     }
 }
 

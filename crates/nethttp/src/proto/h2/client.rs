@@ -102,7 +102,7 @@ pub(crate) struct H2Exchange<'a> {
     pub deadline: Option<Instant>,
     pub defaults: Option<&'a HeaderMap>,
     /// The `Accept-Encoding` value to send, if any (the transport decodes the answer).
-    pub accept_encoding: Option<&'static str>,
+    pub accept_encoding: Option<&'a HeaderValue>,
     pub events: Option<&'a dyn ExchangeEvents>,
 }
 
@@ -322,7 +322,7 @@ pub(crate) async fn send<G: Send + Sync + Unpin + 'static>(
 fn request_head(
     parts: &Parts,
     defaults: Option<&HeaderMap>,
-    accept_encoding: Option<&'static str>,
+    accept_encoding: Option<&HeaderValue>,
 ) -> Result<Request<()>, Error> {
     let mut headers = parts.headers.clone();
     let host = headers.remove(HOST);
@@ -335,10 +335,7 @@ fn request_head(
         }
     }
     if let Some(codings) = accept_encoding {
-        headers.insert(
-            http::header::ACCEPT_ENCODING,
-            HeaderValue::from_static(codings),
-        );
+        headers.insert(http::header::ACCEPT_ENCODING, codings.clone());
     }
     // A plain CONNECT names its target in `:authority` (RFC 9113 §8.5): the `Host` the
     // caller set, as the HTTP/1.1 client puts it in the request line.
