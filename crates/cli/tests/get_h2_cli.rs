@@ -100,15 +100,20 @@ fn https_with_cacert_negotiates_http2() {
 fn https_without_cacert_fails_on_the_certificate() {
     let cert = TestCert::new();
     let server = serve_tls(&cert, &[]);
-    let ran = run_nethttp(&["get", &https_url(&server, "/")], TIMEOUT);
+    let url = https_url(&server, "/");
+    let ran = run_nethttp(&["get", &url], TIMEOUT);
     assert!(!ran.status.success(), "exit status {}", ran.status);
     assert!(ran.stdout.is_empty(), "stdout: {:?}", ran.stdout_str());
     let lines: Vec<&str> = ran.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "stderr: {:?}", ran.stderr);
+    // The request that failed, as Go names it, then what is wrong and the flags past it.
     assert_eq!(
         lines[0],
-        "nethttp: the server's certificate is not trusted: it is not signed by a trusted root \
-         (unknown issuer); pass --cacert FILE (the server's certificate or its CA), or --insecure"
+        format!(
+            "nethttp: GET {url}: the server's certificate is not trusted: it is not signed by a \
+             trusted root (unknown issuer); pass --cacert FILE (the server's certificate or its \
+             CA), or --insecure"
+        )
     );
 }
 
@@ -144,8 +149,11 @@ fn an_openssl_self_signed_certificate_works_with_cacert() {
     assert!(!ran.status.success(), "exit status {}", ran.status);
     assert_eq!(
         ran.stderr.trim_end(),
-        "nethttp: the server's certificate is for other names: it names localhost; the URL's \
-         host is 127.0.0.1; use one of its names in the URL, or pass --insecure"
+        format!(
+            "nethttp: GET {url}: the server's certificate is for other names: it names \
+             localhost; the URL's host is 127.0.0.1; use one of its names in the URL, or pass \
+             --insecure"
+        )
     );
 }
 

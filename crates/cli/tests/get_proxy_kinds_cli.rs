@@ -112,11 +112,12 @@ fn an_https_proxy_is_trusted_with_proxy_cacert() {
     // signature rather than an unknown issuer: the reason is the library's, the hint ours.)
     let err = ran.stderr.trim_end();
     assert!(
-        err.starts_with("nethttp: the proxy's certificate is not trusted: ")
-            && err.ends_with(
-                "; pass --proxy-cacert FILE (the proxy's certificate or its CA), or \
+        err.starts_with(&format!(
+            "nethttp: GET {url}: the proxy's certificate is not trusted: "
+        )) && err.ends_with(
+            "; pass --proxy-cacert FILE (the proxy's certificate or its CA), or \
                  --proxy-insecure"
-            ),
+        ),
         "{err}"
     );
 

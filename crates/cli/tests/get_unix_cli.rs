@@ -465,7 +465,8 @@ fn a_socket_nobody_listens_on_fails_naming_the_path() {
     assert_eq!(ran.status.code(), Some(1), "{}", ran.stderr);
     assert!(
         ran.stderr.contains(&format!(
-            "nethttp: dial failed: connect to unix socket {path}: No such file or directory"
+            "nethttp: GET http://example.test/: dial failed: connect to unix socket {path}: \
+             No such file or directory"
         )),
         "{}",
         ran.stderr

@@ -77,8 +77,14 @@ fn a_client_certificate_is_required_and_presented() {
         !without.status.success(),
         "served without a client certificate"
     );
+    assert!(without.stdout.is_empty(), "{}", without.stdout_str());
+    // TLS 1.3 finishes the client's side of the handshake before the server checks for a
+    // certificate: the refusal reaches the client as the server's alert, or, when the server
+    // has closed first, as the connection failing under the request.
     assert!(
-        without.stderr.contains("CertificateRequired"),
+        ["CertificateRequired", "broken pipe", "reset by peer"]
+            .iter()
+            .any(|why| without.stderr.contains(why)),
         "{}",
         without.stderr
     );
