@@ -5,7 +5,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use common::certs::{self_signed, TestCert};
@@ -57,7 +57,7 @@ async fn nginx(server: &TestCert, ca_pem: &str) -> Option<Nginx> {
         std::fs::create_dir_all(d.join("tmp").join(sub)).unwrap();
     }
     std::fs::write(d.join("ca.pem"), ca_pem).unwrap();
-    let new_syntax = nginx_knows_http2_on(&bin);
+    let new_syntax = common::peers::nginx_knows_http2_on(&bin);
     let (listen_h2, http2_on) = if new_syntax {
         ("", "http2 on;")
     } else {
@@ -109,22 +109,6 @@ http {{
         }
     }
     panic!("nginx did not start on any of 5 ports");
-}
-
-/// Whether this nginx takes `http2 on;` (1.25.1+) rather than `listen ... http2`.
-fn nginx_knows_http2_on(bin: &Path) -> bool {
-    let out = std::process::Command::new(bin).arg("-v").output().unwrap();
-    let v = String::from_utf8_lossy(&out.stderr).to_string();
-    let Some(ver) = v.split("nginx/").nth(1) else {
-        return false;
-    };
-    let nums: Vec<u32> = ver
-        .split(|c: char| !c.is_ascii_digit())
-        .filter(|s| !s.is_empty())
-        .take(3)
-        .map(|s| s.parse().unwrap_or(0))
-        .collect();
-    nums >= vec![1, 25, 1]
 }
 
 fn client(server: &TestCert, identity: Option<Identity>, http2: bool) -> Client {

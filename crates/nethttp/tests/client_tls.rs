@@ -444,25 +444,6 @@ impl Drop for Nginx {
     }
 }
 
-/// `listen ... http2` (nginx before 1.25.1) or `http2 on;` (since), by the version.
-fn nginx_h2_syntax(bin: &Path) -> bool {
-    let out = std::process::Command::new(bin)
-        .arg("-v")
-        .output()
-        .expect("nginx -v");
-    let text = String::from_utf8_lossy(&out.stderr).to_string();
-    let v: Vec<u32> = text
-        .split('/')
-        .nth(1)
-        .unwrap_or("")
-        .split(|c: char| !c.is_ascii_digit())
-        .filter_map(|p| p.parse().ok())
-        .take(3)
-        .collect();
-    // true: `http2 on;` is understood.
-    v >= vec![1, 25, 1]
-}
-
 impl Nginx {
     async fn start(bin: &Path, cert: &common::certs::TestCert) -> Nginx {
         static N: AtomicU64 = AtomicU64::new(0);
@@ -478,7 +459,7 @@ impl Nginx {
         for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
             std::fs::create_dir_all(dir.join(format!("tmp/{t}"))).unwrap();
         }
-        let new_syntax = nginx_h2_syntax(bin);
+        let new_syntax = common::peers::nginx_knows_http2_on(bin);
         for _ in 0..5 {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
                 .and_then(|l| l.local_addr())

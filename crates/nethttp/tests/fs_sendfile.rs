@@ -120,6 +120,29 @@ async fn read_pattern<R: AsyncRead + Unpin>(io: &mut R, n: usize, from: usize) {
 
 const GET_BIG: &[u8] = b"GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
 
+/// Bytes allocated (on this thread: server and client both) while `io` fetches the whole
+/// big file, after a first small exchange has warmed the connection's buffers and the
+/// server's recycled state.
+async fn allocated_for_the_big_file<I: AsyncRead + AsyncWriteExt + Unpin>(io: &mut I) -> usize {
+    io.write_all(b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    read_head(io).await;
+    read_pattern_text(io, b"small").await;
+
+    let before = allocated();
+    io.write_all(GET_BIG).await.unwrap();
+    let head = read_head(io).await;
+    assert!(
+        head.contains(&format!("content-length: {SIZE}\r\n")),
+        "{head}"
+    );
+    read_pattern(io, SIZE, 0).await;
+    let spent = allocated() - before;
+    eprintln!("allocated while sending: {spent} bytes");
+    spent
+}
+
 #[tokio::test]
 async fn a_file_over_tcp_costs_no_copy_through_user_space() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,23 +152,7 @@ async fn a_file_over_tcp_costs_no_copy_through_user_space() {
     let mut io = tokio::net::TcpStream::connect(h.local_addr())
         .await
         .unwrap();
-    // A first exchange warms the connection's buffers and the server's recycled state.
-    io.write_all(b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    read_head(&mut io).await;
-    read_pattern_text(&mut io, b"small").await;
-
-    let before = allocated();
-    io.write_all(GET_BIG).await.unwrap();
-    let head = read_head(&mut io).await;
-    assert!(
-        head.contains(&format!("content-length: {SIZE}\r\n")),
-        "{head}"
-    );
-    read_pattern(&mut io, SIZE, 0).await;
-    let spent = allocated() - before;
-    eprintln!("allocated while sending: {spent} bytes");
+    let spent = allocated_for_the_big_file(&mut io).await;
     assert!(
         spent < 16 << 10,
         "{spent} bytes allocated to send a {SIZE}-byte file over TCP"
@@ -162,18 +169,7 @@ async fn a_file_over_a_unix_socket_costs_no_copy_through_user_space() {
     let listener = server.bind_unix(&sock).unwrap();
     let _h = server.serve(listener, handler(Arc::new(path)));
     let mut io = tokio::net::UnixStream::connect(&sock).await.unwrap();
-    io.write_all(b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    read_head(&mut io).await;
-    read_pattern_text(&mut io, b"small").await;
-
-    let before = allocated();
-    io.write_all(GET_BIG).await.unwrap();
-    read_head(&mut io).await;
-    read_pattern(&mut io, SIZE, 0).await;
-    let spent = allocated() - before;
-    eprintln!("allocated while sending: {spent} bytes");
+    let spent = allocated_for_the_big_file(&mut io).await;
     assert!(
         spent < 16 << 10,
         "{spent} bytes allocated to send a {SIZE}-byte file over a Unix socket"
@@ -188,18 +184,7 @@ async fn a_file_over_in_memory_io_is_read_and_written_which_the_count_sees() {
     let (mut io, server_io) = tokio::io::duplex(64 << 10);
     let conn = Server::new().serve_connection(server_io, Arc::new(handler(Arc::new(path))));
     tokio::spawn(conn);
-    io.write_all(b"GET /small HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    read_head(&mut io).await;
-    read_pattern_text(&mut io, b"small").await;
-
-    let before = allocated();
-    io.write_all(GET_BIG).await.unwrap();
-    read_head(&mut io).await;
-    read_pattern(&mut io, SIZE, 0).await;
-    let spent = allocated() - before;
-    eprintln!("allocated while sending: {spent} bytes");
+    let spent = allocated_for_the_big_file(&mut io).await;
     assert!(
         spent >= SIZE,
         "only {spent} bytes allocated to read a {SIZE}-byte file: the count misses the copy"

@@ -164,13 +164,18 @@ impl DialRetry {
     /// (a uniform draw between half and all of it), so clients that failed together do not
     /// retry together.
     pub(crate) fn backoff(&self, attempt: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX))
-            .min(self.max_delay);
-        let half = exp / 2;
-        half + half.mul_f64(fastrand::f64())
+        jittered_backoff(self.base_delay, self.max_delay, attempt)
     }
+}
+
+/// `base * 2^attempt`, capped at `max`, then a uniform draw between half and all of it
+/// ("full jitter"), for every retry the client makes: dials and statuses alike.
+pub(crate) fn jittered_backoff(base: Duration, max: Duration, attempt: u32) -> Duration {
+    let exp = base
+        .saturating_mul(1u32.checked_shl(attempt.min(16)).unwrap_or(u32::MAX))
+        .min(max);
+    let half = exp / 2;
+    half + half.mul_f64(fastrand::f64())
 }
 
 /// Dial errors worth retrying: the host answered "not now" rather than "no".

@@ -72,20 +72,9 @@ impl StatusRetry {
         }
         let wait = match retry_after(headers, now) {
             Some(d) => d,
-            None => self.backoff(done),
+            None => super::retry::jittered_backoff(self.base_delay, self.max_delay, done),
         };
         (wait <= self.max_wait).then_some(wait)
-    }
-
-    /// Exponential backoff with jitter: a uniform draw between half and all of
-    /// `base_delay * 2^done`, capped at `max_delay`.
-    fn backoff(&self, done: u32) -> Duration {
-        let exp = self
-            .base_delay
-            .saturating_mul(1u32.checked_shl(done.min(16)).unwrap_or(u32::MAX))
-            .min(self.max_delay);
-        let half = exp / 2;
-        half + half.mul_f64(fastrand::f64())
     }
 }
 

@@ -107,6 +107,24 @@ pub fn node_ws() -> Option<(PathBuf, PathBuf)> {
     skip("Node's `ws` is not in target/node-peers (npm install --prefix target/node-peers ws@8)")
 }
 
+/// Whether this nginx takes `http2 on;` (1.25.1 and later) rather than `listen ... http2`.
+pub fn nginx_knows_http2_on(bin: &Path) -> bool {
+    let out = std::process::Command::new(bin)
+        .arg("-v")
+        .output()
+        .expect("nginx -v");
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    let v: Vec<u32> = text
+        .split('/')
+        .nth(1)
+        .unwrap_or("")
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|p| p.parse().ok())
+        .take(3)
+        .collect();
+    v >= vec![1, 25, 1]
+}
+
 /// Starts nginx in the foreground on the config `<dir>/nginx.conf` (prefix `dir`), and waits
 /// up to 10 s for its pid file, which nginx writes once its listening socket is bound.
 /// `None` if nginx exited first (say, its port was taken meanwhile: the caller may retry on
