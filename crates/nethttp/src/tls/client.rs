@@ -132,7 +132,8 @@ impl ClientTls {
 
     /// The rustls config to connect with, offering `h2` only if `http2`.
     pub(crate) fn build(&self, http2: bool) -> Result<Arc<rustls::ClientConfig>, Error> {
-        let builder = rustls::ClientConfig::builder_with_provider(super::provider())
+        let provider = super::crypto_provider()?;
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::with_cause(Kind::Tls, "TLS config failed", e))?;
         let mut config = match &self.verify {
@@ -142,7 +143,7 @@ impl ClientTls {
                 .with_client_cert_resolver(self.client_cert()),
             Verify::Roots(roots, own) => {
                 let webpki =
-                    WebPkiServerVerifier::builder_with_provider(roots.clone(), super::provider())
+                    WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
                         .build()
                         .map_err(|e| Error::with_cause(Kind::Tls, "TLS config failed", e))?;
                 builder
@@ -155,7 +156,7 @@ impl ClientTls {
             }
             Verify::Insecure => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAny(super::provider())))
+                .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
                 .with_client_cert_resolver(self.client_cert()),
         };
         config.alpn_protocols = if http2 {

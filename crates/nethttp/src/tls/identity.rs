@@ -40,7 +40,7 @@ impl Identity {
     pub fn from_pem(cert_chain: &[u8], key: &[u8]) -> Result<Identity, Error> {
         let chain: Vec<CertificateDer<'static>> = super::pem::certs(cert_chain)?;
         let key: PrivateKeyDer<'static> = super::pem::private_key(key)?;
-        let provider = super::provider();
+        let provider = super::crypto_provider()?;
         let certified = CertifiedKey::from_der(chain, key, &provider).map_err(|e| {
             Error::with_cause(Kind::Usage, "client certificate and key do not fit", e)
         })?;

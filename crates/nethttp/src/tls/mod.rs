@@ -32,8 +32,42 @@ pub(crate) const ALPN_H2: &[u8] = b"h2";
 /// ALPN protocol id of HTTP/1.1.
 pub(crate) const ALPN_HTTP11: &[u8] = b"http/1.1";
 
-/// The crypto provider every config here is built with (ring), named explicitly so the
-/// process-wide default never matters.
-fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
-    std::sync::Arc::new(rustls::crypto::ring::default_provider())
+/// The crypto provider every TLS config this crate builds uses, in rustls's order: the
+/// process default if one was installed (`CryptoProvider::install_default`), else the one
+/// this crate was built with (feature `aws-lc-rs` if on, else `ring`). Never installs
+/// anything process-wide. Hand it to configs built for [`ClientTls::from_config`] or
+/// [`ServerTls::from_config`] to keep one backend in the process.
+///
+/// Fails with [`ErrorKind::Tls`](crate::ErrorKind::Tls) only in a build with neither feature
+/// and no process default.
+pub fn crypto_provider() -> Result<Arc<CryptoProvider>, crate::Error> {
+    if let Some(installed) = CryptoProvider::get_default() {
+        return Ok(installed.clone());
+    }
+    built_in().ok_or_else(|| {
+        crate::Error::new(
+            crate::ErrorKind::Tls,
+            "no TLS crypto provider: build nethttp with feature `ring` or `aws-lc-rs`, or \
+             install a process default with CryptoProvider::install_default",
+        )
+    })
+}
+
+use rustls::crypto::CryptoProvider;
+use std::sync::Arc;
+
+/// The provider compiled in by feature, built once.
+fn built_in() -> Option<Arc<CryptoProvider>> {
+    static BUILT: std::sync::OnceLock<Option<Arc<CryptoProvider>>> = std::sync::OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            #[cfg(feature = "aws-lc-rs")]
+            let chosen = Some(rustls::crypto::aws_lc_rs::default_provider());
+            #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+            let chosen = Some(rustls::crypto::ring::default_provider());
+            #[cfg(not(any(feature = "ring", feature = "aws-lc-rs")))]
+            let chosen: Option<CryptoProvider> = None;
+            chosen.map(Arc::new)
+        })
+        .clone()
 }

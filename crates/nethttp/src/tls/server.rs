@@ -66,7 +66,7 @@ impl ServerTls {
     pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, Error> {
         let certs = super::pem::certs(cert_pem)?;
         let key = super::pem::private_key(key_pem)?;
-        let mut config = rustls::ServerConfig::builder_with_provider(super::provider())
+        let mut config = rustls::ServerConfig::builder_with_provider(super::crypto_provider()?)
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::with_cause(Kind::Tls, "TLS config failed", e))?
             .with_no_client_auth()
@@ -109,11 +109,11 @@ impl ServerTls {
         }
         let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
             Arc::new(roots),
-            super::provider(),
+            super::crypto_provider()?,
         )
         .build()
         .map_err(|e| Error::with_cause(Kind::Usage, "client CA unusable", e))?;
-        let mut config = rustls::ServerConfig::builder_with_provider(super::provider())
+        let mut config = rustls::ServerConfig::builder_with_provider(super::crypto_provider()?)
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::with_cause(Kind::Tls, "TLS config failed", e))?
             .with_client_cert_verifier(verifier)
