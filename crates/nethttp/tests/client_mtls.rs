@@ -8,38 +8,10 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::certs::{self_signed, TestCert};
+use common::certs::{client_pki, self_signed, TestCert};
 use common::peers::{peer, start_nginx};
 use nethttp::tls::Identity;
 use nethttp::Client;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
-
-/// A CA and a client certificate it signed, as PEM.
-struct ClientPki {
-    ca_pem: String,
-    cert_pem: String,
-    key_pem: String,
-}
-
-fn client_pki(cn: &str) -> ClientPki {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, format!("{cn} CA"));
-    let ca = ca_params.self_signed(&ca_key).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let cert = params.signed_by(&key, &issuer).unwrap();
-    ClientPki {
-        ca_pem: ca.pem(),
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
-    }
-}
 
 /// nginx on TLS (HTTP/1.1 and HTTP/2) that requires a client certificate from `ca_pem` and
 /// answers with what it verified.

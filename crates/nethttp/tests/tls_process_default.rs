@@ -30,10 +30,9 @@ async fn an_installed_process_default_is_used_by_server_and_client() {
     assert_eq!(now.cipher_suites.len(), 1);
     assert!(Arc::ptr_eq(&now, CryptoProvider::get_default().unwrap()));
 
-    let server = TestServer::start_tls(|req: HttpRequest| async move {
-        format!("{:?}", req.version())
-    })
-    .await;
+    let server =
+        TestServer::start_tls(|req: HttpRequest| async move { format!("{:?}", req.version()) })
+            .await;
     // Our client (its config built now, on the installed default) against our server
     // (likewise): both sides can only agree on the one suite.
     let res = server.client().get(server.url("/")).send().await.unwrap();

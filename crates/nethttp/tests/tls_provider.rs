@@ -8,9 +8,9 @@ mod common;
 use std::io::{Read, Write};
 use std::sync::Arc;
 
+use http::Version;
 use nethttp::test::TestServer;
 use nethttp::tls::rustls::{self, pki_types::ServerName, NamedGroup};
-use http::Version;
 use nethttp::HttpRequest;
 
 /// Whether the crate was built to use AWS-LC.

@@ -23,9 +23,38 @@ pub(crate) struct ConnEvents {
     pub request_start: Option<Instant>,
     /// Set when the server attaches connection addresses to requests.
     pub info: Option<ConnInfo>,
+    /// The TLS connection's details, set with `info` on a TLS connection.
+    pub tls: Option<crate::tls::TlsInfo>,
+}
+
+/// What the server attaches to each request of a connection when `conn_info` is on: its
+/// [`ConnInfo`], and on TLS its [`crate::tls::TlsInfo`].
+#[derive(Clone)]
+pub(crate) struct Attached {
+    info: ConnInfo,
+    tls: Option<crate::tls::TlsInfo>,
+}
+
+impl Attached {
+    /// Puts both in a request's extensions.
+    pub(crate) fn insert_into(self, ext: &mut http::Extensions) {
+        ext.insert(self.info);
+        if let Some(tls) = self.tls {
+            ext.insert(tls);
+        }
+    }
 }
 
 impl ConnEvents {
+    /// What to attach to the connection's next request, if anything.
+    #[inline]
+    pub(crate) fn attached(&self) -> Option<Attached> {
+        self.info.map(|info| Attached {
+            info,
+            tls: self.tls.clone(),
+        })
+    }
+
     pub(crate) fn new(
         remote: SocketAddr,
         hook: Option<ConnStateHook>,
@@ -38,6 +67,7 @@ impl ConnEvents {
             phase,
             request_start: None,
             info: None,
+            tls: None,
         };
         ev.report(ConnState::New);
         ev

@@ -8,7 +8,7 @@ mod events;
 mod phase;
 mod state;
 
-pub(crate) use events::ConnEvents;
+pub(crate) use events::{Attached, ConnEvents};
 pub(crate) use phase::Phase;
 pub(crate) use state::NO_ADDR;
 pub use state::{ConnInfo, ConnState, ConnStateHook, Peer, PeerCred};

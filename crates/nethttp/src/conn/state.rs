@@ -41,7 +41,9 @@ pub struct ConnInfo {
     /// What kind of peer it is.
     pub peer: Peer,
     /// Whether the connection is TLS (the server's [`crate::ServerTls`]): Go's
-    /// `Request.TLS != nil`, what a proxy's `X-Forwarded-Proto` says.
+    /// `Request.TLS != nil`, what a proxy's `X-Forwarded-Proto` says. The handshake's details
+    /// (the client's certificates among them) are a [`crate::tls::TlsInfo`] in the same
+    /// extensions.
     pub tls: bool,
 }
 

@@ -338,7 +338,9 @@ impl Server {
         self
     }
 
-    /// Attach a [`ConnInfo`] (client and server addresses) to every request's extensions.
+    /// Attach a [`ConnInfo`] (client and server addresses) to every request's extensions, and
+    /// on a TLS connection a [`crate::tls::TlsInfo`] (the client's certificate chain under
+    /// mutual TLS, SNI, ALPN, version, cipher suite; shared by the connection's requests).
     /// Default: off — it costs an allocation per request, which a server that does not log
     /// or filter by address should not pay.
     pub fn conn_info(mut self, on: bool) -> Self {

@@ -374,7 +374,7 @@ async fn serve_tls_tcp<H: Handler>(
     else {
         return;
     };
-    mark_tls(&mut events);
+    mark_tls(&mut events, tls_stream.get_ref().1);
     match &ctx.h2 {
         Some(cfg) if crate::tls::chose_h2(&tls_stream) => {
             h2::serve(tls_stream, &stall, &ctx.handler, cfg, &mut events, phase).await
@@ -443,7 +443,7 @@ async fn serve_tls_other<H: Handler>(
     else {
         return;
     };
-    mark_tls(&mut events);
+    mark_tls(&mut events, tls_stream.get_ref().1);
     let is_h2 = crate::tls::chose_h2(&tls_stream);
     let io = BoxedIo::new(tls_stream);
     match &ctx.h2 {
@@ -457,10 +457,11 @@ async fn serve_tls_other<H: Handler>(
 }
 
 /// Records in the connection's [`ConnInfo`] (when the server attaches one) that its requests
-/// arrived over TLS.
-fn mark_tls(events: &mut ConnEvents) {
+/// arrived over TLS, and keeps the handshake's details for them.
+fn mark_tls(events: &mut ConnEvents, conn: &rustls::ServerConnection) {
     if let Some(info) = events.info.as_mut() {
         info.tls = true;
+        events.tls = Some(crate::tls::TlsInfo::of(conn));
     }
 }
 

@@ -6,6 +6,7 @@
 mod client;
 mod handshake;
 mod identity;
+mod info;
 mod pem;
 mod reject;
 mod server;
@@ -16,6 +17,7 @@ mod verify;
 
 pub use client::ClientTls;
 pub use identity::Identity;
+pub use info::TlsInfo;
 pub use server::ServerTls;
 
 /// The rustls this crate is built with, for configs passed to [`ClientTls::from_config`] and

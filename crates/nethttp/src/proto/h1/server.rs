@@ -610,8 +610,8 @@ where
         // The placeholder map `Request::new` made owns no memory (`HeaderMap::new` does not
         // allocate): replaced without running its drop.
         std::mem::forget(std::mem::replace(req.headers_mut(), head.headers));
-        if let Some(info) = events.info {
-            req.extensions_mut().insert(info);
+        if let Some(attached) = events.attached() {
+            attached.insert_into(req.extensions_mut());
         }
         if head.upgrade {
             let (pending, on_upgrade) = Pending::new();

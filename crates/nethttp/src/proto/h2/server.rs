@@ -23,7 +23,7 @@ use super::budget::SendBudget;
 use super::recv::{content_length, RecvBody};
 use super::send::{self, PipeError};
 use crate::body::Body;
-use crate::conn::{ConnEvents, ConnInfo, ConnState, Phase};
+use crate::conn::{Attached, ConnEvents, ConnState, Phase};
 use crate::handler::{text_response, CatchUnwind, Handler, HttpRequest, HttpResponse};
 use crate::interim;
 use crate::net::stall::WriteStall;
@@ -181,7 +181,7 @@ pub(crate) async fn serve<T, H>(
                         respond,
                         handler.clone(),
                         cfg.clone(),
-                        events.info,
+                        events.attached(),
                         task,
                     )));
                 }
@@ -283,7 +283,7 @@ fn stream_task<H: Handler>(
     mut respond: SendResponse<Bytes>,
     handler: Arc<H>,
     cfg: Arc<H2Config>,
-    info: Option<ConnInfo>,
+    info: Option<Attached>,
     task: StreamTask,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
     let start = start_stream(req, &mut respond, &cfg, info);
@@ -353,7 +353,7 @@ fn start_stream(
     req: Request<RecvStream>,
     respond: &mut SendResponse<Bytes>,
     cfg: &H2Config,
-    info: Option<ConnInfo>,
+    info: Option<Attached>,
 ) -> Start {
     let (mut parts, recv) = req.into_parts();
     // h2 checks names and most of the rules of RFC 9113 §8.2; a value with leading or
@@ -378,7 +378,7 @@ fn start_stream(
         let (pending, on_upgrade) = Pending::new();
         parts.extensions.insert(on_upgrade);
         if let Some(info) = info {
-            parts.extensions.insert(info);
+            info.insert_into(&mut parts.extensions);
         }
         return Start::Call {
             request: Request::from_parts(parts, Body::empty()),
@@ -413,7 +413,7 @@ fn start_stream(
         Body::from_incoming(body)
     };
     if let Some(info) = info {
-        parts.extensions.insert(info);
+        info.insert_into(&mut parts.extensions);
     }
     Start::Call {
         request: Request::from_parts(parts, body),
