@@ -27,9 +27,23 @@ fn socks5h_sends_the_name_and_socks5_an_address() {
     let url = format!("http://localhost:{port}/");
     for scheme in ["socks5h", "socks5"] {
         let via = format!("{scheme}://{}", proxy.authority());
-        let ran = run_nethttp(&["get", "-x", &via, &url], LIMIT);
+        let ran = run_nethttp(&["get", "-v", "-x", &via, &url], LIMIT);
         assert!(ran.status.success(), "{scheme}: {}", ran.stderr);
         assert_eq!(ran.stdout_str(), "Hello, World!");
+        // `-v` shows the tunnel, after the connect to the proxy and before the request.
+        let tunnel = format!("* SOCKS5 tunnel to localhost:{port} through the proxy");
+        let at = |needle: &str| {
+            ran.stderr
+                .find(needle)
+                .unwrap_or_else(|| panic!("{scheme}: no {needle:?} in\n{}", ran.stderr))
+        };
+        assert!(at("* connect ") < at(&tunnel), "{}", ran.stderr);
+        assert!(at(&tunnel) < at("* tunnel: open in "), "{}", ran.stderr);
+        assert!(
+            at("* tunnel: open in ") < at("* request written"),
+            "{}",
+            ran.stderr
+        );
     }
     assert_eq!(
         proxy.targets(),

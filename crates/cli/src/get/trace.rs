@@ -1,6 +1,7 @@
 //! `nethttp get -v`: a `Trace` that prints one line per phase of the exchange on stderr —
 //! connection (new or reused, with its idle time; HTTP/2 and its streams in flight), DNS,
-//! connect, TLS handshake (with the ALPN protocol), request written, first response byte,
+//! connect, TLS to an `https://` proxy, the tunnel through a proxy (SOCKS5 or CONNECT), TLS
+//! handshake (with the ALPN protocol), request written, first response byte,
 //! redirects followed — each with how long the phase took, and the total at the end.
 
 use std::io;
@@ -8,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use nethttp::client::{ConnectKey, GotConn, Trace};
+use nethttp::client::{ConnectKey, GotConn, Trace, Tunnel};
 
 /// Prints each phase as it ends; retries and redirects print their phases again.
 pub struct Verbose {
@@ -22,6 +23,8 @@ struct Marks {
     dns_started: Instant,
     connects: Vec<(SocketAddr, Instant)>,
     tls_started: Instant,
+    proxy_tls_started: Instant,
+    tunnel_started: Instant,
     got_conn: Instant,
     wrote: Option<Instant>,
 }
@@ -36,6 +39,8 @@ impl Verbose {
                 dns_started: start,
                 connects: Vec::new(),
                 tls_started: start,
+                proxy_tls_started: start,
+                tunnel_started: start,
                 got_conn: start,
                 wrote: None,
             }),
@@ -154,6 +159,41 @@ impl Trace for Verbose {
                 ));
             }
             Some(e) => line(format_args!("TLS handshake: failed in {}: {e}", ms(took))),
+        }
+    }
+
+    fn proxy_tls_handshake_start(&self, _proxy_host: &str) {
+        self.marks().proxy_tls_started = Instant::now();
+    }
+
+    fn proxy_tls_handshake_done(&self, err: Option<&nethttp::Error>) {
+        let took = self.marks().proxy_tls_started.elapsed();
+        match err {
+            None => line(format_args!(
+                "TLS handshake with the proxy: ok in {}",
+                ms(took)
+            )),
+            Some(e) => line(format_args!(
+                "TLS handshake with the proxy: failed in {}: {e}",
+                ms(took)
+            )),
+        }
+    }
+
+    fn proxy_tunnel_start(&self, how: Tunnel, target: &str) {
+        self.marks().tunnel_started = Instant::now();
+        let how = match how {
+            Tunnel::Socks5 => "SOCKS5",
+            _ => "CONNECT",
+        };
+        line(format_args!("{how} tunnel to {target} through the proxy"));
+    }
+
+    fn proxy_tunnel_done(&self, err: Option<&nethttp::Error>) {
+        let took = self.marks().tunnel_started.elapsed();
+        match err {
+            None => line(format_args!("tunnel: open in {}", ms(took))),
+            Some(e) => line(format_args!("tunnel: failed in {}: {e}", ms(took))),
         }
     }
 

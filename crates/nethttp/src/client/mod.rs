@@ -48,5 +48,5 @@ pub use request::RequestBuilder;
 pub use response::ResponseExt;
 pub use retry::DialRetry;
 pub use status_retry::StatusRetry;
-pub use trace::{GotConn, Trace, TraceHook};
+pub use trace::{GotConn, Trace, TraceHook, Tunnel};
 pub use transport::{Transport, TransportBuilder, DEFAULT_MAX_DECOMPRESSED};

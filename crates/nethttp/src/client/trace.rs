@@ -30,6 +30,17 @@ pub struct GotConn {
     pub streams_in_flight: usize,
 }
 
+/// How a new connection goes through its proxy to the target, in
+/// [`Trace::proxy_tunnel_start`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Tunnel {
+    /// The SOCKS5 handshake (RFC 1928), credentials included (RFC 1929).
+    Socks5,
+    /// An HTTP `CONNECT` to an `http://` or `https://` proxy (an https target).
+    Connect,
+}
+
 /// Callbacks at each phase of a request. Every method does nothing by default; they run on the
 /// request's task and should return quickly. Retries and redirects call them again.
 pub trait Trace: Send + Sync + 'static {
@@ -50,6 +61,16 @@ pub trait Trace: Send + Sync + 'static {
     /// A TLS handshake finished: the protocol ALPN chose (`h2`, `http/1.1`, or none), or
     /// the error.
     fn tls_handshake_done(&self, _alpn: Option<&[u8]>, _err: Option<&Error>) {}
+    /// A TLS handshake with an `https://` proxy starts (before any tunnel through it; the
+    /// target's own handshake, if any, is reported by `tls_handshake_*` after the tunnel).
+    fn proxy_tls_handshake_start(&self, _proxy_host: &str) {}
+    /// The handshake with the proxy finished, or failed.
+    fn proxy_tls_handshake_done(&self, _err: Option<&Error>) {}
+    /// The tunnel to `target` (`host:port`) through the proxy starts: a SOCKS5 handshake or
+    /// an HTTP `CONNECT`. A plain http request through an HTTP proxy has no tunnel.
+    fn proxy_tunnel_start(&self, _how: Tunnel, _target: &str) {}
+    /// The proxy has connected the tunnel, or refused or failed it.
+    fn proxy_tunnel_done(&self, _err: Option<&Error>) {}
     /// The request (head and body) was written, or writing failed.
     fn wrote_request(&self, _err: Option<&Error>) {}
     /// The first byte of the response arrived.

@@ -31,7 +31,7 @@ use super::proxy::{Proxy, ProxyKind, ProxyUrl};
 use super::proxy_config::{Proxies, ProxyFn};
 use super::retry::{self, DialRetry, RetryBudget};
 use super::socks5;
-use super::trace::{GotConn, Observe, Trace, TraceHook};
+use super::trace::{GotConn, Observe, Trace, TraceHook, Tunnel};
 use crate::body::Body;
 use crate::error::{BoxError, Error, Kind};
 use crate::net::{DialEvents, Dialer, Overrides, Resolve, SystemResolver};
@@ -1184,46 +1184,55 @@ impl Transport {
                     .socks_auth
                     .as_ref()
                     .map(|a| (&a.user[..], &a.password[..]));
-                Ok(match link {
-                    Link::Tcp(mut tcp) => {
-                        socks5::connect(&mut tcp, &target, auth, timeout).await?;
-                        Link::Tcp(tcp)
-                    }
-                    Link::Other(mut io, fd) => {
-                        socks5::connect(&mut io, &target, auth, timeout).await?;
-                        Link::Other(io, fd)
-                    }
-                })
+                tunnel_start(trace, Tunnel::Socks5, key);
+                let linked = match link {
+                    Link::Tcp(mut tcp) => socks5::connect(&mut tcp, &target, auth, timeout)
+                        .await
+                        .map(|()| Link::Tcp(tcp)),
+                    Link::Other(mut io, fd) => socks5::connect(&mut io, &target, auth, timeout)
+                        .await
+                        .map(|()| Link::Other(io, fd)),
+                };
+                tunnel_done(trace, linked)
             }
             ProxyKind::Http | ProxyKind::Https => {
                 let link = match proxy.kind {
-                    ProxyKind::Https => self.proxy_tls(link, proxy).await?,
+                    ProxyKind::Https => self.proxy_tls(link, proxy, trace).await?,
                     _ => link,
                 };
                 if key.scheme == Scheme::Http {
                     return Ok(link);
                 }
                 let auth = proxy.auth.as_ref();
-                Ok(match link {
-                    Link::Tcp(tcp) => {
-                        Link::Tcp(super::tunnel::connect(tcp, host, port, auth, timeout).await?)
-                    }
-                    Link::Other(io, fd) => Link::Other(
-                        super::tunnel::connect(io, host, port, auth, timeout).await?,
-                        fd,
-                    ),
-                })
+                tunnel_start(trace, Tunnel::Connect, key);
+                let linked = match link {
+                    Link::Tcp(tcp) => super::tunnel::connect(tcp, host, port, auth, timeout)
+                        .await
+                        .map(Link::Tcp),
+                    Link::Other(io, fd) => super::tunnel::connect(io, host, port, auth, timeout)
+                        .await
+                        .map(|io| Link::Other(io, fd)),
+                };
+                tunnel_done(trace, linked)
             }
         }
     }
 
     /// TLS to an `https://` proxy over the stream to it, boxed once; the socket's descriptor
     /// stays known for the pool's checks.
-    async fn proxy_tls(&self, link: Link, proxy: &Proxy) -> Result<Link, Error> {
+    async fn proxy_tls(
+        &self,
+        link: Link,
+        proxy: &Proxy,
+        trace: Option<&dyn Trace>,
+    ) -> Result<Link, Error> {
         let inner = &*self.inner;
         let (config, timeout) = (inner.proxy_tls.clone(), inner.proxy_tls_handshake_timeout);
         let host = &*proxy.host;
         let peer = crate::tls::Peer::Proxy;
+        if let Some(t) = trace {
+            t.proxy_tls_handshake_start(host);
+        }
         let tls = match link {
             Link::Tcp(tcp) => {
                 let fd = tcp.as_raw_fd();
@@ -1235,7 +1244,11 @@ impl Transport {
                 tls.map(|s| Link::Other(BoxedIo::new(s), fd))
             }
         };
-        tls.map_err(Error::at_proxy)
+        let tls = tls.map_err(Error::at_proxy);
+        if let Some(t) = trace {
+            t.proxy_tls_handshake_done(tls.as_ref().err());
+        }
+        tls
     }
 
     /// The address a `socks5://` proxy is asked to connect to: an IP literal as it is, a name
@@ -1368,4 +1381,20 @@ async fn connect_within(
 /// The `User-Agent` sent when the caller sets none.
 pub(crate) fn default_user_agent() -> HeaderValue {
     HeaderValue::from_static(concat!("nethttp/", env!("CARGO_PKG_VERSION")))
+}
+
+/// Tells the trace a tunnel to the key's target starts.
+fn tunnel_start(trace: Option<&dyn Trace>, how: Tunnel, key: &ConnectKey) {
+    if let Some(t) = trace {
+        let target = crate::client::Destination::new(key.scheme, &key.host, key.port);
+        t.proxy_tunnel_start(how, &target.to_string());
+    }
+}
+
+/// Tells the trace how the tunnel ended, and passes the result on.
+fn tunnel_done(trace: Option<&dyn Trace>, linked: Result<Link, Error>) -> Result<Link, Error> {
+    if let Some(t) = trace {
+        t.proxy_tunnel_done(linked.as_ref().err());
+    }
+    linked
 }
