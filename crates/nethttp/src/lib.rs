@@ -136,6 +136,7 @@ pub mod client;
 pub(crate) mod conn;
 #[cfg(feature = "cookie")]
 pub mod cookie;
+pub mod debug;
 pub mod error;
 pub mod fs;
 #[cfg(feature = "fuzzing")]

@@ -335,7 +335,20 @@ enum Step {
     WaitH2(oneshot::Receiver<()>),
 }
 
+/// What a pool's handles share, named for the debug registry's weak references.
+pub(crate) type PoolShared = Shared;
+
 impl Pool {
+    /// A weak reference to the pool, for the debug registry.
+    pub(crate) fn downgrade(&self) -> std::sync::Weak<Shared> {
+        Arc::downgrade(&self.shared)
+    }
+
+    /// The pool a registry reference leads back to.
+    pub(crate) fn from_shared(shared: Arc<Shared>) -> Pool {
+        Pool { shared }
+    }
+
     pub(crate) fn new(cfg: PoolConfig) -> Pool {
         Pool {
             shared: Arc::new(Shared {

@@ -698,9 +698,11 @@ impl TransportBuilder {
             Via::Unix(path) => Some(Arc::new(super::unix::UnixSocket(path))),
             Via::Connector(c) => Some(c),
         };
+        let pool = Pool::new(self.pool);
+        crate::debug::registry::add_pool(&pool);
         Ok(Transport {
             inner: Arc::new(Inner {
-                pool: Pool::new(self.pool),
+                pool,
                 dialer: self.dialer,
                 resolver: self.resolution.build(),
                 connector,

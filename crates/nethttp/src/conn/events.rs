@@ -25,6 +25,8 @@ pub(crate) struct ConnEvents {
     pub info: Option<ConnInfo>,
     /// The TLS connection's details, set with `info` on a TLS connection.
     pub tls: Option<crate::tls::TlsInfo>,
+    /// The connection's live record, when the server tracks its connections.
+    pub track: Option<super::track::Tracked>,
 }
 
 /// What the server attaches to each request of a connection when `conn_info` is on: its
@@ -68,6 +70,7 @@ impl ConnEvents {
             request_start: None,
             info: None,
             tls: None,
+            track: None,
         };
         ev.report(ConnState::New);
         ev
@@ -79,6 +82,9 @@ impl ConnEvents {
         if self.state != state {
             self.state = state;
             self.report(state);
+            if let Some(t) = &self.track {
+                t.set_state(state);
+            }
         }
     }
 

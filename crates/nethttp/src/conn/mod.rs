@@ -7,6 +7,7 @@
 mod events;
 mod phase;
 mod state;
+pub(crate) mod track;
 
 pub(crate) use events::{Attached, ConnEvents};
 pub(crate) use phase::Phase;

@@ -9,6 +9,7 @@ mod listener;
 mod resolve;
 mod socket;
 pub(crate) mod stall;
+pub(crate) mod tcp_info;
 mod unix;
 
 pub use accept::Accept;

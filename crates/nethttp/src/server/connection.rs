@@ -98,7 +98,7 @@ impl Server {
     {
         let shared = Shared::new();
         let phase = shared.phase.subscribe();
-        let ctx = Ctx::new(self, handler, shared.clone());
+        let ctx = Ctx::new(self, handler, shared.clone(), None);
         let serving = async move { serve_conn(io, None, &ctx, phase).await };
         Connection {
             shared,

@@ -56,6 +56,7 @@ pub struct Server {
     socket: SocketOptions,
     conn_state_hook: Option<ConnStateHook>,
     conn_info: bool,
+    track_connections: bool,
     tls: Option<ServerTls>,
     http2: bool,
     h2: Http2Settings,
@@ -125,6 +126,7 @@ impl Server {
             socket: SocketOptions::default(),
             conn_state_hook: None,
             conn_info: false,
+            track_connections: false,
             tls: None,
             http2: true,
             h2: Http2Settings {
@@ -345,6 +347,15 @@ impl Server {
     /// or filter by address should not pay.
     pub fn conn_info(mut self, on: bool) -> Self {
         self.conn_info = on;
+        self
+    }
+
+    /// Keep a live record of every open connection (its peer, protocol, state, age, requests
+    /// served and the request it is busy with) for [`crate::debug::handler`]'s page and the
+    /// connection gauges of [`crate::debug::metrics`]. Default: off — it costs a record per
+    /// connection and a few relaxed stores per request.
+    pub fn track_connections(mut self, on: bool) -> Self {
+        self.track_connections = on;
         self
     }
 

@@ -12,6 +12,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -25,6 +26,7 @@ use tokio::time::Instant;
 
 use super::shutdown::{LiveGuard, ServerHandle, Shared};
 use super::Server;
+use crate::conn::track::{ConnTable, Proto};
 use crate::conn::{ConnEvents, ConnInfo, ConnStateHook, PeerCred, Phase, NO_ADDR};
 use crate::handler::Handler;
 use crate::net::stall::{WatchWrites, WriteStall};
@@ -47,11 +49,19 @@ pub(super) struct Ctx<H> {
     tls: Option<ServerTls>,
     /// `None` when HTTP/2 is off.
     h2: Option<Arc<H2Config>>,
+    /// The live records of open connections, when the server tracks them.
+    pub(super) table: Option<Arc<ConnTable>>,
 }
 
 impl<H: Handler> Ctx<H> {
-    pub(super) fn new(server: &Server, handler: Arc<H>, shared: Arc<Shared>) -> Self {
+    pub(super) fn new(
+        server: &Server,
+        handler: Arc<H>,
+        shared: Arc<Shared>,
+        table: Option<Arc<ConnTable>>,
+    ) -> Self {
         Ctx {
+            table,
             handler,
             cfg: Arc::new(server.conn_config(shared.upgraded.clone())),
             socket: server.socket.clone(),
@@ -73,8 +83,13 @@ pub(super) fn start<H: Handler, A: Accept>(
     handler: Arc<H>,
 ) -> ServerHandle {
     let shared = Shared::new();
-    let ctx = Arc::new(Ctx::new(server, handler, shared.clone()));
-    let addrs = listeners.iter().filter_map(Accept::local_addr).collect();
+    let addrs: Vec<SocketAddr> = listeners.iter().filter_map(Accept::local_addr).collect();
+    let table = server.track_connections.then(|| {
+        let table = ConnTable::new(addrs.clone());
+        crate::debug::registry::add_server(&table);
+        table
+    });
+    let ctx = Arc::new(Ctx::new(server, handler, shared.clone(), table));
     let loops = listeners
         .into_iter()
         .map(|l| tokio::spawn(accept_loop(l, ctx.clone())))
@@ -243,7 +258,10 @@ where
 
 /// A socket the server serves with everything sockets allow (peeks, idle waits without a
 /// buffer, the client-gone watch): TCP, or a Unix domain socket.
-trait Socket: ConnIo<Read: Sync, Write: Sync> + Sync {
+trait Socket: ConnIo<Read: Sync, Write: Sync> + Sync + AsRawFd {
+    /// The server's end, for the connection's live record (none for a Unix socket).
+    fn local(&self) -> Option<SocketAddr>;
+
     /// Applies the server's socket options (TCP's) and says who the peer is: the address for
     /// the state hook, and the [`ConnInfo`] when the server attaches it.
     fn describe(
@@ -255,6 +273,10 @@ trait Socket: ConnIo<Read: Sync, Write: Sync> + Sync {
 }
 
 impl Socket for TcpStream {
+    fn local(&self) -> Option<SocketAddr> {
+        self.local_addr().ok()
+    }
+
     fn describe(
         &self,
         remote: Option<SocketAddr>,
@@ -274,6 +296,10 @@ impl Socket for TcpStream {
 }
 
 impl Socket for UnixStream {
+    fn local(&self) -> Option<SocketAddr> {
+        None
+    }
+
     fn describe(
         &self,
         _remote: Option<SocketAddr>,
@@ -332,6 +358,7 @@ async fn serve_socket<H: Handler, S: Socket>(
     )
     .await;
     if let (Opening::Http2, Some(cfg)) = (opened, &ctx.h2) {
+        mark_proto(&events, Proto::Http2, false);
         let stall = WriteStall::new();
         let io = WatchWrites::new(stream, stall.clone());
         let serving = h2::serve(io, &stall, &ctx.handler, cfg, &mut events, phase);
@@ -341,6 +368,7 @@ async fn serve_socket<H: Handler, S: Socket>(
     if let Opening::Close = opened {
         return;
     }
+    mark_proto(&events, Proto::Http1, false);
     let (rd, wr) = stream.split();
     serve_h1(rd, wr, first_deadline, ctx, events, phase).await
 }
@@ -356,6 +384,9 @@ fn socket_events<H, S: Socket>(
     let (remote, info) = stream.describe(remote, &ctx.socket, ctx.conn_info);
     let mut events = ConnEvents::new(remote, ctx.hook.clone(), phase.clone());
     events.info = info;
+    if let Some(table) = &ctx.table {
+        events.track = Some(table.open(remote, stream.local(), Some(stream.as_raw_fd())));
+    }
     events
 }
 
@@ -375,8 +406,14 @@ async fn serve_tls_tcp<H: Handler>(
         return;
     };
     mark_tls(&mut events, tls_stream.get_ref().1);
+    let is_h2 = ctx.h2.is_some() && crate::tls::chose_h2(&tls_stream);
+    mark_proto(
+        &events,
+        if is_h2 { Proto::Http2 } else { Proto::Http1 },
+        true,
+    );
     match &ctx.h2 {
-        Some(cfg) if crate::tls::chose_h2(&tls_stream) => {
+        Some(cfg) if is_h2 => {
             h2::serve(tls_stream, &stall, &ctx.handler, cfg, &mut events, phase).await
         }
         _ => {
@@ -397,6 +434,9 @@ async fn serve_other<H: Handler>(
     mut phase: watch::Receiver<Phase>,
 ) {
     let mut events = ConnEvents::new(remote.unwrap_or(NO_ADDR), ctx.hook.clone(), phase.clone());
+    if let Some(table) = &ctx.table {
+        events.track = Some(table.open(remote.unwrap_or(NO_ADDR), None, None));
+    }
     if let Some(tls) = &ctx.tls {
         serve_tls_other(tls, io, ctx, events, phase).await;
         return;
@@ -407,6 +447,7 @@ async fn serve_other<H: Handler>(
     let opened = opening(&mut io, &mut buf, first_deadline, ctx, &mut phase).await;
     match (opened, &ctx.h2) {
         (Opening::Http2, Some(cfg)) => {
+            mark_proto(&events, Proto::Http2, false);
             // What the sniff read goes to HTTP/2 first.
             let stall = WriteStall::new();
             let io = BoxedIo::new(WatchWrites::new(
@@ -417,6 +458,7 @@ async fn serve_other<H: Handler>(
         }
         (Opening::Close, _) => {}
         _ => {
+            mark_proto(&events, Proto::Http1, false);
             // What the sniff read is the start of the first request.
             let io = if buf.is_empty() {
                 io
@@ -445,6 +487,15 @@ async fn serve_tls_other<H: Handler>(
     };
     mark_tls(&mut events, tls_stream.get_ref().1);
     let is_h2 = crate::tls::chose_h2(&tls_stream);
+    mark_proto(
+        &events,
+        if is_h2 && ctx.h2.is_some() {
+            Proto::Http2
+        } else {
+            Proto::Http1
+        },
+        true,
+    );
     let io = BoxedIo::new(tls_stream);
     match &ctx.h2 {
         Some(cfg) if is_h2 => h2::serve(io, &stall, &ctx.handler, cfg, &mut events, phase).await,
@@ -453,6 +504,13 @@ async fn serve_tls_other<H: Handler>(
             let (rd, wr) = AnyIo(io).split();
             serve_h1(rd, wr, first_deadline, ctx, events, phase).await;
         }
+    }
+}
+
+/// Records the protocol in the connection's live record, if it has one.
+fn mark_proto(events: &ConnEvents, proto: Proto, tls: bool) {
+    if let Some(t) = &events.track {
+        t.set_proto(proto, tls);
     }
 }
 
@@ -605,7 +663,7 @@ mod tests {
     async fn plain_connection_task_stays_small() {
         let handler =
             Arc::new(|_req: http::Request<Body>| async { http::Response::new(Body::from("hi")) });
-        let ctx = Ctx::new(&Server::new(), handler, Shared::new());
+        let ctx = Ctx::new(&Server::new(), handler, Shared::new(), None);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let _client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
             .await

@@ -464,6 +464,9 @@ where
             keep_alive = false;
         }
         let status = resp.status();
+        if let Some(t) = &events.track {
+            t.request_ends();
+        }
         let no_content_status = status.is_informational()
             || status == StatusCode::NO_CONTENT
             || status == StatusCode::NOT_MODIFIED;
@@ -612,6 +615,10 @@ where
         std::mem::forget(std::mem::replace(req.headers_mut(), head.headers));
         if let Some(attached) = events.attached() {
             attached.insert_into(req.extensions_mut());
+        }
+        if let Some(t) = &events.track {
+            let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+            t.request_begins(req.method(), target);
         }
         if head.upgrade {
             let (pending, on_upgrade) = Pending::new();

@@ -23,6 +23,7 @@ use super::budget::SendBudget;
 use super::recv::{content_length, RecvBody};
 use super::send::{self, PipeError};
 use crate::body::Body;
+use crate::conn::track::ConnEntry;
 use crate::conn::{Attached, ConnEvents, ConnState, Phase};
 use crate::handler::{text_response, CatchUnwind, Handler, HttpRequest, HttpResponse};
 use crate::interim;
@@ -72,6 +73,8 @@ struct Streams {
     done: Notify,
     /// The response data the connection may hold queued for the client.
     budget: SendBudget,
+    /// The connection's live record, when the server tracks its connections.
+    track: Option<Arc<ConnEntry>>,
 }
 
 /// Decrements the running count when a stream task ends, however it ends.
@@ -81,6 +84,9 @@ impl Drop for StreamTask {
     fn drop(&mut self) {
         // The connection task needs waking only when it goes idle; a busy connection would
         // otherwise be polled once more per stream for nothing.
+        if let Some(entry) = &self.0.track {
+            entry.stream_ends();
+        }
         if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.done.notify_one();
         }
@@ -141,6 +147,7 @@ pub(crate) async fn serve<T, H>(
         resets: AtomicU32::new(0),
         done: Notify::new(),
         budget: SendBudget::new(cfg.conn_send_buffer),
+        track: events.track.as_ref().map(|t| t.entry().clone()),
     });
     let mut window_start = Instant::now();
     let mut ping = cfg.keepalive_interval.and_then(|_| conn.ping_pong());
@@ -172,6 +179,10 @@ pub(crate) async fn serve<T, H>(
                     if idle {
                         idle = false;
                         events.set(ConnState::Active);
+                    }
+                    if let Some(entry) = &streams.track {
+                        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
+                        entry.stream_begins(req.method(), target);
                     }
                     let task = StreamTask(streams.clone());
                     // Boxed: tokio moves a task's future by value a few times while
@@ -691,6 +702,7 @@ mod tests {
             resets: AtomicU32::new(0),
             done: Notify::new(),
             budget: SendBudget::new(1 << 20),
+            track: None,
         });
         let mut mux = ServeMux::new();
         mux.handle("GET /{$}", |_req: HttpRequest| async {

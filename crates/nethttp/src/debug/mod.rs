@@ -1,0 +1,81 @@
+//! The operator's view of a running process, served on a listener of its own (never the
+//! public one): [`handler`] is a live page of every open server connection and every client
+//! pool (Go's `/debug/vars`, but about connections), and with the `metrics` feature
+//! [`metrics`] is the Prometheus exposition of the counters the server and client keep.
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use nethttp::{debug, Server};
+//!
+//! let public = Server::new().track_connections(true);
+//! let app = public.serve(public.bind("0.0.0.0:8080".parse().unwrap())?, |_req| async { "hi" });
+//! // The page on loopback only: it shows client addresses and request targets.
+//! let admin = Server::new();
+//! let page = admin.serve(admin.bind("127.0.0.1:6060".parse().unwrap())?, debug::handler());
+//! # let _ = (app, page);
+//! # Ok(())
+//! # }
+//! ```
+
+mod json;
+mod page;
+pub(crate) mod registry;
+
+use http::{header, HeaderValue, StatusCode};
+
+use crate::handler::Handler;
+use crate::request::RequestExt;
+use crate::{Body, HttpRequest, HttpResponse};
+
+/// The live connections page: `GET` with no query is the HTML page, which refreshes itself
+/// every second from `?format=json`; the JSON lists, for every server started with
+/// [`crate::Server::track_connections`], its open connections (remote address, protocol,
+/// state, age, requests served, bytes each way and round-trip time from the kernel's
+/// `TCP_INFO`, the request in progress and for how long), and for every client transport its
+/// pool (per host: idle, active, waiting, HTTP/2 streams in use).
+///
+/// It shows client addresses and request targets: serve it on a listener of its own, on
+/// loopback or behind authentication, never on the public one (`nethttp serve
+/// --debug-addr`).
+pub fn handler() -> impl Handler + Clone {
+    |req: HttpRequest| async move { answer(&req) }
+}
+
+fn answer(req: &HttpRequest) -> HttpResponse {
+    let format = req
+        .query_pairs()
+        .find(|(k, _)| k == "format")
+        .map(|(_, v)| v.into_owned());
+    match format.as_deref() {
+        Some("json") => {
+            let pools: Vec<_> = registry::pools().iter().map(|p| p.stats()).collect();
+            let doc = json::document(&registry::servers(), &pools);
+            with_type(doc.into(), "application/json")
+        }
+        Some("js") => with_type(page::SCRIPT.into(), "text/javascript; charset=utf-8"),
+        None => with_type(page::HTML.into(), "text/html; charset=utf-8"),
+        Some(_) => crate::text_response(
+            StatusCode::BAD_REQUEST,
+            "format is json (or none for the page)\n",
+        ),
+    }
+}
+
+fn with_type(body: Body, content_type: &'static str) -> HttpResponse {
+    let mut resp = HttpResponse::new(body);
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Only the page's own script runs, and it may only fetch from here.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
