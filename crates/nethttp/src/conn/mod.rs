@@ -5,6 +5,7 @@
 //! connection and moves the phase), so neither imports the other for it.
 
 mod events;
+mod metrics;
 mod phase;
 mod state;
 pub(crate) mod track;

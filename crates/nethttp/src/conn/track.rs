@@ -12,6 +12,7 @@ use std::time::{Instant, SystemTime};
 
 use http::Method;
 
+use super::metrics::ServerMetrics;
 use super::ConnState;
 
 /// The longest request target kept for display; longer ones are cut (at a char boundary).
@@ -89,6 +90,8 @@ pub(crate) struct ConnTable {
     pub(crate) accepted: AtomicU64,
     /// Requests answered on connections that have closed (open ones count their own).
     closed_requests: AtomicU64,
+    /// The server's event metrics, when it reports them.
+    metrics: Option<Arc<ServerMetrics>>,
 }
 
 /// One open connection.
@@ -106,6 +109,8 @@ pub(crate) struct ConnEntry {
     /// HTTP/2: streams running now.
     streams: AtomicU32,
     current: Mutex<Option<Current>>,
+    /// The server's event metrics, for the HTTP/2 stream tasks.
+    pub(crate) metrics: Option<Arc<ServerMetrics>>,
 }
 
 /// The request a connection is busy with (HTTP/1.1), or its latest stream (HTTP/2).
@@ -132,8 +137,10 @@ pub(crate) struct ConnView {
 }
 
 impl ConnTable {
-    pub(crate) fn new(addrs: Vec<SocketAddr>) -> Arc<ConnTable> {
+    /// A table for a server listening on `addrs`, reporting event metrics if `metrics`.
+    pub(crate) fn new(addrs: Vec<SocketAddr>, metrics: bool) -> Arc<ConnTable> {
         Arc::new(ConnTable {
+            metrics: metrics.then(|| Arc::new(ServerMetrics::new())),
             next_id: AtomicU64::new(1),
             conns: Mutex::new(HashMap::new()),
             addrs,
@@ -162,8 +169,12 @@ impl ConnTable {
             requests: AtomicU64::new(0),
             streams: AtomicU32::new(0),
             current: Mutex::new(None),
+            metrics: self.metrics.clone(),
         });
         self.accepted.fetch_add(1, Relaxed);
+        if let Some(m) = &self.metrics {
+            m.accepted();
+        }
         self.lock().insert(entry.id, entry.clone());
         Tracked {
             table: self.clone(),
@@ -237,10 +248,32 @@ impl Tracked {
         *self.entry.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(cur);
     }
 
-    /// The current request was answered.
-    pub(crate) fn request_ends(&self) {
+    /// The current request was answered with `status` (its head is being written).
+    pub(crate) fn request_ends(&self, status: http::StatusCode) {
         self.entry.requests.fetch_add(1, Relaxed);
-        *self.entry.current.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let current = self
+            .entry
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        if let (Some(m), Some(cur)) = (&self.entry.metrics, current) {
+            m.request(&cur.method, status, cur.since.elapsed());
+        }
+    }
+
+    /// A request was refused with `status` before any handler saw it.
+    pub(crate) fn rejected(&self, status: http::StatusCode) {
+        if let Some(m) = &self.entry.metrics {
+            m.rejected(status);
+        }
+    }
+
+    /// The TLS handshake failed (or timed out).
+    pub(crate) fn tls_failed(&self) {
+        if let Some(m) = &self.entry.metrics {
+            m.tls_failed();
+        }
     }
 
     /// The entry, for the HTTP/2 stream tasks, which run apart from the connection's task.
@@ -264,6 +297,25 @@ impl ConnEntry {
         });
     }
 
+    /// An HTTP/2 stream's request (`method`, begun at `since`) was answered with `status`.
+    pub(crate) fn stream_answered(
+        &self,
+        method: &Method,
+        since: Instant,
+        status: http::StatusCode,
+    ) {
+        if let Some(m) = &self.metrics {
+            m.request(method, status, since.elapsed());
+        }
+    }
+
+    /// The client reset an HTTP/2 stream whose handler ran.
+    pub(crate) fn stream_reset(&self) {
+        if let Some(m) = &self.metrics {
+            m.h2_reset();
+        }
+    }
+
     /// An HTTP/2 stream ended.
     pub(crate) fn stream_ends(&self) {
         self.streams.fetch_sub(1, Relaxed);
@@ -280,6 +332,9 @@ impl Drop for Tracked {
             .closed_requests
             .fetch_add(self.entry.requests.load(Relaxed), Relaxed);
         self.table.lock().remove(&self.entry.id);
+        if let Some(m) = &self.entry.metrics {
+            m.closed(Proto::from_u8(self.entry.proto.load(Relaxed)));
+        }
     }
 }
 
@@ -289,7 +344,7 @@ mod tests {
 
     #[test]
     fn entries_come_and_go_and_requests_are_counted_after_close() {
-        let table = ConnTable::new(vec![]);
+        let table = ConnTable::new(vec![], false);
         let a = table.open("127.0.0.1:1".parse().unwrap(), None, None);
         let b = table.open("127.0.0.1:2".parse().unwrap(), None, None);
         a.set_proto(Proto::Http1, false);
@@ -299,7 +354,7 @@ mod tests {
         assert_eq!(v.len(), 2);
         assert_eq!(v[0].state, ConnState::Active);
         assert_eq!(v[0].current.as_ref().unwrap().target.len(), MAX_TARGET);
-        a.request_ends();
+        a.request_ends(http::StatusCode::OK);
         b.entry().stream_begins(&Method::POST, "/é");
         assert_eq!(table.view()[1].streams, 1);
         b.entry().stream_ends();

@@ -10,7 +10,10 @@ use crate::conn::track::{state_name, ConnTable, ConnView};
 use crate::net::tcp_info;
 
 /// The whole document.
-pub(crate) fn document(servers: &[std::sync::Arc<ConnTable>], pools: &[PoolStats]) -> String {
+pub(crate) fn document(
+    servers: &[std::sync::Arc<ConnTable>],
+    pools: &[(u64, PoolStats)],
+) -> String {
     let mut out = String::with_capacity(1024);
     let _ = write!(out, "{{\"pid\":{},\"servers\":[", std::process::id());
     for (i, table) in servers.iter().enumerate() {
@@ -20,11 +23,11 @@ pub(crate) fn document(servers: &[std::sync::Arc<ConnTable>], pools: &[PoolStats
         server(&mut out, table);
     }
     out.push_str("],\"clients\":[");
-    for (i, stats) in pools.iter().enumerate() {
+    for (i, (id, stats)) in pools.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
-        pool(&mut out, stats);
+        pool(&mut out, *id, stats);
     }
     out.push_str("]}");
     out
@@ -107,10 +110,10 @@ fn connection(out: &mut String, c: &ConnView, now: Instant) {
     out.push('}');
 }
 
-fn pool(out: &mut String, s: &PoolStats) {
+fn pool(out: &mut String, id: u64, s: &PoolStats) {
     let _ = write!(
         out,
-        "{{\"dials\":{},\"reuses\":{},\"closes\":{},\"stale\":{},\"hosts\":[",
+        "{{\"id\":{id},\"dials\":{},\"reuses\":{},\"closes\":{},\"stale\":{},\"hosts\":[",
         s.dials, s.reuses, s.closes, s.stale
     );
     for (i, h) in s.hosts.iter().enumerate() {

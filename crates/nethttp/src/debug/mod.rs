@@ -19,7 +19,19 @@
 
 mod json;
 mod page;
+#[cfg(feature = "metrics")]
+mod prometheus;
 pub(crate) mod registry;
+
+#[cfg(feature = "metrics")]
+pub use prometheus::{metrics, refresh_gauges};
+
+/// Installs the Prometheus recorder behind `metrics()` (feature `metrics`), if the process
+/// has none yet; without the feature, nothing.
+pub(crate) fn install_recorder() {
+    #[cfg(feature = "metrics")]
+    let _ = prometheus::install();
+}
 
 use http::{header, HeaderValue, StatusCode};
 
@@ -48,7 +60,10 @@ fn answer(req: &HttpRequest) -> HttpResponse {
         .map(|(_, v)| v.into_owned());
     match format.as_deref() {
         Some("json") => {
-            let pools: Vec<_> = registry::pools().iter().map(|p| p.stats()).collect();
+            let pools: Vec<_> = registry::pools()
+                .into_iter()
+                .map(|(id, p)| (id, p.stats()))
+                .collect();
             let doc = json::document(&registry::servers(), &pools);
             with_type(doc.into(), "application/json")
         }

@@ -66,8 +66,8 @@ function draw(doc) {
       }))));
   });
   if (doc.servers.length === 0) servers.appendChild(el("p", "No server tracks its connections (Server::track_connections)."));
-  doc.clients.forEach((p, i) => {
-    clients.appendChild(el("h2", "Client pool " + (i + 1)));
+  doc.clients.forEach(p => {
+    clients.appendChild(el("h2", "Client pool " + p.id));
     clients.appendChild(el("p", p.dials + " dials, " + p.reuses + " reuses, " + p.closes + " closes, " + p.stale + " stale"));
     clients.appendChild(table(["host", "idle", "active", "waiting", "HTTP/2 streams", "HTTP/2 waiting"],
       p.hosts.map(h => ({ cls: "", cells: [h.key, h.idle, h.active, h.waiting,

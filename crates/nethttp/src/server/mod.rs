@@ -57,6 +57,7 @@ pub struct Server {
     conn_state_hook: Option<ConnStateHook>,
     conn_info: bool,
     track_connections: bool,
+    metrics: bool,
     tls: Option<ServerTls>,
     http2: bool,
     h2: Http2Settings,
@@ -127,6 +128,7 @@ impl Server {
             conn_state_hook: None,
             conn_info: false,
             track_connections: false,
+            metrics: false,
             tls: None,
             http2: true,
             h2: Http2Settings {
@@ -356,6 +358,19 @@ impl Server {
     /// connection and a few relaxed stores per request.
     pub fn track_connections(mut self, on: bool) -> Self {
         self.track_connections = on;
+        self
+    }
+
+    /// Report the server's metrics through the `metrics` facade (feature `metrics`): requests
+    /// by method and status class, their duration to the response head, connections
+    /// accepted and closed by protocol, rejections before a handler by kind, TLS handshake
+    /// failures, HTTP/2 resets; and, read when [`crate::debug::metrics`] renders, the open
+    /// connections by protocol and state. Installs the Prometheus recorder behind
+    /// `debug::metrics` unless the process already has a recorder, which then receives them.
+    /// Implies [`Server::track_connections`]. Default: off. Without the feature it only
+    /// tracks connections.
+    pub fn metrics(mut self, on: bool) -> Self {
+        self.metrics = on;
         self
     }
 

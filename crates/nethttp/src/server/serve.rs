@@ -84,8 +84,11 @@ pub(super) fn start<H: Handler, A: Accept>(
 ) -> ServerHandle {
     let shared = Shared::new();
     let addrs: Vec<SocketAddr> = listeners.iter().filter_map(Accept::local_addr).collect();
-    let table = server.track_connections.then(|| {
-        let table = ConnTable::new(addrs.clone());
+    if server.metrics {
+        crate::debug::install_recorder();
+    }
+    let table = (server.track_connections || server.metrics).then(|| {
+        let table = ConnTable::new(addrs.clone(), server.metrics);
         crate::debug::registry::add_server(&table);
         table
     });
@@ -403,6 +406,7 @@ async fn serve_tls_tcp<H: Handler>(
     let Some(tls_stream) =
         handshake(tls, WatchWrites::new(stream, stall.clone()), &mut phase).await
     else {
+        handshake_failed(&events);
         return;
     };
     mark_tls(&mut events, tls_stream.get_ref().1);
@@ -483,6 +487,7 @@ async fn serve_tls_other<H: Handler>(
     let stall = WriteStall::new();
     let Some(tls_stream) = handshake(tls, WatchWrites::new(io, stall.clone()), &mut phase).await
     else {
+        handshake_failed(&events);
         return;
     };
     mark_tls(&mut events, tls_stream.get_ref().1);
@@ -504,6 +509,13 @@ async fn serve_tls_other<H: Handler>(
             let (rd, wr) = AnyIo(io).split();
             serve_h1(rd, wr, first_deadline, ctx, events, phase).await;
         }
+    }
+}
+
+/// Counts a failed (or abandoned) TLS handshake in the server's metrics, if it keeps them.
+fn handshake_failed(events: &ConnEvents) {
+    if let Some(t) = &events.track {
+        t.tls_failed();
     }
 }
 

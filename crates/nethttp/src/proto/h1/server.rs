@@ -276,6 +276,9 @@ where
                 Ok(false) => return Some(Stop::Now),
                 Err(e) => {
                     tracing::debug!(status = %e.status, reason = e.reason, "rejecting request");
+                    if let Some(t) = &events.track {
+                        t.rejected(e.status);
+                    }
                     self.write_error(e.status, e.reason);
                     return Some(Stop::Graceful);
                 }
@@ -465,7 +468,7 @@ where
         }
         let status = resp.status();
         if let Some(t) = &events.track {
-            t.request_ends();
+            t.request_ends(status);
         }
         let no_content_status = status.is_informational()
             || status == StatusCode::NO_CONTENT

@@ -78,7 +78,22 @@ struct Streams {
 }
 
 /// Decrements the running count when a stream task ends, however it ends.
-struct StreamTask(Arc<Streams>);
+struct StreamTask(Arc<Streams>, Option<StreamMeta>);
+
+/// A tracked stream's request, for its metrics when it is answered.
+struct StreamMeta {
+    method: http::Method,
+    since: std::time::Instant,
+}
+
+impl StreamTask {
+    /// The stream's response head, with `status`, is about to go out.
+    fn answered(&self, status: StatusCode) {
+        if let (Some(entry), Some(meta)) = (&self.0.track, &self.1) {
+            entry.stream_answered(&meta.method, meta.since, status);
+        }
+    }
+}
 
 impl Drop for StreamTask {
     fn drop(&mut self) {
@@ -97,6 +112,9 @@ impl Streams {
     /// The client reset a stream while its handler ran: counted, and the connection task
     /// checks the rapid-reset limit.
     fn reset_by_client(&self) {
+        if let Some(entry) = &self.track {
+            entry.stream_reset();
+        }
         self.resets.fetch_add(1, Ordering::AcqRel);
         self.done.notify_one();
     }
@@ -180,11 +198,15 @@ pub(crate) async fn serve<T, H>(
                         idle = false;
                         events.set(ConnState::Active);
                     }
-                    if let Some(entry) = &streams.track {
+                    let meta = streams.track.as_ref().map(|entry| {
                         let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
                         entry.stream_begins(req.method(), target);
-                    }
-                    let task = StreamTask(streams.clone());
+                        StreamMeta {
+                            method: req.method().clone(),
+                            since: std::time::Instant::now(),
+                        }
+                    });
+                    let task = StreamTask(streams.clone(), meta);
                     // Boxed: tokio moves a task's future by value a few times while
                     // spawning it; a box makes each move a pointer copy.
                     tokio::spawn(Box::pin(stream_task(
@@ -302,6 +324,7 @@ fn stream_task<H: Handler>(
         let (request, is_head, overflowed) = match start {
             Start::Done => return,
             Start::Answer(resp) => {
+                task.answered(resp.status());
                 finish(respond, resp, false, &cfg, &task.0).await;
                 return;
             }
@@ -338,6 +361,7 @@ fn stream_task<H: Handler>(
                 text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
             }
         };
+        task.answered(resp.status());
         finish(respond, resp, is_head, &cfg, &task.0).await;
     }
 }
@@ -709,7 +733,14 @@ mod tests {
             text_response(StatusCode::OK, "hi")
         })
         .unwrap();
-        let task = stream_task(req, respond, Arc::new(mux), cfg, None, StreamTask(streams));
+        let task = stream_task(
+            req,
+            respond,
+            Arc::new(mux),
+            cfg,
+            None,
+            StreamTask(streams, None),
+        );
         let size = std::mem::size_of_val(&task);
         // 760 bytes; with the response's send path inline (as it was) about 1.9 KB.
         assert!(size <= 1000, "stream task future is {size} bytes");
