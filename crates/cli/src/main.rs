@@ -1,6 +1,7 @@
 //! The `nethttp` command, on the library's public API: `serve` runs the demo server, `get`
 //! makes one request, `bench` loads a server with many, `proxy` reverse-proxies to an upstream.
 
+mod admin;
 mod bench;
 mod dial_args;
 mod duration;

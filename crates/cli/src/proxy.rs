@@ -157,6 +157,7 @@ async fn proxy(args: ProxyArgs) -> Result<(), String> {
             .take()
             .expect("without reuseport only the listener that bound takes the handler")
     })?;
+    let _admin = args.server.admin.start()?;
     tracing::info!("listening on {} ({scheme})", handle.local_addr());
     crate::serve::until_signalled(&handle, args.server.shutdown_timeout).await
 }

@@ -51,6 +51,7 @@ async fn serve(args: ServeArgs) -> Result<(), String> {
         }
         None => listen(&args, &server, crate::routes::demo)?,
     };
+    let _admin = args.server.admin.start()?;
     until_signalled(&handle, args.server.shutdown_timeout).await
 }
 

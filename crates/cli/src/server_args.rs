@@ -9,6 +9,7 @@ use clap::Args;
 use nethttp::net::BindOptions;
 use nethttp::{Handler, Server, ServerHandle, ServerTls};
 
+use crate::admin::AdminArgs;
 use crate::{duration, listen_addr};
 
 #[derive(Args, Debug)]
@@ -65,6 +66,8 @@ pub struct ServerArgs {
     /// Most concurrent streams per HTTP/2 connection.
     #[arg(long, default_value_t = 250)]
     http2_max_streams: u32,
+    #[command(flatten)]
+    pub admin: AdminArgs,
 }
 
 impl ServerArgs {
@@ -85,7 +88,9 @@ impl ServerArgs {
             .max_connections((self.max_connections > 0).then_some(self.max_connections))
             .backlog(self.backlog)
             .http2(!self.no_http2)
-            .http2_max_concurrent_streams(self.http2_max_streams);
+            .http2_max_concurrent_streams(self.http2_max_streams)
+            .track_connections(self.admin.tracks())
+            .metrics(self.admin.metrics_addr.is_some());
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
             return Ok(server);
         };

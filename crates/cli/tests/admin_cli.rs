@@ -1,0 +1,130 @@
+//! `nethttp serve --metrics-addr` and `--debug-addr`: each operator listener is its own
+//! (the public one answers 404 for `/metrics`), the metrics count the public traffic, and
+//! the page's JSON lists the open connection a raw client holds; one address serves both.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::Served;
+
+/// Waits (bounded) for the log line `{what} on http://ADDR/...` and returns ADDR.
+fn logged_addr(served: &Served, what: &str) -> SocketAddr {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let prefix = format!("{what} on http://");
+    loop {
+        let log = served.log();
+        if let Some(rest) = log.lines().find_map(|l| l.split_once(&prefix).map(|(_, r)| r)) {
+            let addr = rest.split('/').next().unwrap();
+            return addr.parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no `{prefix}` line in:\n{log}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// One `GET path` with `Connection: close`; the whole response as text.
+fn fetch(addr: SocketAddr, path: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(tcp, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).unwrap();
+    out
+}
+
+#[test]
+fn metrics_and_the_page_have_listeners_of_their_own() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--metrics-addr",
+        "127.0.0.1:0",
+        "--debug-addr",
+        "127.0.0.1:0",
+    ]);
+    let served = Served::spawn(cmd);
+    let metrics = logged_addr(&served, "metrics");
+    let debug = logged_addr(&served, "debug page");
+    assert_ne!(metrics, debug);
+    assert_ne!(metrics, served.addr);
+
+    // Public traffic: two answered requests and one the server refuses.
+    for _ in 0..2 {
+        assert!(fetch(served.addr, "/").starts_with("HTTP/1.1 200 "));
+    }
+    let not_public = fetch(served.addr, "/metrics");
+    assert!(not_public.starts_with("HTTP/1.1 404 "), "{not_public}");
+    let mut bad = TcpStream::connect(served.addr).unwrap();
+    bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    bad.write_all(b"GET / HTTP/1.1\r\nbroken header\r\n\r\n").unwrap();
+    let mut refused = String::new();
+    let _ = bad.read_to_string(&mut refused);
+    assert!(refused.starts_with("HTTP/1.1 400 "), "{refused}");
+
+    // A connection held open with a request in its buffer: shows on the page.
+    let mut held = TcpStream::connect(served.addr).unwrap();
+    held.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    let mut first = [0u8; 12];
+    held.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    held.read_exact(&mut first).unwrap();
+    let me = held.local_addr().unwrap().to_string();
+
+    let text = fetch(metrics, "/metrics");
+    assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
+    assert!(text.contains("content-type: text/plain; version=0.0.4"), "{text}");
+    // The 404 for /metrics on the public listener is the third answered request.
+    assert!(
+        text.contains("nethttp_server_requests_total{method=\"GET\",status=\"2xx\"} 3")
+            && text.contains("nethttp_server_requests_total{method=\"GET\",status=\"4xx\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nethttp_server_rejections_total{kind=\"bad_request\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nethttp_server_connections{protocol=\"http1\",state=\"idle\"} 1"),
+        "{text}"
+    );
+
+    let page = fetch(debug, "/?format=json");
+    assert!(page.starts_with("HTTP/1.1 200 "), "{page}");
+    assert!(page.contains(&format!("\"remote\":\"{me}\"")), "{page}");
+    let html = fetch(debug, "/");
+    assert!(html.contains("<script src=\"?format=js\"></script>"), "{html}");
+    // The debug listener serves the page only.
+    assert!(fetch(debug, "/metrics").starts_with("HTTP/1.1 404 "));
+    drop(held);
+}
+
+#[test]
+fn one_address_serves_both() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    // A fixed free port for both flags: found by binding and releasing it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let admin = format!("127.0.0.1:{port}");
+    cmd.args([
+        "serve",
+        "--addr",
+        "127.0.0.1:0",
+        "--metrics-addr",
+        &admin,
+        "--debug-addr",
+        &admin,
+    ]);
+    let served = Served::spawn(cmd);
+    let metrics = logged_addr(&served, "metrics");
+    assert_eq!(logged_addr(&served, "debug page"), metrics);
+    assert!(fetch(metrics, "/metrics").contains("nethttp_server_connections"));
+    assert!(fetch(metrics, "/?format=json").contains("\"servers\":["));
+}
