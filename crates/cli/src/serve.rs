@@ -79,7 +79,7 @@ async fn serve(
     // it: SIGUSR2's default action would kill it.
     let mut signals = Signals::new().map_err(|e| format!("installing signal handlers: {e}"))?;
     let server = args.server.server()?;
-    let listening = match &args.dir {
+    let mut listening = match &args.dir {
         Some(dir) => {
             let files =
                 FileServer::new(dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
@@ -88,6 +88,11 @@ async fn serve(
         }
         None => listen(&args, &server, inherited, crate::routes::demo)?,
     };
+    // A predecessor (same arguments) handed its --unix socket over: its file is now ours
+    // to remove at exit. A socket systemd passed stays systemd's.
+    if let (Some(path), true, None) = (&args.unix, ready.is_some(), &listening.socket_file) {
+        listening.socket_file = OwnedFile::at(path).ok();
+    }
     let pid_file = match &args.pid_file {
         Some(path) => Some(
             OwnedFile::write_pid(path)

@@ -161,3 +161,47 @@ fn backends_behind_nginx_hand_over_one_by_one_without_a_5xx() {
         eprintln!("nginx (responses, 5xx, retried): {counts:?}\nbench: {report}");
     }
 }
+
+#[test]
+fn a_unix_socket_is_handed_over_and_its_file_removed_by_the_last_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("serve.pid");
+    let sock = dir.path().join("http.sock");
+    let _kill = KillAtEnd(&pid_file);
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["serve", "--pid-file"])
+        .arg(&pid_file)
+        .arg("--unix")
+        .arg(&sock)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut first = cmd.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while read_pid(&pid_file) != Some(first.id()) {
+        assert!(Instant::now() < deadline, "no pid file");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let get = || {
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut got = Vec::new();
+        s.read_to_end(&mut got).unwrap();
+        got.starts_with(b"HTTP/1.1 200")
+    };
+    assert!(get());
+    signal(first.id(), libc::SIGUSR2);
+    let new = wait_pid_change(&pid_file, first.id(), Duration::from_secs(10));
+    let _ = first.wait();
+    assert!(
+        sock.exists(),
+        "the old server removed the socket file it handed over"
+    );
+    assert!(get());
+    signal(new, libc::SIGTERM);
+    assert!(wait_exited(new, Duration::from_secs(10)));
+    assert!(!sock.exists(), "the last server left its socket file");
+    assert!(!pid_file.exists(), "the last server left its pid file");
+}
