@@ -4,6 +4,7 @@
 
 use clap::Args;
 use nethttp::mux::ServeMux;
+use nethttp::net::BindOptions;
 use nethttp::{debug, Server, ServerHandle};
 
 use crate::listen_addr;
@@ -33,7 +34,10 @@ impl AdminArgs {
         // Port 0 twice means two free ports, not one.
         let same = self.metrics_addr.is_some()
             && self.metrics_addr == self.debug_addr
-            && !self.metrics_addr.as_deref().is_some_and(|a| a.ends_with(":0"));
+            && !self
+                .metrics_addr
+                .as_deref()
+                .is_some_and(|a| a.ends_with(":0"));
         if let Some(addr) = &self.metrics_addr {
             let mut mux = ServeMux::new();
             mux.handle("GET /metrics", debug::metrics())
@@ -61,9 +65,13 @@ impl AdminArgs {
     }
 }
 
-/// Serves `mux` on the first of `addr`'s candidates that binds.
+/// Serves `mux` on the first of `addr`'s candidates that binds, with SO_REUSEPORT: a
+/// successor started by SIGUSR2 binds the same address while this process drains.
 fn listen(addr: &str, mux: ServeMux, flag: &str) -> Result<ServerHandle, String> {
-    let server = Server::new();
+    let server = Server::new().bind_options(BindOptions {
+        reuse_port: true,
+        ..BindOptions::default()
+    });
     let mut last = None;
     for a in listen_addr::resolve(addr)? {
         match server.bind(a) {

@@ -151,12 +151,7 @@ async fn proxy(args: ProxyArgs) -> Result<(), String> {
         Some(Upstream::Unix(p)) => tracing::info!("proxying to unix:{}", p.display()),
         None => tracing::info!("forward proxy; CONNECT to {:?}", connect_ports),
     }
-    let mut handler = Some(handler);
-    let handle = args.server.listen_tcp(&server, 0, || {
-        handler
-            .take()
-            .expect("without reuseport only the listener that bound takes the handler")
-    })?;
+    let (handle, _fds) = args.server.listen_tcp(&server, 0, || handler)?;
     let _admin = args.server.admin.start()?;
     tracing::info!("listening on {} ({scheme})", handle.local_addr());
     crate::serve::until_signalled(&handle, args.server.shutdown_timeout).await

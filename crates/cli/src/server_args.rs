@@ -2,11 +2,13 @@
 //! limits, TLS, HTTP/2, the runtime's threads and the shutdown grace period, as flags, turned
 //! into a `Server` config and a bound listener.
 
+use std::net::SocketAddr;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use nethttp::net::BindOptions;
+use nethttp::net::{BindOptions, Listener};
 use nethttp::{Handler, Server, ServerHandle, ServerTls};
 
 use crate::admin::AdminArgs;
@@ -74,11 +76,7 @@ impl ServerArgs {
     /// The `Server` these flags describe (TLS loaded from its files).
     pub fn server(&self) -> Result<Server, String> {
         let server = Server::new()
-            // An unspecified IPv6 address (`:PORT`) takes IPv4 too, as Go's listener does.
-            .bind_options(BindOptions {
-                only_v6: Some(false),
-                ..BindOptions::default()
-            })
+            .bind_options(self.bind_options(false))
             .read_header_timeout(self.read_header_timeout)
             .read_timeout(self.read_timeout)
             .write_timeout(self.write_timeout)
@@ -115,30 +113,55 @@ impl ServerArgs {
         }
     }
 
-    /// Binds the first of --addr's candidates that binds (with `reuseport` accept loops on
-    /// SO_REUSEPORT listeners when above 1), and serves the handler `make` gives on it.
-    /// Without `reuseport`, `make` is called once, for the listener that bound.
+    /// How listening sockets are bound: this backlog, and an unspecified IPv6 address
+    /// (`:PORT`) taking IPv4 too, as Go's listener does.
+    fn bind_options(&self, reuse_port: bool) -> BindOptions {
+        BindOptions {
+            backlog: self.backlog,
+            reuse_port,
+            only_v6: Some(false),
+            ..BindOptions::default()
+        }
+    }
+
+    /// Binds the first of --addr's candidates that binds and serves the handler `make` gives
+    /// on it (`make` is called once). With `reuseport` 1 or more, that many SO_REUSEPORT
+    /// listeners (accept loops), so another process may bind the same address too; 0 binds
+    /// one plain listener. Returns copies of the listening sockets too, for a hand-over.
     pub fn listen_tcp<H: Handler>(
         &self,
         server: &Server,
         reuseport: usize,
-        mut make: impl FnMut() -> H,
-    ) -> Result<ServerHandle, String> {
+        make: impl FnOnce() -> H,
+    ) -> Result<(ServerHandle, Vec<OwnedFd>), String> {
         let mut last_error = None;
         for addr in listen_addr::resolve(&self.addr)? {
-            let bound = if reuseport > 1 {
-                server.serve_reuseport(addr, reuseport, make())
-            } else {
-                server
-                    .bind(addr)
-                    .map(|listener| server.serve(listener, make()))
-            };
-            match bound {
-                Ok(h) => return Ok(h),
+            match self.bind_tcp(addr, reuseport) {
+                Ok(listeners) => {
+                    let fds = listeners
+                        .iter()
+                        .map(|l| l.as_fd().try_clone_to_owned())
+                        .collect::<std::io::Result<Vec<_>>>()
+                        .map_err(|e| format!("copying the listening socket: {e}"))?;
+                    return Ok((server.serve_many(listeners, make()), fds));
+                }
                 Err(e) => last_error = Some(e),
             }
         }
         let e = last_error.map_or_else(|| "no address".to_owned(), |e| e.to_string());
         Err(format!("listening on {}: {e}", self.addr))
+    }
+
+    /// One listener on `addr`, or `reuseport` SO_REUSEPORT ones (with port 0, the first's
+    /// port for the rest).
+    fn bind_tcp(&self, addr: SocketAddr, reuseport: usize) -> std::io::Result<Vec<Listener>> {
+        let opts = self.bind_options(reuseport > 0);
+        let first = Listener::bind(addr, &opts)?;
+        let addr = first.local_addr()?;
+        let mut listeners = vec![first];
+        for _ in 1..reuseport {
+            listeners.push(Listener::bind(addr, &opts)?);
+        }
+        Ok(listeners)
     }
 }

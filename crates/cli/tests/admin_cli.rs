@@ -17,7 +17,10 @@ fn logged_addr(served: &Served, what: &str) -> SocketAddr {
     let prefix = format!("{what} on http://");
     loop {
         let log = served.log();
-        if let Some(rest) = log.lines().find_map(|l| l.split_once(&prefix).map(|(_, r)| r)) {
+        if let Some(rest) = log
+            .lines()
+            .find_map(|l| l.split_once(&prefix).map(|(_, r)| r))
+        {
             let addr = rest.split('/').next().unwrap();
             return addr.parse().unwrap();
         }
@@ -30,7 +33,11 @@ fn logged_addr(served: &Served, what: &str) -> SocketAddr {
 fn fetch(addr: SocketAddr, path: &str) -> String {
     let mut tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(tcp, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     tcp.read_to_string(&mut out).unwrap();
     out
@@ -62,22 +69,28 @@ fn metrics_and_the_page_have_listeners_of_their_own() {
     assert!(not_public.starts_with("HTTP/1.1 404 "), "{not_public}");
     let mut bad = TcpStream::connect(served.addr).unwrap();
     bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    bad.write_all(b"GET / HTTP/1.1\r\nbroken header\r\n\r\n").unwrap();
+    bad.write_all(b"GET / HTTP/1.1\r\nbroken header\r\n\r\n")
+        .unwrap();
     let mut refused = String::new();
     let _ = bad.read_to_string(&mut refused);
     assert!(refused.starts_with("HTTP/1.1 400 "), "{refused}");
 
     // A connection held open with a request in its buffer: shows on the page.
     let mut held = TcpStream::connect(served.addr).unwrap();
-    held.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    held.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
     let mut first = [0u8; 12];
-    held.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    held.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     held.read_exact(&mut first).unwrap();
     let me = held.local_addr().unwrap().to_string();
 
     let text = fetch(metrics, "/metrics");
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
-    assert!(text.contains("content-type: text/plain; version=0.0.4"), "{text}");
+    assert!(
+        text.contains("content-type: text/plain; version=0.0.4"),
+        "{text}"
+    );
     // The 404 for /metrics on the public listener is the third answered request.
     assert!(
         text.contains("nethttp_server_requests_total{method=\"GET\",status=\"2xx\"} 3")
@@ -97,7 +110,10 @@ fn metrics_and_the_page_have_listeners_of_their_own() {
     assert!(page.starts_with("HTTP/1.1 200 "), "{page}");
     assert!(page.contains(&format!("\"remote\":\"{me}\"")), "{page}");
     let html = fetch(debug, "/");
-    assert!(html.contains("<script src=\"?format=js\"></script>"), "{html}");
+    assert!(
+        html.contains("<script src=\"?format=js\"></script>"),
+        "{html}"
+    );
     // The debug listener serves the page only.
     assert!(fetch(debug, "/metrics").starts_with("HTTP/1.1 404 "));
     drop(held);

@@ -1,12 +1,15 @@
 //! A running `nethttp serve` for the CLI's tests: spawned on an ephemeral loopback port, found
 //! from its `listening on` log line, its log collected, killed when the test ends; `tls` makes
 //! certificates and HTTPS servers, `peers` finds external programs such as curl, `microsocks`
-//! runs the SOCKS5 server, and `skips` names the tests skipped for a missing one.
+//! runs the SOCKS5 server, `nginx` a reverse proxy in front of `serve`, `restart` follows a
+//! server through hand-overs, and `skips` names the tests skipped for a missing one.
 #![allow(dead_code)] // each test file uses part of it
 
 pub mod h2raw;
 pub mod microsocks;
+pub mod nginx;
 pub mod peers;
+pub mod restart;
 /// The note on skipped tests, one copy for both crates' tests.
 #[path = "../../../nethttp/tests/common/skips.rs"]
 pub mod skips;

@@ -148,6 +148,13 @@ impl Listener {
     }
 }
 
+/// The listening socket, to pass to a successor process (see [`super::spawn_successor`]).
+impl std::os::fd::AsFd for Listener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.inner)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

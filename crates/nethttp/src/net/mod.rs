@@ -1,10 +1,12 @@
 //! The socket layer: binding and listening (TCP, and Unix domain sockets) with an explicit
-//! backlog, the accept loop's temporary-error backoff, the `Accept` trait any listener serves
+//! backlog, listeners inherited from a supervisor or handed to a successor, the accept loop's temporary-error backoff, the `Accept` trait any listener serves
 //! through, options on accepted sockets, name resolution and dialing out, and watching a
 //! connection's writes for a peer that stopped reading. Knows nothing of HTTP.
 
 mod accept;
 mod dialer;
+mod handover;
+mod inherit;
 mod listener;
 mod resolve;
 mod socket;
@@ -14,6 +16,8 @@ mod unix;
 
 pub use accept::Accept;
 pub use dialer::{DialEvents, Dialer};
+pub use handover::{ready_notifier, spawn_successor, ReadyNotifier, Successor, READY_FD_VAR};
+pub use inherit::{inherited_listeners, InheritedListener, InheritedSocket, LISTEN_FDS_START};
 pub use listener::{Backoff, BindOptions, Listener};
 pub(crate) use resolve::Overrides;
 pub use resolve::{Resolve, Resolving, SystemResolver};

@@ -156,6 +156,13 @@ impl Drop for UnixListener {
     }
 }
 
+/// The listening socket, to pass to a successor process (see [`super::spawn_successor`]).
+impl std::os::fd::AsFd for UnixListener {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        std::os::fd::AsFd::as_fd(&self.inner)
+    }
+}
+
 impl Accept for UnixListener {
     type Io = UnixStream;
 

@@ -414,6 +414,14 @@ impl Server {
         serve::start(self, vec![listener], Arc::new(handler))
     }
 
+    /// Starts one accept loop per listener, all serving `handler` under one handle (its
+    /// shutdown stops them all): for listeners bound elsewhere, such as several inherited
+    /// from a supervisor ([`crate::net::inherited_listeners`]) or SO_REUSEPORT ones.
+    /// Must be called inside a tokio runtime.
+    pub fn serve_many<H: Handler, A: Accept>(&self, listeners: Vec<A>, handler: H) -> ServerHandle {
+        serve::start(self, listeners, Arc::new(handler))
+    }
+
     /// Starts `workers` accept loops, each on its own SO_REUSEPORT listener bound to the same
     /// address, so the kernel spreads new connections across them (accept scaling across
     /// cores). With port 0 the first listener's port is used for the rest.
