@@ -144,3 +144,44 @@ fn one_address_serves_both() {
     assert!(fetch(metrics, "/metrics").contains("nethttp_server_connections"));
     assert!(fetch(metrics, "/?format=json").contains("\"servers\":["));
 }
+
+/// A SIGUSR2 successor binds the same operator address while the old process drains, and
+/// from then on its metrics are the ones served (a fresh count).
+#[test]
+fn a_successor_takes_over_the_operator_listener() {
+    use common::restart::{self, signal, wait_exited, wait_pid_change, KillAtEnd};
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("serve.pid");
+    let _kill = KillAtEnd(&pid_file);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let admin = format!("127.0.0.1:{port}");
+    let served = restart::serve_with_pid_file(&pid_file, &["--metrics-addr", &admin]);
+    let metrics = logged_addr(&served, "metrics");
+    for _ in 0..3 {
+        assert!(fetch(served.addr, "/").starts_with("HTTP/1.1 200 "));
+    }
+    let before = fetch(metrics, "/metrics");
+    assert!(
+        before.contains("nethttp_server_requests_total{method=\"GET\",status=\"2xx\"} 3"),
+        "{before}"
+    );
+    let old = served.child.id();
+    signal(old, libc::SIGUSR2);
+    let new = wait_pid_change(&pid_file, old, Duration::from_secs(10));
+    assert!(
+        wait_exited(old, Duration::from_secs(10)),
+        "{}",
+        served.log()
+    );
+    assert_ne!(new, old);
+    assert!(fetch(served.addr, "/").starts_with("HTTP/1.1 200 "));
+    let after = fetch(metrics, "/metrics");
+    assert!(
+        after.contains("nethttp_server_requests_total{method=\"GET\",status=\"2xx\"} 1"),
+        "the successor counts afresh: {after}"
+    );
+}
