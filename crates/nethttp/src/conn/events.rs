@@ -27,6 +27,8 @@ pub(crate) struct ConnEvents {
     pub tls: Option<crate::tls::TlsInfo>,
     /// The connection's live record, when the server tracks its connections.
     pub track: Option<super::track::Tracked>,
+    /// The connection's `tracing` span, when a subscriber wants it.
+    pub span: Option<Box<tracing::Span>>,
 }
 
 /// What the server attaches to each request of a connection when `conn_info` is on: its
@@ -71,6 +73,7 @@ impl ConnEvents {
             info: None,
             tls: None,
             track: None,
+            span: super::spans::connection(remote),
         };
         ev.report(ConnState::New);
         ev

@@ -7,6 +7,7 @@
 mod events;
 mod metrics;
 mod phase;
+pub(crate) mod spans;
 mod state;
 pub(crate) mod track;
 

@@ -264,6 +264,7 @@ impl Handler for ServeMux {
                     // Through the trait object: `call_boxed` on the `Box` itself would take
                     // the blanket impl (a `Box<dyn DynHandler>` is a Handler too) and box the
                     // boxed future again.
+                    crate::conn::spans::route(&self.routes[id].pattern.text);
                     let handler: &dyn DynHandler = &*self.routes[id].handler;
                     handler.call_boxed(req).await
                 }

@@ -519,11 +519,12 @@ fn handshake_failed(events: &ConnEvents) {
     }
 }
 
-/// Records the protocol in the connection's live record, if it has one.
+/// Records the protocol in the connection's live record and span, if it has them.
 fn mark_proto(events: &ConnEvents, proto: Proto, tls: bool) {
     if let Some(t) = &events.track {
         t.set_proto(proto, tls);
     }
+    crate::conn::spans::protocol(events.span.as_deref(), proto == Proto::Http2, tls);
 }
 
 /// Records in the connection's [`ConnInfo`] (when the server attaches one) that its requests

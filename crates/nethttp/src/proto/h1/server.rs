@@ -3,12 +3,14 @@
 //! handler, write the response (batched with other pipelined responses into as few writes as
 //! possible), reclaim and drain the body, and loop for the next request or close.
 
+use crate::conn::spans;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
+use tracing::Instrument;
 
 use bytes::{Bytes, BytesMut};
 use http::{Method, Request, Response, StatusCode, Version};
@@ -666,7 +668,8 @@ where
         // resets the connection, the handler's future is dropped (as HTTP/2 drops it on a
         // stream reset) and the connection closes. The watch needs the read half at home (no
         // request body, or none left), and stops at a pipelined request's first bytes.
-        let mut fut = std::pin::pin!(CatchUnwind::new(handler.call(req)));
+        let span = spans::request(events.span.as_deref(), req.method(), req.uri(), version);
+        let mut fut = std::pin::pin!(CatchUnwind::new(handler.call(req).instrument(span.clone())));
         let signal = self.exchange.clone().filter(|_| expect_continue);
         let mut watching = true;
         loop {
@@ -679,6 +682,7 @@ where
                 drop(entered);
                 match polled {
                     Poll::Ready(Ok(resp)) => {
+                        spans::status(&span, resp.status());
                         *out = Some(resp);
                         return Poll::Ready(Step::Answered);
                     }

@@ -3,12 +3,14 @@
 //! them: idle timeout, keepalive PINGs, the rapid-reset defence (CVE-2023-44487), connection
 //! states, and GOAWAY on graceful shutdown.
 
+use crate::conn::spans;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
+use tracing::Instrument;
 
 use bytes::Bytes;
 use h2::server::SendResponse;
@@ -75,10 +77,12 @@ struct Streams {
     budget: SendBudget,
     /// The connection's live record, when the server tracks its connections.
     track: Option<Arc<ConnEntry>>,
+    /// The connection's span, parent of the streams', when a subscriber wants it.
+    span: Option<tracing::Span>,
 }
 
 /// Decrements the running count when a stream task ends, however it ends.
-struct StreamTask(Arc<Streams>, Option<StreamMeta>);
+struct StreamTask(Arc<Streams>, Option<StreamMeta>, tracing::Span);
 
 /// A tracked stream's request, for its metrics when it is answered.
 struct StreamMeta {
@@ -89,6 +93,7 @@ struct StreamMeta {
 impl StreamTask {
     /// The stream's response head, with `status`, is about to go out.
     fn answered(&self, status: StatusCode) {
+        spans::status(&self.2, status);
         if let (Some(entry), Some(meta)) = (&self.0.track, &self.1) {
             entry.stream_answered(&meta.method, meta.since, status);
         }
@@ -166,6 +171,7 @@ pub(crate) async fn serve<T, H>(
         done: Notify::new(),
         budget: SendBudget::new(cfg.conn_send_buffer),
         track: events.track.as_ref().map(|t| t.entry().clone()),
+        span: events.span.as_deref().cloned(),
     });
     let mut window_start = Instant::now();
     let mut ping = cfg.keepalive_interval.and_then(|_| conn.ping_pong());
@@ -206,17 +212,26 @@ pub(crate) async fn serve<T, H>(
                             since: std::time::Instant::now(),
                         }
                     });
-                    let task = StreamTask(streams.clone(), meta);
+                    let span = spans::request(
+                        streams.span.as_ref(),
+                        req.method(),
+                        req.uri(),
+                        http::Version::HTTP_2,
+                    );
+                    let task = StreamTask(streams.clone(), meta, span.clone());
                     // Boxed: tokio moves a task's future by value a few times while
                     // spawning it; a box makes each move a pointer copy.
-                    tokio::spawn(Box::pin(stream_task(
-                        req,
-                        respond,
-                        handler.clone(),
-                        cfg.clone(),
-                        events.attached(),
-                        task,
-                    )));
+                    tokio::spawn(
+                        Box::pin(stream_task(
+                            req,
+                            respond,
+                            handler.clone(),
+                            cfg.clone(),
+                            events.attached(),
+                            task,
+                        ))
+                        .instrument(span),
+                    );
                 }
                 Some(Err(e)) => {
                     tracing::debug!(error = %e, "HTTP/2 connection error");
@@ -727,6 +742,7 @@ mod tests {
             done: Notify::new(),
             budget: SendBudget::new(1 << 20),
             track: None,
+            span: None,
         });
         let mut mux = ServeMux::new();
         mux.handle("GET /{$}", |_req: HttpRequest| async {
@@ -739,7 +755,7 @@ mod tests {
             Arc::new(mux),
             cfg,
             None,
-            StreamTask(streams, None),
+            StreamTask(streams, None, tracing::Span::none()),
         );
         let size = std::mem::size_of_val(&task);
         // 760 bytes; with the response's send path inline (as it was) about 1.9 KB.
