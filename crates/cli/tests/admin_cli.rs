@@ -7,27 +7,9 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::Served;
-
-/// Waits (bounded) for the log line `{what} on http://ADDR/...` and returns ADDR.
-fn logged_addr(served: &Served, what: &str) -> SocketAddr {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let prefix = format!("{what} on http://");
-    loop {
-        let log = served.log();
-        if let Some(rest) = log
-            .lines()
-            .find_map(|l| l.split_once(&prefix).map(|(_, r)| r))
-        {
-            let addr = rest.split('/').next().unwrap();
-            return addr.parse().unwrap();
-        }
-        assert!(Instant::now() < deadline, "no `{prefix}` line in:\n{log}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
 
 /// One `GET path` with `Connection: close`; the whole response as text.
 fn fetch(addr: SocketAddr, path: &str) -> String {
@@ -56,8 +38,8 @@ fn metrics_and_the_page_have_listeners_of_their_own() {
         "127.0.0.1:0",
     ]);
     let served = Served::spawn(cmd);
-    let metrics = logged_addr(&served, "metrics");
-    let debug = logged_addr(&served, "debug page");
+    let metrics = served.logged_addr("metrics");
+    let debug = served.logged_addr("debug page");
     assert_ne!(metrics, debug);
     assert_ne!(metrics, served.addr);
 
@@ -139,8 +121,8 @@ fn one_address_serves_both() {
         &admin,
     ]);
     let served = Served::spawn(cmd);
-    let metrics = logged_addr(&served, "metrics");
-    assert_eq!(logged_addr(&served, "debug page"), metrics);
+    let metrics = served.logged_addr("metrics");
+    assert_eq!(served.logged_addr("debug page"), metrics);
     assert!(fetch(metrics, "/metrics").contains("nethttp_server_connections"));
     assert!(fetch(metrics, "/?format=json").contains("\"servers\":["));
 }
@@ -160,7 +142,7 @@ fn a_successor_takes_over_the_operator_listener() {
         .port();
     let admin = format!("127.0.0.1:{port}");
     let served = restart::serve_with_pid_file(&pid_file, &["--metrics-addr", &admin]);
-    let metrics = logged_addr(&served, "metrics");
+    let metrics = served.logged_addr("metrics");
     for _ in 0..3 {
         assert!(fetch(served.addr, "/").starts_with("HTTP/1.1 200 "));
     }

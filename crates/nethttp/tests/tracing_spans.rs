@@ -36,8 +36,10 @@ struct Fields<'a>(&'a mut HashMap<String, String>);
 
 impl Visit for Fields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0
-            .insert(field.name().to_owned(), format!("{value:?}").trim_matches('"').to_owned());
+        self.0.insert(
+            field.name().to_owned(),
+            format!("{value:?}").trim_matches('"').to_owned(),
+        );
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.0.insert(field.name().to_owned(), value.to_owned());
@@ -113,7 +115,11 @@ async fn connections_and_requests_have_spans_with_http_attributes() {
         .transport(|t| t.no_proxy().http2_prior_knowledge(true))
         .build()
         .unwrap();
-    let r = h2.get(format!("http://{addr}/nothing")).send().await.unwrap();
+    let r = h2
+        .get(format!("http://{addr}/nothing"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     r.into_body().to_bytes(64).await.unwrap();
     h1.transport().close_idle_connections();
@@ -126,7 +132,10 @@ async fn connections_and_requests_have_spans_with_http_attributes() {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
 
     let spans = recorder.spans.lock().unwrap().clone();
-    let conns: Vec<&Seen> = spans.iter().filter(|s| s.name == "http.connection").collect();
+    let conns: Vec<&Seen> = spans
+        .iter()
+        .filter(|s| s.name == "http.connection")
+        .collect();
     let reqs: Vec<&Seen> = spans.iter().filter(|s| s.name == "http.request").collect();
     assert_eq!((conns.len(), reqs.len()), (2, 2), "{spans:#?}");
     for c in &conns {
@@ -153,7 +162,10 @@ async fn connections_and_requests_have_spans_with_http_attributes() {
         .find(|r| r.fields["url.path"] == "/nothing")
         .expect("the HTTP/2 request");
     assert_eq!(missing.fields["http.response.status_code"], "404");
-    assert!(!missing.fields.contains_key("http.route"), "no pattern matched");
+    assert!(
+        !missing.fields.contains_key("http.route"),
+        "no pattern matched"
+    );
     assert_eq!(missing.fields["network.protocol.version"], "HTTP/2.0");
     let parent = &spans[missing.parent.expect("under its connection")];
     assert_eq!(parent.fields["network.protocol.version"], "2");

@@ -88,6 +88,25 @@ impl Served {
         self.log.lock().unwrap().clone()
     }
 
+    /// Waits (bounded) for the log line `{what} on http://ADDR/...` (an operator listener:
+    /// `metrics`, `debug page`) and returns ADDR.
+    pub fn logged_addr(&self, what: &str) -> SocketAddr {
+        let deadline = Instant::now() + TIMEOUT;
+        let prefix = format!("{what} on http://");
+        loop {
+            let log = self.log();
+            if let Some(rest) = log
+                .lines()
+                .find_map(|l| l.split_once(&prefix).map(|(_, r)| r))
+            {
+                let addr = rest.split('/').next().unwrap_or(rest);
+                return addr.parse().expect("an address in the log line");
+            }
+            assert!(Instant::now() < deadline, "no `{prefix}` line in:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn signal(&self, sig: libc::c_int) {
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
         // SAFETY: kill(2) on our own child's pid; no memory is involved.
