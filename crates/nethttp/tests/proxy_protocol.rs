@@ -582,3 +582,54 @@ async fn a_client_that_never_reads_meets_the_write_timeout() {
     }
     assert!(got > 0 && got < 32 * 1024 * 1024, "{got} bytes");
 }
+
+#[tokio::test]
+async fn a_unix_socket_balancer_relays_a_tcp_client() {
+    // HAProxy's `server s unix@/path send-proxy-v2`: the peer has no address, the client does.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pp.sock");
+    let server = pp_server(ProxyProtocol::required());
+    let listener = server.bind_unix(&path).expect("bind_unix");
+    let _h = server.serve(listener, whoami);
+    let mut s = tokio::net::UnixStream::connect(&path).await.unwrap();
+    let header = v2(
+        1,
+        0x11,
+        &tcp4([192, 0, 2, 3], 3333, [192, 0, 2, 1], 443, &some_tlvs()),
+    );
+    s.write_all(&[header, GET.to_vec()].concat()).await.unwrap();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !got.ends_with(b"tls=false") {
+        let n = tokio::time::timeout(IO_TIMEOUT, s.read(&mut chunk))
+            .await
+            .expect("response timed out")
+            .unwrap();
+        assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(
+        normalize(&got),
+        whoami_text(
+            "192.0.2.3:3333",
+            "192.0.2.1:443",
+            Some("0.0.0.0:0".parse().unwrap())
+        )
+    );
+}
+
+#[tokio::test]
+async fn shutdown_closes_connections_still_owing_a_header() {
+    let h = start(pp_server(ProxyProtocol::required()), whoami);
+    let mut c = Conn::connect(h.local_addr()).await;
+    // Half a header, then the server shuts down: no request can be in flight, so it closes
+    // the connection at once instead of waiting out the header's 10 s deadline.
+    c.send(&b"PROXY TCP4 192.0.2.1"[..]).await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let t0 = Instant::now();
+    tokio::time::timeout(IO_TIMEOUT, h.shutdown(Duration::from_secs(8)))
+        .await
+        .expect("shutdown timed out");
+    c.expect_closed().await;
+    assert!(t0.elapsed() < Duration::from_secs(4), "{:?}", t0.elapsed());
+}

@@ -19,13 +19,16 @@ pub(crate) const V1_MAX: usize = 107;
 /// protocol, and the length of what follows (§2.2).
 const V2_FIXED: usize = 16;
 
-/// The largest address block of version 2 (two AF_UNIX paths of 108 bytes, §2.2), so the
-/// fixed part and any address block fit `V2_FIXED + V2_ADDR_MAX` bytes.
-pub(crate) const V2_ADDR_MAX: usize = 216;
+/// The largest address block of version 2 (two AF_UNIX paths of 108 bytes, §2.2).
+const V2_ADDR_MAX: usize = 216;
 
-/// Enough bytes to decide and decode any header but its TLVs: a version 1 line, or a
-/// version 2 fixed part with its address block.
-pub(crate) const WINDOW: usize = V2_FIXED + V2_ADDR_MAX;
+/// The shortest size cap that admits every v2 header without TLVs (AF_UNIX's).
+pub(crate) const V2_MIN_CAP: usize = V2_FIXED + V2_ADDR_MAX;
+
+/// Enough bytes to decide any header and decode what it says: a version 1 line (107), or a
+/// version 2 fixed part with IPv6 addresses (52). AF_UNIX addresses, which are not decoded,
+/// and TLVs are skipped past it.
+pub(crate) const WINDOW: usize = V1_MAX + 1;
 
 /// What the header says about the connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -518,6 +521,10 @@ mod tests {
         unix.extend_from_slice(&[0x05, 0, 1, 9]); // UNIQUE_ID
         let h = whole(&v2(0x21, 0x31, &unix)).unwrap().unwrap();
         assert_eq!((h.addrs, h.tlvs, h.len), (Addresses::Unknown, 232, 236));
+        // Its addresses are not decoded, so the fixed part decides it: a reader's window
+        // need not hold them.
+        let fixed = parse(&v2(0x21, 0x31, &unix)[..16], CAP).unwrap().unwrap();
+        assert_eq!(fixed, h);
         let h = whole(&v2(0x21, 0x12, &[1; 12])).unwrap().unwrap();
         assert_eq!(h.addrs, Addresses::Unknown);
     }

@@ -17,7 +17,7 @@ use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 use tokio::time::{timeout_at, Instant};
 
-use super::proxy_header::{self, Addresses, ParseError, Tlvs, V1_MAX, WINDOW};
+use super::proxy_header::{self, Addresses, ParseError, Tlvs, V1_MAX, V2_MIN_CAP, WINDOW};
 use crate::conn::Phase;
 use crate::proto::io::ConnIo;
 
@@ -152,7 +152,7 @@ impl ProxyProtocol {
     pub(crate) fn max_len(&self) -> usize {
         self.max_header_bytes
             .unwrap_or(DEFAULT_MAX_PROXY_HEADER_BYTES)
-            .max(WINDOW)
+            .max(V2_MIN_CAP)
     }
 
     /// When the header must have arrived, for a connection accepted now.
@@ -298,7 +298,7 @@ pub(crate) async fn read_header<C: ConnIo>(
 /// On a socket: peeks until the header's fixed part and addresses are in, then reads exactly
 /// the header's bytes, checking its TLVs as they pass. A byte of anything else is refused
 /// at once, and each look waits for bytes not seen at the last, so a trickling peer costs no
-/// CPU while it waits. The only buffer is `WINDOW` (232) bytes in the connection's task.
+/// CPU while it waits. The only buffer is `WINDOW` (108) bytes in the connection's task.
 async fn read_peeking<C: ConnIo>(io: &mut C, max_len: usize) -> Result<Addresses, Failure> {
     let mut window = [0u8; WINDOW];
     let mut seen = 0;
@@ -312,8 +312,8 @@ async fn read_peeking<C: ConnIo>(io: &mut C, max_len: usize) -> Result<Addresses
         if let Some(h) = proxy_header::parse(&window[..n], max_len)? {
             break h;
         }
-        // A v1 line is decided within 107 bytes and a v2 header's fixed part and addresses
-        // within the window, so a full window without an answer cannot happen; refuse it.
+        // A v1 line is decided within 107 bytes and a v2 header's fixed part and decoded
+        // addresses within 52, so a full window without an answer cannot happen; refuse it.
         if n == WINDOW {
             return Err(Failure::Parse(ParseError::V1TooLong));
         }
