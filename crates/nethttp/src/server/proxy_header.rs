@@ -578,4 +578,96 @@ mod tests {
         }
         assert_eq!(t.finish(), Ok(()));
     }
+
+    use proptest::prelude::*;
+
+    /// A header as a sender might write it: v1 or v2, any command and family byte, a
+    /// length that may lie, TLV-shaped bytes, then what the client says next.
+    fn header_like() -> impl Strategy<Value = Vec<u8>> {
+        let v1 = (
+            any::<[u8; 4]>(),
+            any::<[u8; 4]>(),
+            any::<u16>(),
+            any::<u16>(),
+            any::<bool>(),
+        )
+            .prop_map(|(a, b, p, q, unknown)| {
+                if unknown {
+                    b"PROXY UNKNOWN\r\n".to_vec()
+                } else {
+                    let (a, b) = (Ipv4Addr::from(a), Ipv4Addr::from(b));
+                    format!("PROXY TCP4 {a} {b} {p} {q}\r\n").into_bytes()
+                }
+            });
+        let v2 = (
+            prop_oneof![Just(0x20u8), Just(0x21), any::<u8>()],
+            prop_oneof![
+                Just(0x11u8),
+                Just(0x21),
+                Just(0x31),
+                Just(0x00),
+                any::<u8>()
+            ],
+            proptest::collection::vec(any::<u8>(), 0..300),
+            prop_oneof![Just(None), (0u16..400).prop_map(Some)],
+        )
+            .prop_map(|(vc, fam, body, lie)| {
+                let mut h = V2_SIGNATURE.to_vec();
+                h.extend_from_slice(&[vc, fam]);
+                let len = lie.unwrap_or(body.len() as u16);
+                h.extend_from_slice(&len.to_be_bytes());
+                h.extend_from_slice(&body);
+                h
+            });
+        (
+            prop_oneof![v1, v2],
+            proptest::collection::vec(any::<u8>(), 0..40),
+        )
+            .prop_map(|(h, tail)| [h, tail].concat())
+    }
+
+    /// What a reader that takes bytes `step` at a time decides: the parse, then the TLV
+    /// check over the pieces, as `server::proxy_protocol` reads a socket.
+    fn read_in_steps(input: &[u8], step: usize, cap: usize) -> Result<Option<Header>, ParseError> {
+        let mut have = 0;
+        let header = loop {
+            have = (have + step).min(input.len());
+            match parse(&input[..have], cap)? {
+                Some(h) => break h,
+                None if have == input.len() => return Ok(None),
+                None => {}
+            }
+        };
+        if header.len > input.len() {
+            return Ok(None);
+        }
+        let mut tlvs = Tlvs::default();
+        for piece in input[header.tlvs..header.len].chunks(step) {
+            tlvs.feed(piece);
+        }
+        tlvs.finish().map(|()| Some(header))
+    }
+
+    proptest! {
+        /// However the bytes arrive, the answer is the same, never past the cap or the
+        /// input, and never a panic; anything the parser accepts it also finds at once.
+        #[test]
+        fn the_answer_does_not_depend_on_how_the_bytes_arrive(
+            input in prop_oneof![header_like(), proptest::collection::vec(any::<u8>(), 0..300)],
+            step in 1usize..40,
+            cap in prop_oneof![Just(CAP), 232usize..600],
+        ) {
+            let at_once = read_in_steps(&input, input.len().max(1), cap);
+            let stepped = read_in_steps(&input, step, cap);
+            prop_assert_eq!(at_once, stepped);
+            if let Ok(Some(h)) = at_once {
+                prop_assert!(h.len <= cap.max(V1_MAX) && h.len <= input.len());
+                prop_assert!(h.tlvs <= h.len);
+                prop_assert!(h.version == 1 || h.version == 2);
+                if h.version == 1 {
+                    prop_assert!(h.len <= V1_MAX && input[..h.len].ends_with(b"\r\n"));
+                }
+            }
+        }
+    }
 }
