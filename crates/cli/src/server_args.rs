@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clap::Args;
 use nethttp::net::{BindOptions, Listener};
+use nethttp::server::{IpNet, ProxyProtocol, UntrustedPeers};
 use nethttp::{Handler, Server, ServerHandle, ServerTls};
 
 use crate::admin::AdminArgs;
@@ -68,6 +69,20 @@ pub struct ServerArgs {
     /// Most concurrent streams per HTTP/2 connection.
     #[arg(long, default_value_t = 250)]
     http2_max_streams: u32,
+    /// Every connection opens with a PROXY protocol header (v1 or v2, as HAProxy's
+    /// send-proxy / send-proxy-v2 send it): the client's address is taken from it.
+    /// Connections without a valid one are closed, nothing written.
+    #[arg(long)]
+    proxy_protocol: bool,
+    /// Only peers in these networks (ADDR or ADDR/PREFIX, repeatable or comma-separated)
+    /// send the PROXY header; other peers are refused, or served directly with
+    /// --proxy-protocol-allow-direct. Implies --proxy-protocol.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',')]
+    proxy_protocol_from: Vec<IpNet>,
+    /// Serve peers outside --proxy-protocol-from as direct clients (no header read)
+    /// instead of closing their connections: for probes that bypass the balancer.
+    #[arg(long, requires = "proxy_protocol_from")]
+    proxy_protocol_allow_direct: bool,
     #[command(flatten)]
     pub admin: AdminArgs,
 }
@@ -88,7 +103,8 @@ impl ServerArgs {
             .http2(!self.no_http2)
             .http2_max_concurrent_streams(self.http2_max_streams)
             .track_connections(self.admin.tracks())
-            .metrics(self.admin.metrics_addr.is_some());
+            .metrics(self.admin.metrics_addr.is_some())
+            .proxy_protocol(self.proxy_protocol());
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
             return Ok(server);
         };
@@ -102,6 +118,21 @@ impl ServerArgs {
                 .map_err(|e| format!("--tls-client-ca {}: {e}", ca.display()))?;
         }
         Ok(server.tls(tls))
+    }
+
+    /// The PROXY protocol setting these flags ask for.
+    fn proxy_protocol(&self) -> ProxyProtocol {
+        if !self.proxy_protocol && self.proxy_protocol_from.is_empty() {
+            return ProxyProtocol::off();
+        }
+        let mut pp = ProxyProtocol::required();
+        for net in &self.proxy_protocol_from {
+            pp = pp.trust(*net);
+        }
+        if self.proxy_protocol_allow_direct {
+            pp = pp.untrusted(UntrustedPeers::Direct);
+        }
+        pp
     }
 
     /// `https` with --tls-cert, else `http`: for the log line that says where it listens.

@@ -173,8 +173,8 @@ pub use mux::{PathValue, ServeMux};
 pub use response::json;
 pub use response::{error, not_found, redirect, IntoResponse};
 pub use server::{
-    ConnInfo, ConnState, Connection, MinDataRate, Peer, PeerCred, Server, ServerHandle,
-    ShutdownReport,
+    ConnInfo, ConnState, Connection, MinDataRate, Peer, PeerCred, ProxyProtocol, Server,
+    ServerHandle, ShutdownReport,
 };
 pub use tls::{ClientTls, ServerTls};
 

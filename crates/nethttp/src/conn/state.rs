@@ -45,6 +45,13 @@ pub struct ConnInfo {
     /// (the client's certificates among them) are a [`crate::tls::TlsInfo`] in the same
     /// extensions.
     pub tls: bool,
+    /// The load balancer's address when the connection was relayed with a PROXY protocol
+    /// header ([`crate::Server::proxy_protocol`]) naming a TCP client: `remote_addr` and
+    /// `local_addr` are then the header's (the client, and the address it reached the
+    /// balancer at), and this is the socket's own peer (`0.0.0.0:0` for a balancer on a
+    /// Unix socket). `None` for a direct connection, and for a header that names no client
+    /// (v2 `LOCAL` health checks, v1 `UNKNOWN`), which keeps the socket's addresses.
+    pub proxied_by: Option<SocketAddr>,
 }
 
 /// The kind of peer a connection has, in [`ConnInfo::peer`].
@@ -80,6 +87,7 @@ impl ConnInfo {
             local_addr,
             peer: Peer::Tcp,
             tls: false,
+            proxied_by: None,
         }
     }
 
@@ -89,7 +97,20 @@ impl ConnInfo {
             local_addr: NO_ADDR,
             peer: Peer::Unix(cred),
             tls: false,
+            proxied_by: None,
         }
+    }
+
+    /// The connection as the PROXY header `client -> server` describes it, relayed by the
+    /// socket's peer.
+    pub(crate) fn relayed(&mut self, client: SocketAddr, server: SocketAddr) {
+        self.proxied_by = Some(match self.peer {
+            Peer::Tcp => self.remote_addr,
+            Peer::Unix(_) => NO_ADDR,
+        });
+        self.remote_addr = client;
+        self.local_addr = server;
+        self.peer = Peer::Tcp;
     }
 }
 

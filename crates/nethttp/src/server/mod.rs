@@ -5,6 +5,8 @@
 //! reports lives in `crate::conn`, below both this layer and the protocol engines.
 
 mod connection;
+mod proxy_header;
+mod proxy_protocol;
 mod serve;
 mod shutdown;
 
@@ -15,6 +17,7 @@ use std::time::Duration;
 pub use crate::conn::{ConnInfo, ConnState, ConnStateHook, Peer, PeerCred};
 pub use crate::proto::rate::MinDataRate;
 pub use connection::Connection;
+pub use proxy_protocol::{IpNet, ProxyProtocol, UntrustedPeers, DEFAULT_MAX_PROXY_HEADER_BYTES};
 pub use shutdown::{ServerHandle, ShutdownReport};
 
 use crate::handler::Handler;
@@ -61,6 +64,7 @@ pub struct Server {
     tls: Option<ServerTls>,
     http2: bool,
     h2: Http2Settings,
+    proxy_protocol: ProxyProtocol,
 }
 
 /// HTTP/2 settings, kept apart so the HTTP/1.1 fields above read as they always did.
@@ -97,6 +101,7 @@ impl std::fmt::Debug for Server {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("min_body_rate", &self.min_body_rate)
             .field("max_connections", &self.max_connections)
+            .field("proxy_protocol", &self.proxy_protocol)
             .finish_non_exhaustive()
     }
 }
@@ -144,7 +149,21 @@ impl Server {
                 max_resets: 200,
                 reset_window: Duration::from_secs(10),
             },
+            proxy_protocol: ProxyProtocol::off(),
         }
+    }
+
+    /// Whether connections open with a PROXY protocol header (v1 or v2) from the L4 load
+    /// balancer in front, and from which peers: see [`ProxyProtocol`]. The header is read in
+    /// each connection's task, before TLS and before HTTP, within
+    /// [`ProxyProtocol::timeout`] (default: the read-header timeout); with it the client's
+    /// address becomes the connection's ([`ConnInfo::remote_addr`], the state hook's), and
+    /// the balancer's is kept in [`ConnInfo::proxied_by`]. A connection that owes a header
+    /// and does not send a valid one is closed with nothing written. Default:
+    /// [`ProxyProtocol::off`].
+    pub fn proxy_protocol(mut self, pp: ProxyProtocol) -> Self {
+        self.proxy_protocol = pp;
+        self
     }
 
     /// Serve HTTPS: every accepted connection does a TLS handshake first (bounded by the

@@ -4,6 +4,7 @@ pub mod certs;
 pub mod curl;
 pub mod dial;
 pub mod echo_peer;
+pub mod haproxy;
 pub mod https_proxy;
 pub mod microsocks;
 pub mod peers;
