@@ -8,7 +8,11 @@
 //! whole load: its pool is capped at `-c` connections and, on HTTP/2, at `-m` streams per
 //! connection, so it opens exactly `-c` connections of `-m` streams each. `--unix-socket` and
 //! `--resolve` choose where the connections go, as in `get`.
+//!
+//! The summary ends with a latency histogram of log-spaced buckets, its bars as wide as the
+//! terminal.
 
+mod histogram;
 mod load;
 mod local_server;
 mod progress;
@@ -216,7 +220,7 @@ async fn bench(args: &BenchArgs, url: &str, uri: Uri) -> Result<(), String> {
     if args.json {
         println!("{}", report.json());
     } else {
-        print!("{}", report.text());
+        print!("{}", report.text(histogram::terminal_columns()));
     }
     if recorder.completed == 0 && recorder.errors > 0 {
         let first = recorder

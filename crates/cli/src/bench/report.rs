@@ -1,6 +1,6 @@
 //! The result of a `nethttp bench` run, as a human summary or as one JSON object: requests/s,
 //! latency percentiles, status counts, errors by kind, the protocol the responses came on, and
-//! TCP connections opened.
+//! TCP connections opened; the summary ends with a latency histogram (see `histogram`).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::Version;
 use serde_json::{json, Map, Value};
 
+use super::histogram;
 use super::load::Recorder;
 
 /// Everything the summary shows.
@@ -76,8 +77,8 @@ impl Report<'_> {
         self.recorder.latency_us.mean() / 1e3
     }
 
-    /// The summary printed after a run.
-    pub fn text(&self) -> String {
+    /// The summary printed after a run, its histogram bars fitting `columns`.
+    pub fn text(&self, columns: usize) -> String {
         let r = self.recorder;
         let secs = self.elapsed.as_secs_f64();
         let mut s = String::new();
@@ -164,6 +165,7 @@ impl Report<'_> {
             "  connections  {} opened, {} requests on reused ones",
             self.connections_opened, self.reuses
         );
+        s.push_str(&histogram::render(&r.latency_us, columns));
         s
     }
 
