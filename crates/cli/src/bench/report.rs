@@ -27,12 +27,15 @@ pub struct Report<'a> {
     pub reuses: u64,
 }
 
-/// The latency percentiles reported, with their JSON names and labels.
-const PERCENTILES: [(&str, &str, f64); 4] = [
-    ("p50", "p50", 50.0),
-    ("p90", "p90", 90.0),
-    ("p99", "p99", 99.0),
-    ("p999", "p99.9", 99.9),
+/// The latency percentiles reported, with their JSON names, labels, and whether the one-line
+/// summary shows them (the JSON shows them all).
+const PERCENTILES: [(&str, &str, f64, bool); 6] = [
+    ("p50", "p50", 50.0, true),
+    ("p75", "p75", 75.0, false),
+    ("p90", "p90", 90.0, true),
+    ("p99", "p99", 99.0, true),
+    ("p999", "p99.9", 99.9, true),
+    ("p9999", "p99.99", 99.99, false),
 ];
 
 impl Report<'_> {
@@ -116,8 +119,8 @@ impl Report<'_> {
             let _ = writeln!(s, "  latency      none (no response)");
         } else {
             let _ = write!(s, "  latency     ");
-            for (_, label, p) in PERCENTILES {
-                let _ = write!(s, " {label} {:.3} ms ", self.latency_ms(p));
+            for (_, label, p, _) in PERCENTILES.iter().filter(|p| p.3) {
+                let _ = write!(s, " {label} {:.3} ms ", self.latency_ms(*p));
             }
             let _ = writeln!(
                 s,
@@ -175,7 +178,7 @@ impl Report<'_> {
         // null when nothing was measured, rather than zeros that look measured.
         let latency = (!r.latency_us.is_empty()).then(|| {
             let mut latency = Map::new();
-            for (name, _, p) in PERCENTILES {
+            for (name, _, p, _) in PERCENTILES {
                 latency.insert(name.to_owned(), json!(self.latency_ms(p)));
             }
             latency.insert("max".to_owned(), json!(self.max_ms()));
