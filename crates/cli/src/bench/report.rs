@@ -19,6 +19,10 @@ pub struct Report<'a> {
     /// Requests in flight per connection (`--streams`).
     pub streams: usize,
     pub threads: usize,
+    /// The request budget (`-n`), if any.
+    pub requests: Option<u64>,
+    /// The run's time limit (`-d`, or the default), if any.
+    pub duration: Option<Duration>,
     pub elapsed: Duration,
     pub recorder: &'a Recorder,
     /// TCP connections the client opened (the pool's dial count).
@@ -28,8 +32,8 @@ pub struct Report<'a> {
 }
 
 /// The latency percentiles reported, with their JSON names, labels, and whether the one-line
-/// summary shows them (the JSON shows them all).
-const PERCENTILES: [(&str, &str, f64, bool); 6] = [
+/// summary shows them (the JSON and the HTML report show them all).
+pub const PERCENTILES: [(&str, &str, f64, bool); 6] = [
     ("p50", "p50", 50.0, true),
     ("p75", "p75", 75.0, false),
     ("p90", "p90", 90.0, true),
@@ -39,7 +43,7 @@ const PERCENTILES: [(&str, &str, f64, bool); 6] = [
 ];
 
 impl Report<'_> {
-    fn rps(&self) -> f64 {
+    pub(super) fn rps(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 {
             self.recorder.completed as f64 / secs
@@ -49,7 +53,7 @@ impl Report<'_> {
     }
 
     /// Latency at percentile `p`, in milliseconds (only asked when something completed).
-    fn latency_ms(&self, p: f64) -> f64 {
+    pub(super) fn latency_ms(&self, p: f64) -> f64 {
         let h = &self.recorder.latency_us;
         if h.is_empty() {
             0.0
@@ -60,7 +64,7 @@ impl Report<'_> {
 
     /// The protocol of the responses: `HTTP/2`, `HTTP/1.1`, or several joined by `+` (sorted);
     /// `None` when nothing completed.
-    fn protocol(&self) -> Option<String> {
+    pub(super) fn protocol(&self) -> Option<String> {
         let mut versions: Vec<&str> = self
             .recorder
             .versions
@@ -72,12 +76,22 @@ impl Report<'_> {
         (!versions.is_empty()).then(|| versions.join("+"))
     }
 
-    fn max_ms(&self) -> f64 {
+    pub(super) fn max_ms(&self) -> f64 {
         self.recorder.latency_us.max() as f64 / 1e3
     }
 
-    fn mean_ms(&self) -> f64 {
+    pub(super) fn mean_ms(&self) -> f64 {
         self.recorder.latency_us.mean() / 1e3
+    }
+
+    /// Body bytes read per second, in MiB.
+    pub(super) fn mib_per_s(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.recorder.body_bytes as f64 / secs / (1024.0 * 1024.0)
+        } else {
+            0.0
+        }
     }
 
     /// The summary printed after a run, its histogram bars fitting `columns`.
@@ -108,11 +122,7 @@ impl Report<'_> {
             r.completed,
             self.rps(),
             r.body_bytes,
-            if secs > 0.0 {
-                r.body_bytes as f64 / secs / (1024.0 * 1024.0)
-            } else {
-                0.0
-            }
+            self.mib_per_s()
         );
         if r.latency_us.is_empty() {
             // Nothing was measured: zeros here would read as a very fast server.
@@ -224,7 +234,7 @@ impl Report<'_> {
 }
 
 /// How a protocol version is shown.
-fn version_name(v: Version) -> &'static str {
+pub(super) fn version_name(v: Version) -> &'static str {
     match v {
         Version::HTTP_09 => "HTTP/0.9",
         Version::HTTP_10 => "HTTP/1.0",
