@@ -171,8 +171,10 @@ fn html_report_is_well_formed_agrees_with_json_and_escapes_the_url() {
         "not well-formed:\n{raw}"
     );
     assert_eq!(c["svgs"], 2, "two plots");
-    // Two seconds of load: one bar per second (the sliver after the deadline folds in).
-    assert_eq!(c["rps_bars"], 2, "{raw}");
+    // Two seconds of load: one bar per second (a sliver after the deadline folds into the
+    // last; a third only if the deadline was noticed a quarter second late).
+    let bars = c["rps_bars"].as_u64().unwrap();
+    assert!((2..=3).contains(&bars), "{bars} bars:\n{raw}");
 
     // The table says what --json says, to the table's three decimals.
     for key in ["p50", "p75", "p90", "p99", "p999", "p9999", "max", "mean"] {
