@@ -8,12 +8,19 @@
 //! whole load: its pool is capped at `-c` connections and, on HTTP/2, at `-m` streams per
 //! connection, so it opens exactly `-c` connections of `-m` streams each. `--unix-socket` and
 //! `--resolve` choose where the connections go, as in `get`.
+//!
+//! The summary ends with a latency histogram; `--html FILE` also writes a self-contained page
+//! with the percentiles plotted and the request rate over the run (with `--json` as well).
 
+mod histogram;
+mod html;
 mod load;
 mod local_server;
 mod progress;
 mod report;
+mod timeline;
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -75,6 +82,10 @@ pub struct BenchArgs {
     /// Prints one JSON object on stdout instead of the summary, and no progress bar.
     #[arg(long)]
     json: bool,
+    /// Also writes a self-contained HTML report to FILE: the parameters, the totals, the
+    /// latency percentiles (table and plot), and requests per second over the run.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
     #[command(flatten)]
     tls: TlsArgs,
     #[command(flatten)]
@@ -208,6 +219,8 @@ async fn bench(args: &BenchArgs, url: &str, uri: Uri) -> Result<(), String> {
         connections: conns,
         streams: args.streams,
         threads: args.threads,
+        requests: args.requests,
+        duration,
         elapsed,
         recorder: &recorder,
         connections_opened: dials,
@@ -216,7 +229,12 @@ async fn bench(args: &BenchArgs, url: &str, uri: Uri) -> Result<(), String> {
     if args.json {
         println!("{}", report.json());
     } else {
-        print!("{}", report.text());
+        print!("{}", report.text(histogram::terminal_columns()));
+    }
+    // After the summary, so a path that cannot be written does not cost the run's results.
+    if let Some(path) = &args.html {
+        std::fs::write(path, html::render(&report))
+            .map_err(|e| format!("writing the HTML report to {}: {e}", path.display()))?;
     }
     if recorder.completed == 0 && recorder.errors > 0 {
         let first = recorder

@@ -1,7 +1,8 @@
 //! The load itself: workers that each loop request → read the whole body → record, on pooled
 //! `Client`s (worker i uses client i mod their number), until the request budget or the
 //! deadline runs out; and the `Recorder` that collects latencies (microseconds, HDR
-//! histogram), status counts, protocol versions and errors by kind.
+//! histogram), status counts, protocol versions, errors by kind, and requests per second over
+//! the run (`Timeline`).
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -14,6 +15,8 @@ use http_body_util::BodyExt;
 use nethttp::{Body, Client, ErrorKind};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
+
+use super::timeline::Timeline;
 
 /// Longest latency the histogram tells apart (1 hour in µs); longer ones count as this.
 const MAX_LATENCY_US: u64 = 3_600_000_000;
@@ -49,6 +52,8 @@ pub struct Recorder {
     pub errors: u64,
     /// (kind, count, the first such error's message), in order of first appearance.
     pub errors_by_kind: Vec<(ErrorKind, u64, String)>,
+    /// Completed and failed requests by the second they ended in.
+    pub timeline: Timeline,
 }
 
 impl Recorder {
@@ -62,10 +67,13 @@ impl Recorder {
             versions: Vec::new(),
             errors: 0,
             errors_by_kind: Vec::new(),
+            timeline: Timeline::new(),
         }
     }
 
-    fn record(&mut self, outcome: Result<Answer, nethttp::Error>, took: Duration) {
+    /// Counts one request that took `took` and ended at `done`.
+    fn record(&mut self, outcome: Result<Answer, nethttp::Error>, took: Duration, done: Instant) {
+        self.timeline.record(done, outcome.is_ok());
         match outcome {
             Ok(Answer {
                 status,
@@ -140,6 +148,7 @@ impl Load {
     /// the load ran.
     pub async fn run(self: &Arc<Self>, workers: usize) -> Duration {
         let start = Instant::now();
+        self.recorder().timeline.start(start);
         let mut set = JoinSet::new();
         for i in 0..workers {
             let client = self.plan.clients[i % self.plan.clients.len()].clone();
@@ -179,8 +188,8 @@ impl Load {
                 return;
             }
             let outcome = self.one(&client).await;
-            let took = start.elapsed();
-            self.recorder().record(outcome, took);
+            let done = Instant::now();
+            self.recorder().record(outcome, done - start, done);
         }
     }
 

@@ -1,6 +1,6 @@
 //! The result of a `nethttp bench` run, as a human summary or as one JSON object: requests/s,
 //! latency percentiles, status counts, errors by kind, the protocol the responses came on, and
-//! TCP connections opened.
+//! TCP connections opened; the summary ends with a latency histogram (see `histogram`).
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -8,6 +8,7 @@ use std::time::Duration;
 use http::Version;
 use serde_json::{json, Map, Value};
 
+use super::histogram;
 use super::load::Recorder;
 
 /// Everything the summary shows.
@@ -18,6 +19,10 @@ pub struct Report<'a> {
     /// Requests in flight per connection (`--streams`).
     pub streams: usize,
     pub threads: usize,
+    /// The request budget (`-n`), if any.
+    pub requests: Option<u64>,
+    /// The run's time limit (`-d`, or the default), if any.
+    pub duration: Option<Duration>,
     pub elapsed: Duration,
     pub recorder: &'a Recorder,
     /// TCP connections the client opened (the pool's dial count).
@@ -26,16 +31,19 @@ pub struct Report<'a> {
     pub reuses: u64,
 }
 
-/// The latency percentiles reported, with their JSON names and labels.
-const PERCENTILES: [(&str, &str, f64); 4] = [
-    ("p50", "p50", 50.0),
-    ("p90", "p90", 90.0),
-    ("p99", "p99", 99.0),
-    ("p999", "p99.9", 99.9),
+/// The latency percentiles reported, with their JSON names, labels, and whether the one-line
+/// summary shows them (the JSON and the HTML report show them all).
+pub const PERCENTILES: [(&str, &str, f64, bool); 6] = [
+    ("p50", "p50", 50.0, true),
+    ("p75", "p75", 75.0, false),
+    ("p90", "p90", 90.0, true),
+    ("p99", "p99", 99.0, true),
+    ("p999", "p99.9", 99.9, true),
+    ("p9999", "p99.99", 99.99, false),
 ];
 
 impl Report<'_> {
-    fn rps(&self) -> f64 {
+    pub(super) fn rps(&self) -> f64 {
         let secs = self.elapsed.as_secs_f64();
         if secs > 0.0 {
             self.recorder.completed as f64 / secs
@@ -45,7 +53,7 @@ impl Report<'_> {
     }
 
     /// Latency at percentile `p`, in milliseconds (only asked when something completed).
-    fn latency_ms(&self, p: f64) -> f64 {
+    pub(super) fn latency_ms(&self, p: f64) -> f64 {
         let h = &self.recorder.latency_us;
         if h.is_empty() {
             0.0
@@ -56,7 +64,7 @@ impl Report<'_> {
 
     /// The protocol of the responses: `HTTP/2`, `HTTP/1.1`, or several joined by `+` (sorted);
     /// `None` when nothing completed.
-    fn protocol(&self) -> Option<String> {
+    pub(super) fn protocol(&self) -> Option<String> {
         let mut versions: Vec<&str> = self
             .recorder
             .versions
@@ -68,16 +76,26 @@ impl Report<'_> {
         (!versions.is_empty()).then(|| versions.join("+"))
     }
 
-    fn max_ms(&self) -> f64 {
+    pub(super) fn max_ms(&self) -> f64 {
         self.recorder.latency_us.max() as f64 / 1e3
     }
 
-    fn mean_ms(&self) -> f64 {
+    pub(super) fn mean_ms(&self) -> f64 {
         self.recorder.latency_us.mean() / 1e3
     }
 
-    /// The summary printed after a run.
-    pub fn text(&self) -> String {
+    /// Body bytes read per second, in MiB.
+    pub(super) fn mib_per_s(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 {
+            self.recorder.body_bytes as f64 / secs / (1024.0 * 1024.0)
+        } else {
+            0.0
+        }
+    }
+
+    /// The summary printed after a run, its histogram bars fitting `columns`.
+    pub fn text(&self, columns: usize) -> String {
         let r = self.recorder;
         let secs = self.elapsed.as_secs_f64();
         let mut s = String::new();
@@ -104,19 +122,15 @@ impl Report<'_> {
             r.completed,
             self.rps(),
             r.body_bytes,
-            if secs > 0.0 {
-                r.body_bytes as f64 / secs / (1024.0 * 1024.0)
-            } else {
-                0.0
-            }
+            self.mib_per_s()
         );
         if r.latency_us.is_empty() {
             // Nothing was measured: zeros here would read as a very fast server.
             let _ = writeln!(s, "  latency      none (no response)");
         } else {
             let _ = write!(s, "  latency     ");
-            for (_, label, p) in PERCENTILES {
-                let _ = write!(s, " {label} {:.3} ms ", self.latency_ms(p));
+            for (_, label, p, _) in PERCENTILES.iter().filter(|p| p.3) {
+                let _ = write!(s, " {label} {:.3} ms ", self.latency_ms(*p));
             }
             let _ = writeln!(
                 s,
@@ -164,6 +178,7 @@ impl Report<'_> {
             "  connections  {} opened, {} requests on reused ones",
             self.connections_opened, self.reuses
         );
+        s.push_str(&histogram::render(&r.latency_us, columns));
         s
     }
 
@@ -173,7 +188,7 @@ impl Report<'_> {
         // null when nothing was measured, rather than zeros that look measured.
         let latency = (!r.latency_us.is_empty()).then(|| {
             let mut latency = Map::new();
-            for (name, _, p) in PERCENTILES {
+            for (name, _, p, _) in PERCENTILES {
                 latency.insert(name.to_owned(), json!(self.latency_ms(p)));
             }
             latency.insert("max".to_owned(), json!(self.max_ms()));
@@ -219,7 +234,7 @@ impl Report<'_> {
 }
 
 /// How a protocol version is shown.
-fn version_name(v: Version) -> &'static str {
+pub(super) fn version_name(v: Version) -> &'static str {
     match v {
         Version::HTTP_09 => "HTTP/0.9",
         Version::HTTP_10 => "HTTP/1.0",
