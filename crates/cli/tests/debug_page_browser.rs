@@ -31,8 +31,9 @@ const STEP: Duration = Duration::from_secs(5);
 const CALL: Duration = Duration::from_secs(10);
 
 /// The policy the page is served with (`nethttp::debug`).
-const CSP: &str =
-    "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'";
+const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
+                   style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; \
+                   form-action 'none'";
 
 /// Installed before any of the page's own script runs: records every CSP violation the
 /// document reports, and turns the dialogs an injected script would open into a flag.
@@ -603,7 +604,7 @@ async fn the_page_in_chromium_follows_connections_and_shows_what_it_is_sent_as_t
         1,
         [format!("Server 1 on {m}"), format!("Client pool {m}")],
         [
-            format!("1 open connections; {m} accepted and {m} requests answered in {m} s"),
+            format!("1 open connection; {m} accepted and {m} requests answered in {m} s"),
             format!("{m} dials, {m} reuses, {m} closes, {m} stale"),
         ],
     ]);

@@ -71,7 +71,7 @@ fn answer(req: &HttpRequest) -> HttpResponse {
         None => with_type(page::HTML.into(), "text/html; charset=utf-8"),
         Some(_) => crate::text_response(
             StatusCode::BAD_REQUEST,
-            "format is json (or none for the page)\n",
+            "format is json, or js for the page's script, or none for the page\n",
         ),
     }
 }
@@ -85,12 +85,14 @@ fn with_type(body: Body, content_type: &'static str) -> HttpResponse {
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
-            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'",
+            "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'unsafe-inline'; \
+             frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
         ),
     );
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     resp
 }

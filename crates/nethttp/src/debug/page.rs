@@ -53,7 +53,8 @@ function draw(doc) {
   servers.replaceChildren(); clients.replaceChildren();
   doc.servers.forEach((s, i) => {
     servers.appendChild(el("h2", "Server " + (i + 1) + " on " + s.addrs.join(", ")));
-    servers.appendChild(el("p", s.connections.length + " open connections; " + s.accepted +
+    const n = s.connections.length;
+    servers.appendChild(el("p", n + (n === 1 ? " open connection; " : " open connections; ") + s.accepted +
       " accepted and " + s.requests + " requests answered in " + s.uptime_s + " s"));
     servers.appendChild(table(
       ["id", "remote", "protocol", "state", "age (s)", "requests", "streams", "bytes in", "bytes out", "rtt (µs)", "current request", "for (ms)"],
