@@ -6,6 +6,7 @@
 #![allow(dead_code)] // each test file uses part of it
 
 pub mod h2raw;
+pub mod haproxy;
 pub mod microsocks;
 pub mod nginx;
 pub mod peers;

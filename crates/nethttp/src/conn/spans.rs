@@ -14,7 +14,11 @@ use tracing::Span;
 /// The connection's span, boxed (a connection that nobody traces keeps 8 bytes for it), or
 /// `None` when no subscriber wants it.
 pub(crate) fn connection(remote: SocketAddr) -> Option<Box<Span>> {
+    if !tracing::enabled!(target: "nethttp::connection", tracing::Level::DEBUG) {
+        return None;
+    }
     let span = tracing::debug_span!(
+        target: "nethttp::connection",
         "http.connection",
         "client.address" = %remote.ip(),
         "client.port" = remote.port(),
@@ -33,11 +37,18 @@ pub(crate) fn protocol(conn: Option<&Span>, http2: bool, tls: bool) {
     }
 }
 
-/// A request's span, a child of its connection's.
+/// A request's span, a child of its connection's; `Span::none()` unless a subscriber wants
+/// it. (Asked first with `enabled!`: with tracing's `log` feature on, which many programs
+/// have through some dependency, the span macro would otherwise build a disabled span that
+/// still carries its metadata and checks the `log` crate on every enter, exit and record.)
 #[inline]
 pub(crate) fn request(conn: Option<&Span>, method: &Method, uri: &Uri, version: Version) -> Span {
+    if !tracing::enabled!(target: "nethttp::request", tracing::Level::DEBUG) {
+        return Span::none();
+    }
     let parent = conn.and_then(Span::id);
     tracing::debug_span!(
+        target: "nethttp::request",
         parent: parent,
         "http.request",
         "http.request.method" = %method,

@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
-use tracing::Instrument;
 
 use bytes::{Bytes, BytesMut};
 use http::{Method, Request, Response, StatusCode, Version};
@@ -669,7 +668,9 @@ where
         // stream reset) and the connection closes. The watch needs the read half at home (no
         // request body, or none left), and stops at a pipelined request's first bytes.
         let span = spans::request(events.span.as_deref(), req.method(), req.uri(), version);
-        let mut fut = std::pin::pin!(CatchUnwind::new(handler.call(req).instrument(span.clone())));
+        // The span is entered around each poll below rather than wrapped around the future:
+        // a wrapper is one more layer to move, traced or not.
+        let mut fut = std::pin::pin!(CatchUnwind::new(handler.call(req)));
         let signal = self.exchange.clone().filter(|_| expect_continue);
         let mut watching = true;
         loop {
@@ -678,7 +679,9 @@ where
             let mut notified = std::pin::pin!(signal.as_ref().map(|ex| ex.notify.notified()));
             let step = poll_fn(|cx| {
                 let entered = interim_ok.then(|| interim::enter(&mut self.interim));
+                let traced = span.enter();
                 let polled = fut.as_mut().poll(cx);
+                drop(traced);
                 drop(entered);
                 match polled {
                     Poll::Ready(Ok(resp)) => {
