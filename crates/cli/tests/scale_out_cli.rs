@@ -98,7 +98,10 @@ fn behind_nginx_a_backend_killed_under_load_costs_no_5xx() {
     // nginx also logs what was in flight when bench stopped at its deadline (at most one per
     // connection), which bench does not count.
     let done = report["requests"].as_u64().unwrap();
-    assert!((done..=done + 8).contains(&all), "{all} logged, {done} completed");
+    assert!(
+        (done..=done + 8).contains(&all),
+        "{all} logged, {done} completed"
+    );
 }
 
 #[test]

@@ -21,14 +21,22 @@ pub(crate) struct ConnEvents {
     /// When the server first waited for the current request's head, if it had to; the
     /// request read deadline counts from it (else from when the body is first set up).
     pub request_start: Option<Instant>,
+    /// What only some servers keep per connection, boxed: a connection of a server that keeps
+    /// none of it carries one pointer for them all (every idle connection holds this struct).
+    extras: Option<Box<Extras>>,
+}
+
+/// The per-connection state of optional features.
+#[derive(Default)]
+struct Extras {
     /// Set when the server attaches connection addresses to requests.
-    pub info: Option<ConnInfo>,
+    info: Option<ConnInfo>,
     /// The TLS connection's details, set with `info` on a TLS connection.
-    pub tls: Option<crate::tls::TlsInfo>,
+    tls: Option<crate::tls::TlsInfo>,
     /// The connection's live record, when the server tracks its connections.
-    pub track: Option<super::track::Tracked>,
+    track: Option<super::track::Tracked>,
     /// The connection's `tracing` span, when a subscriber wants it.
-    pub span: Option<Box<tracing::Span>>,
+    span: Option<tracing::Span>,
 }
 
 /// What the server attaches to each request of a connection when `conn_info` is on: its
@@ -53,10 +61,47 @@ impl ConnEvents {
     /// What to attach to the connection's next request, if anything.
     #[inline]
     pub(crate) fn attached(&self) -> Option<Attached> {
-        self.info.map(|info| Attached {
+        let extras = self.extras.as_deref()?;
+        extras.info.map(|info| Attached {
             info,
-            tls: self.tls.clone(),
+            tls: extras.tls.clone(),
         })
+    }
+
+    fn extras_mut(&mut self) -> &mut Extras {
+        self.extras.get_or_insert_with(Box::default)
+    }
+
+    /// The connection's addresses, when the server attaches them to requests.
+    pub(crate) fn info_mut(&mut self) -> Option<&mut ConnInfo> {
+        self.extras.as_deref_mut()?.info.as_mut()
+    }
+
+    pub(crate) fn set_info(&mut self, info: Option<ConnInfo>) {
+        if info.is_some() {
+            self.extras_mut().info = info;
+        }
+    }
+
+    /// Keeps the TLS handshake's details for the requests.
+    pub(crate) fn set_tls(&mut self, tls: crate::tls::TlsInfo) {
+        self.extras_mut().tls = Some(tls);
+    }
+
+    /// The connection's live record, if the server tracks its connections.
+    #[inline]
+    pub(crate) fn track(&self) -> Option<&super::track::Tracked> {
+        self.extras.as_deref()?.track.as_ref()
+    }
+
+    pub(crate) fn set_track(&mut self, track: super::track::Tracked) {
+        self.extras_mut().track = Some(track);
+    }
+
+    /// The connection's span, if a subscriber wants it.
+    #[inline]
+    pub(crate) fn span(&self) -> Option<&tracing::Span> {
+        self.extras.as_deref()?.span.as_ref()
     }
 
     pub(crate) fn new(
@@ -70,10 +115,12 @@ impl ConnEvents {
             state: ConnState::New,
             phase,
             request_start: None,
-            info: None,
-            tls: None,
-            track: None,
-            span: super::spans::connection(remote),
+            extras: super::spans::connection(remote).map(|span| {
+                Box::new(Extras {
+                    span: Some(span),
+                    ..Extras::default()
+                })
+            }),
         };
         ev.report(ConnState::New);
         ev
@@ -85,7 +132,7 @@ impl ConnEvents {
         if self.state != state {
             self.state = state;
             self.report(state);
-            if let Some(t) = &self.track {
+            if let Some(t) = self.track() {
                 t.set_state(state);
             }
         }

@@ -11,9 +11,8 @@ use http::{Method, StatusCode, Uri, Version};
 use tracing::field::Empty;
 use tracing::Span;
 
-/// The connection's span, boxed (a connection that nobody traces keeps 8 bytes for it), or
-/// `None` when no subscriber wants it.
-pub(crate) fn connection(remote: SocketAddr) -> Option<Box<Span>> {
+/// The connection's span, or `None` when no subscriber wants it.
+pub(crate) fn connection(remote: SocketAddr) -> Option<Span> {
     if !tracing::enabled!(target: "nethttp::connection", tracing::Level::DEBUG) {
         return None;
     }
@@ -26,7 +25,7 @@ pub(crate) fn connection(remote: SocketAddr) -> Option<Box<Span>> {
         "network.protocol.version" = Empty,
         tls = Empty,
     );
-    (!span.is_disabled()).then(|| Box::new(span))
+    (!span.is_disabled()).then_some(span)
 }
 
 /// Records on the connection's span the protocol it turned out to speak.
@@ -37,15 +36,28 @@ pub(crate) fn protocol(conn: Option<&Span>, http2: bool, tls: bool) {
     }
 }
 
-/// A request's span, a child of its connection's; `Span::none()` unless a subscriber wants
-/// it. (Asked first with `enabled!`: with tracing's `log` feature on, which many programs
-/// have through some dependency, the span macro would otherwise build a disabled span that
-/// still carries its metadata and checks the `log` crate on every enter, exit and record.)
+/// A request's span, a child of its connection's; `None` unless a subscriber wants it.
+/// (Asked first with `enabled!`: with tracing's `log` feature on, which many programs have
+/// through some dependency, the span macro would otherwise build a disabled span that still
+/// carries its metadata and checks the `log` crate on every enter, exit and record. And an
+/// `Option` rather than `Span::none()`: an untraced request then builds, enters and drops
+/// nothing.)
 #[inline]
-pub(crate) fn request(conn: Option<&Span>, method: &Method, uri: &Uri, version: Version) -> Span {
+pub(crate) fn request(
+    conn: Option<&Span>,
+    method: &Method,
+    uri: &Uri,
+    version: Version,
+) -> Option<Span> {
     if !tracing::enabled!(target: "nethttp::request", tracing::Level::DEBUG) {
-        return Span::none();
+        return None;
     }
+    Some(traced_request(conn, method, uri, version))
+}
+
+#[cold]
+#[inline(never)]
+fn traced_request(conn: Option<&Span>, method: &Method, uri: &Uri, version: Version) -> Span {
     let parent = conn.and_then(Span::id);
     tracing::debug_span!(
         target: "nethttp::request",
@@ -60,10 +72,10 @@ pub(crate) fn request(conn: Option<&Span>, method: &Method, uri: &Uri, version: 
     )
 }
 
-/// Records the response status on the request's span.
+/// Records the response status on the request's span, if it has one.
 #[inline]
-pub(crate) fn status(span: &Span, status: StatusCode) {
-    if !span.is_disabled() {
+pub(crate) fn status(span: Option<&Span>, status: StatusCode) {
+    if let Some(span) = span {
         span.record("http.response.status_code", status.as_u16());
     }
 }

@@ -430,9 +430,9 @@ fn socket_events<H, S: Socket>(
         }
     }
     let mut events = ConnEvents::new(remote, ctx.hook.clone(), phase.clone());
-    events.info = info;
+    events.set_info(info);
     if let Some(table) = &ctx.table {
-        events.track = Some(table.open(remote, stream.local(), Some(stream.as_raw_fd())));
+        events.set_track(table.open(remote, stream.local(), Some(stream.as_raw_fd())));
     }
     events
 }
@@ -526,7 +526,7 @@ async fn serve_other<H: Handler>(
     }
     let mut events = ConnEvents::new(remote.unwrap_or(NO_ADDR), ctx.hook.clone(), phase.clone());
     if let Some(table) = &ctx.table {
-        events.track = Some(table.open(remote.unwrap_or(NO_ADDR), None, None));
+        events.set_track(table.open(remote.unwrap_or(NO_ADDR), None, None));
     }
     if let Some(tls) = &ctx.tls {
         // What followed the PROXY header is the start of the ClientHello.
@@ -605,25 +605,25 @@ async fn serve_tls_other<H: Handler>(
 
 /// Counts a failed (or abandoned) TLS handshake in the server's metrics, if it keeps them.
 fn handshake_failed(events: &ConnEvents) {
-    if let Some(t) = &events.track {
+    if let Some(t) = events.track() {
         t.tls_failed();
     }
 }
 
 /// Records the protocol in the connection's live record and span, if it has them.
 fn mark_proto(events: &ConnEvents, proto: Proto, tls: bool) {
-    if let Some(t) = &events.track {
+    if let Some(t) = events.track() {
         t.set_proto(proto, tls);
     }
-    crate::conn::spans::protocol(events.span.as_deref(), proto == Proto::Http2, tls);
+    crate::conn::spans::protocol(events.span(), proto == Proto::Http2, tls);
 }
 
 /// Records in the connection's [`ConnInfo`] (when the server attaches one) that its requests
 /// arrived over TLS, and keeps the handshake's details for them.
 fn mark_tls(events: &mut ConnEvents, conn: &rustls::ServerConnection) {
-    if let Some(info) = events.info.as_mut() {
+    if let Some(info) = events.info_mut() {
         info.tls = true;
-        events.tls = Some(crate::tls::TlsInfo::of(conn));
+        events.set_tls(crate::tls::TlsInfo::of(conn));
     }
 }
 

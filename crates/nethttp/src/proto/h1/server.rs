@@ -277,7 +277,7 @@ where
                 Ok(false) => return Some(Stop::Now),
                 Err(e) => {
                     tracing::debug!(status = %e.status, reason = e.reason, "rejecting request");
-                    if let Some(t) = &events.track {
+                    if let Some(t) = events.track() {
                         t.rejected(e.status);
                     }
                     self.write_error(e.status, e.reason);
@@ -468,7 +468,7 @@ where
             keep_alive = false;
         }
         let status = resp.status();
-        if let Some(t) = &events.track {
+        if let Some(t) = events.track() {
             t.request_ends(status);
         }
         let no_content_status = status.is_informational()
@@ -620,7 +620,7 @@ where
         if let Some(attached) = events.attached() {
             attached.insert_into(req.extensions_mut());
         }
-        if let Some(t) = &events.track {
+        if let Some(t) = events.track() {
             let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
             t.request_begins(req.method(), target);
         }
@@ -667,7 +667,7 @@ where
         // resets the connection, the handler's future is dropped (as HTTP/2 drops it on a
         // stream reset) and the connection closes. The watch needs the read half at home (no
         // request body, or none left), and stops at a pipelined request's first bytes.
-        let span = spans::request(events.span.as_deref(), req.method(), req.uri(), version);
+        let span = spans::request(events.span(), req.method(), req.uri(), version);
         // The span is entered around each poll below rather than wrapped around the future:
         // a wrapper is one more layer to move, traced or not.
         let mut fut = std::pin::pin!(CatchUnwind::new(handler.call(req)));
@@ -679,13 +679,13 @@ where
             let mut notified = std::pin::pin!(signal.as_ref().map(|ex| ex.notify.notified()));
             let step = poll_fn(|cx| {
                 let entered = interim_ok.then(|| interim::enter(&mut self.interim));
-                let traced = span.enter();
+                let traced = span.as_ref().map(tracing::Span::enter);
                 let polled = fut.as_mut().poll(cx);
                 drop(traced);
                 drop(entered);
                 match polled {
                     Poll::Ready(Ok(resp)) => {
-                        spans::status(&span, resp.status());
+                        spans::status(span.as_ref(), resp.status());
                         *out = Some(resp);
                         return Poll::Ready(Step::Answered);
                     }

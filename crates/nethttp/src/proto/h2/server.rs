@@ -82,7 +82,7 @@ struct Streams {
 }
 
 /// Decrements the running count when a stream task ends, however it ends.
-struct StreamTask(Arc<Streams>, Option<StreamMeta>, tracing::Span);
+struct StreamTask(Arc<Streams>, Option<StreamMeta>, Option<tracing::Span>);
 
 /// A tracked stream's request, for its metrics when it is answered.
 struct StreamMeta {
@@ -93,7 +93,7 @@ struct StreamMeta {
 impl StreamTask {
     /// The stream's response head, with `status`, is about to go out.
     fn answered(&self, status: StatusCode) {
-        spans::status(&self.2, status);
+        spans::status(self.2.as_ref(), status);
         if let (Some(entry), Some(meta)) = (&self.0.track, &self.1) {
             entry.stream_answered(&meta.method, meta.since, status);
         }
@@ -170,8 +170,8 @@ pub(crate) async fn serve<T, H>(
         resets: AtomicU32::new(0),
         done: Notify::new(),
         budget: SendBudget::new(cfg.conn_send_buffer),
-        track: events.track.as_ref().map(|t| t.entry().clone()),
-        span: events.span.as_deref().cloned(),
+        track: events.track().map(|t| t.entry().clone()),
+        span: events.span().cloned(),
     });
     let mut window_start = Instant::now();
     let mut ping = cfg.keepalive_interval.and_then(|_| conn.ping_pong());
@@ -230,7 +230,7 @@ pub(crate) async fn serve<T, H>(
                             events.attached(),
                             task,
                         ))
-                        .instrument(span),
+                        .instrument(span.unwrap_or_else(tracing::Span::none)),
                     );
                 }
                 Some(Err(e)) => {
@@ -755,7 +755,7 @@ mod tests {
             Arc::new(mux),
             cfg,
             None,
-            StreamTask(streams, None, tracing::Span::none()),
+            StreamTask(streams, None, None),
         );
         let size = std::mem::size_of_val(&task);
         // 760 bytes; with the response's send path inline (as it was) about 1.9 KB.
