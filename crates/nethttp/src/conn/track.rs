@@ -15,7 +15,7 @@ use http::Method;
 use super::metrics::ServerMetrics;
 use super::ConnState;
 
-/// The longest request target kept for display; longer ones are cut (at a char boundary).
+/// The longest request target shown; longer ones are cut (at a char boundary).
 const MAX_TARGET: usize = 200;
 
 /// The protocol a connection speaks, once known.
@@ -117,7 +117,8 @@ pub(crate) struct ConnEntry {
 #[derive(Clone)]
 pub(crate) struct Current {
     pub(crate) method: Method,
-    pub(crate) target: Box<str>,
+    /// The request's URI: a clone shares the request's bytes (no copy per request).
+    pub(crate) uri: http::Uri,
     pub(crate) since: Instant,
 }
 
@@ -134,6 +135,18 @@ pub(crate) struct ConnView {
     pub(crate) requests: u64,
     pub(crate) streams: u32,
     pub(crate) current: Option<Current>,
+}
+
+impl Current {
+    /// The request target as shown: path and query, cut at [`MAX_TARGET`] bytes.
+    pub(crate) fn target(&self) -> &str {
+        let target = self.uri.path_and_query().map_or("/", |p| p.as_str());
+        let mut cut = target.len().min(MAX_TARGET);
+        while !target.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        &target[..cut]
+    }
 }
 
 impl ConnTable {
@@ -235,14 +248,10 @@ impl Tracked {
     }
 
     /// A request began: it is the current one.
-    pub(crate) fn request_begins(&self, method: &Method, target: &str) {
-        let mut cut = target.len().min(MAX_TARGET);
-        while !target.is_char_boundary(cut) {
-            cut -= 1;
-        }
+    pub(crate) fn request_begins(&self, method: &Method, uri: &http::Uri) {
         let cur = Current {
             method: method.clone(),
-            target: target[..cut].into(),
+            uri: uri.clone(),
             since: Instant::now(),
         };
         *self.entry.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(cur);
@@ -284,15 +293,11 @@ impl Tracked {
 
 impl ConnEntry {
     /// As [`Tracked::request_begins`], from an HTTP/2 stream task.
-    pub(crate) fn stream_begins(&self, method: &Method, target: &str) {
+    pub(crate) fn stream_begins(&self, method: &Method, uri: &http::Uri) {
         self.streams.fetch_add(1, Relaxed);
-        let mut cut = target.len().min(MAX_TARGET);
-        while !target.is_char_boundary(cut) {
-            cut -= 1;
-        }
         *self.current.lock().unwrap_or_else(|p| p.into_inner()) = Some(Current {
             method: method.clone(),
-            target: target[..cut].into(),
+            uri: uri.clone(),
             since: Instant::now(),
         });
     }
@@ -349,13 +354,15 @@ mod tests {
         let b = table.open("127.0.0.1:2".parse().unwrap(), None, None);
         a.set_proto(Proto::Http1, false);
         a.set_state(ConnState::Active);
-        a.request_begins(&Method::GET, &"x".repeat(500));
+        let long: http::Uri = format!("/{}", "x".repeat(500)).parse().unwrap();
+        a.request_begins(&Method::GET, &long);
         let v = table.view();
         assert_eq!(v.len(), 2);
         assert_eq!(v[0].state, ConnState::Active);
-        assert_eq!(v[0].current.as_ref().unwrap().target.len(), MAX_TARGET);
+        assert_eq!(v[0].current.as_ref().unwrap().target().len(), MAX_TARGET);
         a.request_ends(http::StatusCode::OK);
-        b.entry().stream_begins(&Method::POST, "/é");
+        b.entry()
+            .stream_begins(&Method::POST, &"/%C3%A9".parse().unwrap());
         assert_eq!(table.view()[1].streams, 1);
         b.entry().stream_ends();
         drop(a);

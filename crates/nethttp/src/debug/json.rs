@@ -98,7 +98,7 @@ fn connection(out: &mut String, c: &ConnView, now: Instant) {
             out.push_str("{\"method\":");
             string(out, cur.method.as_str());
             out.push_str(",\"target\":");
-            string(out, &cur.target);
+            string(out, cur.target());
             let _ = write!(
                 out,
                 ",\"for_ms\":{}}}",

@@ -621,8 +621,7 @@ where
             attached.insert_into(req.extensions_mut());
         }
         if let Some(t) = events.track() {
-            let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-            t.request_begins(req.method(), target);
+            t.request_begins(req.method(), req.uri());
         }
         if head.upgrade {
             let (pending, on_upgrade) = Pending::new();

@@ -205,8 +205,7 @@ pub(crate) async fn serve<T, H>(
                         events.set(ConnState::Active);
                     }
                     let meta = streams.track.as_ref().map(|entry| {
-                        let target = req.uri().path_and_query().map_or("/", |p| p.as_str());
-                        entry.stream_begins(req.method(), target);
+                        entry.stream_begins(req.method(), req.uri());
                         StreamMeta {
                             method: req.method().clone(),
                             since: std::time::Instant::now(),
