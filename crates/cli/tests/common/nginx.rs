@@ -34,8 +34,15 @@ pub struct Nginx {
 
 impl Nginx {
     /// Starts nginx on a free loopback port, proxying to `backends` (round robin) over
-    /// HTTP/1.1 with up to 32 idle keep-alive connections per worker.
+    /// HTTP/1.1 with up to 32 idle keep-alive connections per worker, nginx's default passive
+    /// checks on each (`max_fails=1 fail_timeout=10s`).
     pub fn start(bin: &Path, backends: &[SocketAddr]) -> Nginx {
+        Nginx::start_with(bin, backends, "")
+    }
+
+    /// As [`Nginx::start`], with `params` after each `server` line's address (e.g.
+    /// `max_fails=0`).
+    pub fn start_with(bin: &Path, backends: &[SocketAddr], params: &str) -> Nginx {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().display().to_string();
         for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
@@ -43,7 +50,7 @@ impl Nginx {
         }
         let servers: String = backends
             .iter()
-            .map(|b| format!("        server {b};\n"))
+            .map(|b| format!("        server {b} {params};\n"))
             .collect();
         for _ in 0..5 {
             let port = std::net::TcpListener::bind("127.0.0.1:0")
