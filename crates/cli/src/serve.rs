@@ -77,7 +77,7 @@ async fn serve(
 ) -> Result<(), String> {
     // Before a predecessor learns that this process serves, and before the pid file names
     // it: SIGUSR2's default action would kill it.
-    let mut signals = Signals::new().map_err(|e| format!("installing signal handlers: {e}"))?;
+    let mut signals = Signals::new(true).map_err(|e| format!("installing signal handlers: {e}"))?;
     let server = args.server.server()?;
     let mut listening = match &args.dir {
         Some(dir) => {
@@ -240,27 +240,43 @@ fn copy(listener: &impl AsFd) -> Result<OwnedFd, String> {
         .map_err(|e| format!("copying the listening socket: {e}"))
 }
 
-/// The signals `serve` acts on, installed at start.
+/// The signals a server command acts on, installed at start: SIGINT and SIGTERM, and
+/// SIGUSR2 (the hand-over) where the command takes it; without it SIGUSR2 keeps its default
+/// action.
 struct Signals {
     term: Signal,
     int: Signal,
-    usr2: Signal,
+    usr2: Option<Signal>,
 }
 
 impl Signals {
-    fn new() -> std::io::Result<Signals> {
+    fn new(hand_over: bool) -> std::io::Result<Signals> {
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
-            usr2: signal(SignalKind::user_defined2())?,
+            usr2: match hand_over {
+                true => Some(signal(SignalKind::user_defined2())?),
+                false => None,
+            },
         })
     }
 
+    /// SIGINT or SIGTERM.
     async fn stop(&mut self) {
         tokio::select! {
             _ = self.term.recv() => {}
             _ = self.int.recv() => {}
         }
+    }
+}
+
+/// SIGUSR2; never, where the command does not take it.
+async fn hand_over(usr2: &mut Option<Signal>) {
+    match usr2 {
+        Some(usr2) => {
+            usr2.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -281,7 +297,7 @@ async fn until_stopped(
             r = &mut failed => return r.map(|()| false).map_err(|e| format!("server failed: {e}")),
             _ = signals.term.recv() => break false,
             _ = signals.int.recv() => break false,
-            _ = signals.usr2.recv() => match relaunch.start(&fds).await {
+            _ = hand_over(&mut signals.usr2) => match relaunch.start(&fds).await {
                 Ok(pid) => {
                     tracing::info!(successor = pid, "hand-over: the successor serves; this process stops accepting and drains");
                     break true;
@@ -319,36 +335,17 @@ async fn drain(handle: &ServerHandle, grace: Duration, signals: &mut Signals) {
 }
 
 /// Runs until the server fails or SIGINT/SIGTERM arrives, then shuts down gracefully within
-/// `grace`; a second signal closes every connection at once.
+/// `grace`; a second signal closes every connection at once. For commands without the
+/// SIGUSR2 hand-over (`proxy`).
 pub async fn until_signalled(handle: &ServerHandle, grace: Duration) -> Result<(), String> {
-    let stopped = tokio::select! {
-        r = handle.wait() => Some(r),
-        _ = shutdown_signal() => None,
-    };
-    match stopped {
-        Some(r) => r.map_err(|e| format!("server failed: {e}")),
-        None => {
-            tracing::info!(timeout = ?grace, "shutting down: finishing in-flight requests (signal again to stop now)");
-            tokio::select! {
-                report = handle.shutdown(grace) => {
-                    if report.forced > 0 {
-                        tracing::warn!(
-                            forced = report.forced,
-                            "closed connections still busy at the deadline"
-                        );
-                    }
-                }
-                // A second SIGINT/SIGTERM: the operator will not wait for the grace period.
-                _ = shutdown_signal() => {
-                    let forced = handle.live_connections();
-                    tracing::warn!(forced, "second signal: closing every connection now");
-                    handle.close().await;
-                }
-            }
-            tracing::info!("stopped");
-            Ok(())
-        }
+    let mut signals =
+        Signals::new(false).map_err(|e| format!("installing signal handlers: {e}"))?;
+    tokio::select! {
+        r = handle.wait() => return r.map_err(|e| format!("server failed: {e}")),
+        _ = signals.stop() => {}
     }
+    drain(handle, grace, &mut signals).await;
+    Ok(())
 }
 
 /// `--unix-mode`: octal permission bits, at most 0o777.
@@ -357,17 +354,5 @@ fn parse_mode(s: &str) -> Result<u32, String> {
     match u32::from_str_radix(digits, 8) {
         Ok(mode) if mode <= 0o777 => Ok(mode),
         _ => Err(format!("{s:?} is not an octal mode such as 660")),
-    }
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
     }
 }
