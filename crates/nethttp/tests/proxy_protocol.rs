@@ -235,7 +235,7 @@ async fn v2_header_comes_before_the_tls_client_hello() {
     ))
     .await
     .unwrap();
-    let connector = tls_connector(&cert.cert_pem);
+    let connector = common::certs::tls_connector(&cert.cert_pem, &[]);
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = tokio::time::timeout(IO_TIMEOUT, connector.connect(name, tcp))
         .await
@@ -257,23 +257,6 @@ async fn v2_header_comes_before_the_tls_client_hello() {
         )),
         "{text}"
     );
-}
-
-fn tls_connector(cert_pem: &str) -> tokio_rustls::TlsConnector {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("PEM certificate"))
-        .expect("root");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
 }
 
 #[tokio::test]

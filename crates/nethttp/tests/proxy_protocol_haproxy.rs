@@ -193,7 +193,7 @@ async fn haproxy_passes_tls_through_after_a_v2_header() {
         .await
         .expect("connect to haproxy");
     let me = tcp.local_addr().unwrap();
-    let connector = tls_connector(&cert.cert_pem);
+    let connector = common::certs::tls_connector(&cert.cert_pem, &[]);
     let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
     let mut tls = tokio::time::timeout(IO_TIMEOUT, connector.connect(name, tcp))
         .await
@@ -211,21 +211,4 @@ async fn haproxy_passes_tls_through_after_a_v2_header() {
     assert_eq!(info.remote_addr, me, "{text}");
     assert!(info.tls && info.proxied_by.is_some(), "{info:?}");
     assert!(text.contains(&format!("remote={me} ")), "{text}");
-}
-
-fn tls_connector(cert_pem: &str) -> tokio_rustls::TlsConnector {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("PEM certificate"))
-        .expect("root");
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
 }

@@ -362,25 +362,6 @@ async fn graceful_shutdown_of_http2_sends_goaway() {
         .expect("a clean close");
 }
 
-/// The client half of a TLS pipe, trusting the test certificate.
-fn tls_connector(cert_pem: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::CertificateDer;
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(cert_pem.as_bytes()).expect("PEM certificate"))
-        .expect("root");
-    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("protocol versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-}
-
 #[tokio::test]
 async fn tls_over_a_pipe_speaks_http1_or_http2_by_alpn() {
     let cert = common::certs::self_signed();
@@ -389,7 +370,7 @@ async fn tls_over_a_pipe_speaks_http1_or_http2_by_alpn() {
 
     // HTTP/1.1, keep-alive.
     let (client, served) = serve_pipe(&server);
-    let connector = tls_connector(&cert.cert_pem, &[b"http/1.1"]);
+    let connector = common::certs::tls_connector(&cert.cert_pem, &[b"http/1.1"]);
     let mut tls = within("TLS handshake", connector.connect(name.clone(), client))
         .await
         .expect("TLS handshake");
@@ -407,7 +388,7 @@ async fn tls_over_a_pipe_speaks_http1_or_http2_by_alpn() {
 
     // HTTP/2.
     let (client, served) = serve_pipe(&server);
-    let connector = tls_connector(&cert.cert_pem, &[b"h2"]);
+    let connector = common::certs::tls_connector(&cert.cert_pem, &[b"h2"]);
     let tls = within("TLS handshake", connector.connect(name, client))
         .await
         .expect("TLS handshake");

@@ -3,6 +3,8 @@
 //! FIPS module, a restricted suite list) without the crate overriding it. Its own binary:
 //! the installed default is global to the process.
 
+mod common;
+
 use std::sync::Arc;
 
 use nethttp::test::TestServer;
@@ -43,17 +45,9 @@ async fn an_installed_process_default_is_used_by_server_and_client() {
     let addr = server.addr();
     let ca = server.certificate().unwrap().cert_pem().to_owned();
     let suite = tokio::task::spawn_blocking(move || {
-        let mut roots = rustls::RootCertStore::empty();
-        for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(ca.as_bytes()) {
-            roots.add(cert.unwrap()).unwrap();
-        }
-        let config = rustls::ClientConfig::builder_with_provider(before)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let config = common::certs::rustls_client_config(before, &ca, &[]);
         let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
-        let mut conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut conn = rustls::ClientConnection::new(config, name).unwrap();
         let mut tcp = std::net::TcpStream::connect(addr).unwrap();
         tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
             .unwrap();

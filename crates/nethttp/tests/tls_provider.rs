@@ -25,17 +25,9 @@ async fn hello(req: HttpRequest) -> String {
 /// negotiated key-exchange group and the response text.
 fn handshake(addr: std::net::SocketAddr, ca_pem: &str) -> (NamedGroup, String) {
     let provider = nethttp::tls::crypto_provider().expect("a provider is built in");
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+    let config = common::certs::rustls_client_config(provider, ca_pem, &[]);
     let name = ServerName::try_from("localhost").unwrap();
-    let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+    let conn = rustls::ClientConnection::new(config, name).unwrap();
     let tcp = std::net::TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
         .unwrap();

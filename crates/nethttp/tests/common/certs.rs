@@ -89,3 +89,31 @@ pub fn client_pki(cn: &str) -> ClientPki {
         key_pem: key.serialize_pem(),
     }
 }
+
+/// A plain rustls client config (a peer of our server's TLS, nothing of our client) on
+/// `provider`, trusting only the certificates in `ca_pem`, offering `alpn`.
+pub fn rustls_client_config(
+    provider: std::sync::Arc<nethttp::tls::rustls::crypto::CryptoProvider>,
+    ca_pem: &str,
+    alpn: &[&[u8]],
+) -> std::sync::Arc<nethttp::tls::rustls::ClientConfig> {
+    use nethttp::tls::rustls;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("PEM certificate")).expect("root");
+    }
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("protocol versions")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    std::sync::Arc::new(config)
+}
+
+/// A tokio-rustls connector on ring trusting `cert_pem`, offering `alpn`.
+pub fn tls_connector(cert_pem: &str, alpn: &[&[u8]]) -> tokio_rustls::TlsConnector {
+    let ring = std::sync::Arc::new(nethttp::tls::rustls::crypto::ring::default_provider());
+    tokio_rustls::TlsConnector::from(rustls_client_config(ring, cert_pem, alpn))
+}
