@@ -5,25 +5,11 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::TcpStream;
 use std::process::Command;
 use std::time::Duration;
 
-use common::Served;
-
-/// One `GET path` with `Connection: close`; the whole response as text.
-fn fetch(addr: SocketAddr, path: &str) -> String {
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        tcp,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    tcp.read_to_string(&mut out).unwrap();
-    out
-}
+use common::{http_get, Served};
 
 #[test]
 fn metrics_and_the_page_have_listeners_of_their_own() {
@@ -45,9 +31,9 @@ fn metrics_and_the_page_have_listeners_of_their_own() {
 
     // Public traffic: two answered requests and one the server refuses.
     for _ in 0..2 {
-        assert!(fetch(served.addr, "/").starts_with("HTTP/1.1 200 "));
+        assert!(http_get(served.addr, "/").starts_with("HTTP/1.1 200 "));
     }
-    let not_public = fetch(served.addr, "/metrics");
+    let not_public = http_get(served.addr, "/metrics");
     assert!(not_public.starts_with("HTTP/1.1 404 "), "{not_public}");
     let mut bad = TcpStream::connect(served.addr).unwrap();
     bad.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
@@ -67,7 +53,7 @@ fn metrics_and_the_page_have_listeners_of_their_own() {
     held.read_exact(&mut first).unwrap();
     let me = held.local_addr().unwrap().to_string();
 
-    let text = fetch(metrics, "/metrics");
+    let text = http_get(metrics, "/metrics");
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
     assert!(
         text.contains("content-type: text/plain; version=0.0.4"),
@@ -88,16 +74,16 @@ fn metrics_and_the_page_have_listeners_of_their_own() {
         "{text}"
     );
 
-    let page = fetch(debug, "/?format=json");
+    let page = http_get(debug, "/?format=json");
     assert!(page.starts_with("HTTP/1.1 200 "), "{page}");
     assert!(page.contains(&format!("\"remote\":\"{me}\"")), "{page}");
-    let html = fetch(debug, "/");
+    let html = http_get(debug, "/");
     assert!(
         html.contains("<script src=\"?format=js\"></script>"),
         "{html}"
     );
     // The debug listener serves the page only.
-    assert!(fetch(debug, "/metrics").starts_with("HTTP/1.1 404 "));
+    assert!(http_get(debug, "/metrics").starts_with("HTTP/1.1 404 "));
     drop(held);
 }
 
@@ -123,8 +109,8 @@ fn one_address_serves_both() {
     let served = Served::spawn(cmd);
     let metrics = served.logged_addr("metrics");
     assert_eq!(served.logged_addr("debug page"), metrics);
-    assert!(fetch(metrics, "/metrics").contains("nethttp_server_connections"));
-    assert!(fetch(metrics, "/?format=json").contains("\"servers\":["));
+    assert!(http_get(metrics, "/metrics").contains("nethttp_server_connections"));
+    assert!(http_get(metrics, "/?format=json").contains("\"servers\":["));
 }
 
 /// A SIGUSR2 successor binds the same operator address while the old process drains, and
@@ -144,9 +130,9 @@ fn a_successor_takes_over_the_operator_listener() {
     let served = restart::serve_with_pid_file(&pid_file, &["--metrics-addr", &admin]);
     let metrics = served.logged_addr("metrics");
     for _ in 0..3 {
-        assert!(fetch(served.addr, "/").starts_with("HTTP/1.1 200 "));
+        assert!(http_get(served.addr, "/").starts_with("HTTP/1.1 200 "));
     }
-    let before = fetch(metrics, "/metrics");
+    let before = http_get(metrics, "/metrics");
     assert!(
         before.contains("nethttp_server_requests_total{method=\"GET\",status=\"2xx\"} 3"),
         "{before}"
@@ -160,8 +146,8 @@ fn a_successor_takes_over_the_operator_listener() {
         served.log()
     );
     assert_ne!(new, old);
-    assert!(fetch(served.addr, "/").starts_with("HTTP/1.1 200 "));
-    let after = fetch(metrics, "/metrics");
+    assert!(http_get(served.addr, "/").starts_with("HTTP/1.1 200 "));
+    let after = http_get(metrics, "/metrics");
     assert!(
         after.contains("nethttp_server_requests_total{method=\"GET\",status=\"2xx\"} 1"),
         "the successor counts afresh: {after}"

@@ -417,23 +417,6 @@ async fn next_update(cdp: &mut Cdp) {
     .await;
 }
 
-/// Waits (bounded) for the log line `{what} on http://ADDR/...` and returns ADDR.
-fn logged_addr(served: &Served, what: &str) -> SocketAddr {
-    let deadline = Instant::now() + CALL;
-    let prefix = format!("{what} on http://");
-    loop {
-        let log = served.log();
-        if let Some(rest) = log
-            .lines()
-            .find_map(|l| l.split_once(&prefix).map(|(_, r)| r))
-        {
-            return rest.split('/').next().unwrap().parse().unwrap();
-        }
-        assert!(Instant::now() < deadline, "no `{prefix}` line in:\n{log}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// A connection to `addr` holding `GET target` (the server is still answering it), and its
 /// address as the server sees it.
 fn hold(addr: SocketAddr, target: &str) -> (TcpStream, String) {
@@ -457,7 +440,7 @@ async fn the_page_in_chromium_follows_connections_and_shows_what_it_is_sent_as_t
         "127.0.0.1:0",
     ]);
     let served = Served::spawn(cmd);
-    let debug = logged_addr(&served, "debug page");
+    let debug = served.logged_addr("debug page");
     let (browser, ws_url) = Browser::launch(&chromium);
 
     let mut cdp = Cdp::connect(&ws_url).await;

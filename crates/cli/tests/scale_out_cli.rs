@@ -6,13 +6,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
 use common::restart::{assert_clean, bench};
-use common::{haproxy, nginx, Served};
+use common::{haproxy, http_get, nginx, Served};
 
 /// `nethttp serve` on `addr` with `extra` flags.
 fn serve(addr: &str, extra: &[&str]) -> Served {
@@ -29,23 +28,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// One `GET path` on a fresh connection; the whole response.
-fn fetch(addr: SocketAddr, path: &str) -> String {
-    let mut tcp = TcpStream::connect(addr).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    write!(
-        tcp,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut out = String::new();
-    tcp.read_to_string(&mut out).unwrap();
-    out
-}
-
 /// The `GET 2xx` requests a server's `/metrics` counts.
 fn served_gets(metrics: SocketAddr) -> u64 {
-    let text = fetch(metrics, "/metrics");
+    let text = http_get(metrics, "/metrics");
     let line = "nethttp_server_requests_total{method=\"GET\",status=\"2xx\"} ";
     text.lines()
         .find_map(|l| l.strip_prefix(line))
@@ -67,7 +52,7 @@ fn reuseport_processes_share_one_port() {
     let metrics: Vec<SocketAddr> = procs.iter().map(|p| p.logged_addr("metrics")).collect();
     let target: SocketAddr = addr.parse().unwrap();
     for _ in 0..60 {
-        assert!(fetch(target, "/").starts_with("HTTP/1.1 200 "));
+        assert!(http_get(target, "/").starts_with("HTTP/1.1 200 "));
     }
     let counts: Vec<u64> = metrics.iter().map(|m| served_gets(*m)).collect();
     assert_eq!(counts.iter().sum::<u64>(), 60, "{counts:?}");
@@ -126,6 +111,6 @@ fn behind_haproxy_health_checks_take_a_killed_backend_out_without_an_error() {
     assert!(log.contains("app/s1 is DOWN"), "the check saw it: {log}");
     // After the run, every request goes to the backend left.
     for _ in 0..10 {
-        assert!(fetch(lb.addr, "/").starts_with("HTTP/1.1 200 "));
+        assert!(http_get(lb.addr, "/").starts_with("HTTP/1.1 200 "));
     }
 }

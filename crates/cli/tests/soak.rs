@@ -66,12 +66,7 @@ fn rss_and_fds(pid: u32) -> (u64, usize) {
 
 /// The open connections the server's page lists.
 fn open_connections(debug: SocketAddr) -> usize {
-    let mut tcp = TcpStream::connect(debug).unwrap();
-    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    tcp.write_all(b"GET /?format=json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .unwrap();
-    let mut text = String::new();
-    tcp.read_to_string(&mut text).unwrap();
+    let text = common::http_get(debug, "/?format=json");
     let body = &text[text.find("\r\n\r\n").unwrap() + 4..];
     let doc: serde_json::Value = serde_json::from_str(body).unwrap();
     doc["servers"][0]["connections"]

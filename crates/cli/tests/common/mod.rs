@@ -158,6 +158,23 @@ impl Drop for Served {
     }
 }
 
+/// One `GET path` on a fresh connection with `Connection: close`, read to the end (10 s at
+/// most): the whole response, head and body, as text.
+pub fn http_get(addr: SocketAddr, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("read timeout");
+    write!(
+        tcp,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut out = String::new();
+    tcp.read_to_string(&mut out).expect("the response");
+    out
+}
+
 /// `127.0.0.1:PORT` (or `[::]:PORT`) from a line containing `listening on ADDR`.
 fn listening_addr(line: &str) -> Option<SocketAddr> {
     let rest = &line[line.find("listening on ")? + "listening on ".len()..];
