@@ -236,6 +236,27 @@ async fn the_exposition_counts_what_was_sent_and_parses() {
 
     assert_eq!(hold.await.unwrap().unwrap(), 200);
 
+    // The clients close their connections (the holding one's pool is gone with it): their
+    // hosts' gauges read 0 at the next scrape, not their last value.
+    h1.transport().close_idle_connections();
+    h2.transport().close_idle_connections();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let resp = nethttp::test::call(
+        &debug::metrics(),
+        http::Request::get("/metrics")
+            .body(nethttp::Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let text = resp.into_body().to_bytes(1 << 22).await.unwrap();
+    let s = parse(&py, std::str::from_utf8(&text).unwrap()).await;
+    let idle_now: f64 = s
+        .iter()
+        .filter(|(k, _)| k.starts_with("nethttp_client_idle_connections{") && k.contains(&app_host))
+        .map(|(_, v)| *v)
+        .sum();
+    assert_eq!(idle_now, 0.0, "{:#?}", sorted_keys(&s));
+
     // A failed TLS handshake, on a second server (after the counts above: the recorder and
     // its counters are the process's).
     let cert = common::certs::self_signed();

@@ -6,39 +6,6 @@
 //! protocol and state) are not counted here: `debug` reads them off the live records when
 //! it renders.
 
-use std::time::Duration;
-
-use http::{Method, StatusCode};
-
-use super::track::Proto;
-
-/// The methods counted by name; any other is `OTHER`.
-const METHODS: [Method; 9] = [
-    Method::GET,
-    Method::HEAD,
-    Method::POST,
-    Method::PUT,
-    Method::DELETE,
-    Method::PATCH,
-    Method::OPTIONS,
-    Method::CONNECT,
-    Method::TRACE,
-];
-
-fn method_index(m: &Method) -> usize {
-    METHODS.iter().position(|k| k == m).unwrap_or(METHODS.len())
-}
-
-/// The rejection statuses counted by name; any other is `other`.
-const REJECTIONS: [(u16, &str); 6] = [
-    (400, "bad_request"),
-    (408, "request_timeout"),
-    (413, "body_too_large"),
-    (414, "uri_too_long"),
-    (431, "header_too_large"),
-    (501, "not_implemented"),
-];
-
 #[cfg(feature = "metrics")]
 pub(crate) use real::ServerMetrics;
 #[cfg(not(feature = "metrics"))]
@@ -46,8 +13,39 @@ pub(crate) use stub::ServerMetrics;
 
 #[cfg(feature = "metrics")]
 mod real {
-    use super::*;
+    use std::time::Duration;
+
+    use http::{Method, StatusCode};
     use metrics::{counter, histogram, Counter, Histogram};
+
+    use super::super::track::Proto;
+
+    /// The methods counted by name; any other is `OTHER`.
+    const METHODS: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::CONNECT,
+        Method::TRACE,
+    ];
+
+    pub(super) fn method_index(m: &Method) -> usize {
+        METHODS.iter().position(|k| k == m).unwrap_or(METHODS.len())
+    }
+
+    /// The rejection statuses counted by name; any other is `other`.
+    pub(super) const REJECTIONS: [(u16, &str); 6] = [
+        (400, "bad_request"),
+        (408, "request_timeout"),
+        (413, "body_too_large"),
+        (414, "uri_too_long"),
+        (431, "header_too_large"),
+        (501, "not_implemented"),
+    ];
 
     /// Handles for one server's event metrics.
     pub(crate) struct ServerMetrics {
@@ -132,15 +130,17 @@ mod real {
 
 #[cfg(not(feature = "metrics"))]
 mod stub {
-    use super::*;
+    use std::time::Duration;
+
+    use http::{Method, StatusCode};
+
+    use super::super::track::Proto;
 
     /// Without the `metrics` feature: nothing is counted.
     pub(crate) struct ServerMetrics;
 
-    #[allow(dead_code)]
     impl ServerMetrics {
         pub(crate) fn new() -> ServerMetrics {
-            let _ = (method_index(&Method::GET), REJECTIONS);
             ServerMetrics
         }
         pub(crate) fn request(&self, _: &Method, _: StatusCode, _: Duration) {}
@@ -152,9 +152,10 @@ mod stub {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "metrics"))]
 mod tests {
-    use super::*;
+    use super::real::{method_index, REJECTIONS};
+    use http::Method;
 
     #[test]
     fn methods_and_rejections_have_their_slots() {

@@ -3,12 +3,13 @@
 //! exposition handler, and the gauges read off the live records when it renders: open
 //! server connections by protocol and state, and every client pool's hosts and totals.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use http::{header, HeaderValue, StatusCode};
 use metrics::{counter, gauge};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use metrics_util::MetricKindMask;
 
 use super::registry;
 use crate::conn::track::state_name;
@@ -25,7 +26,16 @@ const BUCKETS: [f64; 14] = [
 /// pile up between scrapes.
 const UPKEEP: Duration = Duration::from_secs(5);
 
+/// How long a gauge nobody sets any more stays in the exposition: a client pool's host that
+/// has had no connection for this long leaves it, so the hosts a long-running client has
+/// talked to do not pile up as series. (Gauges are set at every render, so live ones never
+/// reach it; counters are never dropped, the server's handles are held for its life.)
+const GAUGE_IDLE: Duration = Duration::from_secs(300);
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The client pool hosts the last refresh reported, as (pool, host) labels.
+static REPORTED_HOSTS: Mutex<Vec<[(&'static str, String); 2]>> = Mutex::new(Vec::new());
 
 /// Installs our Prometheus recorder as the process's, once; `None` if another recorder was
 /// installed first (it then receives every metric, and [`metrics`] says so).
@@ -34,7 +44,8 @@ pub(crate) fn install() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             let builder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
-                .ok()?;
+                .ok()?
+                .idle_timeout(MetricKindMask::GAUGE, Some(GAUGE_IDLE));
             let recorder = builder.build_recorder();
             let handle = recorder.handle();
             metrics::set_global_recorder(recorder).ok()?;
@@ -78,6 +89,7 @@ pub fn refresh_gauges() {
                 .set(counts[p][s] as f64);
         }
     }
+    let mut reported = Vec::new();
     for (id, pool) in registry::pools() {
         let stats = pool.stats();
         let id = id.to_string();
@@ -87,12 +99,30 @@ pub fn refresh_gauges() {
         counter!("nethttp_client_stale_total", "pool" => id.clone()).absolute(stats.stale);
         for h in &stats.hosts {
             let labels = [("pool", id.clone()), ("host", h.key.clone())];
-            gauge!("nethttp_client_idle_connections", &labels).set(h.idle as f64);
-            gauge!("nethttp_client_active_connections", &labels).set(h.active as f64);
-            gauge!("nethttp_client_waiting_requests", &labels).set(h.waiting as f64);
             let streams: usize = h.http2_streams.iter().sum();
-            gauge!("nethttp_client_h2_streams", &labels).set(streams as f64);
+            set_host_gauges(&labels, [h.idle, h.active, h.waiting, streams]);
+            reported.push(labels);
         }
+    }
+    // A host the pool no longer lists has no connection and no waiter: its gauges read 0 at
+    // once (not their last value), until GAUGE_IDLE drops them.
+    let mut last = REPORTED_HOSTS.lock().unwrap_or_else(|p| p.into_inner());
+    for gone in last.iter().filter(|l| !reported.contains(l)) {
+        set_host_gauges(gone, [0; 4]);
+    }
+    *last = reported;
+}
+
+/// A client pool host's gauges: idle, active, waiting, HTTP/2 streams.
+fn set_host_gauges(labels: &[(&'static str, String); 2], values: [usize; 4]) {
+    let names = [
+        "nethttp_client_idle_connections",
+        "nethttp_client_active_connections",
+        "nethttp_client_waiting_requests",
+        "nethttp_client_h2_streams",
+    ];
+    for (name, value) in names.into_iter().zip(values) {
+        gauge!(name, labels).set(value as f64);
     }
 }
 
