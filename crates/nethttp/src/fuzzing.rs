@@ -130,10 +130,24 @@ pub fn parse_request_split(
         max_head_bytes,
         max_uri_bytes,
     };
+    assert_scanner_agrees(data);
     let split = parse_fed(data, &read_ends(data.len(), splits), &limits).0;
     let whole = parse_fed(data, &read_ends(data.len(), &[]), &limits).0;
     assert_same_head(&split, &whole);
     split
+}
+
+/// The one-pass scanner for common heads (`proto::h1::scan`) finds in `data` exactly what
+/// httparse does, whenever it takes it at all.
+fn assert_scanner_agrees(data: &[u8]) {
+    use crate::proto::h1::scan;
+    if let Some(fast) = scan::scanned(data) {
+        assert_eq!(
+            Some(fast),
+            scan::httparse_pieces(data),
+            "the head scanner and httparse disagree"
+        );
+    }
 }
 
 /// A whole request — head, then the body its framing says — from `data` arriving in pieces
@@ -149,6 +163,7 @@ pub fn request_split(
         max_head_bytes,
         max_uri_bytes,
     };
+    assert_scanner_agrees(data);
     let run = |ends: &[usize]| {
         let (head, fed) = parse_fed(data, ends, &limits);
         let body = match &head {

@@ -16,5 +16,6 @@ pub(crate) mod parse;
 pub(crate) mod parse_response;
 pub(crate) mod recv;
 pub(crate) mod recycle;
+pub(crate) mod scan;
 pub(crate) mod server;
 pub(crate) mod upload;

@@ -8,7 +8,8 @@ use std::mem::MaybeUninit;
 use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 
-use super::fields::{self, Span};
+use super::fields::{self, Spans};
+use super::scan::{self, Scanned};
 use crate::proto::host;
 use http::{Method, StatusCode, Uri, Version};
 
@@ -128,6 +129,68 @@ fn parse_head(
     limits: &HeadLimits,
     out: &mut Option<RequestHead>,
 ) -> Result<bool, HeadError> {
+    let mut spans = Spans::<MAX_HEADERS>::new();
+    // The common head in one pass; anything else (partial heads and errors among it)
+    // through httparse. Both give the same pieces of a head the scanner takes.
+    let pieces = match scan::scan(buf, &mut spans) {
+        Some(s) => s,
+        None => match parse_with_httparse(buf, limits, &mut spans)? {
+            Some(s) => s,
+            None => return Ok(false),
+        },
+    };
+    let head_len = pieces.head_len;
+    if head_len > limits.max_head_bytes {
+        return Err(too_large(buf, limits));
+    }
+    let (path_at, path_len) = pieces.target;
+    if path_len > limits.max_uri_bytes {
+        return Err(HeadError {
+            status: StatusCode::URI_TOO_LONG,
+            reason: "URI too long",
+        });
+    }
+    let version = if pieces.http10 {
+        Version::HTTP_10
+    } else {
+        Version::HTTP_11
+    };
+    let method_bytes = &buf[pieces.method.0..pieces.method.0 + pieces.method.1];
+    let method = if method_bytes == b"GET" {
+        Method::GET
+    } else {
+        Method::from_bytes(method_bytes).map_err(|_| HeadError::bad("invalid method"))?
+    };
+    // RFC 9112 §3.2.4: the asterisk form is only for OPTIONS.
+    if &buf[path_at..path_at + path_len] == b"*" && method != Method::OPTIONS {
+        return Err(HeadError::bad("asterisk-form target is only for OPTIONS"));
+    }
+    let head = buf.split_to(head_len).freeze();
+
+    let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len))
+        .map_err(|_| HeadError::bad("invalid request target"))?;
+    let spans = spans.as_slice();
+    let mut headers = super::recycle::header_map(spans.len());
+    let mut framing = Framing::default();
+    for &span in spans {
+        let (name, value) =
+            fields::field(&head, span).ok_or(HeadError::bad("invalid header name"))?;
+        framing.observe(&name, &value)?;
+        headers.append(name, value);
+    }
+    framing.finish(method, version, headers, uri, out)?;
+    Ok(true)
+}
+
+/// The head at the front of `buf` as httparse parses it, its fields' spans in `spans`:
+/// `None` while it is partial (and within its limits), `Err` when it is invalid.
+#[inline(never)]
+fn parse_with_httparse(
+    buf: &[u8],
+    limits: &HeadLimits,
+    spans: &mut Spans<MAX_HEADERS>,
+) -> Result<Option<Scanned>, HeadError> {
+    spans.clear();
     // Uninitialised arrays: zeroing 128 entries per request costs more than parsing a
     // typical head.
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
@@ -142,7 +205,7 @@ fn parse_head(
         Err(httparse::Error::Version)
             if !request_line_done(buf) && buf.len() <= limits.max_head_bytes =>
         {
-            return wait_unless_target_too_long(buf, limits);
+            return wait_unless_target_too_long(buf, limits).map(|_| None);
         }
         Err(e) => return Err(map_httparse_error(e, buf)),
     };
@@ -152,51 +215,23 @@ fn parse_head(
             if buf.len() > limits.max_head_bytes {
                 return Err(too_large(buf, limits));
             }
-            return wait_unless_target_too_long(buf, limits);
+            return wait_unless_target_too_long(buf, limits).map(|_| None);
         }
     };
-    if head_len > limits.max_head_bytes {
-        return Err(too_large(buf, limits));
-    }
-
     // Record where each piece lives so the values can be sliced out of one frozen buffer.
     let base = buf.as_ptr() as usize;
     let offset = |s: &[u8]| (s.as_ptr() as usize - base, s.len());
-    let method_bytes = req.method.unwrap_or("").as_bytes();
-    let path = req.path.unwrap_or("");
-    if path.len() > limits.max_uri_bytes {
-        return Err(HeadError {
-            status: StatusCode::URI_TOO_LONG,
-            reason: "URI too long",
-        });
-    }
-    let path_at = offset(path.as_bytes());
-    let version = if req.version == Some(0) {
-        Version::HTTP_10
-    } else {
-        Version::HTTP_11
+    let (Some(method), Some(target)) = (req.method, req.path) else {
+        // A complete head has both; not reached.
+        return Err(HeadError::bad("invalid request line"));
     };
-    let method = Method::from_bytes(method_bytes).map_err(|_| HeadError::bad("invalid method"))?;
-    // RFC 9112 §3.2.4: the asterisk form is only for OPTIONS.
-    if path == "*" && method != Method::OPTIONS {
-        return Err(HeadError::bad("asterisk-form target is only for OPTIONS"));
-    }
-    let mut slots = [const { MaybeUninit::<Span>::uninit() }; MAX_HEADERS];
-    let spans = fields::record(req.headers, buf.as_ptr(), &mut slots);
-    let head = buf.split_to(head_len).freeze();
-
-    let uri = Uri::from_maybe_shared(head.slice(path_at.0..path_at.0 + path_at.1))
-        .map_err(|_| HeadError::bad("invalid request target"))?;
-    let mut headers = super::recycle::header_map(spans.len());
-    let mut framing = Framing::default();
-    for &span in spans {
-        let (name, value) =
-            fields::field(&head, span).ok_or(HeadError::bad("invalid header name"))?;
-        framing.observe(&name, &value)?;
-        headers.append(name, value);
-    }
-    framing.finish(method, version, headers, uri, out)?;
-    Ok(true)
+    spans.record(req.headers, buf.as_ptr());
+    Ok(Some(Scanned {
+        method: offset(method.as_bytes()),
+        target: offset(target.as_bytes()),
+        http10: req.version == Some(0),
+        head_len,
+    }))
 }
 
 /// The verdict on a head that is not complete yet: wait for more (`Ok(false)`), unless its

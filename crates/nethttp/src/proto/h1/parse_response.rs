@@ -3,14 +3,13 @@
 //! the connection may carry another request. Field values are slices of one copy of the
 //! head, not one allocation each.
 
-use std::mem::MaybeUninit;
 use std::time::Duration;
 
 use bytes::BytesMut;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, StatusCode, Version};
 
-use super::fields::{self, Span};
+use super::fields::{self, Spans};
 use super::parse::{parse_content_length, trim};
 
 /// Most header fields accepted in one response head. Larger than the request limit: responses
@@ -92,8 +91,9 @@ pub(crate) fn parse_response(
     } else {
         Version::HTTP_11
     };
-    let mut slots = [const { MaybeUninit::<Span>::uninit() }; MAX_RESPONSE_HEADERS];
-    let spans = fields::record(res.headers, buf.as_ptr(), &mut slots);
+    let mut spans = Spans::<MAX_RESPONSE_HEADERS>::new();
+    spans.record(res.headers, buf.as_ptr());
+    let spans = spans.as_slice();
     let head = buf.split_to(head_len).freeze();
     let mut headers = HeaderMap::with_capacity(spans.len());
     let mut framing = Framing::default();

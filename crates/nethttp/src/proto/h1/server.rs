@@ -26,7 +26,7 @@ use super::recycle;
 use crate::body::file::{FileBody, Piece};
 use crate::body::Body;
 use crate::conn::{ConnEvents, ConnState};
-use crate::handler::{CatchUnwind, Handler, HttpRequest, HttpResponse};
+use crate::handler::{poll_catching, Handler, HttpRequest, HttpResponse};
 use crate::interim;
 use crate::proto::rate::MinDataRate;
 use crate::proto::timeout::with_deadline;
@@ -669,7 +669,8 @@ where
         let span = spans::request(events.span(), req.method(), req.uri(), version);
         // The span is entered around each poll below rather than wrapped around the future:
         // a wrapper is one more layer to move, traced or not.
-        let mut fut = std::pin::pin!(CatchUnwind::new(handler.call(req)));
+        // Pinned as the handler made it: a wrapper taking it by value would copy it once more.
+        let mut fut = std::pin::pin!(handler.call(req));
         let signal = self.exchange.clone().filter(|_| expect_continue);
         let mut watching = true;
         loop {
@@ -679,7 +680,7 @@ where
             let step = poll_fn(|cx| {
                 let entered = interim_ok.then(|| interim::enter(&mut self.interim));
                 let traced = span.as_ref().map(tracing::Span::enter);
-                let polled = fut.as_mut().poll(cx);
+                let polled = poll_catching(fut.as_mut(), cx);
                 drop(traced);
                 drop(entered);
                 match polled {
