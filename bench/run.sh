@@ -24,6 +24,8 @@
 #       address, otherwise "--addr 127.0.0.1:PORT" is appended. It must exec the
 #       server itself (no wrapper shell): /proc/PID of what we start is what we read.
 #       It must print a line containing "listening on 127.0.0.1:PORT".
+#   THIRD_NAME=may THIRD_CMD="..."  a third server, run interleaved with the other two
+#       and shown in its own column (bench/may_hello builds may-minihttp's hello)
 #   SKIP_BUILD=1     don't run cargo build
 #   OUT_DIR=...      where logs and results.md go (default target/bench-results/DATE)
 #
@@ -54,6 +56,12 @@ OUT_DIR=${OUT_DIR:-target/bench-results/$(date +%Y%m%d-%H%M%S)}
 HOST=127.0.0.1
 NAMES=(nethttp hyper)
 declare -A CMD=([nethttp]=$NETHTTP_CMD [hyper]=$HYPER_CMD)
+THIRD_NAME=${THIRD_NAME:-}
+if [[ -n ${THIRD_CMD:-} ]]; then
+    THIRD_NAME=${THIRD_NAME:-third}
+    NAMES+=("$THIRD_NAME")
+    CMD[$THIRD_NAME]=$THIRD_CMD
+fi
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '[bench] FATAL: %s\n' "$*" >&2; exit 1; }
@@ -311,7 +319,9 @@ row() {  # row LABEL PHASE WHAT DECIMALS TARGET-OP TARGET-VALUE TARGET-TEXT
     r=$(ratio "$a" "$b")
     [[ $op == noratio ]] && r="-"
     if [[ $op == none || $op == noratio ]]; then m="-"; elif [[ $op == abs ]]; then m=$(meets "$a" "<=" "$tv"); else m=$(meets "$r" "$op" "$tv"); fi
-    printf '| %s | %s | %s | %s | %s | %s |\n' "$label" "$(fmt "$a" "$d")" "$(fmt "$b" "$d")" "$r" "$tt" "$m"
+    local third=""
+    [[ -n $THIRD_NAME ]] && third=" $(fmt "$(vals "$phase" "$THIRD_NAME" "$what" | median)" "$d") |"
+    printf '| %s | %s | %s |%s %s | %s | %s |\n' "$label" "$(fmt "$a" "$d")" "$(fmt "$b" "$d")" "$third" "$r" "$tt" "$m"
 }
 
 report() {
@@ -319,8 +329,13 @@ report() {
     echo
     echo "Medians of $REPEATS interleaved runs of ${DURATION}s each (memory: $MEM_REPEATS runs). Ratio = nethttp / hyper."
     echo
-    echo "| metric | nethttp | hyper | ratio | target | met |"
-    echo "|---|---:|---:|---:|---|---|"
+    if [[ -n $THIRD_NAME ]]; then
+        echo "| metric | nethttp | hyper | $THIRD_NAME | ratio | target | met |"
+        echo "|---|---:|---:|---:|---:|---|---|"
+    else
+        echo "| metric | nethttp | hyper | ratio | target | met |"
+        echo "|---|---:|---:|---:|---|---|"
+    fi
     row "pipelined, depth $DEPTH, $CONNS conns: req/s" pipeline rps 0 ">=" 1.2 "ratio >= 1.2"
     row "pipelined: server CPU use (%)" pipeline cpu 0 none 0 "~100 = server-bound"
     row "pipelined: other tasks + steal on server CPU (%)" pipeline other 0 noratio 0 "~0 = quiet machine"
@@ -358,6 +373,10 @@ report() {
     sed -E 's/127\.0\.0\.1:[0-9]+/127.0.0.1:PORT/' <<<"${CMDLINE[nethttp]}"
     echo "# hyper server (bench/src/hyper_hello.rs: http1::Builder pipeline_flush(true), 1-thread tokio):"
     sed -E 's/127\.0\.0\.1:[0-9]+/127.0.0.1:PORT/' <<<"${CMDLINE[hyper]}"
+    if [[ -n $THIRD_NAME ]]; then
+        echo "# $THIRD_NAME server:"
+        sed -E 's/127\.0\.0\.1:[0-9]+/127.0.0.1:PORT/' <<<"${CMDLINE[$THIRD_NAME]}"
+    fi
     if has_phase pipeline; then echo "# pipelined:"; wrk_args pipeline "$DURATION" 127.0.0.1:PORT; fi
     if has_phase keepalive; then echo "# keep-alive:"; wrk_args keepalive "$DURATION" 127.0.0.1:PORT; fi
     if has_phase memory; then echo "# idle connections (VmRSS delta of the server / conns):"; echo "$IDLE_CMD_SHOWN"; fi

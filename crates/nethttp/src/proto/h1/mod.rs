@@ -1,4 +1,5 @@
-//! HTTP/1.1 (RFC 9112), split by job. Server side: `parse` reads and validates a request head,
+//! HTTP/1.1 (RFC 9112), split by job. Server side: `scan` splits a common request head in one
+//! pass, `parse` reads and validates a request head (through httparse when `scan` declines),
 //! `encode` writes response heads and chunked bodies, `date` caches the Date header, `recv` is
 //! the request body a handler reads, and `server` is the per-connection state machine. Client
 //! side: `encode_request` writes request heads, `parse_response` reads response heads,

@@ -167,8 +167,13 @@ fn parse_head(
     }
     let head = buf.split_to(head_len).freeze();
 
-    let uri = Uri::from_maybe_shared(head.slice(path_at..path_at + path_len))
-        .map_err(|_| HeadError::bad("invalid request target"))?;
+    let uri = if &head[path_at..path_at + path_len] == b"/" {
+        // The most common target, without sharing (and later releasing) the head's bytes.
+        Uri::from_static("/")
+    } else {
+        Uri::from_maybe_shared(head.slice(path_at..path_at + path_len))
+            .map_err(|_| HeadError::bad("invalid request target"))?
+    };
     let spans = spans.as_slice();
     let mut headers = super::recycle::header_map(spans.len());
     let mut framing = Framing::default();
