@@ -128,10 +128,7 @@ pub(crate) fn append_forwarded(headers: &mut HeaderMap, origin: &Origin<'_>) {
 /// A parameter value: a token as it is, anything else as a quoted string (RFC 7239 §4,
 /// RFC 9110 §5.6.4), with `"` and `\` escaped.
 fn push_value(out: &mut String, v: &str) {
-    let token = !v.is_empty()
-        && v.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
-    if token {
+    if crate::token::is_token(v) {
         out.push_str(v);
         return;
     }

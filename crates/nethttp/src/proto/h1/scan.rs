@@ -7,6 +7,7 @@
 //! which the differential property test below and the `h1_request` fuzz target hold it to.
 
 use super::fields::{Span, Spans};
+use crate::token::{is_tchar, trim};
 
 /// Where the pieces of a scanned head lie in the buffer (offset, length).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,35 +19,6 @@ pub(crate) struct Scanned {
     /// The head's length, its final CRLF included.
     pub head_len: usize,
 }
-
-/// Bytes of a token (RFC 9110 §5.6.2), as httparse takes them in a field name.
-const TCHAR: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric()
-            || matches!(
-                c,
-                b'!' | b'#'
-                    | b'$'
-                    | b'%'
-                    | b'&'
-                    | b'\''
-                    | b'*'
-                    | b'+'
-                    | b'-'
-                    | b'.'
-                    | b'^'
-                    | b'_'
-                    | b'`'
-                    | b'|'
-                    | b'~'
-            );
-        b += 1;
-    }
-    t
-};
 
 const ONES: u64 = u64::from_le_bytes([0x01; 8]);
 const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
@@ -161,7 +133,8 @@ pub(crate) fn scan<const N: usize>(buf: &[u8], spans: &mut Spans<N>) -> Option<S
             });
         }
         let name_at = at;
-        while at < buf.len() && TCHAR[usize::from(buf[at])] {
+        // A field name is a token (httparse takes the same bytes).
+        while at < buf.len() && is_tchar(buf[at]) {
             at += 1;
         }
         if at == name_at || *buf.get(at)? != b':' {
@@ -178,14 +151,11 @@ pub(crate) fn scan<const N: usize>(buf: &[u8], spans: &mut Spans<N>) -> Option<S
             return None;
         }
         // httparse leaves trailing whitespace out of the value (RFC 9112 §5: OWS around it
-        // is not part of it).
-        let mut end = at;
-        while end > value_at && matches!(buf[end - 1], b' ' | b'\t') {
-            end -= 1;
-        }
+        // is not part of it); the leading is skipped already, so the trim keeps the start.
+        let value_len = trim(&buf[value_at..at]).len();
         if !spans.push(Span {
             name,
-            value: (value_at, end - value_at),
+            value: (value_at, value_len),
         }) {
             return None;
         }
