@@ -9,27 +9,18 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{run_nethttp, Ran, Served};
+use common::{run_nethttp, Ran};
 use serde_json::Value;
 
 /// Bound on any single `nethttp bench` run.
 const TIMEOUT: Duration = Duration::from_secs(30);
 
-fn serve() -> Served {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0"]);
-    Served::spawn(cmd)
-}
-
 fn bench(args: &[&str]) -> Ran {
-    let mut all = vec!["bench"];
-    all.extend_from_slice(args);
-    run_nethttp(&all, TIMEOUT)
+    common::bench(args, TIMEOUT)
 }
 
 /// The single JSON object `--json` prints.
@@ -37,15 +28,6 @@ fn report(ran: &Ran) -> Value {
     let out = ran.stdout_str();
     assert_eq!(out.lines().count(), 1, "one line of JSON expected: {out:?}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"))
-}
-
-fn succeeded(ran: &Ran) {
-    assert!(
-        ran.status.success(),
-        "exit status {}; stderr:\n{}",
-        ran.status,
-        ran.stderr
-    );
 }
 
 fn assert_latency_fields(r: &Value) {
@@ -62,9 +44,9 @@ fn assert_latency_fields(r: &Value) {
 
 #[test]
 fn request_budget_against_a_server_is_exact() {
-    let server = serve();
+    let server = common::serve_plain();
     let ran = bench(&["-n", "200", "-c", "4", "--json", &server.url("/")]);
-    succeeded(&ran);
+    ran.assert_success();
     let r = report(&ran);
     assert_eq!(r["requests"], 200, "{r}");
     assert_eq!(r["errors"], 0, "{r}");
@@ -80,7 +62,7 @@ fn request_budget_against_a_server_is_exact() {
 #[test]
 fn without_a_url_it_loads_the_demo_routes_in_process() {
     let ran = bench(&["-n", "100", "--json"]);
-    succeeded(&ran);
+    ran.assert_success();
     let r = report(&ran);
     assert_eq!(r["requests"], 100, "{r}");
     assert_eq!(r["errors"], 0, "{r}");
@@ -93,7 +75,7 @@ fn without_a_url_it_loads_the_demo_routes_in_process() {
 #[test]
 fn duration_stops_the_run_by_itself() {
     let ran = bench(&["-d", "1s", "-c", "2", "--json"]);
-    succeeded(&ran);
+    ran.assert_success();
     let r = report(&ran);
     assert!(r["requests"].as_u64().unwrap() > 0, "{r}");
     assert_eq!(r["errors"], 0, "{r}");
@@ -103,11 +85,11 @@ fn duration_stops_the_run_by_itself() {
 
 #[test]
 fn duration_cuts_requests_still_in_flight() {
-    let server = serve();
+    let server = common::serve_plain();
     // Each request would take a minute; the run must still end at its deadline, with the
     // abandoned requests counted neither as completed nor as errors.
     let ran = bench(&["-d", "1s", "-c", "2", "--json", &server.url("/delay/60000")]);
-    succeeded(&ran);
+    ran.assert_success();
     let r = report(&ran);
     assert_eq!(r["requests"], 0, "{r}");
     assert_eq!(r["errors"], 0, "{r}");
@@ -116,9 +98,9 @@ fn duration_cuts_requests_still_in_flight() {
 
 #[test]
 fn summary_without_json_and_no_progress_bar_off_a_terminal() {
-    let server = serve();
+    let server = common::serve_plain();
     let ran = bench(&["-n", "50", "-c", "2", &server.url("/")]);
-    succeeded(&ran);
+    ran.assert_success();
     let out = ran.stdout_str();
     for needle in [
         "50 in ",
@@ -234,7 +216,7 @@ fn answer_then_close(mut stream: TcpStream, seen: &Counts) {
 fn a_server_closing_after_every_response_loses_no_get_and_duplicates_no_post() {
     let (url, seen) = closing_server();
     let ran = bench(&["-c", "2", "-n", "400", "--json", &url]);
-    succeeded(&ran);
+    ran.assert_success();
     let r = report(&ran);
     assert_eq!(
         (r["requests"].as_u64(), r["errors"].as_u64()),
@@ -255,7 +237,7 @@ fn a_server_closing_after_every_response_loses_no_get_and_duplicates_no_post() {
         "--json",
         &url,
     ]);
-    succeeded(&ran);
+    ran.assert_success();
     let r = report(&ran);
     let (done, errors) = (
         r["requests"].as_u64().unwrap(),

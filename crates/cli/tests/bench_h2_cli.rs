@@ -8,30 +8,19 @@ mod common;
 use std::time::Duration;
 
 use common::tls::{https_url, serve_plain, serve_tls, TestCert};
-use common::{run_nethttp, Ran};
+use common::Ran;
 use serde_json::{json, Value};
 
 /// Bound on any single `nethttp bench` run.
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn bench(args: &[&str]) -> Ran {
-    let mut all = vec!["bench"];
-    all.extend_from_slice(args);
-    run_nethttp(&all, TIMEOUT)
-}
-
-fn succeeded(ran: &Ran) {
-    assert!(
-        ran.status.success(),
-        "exit status {}; stderr:\n{}",
-        ran.status,
-        ran.stderr
-    );
+    common::bench(args, TIMEOUT)
 }
 
 /// The single JSON object `--json` prints, from a run that succeeded.
 fn report(ran: &Ran) -> Value {
-    succeeded(ran);
+    ran.assert_success();
     let out = ran.stdout_str();
     assert_eq!(out.lines().count(), 1, "one line of JSON expected: {out:?}");
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out:?}"))
@@ -77,7 +66,7 @@ fn h2c_summary_names_the_protocol_and_streams() {
         "80",
         &server.url("/"),
     ]);
-    succeeded(&ran);
+    ran.assert_success();
     let out = ran.stdout_str();
     for needle in [
         ": 2 connections × 4 streams, 1 thread",

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{run_nethttp, run_nethttp_env, Ran, Served};
+use common::{run_nethttp_env, Ran};
 use serde_json::Value;
 
 /// Bound on any single `nethttp bench` run.
@@ -96,25 +96,8 @@ print(json.dumps({"errors": c.errors, "svgs": c.svgs, "urls": c.urls, "rps_bars"
                   "percentiles": c.percentiles, "text": "".join(c.text)}))
 "#;
 
-fn serve() -> Served {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0"]);
-    Served::spawn(cmd)
-}
-
 fn bench(args: &[&str]) -> Ran {
-    let mut all = vec!["bench"];
-    all.extend_from_slice(args);
-    run_nethttp(&all, TIMEOUT)
-}
-
-fn succeeded(ran: &Ran) {
-    assert!(
-        ran.status.success(),
-        "exit status {}; stderr:\n{}",
-        ran.status,
-        ran.stderr
-    );
+    common::bench(args, TIMEOUT)
 }
 
 /// `python3` on PATH, or `None` (the test skips, and says so after the results).
@@ -122,8 +105,9 @@ fn python() -> Option<std::path::PathBuf> {
     common::peers::peer("python3", "--version")
 }
 
-/// What [`CHECKER`] makes of the page at `path`.
-fn check(python: &Path, path: &Path) -> Value {
+/// The page at `path` and what [`CHECKER`] makes of it, which must find it well-formed.
+fn check(python: &Path, path: &Path) -> (String, Value) {
+    let raw = std::fs::read_to_string(path).expect("the page was written");
     let out = Command::new(python)
         .arg("-c")
         .arg(CHECKER)
@@ -135,13 +119,19 @@ fn check(python: &Path, path: &Path) -> Value {
         "the checker failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("the checker prints JSON")
+    let c: Value = serde_json::from_slice(&out.stdout).expect("the checker prints JSON");
+    assert_eq!(
+        c["errors"],
+        serde_json::json!([]),
+        "not well-formed:\n{raw}"
+    );
+    (raw, c)
 }
 
 #[test]
 fn html_report_is_well_formed_agrees_with_json_and_escapes_the_url() {
     let Some(python) = python() else { return };
-    let server = serve();
+    let server = common::serve_plain();
     let dir = tempfile::tempdir().expect("temp dir");
     let page = dir.path().join("report.html");
     // A query the page must escape: quotes and ampersands (the URL parser refuses raw `<`,
@@ -157,19 +147,13 @@ fn html_report_is_well_formed_agrees_with_json_and_escapes_the_url() {
         page.to_str().unwrap(),
         &url,
     ]);
-    succeeded(&ran);
+    ran.assert_success();
     let out = ran.stdout_str();
     assert_eq!(out.lines().count(), 1, "--json stays one line: {out:?}");
     let json: Value = serde_json::from_str(&out).expect("JSON");
     assert!(json["requests"].as_u64().unwrap() > 0, "{json}");
 
-    let raw = std::fs::read_to_string(&page).expect("the page was written");
-    let c = check(&python, &page);
-    assert_eq!(
-        c["errors"],
-        serde_json::json!([]),
-        "not well-formed:\n{raw}"
-    );
+    let (raw, c) = check(&python, &page);
     assert_eq!(c["svgs"], 2, "two plots");
     // Two seconds of load: one bar per second (a sliver after the deadline folds into the
     // last; a third only if the deadline was noticed a quarter second late).
@@ -210,20 +194,14 @@ fn html_report_is_well_formed_agrees_with_json_and_escapes_the_url() {
 #[test]
 fn a_double_quote_in_the_path_and_a_run_without_responses_still_make_a_page() {
     let Some(python) = python() else { return };
-    let server = serve();
+    let server = common::serve_plain();
     let dir = tempfile::tempdir().expect("temp dir");
     let page = dir.path().join("quote.html");
     // The path parser lets `"` through (JSON in paths); the server answers 404.
     let url = server.url("/a\"onmouseover=\"alert(1)");
     let ran = bench(&["-n", "5", "-c", "1", "--html", page.to_str().unwrap(), &url]);
-    succeeded(&ran);
-    let raw = std::fs::read_to_string(&page).expect("the page was written");
-    let c = check(&python, &page);
-    assert_eq!(
-        c["errors"],
-        serde_json::json!([]),
-        "not well-formed:\n{raw}"
-    );
+    ran.assert_success();
+    let (raw, c) = check(&python, &page);
     assert!(raw.contains("/a&quot;onmouseover=&quot;alert(1)"), "{raw}");
     assert!(!raw.contains("a\"onmouseover"), "{raw}");
     assert!(c["text"].as_str().unwrap().contains("404: 5"), "{raw}");
@@ -244,13 +222,7 @@ fn a_double_quote_in_the_path_and_a_run_without_responses_still_make_a_page() {
         &format!("http://127.0.0.1:{port}/"),
     ]);
     assert!(!ran.status.success(), "every request failed: exit non-zero");
-    let raw = std::fs::read_to_string(&empty).expect("the page was written");
-    let c = check(&python, &empty);
-    assert_eq!(
-        c["errors"],
-        serde_json::json!([]),
-        "not well-formed:\n{raw}"
-    );
+    let (raw, c) = check(&python, &empty);
     assert_eq!(c["svgs"], 2, "{raw}");
     let text = c["text"].as_str().unwrap();
     assert!(text.contains("none (no response)"), "{text}");
@@ -259,7 +231,7 @@ fn a_double_quote_in_the_path_and_a_run_without_responses_still_make_a_page() {
 
 #[test]
 fn an_html_path_that_cannot_be_written_fails_after_the_summary() {
-    let server = serve();
+    let server = common::serve_plain();
     let ran = bench(&[
         "-n",
         "5",
@@ -289,14 +261,14 @@ fn histogram_lines(out: &str) -> Vec<(String, u64)> {
 
 #[test]
 fn the_summary_histogram_counts_every_request_and_fits_the_width() {
-    let server = serve();
+    let server = common::serve_plain();
     let url = server.url("/delay/1");
     let ran = run_nethttp_env(
         &["bench", "-n", "300", "-c", "6", &url],
         &[("COLUMNS", "100")],
         TIMEOUT,
     );
-    succeeded(&ran);
+    ran.assert_success();
     let out = ran.stdout_str();
     let lines = histogram_lines(&out);
     assert!(
@@ -317,7 +289,7 @@ fn the_summary_histogram_counts_every_request_and_fits_the_width() {
         &[("COLUMNS", "")],
         TIMEOUT,
     );
-    succeeded(&ran);
+    ran.assert_success();
     let out = ran.stdout_str();
     let lines = histogram_lines(&out);
     assert_eq!(lines.iter().map(|(_, n)| n).sum::<u64>(), 100, "{out}");
@@ -325,6 +297,6 @@ fn the_summary_histogram_counts_every_request_and_fits_the_width() {
 
     // --json has no histogram: one line of JSON.
     let ran = bench(&["-n", "20", "--json", &url]);
-    succeeded(&ran);
+    ran.assert_success();
     assert_eq!(ran.stdout_str().lines().count(), 1, "{}", ran.stdout_str());
 }

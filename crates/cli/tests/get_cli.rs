@@ -16,16 +16,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{run_nethttp, Ran, Served};
+use common::{run_nethttp, Ran};
 
 /// Bound on any single `nethttp get` run.
 const TIMEOUT: Duration = Duration::from_secs(20);
-
-fn serve() -> Served {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0"]);
-    Served::spawn(cmd)
-}
 
 fn get(args: &[&str]) -> Ran {
     let mut all = vec!["get"];
@@ -42,7 +36,7 @@ fn get(args: &[&str]) -> Ran {
 
 #[test]
 fn body_goes_to_stdout() {
-    let server = serve();
+    let server = common::serve_plain();
     assert_eq!(get(&[&server.url("/")]).stdout_str(), "Hello, World!");
     assert_eq!(
         get(&[&server.url("/stream/3")]).stdout_str(),
@@ -52,7 +46,7 @@ fn body_goes_to_stdout() {
 
 #[test]
 fn include_prints_the_head_before_the_body() {
-    let server = serve();
+    let server = common::serve_plain();
     let out = get(&["-i", &server.url("/")]).stdout_str();
     assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out:?}");
     let (head, body) = out
@@ -66,7 +60,7 @@ fn include_prints_the_head_before_the_body() {
 
 #[test]
 fn data_is_posted_and_echoed() {
-    let server = serve();
+    let server = common::serve_plain();
     let url = server.url("/echo");
     // -d alone means POST (the route answers POST only).
     assert_eq!(
@@ -84,7 +78,7 @@ fn data_is_posted_and_echoed() {
 
 #[test]
 fn headers_are_sent() {
-    let server = serve();
+    let server = common::serve_plain();
     // /echo copies the request's Content-Type into the response.
     let out = get(&[
         "-i",
@@ -107,7 +101,7 @@ fn headers_are_sent() {
 
 #[test]
 fn data_file_is_sent_byte_for_byte() {
-    let server = serve();
+    let server = common::serve_plain();
     // Every byte value, several times: binary data survives untouched.
     let data: Vec<u8> = (0..4096u32).map(|i| (i * 7 % 256) as u8).collect();
     let path = std::env::temp_dir().join(format!("nethttp-get-data-{}", std::process::id()));
@@ -143,7 +137,7 @@ fn refused_connection_fails_with_one_line_naming_the_address() {
 
 #[test]
 fn verbose_traces_each_phase_in_order() {
-    let server = serve();
+    let server = common::serve_plain();
     let ran = get(&["-v", &server.url("/")]);
     assert_eq!(ran.stdout_str(), "Hello, World!");
     let err = &ran.stderr;
@@ -276,7 +270,7 @@ fn redirect_is_followed_on_the_same_connection() {
 
 #[test]
 fn total_timeout_fails_with_a_message() {
-    let server = serve();
+    let server = common::serve_plain();
     let ran = run_nethttp(
         &["get", "--timeout", "200ms", &server.url("/delay/10000")],
         TIMEOUT,
@@ -626,7 +620,7 @@ fn data_file_dash_streams_standard_input_chunked() {
 
 #[test]
 fn fail_exits_22_without_the_body_on_an_error_status() {
-    let server = serve();
+    let server = common::serve_plain();
     let get = |args: &[&str]| {
         let mut all = vec!["get"];
         all.extend_from_slice(args);

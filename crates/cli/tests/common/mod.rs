@@ -213,6 +213,30 @@ impl Ran {
     pub fn stdout_str(&self) -> String {
         String::from_utf8_lossy(&self.stdout).into_owned()
     }
+
+    /// Fails the test, showing the exit status and stderr, unless the run succeeded.
+    pub fn assert_success(&self) {
+        assert!(
+            self.status.success(),
+            "exit status {}; stderr:\n{}",
+            self.status,
+            self.stderr
+        );
+    }
+}
+
+/// `nethttp serve` with its defaults on an ephemeral loopback port.
+pub fn serve_plain() -> Served {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0"]);
+    Served::spawn(cmd)
+}
+
+/// Runs `nethttp bench ARGS...` to completion within `within`.
+pub fn bench(args: &[&str], within: Duration) -> Ran {
+    let mut all = vec!["bench"];
+    all.extend_from_slice(args);
+    run_nethttp(&all, within)
 }
 
 /// Runs `nethttp ARGS...` to completion, killing it (and failing the test) if it runs
