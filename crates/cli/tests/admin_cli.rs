@@ -91,11 +91,7 @@ fn metrics_and_the_page_have_listeners_of_their_own() {
 fn one_address_serves_both() {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
     // A fixed free port for both flags: found by binding and releasing it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let admin = format!("127.0.0.1:{port}");
     cmd.args([
         "serve",
@@ -121,11 +117,7 @@ fn a_successor_takes_over_the_operator_listener() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("serve.pid");
     let _kill = KillAtEnd(&pid_file);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let admin = format!("127.0.0.1:{port}");
     let served = restart::serve_with_pid_file(&pid_file, &["--metrics-addr", &admin]);
     let metrics = served.logged_addr("metrics");

@@ -255,10 +255,7 @@ fn proxy_flag_tunnels_https_through_tinyproxy() {
     };
     let cert = TestCert::new();
     let server = serve_tls(&cert, &[]);
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port();
+    let port = common::free_port();
     let dir = std::env::temp_dir().join(format!("nethttp-cli-tinyproxy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let conf = dir.join("tinyproxy.conf");

@@ -111,11 +111,7 @@ fn proxies_to_a_unix_socket_upstream() {
 
 #[test]
 fn an_upstream_that_is_down_is_502() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let front = proxy(&format!("http://127.0.0.1:{port}"), &[]);
     let ran = run_nethttp(&["get", "-i", &front.url("/")], LIMIT);
     assert!(

@@ -20,14 +20,6 @@ fn serve(addr: &str, extra: &[&str]) -> Served {
     Served::spawn(cmd)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// The `GET 2xx` requests a server's `/metrics` counts.
 fn served_gets(metrics: SocketAddr) -> u64 {
     let text = http_get(metrics, "/metrics");
@@ -39,7 +31,7 @@ fn served_gets(metrics: SocketAddr) -> u64 {
 
 #[test]
 fn reuseport_processes_share_one_port() {
-    let port = free_port();
+    let port = common::free_port();
     let addr = format!("127.0.0.1:{port}");
     let procs: Vec<Served> = (0..3)
         .map(|_| {

@@ -241,15 +241,7 @@ async fn the_exposition_counts_what_was_sent_and_parses() {
     h1.transport().close_idle_connections();
     h2.transport().close_idle_connections();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let resp = nethttp::test::call(
-        &debug::metrics(),
-        http::Request::get("/metrics")
-            .body(nethttp::Body::empty())
-            .unwrap(),
-    )
-    .await;
-    let text = resp.into_body().to_bytes(1 << 22).await.unwrap();
-    let s = parse(&py, std::str::from_utf8(&text).unwrap()).await;
+    let s = scrape_in_place(&py).await;
     let idle_now: f64 = s
         .iter()
         .filter(|(k, _)| k.starts_with("nethttp_client_idle_connections{") && k.contains(&app_host))
@@ -270,8 +262,8 @@ async fn the_exposition_counts_what_was_sent_and_parses() {
     assert_eq!(failures(&py).await, before + 1.0);
 }
 
-/// The TLS failures counted so far in this process, through the handler itself.
-async fn failures(py: &std::path::Path) -> f64 {
+/// The process's exposition, through `debug::metrics()` called in place, as parsed.
+async fn scrape_in_place(py: &std::path::Path) -> HashMap<String, f64> {
     let resp = nethttp::test::call(
         &debug::metrics(),
         http::Request::get("/metrics")
@@ -280,7 +272,12 @@ async fn failures(py: &std::path::Path) -> f64 {
     )
     .await;
     let text = resp.into_body().to_bytes(1 << 22).await.unwrap();
-    let s = parse(py, std::str::from_utf8(&text).unwrap()).await;
+    parse(py, std::str::from_utf8(&text).unwrap()).await
+}
+
+/// The TLS failures counted so far in this process, through the handler itself.
+async fn failures(py: &std::path::Path) -> f64 {
+    let s = scrape_in_place(py).await;
     s.get("nethttp_server_tls_handshake_failures_total{}")
         .copied()
         .unwrap_or(0.0)

@@ -225,6 +225,15 @@ impl Ran {
     }
 }
 
+/// A loopback port free right now (bound and released): for flags that must name the same
+/// port twice, where `:0` would give two.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind an ephemeral port")
+        .port()
+}
+
 /// `nethttp serve` with its defaults on an ephemeral loopback port.
 pub fn serve_plain() -> Served {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
