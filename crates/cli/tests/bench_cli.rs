@@ -20,7 +20,7 @@ use serde_json::Value;
 const TIMEOUT: Duration = Duration::from_secs(30);
 
 fn bench(args: &[&str]) -> Ran {
-    common::bench(args, TIMEOUT)
+    common::run_bench(args, TIMEOUT)
 }
 
 /// The single JSON object `--json` prints.

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 const TIMEOUT: Duration = Duration::from_secs(60);
 
 fn bench(args: &[&str]) -> Ran {
-    common::bench(args, TIMEOUT)
+    common::run_bench(args, TIMEOUT)
 }
 
 /// The single JSON object `--json` prints, from a run that succeeded.

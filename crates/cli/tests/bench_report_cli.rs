@@ -97,7 +97,7 @@ print(json.dumps({"errors": c.errors, "svgs": c.svgs, "urls": c.urls, "rps_bars"
 "#;
 
 fn bench(args: &[&str]) -> Ran {
-    common::bench(args, TIMEOUT)
+    common::run_bench(args, TIMEOUT)
 }
 
 /// `python3` on PATH, or `None` (the test skips, and says so after the results).

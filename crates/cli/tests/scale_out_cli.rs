@@ -53,21 +53,22 @@ fn reuseport_processes_share_one_port() {
     assert!(counts.iter().all(|&n| n > 0), "{counts:?}");
 }
 
+/// `bench -c 8 -d 4s` against `url`, with `victim` SIGKILLed 1.5 s in: bench's report.
+fn kill_under_load(url: String, victim: &mut Served) -> serde_json::Value {
+    let load = bench(url, &["-c", "8", "-d", "4s"], Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(1500));
+    victim.child.kill().unwrap();
+    victim.child.wait().unwrap();
+    load.join().unwrap()
+}
+
 #[test]
 fn behind_nginx_a_backend_killed_under_load_costs_no_5xx() {
     let Some(bin) = nginx::bin() else { return };
     let a = serve("127.0.0.1:0", &[]);
     let mut b = serve("127.0.0.1:0", &[]);
     let ngx = nginx::Nginx::start(&bin, &[a.addr, b.addr]);
-    let load = bench(
-        ngx.url("/"),
-        &["-c", "8", "-d", "4s"],
-        Duration::from_secs(30),
-    );
-    std::thread::sleep(Duration::from_millis(1500));
-    b.child.kill().unwrap();
-    b.child.wait().unwrap();
-    let report = load.join().unwrap();
+    let report = kill_under_load(ngx.url("/"), &mut b);
     assert_clean(&report);
     let (all, five, retried) = nginx::tally(&ngx.access_log());
     eprintln!("nginx: {all} responses, {five} 5xx, {retried} retried on the other backend");
@@ -89,15 +90,7 @@ fn behind_haproxy_health_checks_take_a_killed_backend_out_without_an_error() {
     let lb = haproxy::Haproxy::start(&bin, &[a.addr, b.addr]);
     // Both backends up (checked) before the load.
     std::thread::sleep(Duration::from_millis(600));
-    let load = bench(
-        lb.url("/"),
-        &["-c", "8", "-d", "4s"],
-        Duration::from_secs(30),
-    );
-    std::thread::sleep(Duration::from_millis(1500));
-    b.child.kill().unwrap();
-    b.child.wait().unwrap();
-    let report = load.join().unwrap();
+    let report = kill_under_load(lb.url("/"), &mut b);
     assert_clean(&report);
     let log = lb.log();
     assert!(log.contains("app/s1 is DOWN"), "the check saw it: {log}");

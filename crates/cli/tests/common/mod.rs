@@ -242,7 +242,7 @@ pub fn serve_plain() -> Served {
 }
 
 /// Runs `nethttp bench ARGS...` to completion within `within`.
-pub fn bench(args: &[&str], within: Duration) -> Ran {
+pub fn run_bench(args: &[&str], within: Duration) -> Ran {
     let mut all = vec!["bench"];
     all.extend_from_slice(args);
     run_nethttp(&all, within)
