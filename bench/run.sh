@@ -336,11 +336,11 @@ report() {
         echo "| metric | nethttp | hyper | ratio | target | met |"
         echo "|---|---:|---:|---:|---|---|"
     fi
-    row "pipelined, depth $DEPTH, $CONNS conns: req/s" pipeline rps 0 ">=" 1.2 "ratio >= 1.2"
+    row "pipelined, depth $DEPTH, $CONNS conns: req/s" pipeline rps 0 ">=" 1.3 "ratio >= 1.3"
     row "pipelined: server CPU use (%)" pipeline cpu 0 none 0 "~100 = server-bound"
     row "pipelined: other tasks + steal on server CPU (%)" pipeline other 0 noratio 0 "~0 = quiet machine"
     row "keep-alive, $CONNS conns: req/s" keepalive rps 0 none 0 "-"
-    row "keep-alive: server CPU per request (us)" keepalive us 2 "<=" 0.8 "ratio <= 0.8"
+    row "keep-alive: server CPU per request (us)" keepalive us 2 "<=" 0.9 "ratio <= 0.9"
     row "keep-alive: server CPU use (%)" keepalive cpu 0 none 0 "-"
     row "keep-alive: other tasks + steal on server CPU (%)" keepalive other 0 noratio 0 "~0 = quiet machine"
     row "idle keep-alive conn memory (bytes/conn, $IDLE_CONNS conns)" memory mem 0 abs 4096 "nethttp <= 4096"

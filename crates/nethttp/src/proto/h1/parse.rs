@@ -210,7 +210,7 @@ fn parse_with_httparse(
         Err(httparse::Error::Version)
             if !request_line_done(buf) && buf.len() <= limits.max_head_bytes =>
         {
-            return wait_unless_target_too_long(buf, limits).map(|_| None);
+            return wait_unless_target_too_long(buf, limits);
         }
         Err(e) => return Err(map_httparse_error(e, buf)),
     };
@@ -220,7 +220,7 @@ fn parse_with_httparse(
             if buf.len() > limits.max_head_bytes {
                 return Err(too_large(buf, limits));
             }
-            return wait_unless_target_too_long(buf, limits).map(|_| None);
+            return wait_unless_target_too_long(buf, limits);
         }
     };
     // Record where each piece lives so the values can be sliced out of one frozen buffer.
@@ -239,17 +239,20 @@ fn parse_with_httparse(
     }))
 }
 
-/// The verdict on a head that is not complete yet: wait for more (`Ok(false)`), unless its
+/// The verdict on a head that is not complete yet: wait for more (`Ok(None)`), unless its
 /// request-target already passes the URI limit (414 as soon as that is known, so the answer
 /// does not depend on how the bytes were split).
-fn wait_unless_target_too_long(buf: &[u8], limits: &HeadLimits) -> Result<bool, HeadError> {
+fn wait_unless_target_too_long(
+    buf: &[u8],
+    limits: &HeadLimits,
+) -> Result<Option<Scanned>, HeadError> {
     if partial_target_len(buf) > limits.max_uri_bytes {
         return Err(HeadError {
             status: StatusCode::URI_TOO_LONG,
             reason: "URI too long",
         });
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// When a partial head is worth parsing again. httparse starts over on every call, so parsing

@@ -100,7 +100,8 @@ fn skip_value(buf: &[u8], mut at: usize) -> usize {
 /// more fields than `spans` holds: the caller then parses it with httparse.
 pub(crate) fn scan<const N: usize>(buf: &[u8], spans: &mut Spans<N>) -> Option<Scanned> {
     spans.clear();
-    // The method: upper-case letters (every registered method), then one space.
+    // The method: upper-case letters (the common methods; one like `M-SEARCH` goes to
+    // httparse), then one space.
     let mut at = buf.iter().position(|b| !b.is_ascii_uppercase())?;
     if at == 0 || buf[at] != b' ' {
         return None;
