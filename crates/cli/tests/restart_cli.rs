@@ -91,7 +91,7 @@ fn a_failing_successor_leaves_the_old_server_and_a_replaced_binary_is_the_next_o
     let pid_file = dir.path().join("serve.pid");
     let _kill = KillAtEnd(&pid_file);
     let bin = dir.path().join("nethttp");
-    std::fs::copy(env!("CARGO_BIN_EXE_nethttp"), &bin).unwrap();
+    install(Path::new(env!("CARGO_BIN_EXE_nethttp")), &bin);
     let mut cmd = std::process::Command::new(&bin);
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--pid-file"])
         .arg(&pid_file);
@@ -136,11 +136,26 @@ fn a_failing_successor_leaves_the_old_server_and_a_replaced_binary_is_the_next_o
 /// Replaces the file at `path` by an executable script, as an install does (a new file
 /// renamed over the old: the running one's text stays intact).
 fn replace(path: &Path, script: &str) {
-    use std::os::unix::fs::PermissionsExt;
+    let src = path.with_extension("src");
+    std::fs::write(&src, script).unwrap();
     let tmp = path.with_extension("new");
-    std::fs::write(&tmp, script).unwrap();
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    install(&src, &tmp);
     std::fs::rename(&tmp, path).unwrap();
+}
+
+/// Copies `from` to an executable `to` in a child process. The file that is later executed
+/// must never be open for writing in this process: another test thread's fork would inherit
+/// that descriptor until its exec, and executing the file meanwhile fails with ETXTBSY.
+fn install(from: &Path, to: &Path) {
+    let ok = std::process::Command::new("install")
+        .arg("-m")
+        .arg("755")
+        .arg(from)
+        .arg(to)
+        .status()
+        .expect("run install(1)")
+        .success();
+    assert!(ok, "install {} {}", from.display(), to.display());
 }
 
 fn get_ok(addr: std::net::SocketAddr) -> bool {
