@@ -168,8 +168,9 @@ fn parse_head(
     let head = buf.split_to(head_len).freeze();
 
     let uri = if &head[path_at..path_at + path_len] == b"/" {
-        // The most common target, without sharing (and later releasing) the head's bytes.
-        Uri::from_static("/")
+        // The most common target, without sharing (and later releasing) the head's bytes,
+        // and without parsing: the default `Uri` is the path `/` and nothing else.
+        Uri::default()
     } else {
         Uri::from_maybe_shared(head.slice(path_at..path_at + path_len))
             .map_err(|_| HeadError::bad("invalid request target"))?
@@ -643,6 +644,17 @@ mod tests {
         assert_eq!(h.body, BodyLen::Empty);
         assert!(h.keep_alive);
         assert_eq!(&b[..], b"GET /next");
+    }
+
+    #[test]
+    fn the_root_target_is_the_parsed_root() {
+        let h = parse("GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap().unwrap();
+        let parsed = Uri::from_static("/");
+        assert_eq!(h.uri, parsed);
+        assert_eq!(h.uri.path(), parsed.path());
+        assert_eq!(h.uri.query(), None);
+        assert_eq!(h.uri.to_string(), "/");
+        assert!(h.uri.scheme().is_none() && h.uri.authority().is_none());
     }
 
     #[test]
