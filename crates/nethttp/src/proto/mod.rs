@@ -15,5 +15,6 @@ pub(crate) mod host;
 pub(crate) mod io;
 pub(crate) mod rate;
 pub(crate) mod sniff;
+pub(crate) mod swar;
 pub(crate) mod timeout;
 pub(crate) mod trailers;

@@ -7,6 +7,7 @@
 //! which the differential property test below and the `h1_request` fuzz target hold it to.
 
 use super::fields::{Span, Spans};
+use crate::proto::swar::{below, equal, first_marked, word, HIGHS};
 use crate::token::{is_tchar, trim};
 
 /// Where the pieces of a scanned head lie in the buffer (offset, length).
@@ -18,37 +19,6 @@ pub(crate) struct Scanned {
     pub http10: bool,
     /// The head's length, its final CRLF included.
     pub head_len: usize,
-}
-
-const ONES: u64 = u64::from_le_bytes([0x01; 8]);
-const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
-
-/// The bytes of `x` below `n` (n ≤ 0x80), as their high bits: the classic
-/// `(x - n·ONES) & !x & HIGHS`. The lowest bit set marks exactly the first such byte
-/// (a borrow only runs upward, into later bytes); bits above it may be false.
-#[inline(always)]
-fn below(x: u64, n: u8) -> u64 {
-    x.wrapping_sub(ONES * u64::from(n)) & !x & HIGHS
-}
-
-/// The bytes of `x` equal to `b`, as [`below`] marks them.
-#[inline(always)]
-fn equal(x: u64, b: u8) -> u64 {
-    below(x ^ (ONES * u64::from(b)), 1)
-}
-
-/// Eight bytes of `buf` from `at`, the first in the lowest bits, if there are eight.
-#[inline(always)]
-fn word(buf: &[u8], at: usize) -> Option<u64> {
-    let bytes: [u8; 8] = buf.get(at..at + 8)?.try_into().ok()?;
-    Some(u64::from_le_bytes(bytes))
-}
-
-/// Where the first byte marked in `mask` (from [`below`] or [`equal`], or several of them
-/// or-ed: each one's lowest mark is exact, so theirs is) lies in its word.
-#[inline(always)]
-fn first_marked(mask: u64) -> usize {
-    (mask.trailing_zeros() / 8) as usize
 }
 
 /// Skips request-target bytes (`0x21..=0x7E`, a strict subset of what httparse takes) from
