@@ -4,6 +4,7 @@
 use http::{HeaderMap, StatusCode};
 
 use crate::proto::{date, trailers};
+use crate::token::has_token;
 
 /// How a response body is delimited on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +82,15 @@ fn write_field(dst: &mut Vec<u8>, name: &http::HeaderName, value: &http::HeaderV
     dst.extend_from_slice(b"\r\n");
 }
 
+/// What a handler's own fields say about the connection, noted while they are written:
+/// whether `Connection` names `close`, and the `Content-Length` it declared (its last
+/// value, if that is a number).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Declared {
+    pub close: bool,
+    pub length: Option<u64>,
+}
+
 /// Writes the status line and headers, ending with the blank line.
 pub(crate) fn write_head(
     dst: &mut Vec<u8>,
@@ -88,25 +98,46 @@ pub(crate) fn write_head(
     headers: &HeaderMap,
     opts: &HeadOptions<'_>,
 ) {
+    write_head_with(dst, status, headers, |_| *opts);
+}
+
+/// [`write_head`] for options that depend on the handler's fields: they are walked once,
+/// written and noted together, and `decide` turns what they declared into the options for
+/// the lines the connection adds (which it returns).
+#[inline]
+pub(crate) fn write_head_with<'a>(
+    dst: &mut Vec<u8>,
+    status: StatusCode,
+    headers: &HeaderMap,
+    decide: impl FnOnce(Declared) -> HeadOptions<'a>,
+) -> HeadOptions<'a> {
     if status == StatusCode::OK {
         dst.extend_from_slice(b"HTTP/1.1 200 OK\r\n");
     } else {
         write_status_line(dst, status);
     }
     let mut has_date = false;
+    let mut declared = Declared::default();
     for (name, value) in headers {
         // Framing and connection management are the connection's job; a handler's own
         // values would contradict what is actually sent.
         match *name {
-            http::header::CONTENT_LENGTH
-            | http::header::TRANSFER_ENCODING
-            | http::header::CONNECTION => continue,
+            http::header::CONTENT_LENGTH => {
+                declared.length = value.to_str().ok().and_then(|v| v.trim().parse().ok());
+                continue;
+            }
+            http::header::CONNECTION => {
+                declared.close |= has_token(value.as_bytes(), b"close");
+                continue;
+            }
+            http::header::TRANSFER_ENCODING => continue,
             http::header::DATE => has_date = true,
             _ if name.as_str() == "keep-alive" => continue,
             _ => {}
         }
         write_field(dst, name, value);
     }
+    let opts = decide(declared);
     match opts.framing {
         Framing::Length(n) => write_length(dst, n),
         Framing::NoBody => {
@@ -135,6 +166,7 @@ pub(crate) fn write_head(
         }
     }
     dst.extend_from_slice(b"\r\n");
+    opts
 }
 
 fn write_length(dst: &mut Vec<u8>, n: u64) {
@@ -216,6 +248,53 @@ mod tests {
              date: Sun, 06 Nov 1994 08:49:37 GMT\r\ncontent-length: 3\r\n\
              keep-alive: timeout=60\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn the_handlers_framing_fields_are_noted_not_written() {
+        let mut h = HeaderMap::new();
+        h.append("connection", "keep-alive, Close".parse().unwrap());
+        h.append("content-length", "12".parse().unwrap());
+        h.append("content-length", " 7 ".parse().unwrap());
+        h.append("transfer-encoding", "chunked".parse().unwrap());
+        h.append("x-a", "b".parse().unwrap());
+        let mut out = Vec::new();
+        let mut seen = None;
+        let decided = write_head_with(&mut out, StatusCode::OK, &h, |declared| {
+            seen = Some(declared);
+            HeadOptions {
+                close: declared.close,
+                ..opts(Framing::Length(declared.length.unwrap_or(0)))
+            }
+        });
+        assert_eq!(
+            seen,
+            Some(Declared {
+                close: true,
+                length: Some(7)
+            })
+        );
+        assert_eq!(decided.framing, Framing::Length(7));
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\nx-a: b\r\ncontent-length: 7\r\ndate: "),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(" GMT\r\nconnection: close\r\n\r\n"),
+            "{text}"
+        );
+
+        // A last value that is not a number declares nothing; no Connection, no close.
+        let mut h = HeaderMap::new();
+        h.append("content-length", "5".parse().unwrap());
+        h.append("content-length", "five".parse().unwrap());
+        let mut seen = None;
+        write_head_with(&mut Vec::new(), StatusCode::OK, &h, |declared| {
+            seen = Some(declared);
+            opts(Framing::Chunked)
+        });
+        assert_eq!(seen, Some(Declared::default()));
     }
 
     fn encode_chunked(pieces: &[Vec<u8>], trailers: Option<&HeaderMap>) -> Vec<u8> {

@@ -458,10 +458,6 @@ where
                 keep_alive = false;
             }
         }
-        let (handler_close, declared) = scan_response_headers(resp.headers());
-        if handler_close {
-            keep_alive = false;
-        }
         if events.shutting_down() {
             // Shutdown began while the handler ran: this response is the connection's last
             // and must say so.
@@ -476,37 +472,42 @@ where
             || status == StatusCode::NOT_MODIFIED;
         let bodiless = is_head || no_content_status;
         let exact = resp.body().size_hint().exact();
-        let framing = if bodiless {
-            Framing::NoBody
-        } else if let Some(n) = exact.or(declared) {
-            Framing::Length(n)
-        } else if version == Version::HTTP_11 {
-            Framing::Chunked
-        } else {
-            keep_alive = false;
-            Framing::CloseDelimited
-        };
-        let opts = HeadOptions {
-            framing,
-            // A HEAD answer carries the length a GET would have had. Not for 1xx, 204 and
-            // 304: RFC 9110 §8.6 forbids a length on 1xx and 204, and a 304's may only be a
-            // 200's, which its empty body does not tell; so HEAD gets what GET gets there.
-            head_length: if is_head && !no_content_status {
-                declared.or(exact)
-            } else {
-                None
-            },
-            close: !keep_alive,
-            confirm_keep_alive: keep_alive && version == Version::HTTP_10,
-            keep_alive_line: if keep_alive {
-                self.cfg.keep_alive_line.as_deref()
-            } else {
-                None
-            },
-            upgrade: false,
-        };
+        let keep_alive_line = self.cfg.keep_alive_line.as_deref();
         let head_at = self.wbuf.len();
-        encode::write_head(&mut self.wbuf, status, resp.headers(), &opts);
+        // The handler's fields are written and read in one walk: what they declare (a
+        // length, `Connection: close`) decides the framing and the lines that follow them.
+        let opts = encode::write_head_with(&mut self.wbuf, status, resp.headers(), |declared| {
+            if declared.close {
+                keep_alive = false;
+            }
+            let framing = if bodiless {
+                Framing::NoBody
+            } else if let Some(n) = exact.or(declared.length) {
+                Framing::Length(n)
+            } else if version == Version::HTTP_11 {
+                Framing::Chunked
+            } else {
+                keep_alive = false;
+                Framing::CloseDelimited
+            };
+            HeadOptions {
+                framing,
+                // A HEAD answer carries the length a GET would have had. Not for 1xx, 204
+                // and 304: RFC 9110 §8.6 forbids a length on 1xx and 204, and a 304's may
+                // only be a 200's, which its empty body does not tell; so HEAD gets what GET
+                // gets there.
+                head_length: if is_head && !no_content_status {
+                    declared.length.or(exact)
+                } else {
+                    None
+                },
+                close: !keep_alive,
+                confirm_keep_alive: keep_alive && version == Version::HTTP_10,
+                keep_alive_line: keep_alive_line.filter(|_| keep_alive),
+                upgrade: false,
+            }
+        });
+        let framing = opts.framing;
         resp.extensions_mut().clear();
         let body = resp.body_mut();
 
@@ -1186,22 +1187,4 @@ where
             }
         }
     }
-}
-
-/// What the connection needs from a handler's response headers, in one pass instead of two
-/// hash lookups: whether it asked to close, and its declared Content-Length.
-fn scan_response_headers(headers: &http::HeaderMap) -> (bool, Option<u64>) {
-    let mut close = false;
-    let mut length = None;
-    for (name, value) in headers {
-        if name == http::header::CONNECTION {
-            close |= parse::has_token(value.as_bytes(), b"close");
-        } else if name == http::header::CONTENT_LENGTH {
-            length = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<u64>().ok());
-        }
-    }
-    (close, length)
 }
