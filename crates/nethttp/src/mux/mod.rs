@@ -47,12 +47,14 @@ mod tree;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, HOST, LOCATION};
 use http::{Method, Request, StatusCode};
 
 use crate::error::{Error, Kind};
-use crate::handler::{text_response, DynHandler, Handler, HttpRequest, HttpResponse};
+use crate::handler::{text_response, BoxFuture, DynHandler, Handler, HttpRequest, HttpResponse};
 
 use path::{clean_path, strip_port, ReqPath};
 use pattern::Pattern;
@@ -248,42 +250,73 @@ enum Outcome {
 
 impl Handler for ServeMux {
     fn call(&self, mut req: HttpRequest) -> impl Future<Output = HttpResponse> + Send + '_ {
-        let outcome = self.resolve(&req, true);
-        async move {
-            match outcome {
-                Outcome::Route { id, values } => {
-                    match values {
-                        Some(values) => {
-                            req.extensions_mut().insert(values);
-                        }
-                        // Values from an outer mux belong to its pattern, not this one.
-                        None => {
-                            req.extensions_mut().remove::<PathValues>();
-                        }
+        let answer = match self.resolve(&req, true) {
+            Outcome::Route { id, values } => {
+                match values {
+                    Some(values) => {
+                        req.extensions_mut().insert(values);
                     }
-                    // Through the trait object: `call_boxed` on the `Box` itself would take
-                    // the blanket impl (a `Box<dyn DynHandler>` is a Handler too) and box the
-                    // boxed future again.
-                    crate::conn::spans::route(&self.routes[id].pattern.text);
-                    let handler: &dyn DynHandler = &*self.routes[id].handler;
-                    handler.call_boxed(req).await
-                }
-                Outcome::Redirect(location) => redirect(req.method(), &location),
-                Outcome::NotFound => error_response(StatusCode::NOT_FOUND, "404 page not found\n"),
-                Outcome::MethodNotAllowed(allow) => {
-                    let mut resp =
-                        error_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
-                    if let Ok(value) = HeaderValue::from_str(&allow) {
-                        resp.headers_mut().insert(ALLOW, value);
+                    // Values from an outer mux belong to its pattern, not this one.
+                    None => {
+                        req.extensions_mut().remove::<PathValues>();
                     }
-                    resp
                 }
-                Outcome::BadRequest => {
-                    let mut resp = error_response(StatusCode::BAD_REQUEST, "400 Bad Request\n");
-                    resp.headers_mut()
-                        .insert(CONNECTION, HeaderValue::from_static("close"));
-                    resp
+                // Through the trait object: `call_boxed` on the `Box` itself would take the
+                // blanket impl (a `Box<dyn DynHandler>` is a Handler too) and box the boxed
+                // future again. Called here, not from a future of the mux's own: the request
+                // moves once, into the route's future.
+                let route = &self.routes[id];
+                let handler: &dyn DynHandler = &*route.handler;
+                return MuxFuture::Routed {
+                    future: handler.call_boxed(req),
+                    pattern: Some(&route.pattern.text),
+                };
+            }
+            Outcome::Redirect(location) => redirect(req.method(), &location),
+            Outcome::NotFound => error_response(StatusCode::NOT_FOUND, "404 page not found\n"),
+            Outcome::MethodNotAllowed(allow) => {
+                let mut resp =
+                    error_response(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
+                if let Ok(value) = HeaderValue::from_str(&allow) {
+                    resp.headers_mut().insert(ALLOW, value);
                 }
+                resp
+            }
+            Outcome::BadRequest => {
+                let mut resp = error_response(StatusCode::BAD_REQUEST, "400 Bad Request\n");
+                resp.headers_mut()
+                    .insert(CONNECTION, HeaderValue::from_static("close"));
+                resp
+            }
+        };
+        MuxFuture::Answered(Some(answer))
+    }
+}
+
+/// What a [`ServeMux`] call runs: its route's future, or the mux's own answer (a redirect,
+/// 404, 405 or 400).
+enum MuxFuture<'a> {
+    Routed {
+        future: BoxFuture<'a, HttpResponse>,
+        /// Recorded on the request's span at the first poll, which runs inside it.
+        pattern: Option<&'a str>,
+    },
+    Answered(Option<HttpResponse>),
+}
+
+impl Future for MuxFuture<'_> {
+    type Output = HttpResponse;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<HttpResponse> {
+        match self.get_mut() {
+            MuxFuture::Routed { future, pattern } => {
+                if let Some(pattern) = pattern.take() {
+                    crate::conn::spans::route(pattern);
+                }
+                future.as_mut().poll(cx)
+            }
+            MuxFuture::Answered(answer) => {
+                Poll::Ready(answer.take().expect("MuxFuture polled after it finished"))
             }
         }
     }
