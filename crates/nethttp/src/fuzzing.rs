@@ -261,18 +261,18 @@ fn parse_fed(data: &[u8], ends: &[usize], limits: &HeadLimits) -> (HeadOutcome, 
 /// Checks an accepted head against its own fields and returns it in comparable form.
 fn check_head(head: RequestHead, head_len: usize, limits: &HeadLimits) -> Head {
     assert!(
-        head.headers.len() <= MAX_HEADERS,
+        head.headers().len() <= MAX_HEADERS,
         "{} header fields",
-        head.headers.len()
+        head.headers().len()
     );
-    for (name, value) in &head.headers {
+    for (name, value) in head.headers() {
         // The parser builds values unchecked, trusting httparse to accept what HeaderValue does.
         assert!(
             HeaderValue::from_bytes(value.as_bytes()).is_ok(),
             "{name}: {value:?} is not a valid header value"
         );
     }
-    let uri = head.uri.to_string();
+    let uri = head.uri().to_string();
     if uri.starts_with('/') {
         assert!(
             uri.len() <= limits.max_uri_bytes,
@@ -281,7 +281,7 @@ fn check_head(head: RequestHead, head_len: usize, limits: &HeadLimits) -> Head {
         );
     }
 
-    let values = |name| head.headers.get_all(name).iter().collect::<Vec<_>>();
+    let values = |name| head.headers().get_all(name).iter().collect::<Vec<_>>();
     let te = values(http::header::TRANSFER_ENCODING);
     let cl = values(http::header::CONTENT_LENGTH);
     let framing = match head.body {
@@ -308,11 +308,11 @@ fn check_head(head: RequestHead, head_len: usize, limits: &HeadLimits) -> Head {
                 !te.is_empty() && cl.is_empty(),
                 "chunked with TE {te:?}, CL {cl:?}"
             );
-            assert_eq!(head.version, Version::HTTP_11, "chunked in HTTP/1.0");
+            assert_eq!(head.version(), Version::HTTP_11, "chunked in HTTP/1.0");
             Framing::Chunked
         }
     };
-    if head.version == Version::HTTP_11 {
+    if head.version() == Version::HTTP_11 {
         assert_eq!(
             values(http::header::HOST).len(),
             1,
@@ -330,7 +330,11 @@ fn check_head(head: RequestHead, head_len: usize, limits: &HeadLimits) -> Head {
             "accepted Host {h:?} with userinfo"
         );
     }
-    if let Some(authority) = head.uri.authority().filter(|_| head.uri.scheme().is_some()) {
+    if let Some(authority) = head
+        .uri()
+        .authority()
+        .filter(|_| head.uri().scheme().is_some())
+    {
         assert_eq!(
             values(http::header::HOST),
             [authority.as_str()],
@@ -339,15 +343,15 @@ fn check_head(head: RequestHead, head_len: usize, limits: &HeadLimits) -> Head {
     }
     if head.expect_continue {
         assert!(
-            head.version == Version::HTTP_11 && framing != Framing::Empty,
+            head.version() == Version::HTTP_11 && framing != Framing::Empty,
             "stray 100-continue"
         );
     }
     Head {
-        method: head.method,
+        method: head.method().clone(),
         uri,
-        version: head.version,
-        headers: fields(&head.headers),
+        version: head.version(),
+        headers: fields(head.headers()),
         framing,
         keep_alive: head.keep_alive,
         expect_continue: head.expect_continue,

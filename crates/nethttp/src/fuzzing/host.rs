@@ -187,7 +187,7 @@ fn h1_host(v: &[u8]) {
     match parse::parse_request(&mut buf, &LIMITS) {
         Ok(Some(head)) => {
             assert!(host::is_valid(v), "accepted Host {v:?}");
-            assert_eq!(head.headers.get(HOST).map(|h| h.as_bytes()), Some(v));
+            assert_eq!(head.headers().get(HOST).map(|h| h.as_bytes()), Some(v));
         }
         Ok(None) => panic!("a whole head with Host {v:?} is incomplete"),
         Err(e) => {

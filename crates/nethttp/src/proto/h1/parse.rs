@@ -11,7 +11,9 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use super::fields::{self, Spans};
 use super::scan::{self, Scanned};
 use crate::proto::host;
-use http::{Method, StatusCode, Uri, Version};
+use http::{Method, Request, StatusCode, Uri, Version};
+
+use crate::body::Body;
 
 /// Limits on what a client controls in a request head.
 #[derive(Debug, Clone, Copy)]
@@ -40,10 +42,10 @@ pub(crate) enum BodyLen {
 /// A parsed, validated request head.
 #[derive(Debug)]
 pub(crate) struct RequestHead {
-    pub method: Method,
-    pub uri: Uri,
-    pub version: Version,
-    pub headers: HeaderMap,
+    /// The request as its handler gets it: its body is empty until the connection lends it
+    /// the read half (`body` says whether it will). Built here, in the slot the connection
+    /// keeps, so handing it over costs one move rather than one per step.
+    pub req: Request<Body>,
     pub body: BodyLen,
     /// The client allows the connection to stay open after this exchange.
     pub keep_alive: bool,
@@ -52,6 +54,26 @@ pub(crate) struct RequestHead {
     /// The request asks for a protocol upgrade: `CONNECT`, or an `Upgrade` field that
     /// `Connection` names (RFC 9110 §7.8) on HTTP/1.1.
     pub upgrade: bool,
+}
+
+impl RequestHead {
+    pub(crate) fn method(&self) -> &Method {
+        self.req.method()
+    }
+
+    pub(crate) fn version(&self) -> Version {
+        self.req.version()
+    }
+
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn uri(&self) -> &Uri {
+        self.req.uri()
+    }
+
+    #[cfg(any(test, feature = "fuzzing"))]
+    pub(crate) fn headers(&self) -> &HeaderMap {
+        self.req.headers()
+    }
 }
 
 /// Why a head was rejected: the status to answer with and a short text saying why.
@@ -167,13 +189,15 @@ fn parse_head(
     }
     let head = buf.split_to(head_len).freeze();
 
+    // `None` for the most common target, `/`: the request's default URI is that already,
+    // without sharing (and later releasing) the head's bytes or parsing them.
     let uri = if &head[path_at..path_at + path_len] == b"/" {
-        // The most common target, without sharing (and later releasing) the head's bytes,
-        // and without parsing: the default `Uri` is the path `/` and nothing else.
-        Uri::default()
+        None
     } else {
-        Uri::from_maybe_shared(head.slice(path_at..path_at + path_len))
-            .map_err(|_| HeadError::bad("invalid request target"))?
+        Some(
+            Uri::from_maybe_shared(head.slice(path_at..path_at + path_len))
+                .map_err(|_| HeadError::bad("invalid request target"))?,
+        )
     };
     let spans = spans.as_slice();
     let mut headers = super::recycle::header_map(spans.len());
@@ -495,7 +519,7 @@ impl Framing {
         method: Method,
         version: Version,
         mut headers: HeaderMap,
-        uri: Uri,
+        uri: Option<Uri>,
         out: &mut Option<RequestHead>,
     ) -> Result<(), HeadError> {
         // RFC 9112 §3.2: a 1.1 request without Host, or with more than one, is a 400.
@@ -509,7 +533,9 @@ impl Framing {
         if self.hosts > 1 {
             return Err(HeadError::bad("multiple Host headers"));
         }
-        absolute_form_host(&uri, &mut headers)?;
+        if let Some(uri) = &uri {
+            absolute_form_host(uri, &mut headers)?;
+        }
         let body = if self.transfer_encoding {
             // RFC 9112 §6.1: TE and CL together may be a smuggling attempt; reject rather than
             // guess which one the other hop believed.
@@ -555,16 +581,22 @@ impl Framing {
         // forwarded it without understanding `Connection`).
         let upgrade = method == Method::CONNECT
             || (self.conn_upgrade && self.upgrade_field && version == Version::HTTP_11);
-        *out = Some(RequestHead {
-            method,
-            uri,
-            version,
-            headers,
+        let head = out.insert(RequestHead {
+            req: Request::new(Body::empty()),
             body,
             keep_alive,
             expect_continue,
             upgrade,
         });
+        let req = &mut head.req;
+        *req.method_mut() = method;
+        if let Some(uri) = uri {
+            *req.uri_mut() = uri;
+        }
+        *req.version_mut() = version;
+        // The placeholder map `Request::new` made owns no memory (`HeaderMap::new` does not
+        // allocate): replaced without running its drop.
+        std::mem::forget(std::mem::replace(req.headers_mut(), headers));
         Ok(())
     }
 }
@@ -638,9 +670,9 @@ mod tests {
     fn simple_get_leaves_pipelined_bytes() {
         let mut b = BytesMut::from("GET /a?b HTTP/1.1\r\nHost: x\r\nX-Y: z\r\n\r\nGET /next");
         let h = parse_request(&mut b, &LIMITS).unwrap().unwrap();
-        assert_eq!(h.method, Method::GET);
-        assert_eq!(h.uri, "/a?b");
-        assert_eq!(h.headers["x-y"], "z");
+        assert_eq!(h.method(), Method::GET);
+        assert_eq!(h.uri(), "/a?b");
+        assert_eq!(h.headers()["x-y"], "z");
         assert_eq!(h.body, BodyLen::Empty);
         assert!(h.keep_alive);
         assert_eq!(&b[..], b"GET /next");
@@ -650,11 +682,11 @@ mod tests {
     fn the_root_target_is_the_parsed_root() {
         let h = parse("GET / HTTP/1.1\r\nHost: x\r\n\r\n").unwrap().unwrap();
         let parsed = Uri::from_static("/");
-        assert_eq!(h.uri, parsed);
-        assert_eq!(h.uri.path(), parsed.path());
-        assert_eq!(h.uri.query(), None);
-        assert_eq!(h.uri.to_string(), "/");
-        assert!(h.uri.scheme().is_none() && h.uri.authority().is_none());
+        assert_eq!(*h.uri(), parsed);
+        assert_eq!(h.uri().path(), parsed.path());
+        assert_eq!(h.uri().query(), None);
+        assert_eq!(h.uri().to_string(), "/");
+        assert!(h.uri().scheme().is_none() && h.uri().authority().is_none());
     }
 
     #[test]
@@ -729,7 +761,7 @@ mod tests {
             ("GET /x HTTP/1.1\r\nHost: b\r\n\r\n", "b"),
         ] {
             let h = parse(req).unwrap().unwrap();
-            let hosts: Vec<_> = h.headers.get_all(header::HOST).iter().collect();
+            let hosts: Vec<_> = h.headers().get_all(header::HOST).iter().collect();
             assert_eq!(hosts, [host], "{req:?}");
         }
         let e = parse("GET http://u@a/ HTTP/1.1\r\nHost: a\r\n\r\n").unwrap_err();
@@ -758,7 +790,7 @@ mod tests {
         assert_eq!(buf, before);
         buf.extend_from_slice(b"\r\n");
         let head = parse_request(&mut buf, &LIMITS).unwrap().unwrap();
-        assert_eq!(head.version, Version::HTTP_11);
+        assert_eq!(head.version(), Version::HTTP_11);
         assert!(buf.is_empty());
     }
 
