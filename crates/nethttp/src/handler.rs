@@ -135,6 +135,29 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
+/// [`poll_catching`] that puts the output in `out` from inside the poll, instead of passing
+/// it up through two enums and then into `out` (a response is large, and each pass is a
+/// copy). `Ready(Ok(()))`: `out` holds the output.
+#[inline]
+pub(crate) fn poll_catching_into<F: Future + ?Sized>(
+    fut: Pin<&mut F>,
+    cx: &mut Context<'_>,
+    out: &mut Option<F::Output>,
+) -> Poll<Result<(), ()>> {
+    let polled = std::panic::catch_unwind(AssertUnwindSafe(|| match fut.poll(cx) {
+        Poll::Ready(v) => {
+            *out = Some(v);
+            true
+        }
+        Poll::Pending => false,
+    }));
+    match polled {
+        Ok(true) => Poll::Ready(Ok(())),
+        Ok(false) => Poll::Pending,
+        Err(_) => Poll::Ready(Err(())),
+    }
+}
+
 /// Polls `fut`, turning a panic into `Err(())`: what [`CatchUnwind`] does, for a future
 /// pinned where it was made.
 #[inline]

@@ -26,7 +26,7 @@ use super::recycle;
 use crate::body::file::{FileBody, Piece};
 use crate::body::Body;
 use crate::conn::{ConnEvents, ConnState};
-use crate::handler::{poll_catching, Handler, HttpResponse};
+use crate::handler::{poll_catching_into, Handler, HttpResponse};
 use crate::interim;
 use crate::proto::rate::MinDataRate;
 use crate::proto::timeout::with_deadline;
@@ -666,13 +666,14 @@ where
             let step = poll_fn(|cx| {
                 let entered = interim_ok.then(|| interim::enter(&mut self.interim));
                 let traced = span.as_ref().map(tracing::Span::enter);
-                let polled = poll_catching(fut.as_mut(), cx);
+                let polled = poll_catching_into(fut.as_mut(), cx, out);
                 drop(traced);
                 drop(entered);
                 match polled {
-                    Poll::Ready(Ok(resp)) => {
-                        spans::status(span.as_ref(), resp.status());
-                        *out = Some(resp);
+                    Poll::Ready(Ok(())) => {
+                        if let Some(resp) = out.as_ref() {
+                            spans::status(span.as_ref(), resp.status());
+                        }
                         return Poll::Ready(Step::Answered);
                     }
                     Poll::Ready(Err(())) => return Poll::Ready(Step::Panicked),
