@@ -21,6 +21,9 @@ pub(crate) struct Scanned {
     pub head_len: usize,
 }
 
+/// `HTTP/1.`, as the low seven bytes of a little-endian word.
+const PREFIX: u64 = u64::from_le_bytes(*b"HTTP/1.\0");
+
 /// Skips request-target bytes (`0x21..=0x7E`, a strict subset of what httparse takes) from
 /// `at`; returns where the run stops.
 #[inline]
@@ -85,9 +88,15 @@ pub(crate) fn scan<const N: usize>(buf: &[u8], spans: &mut Spans<N>) -> Option<S
     }
     let target = (start, at - start);
     at += 1;
-    let http10 = match buf.get(at..at + 10)? {
-        b"HTTP/1.1\r\n" => false,
-        b"HTTP/1.0\r\n" => true,
+    // `HTTP/1.` and then `1` or `0` and CRLF, compared as two words.
+    let version: [u8; 10] = buf.get(at..at + 10)?.try_into().ok()?;
+    let (prefix, rest) = version.split_at(8);
+    if u64::from_le_bytes(prefix.try_into().ok()?) & !(0xFF << 56) != PREFIX || rest != b"\r\n" {
+        return None;
+    }
+    let http10 = match version[7] {
+        b'1' => false,
+        b'0' => true,
         _ => return None,
     };
     at += 10;
@@ -123,7 +132,12 @@ pub(crate) fn scan<const N: usize>(buf: &[u8], spans: &mut Spans<N>) -> Option<S
         }
         // httparse leaves trailing whitespace out of the value (RFC 9112 §5: OWS around it
         // is not part of it); the leading is skipped already, so the trim keeps the start.
-        let value_len = trim(&buf[value_at..at]).len();
+        // Most values end in a visible byte: then there is nothing to trim.
+        let value_len = if at > value_at && !matches!(buf[at - 1], b' ' | b'\t') {
+            at - value_at
+        } else {
+            trim(&buf[value_at..at]).len()
+        };
         if !spans.push(Span {
             name,
             value: (value_at, value_len),
@@ -205,6 +219,10 @@ mod tests {
             b"GET  / HTTP/1.1\r\n\r\n",               // two spaces
             b"get / HTTP/1.1\r\n\r\n",                // lower-case method
             b"GET / HTTP/1.2\r\n\r\n",                // a later minor version
+            b"GET / HTTP/2.0\r\n\r\n",                // another major version
+            b"GET / HTTP/1.\x01\r\n\r\n",             // no minor digit
+            b"GET / http/1.1\r\n\r\n",                // a lower-case name
+            b"GET / HTTP/1.1\r\r\n\r\n",              // CR CR
             b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",    // space before the colon
             b"GET / HTTP/1.1\r\nA: b\r\n c\r\n\r\n",  // obs-fold
             b"GET / HTTP/1.1\r\nA: b\rc\r\n\r\n",     // bare CR in a value
