@@ -38,6 +38,7 @@
 //! - A handler reads its pattern's wildcards with [`PathValue::path_value`].
 //! - `OPTIONS *` (a request-target of `*`) is answered `400 Bad Request`.
 
+mod literal;
 mod path;
 mod path_values;
 mod pattern;
@@ -87,6 +88,8 @@ pub use path_values::{path_value, PathValue, PathValues};
 pub struct ServeMux {
     routes: Vec<Route>,
     tree: Tree,
+    /// The literal patterns, for the common request that names one exactly.
+    literals: literal::Literals,
 }
 
 struct Route {
@@ -100,6 +103,7 @@ impl ServeMux {
         ServeMux {
             routes: Vec::new(),
             tree: Tree::default(),
+            literals: literal::Literals::default(),
         }
     }
 
@@ -121,6 +125,7 @@ impl ServeMux {
         }
         let id: RouteId = self.routes.len();
         self.tree.insert(&pattern, id);
+        self.literals.insert(&pattern, id);
         self.routes.push(Route {
             pattern,
             handler: Box::new(handler),
@@ -166,11 +171,8 @@ impl ServeMux {
             return Outcome::BadRequest;
         }
         // Finding the host costs a header lookup; skip it when no pattern names one.
-        let host = if self.tree.has_hosts() {
-            request_host(req)
-        } else {
-            ""
-        };
+        let host_patterns = self.tree.has_hosts();
+        let host = if host_patterns { request_host(req) } else { "" };
         let method = req.method();
         let query = uri.query().filter(|q| !q.is_empty());
 
@@ -185,6 +187,14 @@ impl ServeMux {
         if !path.starts_with('/') {
             // Only an odd CONNECT target gets here: no pattern could match it.
             return Outcome::NotFound;
+        }
+        // A clean path that is a literal pattern's: that pattern, found by one search (no
+        // host pattern can beat it, none being registered; it captures nothing; an exact
+        // match never redirects).
+        if !host_patterns && *method != Method::CONNECT && matches!(path, Cow::Borrowed(_)) {
+            if let Some(id) = self.literals.find(method, &path) {
+                return Outcome::Route { id, values: None };
+            }
         }
         let found = self.tree.find(host, method, ReqPath::new(&path));
 
@@ -257,9 +267,10 @@ impl Handler for ServeMux {
                         req.extensions_mut().insert(values);
                     }
                     // Values from an outer mux belong to its pattern, not this one.
-                    None => {
+                    None if !req.extensions().is_empty() => {
                         req.extensions_mut().remove::<PathValues>();
                     }
+                    None => {}
                 }
                 // Through the trait object: `call_boxed` on the `Box` itself would take the
                 // blanket impl (a `Box<dyn DynHandler>` is a Handler too) and box the boxed
