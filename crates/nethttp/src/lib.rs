@@ -143,6 +143,7 @@ pub mod fs;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod handler;
+mod html;
 pub mod interim;
 pub mod mux;
 pub mod net;

@@ -371,7 +371,7 @@ pub fn redirect(location: &str, status: StatusCode) -> HttpResponse {
     };
     let body = format!(
         "<a href=\"{}\">{}</a>.\n",
-        crate::mux::html_escape(&location),
+        crate::html::escape(&location),
         status.canonical_reason().unwrap_or("Redirect"),
     );
     let mut resp = text_response(status, body);

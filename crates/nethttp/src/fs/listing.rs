@@ -7,6 +7,8 @@ use std::fs;
 use std::path::Path;
 use std::time::SystemTime;
 
+use crate::html::escape;
+
 /// Most entries listed; a larger directory's listing says it was cut.
 pub(crate) const MAX_ENTRIES: usize = 10_000;
 
@@ -62,7 +64,7 @@ pub(crate) fn page(
     if desc {
         entries.reverse();
     }
-    let title = escape_html(url_path);
+    let title = escape(url_path);
     let mut out = String::with_capacity(256 + entries.len() * 160);
     out.push_str("<!doctype html>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width\">\n");
     out.push_str(&format!(
@@ -87,8 +89,8 @@ pub(crate) fn page(
     }
     for e in &entries {
         let slash = if e.dir { "/" } else { "" };
-        let href = escape_html(&escape_url(&e.name));
-        let name = escape_html(&e.name);
+        let href = escape(&escape_url(&e.name));
+        let name = escape(&e.name);
         let size = if e.dir {
             "-".to_owned()
         } else {
@@ -141,22 +143,6 @@ fn sort_order(query: Option<&str>) -> (Key, bool) {
     (key, desc)
 }
 
-/// `s` safe inside HTML text and attribute values.
-pub(crate) fn escape_html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&#34;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// `name` as one path segment of a URL: everything but unreserved characters escaped
 /// (RFC 3986 §2.3), so `?`, `#`, `%`, `:` and spaces in names link to the right file.
 fn escape_url(name: &str) -> String {
@@ -178,7 +164,7 @@ mod tests {
     #[test]
     fn names_are_escaped_for_html_and_urls() {
         assert_eq!(
-            escape_html("<a href=\"x\">&'"),
+            escape("<a href=\"x\">&'"),
             "&lt;a href=&#34;x&#34;&gt;&amp;&#39;"
         );
         assert_eq!(escape_url("a b?#%.txt"), "a%20b%3F%23%25.txt");

@@ -390,7 +390,7 @@ fn redirect(method: &Method, location: &str) -> HttpResponse {
     let mut resp = if *method == Method::GET || *method == Method::HEAD {
         let body = format!(
             "<a href=\"{}\">Moved Permanently</a>.\n\n",
-            html_escape(location)
+            crate::html::escape(location)
         );
         let mut resp = text_response(StatusCode::MOVED_PERMANENTLY, body);
         resp.headers_mut().insert(
@@ -405,21 +405,6 @@ fn redirect(method: &Method, location: &str) -> HttpResponse {
     };
     resp.headers_mut().insert(LOCATION, value);
     resp
-}
-
-pub(crate) fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&#34;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
