@@ -311,3 +311,40 @@ async fn keepalive_ping_answered_keeps_a_slow_request() {
     assert_eq!(res.into_body().to_bytes(64).await.unwrap(), "slow");
     assert_eq!(t.pool_stats().dials, 1);
 }
+
+/// A dropped transport takes its shared HTTP/2 connections with it: the server sees them
+/// closed at once, not after the client's idle timeout (90 s by default).
+#[tokio::test]
+async fn a_dropped_transport_closes_its_h2_connections() {
+    let closed = Arc::new(AtomicUsize::new(0));
+    let c = closed.clone();
+    let server = Server::new().conn_state_hook(move |_, s| {
+        if s == nethttp::ConnState::Closed {
+            c.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let listener = server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let handle = server.serve(listener, echo_version);
+    let t = Transport::builder()
+        .http2_prior_knowledge(true)
+        .build()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{}/", handle.local_addr().port());
+    let res = t.round_trip(get(&url)).await.unwrap();
+    assert_eq!(res.into_body().to_bytes(1024).await.unwrap(), "HTTP/2.0 0");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        closed.load(Ordering::SeqCst),
+        0,
+        "kept while the transport lives"
+    );
+    drop(t);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while closed.load(Ordering::SeqCst) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server still holds the connection 5 s after the transport was dropped"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

@@ -631,6 +631,19 @@ impl State {
     }
 }
 
+/// The last handle on the pool is gone (the client and its clones, and no request holds it):
+/// its shared HTTP/2 connections are retired, so each closes as soon as it is idle instead
+/// of after the idle timeout (its driver holds its own handle, so h2 alone would keep it).
+/// HTTP/1.1 idle connections close as they are dropped here.
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let st = self.state.get_mut().unwrap_or_else(|p| p.into_inner());
+        for conn in st.hosts.values().flat_map(|h| &h.h2) {
+            conn.retire();
+        }
+    }
+}
+
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock leaves counts that are still consistent enough to
