@@ -31,6 +31,22 @@ async fn options_asterisk_is_answered_by_the_server() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
+/// An `OPTIONS *` with a body: the server's answer skips the body, and the connection goes
+/// on to the next request.
+#[tokio::test]
+async fn options_asterisk_with_a_body_is_answered_and_the_body_skipped() {
+    let handle = start(Server::new(), echo_summary);
+    let mut c = Conn::connect(handle.local_addr()).await;
+    c.send("OPTIONS * HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello")
+        .await;
+    assert_eq!(
+        c.response().await,
+        format!("HTTP/1.1 200 OK\r\ncontent-length: 0\r\n{DATE}keep-alive: timeout=60\r\n\r\n")
+    );
+    c.send("GET /next HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    assert_eq!(c.response().await, ok_text("GET /next: "));
+}
+
 #[tokio::test]
 async fn options_asterisk_reaches_the_handler_when_turned_off() {
     let handle = start(Server::new().options_asterisk(false), echo_summary);
