@@ -25,17 +25,14 @@ use std::net::Ipv6Addr;
 use http::header::{HeaderMap, HOST};
 use http::Uri;
 
-use super::swar;
-
-/// A byte's classes, as bits: [`REG`] for the bytes allowed in a reg-name besides `%`
-/// escapes, unreserved (`ALPHA DIGIT - . _ ~`) and sub-delims (`! $ & ' ( ) * + , ; =`);
-/// [`DIGIT`] for a port's.
-const CLASS: [u8; 256] = {
-    let mut t = [0; 256];
+/// Bytes allowed in a reg-name besides `%` escapes: unreserved (`ALPHA DIGIT - . _ ~`) and
+/// sub-delims (`! $ & ' ( ) * + , ; =`).
+const REG_NAME: [bool; 256] = {
+    let mut t = [false; 256];
     let mut b = 0;
     while b < 256 {
         let c = b as u8;
-        if c.is_ascii_alphanumeric()
+        t[b] = c.is_ascii_alphanumeric()
             || matches!(
                 c,
                 b'-' | b'.'
@@ -52,53 +49,11 @@ const CLASS: [u8; 256] = {
                     | b','
                     | b';'
                     | b'='
-            )
-        {
-            t[b] |= REG;
-        }
-        if c.is_ascii_digit() {
-            t[b] |= DIGIT;
-        }
+            );
         b += 1;
     }
     t
 };
-const REG: u8 = 1;
-const DIGIT: u8 = 2;
-
-fn is_reg(b: u8) -> bool {
-    CLASS[usize::from(b)] & REG != 0
-}
-
-/// Whether every byte of `v` is of `class`: the table lookups of eight bytes are and-ed
-/// before one test, rather than a branch per byte.
-fn all_of(v: &[u8], class: u8) -> bool {
-    let mut chunks = v.chunks_exact(8);
-    for c in &mut chunks {
-        let all = c.iter().fold(class, |acc, &b| acc & CLASS[usize::from(b)]);
-        if all == 0 {
-            return false;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .fold(class, |acc, &b| acc & CLASS[usize::from(b)])
-        != 0
-}
-
-/// Where the first `:` in `v` is.
-fn colon(v: &[u8]) -> Option<usize> {
-    let mut at = 0;
-    while let Some(x) = swar::word(v, at) {
-        let found = swar::equal(x, b':');
-        if found != 0 {
-            return Some(at + swar::first_marked(found));
-        }
-        at += 8;
-    }
-    v[at..].iter().position(|&b| b == b':').map(|i| at + i)
-}
 
 /// Whether `v` is `uri-host [ ":" port ]` by the grammar above.
 pub(crate) fn is_valid(v: &[u8]) -> bool {
@@ -120,7 +75,7 @@ fn split(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
     };
     match rest.split_first() {
         None => Some((host, None)),
-        Some((b':', port)) if all_of(port, DIGIT) => Some((host, Some(port))),
+        Some((b':', port)) if port.iter().all(u8::is_ascii_digit) => Some((host, Some(port))),
         Some(_) => None,
     }
 }
@@ -128,19 +83,10 @@ fn split(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
 /// The length of the reg-name at the start of `v` (up to a `:` or the end), or `None` if a
 /// byte there is not allowed or a `%` is not followed by two hex digits.
 fn reg_name_len(v: &[u8]) -> Option<usize> {
-    // The usual name has no escape: all of it is checked at once.
-    let end = colon(v).unwrap_or(v.len());
-    if all_of(&v[..end], REG) {
-        return Some(end);
-    }
-    reg_name_len_bytewise(v)
-}
-
-/// [`reg_name_len`] a byte at a time: the general case, `%` escapes and errors.
-fn reg_name_len_bytewise(v: &[u8]) -> Option<usize> {
     let mut i = 0;
     loop {
-        while i < v.len() && is_reg(v[i]) {
+        // The usual bytes cost one table lookup each; only what stops the run is looked at.
+        while i < v.len() && REG_NAME[usize::from(v[i])] {
             i += 1;
         }
         match v.get(i) {
@@ -171,7 +117,9 @@ fn is_ip_literal(inner: &[u8]) -> bool {
         return !version.is_empty()
             && version.iter().all(u8::is_ascii_hexdigit)
             && !tail.is_empty()
-            && tail.iter().all(|&b| b == b':' || (b != b'%' && is_reg(b)));
+            && tail
+                .iter()
+                .all(|&b| b == b':' || (b != b'%' && REG_NAME[usize::from(b)]));
     }
     std::str::from_utf8(inner).is_ok_and(|s| s.parse::<Ipv6Addr>().is_ok())
 }
@@ -300,34 +248,5 @@ mod tests {
         assert!(!same(Some("https"), b"a.example:80", b"a.example"));
         assert!(!same(http, b"a.example", b"evil@a.example"));
         assert!(!same(http, b"a.example", b""));
-    }
-
-    /// A byte-at-a-time reading of the grammar, for the word-at-a-time one to agree with.
-    fn split_bytewise(v: &[u8]) -> Option<(&[u8], Option<&[u8]>)> {
-        if v.first() == Some(&b'[') {
-            return split(v);
-        }
-        let (host, rest) = v.split_at(reg_name_len_bytewise(v)?);
-        match rest.split_first() {
-            None => Some((host, None)),
-            Some((b':', port)) if port.iter().all(u8::is_ascii_digit) => Some((host, Some(port))),
-            Some(_) => None,
-        }
-    }
-
-    proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
-
-        /// Short values over the bytes that matter to the grammar (and a few it refuses)
-        /// split the same whichever way they are read, across the 8-byte word boundaries.
-        #[test]
-        fn word_and_byte_readings_agree(
-            v in proptest::collection::vec(proptest::sample::select(
-                b"az09.-_~!$=:%aF[]@/ \x7f\x80".to_vec()), 0..40)
-        ) {
-            proptest::prop_assert_eq!(split(&v), split_bytewise(&v));
-            proptest::prop_assert_eq!(colon(&v), v.iter().position(|&b| b == b':'));
-            proptest::prop_assert_eq!(all_of(&v, DIGIT), v.iter().all(u8::is_ascii_digit));
-        }
     }
 }

@@ -1,7 +1,7 @@
 //! Eight bytes at a time ("SIMD within a register"): finding the first byte of a class in
-//! a `u64` word without a branch per byte, for the head scanner and the Host check.
+//! a `u64` word without a branch per byte, for the request-head scanner.
 
-pub(crate) const ONES: u64 = u64::from_le_bytes([0x01; 8]);
+const ONES: u64 = u64::from_le_bytes([0x01; 8]);
 pub(crate) const HIGHS: u64 = u64::from_le_bytes([0x80; 8]);
 
 /// The bytes of `x` below `n` (n ≤ 0x80), as their high bits: the classic
