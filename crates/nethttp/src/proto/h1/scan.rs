@@ -21,9 +21,6 @@ pub(crate) struct Scanned {
     pub head_len: usize,
 }
 
-/// `HTTP/1.`, as the low seven bytes of a little-endian word.
-const PREFIX: u64 = u64::from_le_bytes(*b"HTTP/1.\0");
-
 /// Skips request-target bytes (`0x21..=0x7E`, a strict subset of what httparse takes) from
 /// `at`; returns where the run stops.
 #[inline]
@@ -88,10 +85,9 @@ pub(crate) fn scan<const N: usize>(buf: &[u8], spans: &mut Spans<N>) -> Option<S
     }
     let target = (start, at - start);
     at += 1;
-    // `HTTP/1.` and then `1` or `0` and CRLF, compared as two words.
-    let version: [u8; 10] = buf.get(at..at + 10)?.try_into().ok()?;
-    let (prefix, rest) = version.split_at(8);
-    if u64::from_le_bytes(prefix.try_into().ok()?) & !(0xFF << 56) != PREFIX || rest != b"\r\n" {
+    // `HTTP/1.` and then `1` or `0` and CRLF (fixed-length compares, a few word loads).
+    let version = buf.get(at..at + 10)?;
+    if version[..7] != *b"HTTP/1." || version[8..] != *b"\r\n" {
         return None;
     }
     let http10 = match version[7] {
