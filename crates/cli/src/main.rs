@@ -7,6 +7,7 @@ mod dial_args;
 mod duration;
 mod get;
 mod handover;
+mod lifecycle;
 mod listen_addr;
 mod owned_file;
 mod proxy;

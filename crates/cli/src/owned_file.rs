@@ -1,4 +1,4 @@
-//! A file `nethttp serve` put at a path (its pid file, its Unix socket) and removes at exit
+//! A file a server command put at a path (its pid file, its Unix socket) and removes at exit
 //! only if it is still the same file: a successor that replaced it (wrote its own pid file)
 //! or took it over keeps its own.
 

@@ -1,7 +1,8 @@
 //! `nethttp proxy`: a reverse proxy in front of one upstream (`--to http://HOST:PORT/PREFIX`,
 //! or `--to unix:PATH` for an upstream on a Unix socket), or with `--forward` a forward proxy
 //! (CONNECT tunnels to allowed ports, absolute-URI requests, optional Basic auth), with
-//! `serve`'s listener, timeouts, limits, TLS and graceful shutdown on SIGINT/SIGTERM.
+//! `serve`'s listener, timeouts, limits, TLS and `lifecycle`: graceful shutdown on
+//! SIGINT/SIGTERM, listeners systemd passed, and the SIGUSR2 hand-over to a new process.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -11,6 +12,7 @@ use nethttp::proxy::{ConnectPorts, ForwardProxy, ReverseProxy};
 use nethttp::DynHandler;
 
 use crate::duration;
+use crate::lifecycle::{self, listen_inherited, Inherited, Listening, Signals};
 use crate::server_args::ServerArgs;
 
 #[derive(Args, Debug)]
@@ -48,6 +50,10 @@ pub struct ProxyArgs {
     /// Idle keep-alive connections kept open to the upstream.
     #[arg(long, default_value_t = 256)]
     upstream_max_idle: usize,
+    /// Write the process id to this file once serving (replaced atomically; a successor
+    /// started by SIGUSR2 writes its own), and remove it at exit if it is still this one's.
+    #[arg(long, value_name = "PATH")]
+    pid_file: Option<PathBuf>,
 }
 
 /// The upstream `--to` names.
@@ -95,11 +101,15 @@ fn parse_ports(s: &str) -> Result<ConnectPorts, String> {
 }
 
 pub fn run(args: ProxyArgs) -> Result<(), String> {
+    let inherited = Inherited::take()?;
     let rt = crate::runtime::build(args.server.threads)?;
-    rt.block_on(proxy(args))
+    rt.block_on(proxy(args, inherited))
 }
 
-async fn proxy(args: ProxyArgs) -> Result<(), String> {
+async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
+    // Before a predecessor learns that this process serves, and before the pid file names
+    // it: SIGUSR2's default action would kill it.
+    let mut signals = Signals::new().map_err(|e| format!("installing signal handlers: {e}"))?;
     let transport = ReverseProxy::default_transport()
         .response_header_timeout(args.upstream_timeout)
         .read_timeout(args.upstream_read_timeout)
@@ -151,10 +161,27 @@ async fn proxy(args: ProxyArgs) -> Result<(), String> {
         Some(Upstream::Unix(p)) => tracing::info!("proxying to unix:{}", p.display()),
         None => tracing::info!("forward proxy; CONNECT to {:?}", connect_ports),
     }
-    let (handle, _fds) = args.server.listen_tcp(&server, 0, || handler)?;
+    let Inherited { listeners, ready } = inherited;
+    let listening = if listeners.is_empty() {
+        let (handle, fds) = args.server.listen_tcp(&server, 0, || handler)?;
+        tracing::info!("listening on {} ({scheme})", handle.local_addr());
+        Listening {
+            handle,
+            fds,
+            socket_file: None,
+        }
+    } else {
+        listen_inherited(&server, listeners, scheme, || handler)?
+    };
     let _admin = args.server.admin.start()?;
-    tracing::info!("listening on {} ({scheme})", handle.local_addr());
-    crate::serve::until_signalled(&handle, args.server.shutdown_timeout).await
+    lifecycle::serve_until_stopped(
+        listening,
+        &mut signals,
+        args.pid_file.as_deref(),
+        ready,
+        args.server.shutdown_timeout,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -2,7 +2,8 @@
 //! binary: under load nothing fails or is refused and one server remains; a keep-alive
 //! HTTP/1.1 connection hears `Connection: close` on its last response and an HTTP/2 one a
 //! GOAWAY; a successor that fails leaves the old server serving, and the program at the
-//! path the server was started from is what runs next. (`restart_soak` runs the long load.)
+//! path the server was started from is what runs next. `nethttp proxy` hands over the same
+//! way, in front of a `serve` upstream. (`restart_soak` runs the long load.)
 
 mod common;
 
@@ -16,6 +17,28 @@ use common::restart::{self, read_pid, signal, wait_exited, wait_pid_change, Kill
 #[test]
 fn one_handover_under_load_fails_and_refuses_nothing() {
     let (report, tally) = restart::handovers_under_load(Duration::from_secs(4), 1);
+    eprintln!("bench: {report}\nfresh connections: {tally:?}");
+}
+
+#[test]
+fn a_reverse_proxy_hands_over_under_load_and_refuses_nothing() {
+    let upstream = common::Served::spawn({
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nethttp"));
+        cmd.args(["serve", "--addr", "127.0.0.1:0"]);
+        cmd
+    });
+    let to = format!("http://{}", upstream.addr);
+    let (report, tally) = restart::handovers_of_under_load(
+        |pid_file| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_nethttp"));
+            cmd.args(["proxy", "--addr", "127.0.0.1:0", "--to", &to])
+                .args(["--shutdown-timeout", "10s", "--pid-file"])
+                .arg(pid_file);
+            common::Served::spawn(cmd)
+        },
+        Duration::from_secs(4),
+        1,
+    );
     eprintln!("bench: {report}\nfresh connections: {tally:?}");
 }
 

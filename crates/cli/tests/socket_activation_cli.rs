@@ -2,6 +2,7 @@
 //! listener the test bound is passed as fd 3 with `LISTEN_FDS=1`, as systemd passes it, and
 //! `serve` answers on it instead of binding `--addr` (TCP and Unix sockets; `LISTEN_PID`
 //! absent or naming the server); a `LISTEN_PID` naming another process is ignored.
+//! `nethttp proxy` takes an inherited listener the same way.
 
 mod common;
 
@@ -67,6 +68,29 @@ fn serves_an_inherited_tcp_listener_instead_of_binding() {
         s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
         assert!(get(s).starts_with("HTTP/1.1 200"));
     }
+}
+
+#[test]
+fn a_proxy_serves_an_inherited_tcp_listener_too() {
+    let upstream = Served::spawn(serve_cmd("127.0.0.1:0"));
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    let to = format!("http://{}", upstream.addr);
+    cmd.args(["proxy", "--addr", &addr.to_string(), "--to", &to])
+        .env("LISTEN_FDS", "1")
+        .env_remove("LISTEN_PID");
+    pass_as_fd3(&mut cmd, listener.as_raw_fd());
+    let proxy = Served::spawn(cmd);
+    drop(listener);
+    assert_eq!(proxy.addr, addr, "{}", proxy.log());
+    assert!(proxy.log().contains("inherited"), "{}", proxy.log());
+    let s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let got = get(s);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    // The upstream's answer, through the proxy.
+    assert!(got.ends_with("\r\n\r\nHello, World!"), "{got}");
 }
 
 #[test]

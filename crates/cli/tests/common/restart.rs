@@ -1,4 +1,4 @@
-//! Restarting a running `nethttp serve` under load, for the hand-over tests: a server with a
+//! Restarting a running `nethttp serve` (or `proxy`) under load, for the hand-over tests: a server with a
 //! pid file, the pid file's changes followed (bounded), processes checked for having exited,
 //! SIGUSR2 sent by pid, and `nethttp bench --json` run on a thread while that happens.
 
@@ -189,10 +189,25 @@ pub fn fresh_connections(addr: std::net::SocketAddr, run: Duration) -> JoinHandl
 /// request, no refused or broken connection, and in the end exactly one server: the one the
 /// pid file names, every predecessor gone. Returns the bench report and the tally.
 pub fn handovers_under_load(run: Duration, handovers: u32) -> (serde_json::Value, Tally) {
+    handovers_of_under_load(
+        |pid_file| serve_with_pid_file(pid_file, &["--shutdown-timeout", "10s"]),
+        run,
+        handovers,
+    )
+}
+
+/// [`handovers_under_load`] for the server `start` runs (which must write the pid file it is
+/// given, have the pid of the process that serves, and answer `GET /` with `200`).
+pub fn handovers_of_under_load(
+    start: impl FnOnce(&Path) -> Served,
+    run: Duration,
+    handovers: u32,
+) -> (serde_json::Value, Tally) {
     let dir = tempfile::tempdir().expect("tempdir");
     let pid_file = dir.path().join("serve.pid");
     let _kill = KillAtEnd(&pid_file);
-    let mut first = serve_with_pid_file(&pid_file, &["--shutdown-timeout", "10s"]);
+    let mut first = start(&pid_file);
+    wait_pid(&pid_file, first.child.id(), Duration::from_secs(10));
     let secs = format!("{}s", run.as_secs());
     let load = bench(
         first.url("/"),
