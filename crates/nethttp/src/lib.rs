@@ -131,6 +131,7 @@
 //! `test`. `tls` wraps rustls for both sides. `SECURITY.md` lists every bound and the test
 //! that proves it.
 
+mod blocks;
 pub mod body;
 pub mod client;
 pub(crate) mod conn;
@@ -168,7 +169,9 @@ pub mod wrap;
 pub use body::{Body, BodySender};
 pub use client::{Client, Transport};
 pub use error::{CertificateProblem, Error, Kind as ErrorKind, Result};
-pub use handler::{text_response, BoxFuture, DynHandler, Handler, HttpRequest, HttpResponse};
+pub use handler::{
+    text_response, BoxFuture, DynHandler, Handler, HandlerFuture, HttpRequest, HttpResponse,
+};
 pub use mux::{PathValue, ServeMux};
 #[cfg(feature = "json")]
 pub use response::json;

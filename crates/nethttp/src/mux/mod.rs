@@ -55,7 +55,9 @@ use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, HOST, LOCATION}
 use http::{Method, Request, StatusCode};
 
 use crate::error::{Error, Kind};
-use crate::handler::{text_response, BoxFuture, DynHandler, Handler, HttpRequest, HttpResponse};
+use crate::handler::{
+    text_response, DynHandler, Handler, HandlerFuture, HttpRequest, HttpResponse,
+};
 
 use path::{clean_path, strip_port, ReqPath};
 use pattern::Pattern;
@@ -308,7 +310,7 @@ impl Handler for ServeMux {
 /// 404, 405 or 400).
 enum MuxFuture<'a> {
     Routed {
-        future: BoxFuture<'a, HttpResponse>,
+        future: HandlerFuture<'a>,
         /// Recorded on the request's span at the first poll, which runs inside it.
         pattern: Option<&'a str>,
     },
@@ -324,7 +326,7 @@ impl Future for MuxFuture<'_> {
                 if let Some(pattern) = pattern.take() {
                     crate::conn::spans::route(pattern);
                 }
-                future.as_mut().poll(cx)
+                Pin::new(future).poll(cx)
             }
             MuxFuture::Answered(answer) => {
                 Poll::Ready(answer.take().expect("MuxFuture polled after it finished"))

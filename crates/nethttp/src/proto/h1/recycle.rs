@@ -1,19 +1,12 @@
-//! Per-thread recycling of connection buffers, header maps and busy-state memory. A
-//! connection that goes idle gives its read and write buffers back here instead of keeping
-//! them (idle connections must stay small) or freeing them (a keep-alive request would then
-//! pay two large allocations); the next busy connection on the thread takes them. The header
-//! map of a response the server has written comes back here emptied and carries the next
-//! parsed request head, saving its two allocations. The memory of a busy connection's state
-//! ([`BusyBox`]) comes back here too when the connection goes idle: it is too large for the
-//! allocator's fast path, and a keep-alive request would otherwise allocate and free it.
-//! Bounded, so a burst of connections cannot pin memory.
+//! Per-thread recycling of connection buffers and header maps. A connection that goes idle
+//! gives its read and write buffers back here instead of keeping them (idle connections must
+//! stay small) or freeing them (a keep-alive request would then pay two large allocations);
+//! the next busy connection on the thread takes them. The header map of a response the server
+//! has written comes back here emptied and carries the next parsed request head, saving its
+//! two allocations. (A busy connection's state is recycled by `crate::blocks`.) Bounded, so a
+//! burst of connections cannot pin memory.
 
-use std::alloc::Layout;
 use std::cell::RefCell;
-use std::future::Future;
-use std::pin::Pin;
-use std::ptr::NonNull;
-use std::task::{Context, Poll};
 
 use bytes::BytesMut;
 use http::HeaderMap;
@@ -107,112 +100,6 @@ pub(crate) fn recycle_headers(mut map: HeaderMap) {
     POOL.with(|p| keep(&mut p.borrow_mut().headers, map));
 }
 
-/// Blocks of freed busy state kept per thread, each with the layout it was allocated with.
-struct Blocks(Vec<(NonNull<u8>, Layout)>);
-
-impl Drop for Blocks {
-    fn drop(&mut self) {
-        for (ptr, layout) in self.0.drain(..) {
-            // SAFETY: every block here was allocated by the global allocator with `layout`
-            // and is owned by this list alone.
-            unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) };
-        }
-    }
-}
-
-thread_local! {
-    static BLOCKS: RefCell<Blocks> = const { RefCell::new(Blocks(Vec::new())) };
-}
-
-/// A block of `layout` (not zero-sized) from this thread's list, or a new one.
-fn take_block(layout: Layout) -> NonNull<u8> {
-    let kept = BLOCKS
-        .try_with(|b| {
-            let list = &mut b.borrow_mut().0;
-            let at = list.iter().rposition(|&(_, l)| l == layout)?;
-            Some(list.swap_remove(at).0)
-        })
-        .ok()
-        .flatten();
-    if let Some(ptr) = kept {
-        return ptr;
-    }
-    // SAFETY: `layout` is not zero-sized.
-    let ptr = unsafe { std::alloc::alloc(layout) };
-    NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout))
-}
-
-/// Keeps a block of `layout` for the next busy connection, or frees it if the list is full
-/// (or the thread is exiting).
-fn give_block(ptr: NonNull<u8>, layout: Layout) {
-    let kept = BLOCKS.try_with(|b| {
-        let list = &mut b.borrow_mut().0;
-        if list.len() < MAX_POOLED {
-            list.push((ptr, layout));
-            true
-        } else {
-            false
-        }
-    });
-    if kept != Ok(true) {
-        // SAFETY: the block was allocated with `layout` and nothing refers to it any more.
-        unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) };
-    }
-}
-
-/// A pinned, heap-allocated future, as `Pin<Box<F>>`, whose memory comes from and goes back
-/// to this thread's list of blocks: a connection's busy state, boxed so that an idle
-/// connection does not carry it, costs no allocation per busy period.
-pub(crate) struct BusyBox<F> {
-    ptr: NonNull<F>,
-}
-
-// SAFETY: `BusyBox` owns its `F` as a `Box` would.
-unsafe impl<F: Send> Send for BusyBox<F> {}
-// SAFETY: as above; a shared `BusyBox` gives no access to its `F`.
-unsafe impl<F: Sync> Sync for BusyBox<F> {}
-
-impl<F> BusyBox<F> {
-    /// Moves the future `make` returns into a recycled block. (Built straight into the
-    /// block: the compiler can then skip copying the whole of a large future's state.)
-    #[inline]
-    pub(crate) fn new(make: impl FnOnce() -> F) -> Self {
-        let layout = Layout::new::<F>();
-        let ptr = if layout.size() == 0 {
-            NonNull::dangling()
-        } else {
-            take_block(layout).cast::<F>()
-        };
-        // SAFETY: `ptr` is valid for writes of an `F` and properly aligned (a block of
-        // `F`'s layout, or dangling for a zero-sized `F`). (`make` only builds a future,
-        // which does not panic; if it did, the block would leak, which is safe.)
-        unsafe { ptr.as_ptr().write(make()) };
-        BusyBox { ptr }
-    }
-}
-
-impl<F> Drop for BusyBox<F> {
-    fn drop(&mut self) {
-        let layout = Layout::new::<F>();
-        // SAFETY: `ptr` holds an initialised `F` that is dropped exactly once, here; its
-        // block then goes back to the list.
-        unsafe { std::ptr::drop_in_place(self.ptr.as_ptr()) };
-        if layout.size() != 0 {
-            give_block(self.ptr.cast(), layout);
-        }
-    }
-}
-
-impl<F: Future> Future for BusyBox<F> {
-    type Output = F::Output;
-
-    #[inline]
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // SAFETY: the `F` never moves: it stays in its block until dropped in place.
-        unsafe { Pin::new_unchecked(self.ptr.as_mut()) }.poll(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -261,39 +148,6 @@ mod tests {
                 .iter()
                 .all(|h| h.is_empty() && h.capacity() <= MAX_POOLED_HEADERS))
         });
-    }
-
-    #[test]
-    fn busy_box_memory_is_reused_and_its_future_dropped_once() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Arc;
-        let drops = Arc::new(AtomicUsize::new(0));
-        struct Counted(Arc<AtomicUsize>, [u8; 1500]);
-        impl Drop for Counted {
-            fn drop(&mut self) {
-                self.0.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let make = |n: u8| {
-            let c = Counted(drops.clone(), [n; 1500]);
-            async move { c.1[1499] }
-        };
-        let mut first = BusyBox::new(|| make(7));
-        let waker = std::task::Waker::noop();
-        let mut cx = Context::from_waker(waker);
-        assert_eq!(Pin::new(&mut first).poll(&mut cx), Poll::Ready(7));
-        let at = first.ptr.as_ptr() as usize;
-        drop(first);
-        assert_eq!(drops.load(Ordering::Relaxed), 1);
-        let second = BusyBox::new(|| make(9));
-        assert_eq!(second.ptr.as_ptr() as usize, at, "the block was recycled");
-        // A future of another layout does not take it.
-        let other = BusyBox::new(|| async { [0u8; 3000] });
-        assert_ne!(other.ptr.as_ptr() as usize, at);
-        drop(second);
-        assert_eq!(drops.load(Ordering::Relaxed), 2, "dropped unpolled, once");
-        drop(other);
-        BLOCKS.with(|b| assert!(b.borrow().0.len() <= MAX_POOLED));
     }
 
     #[test]

@@ -135,7 +135,9 @@ pub(crate) async fn serve<R, W, H>(
         // memory is recycled per thread, so a keep-alive request allocates none.
         // Until the first request, its head is due by the timer's deadline.
         let first = (conn.served == 0).then(|| timer.deadline());
-        if let Some(stop) = recycle::BusyBox::new(|| conn.run(handler, events, first, idle)).await {
+        if let Some(stop) =
+            crate::blocks::BusyBox::new(|| conn.run(handler, events, first, idle)).await
+        {
             break stop;
         }
     };

@@ -219,16 +219,13 @@ pub(crate) async fn serve<T, H>(
                     );
                     let task = StreamTask(streams.clone(), meta, span.clone());
                     // Boxed: tokio moves a task's future by value a few times while
-                    // spawning it; a box makes each move a pointer copy.
+                    // spawning it; a box makes each move a pointer copy. Its memory (the
+                    // handler's future is in it) is recycled per thread.
+                    let (handler, cfg, attached) = (handler.clone(), cfg.clone(), events.attached());
                     tokio::spawn(
-                        Box::pin(stream_task(
-                            req,
-                            respond,
-                            handler.clone(),
-                            cfg.clone(),
-                            events.attached(),
-                            task,
-                        ))
+                        crate::blocks::DynBox::new(|| {
+                            stream_task(req, respond, handler, cfg, attached, task)
+                        })
                         .instrument(span.unwrap_or_else(tracing::Span::none)),
                     );
                 }
