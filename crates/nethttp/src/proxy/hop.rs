@@ -25,8 +25,19 @@ const HOP_BY_HOP: [HeaderName; 7] = [
 /// out as a field intermediaries must not forward).
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 
+/// Whether `name` is removed whatever `Connection` says.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    HOP_BY_HOP.contains(name) || *name == PROXY_CONNECTION
+}
+
 /// Removes the hop-by-hop fields from `headers`, including every field `Connection` names.
 pub(crate) fn remove(headers: &mut HeaderMap) {
+    // Most heads carry none: one walk over their names tells, where a removal per name would
+    // hash and look up eight names (twice per proxied exchange). `Connection` is among them,
+    // so the fields it names are never missed.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
     // Names listed in `Connection` go first, while `Connection` is still there to read.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
@@ -93,6 +104,20 @@ mod tests {
         let mut left: Vec<&str> = h.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["trailer", "x-kept"]);
+    }
+
+    #[test]
+    fn each_hop_by_hop_field_alone_is_removed_and_a_head_without_any_is_untouched() {
+        for name in HOP_BY_HOP.iter().chain([&PROXY_CONNECTION]) {
+            let mut h = map(&[("x-kept", "1"), (name.as_str(), "v")]);
+            remove(&mut h);
+            assert_eq!(h.len(), 1, "{name} left: {h:?}");
+            assert!(h.contains_key("x-kept"));
+        }
+        let mut h = map(&[("host", "a"), ("x-kept", "1"), ("trailer", "x-sum")]);
+        let before = h.clone();
+        remove(&mut h);
+        assert_eq!(h, before);
     }
 
     #[test]

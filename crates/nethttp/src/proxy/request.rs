@@ -112,14 +112,17 @@ fn origin(inbound: &Parts) -> Origin<'_> {
     let tls = inbound.extensions.get::<ConnInfo>().is_some_and(|i| i.tls)
         // An HTTP/2 request carries its scheme (`:scheme`), which says TLS without ConnInfo.
         || inbound.uri.scheme_str() == Some("https");
-    let host = inbound
+    let host_field = inbound
         .headers
         .get(header::HOST)
+        .filter(|h| h.to_str().is_ok());
+    let host = host_field
         .and_then(|h| h.to_str().ok())
         .or_else(|| inbound.uri.authority().map(|a| a.as_str()));
     Origin {
         client: client_ip(inbound),
         host,
+        host_field,
         proto: if tls { "https" } else { "http" },
     }
 }
