@@ -150,6 +150,31 @@ pub(crate) fn outbound_parts(inbound: &Parts) -> Parts {
 
 /// `target` with `req`'s path and query joined on (Go's `joinURLPath` and query merge).
 pub(crate) fn join_url(target: &Uri, req: &Uri) -> Uri {
+    // The common case, an upstream with no path or query of its own and an origin-form
+    // request: the joined path and query are the request's, taken as they are (no new string
+    // built and parsed again). An empty query (`/a?`) takes the general path, which drops
+    // the `?`.
+    let bare_target = target.query().is_none_or(str::is_empty)
+        && target
+            .path_and_query()
+            .is_none_or(|p| matches!(p.path(), "" | "/"));
+    if let Some(pq) = req
+        .path_and_query()
+        .filter(|pq| bare_target && pq.path().starts_with('/') && pq.query() != Some(""))
+    {
+        let mut parts = http::uri::Parts::default();
+        parts.scheme = target.scheme().cloned();
+        parts.authority = target.authority().cloned();
+        parts.path_and_query = Some(pq.clone());
+        if let Ok(uri) = Uri::from_parts(parts) {
+            return uri;
+        }
+    }
+    join_url_general(target, req)
+}
+
+/// [`join_url`] for any target and request.
+fn join_url_general(target: &Uri, req: &Uri) -> Uri {
     let t_path = target.path();
     let r_path = req.path();
     let mut pq = String::with_capacity(t_path.len() + r_path.len() + 16);
@@ -222,6 +247,37 @@ mod tests {
         assert_eq!(join("http://u:1/b?k=v", "/a?x=1"), "http://u:1/b/a?k=v&x=1");
         assert_eq!(join("http://u:1?k=v", "/a"), "http://u:1/a?k=v");
         assert_eq!(join("https://u/b", "/"), "https://u/b/");
+    }
+
+    proptest::proptest! {
+        /// The shortcut for bare upstreams gives what the general join gives.
+        #[test]
+        fn the_bare_target_shortcut_is_the_general_join(
+            target in proptest::prop_oneof![
+                proptest::strategy::Just("http://u:1"),
+                proptest::strategy::Just("http://u:1/"),
+                proptest::strategy::Just("https://u/?"),
+                proptest::strategy::Just("http://[::1]:8080"),
+                proptest::strategy::Just("http://u/base"),
+                proptest::strategy::Just("http://u?k=v"),
+            ],
+            path in "(/[a-z%0-9.]{0,4}){0,3}/?",
+            query in proptest::option::of("[a-z=&%0-9]{0,6}"),
+        ) {
+            let path = if path.is_empty() { "/".to_owned() } else { path };
+            let req = match &query {
+                Some(q) => format!("{path}?{q}"),
+                None => path,
+            };
+            let (t, r): (Uri, Uri) = (target.parse().unwrap(), req.parse().unwrap());
+            proptest::prop_assert_eq!(join_url(&t, &r), join_url_general(&t, &r));
+        }
+    }
+
+    #[test]
+    fn asterisk_and_empty_queries_take_the_general_join() {
+        assert_eq!(join("http://u:1", "/a?"), "http://u:1/a");
+        assert_eq!(join("http://u:1", "*"), "http://u:1/*");
     }
 
     #[test]
