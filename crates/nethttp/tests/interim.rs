@@ -350,6 +350,41 @@ async fn the_reverse_proxy_passes_early_hints_on_without_hop_by_hop_fields() {
 }
 
 #[tokio::test]
+async fn a_trace_the_rewrite_hook_sets_still_hears_the_upstreams_hints() {
+    let upstream = hinting_upstream(1).await;
+    let heard = Arc::new(Heard::default());
+    let proxy = ReverseProxy::builder()
+        .upstream(&upstream.url("/"))
+        .rewrite({
+            let heard = heard.clone();
+            move |pr| {
+                pr.out()
+                    .extensions
+                    .insert(nethttp::client::TraceHook(heard.clone()));
+            }
+        })
+        .build()
+        .unwrap();
+    let h = start(Server::new(), proxy);
+    let mut c = Conn::connect(h.local_addr()).await;
+    c.send(get("/x")).await;
+    // The client gets the hint, and so does the hook's trace.
+    assert_eq!(
+        String::from_utf8(c.raw_response(false).await).unwrap(),
+        HINTS_103
+    );
+    let last = normalize(&c.raw_response(false).await);
+    assert!(last.ends_with("\r\n\r\npage"), "{last}");
+    assert_eq!(
+        *heard.0.lock().unwrap(),
+        [(
+            StatusCode::EARLY_HINTS,
+            Some("</app.css>; rel=preload; as=style".to_owned())
+        )]
+    );
+}
+
+#[tokio::test]
 async fn the_reverse_proxy_passes_early_hints_on_to_an_http2_client() {
     let Some(curl) = peer("curl", "--version", &[]) else {
         return;

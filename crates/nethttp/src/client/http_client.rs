@@ -185,7 +185,11 @@ impl Client {
             if let Some(jar) = &self.cfg.jar {
                 jar.before_send(&mut parts.headers, &parts.uri, &mut jar_cookie);
             }
-            let res = match self.transport.send(&parts, body, deadline, defaults).await {
+            let res = match self
+                .transport
+                .send(&parts, body, deadline, defaults, None)
+                .await
+            {
                 Ok(res) => res,
                 Err(e) => return Err(e.with_request(&parts.method, &parts.uri)),
             };

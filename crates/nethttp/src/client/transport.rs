@@ -743,7 +743,18 @@ impl Transport {
     /// streams. Redirects are not followed (that is [`super::Client`]'s job).
     pub async fn round_trip(&self, req: Request<Body>) -> Result<Response<Body>, Error> {
         let (parts, body) = req.into_parts();
-        self.send(&parts, body, None, None).await
+        self.send(&parts, body, None, None, None).await
+    }
+
+    /// [`Transport::round_trip`] with a trace hook given here rather than in the request's
+    /// extensions (which would cost the request an extension map).
+    pub(crate) async fn round_trip_traced(
+        &self,
+        req: Request<Body>,
+        hook: Option<TraceHook>,
+    ) -> Result<Response<Body>, Error> {
+        let (parts, body) = req.into_parts();
+        self.send(&parts, body, None, None, hook).await
     }
 
     /// Counters and per-host connection counts of the pool.
@@ -757,13 +768,15 @@ impl Transport {
     }
 
     /// The round trip with the client's extras: a total deadline (which also bounds the
-    /// response body) and default headers.
+    /// response body) and default headers; a trace `hook` given here is used instead of one
+    /// in the request's extensions.
     pub(crate) async fn send(
         &self,
         parts: &Parts,
         mut body: Body,
         deadline: Option<Instant>,
         defaults: Option<&HeaderMap>,
+        hook: Option<TraceHook>,
     ) -> Result<Response<Body>, Error> {
         let inner = &*self.inner;
         let mut key = ConnectKey::from_uri(&parts.uri, None)?;
@@ -783,7 +796,7 @@ impl Transport {
             Scheme::Http => inner.http2_prior_knowledge && to_proxy.is_none(),
         };
         let decodes = self.asks_encoding(parts, defaults);
-        let hook = parts.extensions.get::<TraceHook>().cloned();
+        let hook = hook.or_else(|| parts.extensions.get::<TraceHook>().cloned());
         let trace: Option<&dyn Trace> = hook.as_ref().map(|h| &*h.0);
         let observe = trace.map(Observe);
         inner.budget.deposit();

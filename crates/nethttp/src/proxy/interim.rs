@@ -17,16 +17,15 @@ use crate::client::{ConnectKey, GotConn, Trace, TraceHook};
 use crate::error::Error;
 use crate::interim::InterimSender;
 
-/// Makes the outbound request pass the upstream's interim responses on to the client the
-/// handler is answering, when its protocol takes them ([`crate::interim::sender`]). A trace
-/// the request already carries (set by a rewrite hook) still hears everything.
-pub(crate) fn pass_on(out: &mut Parts) {
-    let Some(sender) = crate::interim::sender() else {
-        return;
-    };
+/// The trace hook that passes the upstream's interim responses on to the client the handler
+/// is answering, when its protocol takes them ([`crate::interim::sender`]); the outbound
+/// request goes with it (`Transport::round_trip_traced`), not with it in its extensions,
+/// whose map would cost three allocations per request. A trace the request already carries
+/// (set by a rewrite hook) is taken out and still hears everything.
+pub(crate) fn pass_on(out: &mut Parts) -> Option<TraceHook> {
+    let sender = crate::interim::sender()?;
     let inner = out.extensions.remove::<TraceHook>().map(|h| h.0);
-    out.extensions
-        .insert(TraceHook(Arc::new(PassOn { sender, inner })));
+    Some(TraceHook(Arc::new(PassOn { sender, inner })))
 }
 
 struct PassOn {

@@ -179,7 +179,7 @@ impl ReverseProxy {
                 rewrite(&mut pr);
             }
         }
-        interim::pass_on(&mut out);
+        let hook = interim::pass_on(&mut out);
 
         // RFC 9112 bodies are checked by our own decoder as they are read: read the first
         // frame before anything goes upstream (see `body::first_frame`).
@@ -204,7 +204,7 @@ impl ReverseProxy {
 
         match inner
             .transport
-            .round_trip(Request::from_parts(out, upload))
+            .round_trip_traced(Request::from_parts(out, upload), hook)
             .await
         {
             Ok(resp) if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS => match upgrading {
