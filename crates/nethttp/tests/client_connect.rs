@@ -404,6 +404,18 @@ async fn a_tcp_stream_from_a_connector_stays_on_the_tcp_path() {
         local.is_some_and(|a| a.ip().is_loopback()),
         "a TCP connection knows its local address: {local:?}"
     );
+    // The next request reuses the connection, which still reports it (read once, kept).
+    drop(res);
+    let res = within(
+        "GET",
+        LIMIT,
+        c.get("http://app.test/").trace(trace.clone()).send(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(trace.0.lock().unwrap()[1], local);
+    assert_eq!(c.pool_stats().reuses, 1, "{:?}", c.pool_stats());
 
     // A pipe has none.
     let pipes = Pipes::new(Server::new());

@@ -45,6 +45,9 @@ pub(crate) struct ClientConn<T> {
     /// The response-head deadline timer, kept for the connection's life and re-armed lazily
     /// (see `read_head_until`).
     timer: Option<Pin<Box<Sleep>>>,
+    /// The local address, read from the socket the first time it is asked for (a trace's
+    /// `got_conn`) and kept: one `getsockname` per connection, not one per request.
+    local: Option<Option<std::net::SocketAddr>>,
 }
 
 /// What happens to a connection when its exchange is over.
@@ -120,6 +123,7 @@ impl<T: ClientIo> ClientConn<T> {
             },
             wbuf: Vec::new(),
             timer: None,
+            local: None,
         }
     }
 
@@ -163,8 +167,9 @@ impl<T: ClientIo> ClientConn<T> {
     }
 
     /// The connection's local address, when its IO has one.
-    pub(crate) fn local_addr(&self) -> Option<std::net::SocketAddr> {
-        self.io.io.local_addr()
+    pub(crate) fn local_addr(&mut self) -> Option<std::net::SocketAddr> {
+        let io = &self.io.io;
+        *self.local.get_or_insert_with(|| io.local_addr())
     }
 }
 
