@@ -47,8 +47,10 @@ fn take_block(layout: Layout) -> NonNull<u8> {
     let kept = BLOCKS
         .try_with(|b| {
             let list = &mut b.borrow_mut().0;
+            // The most recent of its layout, usually the last: removing it shifts little, and
+            // the list stays oldest first for the eviction in `give_block`.
             let at = list.iter().rposition(|&(_, l)| l == layout)?;
-            Some(list.swap_remove(at).0)
+            Some(list.remove(at).0)
         })
         .ok()
         .flatten();

@@ -219,8 +219,9 @@ pub(crate) async fn serve<T, H>(
                     );
                     let task = StreamTask(streams.clone(), meta, span.clone());
                     // Boxed: tokio moves a task's future by value a few times while
-                    // spawning it; a box makes each move a pointer copy. Its memory (the
-                    // handler's future is in it) is recycled per thread.
+                    // spawning it; a box makes each move a pointer copy. When it is large
+                    // (the handler's future is in it: a proxy's), its memory is recycled per
+                    // thread (`blocks::DynBox`).
                     let (handler, cfg, attached) = (handler.clone(), cfg.clone(), events.attached());
                     tokio::spawn(
                         crate::blocks::DynBox::new(|| {
