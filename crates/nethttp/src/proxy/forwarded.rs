@@ -177,12 +177,17 @@ pub(crate) fn append_forwarded(headers: &mut HeaderMap, origin: &Origin<'_>) {
     if let Some(ip) = origin.client {
         // §6: an IPv6 address is in brackets, and so in a quoted string (`:` is not a token
         // character); an IPv4 address is a token.
+        let mut text = IpText::default();
+        let shown = std::str::from_utf8(text.format(ip)).unwrap_or_default();
         match ip {
-            IpAddr::V4(v4) => {
-                let _ = write!(element, "for={v4}");
+            IpAddr::V4(_) => {
+                element.push_str("for=");
+                element.push_str(shown);
             }
-            IpAddr::V6(v6) => {
-                let _ = write!(element, "for=\"[{v6}]\"");
+            IpAddr::V6(_) => {
+                element.push_str("for=\"[");
+                element.push_str(shown);
+                element.push_str("]\"");
             }
         }
     }
@@ -300,11 +305,12 @@ mod tests {
 
     #[test]
     fn the_host_field_is_copied_as_it_is() {
-        let field = HeaderValue::from_static("example.com:8080");
+        // A field that differs from the text shows which of the two was used.
+        let field = HeaderValue::from_static("field.example:8080");
         let mut h = HeaderMap::new();
         let o = Origin {
             host_field: Some(&field),
-            ..origin(Some("192.0.2.7"), Some("example.com:8080"))
+            ..origin(Some("192.0.2.7"), Some("text.example:8080"))
         };
         set_x_forwarded(&mut h, &o);
         assert_eq!(h[X_FORWARDED_HOST], field);

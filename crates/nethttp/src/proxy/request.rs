@@ -112,17 +112,17 @@ fn origin(inbound: &Parts) -> Origin<'_> {
     let tls = inbound.extensions.get::<ConnInfo>().is_some_and(|i| i.tls)
         // An HTTP/2 request carries its scheme (`:scheme`), which says TLS without ConnInfo.
         || inbound.uri.scheme_str() == Some("https");
-    let host_field = inbound
+    let field = inbound
         .headers
         .get(header::HOST)
-        .filter(|h| h.to_str().is_ok());
-    let host = host_field
-        .and_then(|h| h.to_str().ok())
+        .and_then(|h| Some((h, h.to_str().ok()?)));
+    let host = field
+        .map(|(_, s)| s)
         .or_else(|| inbound.uri.authority().map(|a| a.as_str()));
     Origin {
         client: client_ip(inbound),
         host,
-        host_field,
+        host_field: field.map(|(h, _)| h),
         proto: if tls { "https" } else { "http" },
     }
 }
@@ -158,19 +158,22 @@ pub(crate) fn join_url(target: &Uri, req: &Uri) -> Uri {
         && target
             .path_and_query()
             .is_none_or(|p| matches!(p.path(), "" | "/"));
-    if let Some(pq) = req
+    match req
         .path_and_query()
         .filter(|pq| bare_target && pq.path().starts_with('/') && pq.query() != Some(""))
     {
-        let mut parts = http::uri::Parts::default();
-        parts.scheme = target.scheme().cloned();
-        parts.authority = target.authority().cloned();
-        parts.path_and_query = Some(pq.clone());
-        if let Ok(uri) = Uri::from_parts(parts) {
-            return uri;
-        }
+        Some(pq) => with_path(target, Some(pq.clone())),
+        None => join_url_general(target, req),
     }
-    join_url_general(target, req)
+}
+
+/// `target`'s scheme and authority with `path_and_query`.
+fn with_path(target: &Uri, path_and_query: Option<PathAndQuery>) -> Uri {
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = target.scheme().cloned();
+    parts.authority = target.authority().cloned();
+    parts.path_and_query = path_and_query;
+    Uri::from_parts(parts).unwrap_or_else(|_| target.clone())
 }
 
 /// [`join_url`] for any target and request.
@@ -221,12 +224,8 @@ fn join_url_general(target: &Uri, req: &Uri) -> Uri {
         }
         (None, None) => {}
     }
-    let mut parts = http::uri::Parts::default();
-    parts.scheme = target.scheme().cloned();
-    parts.authority = target.authority().cloned();
     // Both halves were valid URI parts, and joining adds only `/`, `?` and `&`.
-    parts.path_and_query = PathAndQuery::try_from(pq).ok();
-    Uri::from_parts(parts).unwrap_or_else(|_| target.clone())
+    with_path(target, PathAndQuery::try_from(pq).ok())
 }
 
 #[cfg(test)]
