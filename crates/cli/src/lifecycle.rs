@@ -13,6 +13,7 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 
 use crate::handover::Relaunch;
 use crate::owned_file::OwnedFile;
+use crate::server_args::ServerArgs;
 
 /// What a predecessor (or systemd) passed this process: listeners, and the pipe on which to
 /// say it serves. Taken before the runtime starts its threads: both read and remove
@@ -42,17 +43,19 @@ pub struct Listening {
     pub socket_file: Option<OwnedFile>,
 }
 
-/// Serves `listening` until stopped: writes the pid file (if asked), tells a predecessor
-/// this process serves, then runs until SIGINT/SIGTERM (drains within `grace`) or a SIGUSR2
-/// hand-over succeeds (drains while the successor serves). At exit the socket and pid files
-/// are removed, unless a successor now has them.
+/// Serves `listening` until stopped: installs the signal handlers, writes the pid file (if
+/// asked), tells a predecessor this process serves, then runs until SIGINT/SIGTERM (drains
+/// within `grace`) or a SIGUSR2 hand-over succeeds (drains while the successor serves). At
+/// exit the socket and pid files are removed, unless a successor now has them.
 pub async fn serve_until_stopped(
     listening: Listening,
-    signals: &mut Signals,
     pid_file: Option<&Path>,
     ready: Option<ReadyNotifier>,
     grace: Duration,
 ) -> Result<(), String> {
+    // Before a predecessor learns that this process serves, and before the pid file names
+    // it: SIGUSR2's default action would kill it.
+    let mut signals = Signals::new().map_err(|e| format!("installing signal handlers: {e}"))?;
     let pid_file = match pid_file {
         Some(path) => Some(
             OwnedFile::write_pid(path)
@@ -70,7 +73,7 @@ pub async fn serve_until_stopped(
         listening.handle.clone(),
         listening.fds,
         &relaunch,
-        signals,
+        &mut signals,
         grace,
     )
     .await;
@@ -84,8 +87,30 @@ pub async fn serve_until_stopped(
     handed_over.map(|_| ())
 }
 
+/// Serves on the listeners systemd or a predecessor passed, if there are any, else on
+/// `--addr` (with `reuseport` SO_REUSEPORT listeners, if more than 0), and says where.
+pub fn listen<H: Handler>(
+    args: &ServerArgs,
+    server: &Server,
+    inherited: Vec<InheritedListener>,
+    reuseport: usize,
+    make: impl FnOnce() -> H,
+) -> Result<Listening, String> {
+    let scheme = args.scheme();
+    if !inherited.is_empty() {
+        return listen_inherited(server, inherited, scheme, make);
+    }
+    let (handle, fds) = args.listen_tcp(server, reuseport, make)?;
+    tracing::info!("listening on {} ({scheme})", handle.local_addr());
+    Ok(Listening {
+        handle,
+        fds,
+        socket_file: None,
+    })
+}
+
 /// Serves on listeners systemd or a predecessor passed (all TCP, or all Unix).
-pub fn listen_inherited<H: Handler>(
+fn listen_inherited<H: Handler>(
     server: &Server,
     inherited: Vec<InheritedListener>,
     scheme: &str,
@@ -152,16 +177,16 @@ pub fn copy(listener: &impl AsFd) -> Result<OwnedFd, String> {
         .map_err(|e| format!("copying the listening socket: {e}"))
 }
 
-/// The signals a server command acts on, installed at start (before anything may send them):
-/// SIGINT and SIGTERM, and SIGUSR2 (the hand-over), whose default action would kill it.
-pub struct Signals {
+/// The signals a server command acts on: SIGINT and SIGTERM, and SIGUSR2 (the hand-over),
+/// whose default action would kill it.
+struct Signals {
     term: Signal,
     int: Signal,
     usr2: Signal,
 }
 
 impl Signals {
-    pub fn new() -> std::io::Result<Signals> {
+    fn new() -> std::io::Result<Signals> {
         Ok(Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,

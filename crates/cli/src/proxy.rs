@@ -12,7 +12,7 @@ use nethttp::proxy::{ConnectPorts, ForwardProxy, ReverseProxy};
 use nethttp::DynHandler;
 
 use crate::duration;
-use crate::lifecycle::{self, listen_inherited, Inherited, Listening, Signals};
+use crate::lifecycle::{self, Inherited};
 use crate::server_args::ServerArgs;
 
 #[derive(Args, Debug)]
@@ -107,9 +107,6 @@ pub fn run(args: ProxyArgs) -> Result<(), String> {
 }
 
 async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
-    // Before a predecessor learns that this process serves, and before the pid file names
-    // it: SIGUSR2's default action would kill it.
-    let mut signals = Signals::new().map_err(|e| format!("installing signal handlers: {e}"))?;
     let transport = ReverseProxy::default_transport()
         .response_header_timeout(args.upstream_timeout)
         .read_timeout(args.upstream_read_timeout)
@@ -154,7 +151,6 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
 
     // The client's address, for X-Forwarded-For.
     let server = args.server.server()?.conn_info(true);
-    let scheme = args.server.scheme();
     // Said before `listening on`, which is the line that tells a watcher the proxy is up.
     match &args.to {
         Some(Upstream::Url(u)) => tracing::info!("proxying to {u}"),
@@ -162,21 +158,10 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
         None => tracing::info!("forward proxy; CONNECT to {:?}", connect_ports),
     }
     let Inherited { listeners, ready } = inherited;
-    let listening = if listeners.is_empty() {
-        let (handle, fds) = args.server.listen_tcp(&server, 0, || handler)?;
-        tracing::info!("listening on {} ({scheme})", handle.local_addr());
-        Listening {
-            handle,
-            fds,
-            socket_file: None,
-        }
-    } else {
-        listen_inherited(&server, listeners, scheme, || handler)?
-    };
+    let listening = lifecycle::listen(&args.server, &server, listeners, 0, || handler)?;
     let _admin = args.server.admin.start()?;
     lifecycle::serve_until_stopped(
         listening,
-        &mut signals,
         args.pid_file.as_deref(),
         ready,
         args.server.shutdown_timeout,

@@ -10,7 +10,7 @@ use nethttp::fs::FileServer;
 use nethttp::net::{InheritedListener, UnixBindOptions, UnixListener};
 use nethttp::{Handler, Server};
 
-use crate::lifecycle::{self, copy, listen_inherited, Inherited, Listening, Signals};
+use crate::lifecycle::{self, copy, Inherited, Listening};
 use crate::owned_file::OwnedFile;
 use crate::server_args::ServerArgs;
 
@@ -51,9 +51,6 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 }
 
 async fn serve(args: ServeArgs, inherited: Inherited) -> Result<(), String> {
-    // Before a predecessor learns that this process serves, and before the pid file names
-    // it: SIGUSR2's default action would kill it.
-    let mut signals = Signals::new().map_err(|e| format!("installing signal handlers: {e}"))?;
     let server = args.server.server()?;
     let Inherited { listeners, ready } = inherited;
     let mut listening = match &args.dir {
@@ -75,7 +72,6 @@ async fn serve(args: ServeArgs, inherited: Inherited) -> Result<(), String> {
     let _admin = args.server.admin.start()?;
     lifecycle::serve_until_stopped(
         listening,
-        &mut signals,
         args.pid_file.as_deref(),
         ready,
         args.server.shutdown_timeout,
@@ -83,49 +79,39 @@ async fn serve(args: ServeArgs, inherited: Inherited) -> Result<(), String> {
     .await
 }
 
-/// Serves what `make` gives on the inherited listeners, the --unix socket or the --addr
-/// address, and says where.
+/// Serves what `make` gives on the --unix socket (unless systemd or a predecessor passed
+/// listeners), else as every server command does (`lifecycle::listen`), and says where.
 fn listen<H: Handler>(
     args: &ServeArgs,
     server: &Server,
     inherited: Vec<InheritedListener>,
     make: impl FnOnce() -> H,
 ) -> Result<Listening, String> {
-    let scheme = args.server.scheme();
-    if !inherited.is_empty() {
-        return listen_inherited(server, inherited, scheme, make);
-    }
-    match &args.unix {
-        Some(path) => {
-            let opts = UnixBindOptions {
-                backlog: args.server.backlog,
-                mode: args.unix_mode,
-                // Removed below at exit unless a successor took the socket over.
-                remove_on_drop: false,
-                ..UnixBindOptions::default()
-            };
-            let listener = UnixListener::bind(path, &opts)
-                .map_err(|e| format!("listening on unix:{}: {e}", path.display()))?;
-            let socket_file = OwnedFile::at(path).ok();
-            let fds = vec![copy(&listener)?];
-            let handle = server.serve(listener, make());
-            tracing::info!("listening on unix:{} ({scheme})", path.display());
-            Ok(Listening {
-                handle,
-                fds,
-                socket_file,
-            })
-        }
-        None => {
-            let (handle, fds) = args.server.listen_tcp(server, args.reuseport, make)?;
-            tracing::info!("listening on {} ({scheme})", handle.local_addr());
-            Ok(Listening {
-                handle,
-                fds,
-                socket_file: None,
-            })
-        }
-    }
+    let Some(path) = args.unix.as_ref().filter(|_| inherited.is_empty()) else {
+        return lifecycle::listen(&args.server, server, inherited, args.reuseport, make);
+    };
+    let opts = UnixBindOptions {
+        backlog: args.server.backlog,
+        mode: args.unix_mode,
+        // Removed at exit unless a successor took the socket over.
+        remove_on_drop: false,
+        ..UnixBindOptions::default()
+    };
+    let listener = UnixListener::bind(path, &opts)
+        .map_err(|e| format!("listening on unix:{}: {e}", path.display()))?;
+    let socket_file = OwnedFile::at(path).ok();
+    let fds = vec![copy(&listener)?];
+    let handle = server.serve(listener, make());
+    tracing::info!(
+        "listening on unix:{} ({})",
+        path.display(),
+        args.server.scheme()
+    );
+    Ok(Listening {
+        handle,
+        fds,
+        socket_file,
+    })
 }
 
 /// `--unix-mode`: octal permission bits, at most 0o777.
