@@ -47,6 +47,10 @@ pub struct ServerArgs {
     /// How long in-flight requests may run after SIGINT/SIGTERM before they are cut.
     #[arg(long, default_value = "30s", value_parser = duration::parse)]
     pub shutdown_timeout: Duration,
+    /// At shutdown, how long a connection that has not begun its first request is still
+    /// waited for (it is most likely a request on its way); 0s closes it at once.
+    #[arg(long, default_value = "2s", value_parser = duration::parse)]
+    first_request_grace: Duration,
     /// Runtime worker threads; 0 means one per CPU, 1 a single-threaded runtime.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -96,6 +100,7 @@ impl ServerArgs {
             .read_timeout(self.read_timeout)
             .write_timeout(self.write_timeout)
             .idle_timeout(self.idle_timeout)
+            .first_request_grace(self.first_request_grace)
             .max_header_bytes(self.max_header_bytes)
             .max_body_bytes((self.max_body_bytes > 0).then_some(self.max_body_bytes))
             .max_connections((self.max_connections > 0).then_some(self.max_connections))

@@ -458,58 +458,6 @@ async fn one_connection_reported_for_many_streams() {
     assert!(log.all().iter().all(|(_, s)| *s != ConnState::Closed));
 }
 
-/// Shuts down a server holding one connection that has sent nothing yet; returns the report
-/// and how long shutdown took.
-async fn shutdown_with_a_silent_connection(server: Server) -> (nethttp::ShutdownReport, Duration) {
-    let log = StateLog::default();
-    let handle = start(
-        &server.conn_state_hook(log.hook()),
-        |_req: HttpRequest| async { text_response(StatusCode::OK, "hello h2") },
-    );
-    let _silent = within(
-        "connect",
-        tokio::net::TcpStream::connect(handle.local_addr()),
-    )
-    .await
-    .expect("connect");
-    wait_until("New is reported", || log.new_count() == 1).await;
-    let started = Instant::now();
-    let report = within("shutdown", handle.shutdown(Duration::from_secs(3))).await;
-    (report, started.elapsed())
-}
-
-/// With HTTP/2 off, shutdown closes a connection that has said nothing yet at once (it is
-/// idle, waiting for its first request).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_closes_a_silent_new_connection_at_once_http1_only() {
-    let (report, took) = shutdown_with_a_silent_connection(Server::new().http2(false)).await;
-    assert_eq!(report.forced, 0);
-    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
-}
-
-/// The same with HTTP/2 on (the default): the plain port waits for the client's first bytes
-/// to tell h2c from HTTP/1.1, and that wait should end at shutdown too.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_closes_a_silent_new_connection_at_once_with_h2c() {
-    let (report, took) = shutdown_with_a_silent_connection(Server::new()).await;
-    assert_eq!(
-        report.forced, 0,
-        "the silent connection was force-closed after the grace period"
-    );
-    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
-}
-
-/// Over TLS, a connection that has not finished its handshake has no request in flight:
-/// shutdown closes it at once instead of waiting out the handshake timeout.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_closes_a_silent_tls_connection_at_once() {
-    let cert = common::certs::self_signed();
-    let (report, took) =
-        shutdown_with_a_silent_connection(Server::new().tls(cert.server_tls())).await;
-    assert_eq!(report.forced, 0);
-    assert!(took < Duration::from_secs(1), "shutdown took {took:?}");
-}
-
 /// A raw HTTP/2 client: preface and SETTINGS, ACKs the server's SETTINGS, then only reads
 /// for 3 s, answering PINGs or not (argv: port, `answer` | `silent`). Prints
 /// `eof SECONDS pings N` when the server closes, else `open SECONDS pings N`.

@@ -47,6 +47,7 @@ pub struct Server {
     read_timeout: Duration,
     write_timeout: Duration,
     idle_timeout: Duration,
+    first_request_grace: Duration,
     max_header_bytes: usize,
     max_uri_bytes: usize,
     max_body_bytes: Option<u64>,
@@ -96,6 +97,7 @@ impl std::fmt::Debug for Server {
             .field("read_timeout", &self.read_timeout)
             .field("write_timeout", &self.write_timeout)
             .field("idle_timeout", &self.idle_timeout)
+            .field("first_request_grace", &self.first_request_grace)
             .field("max_header_bytes", &self.max_header_bytes)
             .field("max_uri_bytes", &self.max_uri_bytes)
             .field("max_body_bytes", &self.max_body_bytes)
@@ -117,6 +119,7 @@ impl Server {
             read_timeout: Duration::from_secs(300),
             write_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            first_request_grace: Duration::from_secs(2),
             max_header_bytes: 64 * 1024,
             max_uri_bytes: 16 * 1024,
             max_body_bytes: Some(DEFAULT_MAX_BODY_BYTES),
@@ -309,6 +312,22 @@ impl Server {
     /// connection can be reused. Past it the connection closes. Default: 256 KiB.
     pub fn max_drain_bytes(mut self, n: u64) -> Self {
         self.max_drain_bytes = n;
+        self
+    }
+
+    /// At a graceful shutdown, how long a connection that has not begun its first request
+    /// (nor finished its TLS handshake, its PROXY header or the bytes that tell HTTP/2 from
+    /// HTTP/1.1) is still waited for, counted from the start of the shutdown and never past
+    /// its read-header timeout. A client connects and sends its request at once, so a new
+    /// connection is most likely a request on its way: closing it would lose that request,
+    /// which the client cannot safely retry (nothing tells it the server never saw it).
+    /// Bytes that arrive in time are served to the end of that request, whose response says
+    /// `Connection: close`; a connection still silent at the end is closed. A keep-alive
+    /// connection between requests is not waited for: it closes at once, as a client of a
+    /// reused connection expects. `Duration::ZERO` closes new connections at once too.
+    /// Default: 2 s (Go waits up to 5 s from the accept).
+    pub fn first_request_grace(mut self, d: Duration) -> Self {
+        self.first_request_grace = d;
         self
     }
 

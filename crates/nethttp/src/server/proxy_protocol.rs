@@ -14,11 +14,9 @@ use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
 use tokio::io::AsyncReadExt;
-use tokio::sync::watch;
 use tokio::time::{timeout_at, Instant};
 
 use super::proxy_header::{self, Addresses, ParseError, Tlvs, V1_MAX, V2_MIN_CAP, WINDOW};
-use crate::conn::Phase;
 use crate::proto::io::ConnIo;
 
 /// Whether connections must open with a PROXY protocol header (HAProxy's "The PROXY
@@ -271,15 +269,15 @@ impl From<std::io::Error> for Failure {
     }
 }
 
-/// Reads the connection's PROXY header by `deadline`, abandoned if the server shuts down.
-/// On a socket, nothing past the header is consumed; on other IO, what was read past it is
-/// left in `buf`.
+/// Reads the connection's PROXY header by `deadline`, abandoned when `stop` resolves (the
+/// server is stopping and the connection's first-request grace is over). On a socket,
+/// nothing past the header is consumed; on other IO, what was read past it is left in `buf`.
 pub(crate) async fn read_header<C: ConnIo>(
     io: &mut C,
     buf: &mut BytesMut,
     max_len: usize,
     deadline: Instant,
-    phase: &mut watch::Receiver<Phase>,
+    stop: impl std::future::Future<Output = ()>,
 ) -> Result<Addresses, Failure> {
     let read = async {
         if C::PEEK {
@@ -291,7 +289,7 @@ pub(crate) async fn read_header<C: ConnIo>(
     tokio::select! {
         biased;
         r = timeout_at(deadline, read) => r.unwrap_or(Err(Failure::Timeout)),
-        _ = phase.wait_for(|p| *p != Phase::Running) => Err(Failure::Shutdown),
+        _ = stop => Err(Failure::Shutdown),
     }
 }
 

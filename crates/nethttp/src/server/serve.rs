@@ -16,9 +16,9 @@ use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -37,6 +37,7 @@ use crate::net::stall::{WatchWrites, WriteStall};
 use crate::net::{Accept, SocketOptions};
 use crate::proto::h1::io::{ReadIo, WriteIo};
 use crate::proto::h1::server::{self as h1, ConnConfig};
+use crate::proto::h1::wait::{Wait, WaitState};
 use crate::proto::h2::server::{self as h2, H2Config};
 use crate::proto::io::{AnyIo, BoxedIo, ConnIo, Exclusive, Rewind};
 use crate::tls::ServerTls;
@@ -57,6 +58,8 @@ pub(super) struct Ctx<H> {
     pub(super) table: Option<Arc<ConnTable>>,
     /// `None` when the PROXY protocol is off.
     proxy_protocol: Option<ProxyProtocol>,
+    /// See [`Server::first_request_grace`].
+    first_request_grace: Duration,
 }
 
 impl<H: Handler> Ctx<H> {
@@ -83,6 +86,25 @@ impl<H: Handler> Ctx<H> {
                 .proxy_protocol
                 .is_on()
                 .then(|| server.proxy_protocol.clone()),
+            first_request_grace: server.first_request_grace,
+        }
+    }
+}
+
+impl<H> Ctx<H> {
+    /// Resolves once the server is stopping and a connection that has not begun its first
+    /// request has had its grace for it ([`Server::first_request_grace`], from the start
+    /// of the stop); at once when every connection is to close now. It waits on a clone of
+    /// `phase`: a connection whose first bytes come in time still finds the stop unseen,
+    /// as the connection's own checks (`has_changed`) expect.
+    async fn first_request_grace_over(&self, phase: &watch::Receiver<Phase>) {
+        let mut phase = phase.clone();
+        stopping(&mut phase).await;
+        let due = self.shared.first_request_due(self.first_request_grace);
+        tokio::select! {
+            biased;
+            _ = phase.wait_for(|p| *p == Phase::Closing) => {}
+            _ = tokio::time::sleep_until(due) => {}
         }
     }
 }
@@ -350,7 +372,7 @@ async fn serve_socket<H: Handler, S: Socket>(
     mut stream: S,
     remote: Option<SocketAddr>,
     ctx: &Ctx<H>,
-    mut phase: watch::Receiver<Phase>,
+    phase: watch::Receiver<Phase>,
 ) {
     // In a block of its own: the header's addresses are not kept once they are in the
     // events.
@@ -361,7 +383,7 @@ async fn serve_socket<H: Handler, S: Socket>(
                 let peer = stream.peer_ip(remote);
                 // Sockets peek: the buffer stays empty (and unallocated).
                 let mut none = BytesMut::new();
-                match proxy_header(&mut stream, &mut none, peer, pp, ctx, &mut phase).await {
+                match proxy_header(&mut stream, &mut none, peer, pp, ctx, &phase).await {
                     Some(addrs) => addrs,
                     None => return,
                 }
@@ -393,7 +415,7 @@ async fn serve_socket<H: Handler, S: Socket>(
         &mut BytesMut::new(),
         first_deadline,
         ctx,
-        &mut phase,
+        &phase,
     )
     .await;
     if let (Opening::Http2, Some(cfg)) = (opened, &ctx.h2) {
@@ -440,15 +462,15 @@ fn socket_events<H, S: Socket>(
 /// The PROXY header a connection owes, read before anything else of it: what it says of the
 /// client (`Unknown` when the peer owes none, or for `LOCAL`/`UNKNOWN`), or `None` when the
 /// connection is to be closed, nothing written: a refused peer, a bad header, silence past
-/// the deadline, or a shutdown meanwhile. On IO that cannot peek, bytes read past the
-/// header are left in `buf`.
+/// the deadline, or a shutdown meanwhile (after the first-request grace). On IO that cannot
+/// peek, bytes read past the header are left in `buf`.
 async fn proxy_header<H, C: ConnIo>(
     io: &mut C,
     buf: &mut BytesMut,
     peer: Option<IpAddr>,
     pp: &ProxyProtocol,
     ctx: &Ctx<H>,
-    phase: &mut watch::Receiver<Phase>,
+    phase: &watch::Receiver<Phase>,
 ) -> Option<Addresses> {
     match pp.expect(peer) {
         Expect::Nothing => Some(Addresses::Unknown),
@@ -458,7 +480,10 @@ async fn proxy_header<H, C: ConnIo>(
         }
         Expect::Header => {
             let deadline = pp.deadline(ctx.cfg.read_header_timeout);
-            match proxy_protocol::read_header(io, buf, pp.max_len(), deadline, phase).await {
+            // Boxed: inline, its timer would add to every connection's task, not only to
+            // those that owe a header.
+            let stop = Box::pin(ctx.first_request_grace_over(phase));
+            match proxy_protocol::read_header(io, buf, pp.max_len(), deadline, stop).await {
                 Ok(addrs) => Some(addrs),
                 Err(e) => {
                     tracing::debug!(?peer, error = %e, "no valid PROXY header; closing");
@@ -475,12 +500,12 @@ async fn serve_tls_tcp<H: Handler>(
     stream: TcpStream,
     ctx: &Ctx<H>,
     mut events: ConnEvents,
-    mut phase: watch::Receiver<Phase>,
+    phase: watch::Receiver<Phase>,
 ) {
     // Under TLS, so a record buffer taking writes while the socket is stuck is not progress.
     let stall = WriteStall::new();
-    let Some(tls_stream) =
-        handshake(tls, WatchWrites::new(stream, stall.clone()), &mut phase).await
+    let stop = ctx.first_request_grace_over(&phase);
+    let Some(tls_stream) = handshake(tls, WatchWrites::new(stream, stall.clone()), stop).await
     else {
         handshake_failed(&events);
         return;
@@ -511,14 +536,14 @@ async fn serve_other<H: Handler>(
     io: BoxedIo,
     remote: Option<SocketAddr>,
     ctx: &Ctx<H>,
-    mut phase: watch::Receiver<Phase>,
+    phase: watch::Receiver<Phase>,
 ) {
     let mut io = AnyIo(io);
     let mut buf = BytesMut::new();
     let mut remote = remote;
     if let Some(pp) = &ctx.proxy_protocol {
         let peer = remote.map(|a| a.ip());
-        match proxy_header(&mut io, &mut buf, peer, pp, ctx, &mut phase).await {
+        match proxy_header(&mut io, &mut buf, peer, pp, ctx, &phase).await {
             None => return,
             Some(Addresses::Tcp { src, .. }) => remote = Some(src),
             Some(Addresses::Unknown) => {}
@@ -539,7 +564,7 @@ async fn serve_other<H: Handler>(
         return;
     }
     let first_deadline = Instant::now() + ctx.cfg.read_header_timeout;
-    let opened = opening(&mut io, &mut buf, first_deadline, ctx, &mut phase).await;
+    let opened = opening(&mut io, &mut buf, first_deadline, ctx, &phase).await;
     match (opened, &ctx.h2) {
         (Opening::Http2, Some(cfg)) => {
             mark_proto(&events, Proto::Http2, false);
@@ -573,11 +598,11 @@ async fn serve_tls_other<H: Handler>(
     io: BoxedIo,
     ctx: &Ctx<H>,
     mut events: ConnEvents,
-    mut phase: watch::Receiver<Phase>,
+    phase: watch::Receiver<Phase>,
 ) {
     let stall = WriteStall::new();
-    let Some(tls_stream) = handshake(tls, WatchWrites::new(io, stall.clone()), &mut phase).await
-    else {
+    let stop = ctx.first_request_grace_over(&phase);
+    let Some(tls_stream) = handshake(tls, WatchWrites::new(io, stall.clone()), stop).await else {
         handshake_failed(&events);
         return;
     };
@@ -627,12 +652,12 @@ fn mark_tls(events: &mut ConnEvents, conn: &rustls::ServerConnection) {
     }
 }
 
-/// The TLS handshake (bounded by its timeout), abandoned if the server shuts down meanwhile:
-/// no request can be in flight before it.
+/// The TLS handshake (bounded by its timeout), abandoned when `stop` resolves (the server is
+/// stopping and the first-request grace is over: a handshake is a request on its way).
 async fn handshake<T: AsyncRead + AsyncWrite + Unpin>(
     tls: &ServerTls,
     io: T,
-    phase: &mut watch::Receiver<Phase>,
+    stop: impl Future<Output = ()>,
 ) -> Option<tokio_rustls::server::TlsStream<T>> {
     tokio::select! {
         biased;
@@ -643,7 +668,7 @@ async fn handshake<T: AsyncRead + AsyncWrite + Unpin>(
                 None
             }
         },
-        _ = stopping(phase) => None,
+        _ = stop => None,
     }
 }
 
@@ -654,7 +679,7 @@ enum Opening {
     Http2,
     /// With anything else, or silence: HTTP/1.1.
     Http1,
-    /// The server began shutting down before the client said anything.
+    /// The server is stopping and the client said nothing within the first-request grace.
     Close,
 }
 
@@ -665,7 +690,7 @@ async fn opening<H, C: ConnIo>(
     buf: &mut BytesMut,
     deadline: Instant,
     ctx: &Ctx<H>,
-    phase: &mut watch::Receiver<Phase>,
+    phase: &watch::Receiver<Phase>,
 ) -> Opening {
     if ctx.h2.is_none() {
         return Opening::Http1;
@@ -673,22 +698,24 @@ async fn opening<H, C: ConnIo>(
     let sniffed = tokio::select! {
         biased;
         h2 = crate::proto::sniff::opens_with_preface(io, buf, deadline) => Some(h2),
-        _ = stopping(phase) => None,
+        _ = ctx.first_request_grace_over(phase) => None,
     };
     match sniffed {
         Some(true) => Opening::Http2,
         Some(false) => Opening::Http1,
-        // Shutting down before the client said anything: close. (Bytes already here are a
-        // request, answered by HTTP/1.1 with `Connection: close`.)
+        // Stopping, and the client said nothing within the grace: close. (Bytes already
+        // here are a request, answered by HTTP/1.1 with `Connection: close`.)
         None if buf.is_empty() && !io.has_pending_input() => Opening::Close,
         None => Opening::Http1,
     }
 }
 
 /// The HTTP/1.1 connection, watched for shutdown. The shutdown signal is registered once
-/// per connection, not per request: on graceful shutdown an idle connection is closed at
-/// once and a busy one finishes its response (it sees the phase and says
-/// `Connection: close`); on immediate close the connection is dropped wherever it is.
+/// per connection, not per request: on graceful shutdown a connection idle between
+/// requests is closed at once, one that has not begun its first request is closed if it is
+/// still silent after the first-request grace, and a busy one finishes its response (it
+/// sees the phase and says `Connection: close`); on immediate close the connection is
+/// dropped wherever it is.
 async fn serve_h1<H, R, W>(
     rd: R,
     wr: W,
@@ -702,7 +729,7 @@ async fn serve_h1<H, R, W>(
     W: WriteIo,
 {
     let probe = rd.input_probe();
-    let idle = AtomicBool::new(false);
+    let state = WaitState::new();
     let mut conn = std::pin::pin!(h1::serve(
         rd,
         wr,
@@ -710,7 +737,7 @@ async fn serve_h1<H, R, W>(
         &ctx.cfg,
         first_deadline,
         &mut events,
-        &idle
+        &state
     ));
     {
         // The shutdown watch is polled once, which registers this task's waker with it (a
@@ -739,11 +766,25 @@ async fn serve_h1<H, R, W>(
             return;
         }
     }
-    // An idle connection closes at once, unless a request has already arrived that the
-    // connection has not noticed yet (the runtime may learn of readiness late): that one is
-    // answered first. The probe's socket is open: `conn` owns it and is alive here.
-    if idle.load(Ordering::Acquire) && !probe.has_pending_input() {
-        return;
+    // A connection between requests closes at once, unless a request has already arrived
+    // that the connection has not noticed yet (the runtime may learn of readiness late):
+    // that one is answered first. One that has not begun its first request is most likely
+    // sending it: it is closed only if still silent after the grace. The probe's socket is
+    // open: `conn` owns it and is alive here.
+    match state.get() {
+        Wait::Idle if !probe.has_pending_input() => return,
+        Wait::First => {
+            tokio::select! {
+                biased;
+                _ = &mut conn => return,
+                // Boxed: inline, its timer would add to every connection's task.
+                _ = Box::pin(ctx.first_request_grace_over(&phase)) => {}
+            }
+            if state.get() == Wait::First && !probe.has_pending_input() {
+                return;
+            }
+        }
+        Wait::Idle | Wait::Busy => {}
     }
     tokio::select! {
         biased;

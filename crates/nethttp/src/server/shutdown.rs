@@ -4,8 +4,10 @@
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinHandle;
@@ -21,6 +23,8 @@ pub(crate) struct Shared {
     /// Upgraded connections still open (counted by their guards).
     pub upgraded: Arc<AtomicUsize>,
     pub accepted: AtomicU64,
+    /// When the phase left `Running`: the start of the first-request grace.
+    stopped_at: OnceLock<Instant>,
 }
 
 impl Shared {
@@ -31,6 +35,7 @@ impl Shared {
             all_closed: Notify::new(),
             upgraded: Arc::new(AtomicUsize::new(0)),
             accepted: AtomicU64::new(0),
+            stopped_at: OnceLock::new(),
         })
     }
 
@@ -43,10 +48,22 @@ impl Shared {
                     | (Phase::Draining, Phase::Closing)
             );
             if later {
+                if *p == Phase::Running {
+                    // Set before the receivers are woken, so whoever sees the new phase
+                    // finds the time.
+                    let _ = self.stopped_at.set(Instant::now());
+                }
                 *p = to;
             }
             later
         });
+    }
+
+    /// When a connection that has not started its first request stops waiting for it: the
+    /// stop's start plus `grace` (see [`crate::Server::first_request_grace`]). Asked only
+    /// once the phase has left `Running`.
+    pub(crate) fn first_request_due(&self, grace: Duration) -> Instant {
+        *self.stopped_at.get_or_init(Instant::now) + grace
     }
 
     async fn wait_all_closed(&self) {

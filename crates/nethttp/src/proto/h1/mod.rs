@@ -1,7 +1,8 @@
 //! HTTP/1.1 (RFC 9112), split by job. Server side: `scan` splits a common request head in one
 //! pass, `parse` reads and validates a request head (through httparse when `scan` declines),
 //! `encode` writes response heads and chunked bodies, `date` caches the Date header, `recv` is
-//! the request body a handler reads, and `server` is the per-connection state machine. Client
+//! the request body a handler reads, `server` is the per-connection state machine and `wait`
+//! tells its shutdown watch what it waits for. Client
 //! side: `encode_request` writes request heads, `parse_response` reads response heads,
 //! `client` runs one exchange on a pooled connection, and `upload` keeps sending a request
 //! body while its response streams. Both sides frame bodies with `decode` and take header
@@ -20,3 +21,4 @@ pub(crate) mod recycle;
 pub(crate) mod scan;
 pub(crate) mod server;
 pub(crate) mod upload;
+pub(crate) mod wait;

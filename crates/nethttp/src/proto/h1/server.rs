@@ -6,7 +6,7 @@
 use crate::conn::spans;
 use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
@@ -23,6 +23,7 @@ use super::io::{ReadIo, Reader, WriteIo, INITIAL_READ_BUF};
 use super::parse::{self, BodyLen, HeadError, HeadLimits, HeadProgress, RequestHead};
 use super::recv::{BodyLimits, Exchange, RecvBody};
 use super::recycle;
+use super::wait::{Wait, WaitState};
 use crate::body::file::{FileBody, Piece};
 use crate::body::Body;
 use crate::conn::{ConnEvents, ConnState};
@@ -86,9 +87,11 @@ enum Stop {
     Upgrade(Pending),
 }
 
-/// Serves one connection until it closes. `idle` is true exactly while the connection waits
-/// between requests, so a graceful shutdown can close it at once. The first request's head
-/// must be whole by `first_deadline` (the read-header timeout from the accept).
+/// Serves one connection until it closes. `state` says what it waits for, so a graceful
+/// shutdown can close it at once between requests, and give it a grace before its first
+/// (see [`WaitState`]). The connection itself closes at a shutdown only between requests:
+/// before its first, the watch decides. The first request's head must be whole by
+/// `first_deadline` (the read-header timeout from the accept).
 pub(crate) async fn serve<R, W, H>(
     rd: R,
     wr: W,
@@ -96,7 +99,7 @@ pub(crate) async fn serve<R, W, H>(
     cfg: &ConnConfig,
     first_deadline: Instant,
     events: &mut ConnEvents,
-    idle: &AtomicBool,
+    state: &WaitState,
 ) where
     R: ReadIo,
     W: WriteIo,
@@ -122,9 +125,9 @@ pub(crate) async fn serve<R, W, H>(
     let mut armed: Option<Waker> = None;
     let stop = loop {
         if conn.is_idle() {
-            idle.store(true, Ordering::Release);
+            state.waiting(conn.served);
             let waited = conn.wait_idle(events, timer.as_mut(), &mut armed).await;
-            idle.store(false, Ordering::Release);
+            state.set(Wait::Busy);
             if let Err(stop) = waited {
                 break stop;
             }
@@ -136,7 +139,7 @@ pub(crate) async fn serve<R, W, H>(
         // Until the first request, its head is due by the timer's deadline.
         let first = (conn.served == 0).then(|| timer.deadline());
         if let Some(stop) =
-            crate::blocks::BusyBox::new(|| conn.run(handler, events, first, idle)).await
+            crate::blocks::BusyBox::new(|| conn.run(handler, events, first, state)).await
         {
             break stop;
         }
@@ -179,7 +182,7 @@ where
 
     /// Waits, holding no buffers, until the client sends something. `Err` when the
     /// connection should close instead: client gone, idle (or first-request) timeout, or the
-    /// server is shutting down.
+    /// server is shutting down and this is a wait between requests.
     ///
     /// The timer is not re-armed per request: it keeps its old deadline while that is earlier
     /// than the real one, and is pushed back only when it fires early. A keep-alive request
@@ -199,9 +202,10 @@ where
         let Some(reader) = self.reader.as_mut() else {
             return Err(Stop::Now);
         };
-        if events.shutting_down() && !reader.io.has_pending_input() {
-            // Shutting down and nothing has arrived: close. (A request already in the
-            // kernel's buffer is still answered, with `Connection: close`.)
+        if !first && events.shutting_down() && !reader.io.has_pending_input() {
+            // Shutting down and nothing of a next request has arrived: close. (A request
+            // already in the kernel's buffer is still answered, with `Connection: close`.)
+            // Before the first request, the shutdown watch decides, after a grace.
             return Err(Stop::Now);
         }
         recycle::recycle_read(std::mem::take(&mut reader.buf));
@@ -255,7 +259,7 @@ where
         handler: &H,
         events: &mut ConnEvents,
         first_deadline: Option<Instant>,
-        idle: &AtomicBool,
+        state: &WaitState,
     ) -> Option<Stop> {
         if self.wbuf.capacity() == 0 {
             self.wbuf = recycle::write_buf();
@@ -272,7 +276,7 @@ where
             // Filled in place: a head is large, and every move of it is a copy.
             let mut head = None;
             match self
-                .next_head(events, &mut head, first_deadline, idle)
+                .next_head(events, &mut head, first_deadline, state)
                 .await
             {
                 Ok(true) => {}
@@ -303,14 +307,14 @@ where
     /// Reads and parses the next request head into `head`. `Ok(false)`: close quietly
     /// (client closed or went silent before sending anything). `Err`: answer with that
     /// error, then close. The connection's first head must be whole by `first_deadline`
-    /// (the read-header timeout counts from the accept, not from the first byte). `idle` is
-    /// the flag the shutdown watch reads (see [`serve`]), set while nothing of a head has come.
+    /// (the read-header timeout counts from the accept, not from the first byte). `state`
+    /// is what the shutdown watch reads (see [`serve`]), set while nothing of a head has come.
     async fn next_head(
         &mut self,
         events: &mut ConnEvents,
         head: &mut Option<RequestHead>,
         first_deadline: Option<Instant>,
-        idle: &AtomicBool,
+        state: &WaitState,
     ) -> Result<bool, HeadError> {
         // The clock is read only if the head does not arrive whole in the first read: a
         // keep-alive or pipelined request that parses at once costs no clock read and no timer.
@@ -360,17 +364,19 @@ where
                 .expect("read half is home between requests");
             let want = INITIAL_READ_BUF.max(reader.buf.len());
             // Nothing of a next request yet (the idle wait can be woken by stale readiness):
-            // this wait is idle too, and shutdown may close the connection during it.
+            // this wait is idle too, and shutdown may close the connection during it (before
+            // the first request, after the grace the watch gives it).
             let empty = reader.buf.is_empty();
             if empty {
-                if events.shutting_down() && !reader.io.has_pending_input() {
+                let first = self.served == 0;
+                if !first && events.shutting_down() && !reader.io.has_pending_input() {
                     return Ok(false);
                 }
-                idle.store(true, Ordering::Release);
+                state.waiting(self.served);
             }
             let read = reader.read_more_by(want, deadline).await;
             if empty {
-                idle.store(false, Ordering::Release);
+                state.set(Wait::Busy);
             }
             match read {
                 Ok(0) => return Ok(false),
