@@ -1,5 +1,6 @@
 //! The dial flags `get` and `bench` share, as curl's: `--unix-socket PATH` (every connection to
-//! one Unix domain socket), `--resolve HOST:PORT:ADDR` (a host pinned to addresses on one
+//! one Unix domain socket) or `--abstract-unix-socket NAME` (one in Linux's abstract
+//! namespace), `--resolve HOST:PORT:ADDR` (a host pinned to addresses on one
 //! port) and `--connect-to HOST:PORT:HOST2:PORT2` (connections for a host and port sent to
 //! another), checked when parsed (a bad value is a usage error) and turned into the library's
 //! transport settings.
@@ -10,8 +11,7 @@ use std::path::PathBuf;
 use clap::Args;
 use nethttp::client::TransportBuilder;
 
-/// The longest path a Unix socket address holds (`sun_path` is 108 bytes with its NUL).
-const MAX_SOCKET_PATH: usize = 107;
+use crate::unix_path::MAX_SOCKET_PATH;
 
 #[derive(Args, Debug, Clone)]
 pub struct DialArgs {
@@ -20,6 +20,16 @@ pub struct DialArgs {
     /// the socket, checked against the URL's host). No proxy is used.
     #[arg(long, value_name = "PATH", value_parser = socket_path, requires = "url")]
     unix_socket: Option<PathBuf>,
+    /// As --unix-socket, to the socket of this name in Linux's abstract namespace (curl's
+    /// --abstract-unix-socket; `nethttp serve --unix @NAME` listens on one).
+    #[arg(
+        long,
+        value_name = "NAME",
+        value_parser = crate::unix_path::abstract_name,
+        requires = "url",
+        conflicts_with_all = ["unix_socket", "resolve", "connect_to"]
+    )]
+    abstract_unix_socket: Option<PathBuf>,
     /// Connects to ADDR for HOST when the port is PORT, instead of resolving HOST, as curl's
     /// --resolve. ADDR is an IP address (IPv6 in brackets: [::1]), or several separated by
     /// commas, tried in order; repeat the flag for more hosts or ports. The URL keeps HOST
@@ -61,8 +71,8 @@ pub struct ResolveEntry {
 impl DialArgs {
     /// The transport with these flags applied.
     pub fn apply(&self, mut t: TransportBuilder) -> TransportBuilder {
-        if let Some(path) = &self.unix_socket {
-            t = t.unix_socket(path.clone());
+        if let Some(path) = self.unix_socket() {
+            t = t.unix_socket(path);
         }
         for entry in &self.resolve {
             for addr in &entry.addrs {
@@ -77,9 +87,12 @@ impl DialArgs {
         t
     }
 
-    /// The socket every connection goes to, if one was given.
+    /// The socket every connection goes to, if one was given (an abstract name as a path
+    /// with a leading NUL, as the library takes it).
     pub fn unix_socket(&self) -> Option<&std::path::Path> {
-        self.unix_socket.as_deref()
+        self.unix_socket
+            .as_deref()
+            .or(self.abstract_unix_socket.as_deref())
     }
 }
 

@@ -100,7 +100,7 @@ pub struct GetArgs {
         short = 'x',
         long,
         value_name = "[SCHEME://][USER:PASSWORD@]HOST[:PORT]",
-        conflicts_with = "unix_socket"
+        conflicts_with_all = ["unix_socket", "abstract_unix_socket"]
     )]
     proxy: Option<String>,
     /// Hosts that skip the proxy, in NO_PROXY syntax (as curl's --noproxy): comma-separated
@@ -237,7 +237,7 @@ async fn transfer(args: GetArgs, cookies: &cookies::Cookies) -> Result<(), Failu
         if let Some(path) = args.dial.unix_socket() {
             eprintln!(
                 "* every connection goes to the Unix socket {}",
-                path.display()
+                crate::unix_path::shown(path)
             );
         }
         req = req.trace(t.clone());

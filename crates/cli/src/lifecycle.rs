@@ -145,9 +145,10 @@ fn listen_inherited<H: Handler>(
     } else if tcp.is_empty() {
         let paths: Vec<String> = unix
             .iter()
-            .map(|l| {
-                l.path()
-                    .map_or("(unnamed)".into(), |p| p.display().to_string())
+            .map(|l| match (l.path(), l.abstract_name()) {
+                (Some(p), _) => p.display().to_string(),
+                (None, Some(name)) => format!("@{}", String::from_utf8_lossy(name)),
+                (None, None) => "(unnamed)".into(),
             })
             .collect();
         let handle = server.serve_many(unix, make());

@@ -16,6 +16,7 @@ mod runtime;
 mod serve;
 mod server_args;
 mod tls_args;
+mod unix_path;
 
 use clap::{Parser, Subcommand};
 

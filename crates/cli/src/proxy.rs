@@ -18,7 +18,8 @@ use crate::server_args::ServerArgs;
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
     /// The upstream: http://HOST:PORT[/PREFIX] (or https://), or unix:PATH for an upstream
-    /// listening on a Unix domain socket. A prefix path is joined with each request's path.
+    /// listening on a Unix domain socket (unix:@NAME: in Linux's abstract namespace). A
+    /// prefix path is joined with each request's path.
     #[arg(long, value_name = "URL", value_parser = parse_to, required_unless_present = "forward")]
     to: Option<Upstream>,
     /// Be a forward proxy (clients name it with `curl -x`, `HTTP_PROXY`): CONNECT tunnels and
@@ -69,7 +70,9 @@ fn parse_to(to: &str) -> Result<Upstream, String> {
         if path.is_empty() {
             return Err("--to unix: needs a socket path, e.g. unix:/run/app.sock".into());
         }
-        return Ok(Upstream::Unix(PathBuf::from(path)));
+        return crate::unix_path::parse(path)
+            .map(Upstream::Unix)
+            .map_err(|e| format!("--to {to:?}: {e}"));
     }
     if !(to.starts_with("http://") || to.starts_with("https://")) {
         return Err(format!(
@@ -154,7 +157,9 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
     // Said before `listening on`, which is the line that tells a watcher the proxy is up.
     match &args.to {
         Some(Upstream::Url(u)) => tracing::info!("proxying to {u}"),
-        Some(Upstream::Unix(p)) => tracing::info!("proxying to unix:{}", p.display()),
+        Some(Upstream::Unix(p)) => {
+            tracing::info!("proxying to unix:{}", crate::unix_path::shown(p))
+        }
         None => tracing::info!("forward proxy; CONNECT to {:?}", connect_ports),
     }
     let Inherited { listeners, ready } = inherited;
@@ -183,7 +188,12 @@ mod tests {
             parse_to("unix:/run/a.sock").unwrap(),
             Upstream::Unix("/run/a.sock".into())
         );
+        assert_eq!(
+            parse_to("unix:@app").unwrap(),
+            Upstream::Unix(crate::unix_path::abstract_name("app").unwrap())
+        );
         assert!(parse_to("unix:").is_err());
+        assert!(parse_to("unix:@").is_err());
         assert!(parse_to("127.0.0.1:9000").is_err());
         assert!(parse_to("ftp://x").is_err());
     }

@@ -21,8 +21,9 @@ pub struct ServeArgs {
     /// Listen on this Unix domain socket path instead of TCP (what nginx's
     /// `proxy_pass http://unix:PATH:` and `curl --unix-socket PATH` connect to). A stale socket
     /// file is replaced, a live one is an error; the file is removed at exit (unless a
-    /// successor took the socket over).
-    #[arg(long, value_name = "PATH", conflicts_with = "addr")]
+    /// successor took the socket over). `@NAME` is a name in Linux's abstract namespace
+    /// instead (no file; `curl --abstract-unix-socket NAME`), as Go and systemd write it.
+    #[arg(long, value_name = "PATH", conflicts_with = "addr", value_parser = crate::unix_path::parse)]
     unix: Option<PathBuf>,
     /// Permission bits of the --unix socket file, in octal (660: owner and group may
     /// connect). Default: what the umask gives.
@@ -97,16 +98,14 @@ fn listen<H: Handler>(
         remove_on_drop: false,
         ..UnixBindOptions::default()
     };
-    let listener = UnixListener::bind(path, &opts)
-        .map_err(|e| format!("listening on unix:{}: {e}", path.display()))?;
-    let socket_file = OwnedFile::at(path).ok();
+    let shown = crate::unix_path::shown(path);
+    let listener =
+        UnixListener::bind(path, &opts).map_err(|e| format!("listening on unix:{shown}: {e}"))?;
+    // An abstract name has no file.
+    let socket_file = listener.path().and_then(|p| OwnedFile::at(p).ok());
     let fds = vec![copy(&listener)?];
     let handle = server.serve(listener, make());
-    tracing::info!(
-        "listening on unix:{} ({})",
-        path.display(),
-        args.server.scheme()
-    );
+    tracing::info!("listening on unix:{shown} ({})", args.server.scheme());
     Ok(Listening {
         handle,
         fds,

@@ -435,7 +435,37 @@ fn bad_dial_flags_are_usage_errors() {
             ],
             "cannot be used with",
         );
+        usage_error(
+            &[cmd, "--abstract-unix-socket", "", url],
+            "the name is empty",
+        );
+        let long = "s".repeat(108);
+        usage_error(
+            &[cmd, "--abstract-unix-socket", &long, url],
+            "an abstract socket's may be 107 at most",
+        );
+        for other in [
+            ["--unix-socket", "/tmp/s.sock"],
+            ["--resolve", "h:80:127.0.0.1"],
+            ["--connect-to", "h:80:127.0.0.1:81"],
+        ] {
+            let mut args = vec![cmd, "--abstract-unix-socket", "app"];
+            args.extend(other);
+            args.push(url);
+            usage_error(&args, "cannot be used with");
+        }
     }
+    usage_error(
+        &[
+            "get",
+            "--abstract-unix-socket",
+            "app",
+            "-x",
+            "127.0.0.1:3128",
+            "http://h/",
+        ],
+        "cannot be used with",
+    );
     usage_error(
         &[
             "get",

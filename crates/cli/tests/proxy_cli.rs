@@ -109,6 +109,33 @@ fn proxies_to_a_unix_socket_upstream() {
     }
 }
 
+/// The upstream listens on an abstract name (`serve --unix @NAME`), the proxy reaches it by
+/// `--to unix:@NAME`.
+#[cfg(target_os = "linux")]
+#[test]
+fn proxies_to_an_abstract_unix_socket_upstream() {
+    use std::os::linux::net::SocketAddrExt;
+    let name = format!("nethttp-proxy-cli-{}", std::process::id());
+    let child = Command::new(env!("CARGO_BIN_EXE_nethttp"))
+        .args(["serve", "--unix", &format!("@{name}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nethttp serve --unix @NAME");
+    let _upstream = UnixUpstream(child);
+    let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+    let t0 = Instant::now();
+    while std::os::unix::net::UnixStream::connect_addr(&addr).is_err() {
+        assert!(t0.elapsed() < LIMIT, "serve --unix @NAME never listened");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let front = proxy(&format!("unix:@{name}"), &[]);
+    let ran = run_nethttp(&["get", "-d", "over abstract", &front.url("/echo")], LIMIT);
+    assert!(ran.status.success(), "{}", ran.stderr);
+    assert_eq!(ran.stdout_str(), "over abstract");
+}
+
 #[test]
 fn an_upstream_that_is_down_is_502() {
     let port = common::free_port();

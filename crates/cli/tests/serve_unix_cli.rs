@@ -1,6 +1,8 @@
 //! `nethttp serve --unix PATH`: the real binary on a Unix domain socket, asked by curl
 //! `--unix-socket`; the socket file's permissions (`--unix-mode`), a stale file replaced, a
-//! live one refused, the file gone after SIGTERM, and the flags' usage errors.
+//! live one refused, the file gone after SIGTERM, and the flags' usage errors; `--unix
+//! @NAME` in Linux's abstract namespace, asked by curl `--abstract-unix-socket` and by
+//! `nethttp get --abstract-unix-socket`.
 
 mod common;
 
@@ -157,4 +159,73 @@ fn bad_unix_flags_are_usage_errors() {
         assert_eq!(ran.status.code(), Some(2), "{args:?}: {}", ran.stderr);
         assert!(!path.exists(), "{args:?} created the socket");
     }
+}
+
+/// `serve --unix @NAME`: no file, reached by name by curl and by our own `get`; a second
+/// server on the name is refused, `--unix-mode` has nothing to apply to, and the name is
+/// free again after SIGTERM.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_listens_on_an_abstract_name() {
+    use std::os::linux::net::SocketAddrExt;
+    let name = format!("nethttp-cli-{}", std::process::id());
+    let at = format!("@{name}");
+    let reach = || {
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
+        std::os::unix::net::UnixStream::connect_addr(&addr).is_ok()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_nethttp"))
+        .args(["serve", "--unix", &at])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nethttp serve");
+    let start = Instant::now();
+    while !reach() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("serve exited at start: {status}");
+        }
+        assert!(start.elapsed() < LIMIT, "nothing listens on {at}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let served = UnixServed { child };
+
+    let got = run_nethttp(
+        &["get", "--abstract-unix-socket", &name, "http://localhost/"],
+        LIMIT,
+    );
+    assert!(got.status.success(), "{}", got.stderr);
+    assert_eq!(got.stdout_str(), "Hello, World!");
+    if let Some(curl) = peer("curl", "--version") {
+        let out = Command::new(curl)
+            .args(["-sS", "--max-time", "10", "--abstract-unix-socket", &name])
+            .args(["-w", " %{http_version}", "--http2-prior-knowledge"])
+            .arg("http://localhost/")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "Hello, World! 2");
+    }
+
+    let second = run_nethttp(&["serve", "--unix", &at], LIMIT);
+    assert!(!second.status.success());
+    assert!(
+        second.stderr.contains(&format!("unix:{at}")),
+        "{}",
+        second.stderr
+    );
+    let moded = run_nethttp(&["serve", "--unix", &at, "--unix-mode", "600"], LIMIT);
+    assert!(!moded.status.success());
+    assert!(
+        moded.stderr.contains("no permission bits"),
+        "{}",
+        moded.stderr
+    );
+
+    assert!(served.terminate().success());
+    assert!(!reach(), "the name still answers after SIGTERM");
+    let nameless = run_nethttp(&["serve", "--unix", "@"], LIMIT);
+    assert_eq!(nameless.status.code(), Some(2), "{}", nameless.stderr);
 }

@@ -1,7 +1,8 @@
 //! The server on a Unix domain socket: exact bytes over a raw socket, keep-alive and h2c with
 //! curl `--unix-socket`, nginx proxying to a Unix upstream, what a request learns of its
-//! peer, the socket file's life, and hostile peers (one that never reads, one that trickles,
-//! one that lies about lengths, one that floods) bounded as on TCP.
+//! peer, the socket file's life, a socket in Linux's abstract namespace (curl
+//! `--abstract-unix-socket`, Python, our client), and hostile peers (one that never reads,
+//! one that trickles, one that lies about lengths, one that floods) bounded as on TCP.
 
 mod common;
 
@@ -12,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::peers::peer;
 use common::wire::{error_response, normalize, ok_text, ok_text_close};
+use nethttp::client::ResponseExt;
 use nethttp::http::StatusCode;
 use nethttp::{text_response, Body, ConnInfo, ConnState, HttpRequest, Peer, Server, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -403,6 +405,85 @@ async fn curl_speaks_http1_with_keep_alive_and_h2c_over_the_socket() {
         .unwrap();
     assert!(out.status.success(), "{out:?}");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "hello /h2 2");
+}
+
+/// A socket in the abstract namespace (a leading NUL): no file, reached by its name alone,
+/// by curl, by Python's `socket` module (the name after a NUL, its own convention) and by our
+/// client, over HTTP/1.1 and h2c.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn an_abstract_socket_serves_curl_python_and_our_client() {
+    let name = format!("nethttp-abstract-{}", std::process::id());
+    let path = format!("\0{name}");
+    let server = Server::new().conn_info(true);
+    let listener = server.bind_unix(&path).expect("bind an abstract name");
+    assert_eq!(listener.abstract_name(), Some(name.as_bytes()));
+    assert_eq!(listener.path(), None);
+    let handle = server.serve(listener, |req: HttpRequest| async move {
+        let peer = match req.extensions().get::<ConnInfo>().map(|i| i.peer) {
+            Some(Peer::Unix(Some(cred))) => format!("pid {:?}", cred.pid.is_some()),
+            other => format!("unexpected {other:?}"),
+        };
+        text_response(StatusCode::OK, format!("{} {peer}", req.uri().path()))
+    });
+
+    let client = nethttp::Client::builder()
+        .transport(|t| t.unix_socket(&path))
+        .build()
+        .unwrap();
+    let res = client.get("http://localhost/ours").send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.text(1024).await.unwrap(), "/ours pid true");
+
+    if let Some(curl) = curl() {
+        for (proto, want) in [("--http1.1", "1.1"), ("--http2-prior-knowledge", "2")] {
+            let out = tokio::process::Command::new(&curl)
+                .args(["-sS", proto, "--abstract-unix-socket", &name])
+                .args(["-w", " %{http_version}"])
+                .arg("http://localhost/curl")
+                .output()
+                .await
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout),
+                format!("/curl pid true {want}")
+            );
+        }
+    }
+
+    if let Some(py) = peer("python3", "--version", &[]) {
+        let script = r#"
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect("\0" + sys.argv[1])
+s.sendall(b"GET /py HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+out = b""
+while True:
+    d = s.recv(4096)
+    if not d:
+        break
+    out += d
+sys.stdout.write(out.decode())
+"#;
+        let out = tokio::process::Command::new(&py)
+            .args(["-c", script, &name])
+            .output()
+            .await
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            normalize(&out.stdout),
+            ok_text_close("/py pid true"),
+            "{out:?}"
+        );
+    }
+    handle.shutdown(LIMIT).await;
+    // The name is free again: a new server may take it.
+    let again = Server::new()
+        .bind_unix(&path)
+        .expect("the name is free again");
+    drop(again);
 }
 
 #[tokio::test]

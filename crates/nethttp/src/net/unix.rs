@@ -1,9 +1,11 @@
 //! Listening on a Unix domain socket: binding a path (a socket file left behind by a server
 //! that is gone is replaced, a live one is not), its permissions set before anyone can
-//! connect, the file removed when the listener goes, and an `accept` that backs off on
-//! temporary errors as the TCP [`Listener`](super::Listener) does.
+//! connect, the file removed when the listener goes, or a name in Linux's abstract namespace
+//! (no file at all); and an `accept` that backs off on temporary errors as the TCP
+//! [`Listener`](super::Listener) does.
 
 use std::io;
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -61,6 +63,8 @@ pub struct UnixListener {
     inner: tokio::net::UnixListener,
     backoff: Backoff,
     path: Option<PathBuf>,
+    /// The name, for a socket in the abstract namespace.
+    abstract_name: Option<Box<[u8]>>,
     /// The socket file's (device, inode), to remove it on drop only if it is still ours.
     owned: Option<(u64, u64)>,
 }
@@ -69,12 +73,22 @@ impl UnixListener {
     /// Creates, binds and listens on the socket file `path`, as `opts` says. Must be called
     /// inside a tokio runtime.
     ///
-    /// Errors: `AddrInUse` when a server is listening on `path`, `AlreadyExists` when `path`
-    /// is a file of another kind (or a stale socket and `replace_stale` is off), and what
-    /// `bind(2)` reports (a missing directory, no permission, a path over the 107 bytes a
-    /// socket address holds).
+    /// A `path` whose first byte is NUL (`"\0app"`) names a socket in Linux's abstract
+    /// namespace instead, as std's, tokio's and socket2's addresses take it (and systemd's
+    /// and Go's `@app`): no file is made, checked or removed, the name is free again when the
+    /// listener closes, and any process in the same network namespace may connect (there
+    /// are no file permissions: `mode` is an `InvalidInput` error; check
+    /// [`crate::ConnInfo`]'s peer credentials instead).
+    ///
+    /// Errors: `AddrInUse` when a server is listening on `path` (or holds the abstract name),
+    /// `AlreadyExists` when `path` is a file of another kind (or a stale socket and
+    /// `replace_stale` is off), and what `bind(2)` reports (a missing directory, no
+    /// permission, a path over the 107 bytes a socket address holds).
     pub fn bind(path: impl AsRef<Path>, opts: &UnixBindOptions) -> io::Result<UnixListener> {
         let path = path.as_ref();
+        if let Some(name) = path.as_os_str().as_bytes().strip_prefix(b"\0") {
+            return Self::bind_abstract(path, name, opts);
+        }
         clear_path(path, opts.replace_stale)?;
         let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
         socket.set_nonblocking(true)?;
@@ -96,7 +110,32 @@ impl UnixListener {
             inner: tokio::net::UnixListener::from_std(std)?,
             backoff: Backoff::new(),
             path: Some(path.to_path_buf()),
+            abstract_name: None,
             owned,
+        })
+    }
+
+    /// [`UnixListener::bind`] for an abstract name (`path` is NUL, then `name`).
+    fn bind_abstract(path: &Path, name: &[u8], opts: &UnixBindOptions) -> io::Result<Self> {
+        if opts.mode.is_some() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "an abstract socket has no file, so no permission bits to set",
+            ));
+        }
+        let socket = Socket::new(Domain::UNIX, Type::STREAM, None)?;
+        socket.set_nonblocking(true)?;
+        // socket2 reads the leading NUL as the abstract namespace, and sizes the address to
+        // the name (abstract names are not NUL-terminated: "app" and "app\0" differ).
+        socket.bind(&SockAddr::unix(path)?)?;
+        socket.listen(opts.backlog.min(i32::MAX as u32) as i32)?;
+        let std: std::os::unix::net::UnixListener = socket.into();
+        Ok(UnixListener {
+            inner: tokio::net::UnixListener::from_std(std)?,
+            backoff: Backoff::new(),
+            path: None,
+            abstract_name: Some(name.into()),
+            owned: None,
         })
     }
 
@@ -104,14 +143,16 @@ impl UnixListener {
     /// is switched to non-blocking mode; its file is never removed by this listener.
     pub fn from_std(listener: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         listener.set_nonblocking(true)?;
-        let path = listener
-            .local_addr()
-            .ok()
+        let addr = listener.local_addr().ok();
+        let path = addr
+            .as_ref()
             .and_then(|a| a.as_pathname().map(Path::to_path_buf));
+        let abstract_name = addr.as_ref().and_then(abstract_name_of);
         Ok(UnixListener {
             inner: tokio::net::UnixListener::from_std(listener)?,
             backoff: Backoff::new(),
             path,
+            abstract_name,
             owned: None,
         })
     }
@@ -119,6 +160,12 @@ impl UnixListener {
     /// The socket file's path (`None` for an unnamed or abstract socket).
     pub fn path(&self) -> Option<&Path> {
         self.path.as_deref()
+    }
+
+    /// The socket's name in Linux's abstract namespace, without the leading NUL (`None` for
+    /// a socket file or an unnamed socket).
+    pub fn abstract_name(&self) -> Option<&[u8]> {
+        self.abstract_name.as_deref()
     }
 
     /// Accepts the next connection. Temporary errors (descriptor exhaustion) are logged and
@@ -170,6 +217,23 @@ impl Accept for UnixListener {
 
     async fn accept(&mut self) -> io::Result<(UnixStream, Option<std::net::SocketAddr>)> {
         Ok((UnixListener::accept(self).await?, None))
+    }
+}
+
+/// The abstract name of an address, where the platform has the namespace.
+fn abstract_name_of(addr: &std::os::unix::net::SocketAddr) -> Option<Box<[u8]>> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        #[cfg(target_os = "android")]
+        use std::os::android::net::SocketAddrExt;
+        #[cfg(target_os = "linux")]
+        use std::os::linux::net::SocketAddrExt;
+        addr.as_abstract_name().map(Box::from)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = addr;
+        None
     }
 }
 
@@ -279,6 +343,59 @@ mod tests {
         );
         drop(new);
         assert!(!path.exists());
+    }
+
+    /// A name no other test (or process) uses.
+    #[cfg(target_os = "linux")]
+    fn abstract_path(what: &str) -> (PathBuf, Vec<u8>) {
+        let name = format!("nethttp-test-{}-{what}", std::process::id()).into_bytes();
+        let mut path = vec![0u8];
+        path.extend_from_slice(&name);
+        (PathBuf::from(std::ffi::OsStr::from_bytes(&path)), name)
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn an_abstract_name_binds_without_a_file_and_is_free_again_when_dropped() {
+        use std::os::linux::net::SocketAddrExt;
+        let (path, name) = abstract_path("bind");
+        let mut listener = UnixListener::bind(&path, &UnixBindOptions::default()).unwrap();
+        assert_eq!(listener.path(), None);
+        assert_eq!(listener.abstract_name(), Some(&name[..]));
+        // A client reaches it by the name alone (std's abstract address, not a path).
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name).unwrap();
+        let client = std::os::unix::net::UnixStream::connect_addr(&addr).unwrap();
+        let accepted = listener.accept().await.unwrap();
+        assert_eq!(
+            accepted.peer_addr().unwrap().as_pathname(),
+            None,
+            "an unnamed client"
+        );
+        drop((client, accepted));
+        // The name is taken while it listens.
+        let e = UnixListener::bind(&path, &UnixBindOptions::default()).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::AddrInUse, "{e}");
+        // Handed over as a std listener (a successor's view), it still knows its name.
+        let fd = std::os::fd::AsFd::as_fd(&listener)
+            .try_clone_to_owned()
+            .unwrap();
+        let again = UnixListener::from_std(fd.into()).unwrap();
+        assert_eq!(again.abstract_name(), Some(&name[..]));
+        drop((again, listener));
+        let rebound = UnixListener::bind(&path, &UnixBindOptions::default()).unwrap();
+        assert_eq!(rebound.abstract_name(), Some(&name[..]));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn an_abstract_name_refuses_permission_bits() {
+        let (path, _) = abstract_path("mode");
+        let opts = UnixBindOptions {
+            mode: Some(0o600),
+            ..Default::default()
+        };
+        let e = UnixListener::bind(&path, &opts).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
     }
 
     #[tokio::test]
