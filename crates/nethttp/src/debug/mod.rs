@@ -1,7 +1,7 @@
 //! The operator's view of a running process, served on a listener of its own (never the
 //! public one): [`handler`] is a live page of every open server connection and every client
 //! pool (Go's `/debug/vars`, but about connections), and with the `metrics` feature
-//! [`metrics`] is the Prometheus exposition of the counters the server and client keep.
+//! [`metrics()`] is the Prometheus exposition of the counters the server and client keep.
 //!
 //! ```no_run
 //! # async fn run() -> std::io::Result<()> {

@@ -66,7 +66,7 @@ pub(crate) fn install() -> Option<&'static PrometheusHandle> {
 
 /// Sets the gauges that describe the present: open connections of every server that tracks
 /// them, by protocol and state; each client pool's hosts (idle, active, waiting) and its
-/// totals (dials, reuses, closes, stale). [`metrics`] calls it before each render; with
+/// totals (dials, reuses, closes, stale). [`metrics()`] calls it before each render; with
 /// another recorder, call it before that recorder is read (or every few seconds).
 pub fn refresh_gauges() {
     let states = [

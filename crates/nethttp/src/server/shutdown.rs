@@ -150,8 +150,9 @@ impl ServerHandle {
     }
 
     /// Graceful shutdown: stop accepting (new connections are refused), close idle
-    /// connections, let in-flight requests finish; after `grace`, close whatever remains.
-    /// Returns when every connection has closed.
+    /// connections, let in-flight requests finish (and give connections that have not begun
+    /// their first request [`crate::Server::first_request_grace`] to begin one); after
+    /// `grace`, close whatever remains. Returns when every connection has closed.
     pub async fn shutdown(&self, grace: Duration) -> ShutdownReport {
         self.shared.advance(Phase::Draining);
         let _ = self.join_loops().await;
