@@ -21,12 +21,35 @@ struct UnixServed {
     child: Child,
 }
 
+/// Whether something accepts connections at `path` (a leading NUL: an abstract name).
+fn connects(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    match path.as_os_str().as_bytes().strip_prefix(b"\0") {
+        #[cfg(target_os = "linux")]
+        Some(name) => {
+            use std::os::linux::net::SocketAddrExt;
+            let addr = std::os::unix::net::SocketAddr::from_abstract_name(name).unwrap();
+            std::os::unix::net::UnixStream::connect_addr(&addr).is_ok()
+        }
+        _ => std::os::unix::net::UnixStream::connect(path).is_ok(),
+    }
+}
+
+/// `path` as `--unix` takes it: `@NAME` for an abstract name.
+fn unix_arg(path: &Path) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStrExt;
+    match path.as_os_str().as_bytes().strip_prefix(b"\0") {
+        Some(name) => format!("@{}", String::from_utf8_lossy(name)).into(),
+        None => path.as_os_str().to_owned(),
+    }
+}
+
 impl UnixServed {
     fn spawn(path: &Path, extra: &[&str]) -> UnixServed {
         let mut child = Command::new(env!("CARGO_BIN_EXE_nethttp"))
             .arg("serve")
             .arg("--unix")
-            .arg(path)
+            .arg(unix_arg(path))
             .args(extra)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
@@ -36,11 +59,11 @@ impl UnixServed {
             .expect("spawn nethttp serve");
         let start = Instant::now();
         // Listening once a connection is accepted (a stale file refuses connections).
-        while std::os::unix::net::UnixStream::connect(path).is_err() {
+        while !connects(path) {
             if let Ok(Some(status)) = child.try_wait() {
                 panic!("serve exited at start: {status}");
             }
-            assert!(start.elapsed() < LIMIT, "no socket at {}", path.display());
+            assert!(start.elapsed() < LIMIT, "no socket at {:?}", unix_arg(path));
             std::thread::sleep(Duration::from_millis(20));
         }
         UnixServed { child }
@@ -167,30 +190,10 @@ fn bad_unix_flags_are_usage_errors() {
 #[cfg(target_os = "linux")]
 #[test]
 fn serve_listens_on_an_abstract_name() {
-    use std::os::linux::net::SocketAddrExt;
     let name = format!("nethttp-cli-{}", std::process::id());
     let at = format!("@{name}");
-    let reach = || {
-        let addr = std::os::unix::net::SocketAddr::from_abstract_name(name.as_bytes()).unwrap();
-        std::os::unix::net::UnixStream::connect_addr(&addr).is_ok()
-    };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_nethttp"))
-        .args(["serve", "--unix", &at])
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn nethttp serve");
-    let start = Instant::now();
-    while !reach() {
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("serve exited at start: {status}");
-        }
-        assert!(start.elapsed() < LIMIT, "nothing listens on {at}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let served = UnixServed { child };
+    let path = PathBuf::from(std::ffi::OsString::from(format!("\0{name}")));
+    let served = UnixServed::spawn(&path, &[]);
 
     let got = run_nethttp(
         &["get", "--abstract-unix-socket", &name, "http://localhost/"],
@@ -225,7 +228,7 @@ fn serve_listens_on_an_abstract_name() {
     );
 
     assert!(served.terminate().success());
-    assert!(!reach(), "the name still answers after SIGTERM");
+    assert!(!connects(&path), "the name still answers after SIGTERM");
     let nameless = run_nethttp(&["serve", "--unix", "@"], LIMIT);
     assert_eq!(nameless.status.code(), Some(2), "{}", nameless.stderr);
 }
