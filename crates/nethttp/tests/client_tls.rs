@@ -456,35 +456,19 @@ impl Nginx {
         std::fs::write(dir.join("www/file.bin"), payload(NGINX_FILE, 21)).unwrap();
         std::fs::create_dir_all(dir.join("www/gz")).unwrap();
         std::fs::write(dir.join("www/gz/page.txt"), gz_page()).unwrap();
-        for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
-            std::fs::create_dir_all(dir.join(format!("tmp/{t}"))).unwrap();
-        }
         let new_syntax = common::peers::nginx_knows_http2_on(bin);
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("find a free port")
-                .port();
-            let d = dir.display();
-            let (listen_h2, http2_on) = if new_syntax {
-                ("", "http2 on;")
-            } else {
-                (" http2", "")
-            };
-            let conf = format!(
+        let (listen_h2, http2_on) = if new_syntax {
+            ("", "http2 on;")
+        } else {
+            (" http2", "")
+        };
+        let d = dir.display();
+        let (cert, key) = (cert.cert_path(), cert.key_path());
+        let (child, port) = common::peers::nginx_on_free_port(bin, &dir, |port| {
+            format!(
                 r#"
-master_process off;
-error_log {d}/error.log warn;
-pid {d}/nginx.pid;
-events {{ worker_connections 256; }}
-http {{
     log_format conns '$connection $server_protocol $request_method $uri $status';
     access_log {d}/access.log conns;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
     default_type application/octet-stream;
     server {{
         listen 127.0.0.1:{port} ssl{listen_h2};
@@ -494,27 +478,17 @@ http {{
         root {d}/www;
         location /gz/ {{ gzip on; gzip_types *; gzip_min_length 0; }}
     }}
-}}
 "#,
-                cert = cert.cert_path().display(),
-                key = cert.key_path().display(),
-            );
-            std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-            let started = common::peers::start_nginx(bin, &dir).await;
-            if let Some(child) = started {
-                return Nginx {
-                    _child: child,
-                    port,
-                    dir,
-                };
-            }
-            let err = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
-            assert!(
-                err.contains("Address already in use"),
-                "nginx exited at start:\n{err}"
-            );
+                cert = cert.display(),
+                key = key.display(),
+            )
+        })
+        .await;
+        Nginx {
+            _child: child,
+            port,
+            dir,
         }
-        panic!("nginx found no free port in 5 tries");
     }
 
     fn url(&self, path: &str) -> String {

@@ -1,8 +1,11 @@
 //! WebSocket over HTTP/2 from our client (RFC 8441): `connect_with` on a client whose
 //! connection to the host is HTTP/2 (h2c by prior knowledge, or TLS with ALPN `h2`) opens the
 //! socket as an extended CONNECT stream answered `200`, several sockets and ordinary requests
-//! share that one connection, and an HTTP/2 server that did not enable extended CONNECT (hyper's,
-//! by default) fails the call with a clear `Kind::Upgrade` error and leaves the connection usable.
+//! share that one connection; an HTTP/2 server that did not enable extended CONNECT gets the
+//! upgrade over HTTP/1.1 on a connection of its own, as browsers open it (nginx in front of a
+//! WebSocket server), its HTTP/2 connection left serving the rest; and one that cannot speak
+//! HTTP/1.1 either (hyper's HTTP/2-only server) fails the call with a clear `Kind::Upgrade`
+//! error and leaves the connection usable.
 
 mod common;
 #[path = "common/hyper_h2.rs"]
@@ -214,8 +217,9 @@ async fn a_refusal_over_h2_is_an_upgrade_error_naming_the_status() {
 }
 
 #[tokio::test]
-async fn an_h2_server_without_extended_connect_is_a_clear_error() {
-    // hyper's HTTP/2 server does not send SETTINGS_ENABLE_CONNECT_PROTOCOL unless asked.
+async fn an_h2_only_server_without_extended_connect_is_a_clear_error() {
+    // hyper's HTTP/2 server does not send SETTINGS_ENABLE_CONNECT_PROTOCOL unless asked, and
+    // this one speaks only HTTP/2: the HTTP/1.1 upgrade tried instead fails too.
     let peer = hyper_h2::HyperPeer::start(hyper_h2::PeerOptions::h2c()).await;
     let client = Client::builder()
         .transport(|t| t.http2_prior_knowledge(true))
@@ -226,11 +230,107 @@ async fn an_h2_server_without_extended_connect_is_a_clear_error() {
     let msg = format!("{err:#}");
     assert!(msg.contains("extended CONNECT"), "{msg}");
     assert!(msg.contains("SETTINGS_ENABLE_CONNECT_PROTOCOL"), "{msg}");
-    // Nothing was sent for it, and the connection serves on.
+    assert!(msg.contains("over HTTP/1.1 tried instead failed"), "{msg}");
+    // One connection for HTTP/2 and one for the HTTP/1.1 try; nothing was sent for it on
+    // the first, which serves on.
+    assert_eq!(peer.accepted(), 2);
     let res = tokio::time::timeout(LIMIT, client.get(peer.url("/")).send())
         .await
         .unwrap()
         .unwrap();
     assert_eq!(res.version(), Version::HTTP_2);
-    assert_eq!(peer.accepted(), 1);
+    assert_eq!(peer.accepted(), 2);
+}
+
+/// nginx (HTTP/2 over TLS; it has no RFC 8441) in front of a WebSocket server: the client's
+/// connection to nginx is HTTP/2, so the socket opens with an HTTP/1.1 upgrade on a
+/// connection of its own, as browsers do, and ordinary requests stay on the HTTP/2 one.
+#[tokio::test]
+async fn behind_nginx_without_extended_connect_the_socket_opens_over_http11() {
+    let Some(bin) = common::peers::peer(
+        "nginx",
+        "-v",
+        &["/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"],
+    ) else {
+        return;
+    };
+    let upstream = TestServer::start_with(with_info(), app(Default::default())).await;
+    let up = upstream.addr();
+    let cert = common::certs::self_signed();
+    let dir = tempfile::tempdir().unwrap();
+    let (listen_h2, http2_on) = if common::peers::nginx_knows_http2_on(&bin) {
+        ("", "http2 on;")
+    } else {
+        (" http2", "")
+    };
+    let d = dir.path().display();
+    let (certp, keyp) = (cert.cert_path(), cert.key_path());
+    let (_nginx, port) = common::peers::nginx_on_free_port(&bin, dir.path(), |port| {
+        format!(
+            r#"
+    log_format conns '$connection $server_protocol $uri $status';
+    access_log {d}/access.log conns;
+    server {{
+        listen 127.0.0.1:{port} ssl{listen_h2};
+        {http2_on}
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        location /ws {{
+            proxy_pass http://{up};
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_set_header Sec-WebSocket-Protocol $http_sec_websocket_protocol;
+        }}
+        location / {{ return 200 "hi"; }}
+    }}
+"#,
+            cert = certp.display(),
+            key = keyp.display(),
+        )
+    })
+    .await;
+    let client = Client::builder()
+        .transport(|t| t.tls(cert.client_tls()))
+        .build()
+        .unwrap();
+    let base = format!("https://localhost:{port}");
+    assert_eq!(
+        get(&client, &format!("{base}/")).await,
+        (Version::HTTP_2, "hi".into())
+    );
+    let (mut socket, res) = open(&client, &format!("wss://localhost:{port}/ws"))
+        .await
+        .expect("the socket opens over HTTP/1.1");
+    assert_eq!(res.version(), Version::HTTP_11);
+    assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
+    assert_eq!(res.headers()[header::SEC_WEBSOCKET_PROTOCOL], "echo.v1");
+    socket.send(Message::text("through nginx")).await.unwrap();
+    assert_eq!(next(&mut socket).await, Message::text("through nginx"));
+    assert_eq!(
+        get(&client, &format!("{base}/")).await,
+        (Version::HTTP_2, "hi".into())
+    );
+    socket.close(None).await.unwrap();
+    // nginx logs the socket when it ends; the two requests on the HTTP/2 connection share
+    // its number, the socket has a connection of its own.
+    let log = dir.path().join("access.log");
+    let read = || std::fs::read_to_string(&log).unwrap_or_default();
+    hyper_h2::eventually(LIMIT, || read().lines().count() >= 3).await;
+    let lines: Vec<Vec<String>> = read()
+        .lines()
+        .map(|l| l.split(' ').map(str::to_owned).collect())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    let h2: Vec<&Vec<String>> = lines.iter().filter(|l| l[1] == "HTTP/2.0").collect();
+    let h1: Vec<&Vec<String>> = lines.iter().filter(|l| l[1] == "HTTP/1.1").collect();
+    assert_eq!(h2.len(), 2, "{lines:?}");
+    assert_eq!(h2[0][0], h2[1][0], "one HTTP/2 connection: {lines:?}");
+    assert_eq!(h1.len(), 1, "{lines:?}");
+    assert_eq!(
+        h1[0][2..],
+        ["/ws".to_owned(), "101".to_owned()],
+        "{lines:?}"
+    );
+    assert_ne!(h1[0][0], h2[0][0], "{lines:?}");
 }

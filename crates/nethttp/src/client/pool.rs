@@ -346,6 +346,10 @@ pub(crate) struct Want {
     /// idempotent, or its body is streamed): an idle connection is checked with the kernel
     /// before use, and a host known to close connections after responses gets a new one.
     pub cannot_resend: bool,
+    /// An HTTP/1.1 connection of its own, whatever the host speaks: an upgrade that the
+    /// host's HTTP/2 connections cannot carry (no extended CONNECT). HTTP/2 connections
+    /// are passed over and not waited for, and the dial is not counted as an HTTP/2 one.
+    pub h1_only: bool,
 }
 
 /// The result of asking the pool for a connection.
@@ -424,12 +428,12 @@ impl Pool {
                     }
                 };
                 let can_open = cfg.max_conns_per_host == 0 || host.open < cfg.max_conns_per_host;
-                if let Some(conn) = host.h2_pick(!can_open) {
+                if let Some(conn) = host.h2_pick(!can_open).filter(|_| !want.h1_only) {
                     self.shared.reuses.fetch_add(1, Relaxed);
                     return Ok(Checkout::H2(H2Stream::take(conn)));
                 }
                 wary = want.cannot_resend && remembered.is_some_and(|t| Instant::now() < t);
-                if host.h2_known && host.h2_dialing > 0 {
+                if host.h2_known && host.h2_dialing > 0 && !want.h1_only {
                     let (tx, rx) = oneshot::channel();
                     host.h2_waiters.push(tx);
                     Step::WaitH2(rx)
@@ -437,7 +441,7 @@ impl Pool {
                     // A resend after a reused connection died under the request: a new
                     // connection, at the limit in the slot of the least recently used idle one.
                     if can_open {
-                        return Ok(Checkout::Dial(self.permit(host)));
+                        return Ok(Checkout::Dial(self.permit(host, want.h1_only)));
                     } else if !host.idle.is_empty() {
                         st.idle_total -= 1;
                         let idle = host.idle.remove(0);
@@ -459,7 +463,7 @@ impl Pool {
                         st.idle_total -= 1;
                         Step::Idle(host.idle.remove(0), host.key.clone(), true)
                     } else if can_open {
-                        return Ok(Checkout::Dial(self.permit(host)));
+                        return Ok(Checkout::Dial(self.permit(host, want.h1_only)));
                     } else if !host.idle.is_empty() {
                         st.idle_total -= 1;
                         let idle = host.idle.remove(0);
@@ -471,7 +475,7 @@ impl Pool {
                     st.idle_total -= 1;
                     Step::Idle(idle, host.key.clone(), remembered.is_some())
                 } else if can_open {
-                    return Ok(Checkout::Dial(self.permit(host)));
+                    return Ok(Checkout::Dial(self.permit(host, want.h1_only)));
                 } else {
                     Step::Wait(host.wait())
                 }
@@ -543,9 +547,9 @@ impl Pool {
     }
 
     /// Counts a new connection against `host` and permits its dial.
-    fn permit(&self, host: &mut Host) -> DialPermit {
+    fn permit(&self, host: &mut Host, h1_only: bool) -> DialPermit {
         host.open += 1;
-        let h2 = host.h2_known;
+        let h2 = host.h2_known && !h1_only;
         if h2 {
             host.h2_dialing += 1;
         }

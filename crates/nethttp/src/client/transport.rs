@@ -111,6 +111,9 @@ struct Inner {
     compression: bool,
     max_decompressed: Option<u64>,
     tls: Arc<rustls::ClientConfig>,
+    /// `tls` offering only `http/1.1` by ALPN, made when first needed: for an upgrade the
+    /// host's HTTP/2 connections cannot carry (see [`Want::h1_only`]).
+    tls_h1: std::sync::OnceLock<Arc<rustls::ClientConfig>>,
     /// TLS to `https://` proxies: ALPN offers only `http/1.1` (CONNECT and absolute-form
     /// requests are HTTP/1.1).
     proxy_tls: Arc<rustls::ClientConfig>,
@@ -714,6 +717,7 @@ impl TransportBuilder {
                 compression: !self.disable_compression,
                 max_decompressed: self.max_decompressed,
                 tls,
+                tls_h1: std::sync::OnceLock::new(),
                 proxy_tls,
                 proxy_tls_handshake_timeout: proxy_handshake,
                 tls_handshake_timeout: self.tls.handshake_timeout,
@@ -773,10 +777,38 @@ impl Transport {
     pub(crate) async fn send(
         &self,
         parts: &Parts,
+        body: Body,
+        deadline: Option<Instant>,
+        defaults: Option<&HeaderMap>,
+        hook: Option<TraceHook>,
+    ) -> Result<Response<Body>, Error> {
+        let mut fell_back = false;
+        let sent = self
+            .send_attempts(parts, body, deadline, defaults, hook, &mut fell_back)
+            .await;
+        match sent {
+            // Say why HTTP/1.1 was tried: its failure alone would puzzle.
+            Err(e) if fell_back => Err(Error::with_cause(
+                Kind::Upgrade,
+                "the HTTP/2 server does not allow extended CONNECT (RFC 8441: no \
+                 SETTINGS_ENABLE_CONNECT_PROTOCOL), and the upgrade over HTTP/1.1 tried instead \
+                 failed",
+                e,
+            )),
+            sent => sent,
+        }
+    }
+
+    /// [`Transport::send`]'s attempts; `fell_back` is set when an extended CONNECT went
+    /// again over HTTP/1.1.
+    async fn send_attempts(
+        &self,
+        parts: &Parts,
         mut body: Body,
         deadline: Option<Instant>,
         defaults: Option<&HeaderMap>,
         hook: Option<TraceHook>,
+        fell_back: &mut bool,
     ) -> Result<Response<Body>, Error> {
         let inner = &*self.inner;
         let mut key = ConnectKey::from_uri(&parts.uri, None)?;
@@ -813,13 +845,17 @@ impl Transport {
         // overrunning a fresh connection the same way), a bounded number of times.
         let mut refusals = 0;
         let mut pinned: Option<Arc<H2Conn>> = None;
+        // An extended CONNECT met an HTTP/2 connection that does not allow it: the request
+        // goes again, in its HTTP/1.1 form, on an HTTP/1.1 connection of its own.
+        let mut h1_only = false;
         loop {
             // Keep a copy of a body that can be sent again, for a retry.
             let spare = body.try_clone();
             let want = Want {
-                expect_h2,
+                expect_h2: expect_h2 && !h1_only,
                 fresh: std::mem::take(&mut force_new),
                 cannot_resend: !resend_allowed || spare.is_none(),
+                h1_only,
             };
             // The attempt ran on HTTP/1.1 (set below).
             let mut on_h1 = false;
@@ -859,7 +895,7 @@ impl Transport {
                             ..fresh
                         },
                     ),
-                    Checkout::Dial(permit) => match self.dial(&key, proxy, trace).await? {
+                    Checkout::Dial(permit) => match self.dial(&key, proxy, trace, h1_only).await? {
                         Dialed::H1(conn) => (Slot::H1(permit.fulfil(conn), false), fresh),
                         Dialed::H2(send, conn, local) => {
                             (Slot::H2(permit.fulfil_h2(send, *conn, local)), fresh)
@@ -896,17 +932,26 @@ impl Transport {
                     };
                     if parts.extensions.get::<h2c::ExtendedConnect>().is_some() {
                         // RFC 8441 §3: extended CONNECT only once the server's SETTINGS
-                        // enabled it. A server without it fails the request, not retried:
-                        // every stream of the connection would be refused alike.
+                        // enabled it. A server without it gets the request in its HTTP/1.1
+                        // form (an `Upgrade`), on an HTTP/1.1 connection of its own, as
+                        // browsers open a WebSocket there; the HTTP/2 connection stays in
+                        // the pool for everything else. Nothing was sent: the body is whole.
                         let conn = stream.conn();
                         match conn.extended_connect(cfg.response_header_timeout).await {
                             Some(true) => {}
+                            Some(false) if !h1_only => {
+                                tracing::debug!(host = %key, "no extended CONNECT on the HTTP/2 connection; upgrading over HTTP/1.1");
+                                drop(stream);
+                                h1_only = true;
+                                *fell_back = true;
+                                continue;
+                            }
                             Some(false) => {
                                 return Err(Error::new(
                                     Kind::Upgrade,
                                     "the HTTP/2 server does not allow extended CONNECT (RFC 8441: \
                                      no SETTINGS_ENABLE_CONNECT_PROTOCOL), so no upgrade can \
-                                     run on its connection; use HTTP/1.1 for it",
+                                     run on its connection",
                                 ))
                             }
                             None => {
@@ -1140,22 +1185,23 @@ impl Transport {
         key: &ConnectKey,
         proxy: Option<&Proxy>,
         trace: Option<&dyn Trace>,
+        h1_only: bool,
     ) -> Result<Dialed, Error> {
         let inner = &*self.inner;
         let mut link = self.dial_stream(key, proxy, trace).await?;
         if let Some(proxy) = proxy {
             link = self.through_proxy(link, key, proxy, trace).await?;
         }
-        let h2c = inner.http2_prior_knowledge && !proxy.is_some_and(Proxy::speaks_http);
+        let h2c = inner.http2_prior_knowledge && !h1_only && !proxy.is_some_and(Proxy::speaks_http);
         let (io, h2) = match key.scheme {
             Scheme::Http => (link.plain(), h2c),
             Scheme::Https => match link {
                 Link::Tcp(tcp) => {
-                    let (tls, h2) = self.tls(key, tcp, trace).await?;
+                    let (tls, h2) = self.tls(key, tcp, trace, h1_only).await?;
                     (MaybeTls::Tls(Box::new(tls)), h2)
                 }
                 Link::Other(io, fd) => {
-                    let (tls, h2) = self.tls(key, io, trace).await?;
+                    let (tls, h2) = self.tls(key, io, trace, h1_only).await?;
                     (MaybeTls::Other(BoxedIo::new(tls), fd), h2)
                 }
             },
@@ -1327,12 +1373,13 @@ impl Transport {
     }
 
     /// The TLS handshake with the key's host over `io`, reported to the trace; whether ALPN
-    /// chose HTTP/2.
+    /// chose HTTP/2 (never offered when `h1_only`).
     async fn tls<T>(
         &self,
         key: &ConnectKey,
         io: T,
         trace: Option<&dyn Trace>,
+        h1_only: bool,
     ) -> Result<(tokio_rustls::client::TlsStream<T>, bool), Error>
     where
         T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
@@ -1341,8 +1388,19 @@ impl Transport {
         if let Some(t) = trace {
             t.tls_handshake_start();
         }
+        let config = if h1_only && inner.http2 {
+            // A clone shares the session cache: resumption works across both.
+            let h1 = inner.tls_h1.get_or_init(|| {
+                let mut c = (*inner.tls).clone();
+                c.alpn_protocols = vec![crate::tls::ALPN_HTTP11.to_vec()];
+                Arc::new(c)
+            });
+            h1.clone()
+        } else {
+            inner.tls.clone()
+        };
         let tls = crate::tls::connect(
-            inner.tls.clone(),
+            config,
             inner.tls_handshake_timeout,
             &key.host,
             io,

@@ -46,9 +46,12 @@ pub async fn connect(url: &str) -> Result<(WebSocket, Response<Body>)> {
 /// its own, upgraded with `101`), or on HTTP/2 (`wss://` where ALPN chose `h2`, or `ws://`
 /// with `http2_prior_knowledge`): RFC 8441's extended `CONNECT`, answered `200`, as one
 /// stream of a connection that goes on carrying other requests and WebSockets. That needs
-/// the server to have enabled it (SETTINGS_ENABLE_CONNECT_PROTOCOL); an HTTP/2 server that
-/// did not fails the call with [`Kind::Upgrade`] saying so: use a client with
-/// `transport(|t| t.http2(false))` for such a server.
+/// the server to have enabled it (SETTINGS_ENABLE_CONNECT_PROTOCOL); with an HTTP/2 server
+/// that did not (nginx, for one), the handshake goes over HTTP/1.1 on a connection of its
+/// own (offering only `http/1.1` by ALPN), as browsers do, and the HTTP/2 connection serves
+/// the client's other requests on. That connection counts against the host's connection
+/// limit (`max_conns_per_host`: at 1, held by the HTTP/2 connection, the call fails at the
+/// pool timeout). When the HTTP/1.1 try fails too, the [`Kind::Upgrade`] error says both.
 ///
 /// The socket has the default keepalive (see [`WebSocket::set_keepalive`]).
 pub async fn connect_with(

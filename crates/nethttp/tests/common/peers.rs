@@ -219,3 +219,42 @@ pub fn autobahn() -> Option<Autobahn> {
     }
     skip("Python 2.7 with autobahntestsuite in target/autobahn/site is missing (pyenv install 2.7.18)")
 }
+
+/// Starts nginx (one process, `master_process off`) in `dir` on a free loopback port: the
+/// config is the common preamble (error log, pid file and temp paths under `dir`) and the
+/// `http { }` block's contents that `http_block(port)` gives. Another port is tried when the
+/// one picked was taken meanwhile. Returns the process (killed on drop) and its port.
+pub async fn nginx_on_free_port(
+    bin: &Path,
+    dir: &Path,
+    http_block: impl Fn(u16) -> String,
+) -> (tokio::process::Child, u16) {
+    for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
+        std::fs::create_dir_all(dir.join(format!("tmp/{t}"))).unwrap();
+    }
+    let d = dir.display();
+    for _ in 0..5 {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("find a free port")
+            .port();
+        let conf = format!(
+            "master_process off;\nerror_log {d}/error.log warn;\npid {d}/nginx.pid;\n\
+             events {{ worker_connections 256; }}\nhttp {{\n\
+             client_body_temp_path {d}/tmp/body;\nproxy_temp_path {d}/tmp/proxy;\n\
+             fastcgi_temp_path {d}/tmp/fastcgi;\nuwsgi_temp_path {d}/tmp/uwsgi;\n\
+             scgi_temp_path {d}/tmp/scgi;\n{}\n}}\n",
+            http_block(port)
+        );
+        std::fs::write(dir.join("nginx.conf"), conf).unwrap();
+        if let Some(child) = start_nginx(bin, dir).await {
+            return (child, port);
+        }
+        let err = std::fs::read_to_string(dir.join("error.log")).unwrap_or_default();
+        assert!(
+            err.contains("Address already in use"),
+            "nginx exited at start:\n{err}"
+        );
+    }
+    panic!("nginx found no free port in 5 tries");
+}
