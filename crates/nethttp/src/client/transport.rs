@@ -777,38 +777,10 @@ impl Transport {
     pub(crate) async fn send(
         &self,
         parts: &Parts,
-        body: Body,
-        deadline: Option<Instant>,
-        defaults: Option<&HeaderMap>,
-        hook: Option<TraceHook>,
-    ) -> Result<Response<Body>, Error> {
-        let mut fell_back = false;
-        let sent = self
-            .send_attempts(parts, body, deadline, defaults, hook, &mut fell_back)
-            .await;
-        match sent {
-            // Say why HTTP/1.1 was tried: its failure alone would puzzle.
-            Err(e) if fell_back => Err(Error::with_cause(
-                Kind::Upgrade,
-                "the HTTP/2 server does not allow extended CONNECT (RFC 8441: no \
-                 SETTINGS_ENABLE_CONNECT_PROTOCOL), and the upgrade over HTTP/1.1 tried instead \
-                 failed",
-                e,
-            )),
-            sent => sent,
-        }
-    }
-
-    /// [`Transport::send`]'s attempts; `fell_back` is set when an extended CONNECT went
-    /// again over HTTP/1.1.
-    async fn send_attempts(
-        &self,
-        parts: &Parts,
         mut body: Body,
         deadline: Option<Instant>,
         defaults: Option<&HeaderMap>,
         hook: Option<TraceHook>,
-        fell_back: &mut bool,
     ) -> Result<Response<Body>, Error> {
         let inner = &*self.inner;
         let mut key = ConnectKey::from_uri(&parts.uri, None)?;
@@ -904,12 +876,13 @@ impl Transport {
                 };
                 Ok::<(Slot, GotConn), Error>(got)
             };
-            let (slot, mut got) = match deadline {
+            let attempted = match deadline {
                 Some(d) => tokio::time::timeout_at(d, attempt)
                     .await
-                    .map_err(|_| Error::new(Kind::TotalTimeout, "request timed out"))??,
-                None => attempt.await?,
+                    .unwrap_or_else(|_| Err(Error::new(Kind::TotalTimeout, "request timed out"))),
+                None => attempt.await,
             };
+            let (slot, mut got) = attempted.map_err(|e| after_fallback(h1_only, e))?;
             // Either protocol ends in a response, or in the facts the retry rule needs.
             let (error, nothing_written, no_response, unprocessed) = match slot {
                 Slot::H2(stream) => {
@@ -943,7 +916,6 @@ impl Transport {
                                 tracing::debug!(host = %key, "no extended CONNECT on the HTTP/2 connection; upgrading over HTTP/1.1");
                                 drop(stream);
                                 h1_only = true;
-                                *fell_back = true;
                                 continue;
                             }
                             Some(false) => {
@@ -1056,12 +1028,13 @@ impl Transport {
                     body = again;
                 }
                 (Err(why), _) => {
-                    return Err(match why.explanation() {
+                    let error = match why.explanation() {
                         Some(msg) => Error::with_cause(error.kind(), msg, error),
                         None => error,
-                    })
+                    };
+                    return Err(after_fallback(h1_only, error));
                 }
-                (Ok(()), _) => return Err(error),
+                (Ok(()), _) => return Err(after_fallback(h1_only, error)),
             }
         }
     }
@@ -1423,6 +1396,20 @@ impl Transport {
         let h2 = alpn == Some(crate::tls::ALPN_H2);
         Ok((tls, h2))
     }
+}
+
+/// An error of the HTTP/1.1 try that an extended CONNECT fell back to (`fell_back`) says why
+/// HTTP/1.1 was tried, which its failure alone would not; a total timeout stays one.
+fn after_fallback(fell_back: bool, error: Error) -> Error {
+    if !fell_back || error.kind() == Kind::TotalTimeout {
+        return error;
+    }
+    Error::with_cause(
+        Kind::Upgrade,
+        "the HTTP/2 server does not allow extended CONNECT (RFC 8441: no \
+         SETTINGS_ENABLE_CONNECT_PROTOCOL), and the upgrade over HTTP/1.1 tried instead failed",
+        error,
+    )
 }
 
 /// Dial events nobody listens to.
