@@ -1,7 +1,9 @@
 //! Upgrades through the reverse proxy: a WebSocket opened through `ReverseProxy` reaches the
 //! upstream's handshake (`Sec-WebSocket-*` end to end, `Upgrade` said again per hop) and the
 //! two connections are joined; an upstream that switches to another protocol is a `502`; a
-//! plain request through the same proxy is unaffected. From an HTTP/2 client (hyper's, RFC
+//! plain request through the same proxy is unaffected. An upstream whose connections are
+//! HTTP/2 (TLS with ALPN `h2`) gets the upgrade on an HTTP/1.1 connection of its own, its
+//! plain requests staying on HTTP/2. From an HTTP/2 client (hyper's, RFC
 //! 8441 extended CONNECT) the WebSocket reaches an HTTP/1.1 upstream as its opening request,
 //! and an upstream that does not switch is a `502`, never an accepted stream.
 
@@ -77,6 +79,48 @@ async fn a_websocket_goes_through_the_proxy() {
     // Plain requests still go through.
     let res = front.client().get(front.url("/")).send().await.unwrap();
     assert_eq!(res.into_body().to_bytes(64).await.unwrap(), "plain");
+}
+
+/// The proxy's connections to this upstream are HTTP/2 (TLS, ALPN `h2`): an HTTP/1.1
+/// upgrade cannot be said there (RFC 9113 §8.2.2), so it goes on an HTTP/1.1 connection of
+/// its own, while plain requests stay on the HTTP/2 one.
+#[tokio::test]
+async fn a_websocket_reaches_an_upstream_whose_connections_are_http2() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let up = TestServer::start_tls(move |req: HttpRequest| {
+        s.lock().unwrap().push(req.version());
+        upstream(req)
+    })
+    .await;
+    let transport = up.client_builder().build().unwrap().transport().clone();
+    let proxy = ReverseProxy::builder()
+        .upstream(&up.url("/"))
+        .transport(transport)
+        .build()
+        .unwrap();
+    let front = TestServer::start(proxy).await;
+    let plain = front.client().get(front.url("/")).send().await.unwrap();
+    assert_eq!(plain.into_body().to_bytes(64).await.unwrap(), "plain");
+    let url = front.url("/ws").replace("http://", "ws://");
+    let (mut socket, res) = nethttp::websocket::connect(&url).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
+    socket.send(Message::text("over h1")).await.unwrap();
+    let got = tokio::time::timeout(LIMIT, socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Message::text("upstream: over h1"));
+    let plain = front.client().get(front.url("/")).send().await.unwrap();
+    assert_eq!(plain.into_body().to_bytes(64).await.unwrap(), "plain");
+    use nethttp::http::Version;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [Version::HTTP_2, Version::HTTP_11, Version::HTTP_2]
+    );
+    assert_eq!(up.handle().upgraded_connections(), 1);
+    assert_eq!(up.handle().accepted_connections(), 2);
 }
 
 #[tokio::test]

@@ -817,9 +817,13 @@ impl Transport {
         // overrunning a fresh connection the same way), a bounded number of times.
         let mut refusals = 0;
         let mut pinned: Option<Arc<H2Conn>> = None;
-        // An extended CONNECT met an HTTP/2 connection that does not allow it: the request
-        // goes again, in its HTTP/1.1 form, on an HTTP/1.1 connection of its own.
-        let mut h1_only = false;
+        // An HTTP/1.1 upgrade (`Upgrade`, named by `Connection`) has no HTTP/2 form but the
+        // extended CONNECT (RFC 9113 §8.2.2 forbids those fields), so it goes on an HTTP/1.1
+        // connection of its own, as nginx sends upgrades upstream. So does an extended
+        // CONNECT that met an HTTP/2 connection not allowing it: again, in its HTTP/1.1 form.
+        let mut h1_only = expect_h2 && asks_http11_upgrade(parts);
+        // The latter happened: its errors say why HTTP/1.1 was tried.
+        let mut fell_back = false;
         loop {
             // Keep a copy of a body that can be sent again, for a retry.
             let spare = body.try_clone();
@@ -882,7 +886,7 @@ impl Transport {
                     .unwrap_or_else(|_| Err(Error::new(Kind::TotalTimeout, "request timed out"))),
                 None => attempt.await,
             };
-            let (slot, mut got) = attempted.map_err(|e| after_fallback(h1_only, e))?;
+            let (slot, mut got) = attempted.map_err(|e| after_fallback(fell_back, e))?;
             // Either protocol ends in a response, or in the facts the retry rule needs.
             let (error, nothing_written, no_response, unprocessed) = match slot {
                 Slot::H2(stream) => {
@@ -916,6 +920,7 @@ impl Transport {
                                 tracing::debug!(host = %key, "no extended CONNECT on the HTTP/2 connection; upgrading over HTTP/1.1");
                                 drop(stream);
                                 h1_only = true;
+                                fell_back = true;
                                 continue;
                             }
                             Some(false) => {
@@ -1032,9 +1037,9 @@ impl Transport {
                         Some(msg) => Error::with_cause(error.kind(), msg, error),
                         None => error,
                     };
-                    return Err(after_fallback(h1_only, error));
+                    return Err(after_fallback(fell_back, error));
                 }
-                (Ok(()), _) => return Err(after_fallback(h1_only, error)),
+                (Ok(()), _) => return Err(after_fallback(fell_back, error)),
             }
         }
     }
@@ -1396,6 +1401,18 @@ impl Transport {
         let h2 = alpn == Some(crate::tls::ALPN_H2);
         Ok((tls, h2))
     }
+}
+
+/// Whether `parts` is an HTTP/1.1 upgrade that is not also an extended CONNECT (which goes
+/// on HTTP/2 where the connection allows it).
+fn asks_http11_upgrade(parts: &Parts) -> bool {
+    parts.headers.contains_key(http::header::UPGRADE)
+        && parts
+            .headers
+            .get_all(http::header::CONNECTION)
+            .iter()
+            .any(|v| crate::token::has_token(v.as_bytes(), b"upgrade"))
+        && parts.extensions.get::<h2c::ExtendedConnect>().is_none()
 }
 
 /// An error of the HTTP/1.1 try that an extended CONNECT fell back to (`fell_back`) says why
