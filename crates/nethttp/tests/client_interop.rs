@@ -974,31 +974,13 @@ impl Nginx {
         dir.file("www/files/big.bin", &payload(BIG_FILE, 12));
         dir.file("www/sub/page.txt", sub_page().as_bytes());
         dir.file("www/gz/page.txt", sub_page().as_bytes());
-        for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
-            std::fs::create_dir_all(dir.path(&format!("tmp/{t}"))).unwrap();
-        }
-        // nginx cannot report an ephemeral port: take a free one, and try another if it was
-        // taken in between.
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("find a free port")
-                .port();
-            let d = dir.0.display();
-            let conf = format!(
+        let d = dir.0.display();
+        let ka = NGINX_KEEPALIVE.as_secs();
+        let (child, port) = common::peers::nginx_on_free_port(bin, &dir.0, |port| {
+            format!(
                 r#"
-master_process off;
-error_log {d}/error.log warn;
-pid {d}/nginx.pid;
-events {{ worker_connections 128; }}
-http {{
     log_format conns '$connection $connection_requests $request_method $uri $status';
     access_log {d}/access.log conns;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
     default_type application/octet-stream;
     keepalive_timeout {ka} {ka};
     keepalive_requests 1000;
@@ -1017,28 +999,17 @@ http {{
             sub_filter_types *;
         }}
     }}
-}}
-"#,
-                ka = NGINX_KEEPALIVE.as_secs(),
-            );
-            std::fs::write(dir.path("nginx.conf"), conf).unwrap();
-            let started = common::peers::start_nginx(bin, &dir.0).await;
-            if let Some(child) = started {
-                return Nginx {
-                    proc: Proc {
-                        _child: child,
-                        port,
-                    },
-                    dir,
-                };
-            }
-            let err = std::fs::read_to_string(dir.path("error.log")).unwrap_or_default();
-            assert!(
-                err.contains("Address already in use"),
-                "nginx exited at start:\n{err}"
-            );
+"#
+            )
+        })
+        .await;
+        Nginx {
+            proc: Proc {
+                _child: child,
+                port,
+            },
+            dir,
         }
-        panic!("nginx found no free port in 5 tries");
     }
 
     fn url(&self, path: &str) -> String {

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::certs::{client_pki, self_signed, TestCert};
-use common::peers::{peer, start_nginx};
+use common::peers::peer;
 use nethttp::tls::Identity;
 use nethttp::Client;
 
@@ -25,9 +25,6 @@ async fn nginx(server: &TestCert, ca_pem: &str) -> Option<Nginx> {
     let bin = peer("nginx", "-v", &["/usr/sbin"])?;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    for sub in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
-        std::fs::create_dir_all(d.join("tmp").join(sub)).unwrap();
-    }
     std::fs::write(d.join("ca.pem"), ca_pem).unwrap();
     let new_syntax = common::peers::nginx_knows_http2_on(&bin);
     let (listen_h2, http2_on) = if new_syntax {
@@ -35,25 +32,12 @@ async fn nginx(server: &TestCert, ca_pem: &str) -> Option<Nginx> {
     } else {
         (" http2", "")
     };
-    for _ in 0..5 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .unwrap()
-            .port();
-        let dd = d.display();
-        let conf = format!(
+    let dd = d.display();
+    let (cert, key) = (server.cert_path(), server.key_path());
+    let (child, port) = common::peers::nginx_on_free_port(&bin, d, |port| {
+        format!(
             r#"
-master_process off;
-error_log {dd}/error.log warn;
-pid {dd}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
     access_log off;
-    client_body_temp_path {dd}/tmp/body;
-    proxy_temp_path {dd}/tmp/proxy;
-    fastcgi_temp_path {dd}/tmp/fastcgi;
-    uwsgi_temp_path {dd}/tmp/uwsgi;
-    scgi_temp_path {dd}/tmp/scgi;
     server {{
         listen 127.0.0.1:{port} ssl{listen_h2};
         {http2_on}
@@ -66,21 +50,17 @@ http {{
             return 200 "$ssl_client_verify $ssl_client_s_dn $server_protocol\n";
         }}
     }}
-}}
 "#,
-            cert = server.cert_path().display(),
-            key = server.key_path().display(),
-        );
-        std::fs::write(d.join("nginx.conf"), conf).unwrap();
-        if let Some(child) = start_nginx(&bin, d).await {
-            return Some(Nginx {
-                _child: child,
-                port,
-                _dir: dir,
-            });
-        }
-    }
-    panic!("nginx did not start on any of 5 ports");
+            cert = cert.display(),
+            key = key.display(),
+        )
+    })
+    .await;
+    Some(Nginx {
+        _child: child,
+        port,
+        _dir: dir,
+    })
 }
 
 fn client(server: &TestCert, identity: Option<Identity>, http2: bool) -> Client {

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::echo_peer::EchoPeer;
-use common::peers::{peer, start_nginx};
+use common::peers::peer;
 use common::script::bounded;
 use common::wire::start;
 use nethttp::client::redirect::{Action, Policy};
@@ -40,30 +40,11 @@ impl Nginx {
             &["/usr/sbin", "/usr/local/sbin", "/usr/local/nginx/sbin"],
         )?;
         let dir = std::env::temp_dir().join(format!("nethttp-redirects-{}", std::process::id()));
-        for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
-            std::fs::create_dir_all(dir.join("tmp").join(t)).unwrap();
-        }
-        // nginx cannot report an ephemeral port: take a free one, and another if it was
-        // taken in between.
-        for _ in 0..5 {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .unwrap()
-                .port();
-            let d = dir.display();
-            let conf = format!(
+        std::fs::create_dir_all(&dir).unwrap();
+        let (child, port) = common::peers::nginx_on_free_port(&bin, &dir, |port| {
+            format!(
                 r#"
-master_process off;
-error_log {d}/error.log warn;
-pid {d}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
     access_log off;
-    client_body_temp_path {d}/tmp/body;
-    proxy_temp_path {d}/tmp/proxy;
-    fastcgi_temp_path {d}/tmp/fastcgi;
-    uwsgi_temp_path {d}/tmp/uwsgi;
-    scgi_temp_path {d}/tmp/scgi;
     server {{
         listen 127.0.0.1:{port};
         location = /old {{ return 301 /mid; }}
@@ -72,22 +53,15 @@ http {{
         location = /to-gone {{ return 302 /gone; }}
         location = /gone {{ return 503; }}
     }}
-}}
 "#
-            );
-            std::fs::write(dir.join("nginx.conf"), conf).unwrap();
-            if let Some(child) = start_nginx(&bin, &dir).await {
-                return Some(Nginx {
-                    _child: child,
-                    dir,
-                    port,
-                });
-            }
-        }
-        panic!(
-            "nginx did not start: {}",
-            std::fs::read_to_string(dir.join("error.log")).unwrap_or_default()
-        );
+            )
+        })
+        .await;
+        Some(Nginx {
+            _child: child,
+            dir,
+            port,
+        })
     }
 
     fn url(&self, path: &str) -> String {

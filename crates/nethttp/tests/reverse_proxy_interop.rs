@@ -23,30 +23,13 @@ struct Nginx {
 async fn nginx(bin: &Path) -> Nginx {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display().to_string();
-    for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi", "www"] {
-        std::fs::create_dir_all(dir.path().join(t)).unwrap();
-    }
+    std::fs::create_dir_all(dir.path().join("www")).unwrap();
     let big: String = (0..20000).map(|i| format!("line {i}\n")).collect();
     std::fs::write(dir.path().join("www/big.txt"), &big).unwrap();
-    for _ in 0..5 {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let conf = format!(
+    let (child, port) = common::peers::nginx_on_free_port(bin, dir.path(), |port| {
+        format!(
             r#"
-master_process off;
-error_log {d}/error.log warn;
-pid {d}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
     access_log {d}/access.log;
-    client_body_temp_path {d}/body;
-    proxy_temp_path {d}/proxy;
-    fastcgi_temp_path {d}/fastcgi;
-    uwsgi_temp_path {d}/uwsgi;
-    scgi_temp_path {d}/scgi;
     keepalive_requests 1000;
     server {{
         listen 127.0.0.1:{port};
@@ -57,19 +40,15 @@ http {{
         }}
         location /big.txt {{ }}
     }}
-}}
 "#
-        );
-        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-        if let Some(child) = common::peers::start_nginx(bin, dir.path()).await {
-            return Nginx {
-                _child: child,
-                port,
-                _dir: dir,
-            };
-        }
+        )
+    })
+    .await;
+    Nginx {
+        _child: child,
+        port,
+        _dir: dir,
     }
-    panic!("nginx found no free port in 5 tries");
 }
 
 fn nginx_bin() -> Option<PathBuf> {

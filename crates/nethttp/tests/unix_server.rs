@@ -508,24 +508,11 @@ async fn nginx_proxies_to_a_unix_socket_upstream_over_kept_alive_connections() {
         text_response(StatusCode::OK, format!("{} via {via}", req.uri().path()))
     });
     let dir = tempfile::tempdir().unwrap();
-    let mut started = None;
-    for _ in 0..5 {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
-        let conf = format!(
-            r#"master_process off;
-error_log {dir}/error.log;
-pid {dir}/nginx.pid;
-events {{ worker_connections 64; }}
-http {{
+    let sock = served.path.display();
+    let (_nginx, port) = common::peers::nginx_on_free_port(&nginx, dir.path(), |port| {
+        format!(
+            r#"
     access_log off;
-    client_body_temp_path {dir}/body;
-    proxy_temp_path {dir}/proxy;
-    fastcgi_temp_path {dir}/fastcgi;
-    uwsgi_temp_path {dir}/uwsgi;
-    scgi_temp_path {dir}/scgi;
     upstream app {{
         server unix:{sock};
         keepalive 4;
@@ -539,18 +526,10 @@ http {{
             proxy_set_header X-Via nginx;
         }}
     }}
-}}
-"#,
-            dir = dir.path().display(),
-            sock = served.path.display(),
-        );
-        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-        if let Some(child) = common::peers::start_nginx(&nginx, dir.path()).await {
-            started = Some((child, port));
-            break;
-        }
-    }
-    let (_nginx, port) = started.expect("nginx found no free port in 5 tries");
+"#
+        )
+    })
+    .await;
     // Five requests in turn, each on a new client connection to nginx.
     for i in 0..5 {
         let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
