@@ -26,12 +26,7 @@ async fn nginx(server: &TestCert, ca_pem: &str) -> Option<Nginx> {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::write(d.join("ca.pem"), ca_pem).unwrap();
-    let new_syntax = common::peers::nginx_knows_http2_on(&bin);
-    let (listen_h2, http2_on) = if new_syntax {
-        ("", "http2 on;")
-    } else {
-        (" http2", "")
-    };
+    let (listen_h2, http2_on) = common::peers::nginx_http2_syntax(&bin);
     let dd = d.display();
     let (cert, key) = (server.cert_path(), server.key_path());
     let (child, port) = common::peers::nginx_on_free_port(&bin, d, |port| {

@@ -456,12 +456,7 @@ impl Nginx {
         std::fs::write(dir.join("www/file.bin"), payload(NGINX_FILE, 21)).unwrap();
         std::fs::create_dir_all(dir.join("www/gz")).unwrap();
         std::fs::write(dir.join("www/gz/page.txt"), gz_page()).unwrap();
-        let new_syntax = common::peers::nginx_knows_http2_on(bin);
-        let (listen_h2, http2_on) = if new_syntax {
-            ("", "http2 on;")
-        } else {
-            (" http2", "")
-        };
+        let (listen_h2, http2_on) = common::peers::nginx_http2_syntax(bin);
         let d = dir.display();
         let (cert, key) = (cert.cert_path(), cert.key_path());
         let (child, port) = common::peers::nginx_on_free_port(bin, &dir, |port| {

@@ -258,11 +258,7 @@ async fn behind_nginx_without_extended_connect_the_socket_opens_over_http11() {
     let up = upstream.addr();
     let cert = common::certs::self_signed();
     let dir = tempfile::tempdir().unwrap();
-    let (listen_h2, http2_on) = if common::peers::nginx_knows_http2_on(&bin) {
-        ("", "http2 on;")
-    } else {
-        (" http2", "")
-    };
+    let (listen_h2, http2_on) = common::peers::nginx_http2_syntax(&bin);
     let d = dir.path().display();
     let (certp, keyp) = (cert.cert_path(), cert.key_path());
     let (_nginx, port) = common::peers::nginx_on_free_port(&bin, dir.path(), |port| {

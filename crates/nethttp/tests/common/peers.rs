@@ -125,6 +125,16 @@ pub fn nginx_knows_http2_on(bin: &Path) -> bool {
     v >= vec![1, 25, 1]
 }
 
+/// How this nginx turns on HTTP/2 for a TLS server: the suffix for `listen ... ssl` and the
+/// directive for the server block (one of them empty).
+pub fn nginx_http2_syntax(bin: &Path) -> (&'static str, &'static str) {
+    if nginx_knows_http2_on(bin) {
+        ("", "http2 on;")
+    } else {
+        (" http2", "")
+    }
+}
+
 /// Starts nginx in the foreground on the config `<dir>/nginx.conf` (prefix `dir`), and waits
 /// up to 10 s for its pid file, which nginx writes once its listening socket is bound.
 /// `None` if nginx exited first (say, its port was taken meanwhile: the caller may retry on
