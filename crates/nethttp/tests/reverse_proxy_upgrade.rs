@@ -5,7 +5,8 @@
 //! HTTP/2 (TLS with ALPN `h2`) gets the upgrade on an HTTP/1.1 connection of its own, its
 //! plain requests staying on HTTP/2. From an HTTP/2 client (hyper's, RFC
 //! 8441 extended CONNECT) the WebSocket reaches an HTTP/1.1 upstream as its opening request,
-//! and an upstream that does not switch is a `502`, never an accepted stream.
+//! or an HTTP/2 upstream that allows extended CONNECT as a stream of the one upstream
+//! connection; an upstream that does not switch is a `502`, never an accepted stream.
 
 use std::time::Duration;
 
@@ -212,4 +213,68 @@ async fn an_http2_upgrade_the_upstream_does_not_switch_is_refused_not_tunnelled(
     // `/wrong` switches to another protocol.
     let (res, _send) = h2_extended_connect(&front, "/wrong").await;
     assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
+}
+
+/// From an HTTP/2 client to an HTTP/2 upstream (h2c by prior knowledge; our server allows
+/// extended CONNECT): each WebSocket is a stream of the one upstream connection, which also
+/// carries the plain requests.
+#[tokio::test]
+async fn websockets_from_an_http2_client_ride_the_upstreams_http2_connection() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let up = TestServer::start(move |req: HttpRequest| {
+        s.lock()
+            .unwrap()
+            .push((req.version(), req.method().clone()));
+        upstream(req)
+    })
+    .await;
+    let transport = ReverseProxy::default_transport()
+        .http2_prior_knowledge(true)
+        .build()
+        .unwrap();
+    let proxy = ReverseProxy::builder()
+        .upstream(&up.url("/"))
+        .transport(transport)
+        .build()
+        .unwrap();
+    let front = TestServer::start(proxy).await;
+    let mut sockets = Vec::new();
+    for _ in 0..2 {
+        let (res, send) = h2_extended_connect(&front, "/ws").await;
+        assert_eq!(res.status(), StatusCode::OK);
+        let io = hyper_util::rt::TokioIo::new(hyper::upgrade::on(res).await.unwrap());
+        let socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            io,
+            tokio_tungstenite::tungstenite::protocol::Role::Client,
+            None,
+        )
+        .await;
+        sockets.push((socket, send));
+    }
+    for (i, (socket, _)) in sockets.iter_mut().enumerate() {
+        socket.send(Message::text(format!("s{i}"))).await.unwrap();
+        let got = tokio::time::timeout(LIMIT, socket.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(got, Message::text(format!("upstream: s{i}")));
+    }
+    let plain = front.client().get(front.url("/")).send().await.unwrap();
+    assert_eq!(plain.into_body().to_bytes(64).await.unwrap(), "plain");
+    use nethttp::http::{Method, Version};
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (Version::HTTP_2, Method::CONNECT),
+            (Version::HTTP_2, Method::CONNECT),
+            (Version::HTTP_2, Method::GET)
+        ]
+    );
+    assert_eq!(
+        up.handle().accepted_connections(),
+        1,
+        "one upstream connection"
+    );
 }

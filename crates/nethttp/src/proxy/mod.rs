@@ -214,7 +214,20 @@ impl ReverseProxy {
                 },
                 None => self.respond(resp, inbound.version),
             },
-            // An extended CONNECT answered 2xx is accepted: the upstream must have switched.
+            // The upstream took the extended CONNECT as a stream of its HTTP/2 connection.
+            Ok(resp)
+                if upgrading
+                    .as_ref()
+                    .is_some_and(|asked| upgrade::accepted_as_stream(asked, &resp)) =>
+            {
+                let asked = upgrading.expect("checked just above");
+                match upgrade::join(asked, resp) {
+                    Ok(resp) => resp,
+                    Err(e) => self.error(e),
+                }
+            }
+            // An extended CONNECT answered 2xx over HTTP/1.1 is accepted: the upstream must
+            // have switched.
             Ok(resp)
                 if resp.status().is_success()
                     && upgrading

@@ -11,7 +11,11 @@
 //! `Sec-WebSocket-Key`, the client's `Sec-WebSocket-Version`, subprotocols and extensions),
 //! and the upstream's `101` goes back as the `200` that accepts the stream (RFC 8441 §5,
 //! without `Sec-WebSocket-Accept`, which HTTP/2 does not use). The frames are the same on
-//! both sides, so the joined byte streams need no translation.
+//! both sides, so the joined byte streams need no translation. It is marked with its HTTP/2
+//! form too: where the upstream connection is HTTP/2 and allows extended CONNECT, the
+//! WebSocket goes as a stream of that connection, answered `200`, stream joined to stream.
+//! (From an HTTP/1.1 client it stays HTTP/1.1 all the way: its `101` needs the upstream's
+//! `Sec-WebSocket-Accept` for the client's own key.)
 
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
@@ -81,8 +85,17 @@ pub(crate) fn ask_upstream(asked: &Asked, out: &mut http::request::Parts) {
         out.method = Method::GET;
         if asked.protocol.as_bytes().eq_ignore_ascii_case(b"websocket") {
             headers.insert(header::SEC_WEBSOCKET_KEY, websocket_key());
+            out.extensions.insert(crate::proto::h2::client::WEBSOCKET);
         }
     }
+}
+
+/// Whether `upstream` accepted an extended CONNECT as a stream of its HTTP/2 connection
+/// (RFC 8441 §5: a `2xx`), which only an HTTP/2 client's upgrade asks for.
+pub(crate) fn accepted_as_stream(asked: &Asked, upstream: &Response<Body>) -> bool {
+    asked.extended_connect
+        && upstream.version() == Version::HTTP_2
+        && upstream.status().is_success()
 }
 
 /// A `Sec-WebSocket-Key`: 16 random bytes in base64 (RFC 6455 §4.1). It only has to differ
@@ -94,18 +107,20 @@ fn websocket_key() -> HeaderValue {
     HeaderValue::from_bytes(&out).expect("base64 is a valid header value")
 }
 
-/// The upstream's `101`: checked, its connection joined to the client's, and the `101` for
-/// the client. `Err` when the upstream switched to something else.
+/// The upstream's `101` (or, for an extended CONNECT it took as a stream, its `2xx`):
+/// checked, its connection joined to the client's, and the answer for the client. `Err`
+/// when the upstream switched to something else.
 pub(crate) fn join(asked: Asked, mut upstream: Response<Body>) -> Result<HttpResponse, Error> {
-    let switched_to = upstream.headers().get(header::UPGRADE).cloned();
-    let same = switched_to
-        .as_ref()
-        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(asked.protocol.as_bytes()));
-    if !same {
-        return Err(Error::new(
-            Kind::Upgrade,
-            "the upstream switched to a protocol the client did not ask for",
-        ));
+    if !accepted_as_stream(&asked, &upstream) {
+        let switched_to = upstream.headers().get(header::UPGRADE);
+        let same = switched_to
+            .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(asked.protocol.as_bytes()));
+        if !same {
+            return Err(Error::new(
+                Kind::Upgrade,
+                "the upstream switched to a protocol the client did not ask for",
+            ));
+        }
     }
     let upstream_side = upgrade::on(&mut upstream);
     let client_side = asked.client;

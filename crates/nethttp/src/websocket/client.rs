@@ -13,14 +13,7 @@ use super::{default_config, WebSocket, VERSION};
 use crate::body::Body;
 use crate::client::Client;
 use crate::error::{Error, Kind, Result};
-use crate::proto::h2::client::ExtendedConnect;
-
-/// How the handshake goes on an HTTP/2 connection (RFC 8441 §4-5): extended `CONNECT` with
-/// `:protocol: websocket`, and no key (`Sec-WebSocket-Key` is for HTTP/1.1 only).
-const OVER_H2: ExtendedConnect = ExtendedConnect {
-    protocol: "websocket",
-    h1_only: &[header::SEC_WEBSOCKET_KEY],
-};
+use crate::proto::h2::client::WEBSOCKET as OVER_H2;
 
 /// Opens a WebSocket to `url` (`ws://` or `wss://`; `http://` and `https://` are taken as
 /// the same) with a client of default settings speaking HTTP/1.1 (as browsers open one by

@@ -43,6 +43,13 @@ pub(crate) struct ExtendedConnect {
     pub h1_only: &'static [HeaderName],
 }
 
+/// The WebSocket opening request's HTTP/2 form (RFC 8441 §4-5): `:protocol: websocket`, and
+/// no key (`Sec-WebSocket-Key` is for HTTP/1.1 only).
+pub(crate) const WEBSOCKET: ExtendedConnect = ExtendedConnect {
+    protocol: "websocket",
+    h1_only: &[http::header::SEC_WEBSOCKET_KEY],
+};
+
 /// HTTP/2 settings of a client's connections.
 #[derive(Debug, Clone)]
 pub(crate) struct H2ClientConfig {
