@@ -6,7 +6,10 @@
 //! plain requests staying on HTTP/2. From an HTTP/2 client (hyper's, RFC
 //! 8441 extended CONNECT) the WebSocket reaches an HTTP/1.1 upstream as its opening request,
 //! or an HTTP/2 upstream that allows extended CONNECT as a stream of the one upstream
-//! connection; an upstream that does not switch is a `502`, never an accepted stream.
+//! connection (an HTTP/1.1 client's too, its `101` carrying the accept for its own key); an
+//! upstream that does not switch is a `502`, never an accepted stream.
+
+mod common;
 
 use std::time::Duration;
 
@@ -19,8 +22,8 @@ use nethttp::{text_response, Body, HttpRequest, HttpResponse};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// The upstream: a WebSocket echo on `/ws`, a switch to the wrong protocol on `/wrong`,
-/// plain text elsewhere.
+/// The upstream: a WebSocket echo on `/ws`, a byte echo after switching to `echo` on `/echo`,
+/// a switch to the wrong protocol on `/wrong`, plain text elsewhere.
 async fn upstream(mut req: HttpRequest) -> HttpResponse {
     match req.uri().path() {
         "/ws" => match WebSocketUpgrade::from_request(&mut req) {
@@ -36,6 +39,25 @@ async fn upstream(mut req: HttpRequest) -> HttpResponse {
             }),
             Err(refusal) => refusal,
         },
+        "/echo" => {
+            let on = nethttp::upgrade::on(&mut req);
+            tokio::spawn(async move {
+                if let Ok(mut io) = on.await {
+                    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = io.read(&mut buf).await {
+                        if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                }
+            });
+            Response::builder()
+                .status(StatusCode::SWITCHING_PROTOCOLS)
+                .header(header::UPGRADE, "echo")
+                .body(Body::empty())
+                .unwrap()
+        }
         "/wrong" => {
             let on = nethttp::upgrade::on(&mut req);
             tokio::spawn(async move {
@@ -82,15 +104,18 @@ async fn a_websocket_goes_through_the_proxy() {
     assert_eq!(res.into_body().to_bytes(64).await.unwrap(), "plain");
 }
 
-/// The proxy's connections to this upstream are HTTP/2 (TLS, ALPN `h2`): an HTTP/1.1
-/// upgrade cannot be said there (RFC 9113 §8.2.2), so it goes on an HTTP/1.1 connection of
-/// its own, while plain requests stay on the HTTP/2 one.
+/// The proxy's connections to this upstream are HTTP/2 (TLS, ALPN `h2`). An HTTP/1.1
+/// upgrade to another protocol cannot be said there (RFC 9113 §8.2.2): it goes on an
+/// HTTP/1.1 connection of its own. A WebSocket has an HTTP/2 form, which this upstream
+/// allows: it goes as a stream of the HTTP/2 connection, beside the plain requests.
 #[tokio::test]
-async fn a_websocket_reaches_an_upstream_whose_connections_are_http2() {
+async fn upgrades_reach_an_upstream_whose_connections_are_http2() {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let s = seen.clone();
     let up = TestServer::start_tls(move |req: HttpRequest| {
-        s.lock().unwrap().push(req.version());
+        s.lock()
+            .unwrap()
+            .push((req.version(), req.uri().path().to_owned()));
         upstream(req)
     })
     .await;
@@ -103,24 +128,56 @@ async fn a_websocket_reaches_an_upstream_whose_connections_are_http2() {
     let front = TestServer::start(proxy).await;
     let plain = front.client().get(front.url("/")).send().await.unwrap();
     assert_eq!(plain.into_body().to_bytes(64).await.unwrap(), "plain");
+    // Another protocol: HTTP/1.1 to the upstream.
+    let mut res = front
+        .client()
+        .get(front.url("/echo"))
+        .header(header::CONNECTION, "upgrade")
+        .header(header::UPGRADE, "echo")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
+    let mut io = tokio::time::timeout(LIMIT, nethttp::upgrade::on(&mut res))
+        .await
+        .unwrap()
+        .unwrap();
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        io.write_all(b"ping").await.unwrap();
+        let mut got = [0u8; 4];
+        tokio::time::timeout(LIMIT, io.read_exact(&mut got))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&got, b"ping");
+    }
+    // A WebSocket: a stream of the HTTP/2 connection.
     let url = front.url("/ws").replace("http://", "ws://");
     let (mut socket, res) = nethttp::websocket::connect(&url).await.unwrap();
     assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
-    socket.send(Message::text("over h1")).await.unwrap();
+    socket.send(Message::text("over h2")).await.unwrap();
     let got = tokio::time::timeout(LIMIT, socket.next())
         .await
         .unwrap()
         .unwrap()
         .unwrap();
-    assert_eq!(got, Message::text("upstream: over h1"));
+    assert_eq!(got, Message::text("upstream: over h2"));
     let plain = front.client().get(front.url("/")).send().await.unwrap();
     assert_eq!(plain.into_body().to_bytes(64).await.unwrap(), "plain");
     use nethttp::http::Version;
-    assert_eq!(
-        *seen.lock().unwrap(),
-        [Version::HTTP_2, Version::HTTP_11, Version::HTTP_2]
-    );
-    assert_eq!(up.handle().upgraded_connections(), 1);
+    let seen: Vec<(Version, String)> = seen.lock().unwrap().clone();
+    let want: Vec<(Version, String)> = [
+        (Version::HTTP_2, "/"),
+        (Version::HTTP_11, "/echo"),
+        (Version::HTTP_2, "/ws"),
+        (Version::HTTP_2, "/"),
+    ]
+    .into_iter()
+    .map(|(v, p)| (v, p.to_owned()))
+    .collect();
+    assert_eq!(seen, want);
+    assert_eq!(up.handle().upgraded_connections(), 1, "the HTTP/1.1 one");
     assert_eq!(up.handle().accepted_connections(), 2);
 }
 
@@ -271,6 +328,88 @@ async fn websockets_from_an_http2_client_ride_the_upstreams_http2_connection() {
             (Version::HTTP_2, Method::CONNECT),
             (Version::HTTP_2, Method::GET)
         ]
+    );
+    assert_eq!(
+        up.handle().accepted_connections(),
+        1,
+        "one upstream connection"
+    );
+}
+
+/// An HTTP/1.1 client's WebSocket rides the upstream's HTTP/2 connection too: the proxy
+/// answers the `101` with the accept for the client's key (our client checks it), and the
+/// upstream sees one connection carrying the socket and the plain request.
+#[tokio::test]
+async fn an_http11_clients_websocket_rides_the_upstreams_http2_connection_too() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let up = TestServer::start(move |req: HttpRequest| {
+        s.lock()
+            .unwrap()
+            .push((req.version(), req.method().clone()));
+        upstream(req)
+    })
+    .await;
+    let transport = ReverseProxy::default_transport()
+        .http2_prior_knowledge(true)
+        .build()
+        .unwrap();
+    let proxy = ReverseProxy::builder()
+        .upstream(&up.url("/"))
+        .transport(transport)
+        .build()
+        .unwrap();
+    let front = TestServer::start(proxy).await;
+    let plain = front.client().get(front.url("/")).send().await.unwrap();
+    assert_eq!(plain.into_body().to_bytes(64).await.unwrap(), "plain");
+    let url = front.url("/ws").replace("http://", "ws://");
+    let (mut socket, res) = nethttp::websocket::connect(&url).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
+    assert_eq!(res.headers()[header::UPGRADE], "websocket");
+    socket.send(Message::text("h1 to h2")).await.unwrap();
+    let got = tokio::time::timeout(LIMIT, socket.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(got, Message::text("upstream: h1 to h2"));
+    // Python's `websockets` checks the proxy's accept with its own code.
+    let mut streams = 2;
+    if let Some(py) = common::peers::python_with(&["websockets"]) {
+        let script = r#"
+import asyncio, sys
+from websockets.asyncio.client import connect
+async def main():
+    async with connect(sys.argv[1]) as ws:
+        await ws.send("from python")
+        print(await ws.recv())
+asyncio.run(main())
+"#;
+        let out = tokio::time::timeout(
+            LIMIT,
+            tokio::process::Command::new(py)
+                .args(["-c", script, &url])
+                .output(),
+        )
+        .await
+        .expect("python finished in time")
+        .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "upstream: from python\n"
+        );
+        streams += 1;
+    }
+    use nethttp::http::{Method, Version};
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), streams, "{seen:?}");
+    assert_eq!(seen[0], (Version::HTTP_2, Method::GET));
+    assert!(
+        seen[1..]
+            .iter()
+            .all(|r| *r == (Version::HTTP_2, Method::CONNECT)),
+        "{seen:?}"
     );
     assert_eq!(
         up.handle().accepted_connections(),

@@ -11,11 +11,14 @@
 //! `Sec-WebSocket-Key`, the client's `Sec-WebSocket-Version`, subprotocols and extensions),
 //! and the upstream's `101` goes back as the `200` that accepts the stream (RFC 8441 §5,
 //! without `Sec-WebSocket-Accept`, which HTTP/2 does not use). The frames are the same on
-//! both sides, so the joined byte streams need no translation. It is marked with its HTTP/2
-//! form too: where the upstream connection is HTTP/2 and allows extended CONNECT, the
-//! WebSocket goes as a stream of that connection, answered `200`, stream joined to stream.
-//! (From an HTTP/1.1 client it stays HTTP/1.1 all the way: its `101` needs the upstream's
-//! `Sec-WebSocket-Accept` for the client's own key.)
+//! both sides, so the joined byte streams need no translation.
+//!
+//! A WebSocket's opening request is marked with its HTTP/2 form too: where the upstream
+//! connection is HTTP/2 and allows extended CONNECT, the WebSocket goes as a stream of that
+//! connection, answered `200`, and the streams are joined. An HTTP/1.1 client then gets the
+//! `101` the upstream would have sent, its `Sec-WebSocket-Accept` computed here from the
+//! client's key (with the `websocket` feature, which has the hash; without it, an HTTP/1.1
+//! client's WebSocket goes upstream over HTTP/1.1).
 
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
@@ -32,6 +35,9 @@ pub(crate) struct Asked {
     client: OnUpgrade,
     /// Asked by an HTTP/2 extended CONNECT: answered with `200`, not `101`.
     extended_connect: bool,
+    /// An HTTP/1.1 client's WebSocket key, when its upgrade may go upstream as an extended
+    /// CONNECT (the `101` then carries the accept computed from it).
+    ws_key: Option<HeaderValue>,
 }
 
 impl Asked {
@@ -56,6 +62,7 @@ pub(crate) fn asked(parts: &mut http::request::Parts) -> Option<Asked> {
             protocol,
             client,
             extended_connect: true,
+            ws_key: None,
         });
     }
     let named = parts
@@ -68,11 +75,28 @@ pub(crate) fn asked(parts: &mut http::request::Parts) -> Option<Asked> {
         return None;
     }
     let client = parts.extensions.remove::<OnUpgrade>()?;
+    let ws_key = cfg!(feature = "websocket")
+        .then(|| websocket_key_of(&protocol, &parts.headers))
+        .flatten();
     Some(Asked {
         protocol,
         client,
         extended_connect: false,
+        ws_key,
     })
+}
+
+/// The key of a well-formed WebSocket opening request (RFC 6455 §4.1: `Upgrade: websocket`,
+/// version 13, one key of 16 bytes in base64), whose answer the proxy can make itself.
+fn websocket_key_of(protocol: &HeaderValue, headers: &http::HeaderMap) -> Option<HeaderValue> {
+    if !protocol.as_bytes().eq_ignore_ascii_case(b"websocket")
+        || headers.get(header::SEC_WEBSOCKET_VERSION)?.as_bytes() != b"13"
+    {
+        return None;
+    }
+    let mut keys = headers.get_all(header::SEC_WEBSOCKET_KEY).iter();
+    let key = keys.next()?;
+    (keys.next().is_none() && key.len() == 24).then(|| key.clone())
 }
 
 /// Says the upgrade again on the outbound request, after the hop-by-hop fields went; an
@@ -87,15 +111,33 @@ pub(crate) fn ask_upstream(asked: &Asked, out: &mut http::request::Parts) {
             headers.insert(header::SEC_WEBSOCKET_KEY, websocket_key());
             out.extensions.insert(crate::proto::h2::client::WEBSOCKET);
         }
+    } else if asked.ws_key.is_some() {
+        out.extensions.insert(crate::proto::h2::client::WEBSOCKET);
     }
 }
 
 /// Whether `upstream` accepted an extended CONNECT as a stream of its HTTP/2 connection
 /// (RFC 8441 §5: a `2xx`), which only an HTTP/2 client's upgrade asks for.
 pub(crate) fn accepted_as_stream(asked: &Asked, upstream: &Response<Body>) -> bool {
-    asked.extended_connect
+    (asked.extended_connect || asked.ws_key.is_some())
         && upstream.version() == Version::HTTP_2
         && upstream.status().is_success()
+}
+
+/// The `Sec-WebSocket-Accept` for `key` (RFC 6455 §4.2.2: base64 of the SHA-1 of the key
+/// and the protocol's GUID); `None` without the `websocket` feature (which then takes no
+/// key, so this is not asked).
+fn accept_for(key: &HeaderValue) -> Option<HeaderValue> {
+    #[cfg(feature = "websocket")]
+    {
+        let accept = tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+        HeaderValue::from_str(&accept).ok()
+    }
+    #[cfg(not(feature = "websocket"))]
+    {
+        let _ = key;
+        None
+    }
 }
 
 /// A `Sec-WebSocket-Key`: 16 random bytes in base64 (RFC 6455 §4.1). It only has to differ
@@ -146,6 +188,17 @@ pub(crate) fn join(asked: Asked, mut upstream: Response<Body>) -> Result<HttpRes
         parts.headers.remove(header::SEC_WEBSOCKET_ACCEPT);
         StatusCode::OK
     } else {
+        let over_h2 = parts.version == Version::HTTP_2;
+        if let Some(accept) = asked
+            .ws_key
+            .as_ref()
+            .filter(|_| over_h2)
+            .and_then(accept_for)
+        {
+            // The upstream took it as an HTTP/2 stream, which has no accept: the `101` the
+            // client waits for carries the one its key calls for (RFC 6455 §4.2.2).
+            parts.headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+        }
         parts.headers.insert(header::UPGRADE, asked.protocol);
         StatusCode::SWITCHING_PROTOCOLS
     };
