@@ -116,8 +116,9 @@ pub(crate) fn ask_upstream(asked: &Asked, out: &mut http::request::Parts) {
     }
 }
 
-/// Whether `upstream` accepted an extended CONNECT as a stream of its HTTP/2 connection
-/// (RFC 8441 §5: a `2xx`), which only an HTTP/2 client's upgrade asks for.
+/// Whether `upstream` accepted a WebSocket as an extended CONNECT stream of its HTTP/2
+/// connection (RFC 8441 §5: a `2xx`): asked by an HTTP/2 client's upgrade, or by an HTTP/1.1
+/// client's WebSocket whose key the proxy can answer.
 pub(crate) fn accepted_as_stream(asked: &Asked, upstream: &Response<Body>) -> bool {
     (asked.extended_connect || asked.ws_key.is_some())
         && upstream.version() == Version::HTTP_2
