@@ -1,8 +1,8 @@
 //! A server command's hand-over on SIGUSR2 (`serve`, `proxy`), nginx's binary upgrade: start
 //! a successor (the program at the path this process was started from, so a replaced binary
 //! is the one that runs, with the same arguments) that inherits the listening sockets, and
-//! wait, bounded, until it says it serves. The caller then drains and exits; if the successor fails, the
-//! caller keeps serving.
+//! wait, bounded, until it says it serves. The caller then drains and exits; if the
+//! successor fails, the caller keeps serving.
 
 use std::ffi::OsString;
 use std::io;

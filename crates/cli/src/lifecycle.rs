@@ -147,7 +147,7 @@ fn listen_inherited<H: Handler>(
             .iter()
             .map(|l| match (l.path(), l.abstract_name()) {
                 (Some(p), _) => p.display().to_string(),
-                (None, Some(name)) => format!("@{}", String::from_utf8_lossy(name)),
+                (None, Some(name)) => crate::unix_path::shown_abstract(name),
                 (None, None) => "(unnamed)".into(),
             })
             .collect();

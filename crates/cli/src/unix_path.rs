@@ -37,9 +37,14 @@ pub fn abstract_name(name: &str) -> Result<PathBuf, String> {
 /// `path` as the operator wrote it: `@NAME` for an abstract name.
 pub fn shown(path: &Path) -> String {
     match path.as_os_str().as_bytes().strip_prefix(b"\0") {
-        Some(name) => format!("@{}", String::from_utf8_lossy(name)),
+        Some(name) => shown_abstract(name),
         None => path.display().to_string(),
     }
+}
+
+/// The abstract name `name` (without its NUL) as the operator writes it: `@NAME`.
+pub fn shown_abstract(name: &[u8]) -> String {
+    format!("@{}", String::from_utf8_lossy(name))
 }
 
 #[cfg(test)]

@@ -1403,15 +1403,11 @@ impl Transport {
     }
 }
 
-/// Whether `parts` is an HTTP/1.1 upgrade that is not also an extended CONNECT (which goes
-/// on HTTP/2 where the connection allows it).
+/// Whether `parts` is an HTTP/1.1 upgrade (not a `CONNECT`, which HTTP/2 carries) that is not
+/// also an extended CONNECT (which goes on HTTP/2 where the connection allows it).
 fn asks_http11_upgrade(parts: &Parts) -> bool {
-    parts.headers.contains_key(http::header::UPGRADE)
-        && parts
-            .headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .any(|v| crate::token::has_token(v.as_bytes(), b"upgrade"))
+    parts.method != http::Method::CONNECT
+        && crate::upgrade::is_upgrade_request(&parts.method, &parts.headers)
         && parts.extensions.get::<h2c::ExtendedConnect>().is_none()
 }
 

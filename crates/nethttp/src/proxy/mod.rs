@@ -207,23 +207,20 @@ impl ReverseProxy {
             .round_trip_traced(Request::from_parts(out, upload), hook)
             .await
         {
-            Ok(resp) if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS => match upgrading {
-                Some(asked) => match upgrade::join(asked, resp) {
-                    Ok(resp) => resp,
-                    Err(e) => self.error(e),
-                },
-                None => self.respond(resp, inbound.version),
-            },
-            // The upstream took the extended CONNECT as a stream of its HTTP/2 connection.
+            // The upstream switched, or took the WebSocket as an extended CONNECT stream of
+            // its HTTP/2 connection.
             Ok(resp)
-                if upgrading
-                    .as_ref()
-                    .is_some_and(|asked| upgrade::accepted_as_stream(asked, &resp)) =>
+                if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
+                    || upgrading
+                        .as_ref()
+                        .is_some_and(|asked| upgrade::accepted_as_stream(asked, &resp)) =>
             {
-                let asked = upgrading.expect("checked just above");
-                match upgrade::join(asked, resp) {
-                    Ok(resp) => resp,
-                    Err(e) => self.error(e),
+                match upgrading {
+                    Some(asked) => match upgrade::join(asked, resp) {
+                        Ok(resp) => resp,
+                        Err(e) => self.error(e),
+                    },
+                    None => self.respond(resp, inbound.version),
                 }
             }
             // An extended CONNECT answered 2xx over HTTP/1.1 is accepted: the upstream must

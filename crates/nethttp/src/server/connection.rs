@@ -31,8 +31,8 @@ impl Connection {
     /// does for a server's: an HTTP/1.1 connection idle between requests closes at once, one
     /// that has not begun its first request is given [`Server::first_request_grace`] to
     /// begin it, and a busy one closes after its current response (which says
-    /// `Connection: close`); HTTP/2 sends GOAWAY and lets the open streams finish. Keep awaiting the connection for it to end; to bound the
-    /// wait, drop it after a deadline.
+    /// `Connection: close`); HTTP/2 sends GOAWAY and lets the open streams finish. Keep
+    /// awaiting the connection for it to end; to bound the wait, drop it after a deadline.
     pub fn graceful_shutdown(&self) {
         self.shared.advance(Phase::Draining);
     }
