@@ -73,6 +73,75 @@ async fn upstream(mut req: HttpRequest) -> HttpResponse {
     }
 }
 
+/// Sends `text` on `socket` and expects the upstream's echo of it.
+async fn echoes<S, E>(socket: &mut S, text: impl std::fmt::Display)
+where
+    S: futures_util::Sink<Message, Error = E>
+        + futures_util::Stream<Item = Result<Message, E>>
+        + Unpin,
+    E: std::fmt::Debug,
+{
+    socket.send(Message::text(text.to_string())).await.unwrap();
+    let got = tokio::time::timeout(LIMIT, socket.next())
+        .await
+        .expect("the echo in time")
+        .expect("the socket is open")
+        .unwrap();
+    assert_eq!(got, Message::text(format!("upstream: {text}")));
+}
+
+/// A plain request through `front` is answered by the upstream.
+async fn plain_goes_through(front: &TestServer) {
+    let plain = front.client().get(front.url("/")).send().await.unwrap();
+    assert_eq!(plain.into_body().to_bytes(64).await.unwrap(), "plain");
+}
+
+/// The upstream's versions and methods, in the order its requests came.
+type Seen = std::sync::Arc<std::sync::Mutex<Vec<(nethttp::http::Version, nethttp::http::Method)>>>;
+
+/// A proxy in front of `up` whose requests go through `transport`.
+async fn front_of(up: &TestServer, transport: nethttp::client::Transport) -> TestServer {
+    let proxy = ReverseProxy::builder()
+        .upstream(&up.url("/"))
+        .transport(transport)
+        .build()
+        .unwrap();
+    TestServer::start(proxy).await
+}
+
+/// A proxy whose connections to the upstream are HTTP/2 (h2c by prior knowledge; our server
+/// allows extended CONNECT), and what the upstream saw.
+async fn proxied_over_h2c() -> (TestServer, TestServer, Seen) {
+    let seen = Seen::default();
+    let s = seen.clone();
+    let up = TestServer::start(move |req: HttpRequest| {
+        s.lock()
+            .unwrap()
+            .push((req.version(), req.method().clone()));
+        upstream(req)
+    })
+    .await;
+    let transport = ReverseProxy::default_transport()
+        .http2_prior_knowledge(true)
+        .build()
+        .unwrap();
+    let front = front_of(&up, transport).await;
+    (up, front, seen)
+}
+
+/// The WebSocket an extended CONNECT answered `200` opened, as tungstenite's client.
+async fn h2_socket(
+    res: http::Response<hyper::body::Incoming>,
+) -> tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>> {
+    let io = hyper_util::rt::TokioIo::new(hyper::upgrade::on(res).await.unwrap());
+    tokio_tungstenite::WebSocketStream::from_raw_socket(
+        io,
+        tokio_tungstenite::tungstenite::protocol::Role::Client,
+        None,
+    )
+    .await
+}
+
 async fn proxied() -> (TestServer, TestServer) {
     let up = TestServer::start(upstream).await;
     let proxy = ReverseProxy::new(&up.url("/")).unwrap();
@@ -87,13 +156,7 @@ async fn a_websocket_goes_through_the_proxy() {
     let (mut socket, res) = nethttp::websocket::connect(&url).await.unwrap();
     assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
     for text in ["one", "two"] {
-        socket.send(Message::text(text)).await.unwrap();
-        let got = tokio::time::timeout(LIMIT, socket.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert_eq!(got, Message::text(format!("upstream: {text}")));
+        echoes(&mut socket, text).await;
     }
     // Both hops hand their connections over: the proxy's and the upstream's servers count one
     // upgraded connection each.
@@ -120,14 +183,8 @@ async fn upgrades_reach_an_upstream_whose_connections_are_http2() {
     })
     .await;
     let transport = up.client_builder().build().unwrap().transport().clone();
-    let proxy = ReverseProxy::builder()
-        .upstream(&up.url("/"))
-        .transport(transport)
-        .build()
-        .unwrap();
-    let front = TestServer::start(proxy).await;
-    let plain = front.client().get(front.url("/")).send().await.unwrap();
-    assert_eq!(plain.into_body().to_bytes(64).await.unwrap(), "plain");
+    let front = front_of(&up, transport).await;
+    plain_goes_through(&front).await;
     // Another protocol: HTTP/1.1 to the upstream.
     let mut res = front
         .client()
@@ -156,15 +213,8 @@ async fn upgrades_reach_an_upstream_whose_connections_are_http2() {
     let url = front.url("/ws").replace("http://", "ws://");
     let (mut socket, res) = nethttp::websocket::connect(&url).await.unwrap();
     assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
-    socket.send(Message::text("over h2")).await.unwrap();
-    let got = tokio::time::timeout(LIMIT, socket.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert_eq!(got, Message::text("upstream: over h2"));
-    let plain = front.client().get(front.url("/")).send().await.unwrap();
-    assert_eq!(plain.into_body().to_bytes(64).await.unwrap(), "plain");
+    echoes(&mut socket, "over h2").await;
+    plain_goes_through(&front).await;
     use nethttp::http::Version;
     let seen: Vec<(Version, String)> = seen.lock().unwrap().clone();
     let want: Vec<(Version, String)> = [
@@ -235,21 +285,9 @@ async fn a_websocket_from_an_http2_client_reaches_an_http11_upstream() {
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers().get(header::SEC_WEBSOCKET_ACCEPT).is_none());
     assert!(res.headers().get(header::UPGRADE).is_none());
-    let io = hyper_util::rt::TokioIo::new(hyper::upgrade::on(res).await.unwrap());
-    let mut socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
-        io,
-        tokio_tungstenite::tungstenite::protocol::Role::Client,
-        None,
-    )
-    .await;
+    let mut socket = h2_socket(res).await;
     for i in 0..3 {
-        socket.send(Message::text(format!("m{i}"))).await.unwrap();
-        let got = tokio::time::timeout(LIMIT, socket.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert_eq!(got, Message::text(format!("upstream: m{i}")));
+        echoes(&mut socket, format!("m{i}")).await;
     }
     // The HTTP/2 connection carries ordinary requests beside the WebSocket.
     let plain = http::Request::get(front.url("/plain"))
@@ -277,49 +315,17 @@ async fn an_http2_upgrade_the_upstream_does_not_switch_is_refused_not_tunnelled(
 /// carries the plain requests.
 #[tokio::test]
 async fn websockets_from_an_http2_client_ride_the_upstreams_http2_connection() {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let s = seen.clone();
-    let up = TestServer::start(move |req: HttpRequest| {
-        s.lock()
-            .unwrap()
-            .push((req.version(), req.method().clone()));
-        upstream(req)
-    })
-    .await;
-    let transport = ReverseProxy::default_transport()
-        .http2_prior_knowledge(true)
-        .build()
-        .unwrap();
-    let proxy = ReverseProxy::builder()
-        .upstream(&up.url("/"))
-        .transport(transport)
-        .build()
-        .unwrap();
-    let front = TestServer::start(proxy).await;
+    let (up, front, seen) = proxied_over_h2c().await;
     let mut sockets = Vec::new();
     for _ in 0..2 {
         let (res, send) = h2_extended_connect(&front, "/ws").await;
         assert_eq!(res.status(), StatusCode::OK);
-        let io = hyper_util::rt::TokioIo::new(hyper::upgrade::on(res).await.unwrap());
-        let socket = tokio_tungstenite::WebSocketStream::from_raw_socket(
-            io,
-            tokio_tungstenite::tungstenite::protocol::Role::Client,
-            None,
-        )
-        .await;
-        sockets.push((socket, send));
+        sockets.push((h2_socket(res).await, send));
     }
     for (i, (socket, _)) in sockets.iter_mut().enumerate() {
-        socket.send(Message::text(format!("s{i}"))).await.unwrap();
-        let got = tokio::time::timeout(LIMIT, socket.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert_eq!(got, Message::text(format!("upstream: s{i}")));
+        echoes(socket, format!("s{i}")).await;
     }
-    let plain = front.client().get(front.url("/")).send().await.unwrap();
-    assert_eq!(plain.into_body().to_bytes(64).await.unwrap(), "plain");
+    plain_goes_through(&front).await;
     use nethttp::http::{Method, Version};
     assert_eq!(
         *seen.lock().unwrap(),
@@ -341,38 +347,13 @@ async fn websockets_from_an_http2_client_ride_the_upstreams_http2_connection() {
 /// upstream sees one connection carrying the socket and the plain request.
 #[tokio::test]
 async fn an_http11_clients_websocket_rides_the_upstreams_http2_connection_too() {
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let s = seen.clone();
-    let up = TestServer::start(move |req: HttpRequest| {
-        s.lock()
-            .unwrap()
-            .push((req.version(), req.method().clone()));
-        upstream(req)
-    })
-    .await;
-    let transport = ReverseProxy::default_transport()
-        .http2_prior_knowledge(true)
-        .build()
-        .unwrap();
-    let proxy = ReverseProxy::builder()
-        .upstream(&up.url("/"))
-        .transport(transport)
-        .build()
-        .unwrap();
-    let front = TestServer::start(proxy).await;
-    let plain = front.client().get(front.url("/")).send().await.unwrap();
-    assert_eq!(plain.into_body().to_bytes(64).await.unwrap(), "plain");
+    let (up, front, seen) = proxied_over_h2c().await;
+    plain_goes_through(&front).await;
     let url = front.url("/ws").replace("http://", "ws://");
     let (mut socket, res) = nethttp::websocket::connect(&url).await.unwrap();
     assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
     assert_eq!(res.headers()[header::UPGRADE], "websocket");
-    socket.send(Message::text("h1 to h2")).await.unwrap();
-    let got = tokio::time::timeout(LIMIT, socket.next())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert_eq!(got, Message::text("upstream: h1 to h2"));
+    echoes(&mut socket, "h1 to h2").await;
     // Python's `websockets` checks the proxy's accept with its own code.
     let mut streams = 2;
     if let Some(py) = common::peers::python_with(&["websockets"]) {

@@ -369,6 +369,19 @@ fn curl() -> Option<PathBuf> {
     peer("curl", "--version", &[])
 }
 
+/// What curl prints for `args` (after `-sS`), then ` ` and the HTTP version it spoke.
+async fn curl_stdout(curl: &Path, args: &[&str]) -> String {
+    let out = tokio::process::Command::new(curl)
+        .arg("-sS")
+        .args(args)
+        .args(["-w", " %{http_version}"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[tokio::test]
 async fn curl_speaks_http1_with_keep_alive_and_h2c_over_the_socket() {
     let Some(curl) = curl() else { return };
@@ -396,15 +409,17 @@ async fn curl_speaks_http1_with_keep_alive_and_h2c_over_the_socket() {
     );
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
     // HTTP/2 by prior knowledge, an upload echoed in the length.
-    let out = tokio::process::Command::new(&curl)
-        .args(["-sS", "--http2-prior-knowledge", "--unix-socket", &sock])
-        .args(["-w", " %{http_version}"])
-        .arg("http://localhost/h2")
-        .output()
-        .await
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "hello /h2 2");
+    let out = curl_stdout(
+        &curl,
+        &[
+            "--http2-prior-knowledge",
+            "--unix-socket",
+            &sock,
+            "http://localhost/h2",
+        ],
+    )
+    .await;
+    assert_eq!(out, "hello /h2 2");
 }
 
 /// A socket in the abstract namespace (a leading NUL): no file, reached by its name alone,
@@ -437,18 +452,14 @@ async fn an_abstract_socket_serves_curl_python_and_our_client() {
 
     if let Some(curl) = curl() {
         for (proto, want) in [("--http1.1", "1.1"), ("--http2-prior-knowledge", "2")] {
-            let out = tokio::process::Command::new(&curl)
-                .args(["-sS", proto, "--abstract-unix-socket", &name])
-                .args(["-w", " %{http_version}"])
-                .arg("http://localhost/curl")
-                .output()
-                .await
-                .unwrap();
-            assert!(out.status.success(), "{out:?}");
-            assert_eq!(
-                String::from_utf8_lossy(&out.stdout),
-                format!("/curl pid true {want}")
-            );
+            let args = [
+                proto,
+                "--abstract-unix-socket",
+                &name,
+                "http://localhost/curl",
+            ];
+            let out = curl_stdout(&curl, &args).await;
+            assert_eq!(out, format!("/curl pid true {want}"));
         }
     }
 
