@@ -49,4 +49,6 @@ pub use response::ResponseExt;
 pub use retry::DialRetry;
 pub use status_retry::StatusRetry;
 pub use trace::{GotConn, Trace, TraceHook, Tunnel};
-pub use transport::{Transport, TransportBuilder, DEFAULT_MAX_DECOMPRESSED};
+pub use transport::{
+    Transport, TransportBuilder, DEFAULT_HTTP2_CONN_WINDOW, DEFAULT_MAX_DECOMPRESSED,
+};

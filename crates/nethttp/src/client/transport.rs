@@ -45,6 +45,14 @@ use crate::tls::{ClientTls, MaybeTls};
 /// The default of [`TransportBuilder::max_decompressed_bytes`]: 1 GiB.
 pub const DEFAULT_MAX_DECOMPRESSED: u64 = 1 << 30;
 
+/// The HTTP/2 connection window the client grants by default: 1 GiB, as Go's transport
+/// does. It is far above the sum of the stream windows the connection can have open, so a
+/// response nobody reads pins its own stream's window and never the connection's: with a
+/// connection window near a stream's (4 MiB against 2 MiB, say), two unread responses stop
+/// every other request on the connection, and through a proxy those belong to other
+/// clients. What a server can make the client hold stays one stream window per request.
+pub const DEFAULT_HTTP2_CONN_WINDOW: u32 = 1 << 30;
+
 /// Most times a request is resent after failing on a reused connection.
 const MAX_REQUEST_RETRIES: u32 = 3;
 /// Most times a request refused by an HTTP/2 server (REFUSED_STREAM) is resent on the
@@ -298,7 +306,7 @@ impl Default for TransportBuilder {
             http2_prior_knowledge: false,
             h2: H2ClientConfig {
                 initial_stream_window: 2 * 1024 * 1024,
-                initial_conn_window: 4 * 1024 * 1024,
+                initial_conn_window: DEFAULT_HTTP2_CONN_WINDOW,
                 max_frame_size: 16 * 1024,
                 max_header_list_size: 1024 * 1024,
                 max_send_buffer: 1024 * 1024,
@@ -613,7 +621,10 @@ impl TransportBuilder {
     }
 
     /// HTTP/2 flow-control windows the client grants: per stream and per connection.
-    /// Defaults: 2 MiB and 4 MiB.
+    /// Defaults: 2 MiB and [`DEFAULT_HTTP2_CONN_WINDOW`] (1 GiB). A response that is not
+    /// read holds at most its stream's window; keep the connection's well above the
+    /// stream's times the requests a connection carries at once, or unread responses stall
+    /// the connection's other requests.
     pub fn http2_initial_window_sizes(mut self, stream: u32, conn: u32) -> Self {
         self.h2.initial_stream_window = stream;
         self.h2.initial_conn_window = conn;

@@ -1,0 +1,368 @@
+//! Peers that stop reading, on either side of the reverse proxy: what they can make it hold
+//! is bounded and the rest of its traffic goes on. An HTTP/2 client that opens answers and
+//! never reads them pins one upstream stream window each (the proxy's 256 KiB), never the
+//! upstream connection's window, so another client's 3 MiB answer still crosses the same
+//! upstream connection. A WebSocket through the proxy whose client never reads holds the
+//! upstream's flood at the socket buffers and one stream window; one whose upstream never
+//! reads holds the client's flood the same way; over HTTP/1.1 upstream connections the
+//! bound is the socket buffers alone. Every bound asserted is the kernel's own socket
+//! buffer maxima (read from `/proc`) plus what the proxy's design allows: a flood that the
+//! proxy buffered without bound would pass it within a second at loopback speeds.
+
+mod common;
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use nethttp::proxy::{ReverseProxy, UPSTREAM_STREAM_WINDOW};
+use nethttp::test::TestServer;
+use nethttp::websocket::{Message, WebSocketUpgrade};
+use nethttp::{Body, HttpRequest, HttpResponse};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+const MIB: u64 = 1 << 20;
+/// What the upstream's flooding answers and WebSockets send at a time.
+const CHUNK: usize = 64 * 1024;
+/// The plain answer that must still cross the upstream connection: more than the rest of a
+/// connection window the unread streams could have pinned before (4 MiB less two 2 MiB
+/// streams).
+const PLAIN: usize = 3 << 20;
+
+/// What the upstream saw and did.
+#[derive(Default)]
+struct Counts {
+    /// Bytes of `/big` answers and WebSocket messages the upstream handed on.
+    sent: AtomicU64,
+    /// Flooding tasks that ended (their peer went away, or an error).
+    ended: AtomicUsize,
+    /// WebSockets the upstream holds without reading.
+    holding: AtomicUsize,
+}
+
+/// The upstream: `/big` streams an endless answer, `/flood` is a WebSocket that sends and
+/// never reads, `/hold` one that neither reads nor sends, anything else a 3 MiB answer.
+fn upstream(counts: Arc<Counts>) -> impl nethttp::Handler {
+    move |mut req: HttpRequest| {
+        let counts = counts.clone();
+        async move {
+            match req.uri().path() {
+                "/big" => {
+                    let (tx, body) = Body::channel(1);
+                    tokio::spawn(async move {
+                        let chunk = Bytes::from(vec![b'x'; CHUNK]);
+                        while tx.send_data(chunk.clone()).await.is_ok() {
+                            counts.sent.fetch_add(CHUNK as u64, Ordering::SeqCst);
+                        }
+                        counts.ended.fetch_add(1, Ordering::SeqCst);
+                    });
+                    HttpResponse::new(body)
+                }
+                "/flood" => match WebSocketUpgrade::from_request(&mut req) {
+                    Ok(ws) => ws.on_upgrade(move |mut socket| async move {
+                        let chunk = vec![b'x'; CHUNK];
+                        while socket.send(Message::binary(chunk.clone())).await.is_ok() {
+                            counts.sent.fetch_add(CHUNK as u64, Ordering::SeqCst);
+                        }
+                        counts.ended.fetch_add(1, Ordering::SeqCst);
+                    }),
+                    Err(refusal) => refusal,
+                },
+                "/hold" => match WebSocketUpgrade::from_request(&mut req) {
+                    Ok(ws) => ws.on_upgrade(move |socket| async move {
+                        counts.holding.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_secs(60)).await;
+                        drop(socket);
+                    }),
+                    Err(refusal) => refusal,
+                },
+                _ => HttpResponse::new(Body::from(vec![b'p'; PLAIN])),
+            }
+        }
+    }
+}
+
+/// An upstream that counts, and a proxy in front of it whose connections to it are HTTP/2
+/// (h2c by prior knowledge) when `h2`, else HTTP/1.1; both with the proxy's default
+/// transport otherwise.
+async fn proxied(h2: bool) -> (TestServer, TestServer, Arc<Counts>) {
+    let counts = Arc::new(Counts::default());
+    let up = TestServer::start(upstream(counts.clone())).await;
+    let transport = ReverseProxy::default_transport()
+        .http2_prior_knowledge(h2)
+        .build()
+        .unwrap();
+    let proxy = ReverseProxy::builder()
+        .upstream(&up.url("/"))
+        .transport(transport)
+        .build()
+        .unwrap();
+    (up, TestServer::start(proxy).await, counts)
+}
+
+/// The kernel's largest TCP send and receive buffers (`tcp_wmem`, `tcp_rmem`), which any
+/// bound on bytes in flight between sockets has to include.
+fn kernel_buffers() -> (u64, u64) {
+    let max = |name: &str| -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/sys/net/ipv4/{name}")).unwrap();
+        text.split_whitespace().nth(2).unwrap().parse().unwrap()
+    };
+    (max("tcp_wmem"), max("tcp_rmem"))
+}
+
+/// Waits until `count` has not moved for a second, failing if it passes `bound` first or
+/// has not settled within 20 s; the settled value.
+async fn settles(what: &str, count: impl Fn() -> u64, bound: u64) -> u64 {
+    let t0 = Instant::now();
+    let (mut last, mut since) = (count(), Instant::now());
+    loop {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let now = count();
+        assert!(
+            now <= bound,
+            "{what}: {now} bytes, past the bound of {bound}"
+        );
+        if now != last {
+            (last, since) = (now, Instant::now());
+        } else if since.elapsed() >= Duration::from_secs(1) {
+            return now;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "{what}: still moving after 20 s ({now} bytes)"
+        );
+    }
+}
+
+/// Waits (at most 10 s) for `cond`.
+async fn until(what: &str, cond: impl Fn() -> bool) {
+    let t0 = Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "waited 10 s for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Another client's 3 MiB answer comes through the proxy in time.
+async fn plain_goes_through(proxy: &TestServer) {
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        let res = proxy.client().get(proxy.url("/")).send().await.unwrap();
+        res.into_body().to_bytes(2 * PLAIN).await.unwrap()
+    })
+    .await
+    .expect("another client's answer crossed the upstream connection within 10 s");
+    assert_eq!(got.len(), PLAIN);
+}
+
+/// A TCP connection to `addr` whose receive and send buffers are as small as the kernel
+/// allows, so what a test counts is the proxy's holding, not this end's.
+fn small_socket(addr: std::net::SocketAddr) -> TcpStream {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    sock.set_recv_buffer_size(4096).unwrap();
+    sock.set_send_buffer_size(4096).unwrap();
+    sock.connect(&addr.into()).unwrap();
+    sock.set_nonblocking(true).unwrap();
+    TcpStream::from_std(sock.into()).unwrap()
+}
+
+/// Opens a WebSocket to `path` through the proxy over HTTP/1.1 (RFC 6455 §4.1), reading
+/// exactly the `101` head and nothing after it.
+async fn websocket(proxy: &TestServer, path: &str) -> TcpStream {
+    let mut s = small_socket(proxy.addr());
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: proxy\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    while !got.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut byte))
+            .await
+            .expect("the 101 in time")
+            .unwrap();
+        assert_eq!(n, 1, "closed before the end of the head: {got:?}");
+        got.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&got);
+    assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
+    assert!(
+        head.contains("sec-websocket-accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"),
+        "{head}"
+    );
+    s
+}
+
+#[tokio::test]
+async fn unread_answers_pin_their_own_streams_not_the_shared_upstream_connection() {
+    const STREAMS: u64 = 8;
+    let (up, proxy, counts) = proxied(true).await;
+    // An HTTP/2 client that opens eight endless answers and never reads them: its
+    // stream windows stay at 65,535 bytes.
+    let tcp = TcpStream::connect(proxy.addr()).await.unwrap();
+    let (mut h2, conn) = h2::client::Builder::new()
+        .initial_window_size(65_535)
+        .handshake::<_, Bytes>(tcp)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(conn);
+    let mut answers = Vec::new();
+    for _ in 0..STREAMS {
+        h2 = h2.ready().await.unwrap();
+        let req = http::Request::get(format!("http://{}/big", proxy.addr()))
+            .body(())
+            .unwrap();
+        answers.push(h2.send_request(req, true).unwrap().0);
+    }
+    // Per stream: the upstream stream's window held in the proxy, the client's 65,535
+    // bytes, and a chunk or three on their way; and the upstream's 1 MiB send budget.
+    let per_stream = u64::from(UPSTREAM_STREAM_WINDOW) + 65_535 + 3 * CHUNK as u64;
+    let bound = STREAMS * per_stream + MIB + MIB / 4;
+    let held = settles(
+        "the upstream's answers to a client that does not read",
+        || counts.sent.load(Ordering::SeqCst),
+        bound,
+    )
+    .await;
+    assert!(held > STREAMS * 65_535, "{held}: the answers never started");
+    assert_eq!(
+        counts.ended.load(Ordering::SeqCst),
+        0,
+        "an answer ended early"
+    );
+    // The upstream connection still carries another client's large answer.
+    plain_goes_through(&proxy).await;
+    assert_eq!(up.handle().live_connections(), 1, "one upstream connection");
+    // The client goes: the proxy's streams end, and the upstream's with them.
+    drop(answers);
+    driver.abort();
+    until("the upstream's answers to end", || {
+        counts.ended.load(Ordering::SeqCst) == STREAMS as usize
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn websocket_clients_that_never_read_hold_an_http2_upstreams_flood() {
+    const SOCKETS: u64 = 3;
+    let (wmem, _) = kernel_buffers();
+    let (up, proxy, counts) = proxied(true).await;
+    let mut sockets = Vec::new();
+    for _ in 0..SOCKETS {
+        sockets.push(websocket(&proxy, "/flood").await);
+    }
+    // Per socket: the proxy's socket to the client, one stream window, and the copy
+    // between them; and the upstream's 1 MiB send budget with a message or two on its way.
+    let bound = SOCKETS * (wmem + u64::from(UPSTREAM_STREAM_WINDOW)) + 2 * MIB;
+    let held = settles(
+        "the upstream's floods to clients that never read",
+        || counts.sent.load(Ordering::SeqCst),
+        bound,
+    )
+    .await;
+    assert!(held > 0, "the floods never started");
+    assert_eq!(counts.ended.load(Ordering::SeqCst), 0, "held, not ended");
+    // The stalled sockets pinned their own streams' windows only.
+    plain_goes_through(&proxy).await;
+    assert_eq!(
+        up.handle().live_connections(),
+        1,
+        "the sockets rode the one connection"
+    );
+    drop(sockets);
+    until("the floods to end once the clients went", || {
+        counts.ended.load(Ordering::SeqCst) == SOCKETS as usize
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_websocket_client_that_never_reads_holds_an_http11_upstreams_flood() {
+    let (wmem, rmem) = kernel_buffers();
+    let (_up, proxy, counts) = proxied(false).await;
+    let socket = websocket(&proxy, "/flood").await;
+    // Two sockets' send buffers and one's receive buffer between the upstream and the
+    // client, and the proxy's copy between them.
+    let bound = 2 * wmem + rmem + 2 * MIB;
+    let held = settles(
+        "the upstream's flood to a client that never reads",
+        || counts.sent.load(Ordering::SeqCst),
+        bound,
+    )
+    .await;
+    assert!(held > 0, "the flood never started");
+    assert_eq!(counts.ended.load(Ordering::SeqCst), 0, "held, not ended");
+    plain_goes_through(&proxy).await;
+    drop(socket);
+    until("the flood to end once the client went", || {
+        counts.ended.load(Ordering::SeqCst) == 1
+    })
+    .await;
+}
+
+/// Writes to `s` until a write has not gone through for a second; what went through.
+/// A write that fails (the proxy closed the socket) fails the test: held is not closed.
+async fn flood(s: &mut TcpStream, bound: u64) -> u64 {
+    let chunk = vec![b'y'; CHUNK];
+    let (t0, mut sent) = (Instant::now(), 0u64);
+    loop {
+        match tokio::time::timeout(Duration::from_secs(1), s.write(&chunk)).await {
+            Err(_) => return sent,
+            Ok(Ok(n)) => sent += n as u64,
+            Ok(Err(e)) => panic!("the proxy closed a flooding client after {sent} bytes: {e}"),
+        }
+        assert!(
+            sent <= bound,
+            "{sent} bytes taken from the client, past {bound}"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "still taking bytes after 20 s ({sent})"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_websocket_upstream_that_never_reads_holds_the_clients_flood_over_http2() {
+    let (_, rmem) = kernel_buffers();
+    let (up, proxy, counts) = proxied(true).await;
+    let mut socket = websocket(&proxy, "/hold").await;
+    until("the upstream to hold the socket", || {
+        counts.holding.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    // The proxy's receive buffer from the client, the copy, the proxy's 1 MiB send budget
+    // towards the upstream and the upstream's 1 MiB stream window.
+    let bound = rmem + 3 * MIB;
+    let taken = flood(&mut socket, bound).await;
+    assert!(taken > 0, "nothing was taken");
+    plain_goes_through(&proxy).await;
+    assert_eq!(
+        up.handle().live_connections(),
+        1,
+        "the socket rode the one connection"
+    );
+}
+
+#[tokio::test]
+async fn a_websocket_upstream_that_never_reads_holds_the_clients_flood_over_http11() {
+    let (wmem, rmem) = kernel_buffers();
+    let (_up, proxy, counts) = proxied(false).await;
+    let mut socket = websocket(&proxy, "/hold").await;
+    until("the upstream to hold the socket", || {
+        counts.holding.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    // Two sockets' receive buffers and one's send buffer between the client and the
+    // upstream, and the proxy's copy between them.
+    let bound = 2 * rmem + wmem + 2 * MIB;
+    let taken = flood(&mut socket, bound).await;
+    assert!(taken > 0, "nothing was taken");
+    plain_goes_through(&proxy).await;
+}
