@@ -48,6 +48,12 @@ pub struct ProxyArgs {
     /// Time allowed to connect to the upstream (504 beyond).
     #[arg(long, default_value = "10s", value_parser = duration::parse)]
     connect_timeout: Duration,
+    /// Let WebSockets go to an HTTP/2 upstream as streams of its connection (RFC 8441), not
+    /// on HTTP/1.1 connections of their own: for an upstream that speaks only HTTP/2, or
+    /// whose connection window is far above its stream window (a socket whose upstream stops
+    /// reading holds the shared connection's window).
+    #[arg(long, conflicts_with = "forward")]
+    websockets_over_http2: bool,
     /// Idle keep-alive connections kept open to the upstream.
     #[arg(long, default_value_t = 256)]
     upstream_max_idle: usize,
@@ -146,6 +152,7 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
                 ReverseProxy::builder()
                     .upstream(&url)
                     .transport(transport)
+                    .websockets_over_http2(args.websockets_over_http2)
                     .build()
                     .map_err(|e| format!("--to {url}: {e}"))?,
             )

@@ -2,12 +2,15 @@
 //! is bounded and the rest of its traffic goes on. An HTTP/2 client that opens answers and
 //! never reads them pins one upstream stream window each (the proxy's 256 KiB), never the
 //! upstream connection's window, so another client's 3 MiB answer still crosses the same
-//! upstream connection. A WebSocket through the proxy whose client never reads holds the
-//! upstream's flood at the socket buffers and one stream window; one whose upstream never
-//! reads holds the client's flood the same way; over HTTP/1.1 upstream connections the
-//! bound is the socket buffers alone. Every bound asserted is the kernel's own socket
-//! buffer maxima (read from `/proc`) plus what the proxy's design allows: a flood that the
-//! proxy buffered without bound would pass it within a second at loopback speeds.
+//! upstream connection. WebSockets through the proxy get upstream HTTP/1.1 connections of
+//! their own by default, so an upstream that stops reading them holds the clients' floods
+//! in those connections' socket buffers while another client's 3 MiB upload still crosses
+//! the shared HTTP/2 one; a socket whose client never reads holds the upstream's flood in
+//! the socket buffers too. With `websockets_over_http2` the sockets ride the shared
+//! connection and each holds at most one stream window and the socket buffers. Every bound
+//! asserted is the kernel's own socket buffer maxima (read from `/proc`) plus what the
+//! proxy's design allows: a flood that the proxy buffered without bound would pass it
+//! within a second at loopback speeds.
 
 mod common;
 
@@ -44,7 +47,8 @@ struct Counts {
 }
 
 /// The upstream: `/big` streams an endless answer, `/flood` is a WebSocket that sends and
-/// never reads, `/hold` one that neither reads nor sends, anything else a 3 MiB answer.
+/// never reads, `/hold` one that neither reads nor sends, `/up` reads the upload and answers
+/// its length, anything else is a 3 MiB answer.
 fn upstream(counts: Arc<Counts>) -> impl nethttp::Handler {
     move |mut req: HttpRequest| {
         let counts = counts.clone();
@@ -79,25 +83,40 @@ fn upstream(counts: Arc<Counts>) -> impl nethttp::Handler {
                     }),
                     Err(refusal) => refusal,
                 },
+                "/up" => match req.into_body().to_bytes(2 * PLAIN).await {
+                    Ok(b) => HttpResponse::new(Body::from(b.len().to_string())),
+                    Err(e) => HttpResponse::new(Body::from(format!("upload failed: {e}"))),
+                },
                 _ => HttpResponse::new(Body::from(vec![b'p'; PLAIN])),
             }
         }
     }
 }
 
-/// An upstream that counts, and a proxy in front of it whose connections to it are HTTP/2
-/// (h2c by prior knowledge) when `h2`, else HTTP/1.1; both with the proxy's default
-/// transport otherwise.
-async fn proxied(h2: bool) -> (TestServer, TestServer, Arc<Counts>) {
+/// How the proxy reaches the upstream.
+#[derive(Clone, Copy, PartialEq)]
+enum Upstream {
+    /// HTTP/1.1 connections.
+    Http11,
+    /// HTTP/2 (h2c by prior knowledge), WebSockets on HTTP/1.1 connections of their own.
+    Http2,
+    /// HTTP/2, WebSockets as streams of it (`websockets_over_http2`).
+    Http2Sockets,
+}
+
+/// An upstream that counts, and a proxy in front of it reaching it as `how`, with the
+/// proxy's default transport otherwise.
+async fn proxied(how: Upstream) -> (TestServer, TestServer, Arc<Counts>) {
     let counts = Arc::new(Counts::default());
     let up = TestServer::start(upstream(counts.clone())).await;
     let transport = ReverseProxy::default_transport()
-        .http2_prior_knowledge(h2)
+        .http2_prior_knowledge(how != Upstream::Http11)
         .build()
         .unwrap();
     let proxy = ReverseProxy::builder()
         .upstream(&up.url("/"))
         .transport(transport)
+        .websockets_over_http2(how == Upstream::Http2Sockets)
         .build()
         .unwrap();
     (up, TestServer::start(proxy).await, counts)
@@ -160,6 +179,23 @@ async fn plain_goes_through(proxy: &TestServer) {
     assert_eq!(got.len(), PLAIN);
 }
 
+/// Another client's 3 MiB upload reaches the upstream whole, in time.
+async fn upload_goes_through(proxy: &TestServer) {
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        let res = proxy
+            .client()
+            .post(proxy.url("/up"))
+            .body(vec![b'u'; PLAIN])
+            .send()
+            .await
+            .unwrap();
+        res.into_body().to_bytes(256).await.unwrap()
+    })
+    .await
+    .expect("another client's upload crossed the upstream connection within 10 s");
+    assert_eq!(got, PLAIN.to_string());
+}
+
 /// A TCP connection to `addr` whose receive and send buffers are as small as the kernel
 /// allows, so what a test counts is the proxy's holding, not this end's.
 fn small_socket(addr: std::net::SocketAddr) -> TcpStream {
@@ -202,7 +238,7 @@ async fn websocket(proxy: &TestServer, path: &str) -> TcpStream {
 #[tokio::test]
 async fn unread_answers_pin_their_own_streams_not_the_shared_upstream_connection() {
     const STREAMS: u64 = 8;
-    let (up, proxy, counts) = proxied(true).await;
+    let (up, proxy, counts) = proxied(Upstream::Http2).await;
     // An HTTP/2 client that opens eight endless answers and never reads them: its
     // stream windows stay at 65,535 bytes.
     let tcp = TcpStream::connect(proxy.addr()).await.unwrap();
@@ -252,7 +288,7 @@ async fn unread_answers_pin_their_own_streams_not_the_shared_upstream_connection
 async fn websocket_clients_that_never_read_hold_an_http2_upstreams_flood() {
     const SOCKETS: u64 = 3;
     let (wmem, _) = kernel_buffers();
-    let (up, proxy, counts) = proxied(true).await;
+    let (up, proxy, counts) = proxied(Upstream::Http2Sockets).await;
     let mut sockets = Vec::new();
     for _ in 0..SOCKETS {
         sockets.push(websocket(&proxy, "/flood").await);
@@ -285,7 +321,7 @@ async fn websocket_clients_that_never_read_hold_an_http2_upstreams_flood() {
 #[tokio::test]
 async fn a_websocket_client_that_never_reads_holds_an_http11_upstreams_flood() {
     let (wmem, rmem) = kernel_buffers();
-    let (_up, proxy, counts) = proxied(false).await;
+    let (_up, proxy, counts) = proxied(Upstream::Http11).await;
     let socket = websocket(&proxy, "/flood").await;
     // Two sockets' send buffers and one's receive buffer between the upstream and the
     // client, and the proxy's copy between them.
@@ -331,7 +367,7 @@ async fn flood(s: &mut TcpStream, bound: u64) -> u64 {
 #[tokio::test]
 async fn a_websocket_upstream_that_never_reads_holds_the_clients_flood_over_http2() {
     let (_, rmem) = kernel_buffers();
-    let (up, proxy, counts) = proxied(true).await;
+    let (up, proxy, counts) = proxied(Upstream::Http2Sockets).await;
     let mut socket = websocket(&proxy, "/hold").await;
     until("the upstream to hold the socket", || {
         counts.holding.load(Ordering::SeqCst) == 1
@@ -353,7 +389,7 @@ async fn a_websocket_upstream_that_never_reads_holds_the_clients_flood_over_http
 #[tokio::test]
 async fn a_websocket_upstream_that_never_reads_holds_the_clients_flood_over_http11() {
     let (wmem, rmem) = kernel_buffers();
-    let (_up, proxy, counts) = proxied(false).await;
+    let (_up, proxy, counts) = proxied(Upstream::Http11).await;
     let mut socket = websocket(&proxy, "/hold").await;
     until("the upstream to hold the socket", || {
         counts.holding.load(Ordering::SeqCst) == 1
@@ -365,4 +401,32 @@ async fn a_websocket_upstream_that_never_reads_holds_the_clients_flood_over_http
     let taken = flood(&mut socket, bound).await;
     assert!(taken > 0, "nothing was taken");
     plain_goes_through(&proxy).await;
+}
+
+/// The default: WebSockets go upstream on HTTP/1.1 connections of their own, so three whose
+/// upstream stops reading while their clients flood hold nothing of the shared HTTP/2
+/// connection, and another client's 3 MiB upload crosses it whole. (Riding the shared
+/// connection instead, three such sockets fill our server's 2 MiB connection window and
+/// that upload stalls: what `websockets_over_http2` documents.)
+#[tokio::test]
+async fn websockets_whose_upstream_stops_reading_do_not_stall_other_uploads() {
+    const SOCKETS: usize = 3;
+    let (wmem, rmem) = kernel_buffers();
+    let (up, proxy, counts) = proxied(Upstream::Http2).await;
+    upload_goes_through(&proxy).await;
+    let mut sockets = Vec::new();
+    for _ in 0..SOCKETS {
+        sockets.push(websocket(&proxy, "/hold").await);
+    }
+    until("the upstream to hold the sockets", || {
+        counts.holding.load(Ordering::SeqCst) == SOCKETS
+    })
+    .await;
+    let bound = 2 * rmem + wmem + 2 * MIB;
+    for socket in &mut sockets {
+        assert!(flood(socket, bound).await > 0, "nothing was taken");
+    }
+    upload_goes_through(&proxy).await;
+    plain_goes_through(&proxy).await;
+    assert_eq!(up.handle().upgraded_connections(), SOCKETS);
 }

@@ -4,10 +4,11 @@
 //! plain request through the same proxy is unaffected. An upstream whose connections are
 //! HTTP/2 (TLS with ALPN `h2`) gets the upgrade on an HTTP/1.1 connection of its own, its
 //! plain requests staying on HTTP/2. From an HTTP/2 client (hyper's, RFC
-//! 8441 extended CONNECT) the WebSocket reaches an HTTP/1.1 upstream as its opening request,
-//! or an HTTP/2 upstream that allows extended CONNECT as a stream of the one upstream
-//! connection (an HTTP/1.1 client's too, its `101` carrying the accept for its own key); an
-//! upstream that does not switch is a `502`, never an accepted stream.
+//! 8441 extended CONNECT) the WebSocket reaches an HTTP/1.1 upstream as its opening request.
+//! By default every WebSocket gets an HTTP/1.1 upstream connection of its own; with
+//! `websockets_over_http2` one to an HTTP/2 upstream that allows extended CONNECT is a stream
+//! of the one upstream connection (an HTTP/1.1 client's too, its `101` carrying the accept
+//! for its own key). An upstream that does not switch is a `502`, never an accepted stream.
 
 mod common;
 
@@ -99,19 +100,26 @@ async fn plain_goes_through(front: &TestServer) {
 /// The upstream's versions and methods, in the order its requests came.
 type Seen = std::sync::Arc<std::sync::Mutex<Vec<(nethttp::http::Version, nethttp::http::Method)>>>;
 
-/// A proxy in front of `up` whose requests go through `transport`.
-async fn front_of(up: &TestServer, transport: nethttp::client::Transport) -> TestServer {
+/// A proxy in front of `up` whose requests go through `transport`, letting WebSockets ride
+/// upstream HTTP/2 connections when `over_h2`.
+async fn front_of(
+    up: &TestServer,
+    transport: nethttp::client::Transport,
+    over_h2: bool,
+) -> TestServer {
     let proxy = ReverseProxy::builder()
         .upstream(&up.url("/"))
         .transport(transport)
+        .websockets_over_http2(over_h2)
         .build()
         .unwrap();
     TestServer::start(proxy).await
 }
 
 /// A proxy whose connections to the upstream are HTTP/2 (h2c by prior knowledge; our server
-/// allows extended CONNECT), and what the upstream saw.
-async fn proxied_over_h2c() -> (TestServer, TestServer, Seen) {
+/// allows extended CONNECT), WebSockets riding them when `over_h2`, and what the upstream
+/// saw.
+async fn proxied_over_h2c(over_h2: bool) -> (TestServer, TestServer, Seen) {
     let seen = Seen::default();
     let s = seen.clone();
     let up = TestServer::start(move |req: HttpRequest| {
@@ -125,7 +133,7 @@ async fn proxied_over_h2c() -> (TestServer, TestServer, Seen) {
         .http2_prior_knowledge(true)
         .build()
         .unwrap();
-    let front = front_of(&up, transport).await;
+    let front = front_of(&up, transport, over_h2).await;
     (up, front, seen)
 }
 
@@ -170,9 +178,10 @@ async fn a_websocket_goes_through_the_proxy() {
 /// The proxy's connections to this upstream are HTTP/2 (TLS, ALPN `h2`). An HTTP/1.1
 /// upgrade to another protocol cannot be said there (RFC 9113 §8.2.2): it goes on an
 /// HTTP/1.1 connection of its own. A WebSocket has an HTTP/2 form, which this upstream
-/// allows: it goes as a stream of the HTTP/2 connection, beside the plain requests.
-#[tokio::test]
-async fn upgrades_reach_an_upstream_whose_connections_are_http2() {
+/// allows: by default it gets an HTTP/1.1 connection of its own too; with
+/// `websockets_over_http2` it goes as a stream of the HTTP/2 connection, beside the plain
+/// requests.
+async fn upgrades_reach_an_upstream_over_tls_h2(over_h2: bool) {
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let s = seen.clone();
     let up = TestServer::start_tls(move |req: HttpRequest| {
@@ -183,7 +192,7 @@ async fn upgrades_reach_an_upstream_whose_connections_are_http2() {
     })
     .await;
     let transport = up.client_builder().build().unwrap().transport().clone();
-    let front = front_of(&up, transport).await;
+    let front = front_of(&up, transport, over_h2).await;
     plain_goes_through(&front).await;
     // Another protocol: HTTP/1.1 to the upstream.
     let mut res = front
@@ -209,26 +218,41 @@ async fn upgrades_reach_an_upstream_whose_connections_are_http2() {
             .unwrap();
         assert_eq!(&got, b"ping");
     }
-    // A WebSocket: a stream of the HTTP/2 connection.
     let url = front.url("/ws").replace("http://", "ws://");
     let (mut socket, res) = nethttp::websocket::connect(&url).await.unwrap();
     assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
-    echoes(&mut socket, "over h2").await;
+    echoes(&mut socket, "through").await;
     plain_goes_through(&front).await;
     use nethttp::http::Version;
+    let ws = if over_h2 {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    };
     let seen: Vec<(Version, String)> = seen.lock().unwrap().clone();
     let want: Vec<(Version, String)> = [
         (Version::HTTP_2, "/"),
         (Version::HTTP_11, "/echo"),
-        (Version::HTTP_2, "/ws"),
+        (ws, "/ws"),
         (Version::HTTP_2, "/"),
     ]
     .into_iter()
     .map(|(v, p)| (v, p.to_owned()))
     .collect();
     assert_eq!(seen, want);
-    assert_eq!(up.handle().upgraded_connections(), 1, "the HTTP/1.1 one");
-    assert_eq!(up.handle().accepted_connections(), 2);
+    let own = if over_h2 { 1 } else { 2 };
+    assert_eq!(up.handle().upgraded_connections(), own, "HTTP/1.1 upgrades");
+    assert_eq!(up.handle().accepted_connections(), 1 + own as u64);
+}
+
+#[tokio::test]
+async fn upgrades_reach_an_upstream_whose_connections_are_http2() {
+    upgrades_reach_an_upstream_over_tls_h2(false).await;
+}
+
+#[tokio::test]
+async fn with_websockets_over_http2_a_websocket_rides_the_upstreams_tls_connection() {
+    upgrades_reach_an_upstream_over_tls_h2(true).await;
 }
 
 #[tokio::test]
@@ -310,12 +334,12 @@ async fn an_http2_upgrade_the_upstream_does_not_switch_is_refused_not_tunnelled(
     assert_eq!(res.status(), StatusCode::BAD_GATEWAY);
 }
 
-/// From an HTTP/2 client to an HTTP/2 upstream (h2c by prior knowledge; our server allows
-/// extended CONNECT): each WebSocket is a stream of the one upstream connection, which also
-/// carries the plain requests.
+/// With `websockets_over_http2`, from an HTTP/2 client to an HTTP/2 upstream (h2c by prior
+/// knowledge; our server allows extended CONNECT): each WebSocket is a stream of the one
+/// upstream connection, which also carries the plain requests.
 #[tokio::test]
 async fn websockets_from_an_http2_client_ride_the_upstreams_http2_connection() {
-    let (up, front, seen) = proxied_over_h2c().await;
+    let (up, front, seen) = proxied_over_h2c(true).await;
     let mut sockets = Vec::new();
     for _ in 0..2 {
         let (res, send) = h2_extended_connect(&front, "/ws").await;
@@ -342,12 +366,13 @@ async fn websockets_from_an_http2_client_ride_the_upstreams_http2_connection() {
     );
 }
 
-/// An HTTP/1.1 client's WebSocket rides the upstream's HTTP/2 connection too: the proxy
+/// With `websockets_over_http2`, an HTTP/1.1 client's WebSocket rides the upstream's HTTP/2
+/// connection too: the proxy
 /// answers the `101` with the accept for the client's key (our client checks it), and the
 /// upstream sees one connection carrying the socket and the plain request.
 #[tokio::test]
 async fn an_http11_clients_websocket_rides_the_upstreams_http2_connection_too() {
-    let (up, front, seen) = proxied_over_h2c().await;
+    let (up, front, seen) = proxied_over_h2c(true).await;
     plain_goes_through(&front).await;
     let url = front.url("/ws").replace("http://", "ws://");
     let (mut socket, res) = nethttp::websocket::connect(&url).await.unwrap();
@@ -397,4 +422,34 @@ asyncio.run(main())
         1,
         "one upstream connection"
     );
+}
+
+/// By default every WebSocket gets an HTTP/1.1 connection of its own, an HTTP/2 client's
+/// (its extended CONNECT said as the RFC 6455 opening request) and an HTTP/1.1 client's
+/// alike, while the plain requests share the upstream's HTTP/2 connection.
+#[tokio::test]
+async fn by_default_websockets_get_http11_upstream_connections_of_their_own() {
+    let (up, front, seen) = proxied_over_h2c(false).await;
+    plain_goes_through(&front).await;
+    let (res, _send) = h2_extended_connect(&front, "/ws").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let mut from_h2 = h2_socket(res).await;
+    echoes(&mut from_h2, "from h2").await;
+    let url = front.url("/ws").replace("http://", "ws://");
+    let (mut from_h1, res) = nethttp::websocket::connect(&url).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SWITCHING_PROTOCOLS);
+    echoes(&mut from_h1, "from h1").await;
+    plain_goes_through(&front).await;
+    use nethttp::http::{Method, Version};
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            (Version::HTTP_2, Method::GET),
+            (Version::HTTP_11, Method::GET),
+            (Version::HTTP_11, Method::GET),
+            (Version::HTTP_2, Method::GET)
+        ]
+    );
+    assert_eq!(up.handle().upgraded_connections(), 2);
+    assert_eq!(up.handle().accepted_connections(), 3);
 }

@@ -114,6 +114,7 @@ struct Inner {
     rewrite: Option<RewriteFn>,
     modify_response: Option<ModifyFn>,
     error_handler: Option<ErrorHandler>,
+    websockets_over_http2: bool,
 }
 
 impl std::fmt::Debug for ReverseProxy {
@@ -165,7 +166,7 @@ impl ReverseProxy {
     async fn forward(&self, req: HttpRequest) -> HttpResponse {
         let inner = &*self.inner;
         let (mut inbound, mut body) = req.into_parts();
-        let upgrading = upgrade::asked(&mut inbound);
+        let upgrading = upgrade::asked(&mut inbound, inner.websockets_over_http2);
         let mut out = request::outbound_parts(&inbound);
         if let Some(asked) = &upgrading {
             upgrade::ask_upstream(asked, &mut out);
@@ -318,6 +319,7 @@ pub struct ReverseProxyBuilder {
     rewrite: Option<RewriteFn>,
     modify_response: Option<ModifyFn>,
     error_handler: Option<ErrorHandler>,
+    websockets_over_http2: bool,
 }
 
 impl std::fmt::Debug for ReverseProxyBuilder {
@@ -400,6 +402,20 @@ impl ReverseProxyBuilder {
         self
     }
 
+    /// Lets a WebSocket go to the upstream as a stream of its HTTP/2 connection (RFC 8441
+    /// extended CONNECT) where that connection allows it, instead of on an HTTP/1.1
+    /// connection of its own. Default: off, as nginx: a socket's flow is its application's,
+    /// and on a shared connection a socket whose upstream stops reading holds the
+    /// connection's window; with our server's windows (1 MiB per stream, 2 MiB per
+    /// connection) two such sockets stop every other client's upload on the connection.
+    /// Turn it on for an upstream that speaks only HTTP/2, or whose connection window is
+    /// far above its stream window times the sockets it carries (e.g. a nethttp server with
+    /// `http2_initial_window_sizes(1 << 20, 1 << 30)`).
+    pub fn websockets_over_http2(mut self, on: bool) -> Self {
+        self.websockets_over_http2 = on;
+        self
+    }
+
     /// Builds the proxy. Fails if the upstream URL is not an absolute `http`/`https` URL, the
     /// `Via` pseudonym is not a token, or the default transport cannot be built.
     pub fn build(self) -> Result<ReverseProxy, Error> {
@@ -427,6 +443,7 @@ impl ReverseProxyBuilder {
                 rewrite: self.rewrite,
                 modify_response: self.modify_response,
                 error_handler: self.error_handler,
+                websockets_over_http2: self.websockets_over_http2,
             }),
         })
     }

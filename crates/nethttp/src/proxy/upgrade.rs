@@ -13,12 +13,17 @@
 //! without `Sec-WebSocket-Accept`, which HTTP/2 does not use). The frames are the same on
 //! both sides, so the joined byte streams need no translation.
 //!
-//! A WebSocket's opening request is marked with its HTTP/2 form too: where the upstream
-//! connection is HTTP/2 and allows extended CONNECT, the WebSocket goes as a stream of that
-//! connection, answered `200`, and the streams are joined. An HTTP/1.1 client then gets the
-//! `101` the upstream would have sent, its `Sec-WebSocket-Accept` computed here from the
-//! client's key (with the `websocket` feature, which has the hash; without it, an HTTP/1.1
-//! client's WebSocket goes upstream over HTTP/1.1).
+//! By default each WebSocket gets an HTTP/1.1 connection of its own to the upstream, as
+//! nginx gives it: a socket's flow is paced by its application, and on a shared HTTP/2
+//! connection a socket whose upstream stops reading holds the connection's window, which
+//! with common server windows (1 MiB per stream, 2 MiB per connection: ours; Go's 1 MiB for
+//! both) two such sockets fill, stalling every other client's upload on that connection.
+//! With `websockets_over_http2` the opening request is marked with its HTTP/2 form too:
+//! where the upstream connection is HTTP/2 and allows extended CONNECT, the WebSocket goes
+//! as a stream of that connection, answered `200`, and the streams are joined. An HTTP/1.1
+//! client then gets the `101` the upstream would have sent, its `Sec-WebSocket-Accept`
+//! computed here from the client's key (with the `websocket` feature, which has the hash;
+//! without it, an HTTP/1.1 client's WebSocket goes upstream over HTTP/1.1).
 
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
@@ -38,6 +43,8 @@ pub(crate) struct Asked {
     /// An HTTP/1.1 client's WebSocket key, when its upgrade may go upstream as an extended
     /// CONNECT (the `101` then carries the accept computed from it).
     ws_key: Option<HeaderValue>,
+    /// A WebSocket may go upstream as a stream of an HTTP/2 connection.
+    over_h2: bool,
 }
 
 impl Asked {
@@ -47,8 +54,9 @@ impl Asked {
     }
 }
 
-/// What `parts` asks to upgrade to, taking the client's side of the upgrade from it.
-pub(crate) fn asked(parts: &mut http::request::Parts) -> Option<Asked> {
+/// What `parts` asks to upgrade to, taking the client's side of the upgrade from it; a
+/// WebSocket may ride an upstream HTTP/2 connection when `over_h2`.
+pub(crate) fn asked(parts: &mut http::request::Parts, over_h2: bool) -> Option<Asked> {
     if parts.method == Method::CONNECT {
         // Only an extended CONNECT asks for a protocol; a plain one asks for a tunnel,
         // which is a forward proxy's business.
@@ -63,6 +71,7 @@ pub(crate) fn asked(parts: &mut http::request::Parts) -> Option<Asked> {
             client,
             extended_connect: true,
             ws_key: None,
+            over_h2,
         });
     }
     let named = parts
@@ -75,7 +84,7 @@ pub(crate) fn asked(parts: &mut http::request::Parts) -> Option<Asked> {
         return None;
     }
     let client = parts.extensions.remove::<OnUpgrade>()?;
-    let ws_key = cfg!(feature = "websocket")
+    let ws_key = (over_h2 && cfg!(feature = "websocket"))
         .then(|| websocket_key_of(&protocol, &parts.headers))
         .flatten();
     Some(Asked {
@@ -83,6 +92,7 @@ pub(crate) fn asked(parts: &mut http::request::Parts) -> Option<Asked> {
         client,
         extended_connect: false,
         ws_key,
+        over_h2,
     })
 }
 
@@ -109,7 +119,9 @@ pub(crate) fn ask_upstream(asked: &Asked, out: &mut http::request::Parts) {
         out.method = Method::GET;
         if asked.protocol.as_bytes().eq_ignore_ascii_case(b"websocket") {
             headers.insert(header::SEC_WEBSOCKET_KEY, websocket_key());
-            out.extensions.insert(crate::proto::h2::client::WEBSOCKET);
+            if asked.over_h2 {
+                out.extensions.insert(crate::proto::h2::client::WEBSOCKET);
+            }
         }
     } else if asked.ws_key.is_some() {
         out.extensions.insert(crate::proto::h2::client::WEBSOCKET);
@@ -120,7 +132,8 @@ pub(crate) fn ask_upstream(asked: &Asked, out: &mut http::request::Parts) {
 /// connection (RFC 8441 §5: a `2xx`): asked by an HTTP/2 client's upgrade, or by an HTTP/1.1
 /// client's WebSocket whose key the proxy can answer.
 pub(crate) fn accepted_as_stream(asked: &Asked, upstream: &Response<Body>) -> bool {
-    (asked.extended_connect || asked.ws_key.is_some())
+    asked.over_h2
+        && (asked.extended_connect || asked.ws_key.is_some())
         && upstream.version() == Version::HTTP_2
         && upstream.status().is_success()
 }
