@@ -201,7 +201,12 @@ impl Server {
     }
 
     /// Flow-control windows granted to a client: per stream and for the whole connection.
-    /// Defaults: 1 MiB and 2 MiB. (They are credit, not buffers allocated up front.)
+    /// Defaults: 1 MiB and 2 MiB. (They are credit, not buffers allocated up front.) The
+    /// connection's bounds the request data one client can make the server hold. Behind a
+    /// proxy that carries many clients' requests on one connection, grant a connection
+    /// window well above the stream window: requests whose handlers have not read their
+    /// bodies hold their share of it, and once it is full the other uploads on the
+    /// connection wait.
     pub fn http2_initial_window_sizes(mut self, stream: u32, conn: u32) -> Self {
         self.h2.initial_stream_window = stream;
         self.h2.initial_conn_window = conn;
