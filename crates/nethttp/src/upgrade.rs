@@ -307,17 +307,23 @@ pub fn protocol<B>(req: &http::Request<B>) -> Option<&str> {
         .map(|p| p.as_str())
 }
 
-/// Whether a request asks for an upgrade: `CONNECT`, or an `Upgrade` field that `Connection`
-/// lists (RFC 9110 §7.8: the option must be named in `Connection`, as it is hop-by-hop).
+/// Whether a request asks for an upgrade: `CONNECT`, or [`asks_upgrade`].
 pub(crate) fn is_upgrade_request(method: &http::Method, headers: &http::HeaderMap) -> bool {
-    if method == http::Method::CONNECT {
-        return true;
-    }
-    headers.contains_key(http::header::UPGRADE)
-        && headers
-            .get_all(http::header::CONNECTION)
-            .iter()
-            .any(|v| has_token(v.as_bytes(), b"upgrade"))
+    method == http::Method::CONNECT || asks_upgrade(headers)
+}
+
+/// Whether HTTP/1.1 fields ask for an upgrade: an `Upgrade` field that `Connection` lists
+/// (RFC 9110 §7.8: the option must be named in `Connection`, as it is hop-by-hop).
+pub(crate) fn asks_upgrade(headers: &http::HeaderMap) -> bool {
+    headers.contains_key(http::header::UPGRADE) && connection_names_upgrade(headers)
+}
+
+/// Whether a `Connection` field lists the `upgrade` option.
+pub(crate) fn connection_names_upgrade(headers: &http::HeaderMap) -> bool {
+    headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .any(|v| has_token(v.as_bytes(), b"upgrade"))
 }
 
 #[cfg(test)]

@@ -74,15 +74,10 @@ pub(crate) fn asked(parts: &mut http::request::Parts, over_h2: bool) -> Option<A
             over_h2,
         });
     }
-    let named = parts
-        .headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .any(|v| crate::token::has_token(v.as_bytes(), b"upgrade"));
-    let protocol = parts.headers.get(header::UPGRADE)?.clone();
-    if !named {
+    if !upgrade::asks_upgrade(&parts.headers) {
         return None;
     }
+    let protocol = parts.headers.get(header::UPGRADE)?.clone();
     let client = parts.extensions.remove::<OnUpgrade>()?;
     let ws_key = (over_h2 && cfg!(feature = "websocket"))
         .then(|| websocket_key_of(&protocol, &parts.headers))

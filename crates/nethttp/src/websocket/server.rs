@@ -61,11 +61,7 @@ impl WebSocketUpgrade {
                 .get_all(header::UPGRADE)
                 .iter()
                 .any(|v| crate::token::has_token(v.as_bytes(), b"websocket"));
-            let connection_ok = req
-                .headers()
-                .get_all(header::CONNECTION)
-                .iter()
-                .any(|v| crate::token::has_token(v.as_bytes(), b"upgrade"));
+            let connection_ok = crate::upgrade::connection_names_upgrade(req.headers());
             if !upgrade_ok || !connection_ok {
                 return Err(refuse(
                     "not a WebSocket request: Upgrade: websocket and Connection: upgrade expected",

@@ -173,12 +173,7 @@ fn write_fields(dst: &mut Vec<u8>, uri: &Uri, headers: &HeaderMap, opts: &Reques
     }
     // An upgrade asked for keeps its `Connection: upgrade` (RFC 9110 §7.8: `Upgrade` is only
     // honoured when `Connection` names it); other options the caller put there are dropped.
-    if headers.contains_key(header::UPGRADE)
-        && headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .any(|v| super::parse::has_token(v.as_bytes(), b"upgrade"))
-    {
+    if crate::upgrade::asks_upgrade(headers) {
         dst.extend_from_slice(b"connection: upgrade\r\n");
     }
     if opts.close {
