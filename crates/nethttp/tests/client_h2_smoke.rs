@@ -1,6 +1,6 @@
 //! The client over TLS and HTTP/2 against our own server: ALPN picks h2 and concurrent
 //! requests share one connection; h2c by prior knowledge; HTTP/1.1 over TLS; certificate
-//! errors are their own kind.
+//! errors are their own kind; responses held unread do not stop the connection's others.
 
 mod common;
 
@@ -85,6 +85,51 @@ async fn h2c_prior_knowledge() {
         assert_eq!(res.into_body().to_bytes(1024).await.unwrap(), "HTTP/2.0 0");
     }
     assert_eq!(conns.load(Ordering::SeqCst), 1);
+}
+
+/// Responses the caller holds without reading pin their own streams' windows, never the
+/// connection's: with the default windows (2 MiB per stream, 1 GiB per connection) a third
+/// request's 3 MiB answer comes through on the same connection beside three endless ones
+/// nobody reads. (With a connection window of 4 MiB, two of them stopped it.)
+#[tokio::test]
+async fn unread_responses_do_not_stall_the_connections_other_requests() {
+    const BIG: usize = 3 << 20;
+    let server = Server::new();
+    let listener = server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let handle = server.serve(listener, |req: HttpRequest| async move {
+        if req.uri().path() == "/endless" {
+            let (tx, body) = nethttp::Body::channel(1);
+            tokio::spawn(async move {
+                let chunk = bytes::Bytes::from(vec![b'e'; 64 * 1024]);
+                while tx.send_data(chunk.clone()).await.is_ok() {}
+            });
+            return nethttp::HttpResponse::new(body);
+        }
+        nethttp::HttpResponse::new(nethttp::Body::from(vec![b'b'; BIG]))
+    });
+    let t = Transport::builder()
+        .http2_prior_knowledge(true)
+        .build()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{}", handle.local_addr().port());
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let res = t.round_trip(get(&format!("{base}/endless"))).await.unwrap();
+        assert_eq!(res.version(), http::Version::HTTP_2);
+        held.push(res);
+    }
+    // Let the endless answers fill their streams' windows.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = tokio::time::timeout(Duration::from_secs(10), async {
+        let res = t.round_trip(get(&format!("{base}/big"))).await.unwrap();
+        res.into_body().to_bytes(2 * BIG).await.unwrap()
+    })
+    .await
+    .expect("the 3 MiB answer came through beside the unread ones");
+    assert_eq!(got.len(), BIG);
+    let stats = t.pool_stats();
+    assert_eq!(stats.dials, 1, "one connection carried all four");
+    drop(held);
 }
 
 #[tokio::test]
