@@ -3,8 +3,10 @@
 //! 64 KiB chunks, a `ReverseProxy` with `default_transport` and h2c by prior knowledge sits
 //! in front, and our client downloads through it over HTTP/1.1, `--rounds` times, all on one
 //! current-thread runtime (one core). Prints MB/s and CPU µs per MiB for each window.
+//! `--direct` downloads from the upstream itself over h2c instead (the window then does not
+//! apply): the HTTP/2 receive path alone.
 //!
-//! Usage: proxy-h2-window [--mib 256] [--rounds 5] [--windows 262144,2097152]
+//! Usage: proxy-h2-window [--mib 256] [--rounds 5] [--windows 262144,2097152] [--direct]
 
 use std::time::Instant;
 
@@ -56,7 +58,14 @@ fn main() {
             });
             HttpResponse::new(body)
         });
-        let client = nethttp::Client::new();
+        let client = if std::env::args().any(|a| a == "--direct") {
+            nethttp::Client::builder()
+                .transport(|t| t.http2_prior_knowledge(true))
+                .build()
+                .unwrap()
+        } else {
+            nethttp::Client::new()
+        };
         for &window in &windows {
             let transport = ReverseProxy::default_transport()
                 .http2_prior_knowledge(true)
@@ -72,7 +81,11 @@ fn main() {
             let listener = server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
             let addr = listener.local_addr().unwrap();
             let _proxy = server.serve(listener, proxy);
-            let url = format!("http://{addr}/");
+            let url = if std::env::args().any(|a| a == "--direct") {
+                format!("http://{up_addr}/")
+            } else {
+                format!("http://{addr}/")
+            };
             let mut rates = Vec::new();
             let mut cpus = Vec::new();
             for _ in 0..rounds {
