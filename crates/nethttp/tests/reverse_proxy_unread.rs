@@ -284,18 +284,16 @@ async fn unread_answers_pin_their_own_streams_not_the_shared_upstream_connection
     .await;
 }
 
-#[tokio::test]
-async fn websocket_clients_that_never_read_hold_an_http2_upstreams_flood() {
-    const SOCKETS: u64 = 3;
-    let (wmem, _) = kernel_buffers();
-    let (up, proxy, counts) = proxied(Upstream::Http2Sockets).await;
+/// `n` WebSocket clients of `/flood` that never read, through a proxy reaching the upstream
+/// as `how`: what the upstream manages to send settles within `bound`, held rather than
+/// ended; another client's answer still comes through; and the floods end once the clients
+/// go. The upstream, for more checks.
+async fn unread_floods(how: Upstream, n: usize, bound: u64) -> TestServer {
+    let (up, proxy, counts) = proxied(how).await;
     let mut sockets = Vec::new();
-    for _ in 0..SOCKETS {
+    for _ in 0..n {
         sockets.push(websocket(&proxy, "/flood").await);
     }
-    // Per socket: the proxy's socket to the client, one stream window, and the copy
-    // between them; and the upstream's 1 MiB send budget with a message or two on its way.
-    let bound = SOCKETS * (wmem + u64::from(UPSTREAM_STREAM_WINDOW)) + 2 * MIB;
     let held = settles(
         "the upstream's floods to clients that never read",
         || counts.sent.load(Ordering::SeqCst),
@@ -304,42 +302,43 @@ async fn websocket_clients_that_never_read_hold_an_http2_upstreams_flood() {
     .await;
     assert!(held > 0, "the floods never started");
     assert_eq!(counts.ended.load(Ordering::SeqCst), 0, "held, not ended");
-    // The stalled sockets pinned their own streams' windows only.
     plain_goes_through(&proxy).await;
-    assert_eq!(
-        up.handle().live_connections(),
-        1,
-        "the sockets rode the one connection"
-    );
     drop(sockets);
     until("the floods to end once the clients went", || {
-        counts.ended.load(Ordering::SeqCst) == SOCKETS as usize
+        counts.ended.load(Ordering::SeqCst) == n
     })
     .await;
+    up
+}
+
+#[tokio::test]
+async fn websocket_clients_that_never_read_hold_an_http2_upstreams_flood() {
+    let (wmem, _) = kernel_buffers();
+    // Per socket: the proxy's socket to the client, one stream window, and the copy
+    // between them; and the upstream's 1 MiB send budget with a message or two on its way.
+    let bound = 3 * (wmem + u64::from(UPSTREAM_STREAM_WINDOW)) + 2 * MIB;
+    let up = unread_floods(Upstream::Http2Sockets, 3, bound).await;
+    // The stalled sockets pinned their own streams' windows only, on the one connection.
+    assert_eq!(up.handle().accepted_connections(), 1);
 }
 
 #[tokio::test]
 async fn a_websocket_client_that_never_reads_holds_an_http11_upstreams_flood() {
     let (wmem, rmem) = kernel_buffers();
-    let (_up, proxy, counts) = proxied(Upstream::Http11).await;
-    let socket = websocket(&proxy, "/flood").await;
     // Two sockets' send buffers and one's receive buffer between the upstream and the
     // client, and the proxy's copy between them.
-    let bound = 2 * wmem + rmem + 2 * MIB;
-    let held = settles(
-        "the upstream's flood to a client that never reads",
-        || counts.sent.load(Ordering::SeqCst),
-        bound,
-    )
-    .await;
-    assert!(held > 0, "the flood never started");
-    assert_eq!(counts.ended.load(Ordering::SeqCst), 0, "held, not ended");
-    plain_goes_through(&proxy).await;
-    drop(socket);
-    until("the flood to end once the client went", || {
-        counts.ended.load(Ordering::SeqCst) == 1
+    unread_floods(Upstream::Http11, 1, 2 * wmem + rmem + 2 * MIB).await;
+}
+
+/// A WebSocket to `/hold` through the proxy, once the upstream holds it.
+async fn held(proxy: &TestServer, counts: &Counts) -> TcpStream {
+    let before = counts.holding.load(Ordering::SeqCst);
+    let socket = websocket(proxy, "/hold").await;
+    until("the upstream to hold the socket", || {
+        counts.holding.load(Ordering::SeqCst) > before
     })
     .await;
+    socket
 }
 
 /// Writes to `s` until a write has not gone through for a second; what went through.
@@ -364,23 +363,30 @@ async fn flood(s: &mut TcpStream, bound: u64) -> u64 {
     }
 }
 
+/// `n` WebSockets of `/hold` (an upstream that never reads) through a proxy reaching it as
+/// `how`, each flooded by its client until the proxy takes no more, within `bound` each;
+/// then another client's answer still comes through. The upstream, for more checks.
+async fn held_floods(how: Upstream, n: usize, bound: u64) -> (TestServer, TestServer) {
+    let (up, proxy, counts) = proxied(how).await;
+    let mut sockets = Vec::new();
+    for _ in 0..n {
+        sockets.push(held(&proxy, &counts).await);
+    }
+    for socket in &mut sockets {
+        assert!(flood(socket, bound).await > 0, "nothing was taken");
+    }
+    plain_goes_through(&proxy).await;
+    (up, proxy)
+}
+
 #[tokio::test]
 async fn a_websocket_upstream_that_never_reads_holds_the_clients_flood_over_http2() {
     let (_, rmem) = kernel_buffers();
-    let (up, proxy, counts) = proxied(Upstream::Http2Sockets).await;
-    let mut socket = websocket(&proxy, "/hold").await;
-    until("the upstream to hold the socket", || {
-        counts.holding.load(Ordering::SeqCst) == 1
-    })
-    .await;
     // The proxy's receive buffer from the client, the copy, the proxy's 1 MiB send budget
     // towards the upstream and the upstream's 1 MiB stream window.
-    let bound = rmem + 3 * MIB;
-    let taken = flood(&mut socket, bound).await;
-    assert!(taken > 0, "nothing was taken");
-    plain_goes_through(&proxy).await;
+    let (up, _proxy) = held_floods(Upstream::Http2Sockets, 1, rmem + 3 * MIB).await;
     assert_eq!(
-        up.handle().live_connections(),
+        up.handle().accepted_connections(),
         1,
         "the socket rode the one connection"
     );
@@ -389,18 +395,9 @@ async fn a_websocket_upstream_that_never_reads_holds_the_clients_flood_over_http
 #[tokio::test]
 async fn a_websocket_upstream_that_never_reads_holds_the_clients_flood_over_http11() {
     let (wmem, rmem) = kernel_buffers();
-    let (_up, proxy, counts) = proxied(Upstream::Http11).await;
-    let mut socket = websocket(&proxy, "/hold").await;
-    until("the upstream to hold the socket", || {
-        counts.holding.load(Ordering::SeqCst) == 1
-    })
-    .await;
     // Two sockets' receive buffers and one's send buffer between the client and the
     // upstream, and the proxy's copy between them.
-    let bound = 2 * rmem + wmem + 2 * MIB;
-    let taken = flood(&mut socket, bound).await;
-    assert!(taken > 0, "nothing was taken");
-    plain_goes_through(&proxy).await;
+    held_floods(Upstream::Http11, 1, 2 * rmem + wmem + 2 * MIB).await;
 }
 
 /// The default: WebSockets go upstream on HTTP/1.1 connections of their own, so three whose
@@ -410,23 +407,12 @@ async fn a_websocket_upstream_that_never_reads_holds_the_clients_flood_over_http
 /// that upload stalls: what `websockets_over_http2` documents.)
 #[tokio::test]
 async fn websockets_whose_upstream_stops_reading_do_not_stall_other_uploads() {
-    const SOCKETS: usize = 3;
     let (wmem, rmem) = kernel_buffers();
-    let (up, proxy, counts) = proxied(Upstream::Http2).await;
+    let (up, proxy) = held_floods(Upstream::Http2, 3, 2 * rmem + wmem + 2 * MIB).await;
     upload_goes_through(&proxy).await;
-    let mut sockets = Vec::new();
-    for _ in 0..SOCKETS {
-        sockets.push(websocket(&proxy, "/hold").await);
-    }
-    until("the upstream to hold the sockets", || {
-        counts.holding.load(Ordering::SeqCst) == SOCKETS
-    })
-    .await;
-    let bound = 2 * rmem + wmem + 2 * MIB;
-    for socket in &mut sockets {
-        assert!(flood(socket, bound).await > 0, "nothing was taken");
-    }
-    upload_goes_through(&proxy).await;
-    plain_goes_through(&proxy).await;
-    assert_eq!(up.handle().upgraded_connections(), SOCKETS);
+    assert_eq!(
+        up.handle().upgraded_connections(),
+        3,
+        "each on its own connection"
+    );
 }
