@@ -1,5 +1,6 @@
 //! `nethttp proxy`: a reverse proxy in front of one upstream (`--to http://HOST:PORT/PREFIX`,
-//! or `--to unix:PATH` for an upstream on a Unix socket), or with `--forward` a forward proxy
+//! `https://` with the `--upstream-*` TLS flags, or `--to unix:PATH` for an upstream on a
+//! Unix socket), or with `--forward` a forward proxy
 //! (CONNECT tunnels to allowed ports, absolute-URI requests, optional Basic auth), with
 //! `serve`'s listener, timeouts, limits, TLS and `lifecycle`: graceful shutdown on
 //! SIGINT/SIGTERM, listeners systemd passed, and the SIGUSR2 hand-over to a new process.
@@ -14,6 +15,7 @@ use nethttp::DynHandler;
 use crate::duration;
 use crate::lifecycle::{self, Inherited};
 use crate::server_args::ServerArgs;
+use crate::tls_args::UpstreamTlsArgs;
 
 #[derive(Args, Debug)]
 pub struct ProxyArgs {
@@ -38,6 +40,8 @@ pub struct ProxyArgs {
     proxy_auth: Option<String>,
     #[command(flatten)]
     server: ServerArgs,
+    #[command(flatten)]
+    upstream_tls: UpstreamTlsArgs,
     /// Time the upstream has to answer with a response head (504 beyond).
     #[arg(long, default_value = "60s", value_parser = duration::parse)]
     upstream_timeout: Duration,
@@ -141,10 +145,13 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
             Box::new(proxy.build().map_err(|e| format!("forward proxy: {e}"))?)
         }
         Some(to) => {
-            let (transport, url) = match to {
+            let (mut transport, url) = match to {
                 Upstream::Url(u) => (transport, u.clone()),
                 Upstream::Unix(p) => (transport.unix_socket(p), "http://localhost".to_owned()),
             };
+            if let Some(tls) = args.upstream_tls.client_tls()? {
+                transport = transport.tls(tls);
+            }
             let transport = transport
                 .build()
                 .map_err(|e| format!("upstream transport: {e}"))?;

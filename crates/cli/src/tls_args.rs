@@ -1,8 +1,10 @@
 //! The client TLS flags `get` and `bench` share: `--cacert F` (trust only the roots in a PEM
 //! file), `--insecure` (accept any certificate) and `--cert F --key F` (a client certificate
-//! for servers that require one), turned into the library's `ClientTls`; `get`'s
-//! `--proxy-cacert` and `--proxy-insecure`, the same for an `https://` proxy; and the hint
-//! naming them when a server's or a proxy's certificate is refused.
+//! for servers that require one), turned into the library's `ClientTls`; `proxy`'s
+//! `--upstream-cacert`, `--upstream-insecure` and `--upstream-cert/--upstream-key`, the same
+//! for an `https://` upstream; `get`'s `--proxy-cacert` and `--proxy-insecure`, the same for
+//! an `https://` proxy; and the hint naming them when a server's or a proxy's certificate is
+//! refused.
 
 use std::path::PathBuf;
 
@@ -33,20 +35,77 @@ impl TlsArgs {
     /// The TLS settings these flags ask for; `None` keeps the library's default (the Mozilla
     /// roots).
     pub fn client_tls(&self) -> Result<Option<ClientTls>, String> {
-        let tls = if self.insecure {
-            Some(ClientTls::danger_accept_invalid_certs())
-        } else {
-            self.cacert
-                .as_deref()
-                .map(|path| only_roots(path, "--cacert"))
-                .transpose()?
-        };
-        let (Some(cert), Some(key)) = (&self.cert, &self.key) else {
-            return Ok(tls);
-        };
-        let id = Identity::from_pem_files(cert, key).map_err(|e| format!("--cert/--key: {e}"))?;
-        Ok(Some(tls.unwrap_or_default().identity(id)))
+        client_tls(
+            self.insecure,
+            self.cacert.as_deref(),
+            self.cert.as_deref().zip(self.key.as_deref()),
+            ["--cacert", "--cert/--key"],
+        )
     }
+}
+
+/// `nethttp proxy`'s TLS towards an `https://` upstream (nginx's `proxy_ssl_*`). The
+/// certificate is checked by default, against the Mozilla roots, unlike nginx's.
+#[derive(Args, Debug, Clone)]
+pub struct UpstreamTlsArgs {
+    /// Trusts only the certificates in this PEM file (a private CA, or the upstream's own
+    /// certificate) for an https:// upstream, instead of the Mozilla root set.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["upstream_insecure", "forward"]
+    )]
+    upstream_cacert: Option<PathBuf>,
+    /// Accepts any certificate from an https:// upstream: encrypted but not authenticated.
+    #[arg(long, conflicts_with = "forward")]
+    upstream_insecure: bool,
+    /// PEM client certificate chain to present to an upstream that asks for one (mutual
+    /// TLS). Needs --upstream-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "upstream_key",
+        conflicts_with = "forward"
+    )]
+    upstream_cert: Option<PathBuf>,
+    /// PEM private key for --upstream-cert.
+    #[arg(long, value_name = "FILE", requires = "upstream_cert")]
+    upstream_key: Option<PathBuf>,
+}
+
+impl UpstreamTlsArgs {
+    /// The upstream's TLS settings these flags ask for; `None` keeps the library's default.
+    pub fn client_tls(&self) -> Result<Option<ClientTls>, String> {
+        client_tls(
+            self.upstream_insecure,
+            self.upstream_cacert.as_deref(),
+            self.upstream_cert
+                .as_deref()
+                .zip(self.upstream_key.as_deref()),
+            ["--upstream-cacert", "--upstream-cert/--upstream-key"],
+        )
+    }
+}
+
+/// Client TLS from the flags: any certificate when `insecure`, else only the roots in
+/// `cacert` if given; and a client certificate if given. `flags` name the CA and the
+/// certificate flags in errors. `None` when nothing was asked.
+fn client_tls(
+    insecure: bool,
+    cacert: Option<&std::path::Path>,
+    identity: Option<(&std::path::Path, &std::path::Path)>,
+    flags: [&str; 2],
+) -> Result<Option<ClientTls>, String> {
+    let tls = if insecure {
+        Some(ClientTls::danger_accept_invalid_certs())
+    } else {
+        cacert.map(|path| only_roots(path, flags[0])).transpose()?
+    };
+    let Some((cert, key)) = identity else {
+        return Ok(tls);
+    };
+    let id = Identity::from_pem_files(cert, key).map_err(|e| format!("{}: {e}", flags[1]))?;
+    Ok(Some(tls.unwrap_or_default().identity(id)))
 }
 
 /// The TLS flags for an `https://` proxy, as curl's.

@@ -4,43 +4,13 @@
 
 mod common;
 
-use std::path::Path;
 use std::time::Duration;
 
 use common::peers::peer;
 use common::run_nethttp;
-use common::tls::{https_url, serve_tls, TestCert};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use common::tls::{client_files, https_url, serve_tls, TestCert};
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-/// Writes a CA and a client certificate it signed into `dir`: `ca.pem`, `client.pem`,
-/// `client.key`; and a second client certificate from another CA: `other.pem`, `other.key`.
-fn client_files(dir: &Path) {
-    let make = |name: &str| {
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, format!("{name} CA"));
-        let ca = ca_params.self_signed(&ca_key).unwrap();
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, name);
-        let cert = params
-            .signed_by(&key, &Issuer::new(ca_params, ca_key))
-            .unwrap();
-        (ca.pem(), cert.pem(), key.serialize_pem())
-    };
-    let (ca, cert, key) = make("client");
-    std::fs::write(dir.join("ca.pem"), ca).unwrap();
-    std::fs::write(dir.join("client.pem"), cert).unwrap();
-    std::fs::write(dir.join("client.key"), key).unwrap();
-    let (_, cert, key) = make("other");
-    std::fs::write(dir.join("other.pem"), cert).unwrap();
-    std::fs::write(dir.join("other.key"), key).unwrap();
-}
 
 fn s(p: std::path::PathBuf) -> String {
     p.into_os_string().into_string().unwrap()

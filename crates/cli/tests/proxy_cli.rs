@@ -1,5 +1,7 @@
-//! `nethttp proxy`: the real binary in front of a real `nethttp serve` (over TCP and over a
-//! Unix socket), asked by curl and by `nethttp get`; its usage errors; its graceful stop.
+//! `nethttp proxy`: the real binary in front of a real `nethttp serve` (over TCP, over a
+//! Unix socket, and over TLS with a private CA and a client certificate), asked by curl and
+//! by `nethttp get`; WebSockets to an HTTP/2 upstream on connections of their own or, with
+//! `--websockets-over-http2`, on its HTTP/2 connection; its usage errors; its graceful stop.
 
 mod common;
 
@@ -8,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::peers::peer;
-use common::tls::serve_plain;
+use common::tls::{client_files, https_url, serve_plain, serve_tls, TestCert};
 use common::{run_nethttp, Served};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -136,6 +138,119 @@ fn proxies_to_an_abstract_unix_socket_upstream() {
     assert_eq!(ran.stdout_str(), "over abstract");
 }
 
+fn path(p: std::path::PathBuf) -> String {
+    p.into_os_string().into_string().unwrap()
+}
+
+/// An `https://` upstream with a self-signed certificate that requires a client certificate
+/// from its own CA: reached with `--upstream-cacert` and `--upstream-cert/--upstream-key`,
+/// a `502` without either.
+#[test]
+fn proxies_to_an_https_upstream_by_its_own_ca_with_a_client_certificate() {
+    let server_cert = TestCert::new();
+    let dir = tempfile::tempdir().unwrap();
+    client_files(dir.path());
+    let upstream = serve_tls(
+        &server_cert,
+        &["--tls-client-ca", &path(dir.path().join("ca.pem"))],
+    );
+    let to = https_url(&upstream, "");
+    let cacert = server_cert.cert_path();
+    let (cert, key) = (
+        path(dir.path().join("client.pem")),
+        path(dir.path().join("client.key")),
+    );
+    let status_through = |extra: &[&str]| {
+        let front = proxy(&to, extra);
+        let ran = run_nethttp(&["get", "-i", &front.url("/")], LIMIT);
+        ran.stdout_str()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let all = [
+        "--upstream-cacert",
+        &cacert,
+        "--upstream-cert",
+        &cert,
+        "--upstream-key",
+        &key,
+    ];
+    assert!(status_through(&all).starts_with("HTTP/1.1 200"));
+    // The upstream's certificate is not trusted without its CA.
+    assert!(status_through(&all[2..]).starts_with("HTTP/1.1 502"));
+    // The upstream refuses a proxy without a client certificate.
+    assert!(status_through(&all[..2]).starts_with("HTTP/1.1 502"));
+    // Or with one from another CA.
+    let other = [
+        "--upstream-cacert",
+        &cacert,
+        "--upstream-cert",
+        &path(dir.path().join("other.pem")),
+        "--upstream-key",
+        &path(dir.path().join("other.key")),
+    ];
+    assert!(status_through(&other).starts_with("HTTP/1.1 502"));
+    // --upstream-insecure instead of the CA: through, unauthenticated.
+    assert!(status_through(&[
+        "--upstream-insecure",
+        "--upstream-cert",
+        &cert,
+        "--upstream-key",
+        &key
+    ])
+    .starts_with("HTTP/1.1 200"));
+}
+
+/// The proxy's dials to its upstream, from its `/metrics`.
+fn upstream_dials(metrics: std::net::SocketAddr) -> u64 {
+    let text = common::http_get(metrics, "/metrics");
+    text.lines()
+        .filter(|l| l.starts_with("nethttp_client_dials_total"))
+        .map(|l| l.rsplit(' ').next().unwrap().parse::<u64>().unwrap())
+        .sum()
+}
+
+/// A WebSocket through the proxy to an upstream whose connections are HTTP/2 (TLS, ALPN):
+/// on an HTTP/1.1 connection of its own by default (a second dial), on the HTTP/2
+/// connection with `--websockets-over-http2` (none).
+#[test]
+fn websockets_to_an_http2_upstream_dial_their_own_unless_asked_to_ride_it() {
+    use futures_util::{SinkExt, StreamExt};
+    use nethttp::websocket::Message;
+    let server_cert = TestCert::new();
+    let upstream = serve_tls(&server_cert, &[]);
+    let to = https_url(&upstream, "");
+    let cacert = server_cert.cert_path();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (extra, dials) in [(&[][..], 2), (&["--websockets-over-http2"][..], 1)] {
+        let mut args = vec![
+            "--upstream-cacert",
+            &cacert,
+            "--metrics-addr",
+            "127.0.0.1:0",
+        ];
+        args.extend_from_slice(extra);
+        let front = proxy(&to, &args);
+        let metrics = front.logged_addr("metrics");
+        let ran = run_nethttp(&["get", &front.url("/")], LIMIT);
+        assert_eq!(ran.stdout_str(), "Hello, World!");
+        assert_eq!(upstream_dials(metrics), 1, "the HTTP/2 connection");
+        let url = front.url("/ws").replace("http://", "ws://");
+        rt.block_on(async {
+            let (mut ws, _) = tokio::time::timeout(LIMIT, nethttp::websocket::connect(&url))
+                .await
+                .expect("the handshake in time")
+                .unwrap();
+            ws.send(Message::text("through")).await.unwrap();
+            let echo = tokio::time::timeout(LIMIT, ws.next()).await.unwrap();
+            assert_eq!(echo.unwrap().unwrap(), Message::text("through"));
+        });
+        assert_eq!(upstream_dials(metrics), dials, "{extra:?}");
+    }
+}
+
 #[test]
 fn an_upstream_that_is_down_is_502() {
     let port = common::free_port();
@@ -232,6 +347,26 @@ fn forward_proxy_flags_are_checked() {
             "443",
         ],
         vec!["proxy"],
+        // Upstream TLS is the reverse proxy's; a forward proxy has no one upstream.
+        vec!["proxy", "--forward", "--upstream-insecure"],
+        vec!["proxy", "--forward", "--upstream-cacert", "ca.pem"],
+        vec!["proxy", "--forward", "--websockets-over-http2"],
+        // Both ways of trusting at once, a certificate without its key.
+        vec![
+            "proxy",
+            "--to",
+            "https://127.0.0.1:1",
+            "--upstream-insecure",
+            "--upstream-cacert",
+            "ca.pem",
+        ],
+        vec![
+            "proxy",
+            "--to",
+            "https://127.0.0.1:1",
+            "--upstream-cert",
+            "c.pem",
+        ],
     ] {
         let ran = run_nethttp(&args, LIMIT);
         assert_eq!(ran.status.code(), Some(2), "{args:?}: {}", ran.stderr);

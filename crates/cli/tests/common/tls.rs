@@ -1,8 +1,8 @@
 //! TLS for the CLI's tests: a self-signed certificate for `localhost` and `127.0.0.1`, made
-//! fresh with rcgen and written to a temporary directory (removed on drop), and a
-//! `nethttp serve` running HTTPS with it.
+//! fresh with rcgen and written to a temporary directory (removed on drop), a
+//! `nethttp serve` running HTTPS with it, and client certificates from a CA of their own.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::Served;
@@ -77,4 +77,34 @@ pub fn serve_tls(cert: &TestCert, extra: &[&str]) -> Served {
 /// is for.
 pub fn https_url(served: &Served, path: &str) -> String {
     format!("https://localhost:{}{path}", served.addr.port())
+}
+
+/// Writes a CA and a client certificate it signed into `dir`: `ca.pem`, `client.pem`,
+/// `client.key`; and a second client certificate from another CA: `other.pem`, `other.key`.
+pub fn client_files(dir: &Path) {
+    let make = |name: &str| {
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, format!("{name} CA"));
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        let cert = params
+            .signed_by(&key, &rcgen::Issuer::new(ca_params, ca_key))
+            .unwrap();
+        (ca.pem(), cert.pem(), key.serialize_pem())
+    };
+    let (ca, cert, key) = make("client");
+    std::fs::write(dir.join("ca.pem"), ca).unwrap();
+    std::fs::write(dir.join("client.pem"), cert).unwrap();
+    std::fs::write(dir.join("client.key"), key).unwrap();
+    let (_, cert, key) = make("other");
+    std::fs::write(dir.join("other.pem"), cert).unwrap();
+    std::fs::write(dir.join("other.key"), key).unwrap();
 }
