@@ -545,10 +545,11 @@ async fn keepalive_ping_answered_keeps_the_connection() {
 }
 
 /// Rapid reset (CVE-2023-44487): a client that keeps opening streams and resetting them while
-/// their handlers run is disconnected once it passes `http2_max_resets`; the handlers of the
-/// reset streams are abandoned, not left running.
+/// their handlers run gets a GOAWAY once it passes `http2_max_resets`, and hyper, which heeds
+/// it, opens no more: the connection ends without error. The handlers of the reset streams
+/// are abandoned, not left running.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_resetting_running_streams_is_disconnected() {
+async fn client_resetting_running_streams_is_sent_away() {
     let started = Arc::new(AtomicUsize::new(0));
     let s = started.clone();
     let handle = start(
@@ -590,13 +591,97 @@ async fn client_resetting_running_streams_is_disconnected() {
     let ran = started.load(Ordering::SeqCst);
     assert!(
         (6..20).contains(&ran),
-        "the server let {ran} reset streams run before closing"
+        "the server let {ran} reset streams run before its GOAWAY"
     );
-    let ended = format!("{ended:?}");
     assert!(
-        ended.contains("GoAway") && ended.contains("ENHANCE_YOUR_CALM"),
-        "expected GOAWAY ENHANCE_YOUR_CALM, got {ended}"
+        matches!(ended, Ok(Ok(()))),
+        "expected the connection to end cleanly after the GOAWAY, got {ended:?}"
     );
+    wait_until("the connection is gone", || handle.live_connections() == 0).await;
+}
+
+/// The same client written to ignore the GOAWAY (raw frames, never acknowledging the
+/// server's PING): past twice `http2_max_resets` it gets GOAWAY `ENHANCE_YOUR_CALM` and is
+/// disconnected (RFC 9113 §10.5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_on_resetting_after_goaway_is_disconnected() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    let handle = start(
+        &Server::new().http2_max_resets(5, Duration::from_secs(10)),
+        move |_req: HttpRequest| {
+            s.fetch_add(1, Ordering::SeqCst);
+            async {
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                text_response(StatusCode::OK, "late")
+            }
+        },
+    );
+    let sock = tokio::net::TcpStream::connect(handle.local_addr())
+        .await
+        .unwrap();
+    let (mut rd, mut wr) = sock.into_split();
+    // The server's frames: every GOAWAY's error code, until it closes.
+    let goaways = tokio::spawn(async move {
+        let mut codes = Vec::new();
+        let mut head = [0u8; 9];
+        while rd.read_exact(&mut head).await.is_ok() {
+            let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+            let mut payload = vec![0u8; len];
+            if rd.read_exact(&mut payload).await.is_err() {
+                break;
+            }
+            if head[3] == 0x7 && len >= 8 {
+                codes.push(u32::from_be_bytes(payload[4..8].try_into().unwrap()));
+            }
+        }
+        codes
+    });
+    let frame = |kind: u8, flags: u8, stream: u32, payload: &[u8]| {
+        let mut f = (payload.len() as u32).to_be_bytes()[1..].to_vec();
+        f.extend_from_slice(&[kind, flags]);
+        f.extend_from_slice(&stream.to_be_bytes());
+        f.extend_from_slice(payload);
+        f
+    };
+    wr.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .await
+        .unwrap();
+    wr.write_all(&frame(0x4, 0, 0, &[])).await.unwrap();
+    // GET http://localhost/ in HPACK: :method GET, :scheme http, :path / from the static
+    // table, :authority as a literal.
+    let mut block = vec![0x82, 0x86, 0x84, 0x41, 9];
+    block.extend_from_slice(b"localhost");
+    let mut sent = 0;
+    for i in 0..40u32 {
+        let stream = 2 * i + 1;
+        let headers = frame(0x1, 0x5, stream, &block);
+        if wr.write_all(&headers).await.is_err() {
+            break;
+        }
+        let want = i as usize + 1;
+        let t0 = Instant::now();
+        while started.load(Ordering::SeqCst) < want && t0.elapsed() < Duration::from_secs(2) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        if started.load(Ordering::SeqCst) < want {
+            break; // the server takes no more streams
+        }
+        let cancel = frame(0x3, 0, stream, &8u32.to_be_bytes());
+        if wr.write_all(&cancel).await.is_err() {
+            break;
+        }
+        sent += 1;
+    }
+    let codes = within("the server closes the connection", goaways)
+        .await
+        .unwrap();
+    // NO_ERROR first (the graceful GOAWAY), then ENHANCE_YOUR_CALM (0xb).
+    assert_eq!(codes.first(), Some(&0), "{codes:?} after {sent} resets");
+    assert_eq!(codes.last(), Some(&0xb), "{codes:?} after {sent} resets");
+    let ran = started.load(Ordering::SeqCst);
+    assert!((11..=13).contains(&ran), "{ran} handlers ran");
     wait_until("the connection is gone", || handle.live_connections() == 0).await;
 }
 

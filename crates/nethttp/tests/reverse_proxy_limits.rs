@@ -2,8 +2,11 @@
 //! (smuggling shapes, bad framing, bad Host, oversized heads) are answered by the proxy and
 //! never reach the upstream, which counts what it receives; a malformed chunked body never
 //! reaches it as a complete request; a silent or trickling upstream cannot hold the client
-//! past the timeouts; and a client that does not read a large response costs bounded memory
-//! and is cut by the write timeout, releasing the upstream.
+//! past the timeouts; a client that does not read a large response costs bounded memory
+//! and is cut by the write timeout, releasing the upstream; and clients that abandon their
+//! requests, whose cancellations reach an HTTP/2 upstream as resets on the connection the
+//! proxy shares, neither break the other clients' requests in flight there nor, among
+//! answered ones, cost the connection at all.
 
 mod common;
 
@@ -263,4 +266,86 @@ async fn forwarded_proto_is_https_behind_tls() {
         let res = client.get(proxy.url("/")).send().await.unwrap();
         assert_eq!(res.into_body().to_bytes(64).await.unwrap(), "https");
     }
+}
+
+/// An upstream whose `/slow` answers after `slow`, anything else at once; and a proxy in
+/// front of it whose connection to it is HTTP/2 (h2c by prior knowledge).
+async fn h2_proxied(slow: Duration) -> (TestServer, TestServer) {
+    let up = TestServer::start(move |req: HttpRequest| async move {
+        if req.uri().path() == "/slow" {
+            tokio::time::sleep(slow).await;
+        }
+        text_response(StatusCode::OK, "answered")
+    })
+    .await;
+    let transport = ReverseProxy::default_transport()
+        .http2_prior_knowledge(true)
+        .build()
+        .unwrap();
+    let proxy = ReverseProxy::builder()
+        .upstream(&up.url("/"))
+        .transport(transport)
+        .build()
+        .unwrap();
+    (up, TestServer::start(proxy).await)
+}
+
+/// `n` clients that ask for `/slow` and leave before the answer; the proxy cancels each
+/// upstream stream (RST_STREAM) once it sees the client gone.
+async fn abandon(proxy: &TestServer, n: usize) {
+    for _ in 0..n {
+        let mut c = Conn::connect(proxy.addr()).await;
+        c.send("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n").await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        drop(c);
+    }
+}
+
+/// 300 abandoned requests are more than the upstream's rapid-reset limit (200 per 10 s) and
+/// most of the streams on the shared connection: the upstream sends it away, but with a
+/// GOAWAY that lets the streams in flight finish, so another client's request already there
+/// is answered, and the next goes on a new connection. (With the GOAWAY that cut them, it
+/// was a `502`.)
+#[tokio::test]
+async fn abandoned_requests_do_not_break_the_others_on_the_upstream_connection() {
+    let (up, proxy) = h2_proxied(Duration::from_secs(2)).await;
+    let in_flight = {
+        let (client, url) = (proxy.client(), proxy.url("/slow"));
+        tokio::spawn(async move { client.get(url).send().await.map(|r| r.status()) })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    abandon(&proxy, 300).await;
+    let status = tokio::time::timeout(Duration::from_secs(10), in_flight)
+        .await
+        .expect("the request in flight ended in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(status, StatusCode::OK, "the request in flight was answered");
+    let after = proxy.client().get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(after.status(), StatusCode::OK);
+    assert_eq!(
+        up.handle().accepted_connections(),
+        2,
+        "the upstream sent the first connection away"
+    );
+}
+
+/// Among answered requests, cancellations are what a busy proxy forwards all day: 250 of
+/// them after 300 answers on one upstream connection cost it nothing.
+#[tokio::test]
+async fn cancellations_among_answered_requests_keep_the_upstream_connection() {
+    let (up, proxy) = h2_proxied(Duration::from_secs(2)).await;
+    let client = proxy.client();
+    for _ in 0..300 {
+        let res = client.get(proxy.url("/")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    abandon(&proxy, 250).await;
+    let res = client.get(proxy.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(
+        up.handle().accepted_connections(),
+        1,
+        "one upstream connection throughout"
+    );
 }

@@ -246,8 +246,12 @@ impl Server {
     }
 
     /// Rapid-reset defence (CVE-2023-44487): a client that resets more than `max` streams
-    /// within `window` while their handlers run gets GOAWAY `ENHANCE_YOUR_CALM` and is
-    /// disconnected. Streams reset before the server took them are bounded separately (20
+    /// within `window` while their handlers run, and more than half of the streams that
+    /// ended in it, gets a GOAWAY that lets its running streams finish and refuses new ones;
+    /// one that goes on resetting past twice `max` gets GOAWAY `ENHANCE_YOUR_CALM` and is
+    /// disconnected. A proxy that carries many clients' requests on one connection passes
+    /// their cancellations on as resets among its answered streams, and keeps its
+    /// connection. Streams reset before the server took them are bounded separately (20
     /// pending at once). Default: 200 per 10 s.
     pub fn http2_max_resets(mut self, max: u32, window: Duration) -> Self {
         self.h2.max_resets = max;

@@ -71,6 +71,8 @@ struct Streams {
     active: AtomicUsize,
     /// Streams the client reset while their handler ran, in the current window.
     resets: AtomicU32,
+    /// Streams that ended in the current window, reset or not.
+    ended: AtomicU32,
     /// Signalled when the last running stream ends, and on every client reset.
     done: Notify,
     /// The response data the connection may hold queued for the client.
@@ -107,6 +109,7 @@ impl Drop for StreamTask {
         if let Some(entry) = &self.0.track {
             entry.stream_ends();
         }
+        self.0.ended.fetch_add(1, Ordering::Relaxed);
         if self.0.active.fetch_sub(1, Ordering::AcqRel) == 1 {
             self.0.done.notify_one();
         }
@@ -114,6 +117,15 @@ impl Drop for StreamTask {
 }
 
 impl Streams {
+    /// Whether the client's resets in the current window are abuse (rapid reset,
+    /// CVE-2023-44487): more than `max`, and more than half of the streams that ended. A
+    /// proxy carrying many clients' requests on this connection passes their cancellations
+    /// on as resets, at a steady rate among its answered streams.
+    fn resets_abusive(&self, max: u32) -> bool {
+        let resets = self.resets.load(Ordering::Acquire);
+        resets > max && resets.saturating_mul(2) > self.ended.load(Ordering::Acquire)
+    }
+
     /// The client reset a stream while its handler ran: counted, and the connection task
     /// checks the rapid-reset limit.
     fn reset_by_client(&self) {
@@ -168,6 +180,7 @@ pub(crate) async fn serve<T, H>(
     let streams = Arc::new(Streams {
         active: AtomicUsize::new(0),
         resets: AtomicU32::new(0),
+        ended: AtomicU32::new(0),
         done: Notify::new(),
         budget: SendBudget::new(cfg.conn_send_buffer),
         track: events.track().map(|t| t.entry().clone()),
@@ -181,6 +194,7 @@ pub(crate) async fn serve<T, H>(
     let mut idle_timer = std::pin::pin!(sleep(cfg.idle_timeout));
     let mut idle = true;
     let mut draining = false;
+    let mut calm_sent = false;
     // After our GOAWAY, a client with no stream open gets this long to answer h2's closing
     // PING before the connection is closed anyway (a vanished client never answers).
     let mut close_timer = std::pin::pin!(sleep(Duration::from_secs(3600)));
@@ -241,11 +255,24 @@ pub(crate) async fn serve<T, H>(
                 if now.duration_since(window_start) > cfg.reset_window {
                     window_start = now;
                     streams.resets.store(0, Ordering::Release);
-                } else if streams.resets.load(Ordering::Acquire) > cfg.max_resets {
-                    tracing::debug!("client reset too many streams; closing the connection");
-                    conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
-                    draining = true;
-                    close_timer.as_mut().reset(Instant::now() + GOAWAY_GRACE);
+                    streams.ended.store(0, Ordering::Release);
+                } else if streams.resets_abusive(cfg.max_resets) && !calm_sent {
+                    if !draining {
+                        // First a GOAWAY that lets the running streams finish: on a
+                        // connection a proxy shares among its clients, they are other
+                        // clients' requests. The client may open no more.
+                        tracing::debug!("client reset most of its streams; GOAWAY");
+                        conn.graceful_shutdown();
+                        draining = true;
+                        close_timer.as_mut().reset(Instant::now() + GOAWAY_GRACE);
+                    } else if streams.resets.load(Ordering::Acquire)
+                        > cfg.max_resets.saturating_mul(2)
+                    {
+                        // It goes on resetting after the GOAWAY (RFC 9113 §10.5).
+                        tracing::debug!("client kept resetting streams; closing the connection");
+                        conn.abrupt_shutdown(Reason::ENHANCE_YOUR_CALM);
+                        calm_sent = true;
+                    }
                 }
                 if streams.active.load(Ordering::Acquire) == 0 && !idle {
                     idle = true;
@@ -736,6 +763,7 @@ mod tests {
         let streams = Arc::new(Streams {
             active: AtomicUsize::new(1),
             resets: AtomicU32::new(0),
+            ended: AtomicU32::new(0),
             done: Notify::new(),
             budget: SendBudget::new(1 << 20),
             track: None,
