@@ -259,10 +259,11 @@ async fn a_peer_that_never_reads_is_dropped_by_the_timeout() {
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
     let mut tcp = socket.connect(server.addr()).await.unwrap();
+    // Before the server's idle clock starts (at its 101), so `at - t0` never undercounts.
+    let t0 = Instant::now();
     tcp.write_all(OPENING.as_bytes()).await.unwrap();
     let head = read_head(&mut tcp).await;
     assert!(head.starts_with("HTTP/1.1 101 "), "{head}");
-    let t0 = Instant::now();
     // Never read again: the server's sends fill both socket buffers, then wait.
     let (err, at) = tokio::time::timeout(LIMIT, ended.recv())
         .await
