@@ -31,7 +31,7 @@ pub struct DialArgs {
     )]
     abstract_unix_socket: Option<PathBuf>,
     /// Connects to ADDR for HOST when the port is PORT, instead of resolving HOST, as curl's
-    /// --resolve. ADDR is an IP address (IPv6 in brackets: `[::1]`), or several separated by
+    /// --resolve. ADDR is an IP address (IPv6 in brackets: [::1]), or several separated by
     /// commas, tried in order; repeat the flag for more hosts or ports. The URL keeps HOST
     /// (Host header, TLS name).
     #[arg(
