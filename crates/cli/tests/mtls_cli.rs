@@ -8,34 +8,21 @@ use std::time::Duration;
 
 use common::peers::peer;
 use common::run_nethttp;
-use common::tls::{client_files, https_url, serve_tls, TestCert};
+use common::tls::{client_pki, https_url, serve_tls, TestCert};
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-fn s(p: std::path::PathBuf) -> String {
-    p.into_os_string().into_string().unwrap()
-}
 
 #[test]
 fn a_client_certificate_is_required_and_presented() {
     let server_cert = TestCert::new();
-    let dir = tempfile::tempdir().unwrap();
-    client_files(dir.path());
-    let ca = s(dir.path().join("ca.pem"));
-    let served = serve_tls(&server_cert, &["--tls-client-ca", &ca]);
+    let pki = client_pki();
+    let served = serve_tls(&server_cert, &["--tls-client-ca", &pki.ca]);
     let url = https_url(&served, "/");
     let cacert = server_cert.cert_path();
 
     let with = run_nethttp(
         &[
-            "get",
-            "--cacert",
-            &cacert,
-            "--cert",
-            &s(dir.path().join("client.pem")),
-            "--key",
-            &s(dir.path().join("client.key")),
-            &url,
+            "get", "--cacert", &cacert, "--cert", &pki.cert, "--key", &pki.key, &url,
         ],
         LIMIT,
     );
@@ -64,9 +51,9 @@ fn a_client_certificate_is_required_and_presented() {
             "--cacert",
             &cacert,
             "--cert",
-            &s(dir.path().join("other.pem")),
+            &pki.other_cert,
             "--key",
-            &s(dir.path().join("other.key")),
+            &pki.other_key,
             &url,
         ],
         LIMIT,
@@ -80,9 +67,9 @@ fn a_client_certificate_is_required_and_presented() {
             "--cacert",
             &cacert,
             "--cert",
-            &s(dir.path().join("client.pem")),
+            &pki.cert,
             "--key",
-            &s(dir.path().join("other.key")),
+            &pki.other_key,
             &url,
         ],
         LIMIT,
@@ -100,8 +87,8 @@ fn a_client_certificate_is_required_and_presented() {
     };
     let curl_with = std::process::Command::new(&curl)
         .args(["-sS", "--cacert", &cacert])
-        .args(["--cert", &s(dir.path().join("client.pem"))])
-        .args(["--key", &s(dir.path().join("client.key"))])
+        .args(["--cert", &pki.cert])
+        .args(["--key", &pki.key])
         .arg(&url)
         .output()
         .unwrap();

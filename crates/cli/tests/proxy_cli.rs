@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::peers::peer;
-use common::tls::{client_files, https_url, serve_plain, serve_tls, TestCert};
+use common::tls::{client_pki, https_url, serve_plain, serve_tls, TestCert};
 use common::{run_nethttp, Served};
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -138,28 +138,16 @@ fn proxies_to_an_abstract_unix_socket_upstream() {
     assert_eq!(ran.stdout_str(), "over abstract");
 }
 
-fn path(p: std::path::PathBuf) -> String {
-    p.into_os_string().into_string().unwrap()
-}
-
 /// An `https://` upstream with a self-signed certificate that requires a client certificate
 /// from its own CA: reached with `--upstream-cacert` and `--upstream-cert/--upstream-key`,
 /// a `502` without either.
 #[test]
 fn proxies_to_an_https_upstream_by_its_own_ca_with_a_client_certificate() {
     let server_cert = TestCert::new();
-    let dir = tempfile::tempdir().unwrap();
-    client_files(dir.path());
-    let upstream = serve_tls(
-        &server_cert,
-        &["--tls-client-ca", &path(dir.path().join("ca.pem"))],
-    );
+    let pki = client_pki();
+    let upstream = serve_tls(&server_cert, &["--tls-client-ca", &pki.ca]);
     let to = https_url(&upstream, "");
     let cacert = server_cert.cert_path();
-    let (cert, key) = (
-        path(dir.path().join("client.pem")),
-        path(dir.path().join("client.key")),
-    );
     let status_through = |extra: &[&str]| {
         let front = proxy(&to, extra);
         let ran = run_nethttp(&["get", "-i", &front.url("/")], LIMIT);
@@ -173,9 +161,9 @@ fn proxies_to_an_https_upstream_by_its_own_ca_with_a_client_certificate() {
         "--upstream-cacert",
         &cacert,
         "--upstream-cert",
-        &cert,
+        &pki.cert,
         "--upstream-key",
-        &key,
+        &pki.key,
     ];
     assert!(status_through(&all).starts_with("HTTP/1.1 200"));
     // The upstream's certificate is not trusted without its CA.
@@ -187,18 +175,18 @@ fn proxies_to_an_https_upstream_by_its_own_ca_with_a_client_certificate() {
         "--upstream-cacert",
         &cacert,
         "--upstream-cert",
-        &path(dir.path().join("other.pem")),
+        &pki.other_cert,
         "--upstream-key",
-        &path(dir.path().join("other.key")),
+        &pki.other_key,
     ];
     assert!(status_through(&other).starts_with("HTTP/1.1 502"));
     // --upstream-insecure instead of the CA: through, unauthenticated.
     assert!(status_through(&[
         "--upstream-insecure",
         "--upstream-cert",
-        &cert,
+        &pki.cert,
         "--upstream-key",
-        &key
+        &pki.key
     ])
     .starts_with("HTTP/1.1 200"));
 }

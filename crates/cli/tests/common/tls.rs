@@ -2,7 +2,7 @@
 //! fresh with rcgen and written to a temporary directory (removed on drop), a
 //! `nethttp serve` running HTTPS with it, and client certificates from a CA of their own.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use super::Served;
@@ -79,9 +79,22 @@ pub fn https_url(served: &Served, path: &str) -> String {
     format!("https://localhost:{}{path}", served.addr.port())
 }
 
-/// Writes a CA and a client certificate it signed into `dir`: `ca.pem`, `client.pem`,
-/// `client.key`; and a second client certificate from another CA: `other.pem`, `other.key`.
-pub fn client_files(dir: &Path) {
+/// A CA and a client certificate it signed, and a client certificate from another CA, as
+/// files in a temporary directory (removed on drop), by their paths.
+pub struct ClientPki {
+    _dir: tempfile::TempDir,
+    /// The CA (`serve --tls-client-ca`).
+    pub ca: String,
+    /// The client certificate the CA signed, and its key.
+    pub cert: String,
+    pub key: String,
+    /// A client certificate from another CA, and its key.
+    pub other_cert: String,
+    pub other_key: String,
+}
+
+/// Makes a [`ClientPki`].
+pub fn client_pki() -> ClientPki {
     let make = |name: &str| {
         let ca_key = rcgen::KeyPair::generate().unwrap();
         let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
@@ -100,11 +113,29 @@ pub fn client_files(dir: &Path) {
             .unwrap();
         (ca.pem(), cert.pem(), key.serialize_pem())
     };
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, pem: String| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, pem).unwrap();
+        path_str(path)
+    };
     let (ca, cert, key) = make("client");
-    std::fs::write(dir.join("ca.pem"), ca).unwrap();
-    std::fs::write(dir.join("client.pem"), cert).unwrap();
-    std::fs::write(dir.join("client.key"), key).unwrap();
-    let (_, cert, key) = make("other");
-    std::fs::write(dir.join("other.pem"), cert).unwrap();
-    std::fs::write(dir.join("other.key"), key).unwrap();
+    let (ca, cert, key) = (
+        write("ca.pem", ca),
+        write("client.pem", cert),
+        write("client.key", key),
+    );
+    let (_, other_cert, other_key) = make("other");
+    let (other_cert, other_key) = (
+        write("other.pem", other_cert),
+        write("other.key", other_key),
+    );
+    ClientPki {
+        _dir: dir,
+        ca,
+        cert,
+        key,
+        other_cert,
+        other_key,
+    }
 }
