@@ -544,12 +544,9 @@ async fn keepalive_ping_answered_keeps_the_connection() {
     assert!(pings >= 5, "only {pings} PINGs in 3 s at a 200 ms interval");
 }
 
-/// Rapid reset (CVE-2023-44487): a client that keeps opening streams and resetting them while
-/// their handlers run gets a GOAWAY once it passes `http2_max_resets`, and hyper, which heeds
-/// it, opens no more: the connection ends without error. The handlers of the reset streams
-/// are abandoned, not left running.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_resetting_running_streams_is_sent_away() {
+/// A server allowing 5 client resets per 10 s whose handler counts its calls and answers
+/// after 30 s (so every stream is reset while it runs); and the count.
+fn start_resettable() -> (ServerHandle, Arc<AtomicUsize>) {
     let started = Arc::new(AtomicUsize::new(0));
     let s = started.clone();
     let handle = start(
@@ -562,6 +559,16 @@ async fn client_resetting_running_streams_is_sent_away() {
             }
         },
     );
+    (handle, started)
+}
+
+/// Rapid reset (CVE-2023-44487): a client that keeps opening streams and resetting them while
+/// their handlers run gets a GOAWAY once it passes `http2_max_resets`, and hyper, which heeds
+/// it, opens no more: the connection ends without error. The handlers of the reset streams
+/// are abandoned, not left running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_resetting_running_streams_is_sent_away() {
+    let (handle, started) = start_resettable();
     let (sender, conn) = hyper_h2c(handle.local_addr()).await;
     for i in 0..20 {
         let mut sender = sender.clone();
@@ -606,18 +613,7 @@ async fn client_resetting_running_streams_is_sent_away() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_client_that_goes_on_resetting_after_goaway_is_disconnected() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let started = Arc::new(AtomicUsize::new(0));
-    let s = started.clone();
-    let handle = start(
-        &Server::new().http2_max_resets(5, Duration::from_secs(10)),
-        move |_req: HttpRequest| {
-            s.fetch_add(1, Ordering::SeqCst);
-            async {
-                tokio::time::sleep(Duration::from_secs(30)).await;
-                text_response(StatusCode::OK, "late")
-            }
-        },
-    );
+    let (handle, started) = start_resettable();
     let sock = tokio::net::TcpStream::connect(handle.local_addr())
         .await
         .unwrap();

@@ -367,9 +367,9 @@ async fn websockets_from_an_http2_client_ride_the_upstreams_http2_connection() {
 }
 
 /// With `websockets_over_http2`, an HTTP/1.1 client's WebSocket rides the upstream's HTTP/2
-/// connection too: the proxy
-/// answers the `101` with the accept for the client's key (our client checks it), and the
-/// upstream sees one connection carrying the socket and the plain request.
+/// connection too: the proxy answers the `101` with the accept for the client's key (our
+/// client checks it), and the upstream sees one connection carrying the socket and the plain
+/// request.
 #[tokio::test]
 async fn an_http11_clients_websocket_rides_the_upstreams_http2_connection_too() {
     let (up, front, seen) = proxied_over_h2c(true).await;
@@ -391,16 +391,9 @@ async def main():
         print(await ws.recv())
 asyncio.run(main())
 "#;
-        let out = tokio::time::timeout(
-            LIMIT,
-            tokio::process::Command::new(py)
-                .args(["-c", script, &url])
-                .output(),
-        )
-        .await
-        .expect("python finished in time")
-        .unwrap();
-        assert!(out.status.success(), "{out:?}");
+        let mut cmd = tokio::process::Command::new(py);
+        cmd.args(["-c", script, &url]);
+        let out = common::curl::run(cmd, "python websockets through the proxy").await;
         assert_eq!(
             String::from_utf8_lossy(&out.stdout),
             "upstream: from python\n"
