@@ -10,6 +10,11 @@
 
 use std::time::Instant;
 
+// For its `cpu_time` alone; the rest is the load generators'.
+#[allow(dead_code)]
+#[path = "load_common.rs"]
+mod load_common;
+
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use nethttp::proxy::ReverseProxy;
@@ -21,14 +26,6 @@ fn arg(name: &str, default: &str) -> String {
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1).cloned())
         .unwrap_or_else(|| default.to_owned())
-}
-
-fn cpu_seconds() -> f64 {
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: getrusage writes into the struct we own; RUSAGE_SELF is always valid.
-    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut u) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(u.ru_utime) + t(u.ru_stime)
 }
 
 fn main() {
@@ -89,7 +86,7 @@ fn main() {
             let mut rates = Vec::new();
             let mut cpus = Vec::new();
             for _ in 0..rounds {
-                let (t0, c0) = (Instant::now(), cpu_seconds());
+                let (t0, c0) = (Instant::now(), load_common::cpu_time());
                 let res = client.get(&url).send().await.unwrap();
                 let mut body = res.into_body();
                 let mut got = 0;
@@ -99,12 +96,13 @@ fn main() {
                     }
                 }
                 assert_eq!(got, mib << 20);
-                let (secs, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - c0);
+                let secs = t0.elapsed().as_secs_f64();
+                let cpu = (load_common::cpu_time() - c0).as_secs_f64();
                 rates.push(mib as f64 * 1.048576 / secs);
                 cpus.push(cpu * 1e6 / mib as f64);
             }
-            rates.sort_by(|a, b| a.partial_cmp(b).unwrap());
-            cpus.sort_by(|a, b| a.partial_cmp(b).unwrap());
+            rates.sort_by(f64::total_cmp);
+            cpus.sort_by(f64::total_cmp);
             println!(
                 "window {window}: median {:.0} MB/s, {:.0} CPU µs per MiB ({rounds} rounds of {mib} MiB)",
                 rates[rounds / 2],
