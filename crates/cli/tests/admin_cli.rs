@@ -53,7 +53,18 @@ fn metrics_and_the_page_have_listeners_of_their_own() {
     held.read_exact(&mut first).unwrap();
     let me = held.local_addr().unwrap().to_string();
 
-    let text = http_get(metrics, "/metrics");
+    // The held connection turns idle once its response is written, which can be a moment
+    // after the client has read the first bytes of it, and the closed ones leave the gauge
+    // when their tasks end: scrape until it says so (at most 5 s), then check everything.
+    let idle_one = "nethttp_server_connections{protocol=\"http1\",state=\"idle\"} 1";
+    let t0 = std::time::Instant::now();
+    let text = loop {
+        let text = http_get(metrics, "/metrics");
+        if text.contains(idle_one) || t0.elapsed() > Duration::from_secs(5) {
+            break text;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(text.starts_with("HTTP/1.1 200 "), "{text}");
     assert!(
         text.contains("content-type: text/plain; version=0.0.4"),
@@ -69,10 +80,7 @@ fn metrics_and_the_page_have_listeners_of_their_own() {
         text.contains("nethttp_server_rejections_total{kind=\"bad_request\"} 1"),
         "{text}"
     );
-    assert!(
-        text.contains("nethttp_server_connections{protocol=\"http1\",state=\"idle\"} 1"),
-        "{text}"
-    );
+    assert!(text.contains(idle_one), "{text}");
 
     let page = http_get(debug, "/?format=json");
     assert!(page.starts_with("HTTP/1.1 200 "), "{page}");
