@@ -10,25 +10,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{SocketAddr, TcpStream};
-use std::os::unix::process::CommandExt;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use futures_util::{SinkExt, StreamExt};
-use nethttp::websocket::{Message, WebSocket};
-use serde_json::{json, Value};
+use serde_json::json;
 
+use common::browser::{js, Browser, Cdp};
 use common::peers::peer;
 use common::Served;
-
-/// Bound on each wait for the page to show something (it polls every second).
-const STEP: Duration = Duration::from_secs(5);
-/// Bound on the browser starting, and on one DevTools command being answered.
-const CALL: Duration = Duration::from_secs(10);
 
 /// The policy the page is served with (`nethttp::debug`).
 const CSP: &str = "default-src 'none'; script-src 'self'; connect-src 'self'; \
@@ -53,251 +43,6 @@ const ENCODED: &str = "/delay/30000?x=%3Cimg%20src=x%20onerror=alert(1)%3E";
 /// What a forged JSON document puts in every field the page shows: the markup the server
 /// never lets through, so the page itself is what must keep it text.
 const MARKUP: &str = "<img src=x onerror=\"window.__pwned=1\"><b>&amp;</b>'";
-
-/// Headless Chromium in a process group of its own and a profile of its own, both gone when
-/// the test ends.
-struct Browser {
-    child: Child,
-    /// Its standard error, for failure messages.
-    log: Arc<Mutex<String>>,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    /// Starts `exe` on `about:blank` with DevTools on an ephemeral loopback port, and
-    /// returns it with the browser's DevTools WebSocket URL (from its `DevTools listening
-    /// on` line).
-    fn launch(exe: &Path) -> (Browser, String) {
-        let profile = tempfile::tempdir().expect("profile dir");
-        let child = Command::new(exe)
-            .args([
-                "--headless=new",
-                // Containers (and root) cannot run Chromium's sandbox; the browser loads only
-                // our loopback page.
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--remote-debugging-address=127.0.0.1",
-                "--remote-debugging-port=0",
-                "--no-first-run",
-                "--no-default-browser-check",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-extensions",
-                "--disable-sync",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            // Its renderers and helpers join the group, so one kill ends them all.
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn chromium");
-        let mut browser = Browser {
-            child,
-            log: Arc::default(),
-            _profile: profile,
-        };
-        let stderr = browser.child.stderr.take().expect("piped stderr");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn({
-            let log = browser.log.clone();
-            // Reads until the browser closes stderr, so it never blocks on a full pipe.
-            move || {
-                for line in BufReader::new(stderr).lines() {
-                    let Ok(line) = line else { break };
-                    log.lock().unwrap().push_str(&format!("{line}\n"));
-                    if let Some((_, url)) = line.split_once("DevTools listening on ") {
-                        let _ = tx.send(url.trim().to_owned());
-                    }
-                }
-            }
-        });
-        match rx.recv_timeout(CALL) {
-            Ok(url) => (browser, url),
-            Err(_) => panic!(
-                "no `DevTools listening on` line within {CALL:?}; stderr:\n{}",
-                browser.log.lock().unwrap()
-            ),
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid fits pid_t");
-        // SAFETY: kill(2) on the process group of our own child (it leads it); no memory is
-        // involved.
-        unsafe { libc::kill(-pid, libc::SIGKILL) };
-        let _ = self.child.wait();
-    }
-}
-
-/// A DevTools protocol session: commands answered in order of ids, events kept as they
-/// arrive while waiting for answers.
-struct Cdp {
-    ws: WebSocket,
-    next_id: u64,
-    /// The page's session (flat mode), once attached; commands without it go to the browser.
-    session: Option<String>,
-    events: Vec<Value>,
-    /// Messages of JavaScript dialogs the page opened (each accepted at once).
-    dialogs: Vec<String>,
-    /// While `Fetch` is enabled: the body (base64) every paused request is answered with.
-    forged: Option<String>,
-}
-
-impl Cdp {
-    async fn connect(url: &str) -> Cdp {
-        let (ws, _) = tokio::time::timeout(CALL, nethttp::websocket::connect(url))
-            .await
-            .expect("DevTools handshake within bound")
-            .expect("DevTools handshake");
-        Cdp {
-            ws,
-            next_id: 0,
-            session: None,
-            events: Vec::new(),
-            dialogs: Vec::new(),
-            forged: None,
-        }
-    }
-
-    async fn send(&mut self, method: &str, params: Value) -> u64 {
-        self.next_id += 1;
-        let mut msg = json!({ "id": self.next_id, "method": method, "params": params });
-        if let Some(s) = &self.session {
-            msg["sessionId"] = json!(s);
-        }
-        self.ws
-            .send(Message::text(msg.to_string()))
-            .await
-            .expect("send to DevTools");
-        self.next_id
-    }
-
-    /// Sends `method` and waits (bounded) for its result; an error answer fails the test.
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        let id = self.send(method, params).await;
-        let deadline = tokio::time::Instant::now() + CALL;
-        loop {
-            let msg = tokio::time::timeout_at(deadline, self.ws.next())
-                .await
-                .unwrap_or_else(|_| panic!("no answer to {method} within {CALL:?}"))
-                .expect("DevTools socket closed")
-                .expect("DevTools socket");
-            let Message::Text(text) = msg else { continue };
-            let v: Value = serde_json::from_str(text.as_str()).expect("DevTools sends JSON");
-            if v["id"] == json!(id) {
-                if let Some(e) = v.get("error") {
-                    panic!("{method} failed: {e}");
-                }
-                return v["result"].clone();
-            }
-            if v.get("method").is_some() {
-                self.event(v).await;
-            }
-        }
-    }
-
-    async fn event(&mut self, v: Value) {
-        if v["method"] == "Page.javascriptDialogOpening" {
-            self.dialogs
-                .push(v["params"]["message"].as_str().unwrap_or("").to_owned());
-            // Left open, it would stop the page; the answer is not waited for.
-            self.send("Page.handleJavaScriptDialog", json!({ "accept": true }))
-                .await;
-        }
-        if v["method"] == "Fetch.requestPaused" {
-            let id = v["params"]["requestId"].clone();
-            match self.forged.clone() {
-                Some(body) => {
-                    let headers = [json!({ "name": "content-type", "value": "application/json" })];
-                    let answer = json!({
-                        "requestId": id, "responseCode": 200,
-                        "responseHeaders": headers, "body": body,
-                    });
-                    self.send("Fetch.fulfillRequest", answer).await
-                }
-                None => {
-                    self.send("Fetch.continueRequest", json!({ "requestId": id }))
-                        .await
-                }
-            };
-        }
-        self.events.push(v);
-    }
-
-    /// The value of `expr` in the page; what it threw, if it did.
-    async fn try_eval(&mut self, expr: &str) -> Result<Value, Value> {
-        let mut r = self
-            .call(
-                "Runtime.evaluate",
-                json!({ "expression": expr, "returnByValue": true }),
-            )
-            .await;
-        match r.get_mut("exceptionDetails") {
-            Some(ex) => Err(ex.take()),
-            None => Ok(r["result"]["value"].take()),
-        }
-    }
-
-    /// The value of `expr` in the page, which must not throw.
-    async fn eval(&mut self, expr: &str) -> Value {
-        self.try_eval(expr)
-            .await
-            .unwrap_or_else(|ex| panic!("evaluating {expr} threw: {ex}"))
-    }
-
-    /// Polls `expr` until it is `true`, at most [`STEP`]; returns how long that took. It
-    /// may throw meanwhile (the page not loaded yet).
-    async fn wait_for(&mut self, expr: &str, what: &str) -> Duration {
-        let start = Instant::now();
-        loop {
-            let got = self.try_eval(expr).await;
-            if got == Ok(json!(true)) {
-                return start.elapsed();
-            }
-            if start.elapsed() > STEP {
-                let text = self.try_eval("document.body.innerText").await;
-                panic!(
-                    "{what}: not within {STEP:?} (last {got:?}); the page shows:\n{}",
-                    text.as_ref().ok().and_then(Value::as_str).unwrap_or("?")
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// The events named `method` received so far (their `params`).
-    fn events(&self, method: &str) -> Vec<&Value> {
-        self.events
-            .iter()
-            .filter(|e| e["method"] == method)
-            .map(|e| &e["params"])
-            .collect()
-    }
-
-    /// Console and log messages that mention the Content-Security-Policy.
-    fn csp_messages(&self) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .events("Log.entryAdded")
-            .into_iter()
-            .filter_map(|p| p["entry"]["text"].as_str())
-            .filter(|t| t.contains("Content Security Policy"))
-            .map(str::to_owned)
-            .collect();
-        out.extend(
-            self.events("Runtime.consoleAPICalled")
-                .into_iter()
-                .map(|p| p["args"].to_string())
-                .filter(|t| t.contains("Content Security Policy")),
-        );
-        out
-    }
-}
 
 /// The page's JSON (as `nethttp::debug` writes it) with `m` in every field the page shows.
 fn forged(m: &str) -> String {
@@ -341,11 +86,6 @@ fn base64(bytes: &[u8]) -> String {
         }
     }
     out
-}
-
-/// `s` as a JavaScript string literal.
-fn js(s: &str) -> String {
-    serde_json::to_string(s).expect("a string serializes")
 }
 
 /// True in the page when a row of the servers' tables has `remote` as its remote address
@@ -444,23 +184,7 @@ async fn the_page_in_chromium_follows_connections_and_shows_what_it_is_sent_as_t
     let (browser, ws_url) = Browser::launch(&chromium);
 
     let mut cdp = Cdp::connect(&ws_url).await;
-    let target = cdp
-        .call("Target.createTarget", json!({ "url": "about:blank" }))
-        .await["targetId"]
-        .clone();
-    let session = cdp
-        .call(
-            "Target.attachToTarget",
-            json!({ "targetId": target, "flatten": true }),
-        )
-        .await["sessionId"]
-        .as_str()
-        .expect("a session id")
-        .to_owned();
-    cdp.session = Some(session);
-    for domain in ["Page", "Runtime", "Log", "Network"] {
-        cdp.call(&format!("{domain}.enable"), json!({})).await;
-    }
+    cdp.open_page(&["Page", "Runtime", "Log", "Network"]).await;
     cdp.call(
         "Page.addScriptToEvaluateOnNewDocument",
         json!({ "source": TRAPS }),

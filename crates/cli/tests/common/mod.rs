@@ -5,6 +5,7 @@
 //! server through hand-overs, and `skips` names the tests skipped for a missing one.
 #![allow(dead_code)] // each test file uses part of it
 
+pub mod browser;
 pub mod h2raw;
 pub mod haproxy;
 pub mod microsocks;

@@ -1,6 +1,6 @@
-//! The standard handler wrappers, Go's `http.StripPrefix`, `http.TimeoutHandler` and
-//! `http.MaxBytesHandler`, plus the ways to share one handler or one state between routes
-//! (`Handler` for `Arc<H>`, [`with_state`]). Each is a [`Handler`](crate::Handler) wrapping a
+//! The standard handler wrappers, Go's `http.StripPrefix`, `http.TimeoutHandler`,
+//! `http.MaxBytesHandler` and `http.CrossOriginProtection`, plus the ways to share one handler
+//! or one state between routes (`Handler` for `Arc<H>`, [`with_state`]). Each is a [`Handler`](crate::Handler) wrapping a
 //! handler, so they nest inside each other and under a [`ServeMux`](crate::ServeMux); a route
 //! that does not use one pays nothing for it.
 //!
@@ -47,11 +47,15 @@
 //! # Ok(()) }
 //! ```
 
+mod cross_origin;
 mod max_bytes;
 mod shared;
 mod strip_prefix;
 mod timeout;
 
+pub use cross_origin::{
+    cross_origin_protection, CrossOriginError, CrossOriginHandler, CrossOriginProtection,
+};
 pub use max_bytes::{max_bytes, MaxBytes};
 pub use shared::{with_state, StateFn, WithState};
 pub use strip_prefix::{strip_prefix, StripPrefix};
