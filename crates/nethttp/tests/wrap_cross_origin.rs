@@ -23,7 +23,11 @@ fn serve(cop: &CrossOriginProtection) -> (ServerHandle, Arc<AtomicUsize>) {
     let c = calls.clone();
     let handler = move |req: HttpRequest| {
         c.fetch_add(1, Ordering::SeqCst);
-        async move { text_response(StatusCode::OK, format!("{} ran\n", req.method())) }
+        async move {
+            let method = req.method().clone();
+            let body = req.into_body().text(1024).await.unwrap();
+            text_response(StatusCode::OK, format!("{method} ran: {body}\n"))
+        }
     };
     let mux = ServeMux::new().route("/", cop.handler(handler));
     (start(Server::new(), mux), calls)
@@ -71,9 +75,10 @@ async fn a_cross_site_post_is_refused_and_the_connection_serves_the_next_request
     ] {
         c.send(req).await;
         let method = req.split(' ').next().unwrap();
+        let body = req.split("\r\n\r\n").nth(1).unwrap();
         assert_eq!(
             c.response().await,
-            ok_text(&format!("{method} ran\n")),
+            ok_text(&format!("{method} ran: {body}\n")),
             "{req}"
         );
     }
@@ -159,13 +164,23 @@ async fn curl_over_http1_and_h2c_with_trusted_origins_bypasses_and_a_deny_handle
     for proto in ["--http1.1", "--http2-prior-knowledge"] {
         for (fields, want) in cases {
             let url = format!("{base}/form");
-            let mut args = vec![proto, "-d", "a=1", url.as_str()];
+            // A body only where the handler reads it: curl 7.88 (Debian 12) fails a request
+            // whose stream the server ends with RST_STREAM(NO_ERROR) after a complete answer
+            // but before curl sent its body (RFC 9113 §8.1 allows it; Go's server and the
+            // `h2` crate do it; later curls accept it).
+            let data = if *want == 200 {
+                ["-d", "a=1"]
+            } else {
+                ["-X", "POST"]
+            };
+            let mut args = vec![proto, url.as_str()];
+            args.extend_from_slice(&data);
             args.extend_from_slice(fields);
             let (status, body) = status_and_body(&curl, &args).await;
             assert_eq!(status, *want, "{args:?}: {body}");
             if *want == 200 {
                 want_calls += 1;
-                assert_eq!(body, "POST ran\n");
+                assert_eq!(body, "POST ran: a=1\n");
             } else {
                 assert!(body.starts_with("cross-origin request detected"), "{body}");
             }
@@ -173,8 +188,8 @@ async fn curl_over_http1_and_h2c_with_trusted_origins_bypasses_and_a_deny_handle
         let hook = format!("{base}/hooks/github");
         let args = [
             proto,
-            "-d",
-            "{}",
+            "-X",
+            "POST",
             hook.as_str(),
             "-H",
             "Sec-Fetch-Site: cross-site",
@@ -198,7 +213,7 @@ async fn curl_over_http1_and_h2c_with_trusted_origins_bypasses_and_a_deny_handle
     let (h, calls) = serve(&cop);
     let url = format!("http://{}/form", h.local_addr());
     for proto in ["--http1.1", "--http2-prior-knowledge"] {
-        let args = [proto, "-d", "a=1", &url, "-H", "Origin: null"];
+        let args = [proto, "-X", "POST", &url, "-H", "Origin: null"];
         let (status, body) = status_and_body(&curl, &args).await;
         assert_eq!((status, body.as_str()), (400, "refused: OriginMismatch\n"));
     }
