@@ -1,6 +1,7 @@
 //! The client over TLS and HTTP/2 against our own server: ALPN picks h2 and concurrent
 //! requests share one connection; h2c by prior knowledge; HTTP/1.1 over TLS; certificate
-//! errors are their own kind; responses held unread do not stop the connection's others.
+//! errors are their own kind; responses held unread do not stop the connection's others; an
+//! early answer that resets an unfinished upload (RFC 9113 §8.1) is the response.
 
 mod common;
 
@@ -392,4 +393,62 @@ async fn a_dropped_transport_closes_its_h2_connections() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A server may answer before the upload ends and then reset the stream with NO_ERROR (RFC
+/// 9113 §8.1: the client "MUST NOT discard responses" for it). The answer is the response,
+/// the upload stops (the body's sender fails), and the connection serves the next request.
+#[tokio::test]
+async fn an_early_answer_to_an_unfinished_upload_is_the_response() {
+    let server = Server::new();
+    let listener = server.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let handle = server.serve(listener, |req: HttpRequest| async move {
+        if req.uri().path() == "/early" {
+            // Answers without reading a byte of the body.
+            return nethttp::text_response(http::StatusCode::PAYLOAD_TOO_LARGE, "no thanks\n");
+        }
+        echo_version(req).await
+    });
+    let t = Transport::builder()
+        .http2_prior_knowledge(true)
+        .build()
+        .unwrap();
+    let base = format!("http://{}", handle.local_addr());
+
+    // A body of known length, far past the stream window, and an endless streamed one.
+    let (tx, streamed) = nethttp::Body::channel(4);
+    let feeder = tokio::spawn(async move {
+        let mut sent = 0usize;
+        while sent < 256 << 20 {
+            if tx.send_data(vec![b'x'; 64 << 10]).await.is_err() {
+                return Some(sent);
+            }
+            sent += 64 << 10;
+        }
+        None
+    });
+    for body in [nethttp::Body::from(vec![b'x'; 16 << 20]), streamed] {
+        let req = http::Request::post(format!("{base}/early"))
+            .body(body)
+            .unwrap();
+        let res = tokio::time::timeout(Duration::from_secs(10), t.round_trip(req))
+            .await
+            .expect("answered in time")
+            .expect("the early answer is the response");
+        assert_eq!(res.status(), http::StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(res.into_body().to_bytes(1024).await.unwrap(), "no thanks\n");
+    }
+    let sent = tokio::time::timeout(Duration::from_secs(10), feeder)
+        .await
+        .expect("the upload stopped")
+        .unwrap()
+        .expect("the sender failed once the stream ended");
+    assert!(sent < 64 << 20, "{sent} bytes went into a finished stream");
+
+    let req = http::Request::post(format!("{base}/"))
+        .body(nethttp::Body::from("after"))
+        .unwrap();
+    let res = t.round_trip(req).await.unwrap();
+    assert_eq!(res.into_body().to_bytes(1024).await.unwrap(), "HTTP/2.0 5");
+    assert_eq!(t.pool_stats().dials, 1, "one connection for all three");
 }
