@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use common::peers::peer;
 use common::wire::{start, Conn};
-use nethttp::fs::FileServer;
+use nethttp::fs::{EmbeddedFiles, FileServer};
 use nethttp::Server;
 
 /// The modification time of every file served: fixed, so the dates below are constants.
@@ -862,14 +862,12 @@ fn etag_of(path: &Path) -> String {
 /// Checks one row; every mismatch is a line in `failures`.
 async fn check(
     row: &Row,
-    root: &Path,
+    etag: &str,
     ours: SocketAddr,
     go: Option<SocketAddr>,
     failures: &mut String,
 ) {
-    let path = row.target.split('?').next().unwrap_or_default();
-    let etag = etag_of(&root.join(path.trim_start_matches('/')));
-    let fill = |s: &str| s.replace("{etag}", &etag);
+    let fill = |s: &str| s.replace("{etag}", etag);
     let request = format!(
         "{} {} HTTP/1.1\r\nHost: example.test\r\n{}\r\n",
         row.method,
@@ -972,30 +970,56 @@ fn the_table_is_well_formed() {
     assert_eq!(names.len(), rows.len(), "row names are unique");
 }
 
-#[tokio::test]
-async fn we_answer_as_go_does() {
-    let dir = tree();
-    let root = dir.path();
-    let our_server = start(Server::new(), FileServer::new(root).unwrap());
+/// Runs the table against `ours` (serving `root`), whose `ETag` for a file is `etag_of`'s,
+/// and Go's server on the same directory; fails with every mismatch.
+async fn run_table(root: &Path, ours: SocketAddr, etag_of: fn(&Path) -> String) {
     let go_bin = go_fileserver();
     let go_server = go_bin.as_deref().map(|bin| GoServer::start(bin, root));
     let mut failures = String::new();
     let rows = table();
     for row in &rows {
-        check(
-            row,
-            root,
-            our_server.local_addr(),
-            go_server.as_ref().map(|g| g.addr),
-            &mut failures,
-        )
-        .await;
+        let path = row.target.split('?').next().unwrap_or_default();
+        let etag = etag_of(&root.join(path.trim_start_matches('/')));
+        let go = go_server.as_ref().map(|g| g.addr);
+        check(row, &etag, ours, go, &mut failures).await;
     }
     assert!(
         failures.is_empty(),
         "{} rows; mismatches:\n{failures}",
         rows.len()
     );
+}
+
+#[tokio::test]
+async fn we_answer_as_go_does() {
+    let dir = tree();
+    let root = dir.path();
+    let our_server = start(Server::new(), FileServer::new(root).unwrap());
+    run_table(root, our_server.local_addr(), etag_of).await;
+}
+
+/// `EmbeddedFiles` holding the same tree (its files' times included) answers every row as
+/// `FileServer` does, its own `ETag` aside.
+#[tokio::test]
+async fn embedded_files_answer_as_go_does() {
+    let dir = tree();
+    let root = dir.path();
+    let files = EmbeddedFiles::from_dir(root).unwrap();
+    assert_eq!(files.len(), 8);
+    let our_server = start(Server::new(), files);
+    run_table(root, our_server.local_addr(), content_etag_of).await;
+}
+
+/// The `ETag` `EmbeddedFiles` gives the file at `path`: its length and 64-bit FNV-1a hash of
+/// its content, in hex (empty if there is no such file).
+fn content_etag_of(path: &Path) -> String {
+    let Ok(content) = std::fs::read(path) else {
+        return String::new();
+    };
+    let hash = content.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("\"{:x}-{hash:x}\"", content.len())
 }
 
 #[test]

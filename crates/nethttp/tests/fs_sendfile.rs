@@ -3,6 +3,7 @@
 //! server and client both run), a 32 MiB file over TCP and over a Unix socket costs the
 //! server under 16 KiB of allocations (no 64 KiB chunk buffer), while the same file over in-memory IO (read and
 //! written, 64 KiB at a time) costs at least its size, which shows the count sees the copy.
+//! An `EmbeddedFiles` file (bytes in memory) is written from its shared bytes, as cheaply.
 //! Also: the bytes arrive intact, ranges and pipelined neighbours keep their order, and a
 //! file that shrinks mid-send closes the connection.
 
@@ -156,6 +157,25 @@ async fn a_file_over_tcp_costs_no_copy_through_user_space() {
     assert!(
         spent < 16 << 10,
         "{spent} bytes allocated to send a {SIZE}-byte file over TCP"
+    );
+}
+
+/// `fs::EmbeddedFiles` holds its files as `Bytes`: a response shares them, nothing is
+/// copied per request.
+#[tokio::test]
+async fn an_embedded_file_is_written_from_its_shared_bytes_without_a_copy() {
+    let big: Vec<u8> = (0..SIZE).map(byte_at).collect();
+    let files = nethttp::fs::EmbeddedFiles::new()
+        .with("big", big)
+        .with("small", "small");
+    let h = start(Server::new(), files);
+    let mut io = tokio::net::TcpStream::connect(h.local_addr())
+        .await
+        .unwrap();
+    let spent = allocated_for_the_big_file(&mut io).await;
+    assert!(
+        spent < 16 << 10,
+        "{spent} bytes allocated to send a {SIZE}-byte embedded file"
     );
 }
 

@@ -12,11 +12,12 @@ use crate::html::escape;
 /// Most entries listed; a larger directory's listing says it was cut.
 pub(crate) const MAX_ENTRIES: usize = 10_000;
 
-struct Entry {
-    name: String,
-    dir: bool,
-    size: u64,
-    modified: Option<SystemTime>,
+/// One name in a listing.
+pub(crate) struct Entry {
+    pub name: String,
+    pub dir: bool,
+    pub size: u64,
+    pub modified: Option<SystemTime>,
 }
 
 /// The listing page of `dir`, whose URL path is `url_path` (ending in `/`), sorted as `query`
@@ -52,6 +53,16 @@ pub(crate) fn page(
             modified,
         });
     }
+    Ok(render(entries, cut, url_path, query))
+}
+
+/// The page listing `entries` (`cut`: more were left out) of the directory at `url_path`.
+pub(crate) fn render(
+    mut entries: Vec<Entry>,
+    cut: bool,
+    url_path: &str,
+    query: Option<&str>,
+) -> String {
     let (key, desc) = sort_order(query);
     entries.sort_by(|a, b| {
         let o = match key {
@@ -107,7 +118,7 @@ pub(crate) fn page(
             "<p>Only the first {MAX_ENTRIES} entries are listed.</p>\n"
         ));
     }
-    Ok(out)
+    out
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,9 @@
 //! symlink that leads out of the root is `404` unless [`FileServer::symlinks_outside_root`]
 //! allows it. Methods other than `GET` and `HEAD` are `405`.
 //!
+//! [`EmbeddedFiles`] gives the same answers for files held in memory (compiled in, or read
+//! from a directory at start), as Go's `http.FileServerFS` does for an `embed.FS`.
+//!
 //! Precompressed siblings (nginx's `gzip_static`): for `app.js`, an `app.js.br` or
 //! `app.js.gz` is sent instead when the client accepts that coding, with `Content-Encoding`.
 //! Siblings are looked for only when the client accepts br or gzip, so every answer carries
@@ -46,6 +49,7 @@
 
 mod conditional;
 mod content;
+mod embedded;
 mod listing;
 mod mime;
 mod open;
@@ -62,6 +66,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
 use http::{HeaderMap, Method, Response, StatusCode};
+
+pub use self::embedded::EmbeddedFiles;
 
 use self::content::{Representation, Source};
 use self::open::Root;
