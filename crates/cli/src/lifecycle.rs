@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
 
+use nethttp::access_log::AccessLog;
 use nethttp::net::{InheritedListener, InheritedSocket, Listener, ReadyNotifier, UnixListener};
 use nethttp::{Handler, Server, ServerHandle};
 use tokio::signal::unix::{signal, Signal, SignalKind};
@@ -41,6 +42,8 @@ pub struct Listening {
     pub fds: Vec<OwnedFd>,
     /// The Unix socket file this process created.
     pub socket_file: Option<OwnedFile>,
+    /// The access log the handler writes to: reopened on SIGUSR1, flushed at exit.
+    pub access_log: Option<AccessLog>,
 }
 
 /// Serves `listening` until stopped: installs the signal handlers, writes the pid file (if
@@ -72,11 +75,16 @@ pub async fn serve_until_stopped(
     let handed_over = until_stopped(
         listening.handle.clone(),
         listening.fds,
+        listening.access_log.as_ref(),
         &relaunch,
         &mut signals,
         grace,
     )
     .await;
+    if let Some(log) = &listening.access_log {
+        // The last requests' lines, before the process ends.
+        log.flush();
+    }
     // After a hand-over the socket file and the pid file belong to the successor (a new pid
     // file is a new file, so that one would be left alone anyway).
     if !matches!(handed_over, Ok(true)) {
@@ -96,6 +104,25 @@ pub fn listen<H: Handler>(
     reuseport: usize,
     make: impl FnOnce() -> H,
 ) -> Result<Listening, String> {
+    let Some(log) = args.access_log.open()? else {
+        return listen_as(args, server, inherited, reuseport, make);
+    };
+    let lines = log.clone();
+    let mut listening = listen_as(args, server, inherited, reuseport, move || {
+        lines.handler(make())
+    })?;
+    listening.access_log = Some(log);
+    Ok(listening)
+}
+
+/// [`listen`], with the handler as `make` gives it.
+fn listen_as<H: Handler>(
+    args: &ServerArgs,
+    server: &Server,
+    inherited: Vec<InheritedListener>,
+    reuseport: usize,
+    make: impl FnOnce() -> H,
+) -> Result<Listening, String> {
     let scheme = args.scheme();
     if !inherited.is_empty() {
         return listen_inherited(server, inherited, scheme, make);
@@ -106,6 +133,7 @@ pub fn listen<H: Handler>(
         handle,
         fds,
         socket_file: None,
+        access_log: None,
     })
 }
 
@@ -167,6 +195,7 @@ fn listen_inherited<H: Handler>(
         handle,
         fds,
         socket_file: None,
+        access_log: None,
     })
 }
 
@@ -184,6 +213,8 @@ struct Signals {
     term: Signal,
     int: Signal,
     usr2: Signal,
+    /// Reopens the access log (nginx's SIGUSR1), whose default action would kill.
+    usr1: Signal,
 }
 
 impl Signals {
@@ -192,6 +223,7 @@ impl Signals {
             term: signal(SignalKind::terminate())?,
             int: signal(SignalKind::interrupt())?,
             usr2: signal(SignalKind::user_defined2())?,
+            usr1: signal(SignalKind::user_defined1())?,
         })
     }
 
@@ -210,6 +242,7 @@ impl Signals {
 async fn until_stopped(
     handle: ServerHandle,
     mut fds: Vec<OwnedFd>,
+    access_log: Option<&AccessLog>,
     relaunch: &Relaunch,
     signals: &mut Signals,
     grace: Duration,
@@ -221,6 +254,10 @@ async fn until_stopped(
             r = &mut failed => return r.map(|()| false).map_err(|e| format!("server failed: {e}")),
             _ = signals.term.recv() => break false,
             _ = signals.int.recv() => break false,
+            _ = signals.usr1.recv() => if let Some(log) = access_log {
+                log.reopen();
+                tracing::info!("access log reopened");
+            },
             _ = signals.usr2.recv() => match relaunch.start(&fds).await {
                 Ok(pid) => {
                     tracing::info!(successor = pid, "hand-over: the successor serves; this process stops accepting and drains");

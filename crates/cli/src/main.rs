@@ -4,6 +4,7 @@
 // syntax, not a link.
 #![allow(rustdoc::broken_intra_doc_links)]
 
+mod access_log_args;
 mod admin;
 mod bench;
 mod dial_args;

@@ -91,6 +91,22 @@ fn listen<H: Handler>(
     let Some(path) = args.unix.as_ref().filter(|_| inherited.is_empty()) else {
         return lifecycle::listen(&args.server, server, inherited, args.reuseport, make);
     };
+    let Some(log) = args.server.access_log.open()? else {
+        return listen_unix(args, path, server, make);
+    };
+    let lines = log.clone();
+    let mut listening = listen_unix(args, path, server, move || lines.handler(make()))?;
+    listening.access_log = Some(log);
+    Ok(listening)
+}
+
+/// Serves what `make` gives on the --unix socket at `path`.
+fn listen_unix<H: Handler>(
+    args: &ServeArgs,
+    path: &std::path::Path,
+    server: &Server,
+    make: impl FnOnce() -> H,
+) -> Result<Listening, String> {
     let opts = UnixBindOptions {
         backlog: args.server.backlog,
         mode: args.unix_mode,
@@ -110,6 +126,7 @@ fn listen<H: Handler>(
         handle,
         fds,
         socket_file,
+        access_log: None,
     })
 }
 

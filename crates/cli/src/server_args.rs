@@ -12,6 +12,7 @@ use nethttp::net::{BindOptions, Listener};
 use nethttp::server::{IpNet, ProxyProtocol, UntrustedPeers};
 use nethttp::{Handler, Server, ServerHandle, ServerTls};
 
+use crate::access_log_args::AccessLogArgs;
 use crate::admin::AdminArgs;
 use crate::{duration, listen_addr};
 
@@ -89,6 +90,8 @@ pub struct ServerArgs {
     proxy_protocol_allow_direct: bool,
     #[command(flatten)]
     pub admin: AdminArgs,
+    #[command(flatten)]
+    pub access_log: AccessLogArgs,
 }
 
 impl ServerArgs {
@@ -110,6 +113,12 @@ impl ServerArgs {
             .track_connections(self.admin.tracks())
             .metrics(self.admin.metrics_addr.is_some())
             .proxy_protocol(self.proxy_protocol());
+        // The access log names the client.
+        let server = if self.access_log.enabled() {
+            server.conn_info(true)
+        } else {
+            server
+        };
         let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
             return Ok(server);
         };

@@ -131,6 +131,7 @@
 //! `test`. `tls` wraps rustls for both sides. `SECURITY.md` lists every bound and the test
 //! that proves it.
 
+pub mod access_log;
 mod blocks;
 pub mod body;
 pub mod client;

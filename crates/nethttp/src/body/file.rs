@@ -42,6 +42,25 @@ pub(crate) struct FileBody {
     file: File,
     segments: VecDeque<Segment>,
     remaining: u64,
+    /// Told the bytes left unsent when the body is dropped (an access log's count).
+    on_drop: Option<OnDrop>,
+}
+
+/// What [`FileBody::on_drop`] keeps.
+pub(crate) struct OnDrop(Box<dyn FnOnce(u64) + Send>);
+
+impl std::fmt::Debug for OnDrop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OnDrop(..)")
+    }
+}
+
+impl Drop for FileBody {
+    fn drop(&mut self) {
+        if let Some(OnDrop(f)) = self.on_drop.take() {
+            f(self.remaining);
+        }
+    }
 }
 
 impl FileBody {
@@ -57,7 +76,14 @@ impl FileBody {
             file,
             segments: segments.into(),
             remaining,
+            on_drop: None,
         }
+    }
+
+    /// Calls `f` with the bytes left unsent when the body is dropped (the connection is done
+    /// with it, sent whole or not).
+    pub(crate) fn on_drop(&mut self, f: Box<dyn FnOnce(u64) + Send>) {
+        self.on_drop = Some(OnDrop(f));
     }
 
     /// The file the `Segment::File` ranges index.

@@ -289,7 +289,6 @@ impl Body {
     }
 
     /// Whether the body is empty or one buffer in memory (what [`Body::try_clone`] copies).
-    #[cfg_attr(not(feature = "tower"), allow(dead_code))]
     pub(crate) fn is_buffered(&self) -> bool {
         matches!(self.inner, Inner::Empty | Inner::Full(_))
     }

@@ -1,0 +1,262 @@
+//! One access log line: what is recorded of an exchange, and how it is written, in nginx's
+//! `combined` format (what log analysers such as GoAccess and AWStats read) or as one JSON
+//! object per line. Whatever the client sent is escaped, so a request cannot forge a line.
+
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::header::{REFERER, USER_AGENT};
+use http::{Method, Request, Version};
+
+use crate::conn::ConnInfo;
+
+/// How lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Format {
+    /// nginx's (and Apache's) `combined`:
+    /// `ADDR - USER [07/Dec/2026:15:41:41 +0000] "GET /x HTTP/1.1" 200 13 "REFERER" "AGENT"`,
+    /// times in UTC, bytes being the body's, `-` for what is unknown. Client-sent text is
+    /// escaped as nginx escapes it: `"`, `\`, control and non-ASCII bytes as `\xHH`.
+    #[default]
+    Combined,
+    /// One JSON object per line: `time` (RFC 3339, UTC, milliseconds), `remote`, `method`,
+    /// `uri`, `proto`, `status`, `bytes`, `duration_ms` (from the request to the end of its
+    /// response), `referer`, `user_agent`.
+    Json,
+}
+
+/// What is kept of a request until its response ends.
+pub(crate) struct Record {
+    at: SystemTime,
+    remote: Option<std::net::SocketAddr>,
+    method: Method,
+    /// The request-target as an origin server logs it: path and query (the authority for
+    /// `CONNECT`).
+    target: String,
+    version: Version,
+    referer: Option<Vec<u8>>,
+    user_agent: Option<Vec<u8>>,
+}
+
+impl Record {
+    pub(crate) fn new<B>(req: &Request<B>) -> Record {
+        let uri = req.uri();
+        let target = if req.method() == Method::CONNECT {
+            uri.authority().map_or("", |a| a.as_str()).to_owned()
+        } else {
+            uri.path_and_query().map_or("/", |p| p.as_str()).to_owned()
+        };
+        let field = |name| req.headers().get(name).map(|v| v.as_bytes().to_vec());
+        Record {
+            at: SystemTime::now(),
+            remote: req
+                .extensions()
+                .get::<ConnInfo>()
+                .filter(|i| !i.remote_addr.ip().is_unspecified())
+                .map(|i| i.remote_addr),
+            method: req.method().clone(),
+            target,
+            version: req.version(),
+            referer: field(REFERER),
+            user_agent: field(USER_AGENT),
+        }
+    }
+
+    /// The line (with its newline) for this request, answered `status` with `bytes` of body
+    /// in `took`.
+    pub(crate) fn line(&self, format: Format, status: u16, bytes: u64, took: Duration) -> String {
+        let mut out = String::with_capacity(160 + self.target.len());
+        match format {
+            Format::Combined => self.combined(&mut out, status, bytes),
+            Format::Json => self.json(&mut out, status, bytes, took),
+        }
+        out.push('\n');
+        out
+    }
+
+    fn combined(&self, out: &mut String, status: u16, bytes: u64) {
+        match self.remote {
+            Some(a) => {
+                let _ = write!(out, "{}", a.ip());
+            }
+            None => out.push('-'),
+        }
+        out.push_str(" - - [");
+        clf_time(out, self.at);
+        out.push_str("] \"");
+        escape_clf(out, self.method.as_str().as_bytes());
+        out.push(' ');
+        escape_clf(out, self.target.as_bytes());
+        let _ = write!(out, " {:?}\" {status} {bytes} \"", self.version);
+        escape_clf(out, self.referer.as_deref().unwrap_or(b"-"));
+        out.push_str("\" \"");
+        escape_clf(out, self.user_agent.as_deref().unwrap_or(b"-"));
+        out.push('"');
+    }
+
+    fn json(&self, out: &mut String, status: u16, bytes: u64, took: Duration) {
+        out.push_str("{\"time\":\"");
+        rfc3339_time(out, self.at);
+        out.push_str("\",\"remote\":");
+        match self.remote {
+            Some(a) => {
+                let _ = write!(out, "\"{a}\"");
+            }
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"method\":");
+        escape_json(out, self.method.as_str().as_bytes());
+        out.push_str(",\"uri\":");
+        escape_json(out, self.target.as_bytes());
+        let _ = write!(
+            out,
+            ",\"proto\":\"{:?}\",\"status\":{status},\"bytes\":{bytes},\"duration_ms\":{:.3}",
+            self.version,
+            took.as_secs_f64() * 1000.0
+        );
+        for (name, value) in [("referer", &self.referer), ("user_agent", &self.user_agent)] {
+            let _ = write!(out, ",\"{name}\":");
+            match value {
+                Some(v) => escape_json(out, v),
+                None => out.push_str("null"),
+            }
+        }
+        out.push('}');
+    }
+}
+
+/// nginx's escaping of logged variables: `"`, `\`, and bytes outside printable ASCII as
+/// `\xHH`.
+fn escape_clf(out: &mut String, s: &[u8]) {
+    for &b in s {
+        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+            let _ = write!(out, "\\x{b:02X}");
+        } else {
+            out.push(b as char);
+        }
+    }
+}
+
+/// `s` as a JSON string: quoted, with `"`, `\` and control characters escaped, and bytes
+/// that are not UTF-8 replaced by U+FFFD.
+fn escape_json(out: &mut String, s: &[u8]) {
+    out.push('"');
+    for c in String::from_utf8_lossy(s).chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// Calendar date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
+/// Seconds and milliseconds since the epoch, split into date and time of day (UTC).
+fn parts(t: SystemTime) -> ((i64, u32, u32), u64, u32) {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    (
+        civil((secs / 86_400) as i64),
+        secs % 86_400,
+        since.subsec_millis(),
+    )
+}
+
+/// `07/Dec/2026:15:41:41 +0000`.
+fn clf_time(out: &mut String, t: SystemTime) {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let ((y, m, d), s, _) = parts(t);
+    let _ = write!(
+        out,
+        "{d:02}/{}/{y}:{:02}:{:02}:{:02} +0000",
+        MONTHS[(m - 1) as usize],
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    );
+}
+
+/// `2026-12-07T15:41:41.123Z`.
+fn rfc3339_time(out: &mut String, t: SystemTime) {
+    let ((y, m, d), s, ms) = parts(t);
+    let _ = write!(
+        out,
+        "{y}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
+        s / 3600,
+        s / 60 % 60,
+        s % 60
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::body::Body;
+
+    fn at(secs: u64) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(secs * 1000 + 123)
+    }
+
+    #[test]
+    fn dates_agree_with_httpdate() {
+        for secs in [0, 951_782_400, 1_700_000_000, 1_796_658_101, 4_102_444_799] {
+            let mut clf = String::new();
+            clf_time(&mut clf, at(secs));
+            // httpdate writes `Tue, 14 Nov 2023 22:13:20 GMT`.
+            let http = httpdate::fmt_http_date(at(secs));
+            let f: Vec<&str> = http.split([' ', ',']).filter(|s| !s.is_empty()).collect();
+            let want = format!("{}/{}/{}:{} +0000", f[1], f[2], f[3], f[4]);
+            assert_eq!(clf, want, "{secs}");
+        }
+        let mut s = String::new();
+        rfc3339_time(&mut s, at(1_700_000_000));
+        assert_eq!(s, "2023-11-14T22:13:20.123Z");
+    }
+
+    #[test]
+    fn client_text_cannot_forge_a_line() {
+        let req = Request::post("/a%20b?q=x\\y")
+            .header("user-agent", "evil\" 200 1 \"-\" \"x")
+            .header(
+                "referer",
+                http::HeaderValue::from_bytes(b"caf\xc3\xa9\\").unwrap(),
+            )
+            .body(Body::empty())
+            .unwrap();
+        let mut r = Record::new(&req);
+        r.at = at(1_700_000_000);
+        assert_eq!(
+            r.line(Format::Combined, 201, 5, Duration::ZERO),
+            "- - - [14/Nov/2023:22:13:20 +0000] \"POST /a%20b?q=x\\x5Cy HTTP/1.1\" 201 5 \
+             \"caf\\xC3\\xA9\\x5C\" \"evil\\x22 200 1 \\x22-\\x22 \\x22x\"\n"
+        );
+        let json = r.line(Format::Json, 201, 5, Duration::from_micros(1500));
+        assert_eq!(
+            json,
+            "{\"time\":\"2023-11-14T22:13:20.123Z\",\"remote\":null,\"method\":\"POST\",\
+             \"uri\":\"/a%20b?q=x\\\\y\",\"proto\":\"HTTP/1.1\",\"status\":201,\"bytes\":5,\
+             \"duration_ms\":1.500,\"referer\":\"café\\\\\",\"user_agent\":\"evil\\\" 200 1 \
+             \\\"-\\\" \\\"x\"}\n"
+        );
+    }
+}

@@ -1,0 +1,262 @@
+//! Access logs, as nginx's `access_log` writes them: one line per request once its response
+//! is over, in nginx's `combined` format or as JSON, to a file (reopened on demand, for
+//! `logrotate`) or any writer, by a thread of its own so that a request never waits on the
+//! disk.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use nethttp::access_log::{AccessLog, Format};
+//! use nethttp::http::StatusCode;
+//! use nethttp::{text_response, HttpRequest, Server};
+//!
+//! let path = std::env::temp_dir().join(format!("nethttp-doc-{}.log", std::process::id()));
+//! let log = AccessLog::file(&path)?.format(Format::Combined);
+//! let app = |_req: HttpRequest| async { text_response(StatusCode::OK, "hi\n") };
+//! // `conn_info(true)` gives the log the client's address.
+//! let server = Server::new().conn_info(true);
+//! let handle = server.serve(server.bind("127.0.0.1:0".parse()?)?, log.handler(app));
+//! nethttp::Client::new().get(format!("http://{}/x", handle.local_addr())).send().await?;
+//! log.flush();
+//! let written = std::fs::read_to_string(&path)?;
+//! assert!(written.starts_with("127.0.0.1 - - ["), "{written}");
+//! assert!(written.ends_with("\"GET /x HTTP/1.1\" 200 3 \"-\" \"-\"\n"), "{written}");
+//! # std::fs::remove_file(&path)?;
+//! # Ok(()) }
+//! ```
+//!
+//! When a line is written, and what its byte count is:
+//!
+//! - a body in memory (the common case) is logged when the handler returns it, with its
+//!   length: the bytes are handed to the connection whole;
+//! - a file body ([`Body::file`](crate::Body::file), the file servers) and a streamed body
+//!   are logged when the connection is done with them, with the bytes it took: a client that
+//!   went away halfway shows how far it got. A file keeps its `sendfile(2)` path.
+//!
+//! `HEAD`, `204` and `304` answers count 0 bytes. Requests the server answers itself (a
+//! `400` for a malformed head, a `408`, a `431`) never reach a handler and are not logged;
+//! the server's metrics count them.
+
+mod line;
+mod sink;
+
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use http_body::{Frame, SizeHint};
+
+pub use line::Format;
+use line::Record;
+use sink::Sink;
+
+use crate::body::Body;
+use crate::error::Error;
+use crate::handler::{Handler, HttpRequest, HttpResponse};
+
+/// An access log: where lines go and how they look. Cheap to clone (clones share the
+/// writer); the writer thread ends once every clone and every handler made from it is gone,
+/// after writing what was queued.
+#[derive(Clone)]
+pub struct AccessLog {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    sink: Sink,
+    format: Format,
+}
+
+impl std::fmt::Debug for AccessLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AccessLog")
+            .field("format", &self.shared.format)
+            .field("dropped", &self.dropped())
+            .finish()
+    }
+}
+
+impl AccessLog {
+    /// Appends lines to the file at `path`, created if missing. Fails if it cannot be
+    /// opened for appending.
+    pub fn file(path: impl AsRef<Path>) -> std::io::Result<AccessLog> {
+        Ok(AccessLog::with_sink(Sink::file(path.as_ref())?))
+    }
+
+    /// Writes lines to `out`: standard output, a pipe to a log collector.
+    pub fn writer(out: impl std::io::Write + Send + 'static) -> AccessLog {
+        AccessLog::with_sink(Sink::writer(Box::new(out)))
+    }
+
+    fn with_sink(sink: Sink) -> AccessLog {
+        AccessLog {
+            shared: Arc::new(Shared {
+                sink,
+                format: Format::default(),
+            }),
+        }
+    }
+
+    /// The format of the lines. Default: [`Format::Combined`]. (Set it before making
+    /// handlers: they keep the log as it was.)
+    pub fn format(self, format: Format) -> AccessLog {
+        let shared = match Arc::try_unwrap(self.shared) {
+            Ok(mut s) => {
+                s.format = format;
+                s
+            }
+            // Shared already: the handlers made keep their format.
+            Err(shared) => {
+                tracing::warn!("AccessLog::format called after the log was shared; ignored");
+                return AccessLog { shared };
+            }
+        };
+        AccessLog {
+            shared: Arc::new(shared),
+        }
+    }
+
+    /// Wraps `handler` so each of its requests gets a line.
+    pub fn handler<H: Handler>(&self, handler: H) -> AccessLogged<H> {
+        AccessLogged {
+            log: self.clone(),
+            inner: handler,
+        }
+    }
+
+    /// Reopens the file at its path (after `logrotate` renamed it: nginx's `SIGUSR1`);
+    /// lines queued before are written to the old one. A writer given to
+    /// [`AccessLog::writer`] is kept.
+    pub fn reopen(&self) {
+        self.shared.sink.reopen();
+    }
+
+    /// Blocks until every line queued so far is written and flushed. (Lines are flushed
+    /// whenever the writer has nothing more queued, so this is for tests and for exit.)
+    pub fn flush(&self) {
+        self.shared.sink.flush();
+    }
+
+    /// Lines dropped because the writer fell behind (more than 8192 queued).
+    pub fn dropped(&self) -> u64 {
+        self.shared.sink.dropped()
+    }
+
+    fn write(&self, record: &Record, status: StatusCode, bytes: u64, since: Instant) {
+        let line = record.line(self.shared.format, status.as_u16(), bytes, since.elapsed());
+        self.shared.sink.send(line);
+    }
+}
+
+/// The handler [`AccessLog::handler`] returns.
+#[derive(Clone, Debug)]
+pub struct AccessLogged<H> {
+    log: AccessLog,
+    inner: H,
+}
+
+impl<H: Handler> Handler for AccessLogged<H> {
+    async fn call(&self, req: HttpRequest) -> HttpResponse {
+        let since = Instant::now();
+        let record = Record::new(&req);
+        let is_head = req.method() == Method::HEAD;
+        let mut resp = self.inner.call(req).await;
+        let status = resp.status();
+        let bodiless =
+            is_head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
+        let pending = Pending {
+            log: self.log.clone(),
+            record,
+            status,
+            since,
+        };
+        let body = resp.body_mut();
+        if bodiless {
+            pending.done(0);
+        } else if body.is_buffered() {
+            // In memory: handed to the connection whole.
+            let n = http_body::Body::size_hint(&*body).exact().unwrap_or(0);
+            pending.done(n);
+        } else if let Some(file) = body.file_body_mut() {
+            let total = http_body::Body::size_hint(&*file).exact().unwrap_or(0);
+            file.on_drop(Box::new(move |left| pending.done(total - left.min(total))));
+        } else {
+            let inner = std::mem::take(body);
+            *body = Body::from_incoming(Counted {
+                inner,
+                taken: 0,
+                pending: Some(pending),
+            });
+        }
+        resp
+    }
+}
+
+/// A request's line, waiting for its response's end.
+struct Pending {
+    log: AccessLog,
+    record: Record,
+    status: StatusCode,
+    since: Instant,
+}
+
+impl Pending {
+    fn done(self, bytes: u64) {
+        self.log.write(&self.record, self.status, bytes, self.since);
+    }
+}
+
+/// A streamed body that counts what the connection takes of it and writes the line when it
+/// ends or is dropped.
+struct Counted {
+    inner: Body,
+    taken: u64,
+    pending: Option<Pending>,
+}
+
+impl http_body::Body for Counted {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    this.taken += data.len() as u64;
+                }
+            }
+            Poll::Ready(None) => {
+                if let Some(p) = this.pending.take() {
+                    p.done(this.taken);
+                }
+            }
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if let Some(p) = self.pending.take() {
+            p.done(self.taken);
+        }
+    }
+}

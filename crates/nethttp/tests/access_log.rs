@@ -1,0 +1,310 @@
+//! `nethttp::access_log` on the wire: the lines for curl's requests over HTTP/1.1 and h2c
+//! (in-memory, streamed, file and bodiless answers), read back exactly and by GoAccess, the
+//! log analyser, in nginx's `combined` format; a client that leaves halfway through a file
+//! is logged with what it took (the file still goes by `sendfile`); hostile request fields are
+//! escaped; `reopen` after a rename; a writer that stops taking lines costs requests nothing
+//! (lines dropped and counted, the queue bounded); the JSON format.
+
+mod common;
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use common::curl::{curl, run};
+use common::peers::peer;
+use common::wire::{start, Conn};
+use nethttp::access_log::{AccessLog, Format};
+use nethttp::fs::FileServer;
+use nethttp::http::{Request, StatusCode};
+use nethttp::{
+    text_response, Body, Handler, HttpRequest, HttpResponse, ServeMux, Server, ServerHandle,
+};
+
+const BIG: usize = 64 << 20;
+
+fn app(dir: &Path) -> ServeMux {
+    ServeMux::new()
+        .route("GET /hello", |_req: HttpRequest| async {
+            text_response(StatusCode::OK, "hello\n")
+        })
+        .route("GET /stream", |_req: HttpRequest| async {
+            let (tx, body) = Body::channel(4);
+            tokio::spawn(async move {
+                for chunk in ["one ", "two ", "three\n"] {
+                    let _ = tx.send_data(chunk).await;
+                }
+            });
+            HttpResponse::new(body)
+        })
+        .route("GET /nothing", |_req: HttpRequest| async {
+            text_response(StatusCode::NO_CONTENT, "")
+        })
+        .route(
+            "GET /files/",
+            nethttp::wrap::strip_prefix("/files", FileServer::new(dir).unwrap()),
+        )
+}
+
+fn serve(log: &AccessLog, dir: &Path) -> ServerHandle {
+    start(Server::new().conn_info(true), log.handler(app(dir)))
+}
+
+fn files() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("a.txt"), "file a\n").unwrap();
+    let big: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
+    std::fs::write(dir.path().join("big.bin"), big).unwrap();
+    dir
+}
+
+/// The lines written so far, each without its time (`[...]`).
+fn lines(log: &AccessLog, path: &Path) -> Vec<String> {
+    log.flush();
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (before, rest) = l.split_once(" [").unwrap();
+            let (time, after) = rest.split_once("] ").unwrap();
+            assert!(time.ends_with(" +0000") && time.len() == 26, "{time}");
+            format!("{before} {after}")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn curls_requests_are_logged_as_nginx_logs_them_and_goaccess_reads_them() {
+    let Some(curl_bin) = peer("curl", "--version", &[]) else {
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("access.log");
+    let log = AccessLog::file(&path).unwrap();
+    let dir = files();
+    let h = serve(&log, dir.path());
+    let base = format!("http://{}", h.local_addr());
+    let agent = "curl/".to_owned() + &curl_version(&curl_bin).await;
+    let mut want = Vec::new();
+    for (proto, version) in [
+        ("--http1.1", "HTTP/1.1"),
+        ("--http2-prior-knowledge", "HTTP/2.0"),
+    ] {
+        for (args, target, status, bytes) in [
+            (&[][..], "/hello", 200, 6),
+            (&[][..], "/stream", 200, 14),
+            (&[][..], "/nothing", 204, 0),
+            (&[][..], "/files/a.txt", 200, 7),
+            (&["-r", "0-1023"][..], "/files/big.bin", 206, 1024),
+            (&["-I"][..], "/files/a.txt", 200, 0),
+            (
+                &["-H", "Referer: http://example.test/from"][..],
+                "/missing",
+                404,
+                19,
+            ),
+        ] {
+            let mut cmd = curl(&curl_bin);
+            cmd.args([proto, "-o", "/dev/null"])
+                .args(args)
+                .arg(format!("{base}{target}"));
+            run(cmd, "curl").await;
+            let method = if args == ["-I"] { "HEAD" } else { "GET" };
+            let referer = if status == 404 {
+                "http://example.test/from"
+            } else {
+                "-"
+            };
+            want.push(format!(
+                "127.0.0.1 - - \"{method} {target} {version}\" {status} {bytes} \"{referer}\" \"{agent}\""
+            ));
+        }
+    }
+    assert_eq!(lines(&log, &path), want);
+
+    let Some(goaccess) = peer("goaccess", "--version", &[]) else {
+        return;
+    };
+    let report = tmp.path().join("report.json");
+    let mut cmd = tokio::process::Command::new(goaccess);
+    cmd.arg(&path)
+        .args(["--log-format=COMBINED", "--no-global-config", "-o"])
+        .arg(&report);
+    run(cmd, "goaccess").await;
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
+    let general = &r["general"];
+    assert_eq!(general["valid_requests"], 14, "{general}");
+    assert_eq!(general["failed_requests"], 0, "{general}");
+    assert_eq!(
+        general["bandwidth"],
+        2 * (6 + 14 + 7 + 1024 + 19),
+        "{general}"
+    );
+    assert_eq!(r["hosts"]["data"][0]["data"], "127.0.0.1");
+}
+
+async fn curl_version(bin: &Path) -> String {
+    let mut cmd = curl(bin);
+    cmd.arg("--version");
+    let out = run(cmd, "curl --version").await;
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.split_whitespace().nth(1).unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_halfway_through_a_file_is_logged_with_what_it_took() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("access.log");
+    let log = AccessLog::file(&path).unwrap();
+    let dir = files();
+    let h = serve(&log, dir.path());
+    let mut c = Conn::connect(h.local_addr()).await;
+    c.send("GET /files/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let got = c.read_bytes(1 << 20).await;
+    assert!(got.starts_with(b"HTTP/1.1 200 OK\r\n"));
+    drop(c);
+    // The server finds out at its next write, then drops the body.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let line = loop {
+        if let Some(l) = lines(&log, &path).pop() {
+            break l;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no line for the abandoned download"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let (before, rest) = line.split_once("\" 200 ").unwrap();
+    assert_eq!(before, "127.0.0.1 - - \"GET /files/big.bin HTTP/1.1");
+    let bytes: u64 = rest.split(' ').next().unwrap().parse().unwrap();
+    // What the socket buffers took, far from the whole file.
+    assert!(
+        bytes > 0 && bytes < (BIG as u64) / 2,
+        "{bytes} of {BIG} logged"
+    );
+}
+
+#[tokio::test]
+async fn hostile_fields_are_escaped_and_cannot_make_a_line_of_their_own() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("access.log");
+    let log = AccessLog::file(&path).unwrap();
+    let dir = files();
+    let h = serve(&log, dir.path());
+    let mut c = Conn::connect(h.local_addr()).await;
+    c.send(
+        b"GET /hello?a=\\x HTTP/1.1\r\nHost: x\r\nUser-Agent: a\" 200 1 \"-\" \"\xff\r\n\
+          Referer: x\tb\x80\r\n\r\n",
+    )
+    .await;
+    let got = c.response().await;
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+    assert_eq!(
+        lines(&log, &path),
+        [
+            "127.0.0.1 - - \"GET /hello?a=\\x5Cx HTTP/1.1\" 200 6 \"x\\x09b\\x80\" \
+          \"a\\x22 200 1 \\x22-\\x22 \\x22\\xFF\""
+        ]
+    );
+}
+
+#[tokio::test]
+async fn reopen_writes_on_to_a_new_file_at_the_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("access.log");
+    let rotated = tmp.path().join("access.log.1");
+    let log = AccessLog::file(&path).unwrap();
+    let dir = files();
+    let h = serve(&log, dir.path());
+    let mut c = Conn::connect(h.local_addr()).await;
+    c.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    c.response().await;
+    log.flush();
+    std::fs::rename(&path, &rotated).unwrap();
+    // Until reopened, lines go to the renamed file, as nginx's do.
+    c.send("GET /hello?2 HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    c.response().await;
+    log.reopen();
+    c.send("GET /hello?3 HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    c.response().await;
+    assert_eq!(lines(&log, &rotated).len(), 2);
+    let now = lines(&log, &path);
+    assert_eq!(now.len(), 1);
+    assert!(now[0].contains("\"GET /hello?3 HTTP/1.1\""), "{now:?}");
+}
+
+/// A writer that takes nothing until released.
+#[derive(Clone, Default)]
+struct Stuck(Arc<(Mutex<bool>, Condvar)>);
+
+impl Write for Stuck {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let (released, cv) = &*self.0;
+        let mut r = released.lock().unwrap();
+        while !*r {
+            r = cv.wait(r).unwrap();
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_writer_that_stops_costs_requests_nothing_and_lines_are_dropped_and_counted() {
+    let stuck = Stuck::default();
+    let log = AccessLog::writer(stuck.clone());
+    let app = log.handler(|_req: HttpRequest| async { text_response(StatusCode::OK, "x") });
+    const N: u64 = 10_000;
+    let start = Instant::now();
+    for _ in 0..N {
+        let res = app
+            .call(Request::get("/").body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    let took = start.elapsed();
+    // The queue holds 8192 lines, and the writer's 8 KiB buffer the ~120 it took before its
+    // first write blocked: the rest are dropped.
+    let dropped = log.dropped();
+    assert!(
+        (N - 8192 - 200..=N - 8192).contains(&dropped),
+        "{dropped} dropped"
+    );
+    assert!(took < Duration::from_secs(5), "{N} requests took {took:?}");
+    let (released, cv) = &*stuck.0;
+    *released.lock().unwrap() = true;
+    cv.notify_all();
+    log.flush();
+}
+
+#[tokio::test]
+async fn json_lines_carry_the_same_facts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("access.json");
+    let log = AccessLog::file(&path).unwrap().format(Format::Json);
+    let dir = files();
+    let h = serve(&log, dir.path());
+    let mut c = Conn::connect(h.local_addr()).await;
+    c.send("GET /stream HTTP/1.1\r\nHost: x\r\nUser-Agent: t/1\r\n\r\n")
+        .await;
+    c.response().await;
+    log.flush();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let v: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
+    assert_eq!(v["remote"], c.local_addr().to_string());
+    assert_eq!(v["method"], "GET");
+    assert_eq!(v["uri"], "/stream");
+    assert_eq!(v["proto"], "HTTP/1.1");
+    assert_eq!(v["status"], 200);
+    assert_eq!(v["bytes"], 14);
+    assert_eq!(v["referer"], serde_json::Value::Null);
+    assert_eq!(v["user_agent"], "t/1");
+    assert!(v["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert!(v["time"].as_str().unwrap().ends_with('Z'));
+}
