@@ -8,7 +8,7 @@
 mod common;
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -47,16 +47,25 @@ fn app(dir: &Path) -> ServeMux {
         )
 }
 
-fn serve(log: &AccessLog, dir: &Path) -> ServerHandle {
-    start(Server::new().conn_info(true), log.handler(app(dir)))
+/// A server of `app` behind an access log in `format`, and where its files and log are.
+struct Logged {
+    tmp: tempfile::TempDir,
+    path: PathBuf,
+    log: AccessLog,
+    h: ServerHandle,
 }
 
-fn files() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("a.txt"), "file a\n").unwrap();
+fn logged(format: Format) -> Logged {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("files");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a.txt"), "file a\n").unwrap();
     let big: Vec<u8> = (0..BIG).map(|i| (i % 251) as u8).collect();
-    std::fs::write(dir.path().join("big.bin"), big).unwrap();
-    dir
+    std::fs::write(dir.join("big.bin"), big).unwrap();
+    let path = tmp.path().join("access.log");
+    let log = AccessLog::file(&path).unwrap().format(format);
+    let h = start(Server::new().conn_info(true), log.handler(app(&dir)));
+    Logged { tmp, path, log, h }
 }
 
 /// The lines written so far, each without its time (`[...]`).
@@ -79,11 +88,7 @@ async fn curls_requests_are_logged_as_nginx_logs_them_and_goaccess_reads_them() 
     let Some(curl_bin) = peer("curl", "--version", &[]) else {
         return;
     };
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("access.log");
-    let log = AccessLog::file(&path).unwrap();
-    let dir = files();
-    let h = serve(&log, dir.path());
+    let Logged { tmp, path, log, h } = logged(Format::Combined);
     let base = format!("http://{}", h.local_addr());
     let agent = "curl/".to_owned() + &curl_version(&curl_bin).await;
     let mut want = Vec::new();
@@ -154,11 +159,12 @@ async fn curl_version(bin: &Path) -> String {
 
 #[tokio::test]
 async fn a_client_that_leaves_halfway_through_a_file_is_logged_with_what_it_took() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("access.log");
-    let log = AccessLog::file(&path).unwrap();
-    let dir = files();
-    let h = serve(&log, dir.path());
+    let Logged {
+        tmp: _tmp,
+        path,
+        log,
+        h,
+    } = logged(Format::Combined);
     let mut c = Conn::connect(h.local_addr()).await;
     c.send("GET /files/big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         .await;
@@ -189,11 +195,12 @@ async fn a_client_that_leaves_halfway_through_a_file_is_logged_with_what_it_took
 
 #[tokio::test]
 async fn hostile_fields_are_escaped_and_cannot_make_a_line_of_their_own() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("access.log");
-    let log = AccessLog::file(&path).unwrap();
-    let dir = files();
-    let h = serve(&log, dir.path());
+    let Logged {
+        tmp: _tmp,
+        path,
+        log,
+        h,
+    } = logged(Format::Combined);
     let mut c = Conn::connect(h.local_addr()).await;
     c.send(
         b"GET /hello?a=\\x HTTP/1.1\r\nHost: x\r\nUser-Agent: a\" 200 1 \"-\" \"\xff\r\n\
@@ -213,12 +220,8 @@ async fn hostile_fields_are_escaped_and_cannot_make_a_line_of_their_own() {
 
 #[tokio::test]
 async fn reopen_writes_on_to_a_new_file_at_the_path() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("access.log");
+    let Logged { tmp, path, log, h } = logged(Format::Combined);
     let rotated = tmp.path().join("access.log.1");
-    let log = AccessLog::file(&path).unwrap();
-    let dir = files();
-    let h = serve(&log, dir.path());
     let mut c = Conn::connect(h.local_addr()).await;
     c.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n").await;
     c.response().await;
@@ -285,11 +288,12 @@ async fn a_writer_that_stops_costs_requests_nothing_and_lines_are_dropped_and_co
 
 #[tokio::test]
 async fn json_lines_carry_the_same_facts() {
-    let tmp = tempfile::tempdir().unwrap();
-    let path = tmp.path().join("access.json");
-    let log = AccessLog::file(&path).unwrap().format(Format::Json);
-    let dir = files();
-    let h = serve(&log, dir.path());
+    let Logged {
+        tmp: _tmp,
+        path,
+        log,
+        h,
+    } = logged(Format::Json);
     let mut c = Conn::connect(h.local_addr()).await;
     c.send("GET /stream HTTP/1.1\r\nHost: x\r\nUser-Agent: t/1\r\n\r\n")
         .await;

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
-use http::{Method, StatusCode};
+use http::StatusCode;
 
 use super::content::{self, Representation, Source};
 use super::listing::{self, Entry, MAX_ENTRIES};
-use super::{accepted_codings, method_refusal, mime, not_found, path, redirect, whole_seconds};
-use crate::body::Body;
+use super::{
+    accepted_codings, directory_redirect, file_redirect, index_redirect, listing_answer,
+    method_refusal, mime, not_found, path, path_refusal, whole_seconds,
+};
 use crate::error::{Error, Kind};
 use crate::handler::{text_response, Handler, HttpRequest, HttpResponse};
 
@@ -298,27 +299,14 @@ impl EmbeddedFiles {
         let url_path = req.uri().path();
         let (rel, trailing) = match path::relative(url_path, o.dotfiles) {
             Ok(p) => p,
-            Err(path::Refused::BadRequest(why)) => {
-                return text_response(
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid URL path: {why}\n"),
-                )
-            }
-            Err(path::Refused::Hidden) => return not_found(),
+            Err(refused) => return path_refusal(refused),
         };
-        // Go's rule: the index page is canonically its directory.
-        if let Some(index) = &o.index {
-            if url_path
-                .strip_suffix(index.as_str())
-                .is_some_and(|p| p.ends_with('/'))
-            {
-                return redirect("./", req.uri().query());
-            }
+        if let Some(r) = index_redirect(req, o.index.as_deref()) {
+            return r;
         }
         if o.dirs.contains(&rel[..]) {
             if !trailing {
-                let base = url_path.rsplit('/').next().unwrap_or("");
-                return redirect(&format!("{base}/"), req.uri().query());
+                return directory_redirect(req);
             }
             if let Some(index) = &o.index {
                 let mut child = rel.clone();
@@ -339,13 +327,7 @@ impl EmbeddedFiles {
             return not_found();
         };
         if trailing && url_path != "/" {
-            // A file asked for as a directory: Go redirects to its name.
-            let name = url_path
-                .trim_end_matches('/')
-                .rsplit('/')
-                .next()
-                .unwrap_or("");
-            return redirect(&format!("../{name}"), req.uri().query());
+            return file_redirect(req);
         }
         self.respond(req, &rel, file)
     }
@@ -428,20 +410,10 @@ impl EmbeddedFiles {
                 },
             });
         }
-        let page = listing::render(entries, cut, url_path, req.uri().query());
-        let mut resp = text_response(StatusCode::OK, page);
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        if req.method() == Method::HEAD {
-            let len = resp.headers().get(header::CONTENT_LENGTH).cloned();
-            *resp.body_mut() = Body::empty();
-            if let Some(len) = len {
-                resp.headers_mut().insert(header::CONTENT_LENGTH, len);
-            }
-        }
-        resp
+        listing_answer(
+            req,
+            listing::render(entries, cut, url_path, req.uri().query()),
+        )
     }
 }
 

@@ -154,13 +154,7 @@ impl FileServer {
         let url_path = req.uri().path();
         let (rel, trailing) = match path::relative(url_path, o.dotfiles) {
             Ok(p) => p,
-            Err(path::Refused::BadRequest(why)) => {
-                return text_response(
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid URL path: {why}\n"),
-                )
-            }
-            Err(path::Refused::Hidden) => return not_found(),
+            Err(refused) => return path_refusal(refused),
         };
         let Some(root) = &o.root else {
             return not_found();
@@ -243,6 +237,64 @@ fn method_refusal(method: &Method) -> Option<HttpResponse> {
     resp.headers_mut()
         .insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
     Some(resp)
+}
+
+/// The answer to a request path [`path::relative`] refused: `400`, or `404` for what is
+/// hidden.
+fn path_refusal(refused: path::Refused) -> HttpResponse {
+    match refused {
+        path::Refused::BadRequest(why) => text_response(
+            StatusCode::BAD_REQUEST,
+            format!("invalid URL path: {why}\n"),
+        ),
+        path::Refused::Hidden => not_found(),
+    }
+}
+
+/// Go's rule: the index page is canonically its directory, so `/dir/index.html` redirects
+/// to `./`.
+fn index_redirect(req: &HttpRequest, index: Option<&str>) -> Option<HttpResponse> {
+    let index = index?;
+    req.uri()
+        .path()
+        .strip_suffix(index)
+        .is_some_and(|p| p.ends_with('/'))
+        .then(|| redirect("./", req.uri().query()))
+}
+
+/// A directory asked for without its `/`: Go redirects to it.
+fn directory_redirect(req: &HttpRequest) -> HttpResponse {
+    let base = req.uri().path().rsplit('/').next().unwrap_or("");
+    redirect(&format!("{base}/"), req.uri().query())
+}
+
+/// A file asked for as a directory: Go redirects to its name.
+fn file_redirect(req: &HttpRequest) -> HttpResponse {
+    let name = req
+        .uri()
+        .path()
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .unwrap_or("");
+    redirect(&format!("../{name}"), req.uri().query())
+}
+
+/// A directory listing `page` as the answer: HTML, and for `HEAD` its length without it.
+fn listing_answer(req: &HttpRequest, page: String) -> HttpResponse {
+    let mut resp = text_response(StatusCode::OK, page);
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    if req.method() == Method::HEAD {
+        let len = resp.headers().get(header::CONTENT_LENGTH).cloned();
+        *resp.body_mut() = Body::empty();
+        if let Some(len) = len {
+            resp.headers_mut().insert(header::CONTENT_LENGTH, len);
+        }
+    }
+    resp
 }
 
 fn not_found() -> HttpResponse {
@@ -335,14 +387,8 @@ fn serve_path(
     trailing: bool,
     o: &Options,
 ) -> HttpResponse {
-    // Go's rule: the index page is canonically its directory.
-    if let Some(index) = &o.index {
-        if url_path
-            .strip_suffix(index.as_str())
-            .is_some_and(|p| p.ends_with('/'))
-        {
-            return redirect("./", req.uri().query());
-        }
+    if let Some(r) = index_redirect(req, o.index.as_deref()) {
+        return r;
     }
     // Opened first and asked with fstat: one walk of the path instead of a stat and an open.
     let (file, meta) = match target.open(o) {
@@ -351,8 +397,7 @@ fn serve_path(
     };
     if meta.is_dir() {
         if !trailing {
-            let base = url_path.rsplit('/').next().unwrap_or("");
-            return redirect(&format!("{base}/"), req.uri().query());
+            return directory_redirect(req);
         }
         if let Some(index) = &o.index {
             let mut index = target.child(index);
@@ -369,32 +414,12 @@ fn serve_path(
         // which a symlink swapped in since could point elsewhere.
         let dir = opened_path(&file).unwrap_or_else(|| target.path());
         return match listing::page(&dir, url_path, req.uri().query(), o.dotfiles) {
-            Ok(page) => {
-                let mut resp = text_response(StatusCode::OK, page);
-                resp.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static("text/html; charset=utf-8"),
-                );
-                if req.method() == Method::HEAD {
-                    let len = resp.headers().get(header::CONTENT_LENGTH).cloned();
-                    *resp.body_mut() = Body::empty();
-                    if let Some(len) = len {
-                        resp.headers_mut().insert(header::CONTENT_LENGTH, len);
-                    }
-                }
-                resp
-            }
+            Ok(page) => listing_answer(req, page),
             Err(e) => io_error(&e),
         };
     }
     if trailing && url_path != "/" {
-        // A file asked for as a directory: Go redirects to its name.
-        let name = url_path
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or("");
-        return redirect(&format!("../{name}"), req.uri().query());
+        return file_redirect(req);
     }
     if !meta.is_file() {
         return not_found();
