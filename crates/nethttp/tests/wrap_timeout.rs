@@ -129,3 +129,101 @@ async fn a_body_streamed_after_the_head_is_not_cut() {
         "{resp}"
     );
 }
+
+/// A handler whose head comes at once and whose body sends a chunk every 50 ms for 3 s.
+async fn slow_stream(_req: HttpRequest) -> nethttp::HttpResponse {
+    let (tx, body) = Body::channel(1);
+    tokio::spawn(async move {
+        for i in 0..60 {
+            tx.send_data(format!("chunk {i}\n")).await?;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok::<(), nethttp::Error>(())
+    });
+    Response::new(body)
+}
+
+#[tokio::test]
+async fn covering_the_body_cuts_a_stream_still_going_at_the_deadline() {
+    let handler = timeout_handler(slow_stream, Duration::from_millis(400), "too slow\n");
+    let h = start(Server::new(), handler.covering_body(true));
+    let mut c = Conn::connect(h.local_addr()).await;
+    let start = Instant::now();
+    c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let got = String::from_utf8(c.read_to_eof().await).unwrap();
+    let took = start.elapsed();
+    // The head and the chunks of the first 400 ms, then the connection ends without the
+    // body's last chunk: the client knows the response is cut short.
+    assert!(got.starts_with("HTTP/1.1 200 OK\r\n"), "{got}");
+    assert!(
+        got.contains("chunk 0\n") && got.contains("chunk 5\n"),
+        "{got}"
+    );
+    assert!(
+        !got.contains("chunk 20\n") && !got.ends_with("0\r\n\r\n"),
+        "{got}"
+    );
+    assert!(took >= Duration::from_millis(400), "{took:?}");
+    assert!(took < Duration::from_secs(2), "cut after {took:?}");
+}
+
+#[tokio::test]
+async fn covering_the_body_lets_a_body_that_ends_in_time_through_whole() {
+    let handler = timeout_handler(
+        |_req: HttpRequest| async {
+            let (tx, body) = Body::channel(1);
+            tokio::spawn(async move {
+                tx.send_data("first,").await?;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                tx.send_data("second").await
+            });
+            Response::new(body)
+        },
+        Duration::from_secs(5),
+        "too slow\n",
+    );
+    let h = start(Server::new(), handler.covering_body(true));
+    let mut c = Conn::connect(h.local_addr()).await;
+    for _ in 0..2 {
+        c.send("GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+        let resp = normalize(&c.raw_response(false).await);
+        assert!(
+            resp.ends_with("6\r\nfirst,\r\n6\r\nsecond\r\n0\r\n\r\n"),
+            "{resp}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn covering_the_body_resets_an_http2_stream_at_the_deadline() {
+    let handler = timeout_handler(slow_stream, Duration::from_millis(400), "too slow\n");
+    let h = start(Server::new(), handler.covering_body(true));
+    let t = nethttp::Transport::builder()
+        .http2_prior_knowledge(true)
+        .build()
+        .unwrap();
+    let url = format!("http://{}/", h.local_addr());
+    let start = Instant::now();
+    let res = t
+        .round_trip(
+            nethttp::http::Request::get(&url)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let err = res.into_body().to_bytes(1 << 20).await.unwrap_err();
+    let took = start.elapsed();
+    assert!(took < Duration::from_secs(2), "cut after {took:?}: {err}");
+    // The connection is fine: the next request on it is answered.
+    let res = t
+        .round_trip(
+            nethttp::http::Request::get(&url)
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+}
