@@ -1,5 +1,5 @@
 //! `nethttp::access_log` on the wire: the lines for curl's requests over HTTP/1.1 and h2c
-//! (in-memory, streamed, file and bodiless answers), read back exactly and by GoAccess, the
+//! (in-memory, streamed, file and bodiless answers, a Basic user), read back exactly and by GoAccess, the
 //! log analyser, in nginx's `combined` format; a client that leaves halfway through a file
 //! is logged with what it took (the file still goes by `sendfile`); hostile request fields are
 //! escaped; `reopen` after a rename; a writer that stops taking lines costs requests nothing
@@ -98,7 +98,7 @@ async fn curls_requests_are_logged_as_nginx_logs_them_and_goaccess_reads_them() 
     ] {
         for (args, target, status, bytes) in [
             (&[][..], "/hello", 200, 6),
-            (&[][..], "/stream", 200, 14),
+            (&["-u", "alice:s3cret"][..], "/stream", 200, 14),
             (&[][..], "/nothing", 204, 0),
             (&[][..], "/files/a.txt", 200, 7),
             (&["-r", "0-1023"][..], "/files/big.bin", 206, 1024),
@@ -121,8 +121,9 @@ async fn curls_requests_are_logged_as_nginx_logs_them_and_goaccess_reads_them() 
             } else {
                 "-"
             };
+            let user = if args.contains(&"-u") { "alice" } else { "-" };
             want.push(format!(
-                "127.0.0.1 - - \"{method} {target} {version}\" {status} {bytes} \"{referer}\" \"{agent}\""
+                "127.0.0.1 - {user} \"{method} {target} {version}\" {status} {bytes} \"{referer}\" \"{agent}\""
             ));
         }
     }

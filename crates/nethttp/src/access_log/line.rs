@@ -16,13 +16,14 @@ use crate::conn::ConnInfo;
 pub enum Format {
     /// nginx's (and Apache's) `combined`:
     /// `ADDR - USER [07/Dec/2026:15:41:41 +0000] "GET /x HTTP/1.1" 200 13 "REFERER" "AGENT"`,
-    /// times in UTC, bytes being the body's, `-` for what is unknown. Client-sent text is
+    /// times in UTC, bytes being the body's, USER the user-id of `Authorization: Basic`
+    /// (nginx's `$remote_user`), `-` for what is unknown. Client-sent text is
     /// escaped as nginx escapes it: `"`, `\`, control and non-ASCII bytes as `\xHH`.
     #[default]
     Combined,
     /// One JSON object per line: `time` (RFC 3339, UTC, milliseconds), `remote`, `method`,
     /// `uri`, `proto`, `status`, `bytes`, `duration_ms` (from the request to the end of its
-    /// response), `referer`, `user_agent`.
+    /// response), `user` (of `Authorization: Basic`), `referer`, `user_agent`.
     Json,
 }
 
@@ -37,6 +38,8 @@ pub(crate) struct Record {
     version: Version,
     referer: Option<Vec<u8>>,
     user_agent: Option<Vec<u8>>,
+    /// The user-id of `Authorization: Basic` (nginx's `$remote_user`).
+    user: Option<String>,
 }
 
 impl Record {
@@ -60,6 +63,7 @@ impl Record {
             version: req.version(),
             referer: field(REFERER),
             user_agent: field(USER_AGENT),
+            user: crate::request::basic_auth(req.headers()).map(|a| a.user),
         }
     }
 
@@ -82,7 +86,12 @@ impl Record {
             }
             None => out.push('-'),
         }
-        out.push_str(" - - [");
+        out.push_str(" - ");
+        match &self.user {
+            Some(u) if !u.is_empty() => escape_clf(out, u.as_bytes()),
+            _ => out.push('-'),
+        }
+        out.push_str(" [");
         clf_time(out, self.at);
         out.push_str("] \"");
         escape_clf(out, self.method.as_str().as_bytes());
@@ -115,6 +124,11 @@ impl Record {
             self.version,
             took.as_secs_f64() * 1000.0
         );
+        out.push_str(",\"user\":");
+        match &self.user {
+            Some(u) => escape_json(out, u.as_bytes()),
+            None => out.push_str("null"),
+        }
         for (name, value) in [("referer", &self.referer), ("user_agent", &self.user_agent)] {
             let _ = write!(out, ",\"{name}\":");
             match value {
@@ -237,6 +251,8 @@ mod tests {
     fn client_text_cannot_forge_a_line() {
         let req = Request::post("/a%20b?q=x\\y")
             .header("user-agent", "evil\" 200 1 \"-\" \"x")
+            // `a" b` as the user-id.
+            .header("authorization", "Basic YSIgYjpw")
             .header(
                 "referer",
                 http::HeaderValue::from_bytes(b"caf\xc3\xa9\\").unwrap(),
@@ -247,7 +263,7 @@ mod tests {
         r.at = at(1_700_000_000);
         assert_eq!(
             r.line(Format::Combined, 201, 5, Duration::ZERO),
-            "- - - [14/Nov/2023:22:13:20 +0000] \"POST /a%20b?q=x\\x5Cy HTTP/1.1\" 201 5 \
+            "- - a\\x22 b [14/Nov/2023:22:13:20 +0000] \"POST /a%20b?q=x\\x5Cy HTTP/1.1\" 201 5 \
              \"caf\\xC3\\xA9\\x5C\" \"evil\\x22 200 1 \\x22-\\x22 \\x22x\"\n"
         );
         let json = r.line(Format::Json, 201, 5, Duration::from_micros(1500));
@@ -255,7 +271,7 @@ mod tests {
             json,
             "{\"time\":\"2023-11-14T22:13:20.123Z\",\"remote\":null,\"method\":\"POST\",\
              \"uri\":\"/a%20b?q=x\\\\y\",\"proto\":\"HTTP/1.1\",\"status\":201,\"bytes\":5,\
-             \"duration_ms\":1.500,\"referer\":\"café\\\\\",\"user_agent\":\"evil\\\" 200 1 \
+             \"duration_ms\":1.500,\"user\":\"a\\\" b\",\"referer\":\"café\\\\\",\"user_agent\":\"evil\\\" 200 1 \
              \\\"-\\\" \\\"x\"}\n"
         );
     }

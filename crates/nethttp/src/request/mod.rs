@@ -60,6 +60,10 @@ use std::future::Future;
 #[cfg(feature = "multipart")]
 pub use multipart::{Field, Multipart, MultipartLimits};
 
+mod basic_auth;
+pub(crate) use basic_auth::basic_auth;
+pub use basic_auth::BasicAuth;
+
 use http::header::CONTENT_TYPE;
 
 use crate::body::Body;
@@ -83,6 +87,11 @@ pub trait RequestExt: sealed::Sealed {
     /// browsers send the most specific path first).
     #[cfg(feature = "cookie")]
     fn cookies(&self) -> impl Iterator<Item = crate::cookie::Cookie<'_>>;
+
+    /// The user-id and password of an `Authorization: Basic` field (RFC 7617), as Go's
+    /// `Request.BasicAuth` reads them; `None` without one, or when it is malformed or not
+    /// UTF-8.
+    fn basic_auth(&self) -> Option<BasicAuth>;
 
     /// The query string's `name=value` pairs, percent- and `+`-decoded (WHATWG
     /// `application/x-www-form-urlencoded` parsing: never fails, bad escapes stay as they
@@ -128,6 +137,10 @@ pub trait RequestExt: sealed::Sealed {
 }
 
 impl RequestExt for HttpRequest {
+    fn basic_auth(&self) -> Option<BasicAuth> {
+        basic_auth(self.headers())
+    }
+
     #[cfg(feature = "cookie")]
     fn cookie(&self, name: &str) -> Option<crate::cookie::Cookie<'_>> {
         self.cookies().find(|c| c.name() == name)
