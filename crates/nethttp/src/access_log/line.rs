@@ -226,6 +226,47 @@ fn rfc3339_time(out: &mut String, t: SystemTime) {
 mod tests {
     use super::*;
     use crate::body::Body;
+    use proptest::prelude::*;
+
+    /// Bytes a header field value may hold: visible ASCII, space, tab and obs-text.
+    fn field_bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(prop_oneof![Just(b'\t'), 0x20u8..0x7f, 0x80u8..=0xff], 0..60)
+    }
+
+    proptest! {
+        /// Whatever a client puts in the fields a line shows, the combined line is one line
+        /// of printable ASCII and the JSON line is one JSON object that gives the text back.
+        #[test]
+        fn any_field_makes_one_line(
+            agent in field_bytes(),
+            referer in field_bytes(),
+            // A user-id cannot hold `:` (RFC 7617 §2).
+            user in "[ -9;-~]{0,20}",
+        ) {
+            let mut token = Vec::new();
+            crate::client::base64_encode(format!("{user}:pw").as_bytes(), &mut token);
+            let auth = [&b"Basic "[..], &token].concat();
+            let req = Request::get("/x?q=1")
+                .header("user-agent", http::HeaderValue::from_bytes(&agent).unwrap())
+                .header("referer", http::HeaderValue::from_bytes(&referer).unwrap())
+                .header("authorization", http::HeaderValue::from_bytes(&auth).unwrap())
+                .body(Body::empty())
+                .unwrap();
+            let r = Record::new(&req);
+            let line = r.line(Format::Combined, 200, 1, Duration::ZERO);
+            prop_assert!(line.ends_with('\n'));
+            let body = &line[..line.len() - 1];
+            prop_assert!(body.bytes().all(|b| (0x20..0x7f).contains(&b)), "{}", line);
+            // Exactly the six quotes of the request, the referer and the agent.
+            prop_assert_eq!(body.matches('"').count(), 6, "{}", line);
+            let json = r.line(Format::Json, 200, 1, Duration::ZERO);
+            prop_assert_eq!(json.matches('\n').count(), 1);
+            let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let sent = String::from_utf8_lossy(&agent).into_owned();
+            prop_assert_eq!(v["user_agent"].as_str().unwrap(), sent.as_str());
+            prop_assert_eq!(v["user"].as_str().unwrap(), user.as_str());
+        }
+    }
 
     fn at(secs: u64) -> SystemTime {
         UNIX_EPOCH + Duration::from_millis(secs * 1000 + 123)

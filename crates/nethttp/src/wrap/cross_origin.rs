@@ -345,6 +345,49 @@ fn serialize_origin(origin: &str) -> Result<String, &'static str> {
 mod tests {
     use super::*;
     use crate::body::Body;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any fields a client sends: safe methods pass, a `Sec-Fetch-Site` other than
+        /// `same-origin`/`none` is refused (nothing is exempt here), and an `Origin` passes
+        /// the fallback only when its host is the request's.
+        #[test]
+        fn the_rules_hold_for_any_fields(
+            method in prop_oneof![Just("GET"), Just("HEAD"), Just("OPTIONS"), Just("POST"), Just("DELETE")],
+            site in proptest::option::of(prop_oneof![
+                Just("same-origin".to_owned()), Just("none".to_owned()),
+                Just("same-site".to_owned()), "[ -~]{0,12}",
+            ]),
+            origin in proptest::option::of("[ -~]{0,30}"),
+            host in "[a-z0-9.:]{1,20}",
+        ) {
+            let mut fields = vec![("host", host.clone())];
+            if let Some(s) = &site {
+                fields.push(("sec-fetch-site", s.clone()));
+            }
+            if let Some(o) = &origin {
+                fields.push(("origin", o.clone()));
+            }
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.trim())).collect();
+            let r = req(method, "/", &fields);
+            let got = CrossOriginProtection::new().check(&r);
+            let site = site.as_deref().map(str::trim).filter(|s| !s.is_empty());
+            let origin = origin.as_deref().map(str::trim).filter(|s| !s.is_empty());
+            if matches!(method, "GET" | "HEAD" | "OPTIONS") {
+                prop_assert_eq!(got, Ok(()));
+            } else if let Some(s) = site {
+                let ok = s == "same-origin" || s == "none";
+                prop_assert_eq!(got.is_ok(), ok, "{:?}", s);
+            } else if let Some(o) = origin {
+                let same = o.split_once("://").is_some_and(|(_, h)| h.eq_ignore_ascii_case(&host));
+                if !same {
+                    prop_assert_eq!(got, Err(CrossOriginError::OriginMismatch));
+                }
+            } else {
+                prop_assert_eq!(got, Ok(()));
+            }
+        }
+    }
 
     fn req(method: &str, path: &str, fields: &[(&str, &str)]) -> Request<Body> {
         let mut b = Request::builder().method(method).uri(path);
