@@ -2,11 +2,13 @@
 //! `combined` format (what log analysers such as GoAccess and AWStats read) or as one JSON
 //! object per line. Whatever the client sent is escaped, so a request cannot forge a line.
 
+use std::cell::RefCell;
 use std::fmt::Write as _;
+use std::net::IpAddr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::header::{REFERER, USER_AGENT};
-use http::{Method, Request, Version};
+use http::{HeaderValue, Method, Request, Uri, Version};
 
 use crate::conn::ConnInfo;
 
@@ -32,25 +34,18 @@ pub(crate) struct Record {
     at: SystemTime,
     remote: Option<std::net::SocketAddr>,
     method: Method,
-    /// The request-target as an origin server logs it: path and query (the authority for
-    /// `CONNECT`).
-    target: String,
+    /// The request's URI: its clone shares the request's bytes.
+    uri: Uri,
     version: Version,
-    referer: Option<Vec<u8>>,
-    user_agent: Option<Vec<u8>>,
+    referer: Option<HeaderValue>,
+    user_agent: Option<HeaderValue>,
     /// The user-id of `Authorization: Basic` (nginx's `$remote_user`).
     user: Option<String>,
 }
 
 impl Record {
     pub(crate) fn new<B>(req: &Request<B>) -> Record {
-        let uri = req.uri();
-        let target = if req.method() == Method::CONNECT {
-            uri.authority().map_or("", |a| a.as_str()).to_owned()
-        } else {
-            uri.path_and_query().map_or("/", |p| p.as_str()).to_owned()
-        };
-        let field = |name| req.headers().get(name).map(|v| v.as_bytes().to_vec());
+        let field = |name| req.headers().get(name).cloned();
         Record {
             at: SystemTime::now(),
             remote: req
@@ -59,7 +54,7 @@ impl Record {
                 .filter(|i| !i.remote_addr.ip().is_unspecified())
                 .map(|i| i.remote_addr),
             method: req.method().clone(),
-            target,
+            uri: req.uri().clone(),
             version: req.version(),
             referer: field(REFERER),
             user_agent: field(USER_AGENT),
@@ -67,10 +62,20 @@ impl Record {
         }
     }
 
+    /// The request-target as an origin server logs it: path and query (the authority for
+    /// `CONNECT`).
+    fn target(&self) -> &str {
+        if self.method == Method::CONNECT {
+            self.uri.authority().map_or("", |a| a.as_str())
+        } else {
+            self.uri.path_and_query().map_or("/", |p| p.as_str())
+        }
+    }
+
     /// The line (with its newline) for this request, answered `status` with `bytes` of body
     /// in `took`.
     pub(crate) fn line(&self, format: Format, status: u16, bytes: u64, took: Duration) -> String {
-        let mut out = String::with_capacity(160 + self.target.len());
+        let mut out = String::with_capacity(160 + self.target().len());
         match format {
             Format::Combined => self.combined(&mut out, status, bytes),
             Format::Json => self.json(&mut out, status, bytes, took),
@@ -79,11 +84,15 @@ impl Record {
         out
     }
 
+    /// Written piece by piece, without the formatting machinery: this runs for every request
+    /// of a logged server.
     fn combined(&self, out: &mut String, status: u16, bytes: u64) {
-        match self.remote {
-            Some(a) => {
-                let _ = write!(out, "{}", a.ip());
+        match self.remote.map(|a| a.ip()) {
+            // nginx's `$remote_addr`: an IPv6 address without brackets.
+            Some(IpAddr::V6(ip)) => {
+                let _ = write!(out, "{ip}");
             }
+            Some(ip) => push_ip(out, ip),
             None => out.push('-'),
         }
         out.push_str(" - ");
@@ -96,43 +105,64 @@ impl Record {
         out.push_str("] \"");
         escape_clf(out, self.method.as_str().as_bytes());
         out.push(' ');
-        escape_clf(out, self.target.as_bytes());
-        let _ = write!(out, " {:?}\" {status} {bytes} \"", self.version);
-        escape_clf(out, self.referer.as_deref().unwrap_or(b"-"));
+        escape_clf(out, self.target().as_bytes());
+        out.push(' ');
+        out.push_str(version_name(self.version));
+        out.push_str("\" ");
+        let mut n = itoa::Buffer::new();
+        out.push_str(n.format(status));
+        out.push(' ');
+        out.push_str(n.format(bytes));
+        out.push_str(" \"");
+        escape_clf(out, self.referer.as_ref().map_or(b"-", |v| v.as_bytes()));
         out.push_str("\" \"");
-        escape_clf(out, self.user_agent.as_deref().unwrap_or(b"-"));
+        escape_clf(out, self.user_agent.as_ref().map_or(b"-", |v| v.as_bytes()));
         out.push('"');
     }
 
+    /// Written piece by piece, as [`Record::combined`].
     fn json(&self, out: &mut String, status: u16, bytes: u64, took: Duration) {
         out.push_str("{\"time\":\"");
         rfc3339_time(out, self.at);
         out.push_str("\",\"remote\":");
         match self.remote {
             Some(a) => {
-                let _ = write!(out, "\"{a}\"");
+                out.push('"');
+                push_ip(out, a.ip());
+                out.push(':');
+                out.push_str(itoa::Buffer::new().format(a.port()));
+                out.push('"');
             }
             None => out.push_str("null"),
         }
         out.push_str(",\"method\":");
         escape_json(out, self.method.as_str().as_bytes());
         out.push_str(",\"uri\":");
-        escape_json(out, self.target.as_bytes());
-        let _ = write!(
-            out,
-            ",\"proto\":\"{:?}\",\"status\":{status},\"bytes\":{bytes},\"duration_ms\":{:.3}",
-            self.version,
-            took.as_secs_f64() * 1000.0
-        );
+        escape_json(out, self.target().as_bytes());
+        out.push_str(",\"proto\":\"");
+        out.push_str(version_name(self.version));
+        let mut n = itoa::Buffer::new();
+        out.push_str("\",\"status\":");
+        out.push_str(n.format(status));
+        out.push_str(",\"bytes\":");
+        out.push_str(n.format(bytes));
+        // Milliseconds with three decimals, from whole microseconds.
+        let micros = took.as_micros();
+        out.push_str(",\"duration_ms\":");
+        out.push_str(n.format(micros / 1000));
+        out.push('.');
+        push_padded(out, (micros % 1000) as u32, 3);
         out.push_str(",\"user\":");
         match &self.user {
             Some(u) => escape_json(out, u.as_bytes()),
             None => out.push_str("null"),
         }
         for (name, value) in [("referer", &self.referer), ("user_agent", &self.user_agent)] {
-            let _ = write!(out, ",\"{name}\":");
+            out.push_str(",\"");
+            out.push_str(name);
+            out.push_str("\":");
             match value {
-                Some(v) => escape_json(out, v),
+                Some(v) => escape_json(out, v.as_bytes()),
                 None => out.push_str("null"),
             }
         }
@@ -140,14 +170,54 @@ impl Record {
     }
 }
 
+/// An IP address as text: IPv4 digit by digit, IPv6 (rare behind most servers) through
+/// `Display`.
+fn push_ip(out: &mut String, ip: IpAddr) {
+    match ip {
+        IpAddr::V4(ip) => {
+            let mut n = itoa::Buffer::new();
+            for (i, octet) in ip.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                out.push_str(n.format(octet));
+            }
+        }
+        IpAddr::V6(ip) => {
+            let _ = write!(out, "[{ip}]");
+        }
+    }
+}
+
+/// `n` in decimal with leading zeros to `width` digits.
+fn push_padded(out: &mut String, n: u32, width: usize) {
+    let mut b = itoa::Buffer::new();
+    let digits = b.format(n);
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(digits);
+}
+
 /// nginx's escaping of logged variables: `"`, `\`, and bytes outside printable ASCII as
 /// `\xHH`.
 fn escape_clf(out: &mut String, s: &[u8]) {
-    for &b in s {
-        if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
-            let _ = write!(out, "\\x{b:02X}");
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut rest = s;
+    while !rest.is_empty() {
+        let safe = rest
+            .iter()
+            .position(|&b| b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b))
+            .unwrap_or(rest.len());
+        // Printable ASCII only: valid UTF-8.
+        out.push_str(std::str::from_utf8(&rest[..safe]).unwrap_or_default());
+        if let Some(&b) = rest.get(safe) {
+            out.push_str("\\x");
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+            rest = &rest[safe + 1..];
         } else {
-            out.push(b as char);
+            rest = &[];
         }
     }
 }
@@ -156,16 +226,24 @@ fn escape_clf(out: &mut String, s: &[u8]) {
 /// that are not UTF-8 replaced by U+FFFD.
 fn escape_json(out: &mut String, s: &[u8]) {
     out.push('"');
-    for c in String::from_utf8_lossy(s).chars() {
+    let text = String::from_utf8_lossy(s);
+    let mut rest = text.as_ref();
+    while let Some(at) = rest.find(|c: char| c == '"' || c == '\\' || c < ' ' || c == '\u{7f}') {
+        out.push_str(&rest[..at]);
+        let c = rest[at..].chars().next().unwrap_or_default();
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
+            c => {
+                out.push_str("\\u00");
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                out.push(HEX[(c as usize) >> 4] as char);
+                out.push(HEX[(c as usize) & 15] as char);
             }
-            c => out.push(c),
         }
+        rest = &rest[at + 1..];
     }
+    out.push_str(rest);
     out.push('"');
 }
 
@@ -196,30 +274,70 @@ fn parts(t: SystemTime) -> ((i64, u32, u32), u64, u32) {
 
 /// `07/Dec/2026:15:41:41 +0000`.
 fn clf_time(out: &mut String, t: SystemTime) {
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let ((y, m, d), s, _) = parts(t);
-    let _ = write!(
-        out,
-        "{d:02}/{}/{y}:{:02}:{:02}:{:02} +0000",
-        MONTHS[(m - 1) as usize],
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    );
+    thread_local! {
+        /// The last second written, and how: a logged server writes the same second for
+        /// every request within it.
+        static LAST: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let secs = t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    LAST.with_borrow_mut(|(at, text)| {
+        if *at != secs {
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            let ((y, m, d), s, _) = parts(t);
+            text.clear();
+            let _ = write!(
+                text,
+                "{d:02}/{}/{y}:{:02}:{:02}:{:02} +0000",
+                MONTHS[(m - 1) as usize],
+                s / 3600,
+                s / 60 % 60,
+                s % 60
+            );
+            *at = secs;
+        }
+        out.push_str(text);
+    });
+}
+
+/// How a request line names the version (`Debug` of `http::Version` says the same, slowly).
+fn version_name(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2.0",
+        Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/?",
+    }
 }
 
 /// `2026-12-07T15:41:41.123Z`.
 fn rfc3339_time(out: &mut String, t: SystemTime) {
-    let ((y, m, d), s, ms) = parts(t);
-    let _ = write!(
-        out,
-        "{y}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-        s / 3600,
-        s / 60 % 60,
-        s % 60
-    );
+    thread_local! {
+        /// The last second written, up to its `.`, as [`clf_time`] keeps its own.
+        static LAST: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+    }
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    LAST.with_borrow_mut(|(at, text)| {
+        if *at != secs {
+            let ((y, m, d), s, _) = parts(t);
+            text.clear();
+            let _ = write!(
+                text,
+                "{y}-{m:02}-{d:02}T{:02}:{:02}:{:02}.",
+                s / 3600,
+                s / 60 % 60,
+                s % 60
+            );
+            *at = secs;
+        }
+        out.push_str(text);
+    });
+    push_padded(out, since.subsec_millis(), 3);
+    out.push('Z');
 }
 
 #[cfg(test)]
