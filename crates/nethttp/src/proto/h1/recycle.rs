@@ -43,6 +43,7 @@ fn keep<T>(list: &mut Vec<T>, item: T) {
 }
 
 /// A read buffer with room for at least half of [`INITIAL_READ_BUF`] bytes.
+#[inline]
 pub(crate) fn read_buf() -> BytesMut {
     let mut buf = POOL
         .with(|p| p.borrow_mut().read.pop())
@@ -57,6 +58,7 @@ pub(crate) fn read_buf() -> BytesMut {
 }
 
 /// Gives back a read buffer whose contents are consumed.
+#[inline]
 pub(crate) fn recycle_read(mut buf: BytesMut) {
     if buf.capacity() == 0 {
         return;
@@ -66,12 +68,14 @@ pub(crate) fn recycle_read(mut buf: BytesMut) {
 }
 
 /// An empty write buffer.
+#[inline]
 pub(crate) fn write_buf() -> Vec<u8> {
     POOL.with(|p| p.borrow_mut().write.pop())
         .unwrap_or_else(|| Vec::with_capacity(INITIAL_WRITE_BUF))
 }
 
 /// Gives back a write buffer whose contents were sent.
+#[inline]
 pub(crate) fn recycle_write(mut buf: Vec<u8>) {
     if buf.capacity() == 0 || buf.capacity() > MAX_POOLED_WRITE {
         return;
@@ -81,6 +85,7 @@ pub(crate) fn recycle_write(mut buf: Vec<u8>) {
 }
 
 /// An empty header map with room for at least `fields` fields.
+#[inline]
 pub(crate) fn header_map(fields: usize) -> HeaderMap {
     match POOL.with(|p| p.borrow_mut().headers.pop()) {
         Some(mut map) => {
@@ -92,6 +97,7 @@ pub(crate) fn header_map(fields: usize) -> HeaderMap {
 }
 
 /// Gives back a header map whose fields were written out; it is emptied here.
+#[inline]
 pub(crate) fn recycle_headers(mut map: HeaderMap) {
     if map.capacity() == 0 || map.capacity() > MAX_POOLED_HEADERS {
         return;
