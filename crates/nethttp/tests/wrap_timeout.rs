@@ -101,21 +101,24 @@ async fn an_empty_message_is_gos_page() {
     );
 }
 
+/// A response whose head comes at once and whose body is `first,`, then `gap` later `second`.
+async fn two_chunks(gap: Duration) -> nethttp::HttpResponse {
+    let (tx, body) = Body::channel(1);
+    tokio::spawn(async move {
+        tx.send_data("first,").await?;
+        tokio::time::sleep(gap).await;
+        tx.send_data("second").await
+    });
+    Response::new(body)
+}
+
 #[tokio::test]
 async fn a_body_streamed_after_the_head_is_not_cut() {
     // The head comes at once; the body takes longer than the duration and is sent whole.
     let h = start(
         Server::new(),
         timeout_handler(
-            |_req: HttpRequest| async {
-                let (tx, body) = Body::channel(1);
-                tokio::spawn(async move {
-                    tx.send_data("first,").await?;
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    tx.send_data("second").await
-                });
-                Response::new(body)
-            },
+            |_req: HttpRequest| two_chunks(Duration::from_millis(300)),
             Duration::from_millis(100),
             "too slow\n",
         ),
@@ -170,15 +173,7 @@ async fn covering_the_body_cuts_a_stream_still_going_at_the_deadline() {
 #[tokio::test]
 async fn covering_the_body_lets_a_body_that_ends_in_time_through_whole() {
     let handler = timeout_handler(
-        |_req: HttpRequest| async {
-            let (tx, body) = Body::channel(1);
-            tokio::spawn(async move {
-                tx.send_data("first,").await?;
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                tx.send_data("second").await
-            });
-            Response::new(body)
-        },
+        |_req: HttpRequest| two_chunks(Duration::from_millis(50)),
         Duration::from_secs(5),
         "too slow\n",
     );
