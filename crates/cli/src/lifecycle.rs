@@ -82,8 +82,11 @@ pub async fn serve_until_stopped(
     )
     .await;
     if let Some(log) = &listening.access_log {
-        // The last requests' lines, before the process ends.
-        log.flush();
+        // The last requests' lines, before the process ends; a disk that takes nothing
+        // (a hung mount) holds the exit up for `FLUSH_WAIT` at most.
+        if !log.flush() {
+            tracing::warn!("access log: lines still queued at exit were not written");
+        }
     }
     // After a hand-over the socket file and the pid file belong to the successor (a new pid
     // file is a new file, so that one would be left alone anyway).

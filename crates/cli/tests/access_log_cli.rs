@@ -1,7 +1,8 @@
 //! `--access-log` on the real binaries: `serve` writes a `combined` line per request with the
 //! client's address, reopens the file at its path on SIGUSR1 (after `logrotate` moved it),
-//! and has written every line when it exits on SIGTERM; `proxy` logs JSON with the
-//! upstream's status and the bytes relayed; the format flag needs the log flag.
+//! and has written every line when it exits on SIGTERM, or, with the log's disk stuck, exits
+//! after the flush's bound; `proxy` logs JSON with the upstream's status and the bytes
+//! relayed; the format flag needs the log flag.
 
 mod common;
 
@@ -89,6 +90,62 @@ fn serve_logs_reopens_on_sigusr1_and_flushes_at_exit() {
     assert!(
         text.contains("\"GET /status/204 HTTP/1.1\" 204 0 "),
         "{text}"
+    );
+}
+
+/// A log on a disk that takes nothing (here a FIFO nobody reads: the writer blocks as on a
+/// hung mount) holds the exit up for the flush's bound (5 s) and no longer, and says so.
+#[test]
+fn a_stuck_log_holds_the_exit_up_for_its_bound_only() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("access.log");
+    let made = Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(made.success());
+    // Opens the FIFO (so the server's open goes on) and reads nothing until the test ends.
+    let (stop, held) = std::sync::mpsc::channel::<()>();
+    let fifo = path.clone();
+    let reader = std::thread::spawn(move || {
+        let f = std::fs::File::open(fifo).unwrap();
+        let _ = held.recv();
+        drop(f);
+    });
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--access-log"])
+        .arg(&path);
+    let mut served = Served::spawn(cmd);
+    // 3,000 lines of ~70 bytes: more than the pipe (64 KiB) and the writer's buffer take.
+    const N: usize = 3000;
+    let mut c = std::net::TcpStream::connect(served.addr).unwrap();
+    c.set_read_timeout(Some(LIMIT)).unwrap();
+    let mut batch = "GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(N - 1);
+    batch.push_str("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    c.write_all(batch.as_bytes()).unwrap();
+    let mut answers = Vec::new();
+    c.read_to_end(&mut answers).unwrap();
+    let answered = String::from_utf8_lossy(&answers)
+        .matches("HTTP/1.1 200 OK\r\n")
+        .count();
+    assert_eq!(answered, N);
+
+    let start = Instant::now();
+    served.signal(libc::SIGTERM);
+    let status = served.wait_exit(LIMIT);
+    let took = start.elapsed();
+    let _ = stop.send(());
+    reader.join().unwrap();
+    let status = status.expect("exits after SIGTERM with its log stuck");
+    assert!(status.success(), "{}", served.log());
+    assert!(
+        (Duration::from_secs(4)..Duration::from_secs(15)).contains(&took),
+        "exited after {took:?}"
+    );
+    assert!(
+        served
+            .log()
+            .contains("access log: lines still queued at exit were not written"),
+        "{}",
+        served.log()
     );
 }
 

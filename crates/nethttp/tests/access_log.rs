@@ -3,7 +3,9 @@
 //! log analyser, in nginx's `combined` format; a client that leaves halfway through a file
 //! is logged with what it took (the file still goes by `sendfile`); hostile request fields are
 //! escaped; `reopen` after a rename; a writer that stops taking lines costs requests nothing
-//! (lines dropped and counted, the queue bounded); the JSON format.
+//! (lines dropped and counted, the queue bounded), holds a flush up for its bound only and a
+//! reopen not at all, and a reopen asked for meanwhile is done once it moves, losing no line;
+//! the JSON format.
 
 mod common;
 
@@ -70,7 +72,7 @@ fn logged(format: Format) -> Logged {
 
 /// The lines written so far, each without its time (`[...]`).
 fn lines(log: &AccessLog, path: &Path) -> Vec<String> {
-    log.flush();
+    assert!(log.flush(), "the log was not written in time");
     std::fs::read_to_string(path)
         .unwrap()
         .lines()
@@ -226,7 +228,7 @@ async fn reopen_writes_on_to_a_new_file_at_the_path() {
     let mut c = Conn::connect(h.local_addr()).await;
     c.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n").await;
     c.response().await;
-    log.flush();
+    assert!(log.flush(), "the log was not written in time");
     std::fs::rename(&path, &rotated).unwrap();
     // Until reopened, lines go to the renamed file, as nginx's do.
     c.send("GET /hello?2 HTTP/1.1\r\nHost: x\r\n\r\n").await;
@@ -284,7 +286,103 @@ async fn a_writer_that_stops_costs_requests_nothing_and_lines_are_dropped_and_co
     let (released, cv) = &*stuck.0;
     *released.lock().unwrap() = true;
     cv.notify_all();
-    log.flush();
+    assert!(log.flush(), "the log was not written in time");
+}
+
+/// `n` requests through a handler logged by `log`.
+async fn requests(log: &AccessLog, n: u64) {
+    let app = log.handler(|_req: HttpRequest| async { text_response(StatusCode::OK, "x") });
+    for _ in 0..n {
+        let res = app
+            .call(Request::get("/").body(Body::empty()).unwrap())
+            .await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+}
+
+/// Calls `reopen` on a thread of its own and fails if it has not returned within 200 ms (a
+/// reopen that waited would otherwise hang the test).
+fn reopen_at_once(log: &AccessLog) {
+    let (done, returned) = std::sync::mpsc::channel();
+    let log = log.clone();
+    std::thread::spawn(move || {
+        log.reopen();
+        let _ = done.send(());
+    });
+    assert!(
+        returned.recv_timeout(Duration::from_millis(200)).is_ok(),
+        "reopen waited"
+    );
+}
+
+#[tokio::test]
+async fn a_stuck_writer_holds_a_flush_up_for_its_bound_and_a_reopen_not_at_all() {
+    let stuck = Stuck::default();
+    let log = AccessLog::writer(stuck.clone());
+    requests(&log, 10_000).await;
+    assert!(log.dropped() > 0, "the queue is full");
+    // A reopen (SIGUSR1, on the runtime) with the queue full returns at once.
+    reopen_at_once(&log);
+    reopen_at_once(&log);
+    // An exit's flush gives up after its bound.
+    let start = Instant::now();
+    assert!(!log.flush_timeout(Duration::from_millis(300)));
+    let took = start.elapsed();
+    assert!(
+        (Duration::from_millis(300)..Duration::from_secs(3)).contains(&took),
+        "flush took {took:?}"
+    );
+    // Released, everything queued is written.
+    let (released, cv) = &*stuck.0;
+    *released.lock().unwrap() = true;
+    cv.notify_all();
+    assert!(log.flush(), "the log was not written in time");
+}
+
+/// A reopen asked for while the queue is full is not lost: the writer, stuck on a pipe
+/// nobody reads (a FIFO at the log's path), reopens as soon as it can go on, and every line
+/// not dropped is in the old file or the new one.
+#[tokio::test]
+async fn a_reopen_with_the_queue_full_is_done_once_the_writer_moves_and_no_line_is_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("access.log");
+    let rotated = tmp.path().join("access.log.1");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    // The reader opens the FIFO (which lets the log's open go on) and reads nothing until
+    // told, then all of it, to the end that closing the old file gives.
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let fifo = path.clone();
+    let reader = std::thread::spawn(move || {
+        let mut f = std::fs::File::open(fifo).unwrap();
+        wait.recv().unwrap();
+        let mut all = String::new();
+        std::io::Read::read_to_string(&mut f, &mut all).unwrap();
+        all
+    });
+    let log = AccessLog::file(&path).unwrap();
+    const N: u64 = 10_000;
+    requests(&log, N).await;
+    let dropped = log.dropped();
+    assert!(dropped > 0, "the queue is full");
+    std::fs::rename(&path, &rotated).unwrap();
+    reopen_at_once(&log);
+    go.send(()).unwrap();
+    assert!(log.flush(), "the log was not written in time");
+    // Reopened: a new file at the path, and the FIFO closed, so the reader reaches its end.
+    let new = std::fs::read_to_string(&path).expect("a new file at the path");
+    let old = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    let (old_lines, new_lines) = (old.lines().count() as u64, new.lines().count() as u64);
+    assert!(old_lines > 0 && new_lines > 0, "{old_lines} + {new_lines}");
+    assert_eq!(old_lines + new_lines, N - dropped, "{dropped} dropped");
+    for line in old.lines().chain(new.lines()) {
+        assert!(line.contains("\"GET / HTTP/1.1\" 200 1 "), "{line}");
+    }
 }
 
 #[tokio::test]
@@ -299,7 +397,7 @@ async fn json_lines_carry_the_same_facts() {
     c.send("GET /stream HTTP/1.1\r\nHost: x\r\nUser-Agent: t/1\r\n\r\n")
         .await;
     c.response().await;
-    log.flush();
+    assert!(log.flush(), "the log was not written in time");
     let text = std::fs::read_to_string(&path).unwrap();
     let v: serde_json::Value = serde_json::from_str(text.trim_end()).unwrap();
     assert_eq!(v["remote"], c.local_addr().to_string());

@@ -17,7 +17,7 @@
 //! let server = Server::new().conn_info(true);
 //! let handle = server.serve(server.bind("127.0.0.1:0".parse()?)?, log.handler(app));
 //! nethttp::Client::new().get(format!("http://{}/x", handle.local_addr())).send().await?;
-//! log.flush();
+//! assert!(log.flush());
 //! let written = std::fs::read_to_string(&path)?;
 //! assert!(written.starts_with("127.0.0.1 - - ["), "{written}");
 //! // Our client names itself in `User-Agent`.
@@ -45,7 +45,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{Method, StatusCode};
@@ -59,23 +59,23 @@ use crate::body::Body;
 use crate::error::Error;
 use crate::handler::{Handler, HttpRequest, HttpResponse};
 
+/// How long [`AccessLog::flush`] waits for the writer at most.
+pub const FLUSH_WAIT: Duration = Duration::from_secs(5);
+
 /// An access log: where lines go and how they look. Cheap to clone (clones share the
 /// writer); the writer thread ends once every clone and every handler made from it is gone,
 /// after writing what was queued.
 #[derive(Clone)]
 pub struct AccessLog {
-    shared: Arc<Shared>,
-}
-
-struct Shared {
-    sink: Sink,
+    sink: Arc<Sink>,
+    /// This value's own: a handler keeps the format of the log it was made from.
     format: Format,
 }
 
 impl std::fmt::Debug for AccessLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AccessLog")
-            .field("format", &self.shared.format)
+            .field("format", &self.format)
             .field("dropped", &self.dropped())
             .finish()
     }
@@ -95,30 +95,16 @@ impl AccessLog {
 
     fn with_sink(sink: Sink) -> AccessLog {
         AccessLog {
-            shared: Arc::new(Shared {
-                sink,
-                format: Format::default(),
-            }),
+            sink: Arc::new(sink),
+            format: Format::default(),
         }
     }
 
-    /// The format of the lines. Default: [`Format::Combined`]. (Set it before making
-    /// handlers: they keep the log as it was.)
-    pub fn format(self, format: Format) -> AccessLog {
-        let shared = match Arc::try_unwrap(self.shared) {
-            Ok(mut s) => {
-                s.format = format;
-                s
-            }
-            // Shared already: the handlers made keep their format.
-            Err(shared) => {
-                tracing::warn!("AccessLog::format called after the log was shared; ignored");
-                return AccessLog { shared };
-            }
-        };
-        AccessLog {
-            shared: Arc::new(shared),
-        }
+    /// The format of the lines of the handlers made from this value afterwards. Default:
+    /// [`Format::Combined`]. (Handlers made before, and other clones, keep theirs.)
+    pub fn format(mut self, format: Format) -> AccessLog {
+        self.format = format;
+        self
     }
 
     /// Wraps `handler` so each of its requests gets a line.
@@ -131,25 +117,34 @@ impl AccessLog {
 
     /// Reopens the file at its path (after `logrotate` renamed it: nginx's `SIGUSR1`);
     /// lines queued before are written to the old one. A writer given to
-    /// [`AccessLog::writer`] is kept.
+    /// [`AccessLog::writer`] is kept. Never waits, so it may be called on the runtime: when
+    /// the writer is behind (8192 lines queued), the reopen is not lost but done after the
+    /// line it is writing, and the queued lines go to the new file.
     pub fn reopen(&self) {
-        self.shared.sink.reopen();
+        self.sink.reopen();
     }
 
-    /// Blocks until every line queued so far is written and flushed. (Lines are flushed
-    /// whenever the writer has nothing more queued, so this is for tests and for exit.)
-    pub fn flush(&self) {
-        self.shared.sink.flush();
+    /// Waits until every line queued so far is written and flushed, for at most
+    /// [`FLUSH_WAIT`] (a stuck disk must not hang an exit); `false` if they were not.
+    /// (Lines are flushed whenever the writer has nothing more queued, so this is for tests
+    /// and for exit.) Blocks the thread: on a runtime, call it where blocking is allowed.
+    pub fn flush(&self) -> bool {
+        self.flush_timeout(FLUSH_WAIT)
+    }
+
+    /// [`AccessLog::flush`], waiting at most `wait`.
+    pub fn flush_timeout(&self, wait: Duration) -> bool {
+        self.sink.flush(wait)
     }
 
     /// Lines dropped because the writer fell behind (more than 8192 queued).
     pub fn dropped(&self) -> u64 {
-        self.shared.sink.dropped()
+        self.sink.dropped()
     }
 
     fn write(&self, record: &Record, status: StatusCode, bytes: u64, since: Instant) {
-        let line = record.line(self.shared.format, status.as_u16(), bytes, since.elapsed());
-        self.shared.sink.send(line);
+        let line = record.line(self.format, status.as_u16(), bytes, since.elapsed());
+        self.sink.send(line);
     }
 }
 

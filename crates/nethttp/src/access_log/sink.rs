@@ -1,21 +1,28 @@
 //! Where access log lines go: a thread of their own writes them (files are blocking IO, kept
 //! off the runtime), fed by a bounded queue that a request never waits on. When the writer
 //! falls behind (a stalled disk), lines are dropped and counted, not queued without bound.
-//! A file can be reopened at its path (after `logrotate` moved it).
+//! A file can be reopened at its path (after `logrotate` moved it). Nothing here blocks a
+//! caller for long: a reopen is handed over without waiting, and a flush waits at most the
+//! time it is given, so a disk that stops (a hung network mount) cannot hang a signal handler
+//! or the process's exit.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Lines queued for the writer at most; past it they are dropped.
 pub(crate) const QUEUE: usize = 8192;
 
 enum Msg {
     Line(String),
+    /// Reopen in the queue's order: lines queued before go to the old file.
     Reopen,
+    /// Nothing but a look at `reopen_asked`.
+    Wake,
     /// Answered once every line queued before it is written and flushed.
     Flush(mpsc::Sender<()>),
 }
@@ -23,7 +30,11 @@ enum Msg {
 /// The requests' side of the writer thread.
 pub(crate) struct Sink {
     tx: SyncSender<Msg>,
-    dropped: Arc<AtomicU64>,
+    dropped: AtomicU64,
+    /// A reopen asked for while the queue was full: the writer does it after the message it
+    /// is on, ahead of the queue (the file is rotated either way; only which file the lines
+    /// queued before it land in differs).
+    reopen_asked: Arc<AtomicBool>,
 }
 
 impl Sink {
@@ -43,16 +54,21 @@ impl Sink {
 
     fn spawn(target: Target) -> Sink {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
+        let reopen_asked = Arc::new(AtomicBool::new(false));
+        let asked = reopen_asked.clone();
         // A thread that cannot be started leaves the log without a writer: lines are then
         // dropped (and counted) as for a writer that fell behind.
         let spawned = std::thread::Builder::new()
             .name("nethttp-access-log".into())
-            .spawn(move || write_lines(rx, target));
+            .spawn(move || write_lines(rx, target, &asked));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "access log: no writer thread; lines will be dropped");
         }
-        Sink { tx, dropped }
+        Sink {
+            tx,
+            dropped: AtomicU64::new(0),
+            reopen_asked,
+        }
     }
 
     /// Queues `line`; drops it (and counts it) if the queue is full.
@@ -65,16 +81,44 @@ impl Sink {
         }
     }
 
+    /// Asks the writer to reopen its file; never waits. With room in the queue the reopen
+    /// takes its place in it; with the queue full it is not lost but flagged, and done after
+    /// the line the writer is on.
     pub(crate) fn reopen(&self) {
-        // Waits for room: a reopen is rare and must not be lost.
-        let _ = self.tx.send(Msg::Reopen);
+        if let Err(TrySendError::Full(_)) = self.tx.try_send(Msg::Reopen) {
+            self.reopen_asked.store(true, Ordering::Release);
+            // The writer may have emptied the queue since, and wait in `recv` with the flag
+            // unseen: a wake-up makes it look. If the queue is full again, the writer has a
+            // message to take, and it looks after that one.
+            let _ = self.tx.try_send(Msg::Wake);
+        }
     }
 
-    /// Blocks until the lines queued so far are written and flushed.
-    pub(crate) fn flush(&self) {
-        let (done, wait) = mpsc::channel();
-        if self.tx.send(Msg::Flush(done)).is_ok() {
-            let _ = wait.recv();
+    /// Waits at most `wait` for the lines queued so far to be written and flushed; `false`
+    /// if they were not (the writer is stuck, or gone).
+    pub(crate) fn flush(&self, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        let (done, written) = mpsc::channel();
+        let mut msg = Msg::Flush(done);
+        // `SyncSender::send` has no timeout: room is waited for in short naps instead.
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => return false,
+                Err(TrySendError::Full(back)) => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return false;
+                    }
+                    msg = back;
+                    std::thread::sleep(left.min(Duration::from_millis(5)));
+                }
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        match written.recv_timeout(left) {
+            Ok(()) => true,
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => false,
         }
     }
 
@@ -103,7 +147,7 @@ fn open(path: &Path) -> io::Result<File> {
 
 /// The writer thread: writes what comes, flushing whenever the queue runs dry, until every
 /// sender is gone.
-fn write_lines(rx: Receiver<Msg>, mut target: Target) {
+fn write_lines(rx: Receiver<Msg>, mut target: Target, reopen_asked: &AtomicBool) {
     let mut failing = false;
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
@@ -113,24 +157,16 @@ fn write_lines(rx: Receiver<Msg>, mut target: Target) {
                     let r = target.out().write_all(line.as_bytes());
                     report(&mut failing, r);
                 }
-                Msg::Reopen => {
-                    let r = target.out().flush();
-                    report(&mut failing, r);
-                    if let Target::File { path, out } = &mut target {
-                        match open(path) {
-                            Ok(f) => *out = BufWriter::new(f),
-                            Err(e) => tracing::warn!(
-                                path = %path.display(), error = %e,
-                                "access log: reopening failed; writing on to the old file"
-                            ),
-                        }
-                    }
-                }
+                Msg::Reopen => reopen(&mut target, &mut failing),
+                Msg::Wake => {}
                 Msg::Flush(done) => {
                     let r = target.out().flush();
                     report(&mut failing, r);
                     let _ = done.send(());
                 }
+            }
+            if reopen_asked.swap(false, Ordering::Acquire) {
+                reopen(&mut target, &mut failing);
             }
             next = rx.try_recv().ok();
         }
@@ -138,6 +174,22 @@ fn write_lines(rx: Receiver<Msg>, mut target: Target) {
         report(&mut failing, r);
     }
     let _ = target.out().flush();
+}
+
+/// Flushes what the old file is owed and opens the path anew; a file that cannot be opened
+/// leaves the old one in use.
+fn reopen(target: &mut Target, failing: &mut bool) {
+    let r = target.out().flush();
+    report(failing, r);
+    if let Target::File { path, out } = target {
+        match open(path) {
+            Ok(f) => *out = BufWriter::new(f),
+            Err(e) => tracing::warn!(
+                path = %path.display(), error = %e,
+                "access log: reopening failed; writing on to the old file"
+            ),
+        }
+    }
 }
 
 /// Logs a write error once, not once per line, until writing works again.
