@@ -51,13 +51,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, HOST, LOCATION};
+use http::header::{HeaderValue, ALLOW, CONNECTION, CONTENT_TYPE, LOCATION};
 use http::{Method, Request, StatusCode};
 
 use crate::error::{Error, Kind};
 use crate::handler::{
     text_response, DynHandler, Handler, HandlerFuture, HttpRequest, HttpResponse,
 };
+use crate::proto::host;
 
 use path::{clean_path, strip_port, ReqPath};
 use pattern::Pattern;
@@ -352,15 +353,7 @@ impl fmt::Debug for ServeMux {
 /// The host a request is for, without port: the URI's authority (absolute-form, CONNECT),
 /// else the `Host` header, else empty.
 fn request_host<B>(req: &Request<B>) -> &str {
-    let host = match req.uri().host() {
-        Some(host) => host,
-        None => req
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or(""),
-    };
-    strip_port(host)
+    strip_port(host::of_request(req))
 }
 
 /// A redirect target: `path`, then `suffix`, then the query if there is one.
@@ -417,7 +410,10 @@ mod tests {
     fn decide(mux: &ServeMux, method: &str, uri: &str, host: Option<&str>) -> String {
         let mut req = Request::builder().method(method).uri(uri);
         if let Some(h) = host {
-            req = req.header(HOST, HeaderValue::from_bytes(h.as_bytes()).unwrap());
+            req = req.header(
+                http::header::HOST,
+                HeaderValue::from_bytes(h.as_bytes()).unwrap(),
+            );
         }
         let req = req.body(()).unwrap();
         match mux.resolve(&req, true) {

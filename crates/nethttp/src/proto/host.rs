@@ -23,7 +23,7 @@
 use std::net::Ipv6Addr;
 
 use http::header::{HeaderMap, HOST};
-use http::Uri;
+use http::{Request, Uri};
 
 /// Bytes allowed in a reg-name besides `%` escapes: unreserved (`ALPHA DIGIT - . _ ~`) and
 /// sub-delims (`! $ & ' ( ) * + , ; =`).
@@ -148,6 +148,21 @@ fn or_default<'a>(port: Option<&'a [u8]>, default: &'a [u8]) -> &'a [u8] {
     }
 }
 
+/// The `host[:port]` a request is for: HTTP/2's `:authority` and an absolute-form target are
+/// in the URI (without userinfo, which the engines refuse but a request made by hand may
+/// carry), HTTP/1.1's `Host` in the header (the engines have made the two agree); empty when
+/// there is neither.
+pub(crate) fn of_request<B>(req: &Request<B>) -> &str {
+    match req.uri().authority() {
+        Some(a) => a.as_str().rsplit_once('@').map_or(a.as_str(), |(_, h)| h),
+        None => req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or(""),
+    }
+}
+
 /// The authority rules of an HTTP/2 request (RFC 9113 §8.3.1), on what h2 made of its
 /// pseudo-header fields: `:authority`, when present, is valid (no userinfo); there is at most
 /// one `Host`, valid too; and when both are present they name the same entity. A request that
@@ -170,6 +185,31 @@ pub(crate) fn h2_authority_ok(uri: &Uri, headers: &HeaderMap) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_requests_authority_is_the_uris_else_host() {
+        let req = |uri: &str, host: Option<&str>| {
+            let mut b = Request::builder().uri(uri);
+            if let Some(h) = host {
+                b = b.header(HOST, h);
+            }
+            b.body(()).unwrap()
+        };
+        assert_eq!(
+            of_request(&req("/x", Some("a.example:8080"))),
+            "a.example:8080"
+        );
+        assert_eq!(
+            of_request(&req("http://b.example:81/x", Some("a"))),
+            "b.example:81"
+        );
+        assert_eq!(of_request(&req("http://u:p@[::1]:81/x", None)), "[::1]:81");
+        assert_eq!(of_request(&req("/x", None)), "");
+        let mut bad = req("/x", None);
+        bad.headers_mut()
+            .insert(HOST, http::HeaderValue::from_bytes(b"\xff").unwrap());
+        assert_eq!(of_request(&bad), "");
+    }
 
     #[test]
     fn valid_authorities() {

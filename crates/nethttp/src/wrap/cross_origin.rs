@@ -7,12 +7,13 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
-use http::header::{HOST, ORIGIN};
+use http::header::ORIGIN;
 use http::{Method, Request, StatusCode};
 
 use crate::error::{Error, Kind};
 use crate::handler::{DynHandler, Handler, HttpRequest, HttpResponse};
 use crate::mux::ServeMux;
+use crate::proto::host;
 use crate::response::error;
 
 /// Why [`CrossOriginProtection::check`] refused a request.
@@ -215,7 +216,7 @@ impl CrossOriginProtection {
             // Neither field: the same origin through an old browser, or not a browser.
             _ => return Ok(()),
         };
-        if origin_host(origin).is_some_and(|host| host.eq_ignore_ascii_case(request_authority(req)))
+        if origin_host(origin).is_some_and(|host| host.eq_ignore_ascii_case(host::of_request(req)))
         {
             return Ok(());
         }
@@ -279,19 +280,6 @@ impl<H: Handler> Handler for CrossOriginHandler<H> {
 /// sent from another origin are answered `403 Forbidden`.
 pub fn cross_origin_protection<H: Handler>(handler: H) -> CrossOriginHandler<H> {
     CrossOriginProtection::new().handler(handler)
-}
-
-/// The request's authority as `Host` names it: HTTP/2's `:authority` and an absolute-form
-/// target are in the URI, HTTP/1.1's `Host` in the header (the server has made them agree).
-fn request_authority<B>(req: &Request<B>) -> &str {
-    match req.uri().authority() {
-        Some(a) => a.as_str(),
-        None => req
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or(""),
-    }
 }
 
 /// The `host[:port]` of an `Origin` value (`scheme://host[:port]`, RFC 6454 §6.1), or `None`
