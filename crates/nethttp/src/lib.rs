@@ -132,6 +132,7 @@
 //! that proves it.
 
 pub mod access_log;
+mod base64;
 mod blocks;
 pub mod body;
 pub mod client;

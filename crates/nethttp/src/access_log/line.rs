@@ -362,7 +362,7 @@ mod tests {
             user in "[ -9;-~]{0,20}",
         ) {
             let mut token = Vec::new();
-            crate::client::base64_encode(format!("{user}:pw").as_bytes(), &mut token);
+            crate::base64::encode(format!("{user}:pw").as_bytes(), &mut token);
             let auth = [&b"Basic "[..], &token].concat();
             let req = Request::get("/x?q=1")
                 .header("user-agent", http::HeaderValue::from_bytes(&agent).unwrap())

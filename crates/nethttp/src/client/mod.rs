@@ -23,7 +23,7 @@ mod netscape;
 mod no_proxy;
 pub(crate) mod pool;
 mod proxy;
-pub(crate) use proxy::{base64_encode, basic_auth};
+pub(crate) use proxy::basic_auth;
 mod proxy_config;
 pub mod redirect;
 mod request;

@@ -251,50 +251,15 @@ pub(crate) fn basic_auth(user: &[u8], password: &[u8]) -> HeaderValue {
     plain.push(b':');
     plain.extend_from_slice(password);
     let mut value = b"Basic ".to_vec();
-    base64_encode(&plain, &mut value);
+    crate::base64::encode(&plain, &mut value);
     let mut value = HeaderValue::from_bytes(&value).expect("base64 is a valid header value");
     value.set_sensitive(true);
     value
 }
 
-/// Standard base64 with padding (RFC 4648 §4), appended to `out`.
-pub(crate) fn base64_encode(input: &[u8], out: &mut Vec<u8>) {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    for chunk in input.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let sextet = |i: u32| ALPHABET[((n >> (18 - 6 * i)) & 63) as usize];
-        out.push(sextet(0));
-        out.push(sextet(1));
-        out.push(if chunk.len() > 1 { sextet(2) } else { b'=' });
-        out.push(if chunk.len() > 2 { sextet(3) } else { b'=' });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn base64_matches_rfc4648_vectors() {
-        for (plain, encoded) in [
-            ("", ""),
-            ("f", "Zg=="),
-            ("fo", "Zm8="),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg=="),
-            ("fooba", "Zm9vYmE="),
-            ("foobar", "Zm9vYmFy"),
-        ] {
-            let mut out = Vec::new();
-            base64_encode(plain.as_bytes(), &mut out);
-            assert_eq!(out, encoded.as_bytes(), "{plain:?}");
-        }
-    }
 
     #[test]
     fn parses_plain_and_credentialed_proxies() {

@@ -154,7 +154,7 @@ fn accept_for(key: &HeaderValue) -> Option<HeaderValue> {
 fn websocket_key() -> HeaderValue {
     let nonce: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
     let mut out = Vec::with_capacity(24);
-    crate::client::base64_encode(&nonce, &mut out);
+    crate::base64::encode(&nonce, &mut out);
     HeaderValue::from_bytes(&out).expect("base64 is a valid header value")
 }
 

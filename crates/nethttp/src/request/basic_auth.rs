@@ -45,7 +45,7 @@ pub(crate) fn basic_auth(headers: &HeaderMap) -> Option<BasicAuth> {
     if !scheme.eq_ignore_ascii_case(b"basic ") {
         return None;
     }
-    let decoded = decode_base64(rest)?;
+    let decoded = crate::base64::decode(rest)?;
     let text = String::from_utf8(decoded).ok()?;
     let (user, password) = text.split_once(':')?;
     Some(BasicAuth {
@@ -54,61 +54,14 @@ pub(crate) fn basic_auth(headers: &HeaderMap) -> Option<BasicAuth> {
     })
 }
 
-/// Standard base64 (RFC 4648 §4) with its `=` padding; `None` for anything else.
-fn decode_base64(input: &[u8]) -> Option<Vec<u8>> {
-    fn value(b: u8) -> Option<u32> {
-        Some(match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    }
-    if !input.len().is_multiple_of(4) {
-        return None;
-    }
-    let mut out = Vec::with_capacity(input.len() / 4 * 3);
-    let quads = input.len() / 4;
-    for (i, quad) in input.chunks(4).enumerate() {
-        let pad = quad.iter().rev().take_while(|&&b| b == b'=').count();
-        if pad > 2 || (pad > 0 && i + 1 != quads) {
-            return None;
-        }
-        let mut n = 0u32;
-        for &b in &quad[..4 - pad] {
-            n = n << 6 | value(b)?;
-        }
-        n <<= 6 * pad as u32;
-        let bytes = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&bytes[..3 - pad]);
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::client::base64_encode;
 
     fn with(value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(AUTHORIZATION, value.parse().unwrap());
         h
-    }
-
-    #[test]
-    fn decodes_what_the_encoder_writes() {
-        for n in 0..64 {
-            let input: Vec<u8> = (0..n).map(|i| (i * 37 + 11) as u8).collect();
-            let mut encoded = Vec::new();
-            base64_encode(&input, &mut encoded);
-            assert_eq!(decode_base64(&encoded), Some(input), "{n} bytes");
-        }
-        for bad in ["QQ", "QQ=", "Q===", "QQ==QQ==", "QQ=A", "Q!==", "===="] {
-            assert_eq!(decode_base64(bad.as_bytes()), None, "{bad}");
-        }
     }
 
     #[test]
