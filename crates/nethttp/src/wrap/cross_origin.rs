@@ -375,6 +375,31 @@ mod tests {
                 prop_assert_eq!(got, Ok(()));
             }
         }
+
+        /// The other direction of the fallback: an unsafe request whose `Origin` names the
+        /// request's own host (any scheme, any case, with its port) passes.
+        #[test]
+        fn an_origin_naming_the_requests_host_passes(
+            method in prop_oneof![Just("POST"), Just("PUT"), Just("DELETE"), Just("PATCH")],
+            scheme in "[a-z][a-z0-9+.-]{0,6}",
+            host in "[a-z0-9-]{1,10}(\\.[a-z0-9-]{1,10}){0,2}(:[0-9]{1,5})?",
+            upper in proptest::collection::vec(any::<bool>(), 30),
+            in_uri in any::<bool>(),
+        ) {
+            let cased: String = host
+                .chars()
+                .zip(upper.iter().cycle())
+                .map(|(c, &u)| if u { c.to_ascii_uppercase() } else { c })
+                .collect();
+            let origin = format!("{scheme}://{cased}");
+            // HTTP/1.1's `Host`, or an authority in the URI (absolute-form, HTTP/2).
+            let r = if in_uri {
+                req(method, &format!("http://{host}/x"), &[("origin", origin.as_str())])
+            } else {
+                req(method, "/x", &[("host", host.as_str()), ("origin", origin.as_str())])
+            };
+            prop_assert_eq!(CrossOriginProtection::new().check(&r), Ok(()), "{}", origin);
+        }
     }
 
     fn req(method: &str, path: &str, fields: &[(&str, &str)]) -> Request<Body> {
