@@ -1,11 +1,12 @@
 //! `nethttp::access_log` on the wire: the lines for curl's requests over HTTP/1.1 and h2c
-//! (in-memory, streamed, file and bodiless answers, a Basic user), read back exactly and by GoAccess, the
-//! log analyser, in nginx's `combined` format; a client that leaves halfway through a file
-//! is logged with what it took (the file still goes by `sendfile`); hostile request fields are
-//! escaped; `reopen` after a rename; a writer that stops taking lines costs requests nothing
-//! (lines dropped and counted, the queue bounded), holds a flush up for its bound only and a
-//! reopen not at all, and a reopen asked for meanwhile is done once it moves, losing no line;
-//! the JSON format.
+//! (in-memory, streamed, file and bodiless answers, a Basic user, a panicking handler's
+//! `500`), read back exactly and by GoAccess, the log analyser, in nginx's `combined` format;
+//! a client that leaves halfway through a file is logged with what it took (the file still
+//! goes by `sendfile`), one that leaves before the answer with nginx's `499`; hostile request
+//! fields are escaped; `reopen` after a rename; a writer that stops taking lines costs
+//! requests nothing (lines dropped and counted, the queue bounded), holds a flush up for its
+//! bound only and a reopen not at all, and a reopen asked for meanwhile is done once it
+//! moves, losing no line; the JSON format.
 
 mod common;
 
@@ -42,6 +43,16 @@ fn app(dir: &Path) -> ServeMux {
         })
         .route("GET /nothing", |_req: HttpRequest| async {
             text_response(StatusCode::NO_CONTENT, "")
+        })
+        .route("GET /panic", |_req: HttpRequest| async {
+            if true {
+                panic!("a handler's bug");
+            }
+            text_response(StatusCode::OK, "")
+        })
+        .route("GET /slow", |_req: HttpRequest| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            text_response(StatusCode::OK, "late\n")
         })
         .route(
             "GET /files/",
@@ -111,6 +122,8 @@ async fn curls_requests_are_logged_as_nginx_logs_them_and_goaccess_reads_them() 
                 404,
                 19,
             ),
+            // The server's own answer to a panic, with its body.
+            (&[][..], "/panic", 500, 22),
         ] {
             let mut cmd = curl(&curl_bin);
             cmd.args([proto, "-o", "/dev/null"])
@@ -142,11 +155,11 @@ async fn curls_requests_are_logged_as_nginx_logs_them_and_goaccess_reads_them() 
     run(cmd, "goaccess").await;
     let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&report).unwrap()).unwrap();
     let general = &r["general"];
-    assert_eq!(general["valid_requests"], 14, "{general}");
+    assert_eq!(general["valid_requests"], 16, "{general}");
     assert_eq!(general["failed_requests"], 0, "{general}");
     assert_eq!(
         general["bandwidth"],
-        2 * (6 + 14 + 7 + 1024 + 19),
+        2 * (6 + 14 + 7 + 1024 + 19 + 22),
         "{general}"
     );
     assert_eq!(r["hosts"]["data"][0]["data"], "127.0.0.1");
@@ -193,6 +206,53 @@ async fn a_client_that_leaves_halfway_through_a_file_is_logged_with_what_it_took
     assert!(
         bytes > 0 && bytes < (BIG as u64) / 2,
         "{bytes} of {BIG} logged"
+    );
+}
+
+/// The last line once there is one for `target` (10 s at most).
+async fn line_for(log: &AccessLog, path: &Path, target: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(l) = lines(log, path).into_iter().find(|l| l.contains(target)) {
+            return l;
+        }
+        assert!(Instant::now() < deadline, "no line for {target}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// nginx's 499: the handler was dropped before it answered, because the HTTP/1.1
+/// connection closed or the HTTP/2 stream went with its connection.
+#[tokio::test]
+async fn a_client_that_leaves_before_the_answer_is_logged_with_nginxs_499() {
+    let Logged {
+        tmp: _tmp,
+        path,
+        log,
+        h,
+    } = logged(Format::Combined);
+    let mut c = Conn::connect(h.local_addr()).await;
+    c.send("GET /slow?h1 HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(c);
+    let line = line_for(&log, &path, "/slow?h1").await;
+    assert_eq!(
+        line,
+        "127.0.0.1 - - \"GET /slow?h1 HTTP/1.1\" 499 0 \"-\" \"-\""
+    );
+
+    let Some(curl_bin) = peer("curl", "--version", &[]) else {
+        return;
+    };
+    let mut cmd = curl(&curl_bin);
+    cmd.args(["--http2-prior-knowledge", "-A", "t/1", "--max-time", "1"])
+        .arg(format!("http://{}/slow?h2", h.local_addr()));
+    let out = cmd.output().await.unwrap();
+    assert_eq!(out.status.code(), Some(28), "curl timed out");
+    let line = line_for(&log, &path, "/slow?h2").await;
+    assert_eq!(
+        line,
+        "127.0.0.1 - - \"GET /slow?h2 HTTP/2.0\" 499 0 \"-\" \"t/1\""
     );
 }
 

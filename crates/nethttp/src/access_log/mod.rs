@@ -34,13 +34,17 @@
 //!   are logged when the connection is done with them, with the bytes it took: a client that
 //!   went away halfway shows how far it got. A file keeps its `sendfile(2)` path.
 //!
-//! `HEAD`, `204` and `304` answers count 0 bytes. Requests the server answers itself (a
-//! `400` for a malformed head, a `408`, a `431`) never reach a handler and are not logged;
-//! the server's metrics count them.
+//! `HEAD`, `204` and `304` answers count 0 bytes. A handler that panics is logged with the
+//! `500` the server answers for it; one dropped before it answers (the client closed the
+//! connection, or reset the HTTP/2 stream) with nginx's `499` and 0 bytes. Requests the
+//! server answers itself (a `400` for a malformed head, a `408`, a `431`) never reach a
+//! handler and are not logged; the server's metrics count them.
 
 mod line;
 mod sink;
 
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -155,22 +159,48 @@ pub struct AccessLogged<H> {
     inner: H,
 }
 
+/// nginx's status for a request whose client went away before it was answered.
+const CLIENT_CLOSED: u16 = 499;
+
+/// The body both engines answer a panicking handler with (`500`).
+const PANIC_BODY_LEN: u64 = "internal server error\n".len() as u64;
+
 impl<H: Handler> Handler for AccessLogged<H> {
     async fn call(&self, req: HttpRequest) -> HttpResponse {
-        let since = Instant::now();
         // Boxed: the handler's future is moved as it runs, and a pointer moves cheaper.
         let record = Box::new(Record::new(&req));
         let is_head = req.method() == Method::HEAD;
-        let mut resp = self.inner.call(req).await;
-        let status = resp.status();
-        let bodiless =
-            is_head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
-        let pending = Pending {
+        // Logged with nginx's 499 if the handler is dropped before it answers: the
+        // connection closed, the HTTP/2 stream was reset.
+        let mut unanswered = Unanswered(Some(Pending {
             log: self.log.clone(),
             record,
-            status,
-            since,
+            status: StatusCode::from_u16(CLIENT_CLOSED).expect("a status code"),
+            since: Instant::now(),
+        }));
+        let mut handling = std::pin::pin!(self.inner.call(req));
+        // A panic is caught to log the server's `500`, then resumed for the server to answer.
+        let caught = std::future::poll_fn(|cx| {
+            match std::panic::catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(cx))) {
+                Ok(Poll::Ready(resp)) => Poll::Ready(Ok(resp)),
+                Ok(Poll::Pending) => Poll::Pending,
+                Err(payload) => Poll::Ready(Err(payload)),
+            }
+        })
+        .await;
+        let mut pending = unanswered.0.take().expect("taken once");
+        let mut resp = match caught {
+            Ok(resp) => resp,
+            Err(payload) => {
+                pending.status = StatusCode::INTERNAL_SERVER_ERROR;
+                pending.done(if is_head { 0 } else { PANIC_BODY_LEN });
+                std::panic::resume_unwind(payload)
+            }
         };
+        let status = resp.status();
+        pending.status = status;
+        let bodiless =
+            is_head || status == StatusCode::NO_CONTENT || status == StatusCode::NOT_MODIFIED;
         let body = resp.body_mut();
         if bodiless {
             pending.done(0);
@@ -204,6 +234,18 @@ struct Pending {
 impl Pending {
     fn done(self, bytes: u64) {
         self.log.write(&self.record, self.status, bytes, self.since);
+    }
+}
+
+/// A request's line while its handler runs: written with no bytes if the handler is dropped
+/// before it answers.
+struct Unanswered(Option<Pending>);
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        if let Some(p) = self.0.take() {
+            p.done(0);
+        }
     }
 }
 
