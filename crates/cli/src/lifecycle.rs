@@ -111,11 +111,17 @@ pub fn listen<H: Handler>(
         return listen_as(args, server, inherited, reuseport, make);
     };
     let lines = log.clone();
+    let server = &logging_rejections(server, &log);
     let mut listening = listen_as(args, server, inherited, reuseport, move || {
         lines.handler(make())
     })?;
     listening.access_log = Some(log);
     Ok(listening)
+}
+
+/// `server`, telling `log` of the requests it refuses before the handler (nginx logs them).
+pub fn logging_rejections(server: &Server, log: &AccessLog) -> Server {
+    server.clone().rejection_hook(log.rejection_hook())
 }
 
 /// [`listen`], with the handler as `make` gives it.

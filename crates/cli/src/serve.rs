@@ -95,6 +95,7 @@ fn listen<H: Handler>(
         return listen_unix(args, path, server, make);
     };
     let lines = log.clone();
+    let server = &lifecycle::logging_rejections(server, &log);
     let mut listening = listen_unix(args, path, server, move || lines.handler(make()))?;
     listening.access_log = Some(log);
     Ok(listening)

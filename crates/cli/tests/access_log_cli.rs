@@ -1,7 +1,7 @@
 //! `--access-log` on the real binaries: `serve` writes a `combined` line per request with the
 //! client's address, reopens the file at its path on SIGUSR1 (after `logrotate` moved it),
 //! and has written every line when it exits on SIGTERM, or, with the log's disk stuck, exits
-//! after the flush's bound; `proxy` logs JSON with the upstream's status and the bytes
+//! after the flush's bound; a request it refuses before the handler is logged; `proxy` logs JSON with the upstream's status and the bytes
 //! relayed; the format flag needs the log flag.
 
 mod common;
@@ -90,6 +90,31 @@ fn serve_logs_reopens_on_sigusr1_and_flushes_at_exit() {
     assert!(
         text.contains("\"GET /status/204 HTTP/1.1\" 204 0 "),
         "{text}"
+    );
+}
+
+/// A request `serve` refuses before its handler is logged too, as nginx logs it.
+#[test]
+fn serve_logs_the_requests_it_refuses() {
+    use std::io::{Read, Write};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("access.log");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--access-log"])
+        .arg(&path);
+    let served = Served::spawn(cmd);
+    let mut c = std::net::TcpStream::connect(served.addr).unwrap();
+    c.set_read_timeout(Some(LIMIT)).unwrap();
+    c.write_all(b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    c.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    let body = answer.split_once("\r\n\r\n").unwrap().1.len();
+    let lines = wait_lines(&path, 1);
+    assert_eq!(
+        untimed(&lines[0]),
+        format!("127.0.0.1 - - \"GET /a b HTTP/1.1\" 400 {body} \"-\" \"-\"")
     );
 }
 

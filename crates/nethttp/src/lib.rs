@@ -179,7 +179,7 @@ pub use mux::{PathValue, ServeMux};
 pub use response::json;
 pub use response::{error, not_found, redirect, IntoResponse};
 pub use server::{
-    ConnInfo, ConnState, Connection, MinDataRate, Peer, PeerCred, ProxyProtocol, Server,
+    ConnInfo, ConnState, Connection, MinDataRate, Peer, PeerCred, ProxyProtocol, Rejection, Server,
     ServerHandle, ShutdownReport,
 };
 pub use tls::{ClientTls, ServerTls};

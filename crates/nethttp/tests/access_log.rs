@@ -256,6 +256,124 @@ async fn a_client_that_leaves_before_the_answer_is_logged_with_nginxs_499() {
     );
 }
 
+/// The body length a raw response declares.
+fn content_length(resp: &str) -> u64 {
+    resp.lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .expect("a content-length")
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Requests the server answers itself, before the handler, are logged through the server's
+/// rejection hook as nginx logs them: the request line as it came (escaped), the status and
+/// body length the client got, no fields.
+#[tokio::test]
+async fn requests_the_server_refuses_are_logged_as_nginx_logs_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("access.log");
+    let log = AccessLog::file(&path).unwrap();
+    let server = Server::new()
+        .conn_info(true)
+        .read_header_timeout(Duration::from_millis(300))
+        .max_header_bytes(4096)
+        .rejection_hook(log.rejection_hook());
+    let h = start(server, log.handler(app(tmp.path())));
+    let oversized = format!(
+        "GET /big HTTP/1.1\r\nHost: x\r\nX: {}\r\n\r\n",
+        "a".repeat(5000)
+    );
+    let cases: [(&[u8], &str, u16); 5] = [
+        (
+            b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n",
+            "GET /a b HTTP/1.1",
+            400,
+        ),
+        // A TLS ClientHello on the plain port.
+        (
+            b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n",
+            "\\x16\\x03\\x01\\x00\\xA5\\x01\\x00\\x00\\xA1\\x03\\x03",
+            400,
+        ),
+        // A target that would end the quoted field and forge the rest of a line.
+        (
+            b"GET /x\" 200 0 \"-\" \"-\" HTTP/1.1\r\n\r\n",
+            "GET /x\\x22 200 0 \\x22-\\x22 \\x22-\\x22 HTTP/1.1",
+            400,
+        ),
+        (oversized.as_bytes(), "GET /big HTTP/1.1", 431),
+        // Half a head, then nothing past the read-header timeout.
+        (
+            b"GET /slowhead HTTP/1.1\r\nHost: x\r\n",
+            "GET /slowhead HTTP/1.1",
+            408,
+        ),
+    ];
+    let mut want = Vec::new();
+    for (sent, logged, status) in cases {
+        let mut c = Conn::connect(h.local_addr()).await;
+        c.send(sent).await;
+        let resp = c.response().await;
+        assert!(
+            resp.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{status}: {resp}"
+        );
+        let bytes = content_length(&resp);
+        want.push(format!(
+            "127.0.0.1 - - \"{logged}\" {status} {bytes} \"-\" \"-\""
+        ));
+    }
+    // A request the handler answers, between them, is logged as ever.
+    let mut c = Conn::connect(h.local_addr()).await;
+    c.send("GET /hello HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    c.response().await;
+    want.push("127.0.0.1 - - \"GET /hello HTTP/1.1\" 200 6 \"-\" \"-\"".to_owned());
+    assert_eq!(lines(&log, &path), want);
+}
+
+/// The JSON form of a refused request: no method, target or version, the line as it came in
+/// `request` and the reason in `rejected`.
+#[tokio::test]
+async fn a_refused_request_in_json() {
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    struct Lines(std::sync::mpsc::Sender<Vec<u8>>);
+    impl Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let _ = self.0.send(buf.to_vec());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let log = AccessLog::writer(Lines(tx)).format(Format::Json);
+    let server = Server::new()
+        .conn_info(true)
+        .rejection_hook(log.rejection_hook());
+    let h = start(
+        server,
+        log.handler(|_req: HttpRequest| async { text_response(StatusCode::OK, "x") }),
+    );
+    let mut c = Conn::connect(h.local_addr()).await;
+    c.send("GET / HTTP/9.9\r\nHost: x\r\n\r\n").await;
+    let resp = c.response().await;
+    assert!(resp.starts_with("HTTP/1.1 505 "), "{resp}");
+    assert!(log.flush(), "the log was not written in time");
+    let written: Vec<u8> = rx.try_iter().flatten().collect();
+    let v: serde_json::Value = serde_json::from_slice(&written).unwrap();
+    assert_eq!(v["status"], 505);
+    assert_eq!(v["bytes"], content_length(&resp));
+    assert_eq!(v["request"], "GET / HTTP/9.9");
+    assert!(v["rejected"].as_str().unwrap().len() > 3, "{v}");
+    assert_eq!(v["method"], serde_json::Value::Null);
+    assert_eq!(
+        v["remote"].as_str().unwrap(),
+        c.local_addr().to_string(),
+        "{v}"
+    );
+}
+
 #[tokio::test]
 async fn hostile_fields_are_escaped_and_cannot_make_a_line_of_their_own() {
     let Logged {
@@ -343,6 +461,32 @@ async fn a_writer_that_stops_costs_requests_nothing_and_lines_are_dropped_and_co
         "{dropped} dropped"
     );
     assert!(took < Duration::from_secs(5), "{N} requests took {took:?}");
+    let (released, cv) = &*stuck.0;
+    *released.lock().unwrap() = true;
+    cv.notify_all();
+    assert!(log.flush(), "the log was not written in time");
+}
+
+/// A stalled writer holds 16 MiB of lines at most, however long the lines a client makes:
+/// 1,000 requests with a 60 KB `User-Agent` of bytes the log escapes as `\xHH` (240 KB a
+/// line) queue about 70 lines, not 240 MB.
+#[tokio::test]
+async fn a_stalled_writer_holds_a_bounded_number_of_bytes_not_just_of_lines() {
+    let stuck = Stuck::default();
+    let log = AccessLog::writer(stuck.clone());
+    let app = log.handler(|_req: HttpRequest| async { text_response(StatusCode::OK, "x") });
+    let agent = nethttp::http::HeaderValue::from_bytes(&[0x80; 60_000]).unwrap();
+    const N: u64 = 1000;
+    for _ in 0..N {
+        let req = Request::get("/")
+            .header("user-agent", agent.clone())
+            .body(Body::empty())
+            .unwrap();
+        app.call(req).await;
+    }
+    // 16 MiB / 240 KB: 69 lines queued, one more taken by the writer.
+    let dropped = log.dropped();
+    assert!((N - 72..=N - 69).contains(&dropped), "{dropped} dropped");
     let (released, cv) = &*stuck.0;
     *released.lock().unwrap() = true;
     cv.notify_all();

@@ -10,7 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use http::header::{REFERER, USER_AGENT};
 use http::{HeaderValue, Method, Request, Uri, Version};
 
-use crate::conn::ConnInfo;
+use crate::conn::{ConnInfo, Rejection};
 
 /// How lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -125,16 +125,7 @@ impl Record {
         out.push_str("{\"time\":\"");
         rfc3339_time(out, self.at);
         out.push_str("\",\"remote\":");
-        match self.remote {
-            Some(a) => {
-                out.push('"');
-                push_ip(out, a.ip());
-                out.push(':');
-                out.push_str(itoa::Buffer::new().format(a.port()));
-                out.push('"');
-            }
-            None => out.push_str("null"),
-        }
+        push_remote_json(out, self.remote);
         out.push_str(",\"method\":");
         escape_json(out, self.method.as_str().as_bytes());
         out.push_str(",\"uri\":");
@@ -167,6 +158,74 @@ impl Record {
             }
         }
         out.push('}');
+    }
+}
+
+/// The line (with its newline) for a request the server refused before any handler: its
+/// request line as it came stands for method, target and version (nginx's `$request`), `-`
+/// when there was none; no user, referer or agent (the head was not read as fields).
+pub(crate) fn rejection_line(format: Format, r: &Rejection<'_>) -> String {
+    let mut out = String::with_capacity(160 + r.request_line.len());
+    let at = SystemTime::now();
+    let status = r.status.as_u16();
+    let mut n = itoa::Buffer::new();
+    match format {
+        Format::Combined => {
+            match r.remote.map(|a| a.ip()) {
+                Some(IpAddr::V6(ip)) => {
+                    let _ = write!(out, "{ip}");
+                }
+                Some(ip) => push_ip(&mut out, ip),
+                None => out.push('-'),
+            }
+            out.push_str(" - - [");
+            clf_time(&mut out, at);
+            out.push_str("] \"");
+            if r.request_line.is_empty() {
+                out.push('-');
+            } else {
+                escape_clf(&mut out, r.request_line);
+            }
+            out.push_str("\" ");
+            out.push_str(n.format(status));
+            out.push(' ');
+            out.push_str(n.format(r.body_bytes));
+            out.push_str(" \"-\" \"-\"");
+        }
+        Format::Json => {
+            out.push_str("{\"time\":\"");
+            rfc3339_time(&mut out, at);
+            out.push_str("\",\"remote\":");
+            push_remote_json(&mut out, r.remote);
+            out.push_str(",\"method\":null,\"uri\":null,\"proto\":null,\"status\":");
+            out.push_str(n.format(status));
+            out.push_str(",\"bytes\":");
+            out.push_str(n.format(r.body_bytes));
+            out.push_str(
+                ",\"duration_ms\":null,\"user\":null,\"referer\":null,\"user_agent\":null",
+            );
+            out.push_str(",\"request\":");
+            escape_json(&mut out, r.request_line);
+            out.push_str(",\"rejected\":");
+            escape_json(&mut out, r.reason.as_bytes());
+            out.push('}');
+        }
+    }
+    out.push('\n');
+    out
+}
+
+/// `"ADDR:PORT"`, or `null` without an address.
+fn push_remote_json(out: &mut String, remote: Option<std::net::SocketAddr>) {
+    match remote {
+        Some(a) => {
+            out.push('"');
+            push_ip(out, a.ip());
+            out.push(':');
+            out.push_str(itoa::Buffer::new().format(a.port()));
+            out.push('"');
+        }
+        None => out.push_str("null"),
     }
 }
 

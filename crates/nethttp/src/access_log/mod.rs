@@ -14,7 +14,8 @@
 //! let log = AccessLog::file(&path)?.format(Format::Combined);
 //! let app = |_req: HttpRequest| async { text_response(StatusCode::OK, "hi\n") };
 //! // `conn_info(true)` gives the log the client's address.
-//! let server = Server::new().conn_info(true);
+//! // `rejection_hook` logs the requests the server refuses before the handler.
+//! let server = Server::new().conn_info(true).rejection_hook(log.rejection_hook());
 //! let handle = server.serve(server.bind("127.0.0.1:0".parse()?)?, log.handler(app));
 //! nethttp::Client::new().get(format!("http://{}/x", handle.local_addr())).send().await?;
 //! assert!(log.flush());
@@ -38,7 +39,8 @@
 //! `500` the server answers for it; one dropped before it answers (the client closed the
 //! connection, or reset the HTTP/2 stream) with nginx's `499` and 0 bytes. Requests the
 //! server answers itself (a `400` for a malformed head, a `408`, a `431`) never reach a
-//! handler and are not logged; the server's metrics count them.
+//! handler: [`AccessLog::rejection_hook`] given to
+//! [`Server::rejection_hook`](crate::Server::rejection_hook) logs them.
 
 mod line;
 mod sink;
@@ -60,6 +62,7 @@ use line::Record;
 use sink::Sink;
 
 use crate::body::Body;
+use crate::conn::Rejection;
 use crate::error::Error;
 use crate::handler::{Handler, HttpRequest, HttpResponse};
 
@@ -119,6 +122,15 @@ impl AccessLog {
         }
     }
 
+    /// The hook that logs the requests a server refuses before any handler (a malformed
+    /// head's `400`, a `408`, a `431`), for [`Server::rejection_hook`](crate::Server::rejection_hook):
+    /// their request line as it came, escaped, stands for method, target and version, as
+    /// in nginx's log. In JSON, `request` holds that line and `rejected` the reason.
+    pub fn rejection_hook(&self) -> impl Fn(&Rejection<'_>) + Send + Sync + 'static {
+        let log = self.clone();
+        move |r| log.sink.send(line::rejection_line(log.format, r))
+    }
+
     /// Reopens the file at its path (after `logrotate` renamed it: nginx's `SIGUSR1`);
     /// lines queued before are written to the old one. A writer given to
     /// [`AccessLog::writer`] is kept. Never waits, so it may be called on the runtime: when
@@ -141,7 +153,8 @@ impl AccessLog {
         self.sink.flush(wait)
     }
 
-    /// Lines dropped because the writer fell behind (more than 8192 queued).
+    /// Lines dropped because the writer fell behind (more than 8192 lines, or 16 MiB of
+    /// them, queued).
     pub fn dropped(&self) -> u64 {
         self.sink.dropped()
     }

@@ -1,6 +1,7 @@
 //! Where access log lines go: a thread of their own writes them (files are blocking IO, kept
-//! off the runtime), fed by a bounded queue that a request never waits on. When the writer
-//! falls behind (a stalled disk), lines are dropped and counted, not queued without bound.
+//! off the runtime), fed by a queue bounded in lines and in bytes that a request never waits
+//! on. When the writer falls behind (a stalled disk), lines are dropped and counted, not
+//! queued without bound.
 //! A file can be reopened at its path (after `logrotate` moved it). Nothing here blocks a
 //! caller for long: a reopen is handed over without waiting, and a flush waits at most the
 //! time it is given, so a disk that stops (a hung network mount) cannot hang a signal handler
@@ -9,13 +10,18 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Lines queued for the writer at most; past it they are dropped.
 pub(crate) const QUEUE: usize = 8192;
+
+/// Bytes of lines queued for the writer at most; past it they are dropped. A line holds
+/// what the client chose (a target of 16 KiB, fields of a 64 KiB head, escaped at up to
+/// four bytes a byte), so a count alone would let a stalled disk hold gigabytes.
+pub(crate) const QUEUE_BYTES: usize = 16 << 20;
 
 enum Msg {
     Line(String),
@@ -31,6 +37,8 @@ enum Msg {
 pub(crate) struct Sink {
     tx: SyncSender<Msg>,
     dropped: AtomicU64,
+    /// Bytes of the lines queued and not yet written, shared with the writer.
+    queued_bytes: Arc<AtomicUsize>,
     /// A reopen asked for while the queue was full: the writer does it after the message it
     /// is on, ahead of the queue (the file is rotated either way; only which file the lines
     /// queued before it land in differs).
@@ -55,27 +63,38 @@ impl Sink {
     fn spawn(target: Target) -> Sink {
         let (tx, rx) = mpsc::sync_channel(QUEUE);
         let reopen_asked = Arc::new(AtomicBool::new(false));
+        let queued_bytes = Arc::new(AtomicUsize::new(0));
         let asked = reopen_asked.clone();
+        let queued = queued_bytes.clone();
         // A thread that cannot be started leaves the log without a writer: lines are then
         // dropped (and counted) as for a writer that fell behind.
         let spawned = std::thread::Builder::new()
             .name("nethttp-access-log".into())
-            .spawn(move || write_lines(rx, target, &asked));
+            .spawn(move || write_lines(rx, target, &asked, &queued));
         if let Err(e) = spawned {
             tracing::error!(error = %e, "access log: no writer thread; lines will be dropped");
         }
         Sink {
             tx,
             dropped: AtomicU64::new(0),
+            queued_bytes,
             reopen_asked,
         }
     }
 
-    /// Queues `line`; drops it (and counts it) if the queue is full.
+    /// Queues `line`; drops it (and counts it) if the queue is full, in lines or in bytes.
     pub(crate) fn send(&self, line: String) {
+        let len = line.len();
+        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        if before + len > QUEUE_BYTES {
+            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         match self.tx.try_send(Msg::Line(line)) {
             Ok(()) => {}
             Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
                 self.dropped.fetch_add(1, Ordering::Relaxed);
             }
         }
@@ -147,7 +166,12 @@ fn open(path: &Path) -> io::Result<File> {
 
 /// The writer thread: writes what comes, flushing whenever the queue runs dry, until every
 /// sender is gone.
-fn write_lines(rx: Receiver<Msg>, mut target: Target, reopen_asked: &AtomicBool) {
+fn write_lines(
+    rx: Receiver<Msg>,
+    mut target: Target,
+    reopen_asked: &AtomicBool,
+    queued_bytes: &AtomicUsize,
+) {
     let mut failing = false;
     while let Ok(first) = rx.recv() {
         let mut next = Some(first);
@@ -156,6 +180,7 @@ fn write_lines(rx: Receiver<Msg>, mut target: Target, reopen_asked: &AtomicBool)
                 Msg::Line(line) => {
                     let r = target.out().write_all(line.as_bytes());
                     report(&mut failing, r);
+                    queued_bytes.fetch_sub(line.len(), Ordering::Relaxed);
                 }
                 Msg::Reopen => reopen(&mut target, &mut failing),
                 Msg::Wake => {}

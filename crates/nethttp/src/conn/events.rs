@@ -98,6 +98,11 @@ impl ConnEvents {
         self.extras_mut().track = Some(track);
     }
 
+    /// The client's address; `None` for a peer without one (a Unix socket).
+    pub(crate) fn remote(&self) -> Option<SocketAddr> {
+        (self.remote != super::NO_ADDR).then_some(self.remote)
+    }
+
     /// The connection's span, if a subscriber wants it.
     #[inline]
     pub(crate) fn span(&self) -> Option<&tracing::Span> {

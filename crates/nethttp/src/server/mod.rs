@@ -14,7 +14,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use crate::conn::{ConnInfo, ConnState, ConnStateHook, Peer, PeerCred};
+pub use crate::conn::{
+    ConnInfo, ConnState, ConnStateHook, Peer, PeerCred, Rejection, RejectionHook,
+};
 pub use crate::proto::rate::MinDataRate;
 pub use connection::Connection;
 pub use proxy_protocol::{IpNet, ProxyProtocol, UntrustedPeers, DEFAULT_MAX_PROXY_HEADER_BYTES};
@@ -58,6 +60,7 @@ pub struct Server {
     max_connections: Option<usize>,
     bind: BindOptions,
     socket: SocketOptions,
+    rejection_hook: Option<RejectionHook>,
     conn_state_hook: Option<ConnStateHook>,
     conn_info: bool,
     track_connections: bool,
@@ -134,6 +137,7 @@ impl Server {
             bind: BindOptions::default(),
             socket: SocketOptions::default(),
             conn_state_hook: None,
+            rejection_hook: None,
             conn_info: false,
             track_connections: false,
             metrics: false,
@@ -389,6 +393,18 @@ impl Server {
         self
     }
 
+    /// Called for every request the server answers itself before any handler sees it (a
+    /// malformed head `400`, a head not in by the read-header timeout `408`, a target or
+    /// head too large `414`/`431`, ...), with the client's address and the request line as
+    /// it came: what an access log ([`crate::access_log::AccessLog::rejection_hook`]) or an
+    /// alert needs, as nginx logs such requests. It runs on the connection's task: keep it
+    /// short and never block. HTTP/1.1 only: HTTP/2 refuses a malformed request with a
+    /// stream reset, not an answer. Default: none.
+    pub fn rejection_hook(mut self, hook: impl Fn(&Rejection<'_>) + Send + Sync + 'static) -> Self {
+        self.rejection_hook = Some(Arc::new(hook));
+        self
+    }
+
     /// Attach a [`ConnInfo`] (client and server addresses) to every request's extensions, and
     /// on a TLS connection a [`crate::tls::TlsInfo`] (the client's certificate chain under
     /// mutual TLS, SNI, ALPN, version, cipher suite; shared by the connection's requests).
@@ -540,6 +556,10 @@ impl Server {
             options_asterisk: self.options_asterisk,
             keep_alive_line: crate::proto::h1::encode::keep_alive_line(self.idle_timeout),
             upgrades,
+            rejection_hook: self
+                .rejection_hook
+                .clone()
+                .map(crate::conn::RejectionHookCfg),
         }
     }
 }

@@ -52,6 +52,8 @@ pub(crate) struct ConnConfig {
     pub keep_alive_line: Option<Box<[u8]>>,
     /// The server's count of upgraded connections still open.
     pub upgrades: Arc<AtomicUsize>,
+    /// Told of each request refused before the handler.
+    pub rejection_hook: Option<crate::conn::RejectionHookCfg>,
 }
 
 /// Responses are sent when this much is batched, even if more pipelined requests wait.
@@ -285,6 +287,16 @@ where
                     tracing::debug!(status = %e.status, reason = e.reason, "rejecting request");
                     if let Some(t) = events.track() {
                         t.rejected(e.status);
+                    }
+                    if let Some(crate::conn::RejectionHookCfg(hook)) = &self.cfg.rejection_hook {
+                        let head = self.reader.as_ref().map_or(&[][..], |r| &r.buf[..]);
+                        hook(&crate::conn::Rejection {
+                            remote: events.remote(),
+                            status: e.status,
+                            reason: e.reason,
+                            request_line: crate::conn::request_line(head),
+                            body_bytes: e.reason.len() as u64 + 1,
+                        });
                     }
                     self.write_error(e.status, e.reason);
                     return Some(Stop::Graceful);
