@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 use nethttp::proxy::{ConnectPorts, ForwardProxy, ReverseProxy};
-use nethttp::wrap::CrossOriginProtection;
+use nethttp::wrap::{compress, CrossOriginProtection};
 use nethttp::DynHandler;
 
 use crate::duration;
@@ -211,7 +211,11 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
         None => tracing::info!("forward proxy; CONNECT to {:?}", connect_ports),
     }
     let Inherited { listeners, ready } = inherited;
-    let listening = lifecycle::listen(&args.server, &server, listeners, 0, || handler)?;
+    let listening = if args.server.compress {
+        lifecycle::listen(&args.server, &server, listeners, 0, || compress(handler))?
+    } else {
+        lifecycle::listen(&args.server, &server, listeners, 0, || handler)?
+    };
     let _admin = args.server.admin.start()?;
     lifecycle::serve_until_stopped(
         listening,

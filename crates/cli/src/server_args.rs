@@ -88,6 +88,11 @@ pub struct ServerArgs {
     /// instead of closing their connections: for probes that bypass the balancer.
     #[arg(long, requires = "proxy_protocol_from")]
     proxy_protocol_allow_direct: bool,
+    /// Gzip-code answers for clients that accept it, as nginx's `gzip on` does: text, JSON,
+    /// JavaScript, XML, SVG and the like, over 512 bytes, not already coded; with
+    /// `Vary: Accept-Encoding`, and strong ETags made weak.
+    #[arg(long)]
+    pub compress: bool,
     #[command(flatten)]
     pub admin: AdminArgs,
     #[command(flatten)]

@@ -1,5 +1,6 @@
 //! The standard handler wrappers, Go's `http.StripPrefix`, `http.TimeoutHandler`,
-//! `http.MaxBytesHandler` and `http.CrossOriginProtection`, plus the ways to share one handler
+//! `http.MaxBytesHandler` and `http.CrossOriginProtection`, nginx's `gzip on` ([`compress`]),
+//! plus the ways to share one handler
 //! or one state between routes (`Handler` for `Arc<H>`, [`with_state`]). Each is a [`Handler`](crate::Handler) wrapping a
 //! handler, so they nest inside each other and under a [`ServeMux`](crate::ServeMux); a route
 //! that does not use one pays nothing for it.
@@ -47,12 +48,14 @@
 //! # Ok(()) }
 //! ```
 
+mod compress;
 mod cross_origin;
 mod max_bytes;
 mod shared;
 mod strip_prefix;
 mod timeout;
 
+pub use compress::{compress, Compress, DEFAULT_LEVEL, DEFAULT_MAX_STREAMS, DEFAULT_MIN_LENGTH};
 pub use cross_origin::{
     cross_origin_protection, CrossOriginError, CrossOriginHandler, CrossOriginProtection,
 };
