@@ -43,6 +43,17 @@ impl Nginx {
     /// As [`Nginx::start`], with `params` after each `server` line's address (e.g.
     /// `max_fails=0`).
     pub fn start_with(bin: &Path, backends: &[SocketAddr], params: &str) -> Nginx {
+        Nginx::start_with_location(bin, backends, params, "")
+    }
+
+    /// As [`Nginx::start_with`], with `directives` added to the proxying `location`
+    /// (e.g. `gzip on;`).
+    pub fn start_with_location(
+        bin: &Path,
+        backends: &[SocketAddr],
+        params: &str,
+        directives: &str,
+    ) -> Nginx {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().display().to_string();
         for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
@@ -81,6 +92,7 @@ http {{
             proxy_pass http://backends;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
+            {directives}
         }}
     }}
 }}

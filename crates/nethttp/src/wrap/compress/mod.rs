@@ -182,14 +182,6 @@ impl Options {
         {
             return;
         }
-        // From here the answer depends on the request's Accept-Encoding.
-        if !has_token(h, VARY, "accept-encoding") && !has_token(h, VARY, "*") {
-            resp.headers_mut()
-                .append(VARY, HeaderValue::from_static("accept-encoding"));
-        }
-        if !accepts {
-            return;
-        }
         let declared = if is_head {
             None
         } else {
@@ -201,6 +193,14 @@ impl Options {
                 .and_then(|v| v.to_str().ok()?.parse().ok())
         });
         if declared.is_some_and(|n| n < self.min_length) {
+            return;
+        }
+        // From here the answer depends on the request's Accept-Encoding.
+        let h = resp.headers_mut();
+        if !has_token(h, VARY, "accept-encoding") && !has_token(h, VARY, "*") {
+            h.append(VARY, HeaderValue::from_static("accept-encoding"));
+        }
+        if !accepts {
             return;
         }
         if is_head {
