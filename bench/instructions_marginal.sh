@@ -8,6 +8,7 @@
 #   bash bench/instructions_marginal.sh MODE PORT SERVER [ARGS...]
 #     MODE: keep-alive (wrk -c16) or pipelined (wrk -c16, depth 16); the server gets
 #     `--addr 127.0.0.1:PORT` appended and must log `listening on` when ready.
+#     HEADER="Name: value" adds a request field (e.g. HEADER="Accept-Encoding: gzip").
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 mode=$1 port=$2; shift 2
@@ -28,9 +29,9 @@ run() { # seconds -> "requests instructions"
     grep -q "listening on" "$OUT/server.log" || { echo "server did not start" >&2; cat "$OUT/server.log" >&2; exit 1; }
     local reqs
     if [ "$mode" = pipelined ]; then
-        reqs=$(wrk -t1 -c16 -d"${secs}s" -s bench/pipeline.lua "http://127.0.0.1:$port/" -- 16 | awk '/requests in/ {print $1}')
+        reqs=$(wrk -t1 -c16 -d"${secs}s" ${HEADER:+-H "$HEADER"} -s bench/pipeline.lua "http://127.0.0.1:$port/" -- 16 | awk '/requests in/ {print $1}')
     else
-        reqs=$(wrk -t1 -c16 -d"${secs}s" "http://127.0.0.1:$port/" | awk '/requests in/ {print $1}')
+        reqs=$(wrk -t1 -c16 -d"${secs}s" ${HEADER:+-H "$HEADER"} "http://127.0.0.1:$port/" | awk '/requests in/ {print $1}')
     fi
     kill -TERM "$vpid"; wait "$vpid" 2>/dev/null || true
     echo "$reqs $(awk '/^(summary|totals):/ {print $2; exit}' "$OUT/cg.out")"

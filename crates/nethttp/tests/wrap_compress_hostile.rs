@@ -105,7 +105,7 @@ async fn clients_that_never_read_a_coded_stream_hold_a_compressor_each_not_the_s
     let per_client = held / CLIENTS;
     let produced_each = produced.load(Ordering::Relaxed) / CLIENTS as u64;
     eprintln!("held {held} bytes: {per_client} per client; {produced_each} bytes produced each");
-    // A compressor (miniz_oxide's state), one coded piece and one plain piece in flight,
+    // A compressor (zlib-rs's deflate state), one coded piece and one plain piece in flight,
     // the connection's own buffers: under 1 MiB each.
     assert!(per_client < 1 << 20, "{per_client} bytes held per client");
     // What left went into socket buffers (loopback: a few MiB each way), not our memory.

@@ -25,7 +25,7 @@ use gzip_body::GzipBody;
 /// they are (the gzip header and trailer alone are 18 bytes, and small answers gain little).
 pub const DEFAULT_MIN_LENGTH: u64 = 512;
 
-/// The default of [`Compress::max_streams`]: at ~410 KB of compressor state each, 256 coded
+/// The default of [`Compress::max_streams`]: at ~400 KB of compressor state each, 256 coded
 /// streams hold about 100 MB at most.
 pub const DEFAULT_MAX_STREAMS: usize = 256;
 
@@ -121,7 +121,7 @@ impl<H> Compress<H> {
     }
 
     /// At most `n` streamed bodies (streams, files) are coded at once; past it they are sent
-    /// uncoded (still with `Vary`), since each holds a compressor (~410 KB). Bodies in
+    /// uncoded (still with `Vary`), since each holds a compressor (~400 KB). Bodies in
     /// memory are coded at once and hold nothing after. Default: [`DEFAULT_MAX_STREAMS`].
     pub fn max_streams(mut self, n: usize) -> Self {
         Arc::make_mut(&mut self.opts).max_streams = n;
@@ -171,17 +171,7 @@ impl Options {
         {
             return;
         }
-        let h = resp.headers();
-        let coded_already = h
-            .get(CONTENT_ENCODING)
-            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
-        if coded_already
-            || h.contains_key(CONTENT_RANGE)
-            || has_token(h, CACHE_CONTROL, "no-transform")
-            || !self.codes_type(h.get(CONTENT_TYPE))
-        {
-            return;
-        }
+        // The cheapest test first: most small answers end here.
         let declared = if is_head {
             None
         } else {
@@ -193,6 +183,17 @@ impl Options {
                 .and_then(|v| v.to_str().ok()?.parse().ok())
         });
         if declared.is_some_and(|n| n < self.min_length) {
+            return;
+        }
+        let h = resp.headers();
+        let coded_already = h
+            .get(CONTENT_ENCODING)
+            .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"identity"));
+        if coded_already
+            || h.contains_key(CONTENT_RANGE)
+            || !self.codes_type(h.get(CONTENT_TYPE))
+            || has_token(h, CACHE_CONTROL, "no-transform")
+        {
             return;
         }
         // From here the answer depends on the request's Accept-Encoding.
@@ -237,7 +238,7 @@ impl Options {
             return false;
         };
         let essence = ct.split(';').next().unwrap_or("").trim();
-        let Some((top, sub)) = essence.split_once('/') else {
+        let Some((top, _)) = essence.split_once('/') else {
             return false;
         };
         match &self.types {
@@ -245,7 +246,18 @@ impl Options {
                 Some((ttop, "*")) => ttop.eq_ignore_ascii_case(top),
                 _ => t.eq_ignore_ascii_case(essence),
             }),
-            None => compresses_by_default(&top.to_ascii_lowercase(), &sub.to_ascii_lowercase()),
+            None => {
+                // Lowercased on the stack: no allocation per answer.
+                let mut buf = [0u8; 96];
+                let Some(dst) = buf.get_mut(..essence.len()) else {
+                    return false;
+                };
+                dst.copy_from_slice(essence.as_bytes());
+                dst.make_ascii_lowercase();
+                let lower = std::str::from_utf8(dst).unwrap_or("");
+                let (top, sub) = lower.split_at(top.len());
+                compresses_by_default(top, &sub[1..])
+            }
         }
     }
 }
