@@ -332,6 +332,58 @@ async fn requests_the_server_refuses_are_logged_as_nginx_logs_them() {
     assert_eq!(lines(&log, &path), want);
 }
 
+/// Over HTTP/2 (hyper's client): a declared body over the server's limit is answered `413`
+/// before the handler, and a malformed request (a field value with leading whitespace, RFC
+/// 9113 §8.2.1) is reset; both are logged, with a request line made from the pseudo-header
+/// fields, the second as nginx logs it, `400`.
+#[tokio::test]
+async fn http2_requests_the_server_refuses_are_logged_too() {
+    use http_body_util::Full;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("access.log");
+    let log = AccessLog::file(&path).unwrap();
+    let server = Server::new()
+        .conn_info(true)
+        .max_body_bytes(Some(10))
+        .rejection_hook(log.rejection_hook());
+    let h = start(server, log.handler(app(tmp.path())));
+    let tcp = tokio::net::TcpStream::connect(h.local_addr())
+        .await
+        .unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let big = Request::post(format!("http://{}/upload?x=1", h.local_addr()))
+        .header("content-length", "100")
+        .body(Full::new(bytes::Bytes::from(vec![b'a'; 100])))
+        .unwrap();
+    let resp = send.send_request(big).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let bad = Request::get(format!("http://{}/hello", h.local_addr()))
+        .header("x-field", " padded")
+        .body(Full::new(bytes::Bytes::new()))
+        .unwrap();
+    assert!(send.send_request(bad).await.is_err(), "the stream is reset");
+    let ok = Request::get(format!("http://{}/hello", h.local_addr()))
+        .body(Full::new(bytes::Bytes::new()))
+        .unwrap();
+    assert_eq!(
+        send.send_request(ok).await.unwrap().status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        lines(&log, &path),
+        [
+            "127.0.0.1 - - \"POST /upload?x=1 HTTP/2.0\" 413 23 \"-\" \"-\"",
+            "127.0.0.1 - - \"GET /hello HTTP/2.0\" 400 0 \"-\" \"-\"",
+            "127.0.0.1 - - \"GET /hello HTTP/2.0\" 200 6 \"-\" \"-\"",
+        ]
+    );
+}
+
 /// The JSON form of a refused request: no method, target or version, the line as it came in
 /// `request` and the reason in `rejected`.
 #[tokio::test]

@@ -15,13 +15,15 @@ pub struct Rejection<'a> {
     /// The client's address (after a PROXY header, the one it names); `None` when the peer
     /// has no IP address (a Unix socket).
     pub remote: Option<SocketAddr>,
-    /// The status answered: `400`, `408`, `414`, `431`, `501`, `505`.
+    /// The status answered: `400`, `408`, `413`, `414`, `431`, `501`, `505`. (An HTTP/2
+    /// request that is malformed is reset, not answered, and told as `400`.)
     pub status: StatusCode,
     /// Why, in a few words (the answer's body, without its newline).
     pub reason: &'static str,
     /// The request line as it came, without its line end, or as much of it as came (at most
-    /// [`Rejection::MAX_LINE`] bytes); empty when nothing came that looks like one. Bytes the
-    /// client chose: escape them before writing them anywhere.
+    /// [`Rejection::MAX_LINE`] bytes); empty when nothing came that looks like one. Over
+    /// HTTP/2, made from the pseudo-header fields (`GET /x HTTP/2.0`). Bytes the client
+    /// chose: escape them before writing them anywhere.
     pub request_line: &'a [u8],
     /// The length of the answer's body.
     pub body_bytes: u64,

@@ -398,8 +398,10 @@ impl Server {
     /// head too large `414`/`431`, ...), with the client's address and the request line as
     /// it came: what an access log ([`crate::access_log::AccessLog::rejection_hook`]) or an
     /// alert needs, as nginx logs such requests. It runs on the connection's task: keep it
-    /// short and never block. HTTP/1.1 only: HTTP/2 refuses a malformed request with a
-    /// stream reset, not an answer. Default: none.
+    /// short and never block. Over HTTP/2 it hears of a declared body over
+    /// [`Server::max_body_bytes`] (`413`) and of a malformed request, which is reset rather
+    /// than answered and told as `400` (nginx logs it so), with a request line made from the
+    /// pseudo-header fields. Default: none.
     pub fn rejection_hook(mut self, hook: impl Fn(&Rejection<'_>) + Send + Sync + 'static) -> Self {
         self.rejection_hook = Some(Arc::new(hook));
         self
@@ -533,6 +535,10 @@ impl Server {
             options_asterisk: self.options_asterisk,
             max_resets: h.max_resets,
             reset_window: h.reset_window,
+            rejection_hook: self
+                .rejection_hook
+                .clone()
+                .map(crate::conn::RejectionHookCfg),
         })
     }
 

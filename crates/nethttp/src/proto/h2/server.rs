@@ -60,6 +60,8 @@ pub(crate) struct H2Config {
     /// closed with ENHANCE_YOUR_CALM.
     pub max_resets: u32,
     pub reset_window: Duration,
+    /// Told of each request refused before the handler.
+    pub rejection_hook: Option<crate::conn::RejectionHookCfg>,
 }
 
 /// How long a connection with no stream open may linger after our GOAWAY.
@@ -237,9 +239,10 @@ pub(crate) async fn serve<T, H>(
                     // (the handler's future is in it: a proxy's), its memory is recycled per
                     // thread (`blocks::DynBox`).
                     let (handler, cfg, attached) = (handler.clone(), cfg.clone(), events.attached());
+                    let remote = events.remote();
                     tokio::spawn(
                         crate::blocks::DynBox::new(|| {
-                            stream_task(req, respond, handler, cfg, attached, task)
+                            stream_task(req, respond, handler, cfg, attached, remote, task)
                         })
                         .instrument(span.unwrap_or_else(tracing::Span::none)),
                     );
@@ -356,9 +359,11 @@ fn stream_task<H: Handler>(
     handler: Arc<H>,
     cfg: Arc<H2Config>,
     info: Option<Attached>,
+    remote: Option<std::net::SocketAddr>,
     task: StreamTask,
 ) -> impl std::future::Future<Output = ()> + Send + 'static {
-    let start = start_stream(req, &mut respond, &cfg, info);
+    // `remote` is used here only, so the task's future does not carry it.
+    let start = start_stream(req, &mut respond, &cfg, info, remote);
     async move {
         let (request, is_head, overflowed) = match start {
             Start::Done => return,
@@ -422,12 +427,38 @@ enum Start {
     },
 }
 
+/// Tells the rejection hook, if there is one, of a request refused before the handler, its
+/// request line made from the pseudo-header fields.
+fn reject(
+    cfg: &H2Config,
+    remote: Option<std::net::SocketAddr>,
+    parts: &http::request::Parts,
+    status: StatusCode,
+    reason: &'static str,
+    body_bytes: u64,
+) {
+    let Some(crate::conn::RejectionHookCfg(hook)) = &cfg.rejection_hook else {
+        return;
+    };
+    let target = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    let line = format!("{} {target} HTTP/2.0", parts.method);
+    let line = &line.as_bytes()[..line.len().min(crate::conn::Rejection::MAX_LINE)];
+    hook(&crate::conn::Rejection {
+        remote,
+        status,
+        reason,
+        request_line: line,
+        body_bytes,
+    });
+}
+
 /// Checks the request h2 accepted and builds the handler's request from it.
 fn start_stream(
     req: Request<RecvStream>,
     respond: &mut SendResponse<Bytes>,
     cfg: &H2Config,
     info: Option<Attached>,
+    remote: Option<std::net::SocketAddr>,
 ) -> Start {
     let (mut parts, recv) = req.into_parts();
     // h2 checks names and most of the rules of RFC 9113 §8.2; a value with leading or
@@ -440,6 +471,15 @@ fn start_stream(
         .any(|v| has_outer_whitespace(v.as_bytes()))
         || !crate::proto::host::h2_authority_ok(&parts.uri, &parts.headers)
     {
+        // Reset, not answered; told as the `400` HTTP/1.1 would have answered.
+        reject(
+            cfg,
+            remote,
+            &parts,
+            StatusCode::BAD_REQUEST,
+            "malformed HTTP/2 request",
+            0,
+        );
         respond.send_reset(Reason::PROTOCOL_ERROR);
         return Start::Done;
     }
@@ -465,6 +505,16 @@ fn start_stream(
     let length = content_length(&parts.headers);
     if let (Some(len), Some(max)) = (length, cfg.max_body_bytes) {
         if len > max {
+            const REASON: &str = "request body too large";
+            let len = REASON.len() as u64 + 1;
+            reject(
+                cfg,
+                remote,
+                &parts,
+                StatusCode::PAYLOAD_TOO_LARGE,
+                REASON,
+                len,
+            );
             let resp = text_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
             return Start::Answer(resp);
         }
@@ -779,6 +829,7 @@ mod tests {
             respond,
             Arc::new(mux),
             cfg,
+            None,
             None,
             StreamTask(streams, None, None),
         );
