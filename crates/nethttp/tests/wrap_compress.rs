@@ -1,5 +1,6 @@
-//! `wrap::compress` on the wire: curl (`--compressed`, HTTP/1.1 and h2c) decodes what it gets
-//! back to the exact bytes, for a body in memory, a stream and a 3 MiB file; the exact head
+//! `wrap::compress` on the wire: curl (`--compressed`, HTTP/1.1 and h2c) and Python's
+//! `requests` decode what they get back to the exact bytes, for a body in memory, a stream
+//! and a 3 MiB file; the exact head
 //! of a coded answer over raw TCP; a stream's pieces arrive as they are made; `Vary` on
 //! coded and uncoded answers alike; what is never coded (ranges, `304`, precompressed files,
 //! images, small bodies, `no-transform`, clients that refuse gzip); a weak `ETag` still
@@ -371,5 +372,56 @@ async fn past_max_streams_streams_go_uncoded_until_one_ends() {
             "the place was never given back"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Python's `requests` (urllib3) decodes what it gets back to the exact bytes, and sees the
+/// coding: another client than curl, with its own gzip reader.
+#[tokio::test]
+async fn python_requests_decodes_every_coded_answer() {
+    let Some(py) = common::peers::python_with(&["requests"]) else {
+        return;
+    };
+    let s = served();
+    let out_dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import os, sys, requests
+base, out = sys.argv[1], sys.argv[2]
+for i, path in enumerate(["/text", "/stream", "/files/big.txt"]):
+    r = requests.get(base + path, timeout=10)
+    print(path, r.status_code, r.headers.get("content-encoding"))
+    with open(os.path.join(out, str(i)), "wb") as f:
+        f.write(r.content)
+"#;
+    let mut cmd = tokio::process::Command::new(py);
+    cmd.arg("-c")
+        .arg(script)
+        .arg(format!("http://{}", s.h.local_addr()))
+        .arg(out_dir.path());
+    let out = run(cmd, "python3 requests").await;
+    let got = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(
+        got.lines().collect::<Vec<_>>(),
+        [
+            "/text 200 gzip",
+            "/stream 200 gzip",
+            "/files/big.txt 200 gzip"
+        ]
+    );
+    for (i, want) in [
+        text().into_bytes(),
+        text().repeat(3).into_bytes(),
+        s.big.clone(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        let body = std::fs::read(out_dir.path().join(i.to_string())).unwrap();
+        assert!(
+            &body == want,
+            "answer {i}: {} of {} bytes",
+            body.len(),
+            want.len()
+        );
     }
 }
