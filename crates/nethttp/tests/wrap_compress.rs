@@ -1,10 +1,10 @@
 //! `wrap::compress` on the wire: curl (`--compressed`, HTTP/1.1 and h2c) and Python's
 //! `requests` decode what they get back to the exact bytes, for a body in memory, a stream
-//! and a 3 MiB file; the exact head
-//! of a coded answer over raw TCP; a stream's pieces arrive as they are made; `Vary` on
-//! coded and uncoded answers alike; what is never coded (ranges, `304`, precompressed files,
-//! images, small bodies, `no-transform`, clients that refuse gzip); a weak `ETag` still
-//! answers `If-None-Match`; `HEAD` gets `GET`'s fields.
+//! and a 3 MiB file; the exact head of a coded answer over raw TCP; a stream's pieces arrive
+//! as they are made; `Vary` on coded and uncoded answers alike; what is never coded (ranges,
+//! `304`, precompressed files, images, small bodies, `no-transform`, clients that refuse
+//! gzip); a weak `ETag` still answers `If-None-Match`; `HEAD` gets `GET`'s fields; past
+//! `max_streams`, streams go uncoded.
 
 mod common;
 
