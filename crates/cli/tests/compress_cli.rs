@@ -31,16 +31,22 @@ fn curl(bin: &std::path::Path, args: &[&str], url: &str) -> (String, Vec<u8>) {
     )
 }
 
+/// A 38 KB HTML page at `dir/page.html`; its text.
+fn write_page(dir: &std::path::Path) -> String {
+    let page: String = (0..2000)
+        .map(|i| format!("<p>paragraph {i}</p>\n"))
+        .collect();
+    std::fs::write(dir.join("page.html"), &page).unwrap();
+    page
+}
+
 #[test]
 fn serve_and_proxy_code_text_for_clients_that_ask() {
     let Some(curl_bin) = peer("curl", "--version") else {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let page: String = (0..2000)
-        .map(|i| format!("<p>paragraph {i}</p>\n"))
-        .collect();
-    std::fs::write(tmp.path().join("page.html"), &page).unwrap();
+    let page = write_page(tmp.path());
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
     cmd.args(["serve", "--addr", "127.0.0.1:0", "--compress", "--dir"])
         .arg(tmp.path());
@@ -138,10 +144,7 @@ fn proxy_compress_codes_what_nginx_gzip_codes() {
         return;
     };
     let tmp = tempfile::tempdir().unwrap();
-    let page: String = (0..2000)
-        .map(|i| format!("<p>paragraph {i}</p>\n"))
-        .collect();
-    std::fs::write(tmp.path().join("page.html"), &page).unwrap();
+    write_page(tmp.path());
     let json: String = format!("[{}0]", "1,".repeat(10_000));
     std::fs::write(tmp.path().join("data.json"), &json).unwrap();
     std::fs::write(tmp.path().join("small.txt"), "short\n").unwrap();
