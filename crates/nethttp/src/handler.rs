@@ -151,6 +151,10 @@ pub(crate) fn options_asterisk_response() -> HttpResponse {
     Response::new(Body::empty())
 }
 
+/// The body of the `500` the server answers on a handler's behalf: a handler that panicked
+/// or returned a `1xx`, a tower service that failed (both engines; the access log counts it).
+pub(crate) const INTERNAL_ERROR_ANSWER: &str = "internal server error\n";
+
 /// Turns a panic inside the handler's future into an `Err`, so one bad request cannot take
 /// down the connection's task without an answer.
 pub(crate) struct CatchUnwind<F>(AssertUnwindSafe<F>);
@@ -167,7 +171,7 @@ impl<F: Future> Future for CatchUnwind<F> {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         // SAFETY: structural pinning of the only field; it is never moved out.
         let inner = unsafe { self.map_unchecked_mut(|s| &mut s.0 .0) };
-        poll_catching(inner, cx)
+        poll_catching(inner, cx).map(|r| r.map_err(drop))
     }
 }
 
@@ -194,16 +198,16 @@ pub(crate) fn poll_catching_into<F: Future + ?Sized>(
     }
 }
 
-/// Polls `fut`, turning a panic into `Err(())`: what [`CatchUnwind`] does, for a future
-/// pinned where it was made.
+/// Polls `fut`, turning a panic into `Err` with its payload (to log, or to resume): what
+/// [`CatchUnwind`] does, for a future pinned where it was made.
 #[inline]
 pub(crate) fn poll_catching<F: Future + ?Sized>(
     fut: Pin<&mut F>,
     cx: &mut Context<'_>,
-) -> Poll<Result<F::Output, ()>> {
+) -> Poll<std::thread::Result<F::Output>> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
         Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
         Ok(Poll::Pending) => Poll::Pending,
-        Err(_) => Poll::Ready(Err(())),
+        Err(payload) => Poll::Ready(Err(payload)),
     }
 }

@@ -199,7 +199,7 @@ async fn a_client_that_leaves_halfway_through_a_file_is_logged_with_what_it_took
     );
 }
 
-/// The last line once there is one for `target` (10 s at most).
+/// The first line for `target`, once there is one (10 s at most).
 async fn line_for(log: &AccessLog, path: &Path, target: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

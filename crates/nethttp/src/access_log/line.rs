@@ -87,14 +87,7 @@ impl Record {
     /// Written piece by piece, without the formatting machinery: this runs for every request
     /// of a logged server.
     fn combined(&self, out: &mut String, status: u16, bytes: u64) {
-        match self.remote.map(|a| a.ip()) {
-            // nginx's `$remote_addr`: an IPv6 address without brackets.
-            Some(IpAddr::V6(ip)) => {
-                let _ = write!(out, "{ip}");
-            }
-            Some(ip) => push_ip(out, ip),
-            None => out.push('-'),
-        }
+        push_remote_clf(out, self.remote);
         out.push_str(" - ");
         match &self.user {
             Some(u) if !u.is_empty() => escape_clf(out, u.as_bytes()),
@@ -171,13 +164,7 @@ pub(crate) fn rejection_line(format: Format, r: &Rejection<'_>) -> String {
     let mut n = itoa::Buffer::new();
     match format {
         Format::Combined => {
-            match r.remote.map(|a| a.ip()) {
-                Some(IpAddr::V6(ip)) => {
-                    let _ = write!(out, "{ip}");
-                }
-                Some(ip) => push_ip(&mut out, ip),
-                None => out.push('-'),
-            }
+            push_remote_clf(&mut out, r.remote);
             out.push_str(" - - [");
             clf_time(&mut out, at);
             out.push_str("] \"");
@@ -213,6 +200,17 @@ pub(crate) fn rejection_line(format: Format, r: &Rejection<'_>) -> String {
     }
     out.push('\n');
     out
+}
+
+/// nginx's `$remote_addr` (an IPv6 address without brackets), or `-` without an address.
+fn push_remote_clf(out: &mut String, remote: Option<std::net::SocketAddr>) {
+    match remote.map(|a| a.ip()) {
+        Some(IpAddr::V6(ip)) => {
+            let _ = write!(out, "{ip}");
+        }
+        Some(ip) => push_ip(out, ip),
+        None => out.push('-'),
+    }
 }
 
 /// `"ADDR:PORT"`, or `null` without an address.

@@ -45,8 +45,6 @@
 mod line;
 mod sink;
 
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -64,7 +62,7 @@ use sink::Sink;
 use crate::body::Body;
 use crate::conn::Rejection;
 use crate::error::Error;
-use crate::handler::{Handler, HttpRequest, HttpResponse};
+use crate::handler::{poll_catching, Handler, HttpRequest, HttpResponse, INTERNAL_ERROR_ANSWER};
 
 /// How long [`AccessLog::flush`] waits for the writer at most.
 pub const FLUSH_WAIT: Duration = Duration::from_secs(5);
@@ -175,9 +173,6 @@ pub struct AccessLogged<H> {
 /// nginx's status for a request whose client went away before it was answered.
 const CLIENT_CLOSED: u16 = 499;
 
-/// The body both engines answer a panicking handler with (`500`).
-const PANIC_BODY_LEN: u64 = "internal server error\n".len() as u64;
-
 impl<H: Handler> Handler for AccessLogged<H> {
     async fn call(&self, req: HttpRequest) -> HttpResponse {
         // Boxed: the handler's future is moved as it runs, and a pointer moves cheaper.
@@ -193,20 +188,17 @@ impl<H: Handler> Handler for AccessLogged<H> {
         }));
         let mut handling = std::pin::pin!(self.inner.call(req));
         // A panic is caught to log the server's `500`, then resumed for the server to answer.
-        let caught = std::future::poll_fn(|cx| {
-            match std::panic::catch_unwind(AssertUnwindSafe(|| handling.as_mut().poll(cx))) {
-                Ok(Poll::Ready(resp)) => Poll::Ready(Ok(resp)),
-                Ok(Poll::Pending) => Poll::Pending,
-                Err(payload) => Poll::Ready(Err(payload)),
-            }
-        })
-        .await;
+        let caught = std::future::poll_fn(|cx| poll_catching(handling.as_mut(), cx)).await;
         let mut pending = unanswered.0.take().expect("taken once");
         let mut resp = match caught {
             Ok(resp) => resp,
             Err(payload) => {
                 pending.status = StatusCode::INTERNAL_SERVER_ERROR;
-                pending.done(if is_head { 0 } else { PANIC_BODY_LEN });
+                pending.done(if is_head {
+                    0
+                } else {
+                    INTERNAL_ERROR_ANSWER.len() as u64
+                });
                 std::panic::resume_unwind(payload)
             }
         };

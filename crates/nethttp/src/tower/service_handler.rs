@@ -137,7 +137,10 @@ where
 /// The answer to a service that failed instead of responding.
 fn failed(step: &'static str, err: BoxError) -> HttpResponse {
     tracing::error!(error = %err, step, "tower service failed; answering 500");
-    text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
+    text_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        crate::handler::INTERNAL_ERROR_ANSWER,
+    )
 }
 
 #[cfg(test)]

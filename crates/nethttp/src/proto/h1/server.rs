@@ -452,7 +452,10 @@ where
             // A 1xx is an interim response; as the final answer the client would wait for
             // another. (Protocol upgrades are not supported.)
             tracing::error!(status = %resp.status(), "handler returned a 1xx status; answering 500");
-            self.write_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+            self.write_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                crate::handler::INTERNAL_ERROR_ANSWER.trim_end(),
+            );
             return Ok(false);
         }
 
@@ -739,7 +742,10 @@ where
                 Step::Panicked => {
                     self.end_interim(false);
                     tracing::error!("handler panicked; answering 500 and closing the connection");
-                    self.write_error(StatusCode::INTERNAL_SERVER_ERROR, "internal server error");
+                    self.write_error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        crate::handler::INTERNAL_ERROR_ANSWER.trim_end(),
+                    );
                     return Ok(false);
                 }
                 Step::ClientGone => {

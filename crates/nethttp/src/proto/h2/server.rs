@@ -397,12 +397,15 @@ fn stream_task<H: Handler>(
         };
         let resp = match outcome {
             Ok(_) if overflowed.is_some_and(|f| f.load(Ordering::Acquire)) => {
-                text_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n")
+                text_response(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE)
             }
             Ok(resp) => resp,
             Err(()) => {
                 tracing::error!("handler panicked; answering 500");
-                text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
+                text_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    crate::handler::INTERNAL_ERROR_ANSWER,
+                )
             }
         };
         task.answered(resp.status());
@@ -426,6 +429,9 @@ enum Start {
         tunnel: Option<(RecvStream, Pending)>,
     },
 }
+
+/// The body of a `413` for a request body over `max_body_bytes`.
+const TOO_LARGE: &str = "request body too large\n";
 
 /// Tells the rejection hook, if there is one, of a request refused before the handler, its
 /// request line made from the pseudo-header fields.
@@ -505,18 +511,15 @@ fn start_stream(
     let length = content_length(&parts.headers);
     if let (Some(len), Some(max)) = (length, cfg.max_body_bytes) {
         if len > max {
-            const REASON: &str = "request body too large";
-            let len = REASON.len() as u64 + 1;
             reject(
                 cfg,
                 remote,
                 &parts,
                 StatusCode::PAYLOAD_TOO_LARGE,
-                REASON,
-                len,
+                TOO_LARGE.trim_end(),
+                TOO_LARGE.len() as u64,
             );
-            let resp = text_response(StatusCode::PAYLOAD_TOO_LARGE, "request body too large\n");
-            return Start::Answer(resp);
+            return Start::Answer(text_response(StatusCode::PAYLOAD_TOO_LARGE, TOO_LARGE));
         }
     }
     // A body of unknown length may cross the limit while the handler reads it; the answer
@@ -564,7 +567,10 @@ async fn connect_stream<H: Handler>(
         Ok(resp) => resp,
         Err(()) => {
             tracing::error!("handler panicked; answering 500");
-            text_response(StatusCode::INTERNAL_SERVER_ERROR, "internal server error\n")
+            text_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                crate::handler::INTERNAL_ERROR_ANSWER,
+            )
         }
     };
     if !resp.status().is_success() {

@@ -18,7 +18,7 @@ use http::{Method, StatusCode};
 use crate::body::Body;
 use crate::handler::{Handler, HttpRequest, HttpResponse};
 
-pub(crate) use accept::accepts_gzip;
+use accept::accepts_gzip;
 use gzip_body::GzipBody;
 
 /// The default of [`Compress::min_length`]: bodies of a known length under it are sent as
