@@ -319,6 +319,33 @@ async fn every_way_out_of_the_root_is_refused() {
         .ends_with("outside"));
 }
 
+/// Of two siblings, the coding the client weights highest is sent; on a tie brotli, which
+/// codes smaller (RFC 9110 §12.5.3 leaves ties to the server).
+#[tokio::test]
+async fn the_sibling_sent_is_the_coding_weighted_highest() {
+    let (_d, root) = tree();
+    std::fs::write(root.join("app.js.br"), "brotli bytes").unwrap();
+    let h = serve(&root);
+    for (accept, coding) in [
+        ("gzip, deflate, br, zstd", Some("br")),
+        ("br;q=0.5, gzip", Some("gzip")),
+        ("br;q=0.9, gzip;q=0.8", Some("br")),
+        ("br;q=0.2, gzip;q=0", Some("br")),
+        ("gzip;q=0.1, *", Some("br")),
+        ("*;q=0.3, br;q=0.2", Some("gzip")),
+        ("x-gzip;q=0.4, br;q=0.3", Some("gzip")),
+        ("br;q=0, gzip;q=0", None),
+        ("identity", None),
+    ] {
+        // HEAD: the same fields as GET, without a body that is not text.
+        let head = format!("HEAD /app.js HTTP/1.1\r\nHost: t\r\nAccept-Encoding: {accept}\r\n\r\n");
+        let answer = exchange(&h, &head).await;
+        assert_eq!(field(&answer, "content-encoding"), coding, "{accept}");
+    }
+    let br = exchange(&h, &get("/app.js", "Accept-Encoding: gzip, br\r\n")).await;
+    assert!(br.ends_with("brotli bytes"), "{br}");
+}
+
 #[tokio::test]
 async fn precompressed_siblings_for_clients_that_accept_them() {
     let (_d, root) = tree();

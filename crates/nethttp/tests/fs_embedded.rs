@@ -103,6 +103,7 @@ fn tree() -> tempfile::TempDir {
     std::fs::write(root.join("list/.hidden"), "h").unwrap();
     std::fs::write(root.join("app.js"), "console.log(1)").unwrap();
     std::fs::write(root.join("app.js.gz"), gzip(b"console.log(1)")).unwrap();
+    std::fs::write(root.join("app.js.br"), "brotli bytes").unwrap();
     std::fs::write(root.join(".env"), "SECRET=1").unwrap();
     std::fs::write(root.join("no-extension"), "<!DOCTYPE html><p>hi").unwrap();
     dir
@@ -180,10 +181,10 @@ async fn a_directory_read_in_answers_as_the_file_server_over_it() {
     let dir = tree();
     let on_disk = start(Server::new(), FileServer::new(dir.path()).unwrap());
     let files = EmbeddedFiles::from_dir(dir.path()).unwrap();
-    assert_eq!(files.len(), 11);
+    assert_eq!(files.len(), 12);
     assert_eq!(
         files.total_bytes(),
-        (1 << 20) + 7 + 13 + 14 + 1 + 2 + 4 + 1 + 14 + 34 + 8 + 20
+        (1 << 20) + 7 + 13 + 14 + 1 + 2 + 4 + 1 + 14 + 34 + 12 + 8 + 20
     );
     let in_memory = start(Server::new(), files);
     let cases: &[(&str, &str, &str)] = &[
@@ -222,6 +223,8 @@ async fn a_directory_read_in_answers_as_the_file_server_over_it() {
         ("GET", "/list%2Fsub/deep.txt", ""),
         ("GET", "/app.js", "Accept-Encoding: gzip, br\r\n"),
         ("GET", "/app.js", "Accept-Encoding: gzip;q=0\r\n"),
+        ("GET", "/app.js", "Accept-Encoding: br;q=0.5, gzip\r\n"),
+        ("GET", "/app.js", "Accept-Encoding: gzip;q=0.1, *\r\n"),
         ("GET", "/app.js", ""),
         ("GET", "/no-extension", ""),
         ("DELETE", "/hello.txt", ""),

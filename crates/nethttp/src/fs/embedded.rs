@@ -15,11 +15,12 @@ use http::StatusCode;
 use super::content::{self, Representation, Source};
 use super::listing::{self, Entry, MAX_ENTRIES};
 use super::{
-    accepted_codings, directory_redirect, file_redirect, index_redirect, listing_answer,
-    method_refusal, mime, not_found, path, path_refusal, whole_seconds,
+    directory_redirect, file_redirect, index_redirect, listing_answer, method_refusal, mime,
+    not_found, path, path_refusal, whole_seconds,
 };
 use crate::error::{Error, Kind};
 use crate::handler::{text_response, Handler, HttpRequest, HttpResponse};
+use crate::proto::accept_encoding::Accepted;
 
 /// A [`Handler`] serving a set of files held in memory, with the answers [`FileServer`]
 /// gives for a directory: ranges, conditional requests, `index.html` for directories,
@@ -335,20 +336,17 @@ impl EmbeddedFiles {
     /// A file (or its precompressed sibling), through the answers `content` gives.
     fn respond(&self, req: &HttpRequest, rel: &[u8], file: &File) -> HttpResponse {
         let o = &*self.inner;
-        let (br, gzip) = if o.precompressed {
-            accepted_codings(req.headers())
+        let accepted = if o.precompressed {
+            Accepted::of(req.headers())
         } else {
-            (false, false)
+            Accepted::default()
         };
         let mut chosen = (file, None);
-        for (ext, coding, accepted) in [(".br", "br", br), (".gz", "gzip", gzip)] {
-            if !accepted {
-                continue;
-            }
+        for coding in accepted.preferred() {
             let mut sibling = rel.to_vec();
-            sibling.extend_from_slice(ext.as_bytes());
+            sibling.extend_from_slice(coding.file_suffix().as_bytes());
             if let Some(f) = o.files.get(&sibling[..]) {
-                chosen = (f, Some(coding));
+                chosen = (f, Some(coding.token()));
                 break;
             }
         }

@@ -18,7 +18,8 @@
 //! from a directory at start), as Go's `http.FileServerFS` does for an `embed.FS`.
 //!
 //! Precompressed siblings (nginx's `gzip_static`): for `app.js`, an `app.js.br` or
-//! `app.js.gz` is sent instead when the client accepts that coding, with `Content-Encoding`.
+//! `app.js.gz` is sent instead when the client accepts that coding, with `Content-Encoding`:
+//! the coding its `Accept-Encoding` weights highest first, brotli on a tie (RFC 9110 §12.5.3).
 //! Siblings are looked for only when the client accepts br or gzip, so every answer carries
 //! `Vary: Accept-Encoding` while this is on (any file may have one).
 //!
@@ -65,7 +66,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::{HeaderMap, Method, Response, StatusCode};
+use http::{Method, Response, StatusCode};
 
 pub use self::embedded::EmbeddedFiles;
 
@@ -73,6 +74,7 @@ use self::content::{Representation, Source};
 use self::open::Root;
 use crate::body::Body;
 use crate::handler::{text_response, Handler, HttpRequest, HttpResponse};
+use crate::proto::accept_encoding::Accepted;
 
 /// A [`Handler`] serving the files under a directory (Go's `http.FileServer(http.Dir(root))`).
 /// The request's whole path is looked up under the root: mount it under a prefix with
@@ -437,22 +439,20 @@ fn serve_regular(
 ) -> HttpResponse {
     // Siblings are looked for only when the client accepts their coding; `Vary` is on every
     // answer while precompressed files are served, since any file may have a sibling.
-    let (br, gzip) = if o.precompressed {
-        accepted_codings(req.headers())
+    let accepted = if o.precompressed {
+        Accepted::of(req.headers())
     } else {
-        (false, false)
+        Accepted::default()
     };
     // Sniffed (when the extension says nothing) from the file already open: the original,
     // not a compressed sibling.
     let content_type = mime::content_type(target.name(), || read_head(&file));
     let mut chosen: Option<(File, Metadata, &'static str)> = None;
-    for (ext, coding, accepted) in [(".br", "br", br), (".gz", "gzip", gzip)] {
-        if !accepted || chosen.is_some() {
-            continue;
-        }
-        if let Ok((f, m)) = target.with_suffix(ext).open(o) {
+    for coding in accepted.preferred() {
+        if let Ok((f, m)) = target.with_suffix(coding.file_suffix()).open(o) {
             if m.is_file() {
-                chosen = Some((f, m, coding));
+                chosen = Some((f, m, coding.token()));
+                break;
             }
         }
     }
@@ -507,36 +507,6 @@ fn push_hex(out: &mut Vec<u8>, n: u64) {
         }
     }
     out.extend_from_slice(&buf[i..]);
-}
-
-/// Which precompressed codings the request accepts (`Accept-Encoding`, RFC 9110 §12.5.3:
-/// a coding with `q=0` is refused; `*` stands for those not named).
-fn accepted_codings(headers: &HeaderMap) -> (bool, bool) {
-    let mut br = None;
-    let mut gzip = None;
-    let mut star = None;
-    for v in headers.get_all(header::ACCEPT_ENCODING) {
-        let Ok(v) = v.to_str() else { continue };
-        for item in v.split(',') {
-            let mut parts = item.split(';');
-            let coding = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q_zero = parts.any(|p| {
-                let p = p.trim();
-                p.strip_prefix("q=")
-                    .or_else(|| p.strip_prefix("Q="))
-                    .and_then(|q| q.trim().parse::<f32>().ok())
-                    .is_some_and(|q| q <= 0.0)
-            });
-            let ok = Some(!q_zero);
-            match coding.as_str() {
-                "br" => br = ok,
-                "gzip" | "x-gzip" => gzip = ok,
-                "*" => star = ok,
-                _ => {}
-            }
-        }
-    }
-    (br.or(star).unwrap_or(false), gzip.or(star).unwrap_or(false))
 }
 
 fn read_head(file: &File) -> Vec<u8> {

@@ -3,7 +3,6 @@
 //! caches and conditional requests: `Vary: Accept-Encoding`, a strong `ETag` made weak, no
 //! `Accept-Ranges` on a coded answer, nothing coded twice.
 
-mod accept;
 mod gzip_body;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +17,7 @@ use http::{Method, StatusCode};
 use crate::body::Body;
 use crate::handler::{Handler, HttpRequest, HttpResponse};
 
-use accept::accepts_gzip;
+use crate::proto::accept_encoding::Accepted;
 use gzip_body::GzipBody;
 
 /// The default of [`Compress::min_length`]: bodies of a known length under it are sent as
@@ -143,7 +142,7 @@ impl<H> Compress<H> {
 
 impl<H: Handler> Handler for Compress<H> {
     async fn call(&self, req: HttpRequest) -> HttpResponse {
-        let accepts = accepts_gzip(req.headers());
+        let accepts = Accepted::of(req.headers()).gzip > 0;
         let is_head = req.method() == Method::HEAD;
         let validators = accepts
             .then(|| req.headers().get(IF_NONE_MATCH).cloned())
