@@ -4,8 +4,8 @@
 //! a client that leaves halfway through a file is logged with what it took (the file still
 //! goes by `sendfile`), one that leaves before the answer with nginx's `499`; hostile request
 //! fields are escaped; `reopen` after a rename; a writer that stops taking lines costs
-//! requests nothing (lines dropped and counted, the queue bounded), holds a flush up for its
-//! bound only and a reopen not at all, and a reopen asked for meanwhile is done once it
+//! requests nothing (lines dropped and counted, the bytes held bounded), holds a flush up for
+//! its bound only and a reopen not at all, and a reopen asked for meanwhile is done once it
 //! moves, losing no line; the JSON format.
 
 mod common;
@@ -454,6 +454,8 @@ async fn reopen_writes_on_to_a_new_file_at_the_path() {
     c.send("GET /hello?2 HTTP/1.1\r\nHost: x\r\n\r\n").await;
     c.response().await;
     log.reopen();
+    // The reopen is done at the writer's next round, which a flush waits for.
+    assert!(log.flush(), "the log was not written in time");
     c.send("GET /hello?3 HTTP/1.1\r\nHost: x\r\n\r\n").await;
     c.response().await;
     assert_eq!(lines(&log, &rotated).len(), 2);
@@ -485,21 +487,16 @@ impl Write for Stuck {
 async fn a_writer_that_stops_costs_requests_nothing_and_lines_are_dropped_and_counted() {
     let stuck = Stuck::default();
     let log = AccessLog::writer(stuck.clone());
-    let app = log.handler(|_req: HttpRequest| async { text_response(StatusCode::OK, "x") });
     const N: u64 = 10_000;
     let start = Instant::now();
-    for _ in 0..N {
-        let res = app
-            .call(Request::get("/").body(Body::empty()).unwrap())
-            .await;
-        assert_eq!(res.status(), StatusCode::OK);
-    }
+    requests(&log, N).await;
     let took = start.elapsed();
-    // The queue holds 8192 lines, and the writer's 8 KiB buffer the ~120 it took before its
-    // first write blocked: the rest are dropped.
+    // 16 MiB holds ~8,100 of these lines (the batch the writer took before its write
+    // blocked among them): the rest are dropped.
     let dropped = log.dropped();
+    let held = N - dropped;
     assert!(
-        (N - 8192 - 200..=N - 8192).contains(&dropped),
+        (QUEUE_BYTES / LINE_MAX..=QUEUE_BYTES / LINE_MIN).contains(&held),
         "{dropped} dropped"
     );
     assert!(took < Duration::from_secs(5), "{N} requests took {took:?}");
@@ -535,13 +532,24 @@ async fn a_stalled_writer_holds_a_bounded_number_of_bytes_not_just_of_lines() {
     assert!(log.flush(), "the log was not written in time");
 }
 
-/// `n` requests through a handler logged by `log`.
+/// What the log holds at most while its writer is stuck.
+const QUEUE_BYTES: u64 = 16 << 20;
+/// The bounds of a line of [`requests`]: `- - - [TIME] "GET / HTTP/1.1" 200 1 "-" "AGENT"`
+/// with a 2,000-byte agent.
+const LINE_MIN: u64 = 2_050;
+const LINE_MAX: u64 = 2_080;
+
+/// `n` requests through a handler logged by `log`, each with a 2,000-byte `User-Agent`, so
+/// that 10,000 of them cross the 16 MiB the log holds.
 async fn requests(log: &AccessLog, n: u64) {
     let app = log.handler(|_req: HttpRequest| async { text_response(StatusCode::OK, "x") });
+    let agent = "a".repeat(2_000);
     for _ in 0..n {
-        let res = app
-            .call(Request::get("/").body(Body::empty()).unwrap())
-            .await;
+        let req = Request::get("/")
+            .header("user-agent", agent.as_str())
+            .body(Body::empty())
+            .unwrap();
+        let res = app.call(req).await;
         assert_eq!(res.status(), StatusCode::OK);
     }
 }
@@ -585,9 +593,10 @@ async fn a_stuck_writer_holds_a_flush_up_for_its_bound_and_a_reopen_not_at_all()
     assert!(log.flush(), "the log was not written in time");
 }
 
-/// A reopen asked for while the queue is full is not lost: the writer, stuck on a pipe
-/// nobody reads (a FIFO at the log's path), reopens as soon as it can go on, and every line
-/// not dropped is in the old file or the new one.
+/// A reopen asked for while the writer is stuck is not lost: the writer, stuck on a pipe
+/// nobody reads (a FIFO at the log's path) with the log full, reopens as soon as it can go
+/// on. Every line not dropped is in the old file, and the lines after the reopen in the new
+/// one.
 #[tokio::test]
 async fn a_reopen_with_the_queue_full_is_done_once_the_writer_moves_and_no_line_is_lost() {
     let tmp = tempfile::tempdir().unwrap();
@@ -613,19 +622,22 @@ async fn a_reopen_with_the_queue_full_is_done_once_the_writer_moves_and_no_line_
     const N: u64 = 10_000;
     requests(&log, N).await;
     let dropped = log.dropped();
-    assert!(dropped > 0, "the queue is full");
+    assert!(dropped > 0, "the log is full");
     std::fs::rename(&path, &rotated).unwrap();
     reopen_at_once(&log);
     go.send(()).unwrap();
     assert!(log.flush(), "the log was not written in time");
     // Reopened: a new file at the path, and the FIFO closed, so the reader reaches its end.
+    const AFTER: u64 = 10;
+    requests(&log, AFTER).await;
+    assert!(log.flush(), "the log was not written in time");
     let new = std::fs::read_to_string(&path).expect("a new file at the path");
     let old = tokio::task::spawn_blocking(move || reader.join().unwrap())
         .await
         .unwrap();
     let (old_lines, new_lines) = (old.lines().count() as u64, new.lines().count() as u64);
-    assert!(old_lines > 0 && new_lines > 0, "{old_lines} + {new_lines}");
-    assert_eq!(old_lines + new_lines, N - dropped, "{dropped} dropped");
+    assert_eq!(old_lines, N - dropped, "{dropped} dropped");
+    assert_eq!(new_lines, AFTER);
     for line in old.lines().chain(new.lines()) {
         assert!(line.contains("\"GET / HTTP/1.1\" 200 1 "), "{line}");
     }

@@ -41,6 +41,12 @@
 //! server answers itself (a `400` for a malformed head, a `408`, a `431`) never reach a
 //! handler: [`AccessLog::rejection_hook`] given to
 //! [`Server::rejection_hook`](crate::Server::rejection_hook) logs them.
+//!
+//! Each thread writes its lines into a buffer of its own, which the log's thread writes out
+//! whole about every millisecond (nginx's `buffer=`): a thread's lines keep their order, and
+//! lines of different threads are in order to within that. At most 16 MiB of lines are held
+//! for a disk that falls behind; past it lines are dropped and counted
+//! ([`AccessLog::dropped`]).
 
 mod line;
 mod sink;
@@ -126,22 +132,24 @@ impl AccessLog {
     /// in nginx's log. In JSON, `request` holds that line and `rejected` the reason.
     pub fn rejection_hook(&self) -> impl Fn(&Rejection<'_>) + Send + Sync + 'static {
         let log = self.clone();
-        move |r| log.sink.send(line::rejection_line(log.format, r))
+        move |r| {
+            log.sink
+                .line(|out| line::write_rejection(out, log.format, r))
+        }
     }
 
     /// Reopens the file at its path (after `logrotate` renamed it: nginx's `SIGUSR1`);
-    /// lines queued before are written to the old one. A writer given to
-    /// [`AccessLog::writer`] is kept. Never waits, so it may be called on the runtime: when
-    /// the writer is behind (8192 lines queued), the reopen is not lost but done after the
-    /// line it is writing, and the queued lines go to the new file.
+    /// lines logged before are written to the old one. A writer given to
+    /// [`AccessLog::writer`] is kept. Never waits, so it may be called on the runtime: the
+    /// writer reopens at its next round, even if it is behind.
     pub fn reopen(&self) {
         self.sink.reopen();
     }
 
-    /// Waits until every line queued so far is written and flushed, for at most
+    /// Waits until every line logged so far is written and flushed, for at most
     /// [`FLUSH_WAIT`] (a stuck disk must not hang an exit); `false` if they were not.
-    /// (Lines are flushed whenever the writer has nothing more queued, so this is for tests
-    /// and for exit.) Blocks the thread: on a runtime, call it where blocking is allowed.
+    /// (Lines are written within about a millisecond anyway, so this is for tests and for
+    /// exit.) Blocks the thread: on a runtime, call it where blocking is allowed.
     pub fn flush(&self) -> bool {
         self.flush_timeout(FLUSH_WAIT)
     }
@@ -151,15 +159,15 @@ impl AccessLog {
         self.sink.flush(wait)
     }
 
-    /// Lines dropped because the writer fell behind (more than 8192 lines, or 16 MiB of
-    /// them, queued).
+    /// Lines dropped because the writer fell behind (16 MiB of lines held).
     pub fn dropped(&self) -> u64 {
         self.sink.dropped()
     }
 
     fn write(&self, record: &Record, status: StatusCode, bytes: u64, since: Instant) {
-        let line = record.line(self.format, status.as_u16(), bytes, since.elapsed());
-        self.sink.send(line);
+        let took = since.elapsed();
+        self.sink
+            .line(|out| record.write(out, self.format, status.as_u16(), bytes, took));
     }
 }
 

@@ -1,48 +1,73 @@
-//! Where access log lines go: a thread of their own writes them (files are blocking IO, kept
-//! off the runtime), fed by a queue bounded in lines and in bytes that a request never waits
-//! on. When the writer falls behind (a stalled disk), lines are dropped and counted, not
-//! queued without bound.
+//! Where access log lines go: each thread that logs writes its lines into a buffer of its
+//! own, and a thread of the log's (files are blocking IO, kept off the runtime) takes the
+//! buffers whole and writes each in one call, as nginx's `access_log ... buffer=` batches. A
+//! request never waits: it formats its line in place, with no allocation, no channel and,
+//! while the writer is busy, no wake-up. What is held is bounded in bytes; when the writer
+//! falls behind (a stalled disk), lines are dropped and counted.
 //! A file can be reopened at its path (after `logrotate` moved it). Nothing here blocks a
-//! caller for long: a reopen is handed over without waiting, and a flush waits at most the
-//! time it is given, so a disk that stops (a hung network mount) cannot hang a signal handler
-//! or the process's exit.
+//! caller for long: a reopen is a flag, and a flush waits at most the time it is given, so a
+//! disk that stops (a hung network mount) cannot hang a signal handler or the process's exit.
 
+use std::cell::RefCell;
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::{mpsc, Arc, Mutex, OnceLock, PoisonError};
+use std::thread::Thread;
+use std::time::Duration;
 
-/// Lines queued for the writer at most; past it they are dropped.
-pub(crate) const QUEUE: usize = 8192;
-
-/// Bytes of lines queued for the writer at most; past it they are dropped. A line holds
-/// what the client chose (a target of 16 KiB, fields of a 64 KiB head, escaped at up to
-/// four bytes a byte), so a count alone would let a stalled disk hold gigabytes.
+/// Bytes of lines held for the writer at most (in the threads' buffers and the batch being
+/// written); past it lines are dropped. A line holds what the client chose (a target of
+/// 16 KiB, fields of a 64 KiB head, escaped at up to four bytes a byte), so bytes, not
+/// lines, are what bound the memory.
 pub(crate) const QUEUE_BYTES: usize = 16 << 20;
 
-enum Msg {
-    Line(String),
-    /// Reopen in the queue's order: lines queued before go to the old file.
-    Reopen,
-    /// Nothing but a look at `reopen_asked`.
-    Wake,
-    /// Answered once every line queued before it is written and flushed.
-    Flush(mpsc::Sender<()>),
+/// How long the writer lets lines gather after the first wakes it: under load, one write
+/// and one wake-up per thread every millisecond instead of one per line.
+const GATHER: Duration = Duration::from_millis(1);
+
+/// A thread's first buffer, so a batch grows by few reallocations.
+const BUFFER_START: usize = 8 << 10;
+
+/// Sinks are told apart by a number, never reused (an address could be, after a drop).
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// This thread's buffer in each sink it has logged to.
+    static BUFFERS: RefCell<Vec<(u64, Arc<Buffer>)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// One thread's lines, waiting for the writer.
+#[derive(Default)]
+struct Buffer {
+    lines: Mutex<Vec<u8>>,
+}
+
+/// What the requests' side and the writer share.
+struct Shared {
+    id: u64,
+    /// Every thread's buffer; the writer forgets those of threads that ended, once empty.
+    buffers: Mutex<Vec<Arc<Buffer>>>,
+    /// For lines logged by a thread whose own buffers are already gone (a handler dropped
+    /// while its thread ends).
+    ending: Buffer,
+    /// Bytes of lines held: in buffers, or taken by the writer and not yet written.
+    held: AtomicUsize,
+    dropped: AtomicU64,
+    /// The writer has been woken (or is at work) and will take the buffers again.
+    awake: AtomicBool,
+    reopen: AtomicBool,
+    /// Flushes waiting for the writer's next round.
+    flushes: Mutex<Vec<mpsc::Sender<()>>>,
+    /// The log is dropped: the writer writes what is left and ends.
+    closed: AtomicBool,
+    writer: OnceLock<Thread>,
 }
 
 /// The requests' side of the writer thread.
 pub(crate) struct Sink {
-    tx: SyncSender<Msg>,
-    dropped: AtomicU64,
-    /// Bytes of the lines queued and not yet written, shared with the writer.
-    queued_bytes: Arc<AtomicUsize>,
-    /// A reopen asked for while the queue was full: the writer does it after the message it
-    /// is on, ahead of the queue (the file is rotated either way; only which file the lines
-    /// queued before it land in differs).
-    reopen_asked: Arc<AtomicBool>,
+    shared: Arc<Shared>,
 }
 
 impl Sink {
@@ -61,89 +86,129 @@ impl Sink {
     }
 
     fn spawn(target: Target) -> Sink {
-        let (tx, rx) = mpsc::sync_channel(QUEUE);
-        let reopen_asked = Arc::new(AtomicBool::new(false));
-        let queued_bytes = Arc::new(AtomicUsize::new(0));
-        let asked = reopen_asked.clone();
-        let queued = queued_bytes.clone();
+        let shared = Arc::new(Shared {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            buffers: Mutex::new(Vec::new()),
+            ending: Buffer::default(),
+            held: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            awake: AtomicBool::new(false),
+            reopen: AtomicBool::new(false),
+            flushes: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            writer: OnceLock::new(),
+        });
+        let theirs = shared.clone();
         // A thread that cannot be started leaves the log without a writer: lines are then
-        // dropped (and counted) as for a writer that fell behind.
+        // held up to the bound and dropped (and counted) past it, as for a writer that fell
+        // behind.
         let spawned = std::thread::Builder::new()
             .name("nethttp-access-log".into())
-            .spawn(move || write_lines(rx, target, &asked, &queued));
-        if let Err(e) = spawned {
-            tracing::error!(error = %e, "access log: no writer thread; lines will be dropped");
+            .spawn(move || write_lines(&theirs, target));
+        match spawned {
+            Ok(handle) => {
+                let _ = shared.writer.set(handle.thread().clone());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "access log: no writer thread; lines will be dropped")
+            }
         }
-        Sink {
-            tx,
-            dropped: AtomicU64::new(0),
-            queued_bytes,
-            reopen_asked,
-        }
+        Sink { shared }
     }
 
-    /// Queues `line`; drops it (and counts it) if the queue is full, in lines or in bytes.
-    pub(crate) fn send(&self, line: String) {
-        let len = line.len();
-        let before = self.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        if before + len > QUEUE_BYTES {
-            self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            return;
+    /// Writes one line with `write` into this thread's buffer; drops it (and counts it) if
+    /// the log holds [`QUEUE_BYTES`] already.
+    pub(crate) fn line(&self, write: impl FnOnce(&mut Vec<u8>)) {
+        let s = &*self.shared;
+        let mut write = Some(write);
+        let in_own = BUFFERS.try_with(|buffers| {
+            let mut buffers = buffers.borrow_mut();
+            let buffer = match buffers.iter().find(|(id, _)| *id == s.id) {
+                Some((_, b)) => b,
+                None => register(&mut buffers, s),
+            };
+            if let Some(w) = write.take() {
+                s.append(buffer, w);
+            }
+        });
+        if in_own.is_err() {
+            if let Some(w) = write.take() {
+                s.append(&s.ending, w);
+            }
         }
-        match self.tx.try_send(Msg::Line(line)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-                self.dropped.fetch_add(1, Ordering::Relaxed);
+        self.wake();
+    }
+
+    /// Wakes the writer unless it is awake already (then it takes this thread's buffer
+    /// in its round anyway).
+    fn wake(&self) {
+        let s = &*self.shared;
+        if !s.awake.load(Ordering::Acquire) && !s.awake.swap(true, Ordering::AcqRel) {
+            if let Some(t) = s.writer.get() {
+                t.unpark();
             }
         }
     }
 
-    /// Asks the writer to reopen its file; never waits. With room in the queue the reopen
-    /// takes its place in it; with the queue full it is not lost but flagged, and done after
-    /// the line the writer is on.
+    /// Asks the writer to reopen its file; never waits. Lines logged before go to the old
+    /// file (and some logged just after may).
     pub(crate) fn reopen(&self) {
-        if let Err(TrySendError::Full(_)) = self.tx.try_send(Msg::Reopen) {
-            self.reopen_asked.store(true, Ordering::Release);
-            // The writer may have emptied the queue since, and wait in `recv` with the flag
-            // unseen: a wake-up makes it look. If the queue is full again, the writer has a
-            // message to take, and it looks after that one.
-            let _ = self.tx.try_send(Msg::Wake);
-        }
+        self.shared.reopen.store(true, Ordering::Release);
+        self.wake();
     }
 
-    /// Waits at most `wait` for the lines queued so far to be written and flushed; `false`
+    /// Waits at most `wait` for the lines logged so far to be written and flushed; `false`
     /// if they were not (the writer is stuck, or gone).
     pub(crate) fn flush(&self, wait: Duration) -> bool {
-        let deadline = Instant::now() + wait;
         let (done, written) = mpsc::channel();
-        let mut msg = Msg::Flush(done);
-        // `SyncSender::send` has no timeout: room is waited for in short naps instead.
-        loop {
-            match self.tx.try_send(msg) {
-                Ok(()) => break,
-                Err(TrySendError::Disconnected(_)) => return false,
-                Err(TrySendError::Full(back)) => {
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return false;
-                    }
-                    msg = back;
-                    std::thread::sleep(left.min(Duration::from_millis(5)));
-                }
-            }
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        match written.recv_timeout(left) {
-            Ok(()) => true,
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => false,
-        }
+        lock(&self.shared.flushes).push(done);
+        self.wake();
+        written.recv_timeout(wait).is_ok()
     }
 
     pub(crate) fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.shared.dropped.load(Ordering::Relaxed)
     }
+}
+
+impl Drop for Sink {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.wake();
+    }
+}
+
+impl Shared {
+    fn append(&self, buffer: &Buffer, write: impl FnOnce(&mut Vec<u8>)) {
+        let mut lines = lock(&buffer.lines);
+        if lines.capacity() == 0 {
+            lines.reserve(BUFFER_START);
+        }
+        let before = lines.len();
+        write(&mut lines);
+        let n = lines.len() - before;
+        if self.held.fetch_add(n, Ordering::Relaxed) + n > QUEUE_BYTES {
+            lines.truncate(before);
+            self.held.fetch_sub(n, Ordering::Relaxed);
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Makes this thread's buffer in `s`, known to its writer. Buffers of sinks that are gone
+/// (only this thread holds them) are forgotten on the way.
+fn register<'a>(buffers: &'a mut Vec<(u64, Arc<Buffer>)>, s: &Shared) -> &'a Arc<Buffer> {
+    buffers.retain(|(_, b)| Arc::strong_count(b) > 1);
+    let buffer = Arc::new(Buffer::default());
+    lock(&s.buffers).push(buffer.clone());
+    buffers.push((s.id, buffer));
+    &buffers.last().expect("just pushed").1
+}
+
+/// A lock whose holder cannot leave its data half-made: a line is written with no call that
+/// can panic between its start and its end, so a poisoned lock is taken as it is.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 enum Target {
@@ -164,41 +229,52 @@ fn open(path: &Path) -> io::Result<File> {
     OpenOptions::new().create(true).append(true).open(path)
 }
 
-/// The writer thread: writes what comes, flushing whenever the queue runs dry, until every
-/// sender is gone.
-fn write_lines(
-    rx: Receiver<Msg>,
-    mut target: Target,
-    reopen_asked: &AtomicBool,
-    queued_bytes: &AtomicUsize,
-) {
+/// The writer thread: each round takes every thread's buffer and writes it in one call,
+/// reopens if asked, flushes, and answers the flushes asked before the round; then sleeps
+/// until a line, a reopen or a flush wakes it. Ends once the log is dropped, after writing
+/// what is left.
+fn write_lines(s: &Shared, mut target: Target) {
     let mut failing = false;
-    while let Ok(first) = rx.recv() {
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Line(line) => {
-                    let r = target.out().write_all(line.as_bytes());
-                    report(&mut failing, r);
-                    queued_bytes.fetch_sub(line.len(), Ordering::Relaxed);
-                }
-                Msg::Reopen => reopen(&mut target, &mut failing),
-                Msg::Wake => {}
-                Msg::Flush(done) => {
-                    let r = target.out().flush();
-                    report(&mut failing, r);
-                    let _ = done.send(());
+    let mut batch: Vec<Vec<u8>> = Vec::new();
+    loop {
+        while !s.awake.load(Ordering::Acquire) {
+            std::thread::park();
+        }
+        std::thread::sleep(GATHER);
+        // Cleared before the buffers are taken: a line logged from here on wakes the
+        // writer for another round, so none is left behind.
+        s.awake.store(false, Ordering::Release);
+        let closed = s.closed.load(Ordering::Acquire);
+        let reopen_asked = s.reopen.swap(false, Ordering::AcqRel);
+        let flushes = std::mem::take(&mut *lock(&s.flushes));
+        {
+            let mut buffers = lock(&s.buffers);
+            for b in buffers.iter().map(|b| &**b).chain([&s.ending]) {
+                let lines = std::mem::take(&mut *lock(&b.lines));
+                if !lines.is_empty() {
+                    batch.push(lines);
                 }
             }
-            if reopen_asked.swap(false, Ordering::Acquire) {
-                reopen(&mut target, &mut failing);
-            }
-            next = rx.try_recv().ok();
+            // A thread that ended has dropped its handle: its buffer, now empty, goes.
+            buffers.retain(|b| Arc::strong_count(b) > 1);
+        }
+        for lines in batch.drain(..) {
+            let r = target.out().write_all(&lines);
+            report(&mut failing, r);
+            s.held.fetch_sub(lines.len(), Ordering::Relaxed);
+        }
+        if reopen_asked {
+            reopen(&mut target, &mut failing);
         }
         let r = target.out().flush();
         report(&mut failing, r);
+        for f in flushes {
+            let _ = f.send(());
+        }
+        if closed {
+            return;
+        }
     }
-    let _ = target.out().flush();
 }
 
 /// Flushes what the old file is owed and opens the path anew; a file that cannot be opened
@@ -226,5 +302,136 @@ fn report(failing: &mut bool, r: io::Result<()>) {
             tracing::warn!(error = %e, "access log: writing failed");
         }
         Err(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A writer whose bytes the test reads back.
+    #[derive(Clone, Default)]
+    struct Collected(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Collected {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            lock(&self.0).extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn collected() -> (Arc<Sink>, Collected) {
+        let out = Collected::default();
+        (Arc::new(Sink::writer(Box::new(out.clone()))), out)
+    }
+
+    fn text(out: &Collected) -> String {
+        String::from_utf8(lock(&out.0).clone()).unwrap()
+    }
+
+    #[test]
+    fn lines_of_many_threads_arrive_whole_and_in_order_per_thread() {
+        let (sink, out) = collected();
+        const THREADS: usize = 8;
+        const LINES: usize = 2_000;
+        let threads: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let sink = sink.clone();
+                std::thread::spawn(move || {
+                    for n in 0..LINES {
+                        sink.line(|o| o.extend_from_slice(format!("{t} {n} end\n").as_bytes()));
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(sink.flush(Duration::from_secs(5)));
+        let mut next = [0usize; THREADS];
+        for line in text(&out).lines() {
+            let parts: Vec<&str> = line.split(' ').collect();
+            assert_eq!(parts.len(), 3, "{line:?}");
+            assert_eq!(parts[2], "end", "{line:?}");
+            let (t, n): (usize, usize) = (parts[0].parse().unwrap(), parts[1].parse().unwrap());
+            assert_eq!(n, next[t], "thread {t} out of order");
+            next[t] += 1;
+        }
+        assert_eq!(next, [LINES; THREADS]);
+        assert_eq!(sink.dropped(), 0);
+    }
+
+    #[test]
+    fn a_thread_that_ended_leaves_its_lines_written_and_its_buffer_forgotten() {
+        let (sink, out) = collected();
+        let theirs = sink.clone();
+        std::thread::spawn(move || theirs.line(|o| o.extend_from_slice(b"from a thread\n")))
+            .join()
+            .unwrap();
+        assert!(sink.flush(Duration::from_secs(5)));
+        assert_eq!(text(&out), "from a thread\n");
+        // The round that wrote the line saw the thread gone (its handle dropped at its
+        // end), so the buffer was let go.
+        assert_eq!(lock(&sink.shared.buffers).len(), 0);
+    }
+
+    /// A line logged while a thread ends (a handler's future dropped by a thread-local's
+    /// destructor, after this module's own may be gone) is written, not lost or a panic.
+    #[test]
+    fn a_line_logged_while_a_thread_ends_is_written() {
+        struct LogsOnDrop(Arc<Sink>);
+        impl Drop for LogsOnDrop {
+            fn drop(&mut self) {
+                self.0.line(|o| o.extend_from_slice(b"at the end\n"));
+            }
+        }
+        thread_local! {
+            static GUARD: RefCell<Option<LogsOnDrop>> = const { RefCell::new(None) };
+        }
+        let (sink, out) = collected();
+        let theirs = sink.clone();
+        std::thread::spawn(move || {
+            // Set before the thread's buffers exist, so it may be dropped after them.
+            GUARD.with_borrow_mut(|g| *g = Some(LogsOnDrop(theirs.clone())));
+            theirs.line(|o| o.extend_from_slice(b"first\n"));
+        })
+        .join()
+        .unwrap();
+        assert!(sink.flush(Duration::from_secs(5)));
+        assert_eq!(text(&out), "first\nat the end\n");
+    }
+
+    #[test]
+    fn past_the_bound_lines_are_dropped_whole_and_counted() {
+        let stuck = Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        struct Stuck(Arc<(Mutex<bool>, std::sync::Condvar)>);
+        impl Write for Stuck {
+            fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+                let (go, cv) = &*self.0;
+                let mut go = lock(go);
+                while !*go {
+                    go = cv.wait(go).unwrap_or_else(PoisonError::into_inner);
+                }
+                Ok(buf.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::writer(Box::new(Stuck(stuck.clone())));
+        let line = vec![b'x'; 1 << 20];
+        for _ in 0..20 {
+            sink.line(|o| o.extend_from_slice(&line));
+        }
+        // 16 lines of 1 MiB fit 16 MiB; the other 4 are dropped, nothing of them kept.
+        assert_eq!(sink.dropped(), 4);
+        assert_eq!(sink.shared.held.load(Ordering::Relaxed), 16 << 20);
+        *lock(&stuck.0) = true;
+        stuck.1.notify_all();
+        assert!(sink.flush(Duration::from_secs(5)));
+        assert_eq!(sink.shared.held.load(Ordering::Relaxed), 0);
     }
 }
