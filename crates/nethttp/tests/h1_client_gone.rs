@@ -1,8 +1,10 @@
 //! Handlers learn that the client left, on HTTP/1.1 as on HTTP/2: when the client closes or
 //! resets the connection while its handler runs, the handler's future is dropped (whatever
 //! it awaits is cancelled) and the connection closes, so graceful shutdown does not wait its
-//! grace period for requests nobody will read. Pipelined requests and request bodies are not
-//! disturbed by the watch. Raw loopback TCP, plus curl for a client aborting as users do.
+//! grace period for requests nobody will read. The same while a streamed answer waits between
+//! pieces (events, a long poll): its stream is dropped when the client goes. Pipelined
+//! requests and request bodies are not disturbed by the watch. Raw loopback TCP, plus curl for
+//! a client aborting as users do.
 
 mod common;
 
@@ -12,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use common::peers::peer;
 use nethttp::http::StatusCode;
+use nethttp::response_writer::ResponseWriter;
 use nethttp::test::TestServer;
 use nethttp::{text_response, HttpRequest};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -115,6 +118,95 @@ async fn a_reset_drops_the_running_handler() {
         .unwrap();
     drop(s);
     drops.wait_for(1).await;
+}
+
+/// `GET /`: a stream that sends `first\n`, then waits `pause_ms` before `second\n` and its
+/// end. Counts itself in `drops` if it is dropped before it ends.
+fn pausing_stream(drops: Drops, pause_ms: u64) -> impl nethttp::Handler {
+    move |_req: HttpRequest| {
+        let drops = drops.clone();
+        async move {
+            ResponseWriter::stream(move |mut w| async move {
+                let mut armed = Armed(drops, true);
+                w.write("first\n").await?;
+                w.flush().await?;
+                tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+                w.write("second\n").await?;
+                armed.1 = false;
+                w.finish().await
+            })
+        }
+    }
+}
+
+/// Reads from `s` until `want` has arrived.
+async fn read_until(s: &mut TcpStream, want: &str) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&got).contains(want) {
+        let n = tokio::time::timeout(LIMIT, s.read(&mut buf))
+            .await
+            .expect("bytes in time")
+            .unwrap();
+        assert!(
+            n > 0,
+            "closed before {want:?}: {}",
+            String::from_utf8_lossy(&got)
+        );
+        got.extend_from_slice(&buf[..n]);
+    }
+    String::from_utf8_lossy(&got).into_owned()
+}
+
+/// A streamed answer waiting a minute between pieces (server-sent events, a long poll): when
+/// its client closes the connection, the stream is dropped at once, not kept until its next
+/// piece fails to be written.
+#[tokio::test]
+async fn a_stream_waiting_between_pieces_is_dropped_when_its_client_leaves() {
+    let drops = Drops::default();
+    let handle = start(pausing_stream(drops.clone(), 60_000)).await;
+    let mut s = request(&handle, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    read_until(&mut s, "first\n").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(drops.count(), 0, "the stream is waiting");
+    let closed = Instant::now();
+    drop(s);
+    drops.wait_for(1).await;
+    assert!(closed.elapsed() < Duration::from_secs(2));
+    let start = Instant::now();
+    while handle.handle().live_connections() > 0 {
+        assert!(start.elapsed() < LIMIT, "connection still counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A request pipelined behind a stream that pauses: its bytes stop the watch, the stream
+/// ends whole, and the second request is answered after it.
+#[tokio::test]
+async fn a_request_pipelined_behind_a_pausing_stream_is_answered_after_it() {
+    let drops = Drops::default();
+    let handle = start(pausing_stream(drops.clone(), 300)).await;
+    let mut s = request(&handle, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
+    read_until(&mut s, "first\n").await;
+    s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut rest = Vec::new();
+    tokio::time::timeout(LIMIT, s.read_to_end(&mut rest))
+        .await
+        .expect("answers in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&rest);
+    // The first stream's end, then the whole second answer.
+    assert!(
+        text.starts_with("7\r\nsecond\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("6\r\nfirst\n\r\n7\r\nsecond\n\r\n0\r\n\r\n"),
+        "{text}"
+    );
+    assert_eq!(drops.count(), 0);
 }
 
 /// Two pipelined requests, the first slow: the second's bytes arrive while the first handler

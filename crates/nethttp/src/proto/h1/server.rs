@@ -79,6 +79,16 @@ enum Step {
     Service,
 }
 
+/// What a streamed response body's writer does next.
+enum BodyStep {
+    /// The body's next frame, or its end.
+    Frame(Option<Result<http_body::Frame<Bytes>, crate::Error>>),
+    /// The body has nothing ready: send what is batched (or `100 Continue`) meanwhile.
+    Flush,
+    /// The client closed or reset the connection while the body had nothing ready.
+    ClientGone,
+}
+
 /// Why the connection loop stopped.
 enum Stop {
     /// Close now (peer gone, write failed, shutdown while idle).
@@ -781,17 +791,32 @@ where
         let mut head_sent = false;
         let mut written: u64 = 0;
         let mut trailers = None;
+        // While the body has nothing ready and nothing waits to be sent, watch for the client
+        // leaving, as while the handler runs: a stream that waits long between pieces (events,
+        // a long poll) is dropped when its client goes, not kept until its next piece fails
+        // to be written. The same limits: the read half at home, and stopped by the next
+        // pipelined request's first bytes.
+        let mut watching = true;
         loop {
             let step = poll_fn(|cx| match Pin::new(&mut *body).poll_frame(cx) {
-                Poll::Ready(f) => Poll::Ready(Some(f)),
+                Poll::Ready(f) => Poll::Ready(BodyStep::Frame(f)),
                 Poll::Pending if !self.wbuf.is_empty() || self.continue_wanted() => {
-                    Poll::Ready(None)
+                    Poll::Ready(BodyStep::Flush)
                 }
-                Poll::Pending => Poll::Pending,
+                Poll::Pending => {
+                    if let Some(reader) = self.reader.as_mut().filter(|_| watching) {
+                        match reader.io.poll_peer_gone(&mut reader.buf, cx) {
+                            Poll::Ready(true) => return Poll::Ready(BodyStep::ClientGone),
+                            Poll::Ready(false) => watching = false,
+                            Poll::Pending => {}
+                        }
+                    }
+                    Poll::Pending
+                }
             })
             .await;
             let frame = match step {
-                None => {
+                BodyStep::Flush => {
                     if self.claim_continue() && !head_sent {
                         // The handler answered before reading the body it then streams
                         // back: the interim response must precede the final one.
@@ -803,8 +828,12 @@ where
                     head_sent = true;
                     continue;
                 }
-                Some(None) => break,
-                Some(Some(Err(e))) => {
+                BodyStep::ClientGone => {
+                    tracing::debug!("client closed the connection; response body dropped");
+                    return Err(());
+                }
+                BodyStep::Frame(None) => break,
+                BodyStep::Frame(Some(Err(e))) => {
                     tracing::debug!(error = %e, "response body failed; closing the connection");
                     if !head_sent && self.answer_broken_request_body(head_at) {
                         // The failed request body closes the connection once this answer is
@@ -813,7 +842,7 @@ where
                     }
                     return Err(());
                 }
-                Some(Some(Ok(frame))) => frame,
+                BodyStep::Frame(Some(Ok(frame))) => frame,
             };
             let data = match frame.into_data() {
                 Ok(d) => d,
