@@ -329,8 +329,7 @@ async fn past_max_streams_streams_go_uncoded_until_one_ends() {
     let app = compress(|_req: HttpRequest| async {
         let (tx, body) = Body::channel(1);
         tokio::spawn(async move {
-            // A piece every 100 ms until the client goes (the server finds out at a write),
-            // 30 s at most.
+            // A piece every 100 ms until the client goes, 30 s at most.
             for _ in 0..300 {
                 if tx.send_data(text()).await.is_err() {
                     return;
@@ -360,7 +359,7 @@ async fn past_max_streams_streams_go_uncoded_until_one_ends() {
     assert!(!c.contains("content-encoding"), "{c}");
     assert!(c.contains("vary: accept-encoding"), "{c}");
     drop(first);
-    // The server drops the first stream at its next write to the closed socket.
+    // The server drops the first stream once it sees its client gone.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let (_conn, d) = open(h.local_addr()).await;
