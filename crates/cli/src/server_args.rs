@@ -45,6 +45,11 @@ pub struct ServerArgs {
     /// Most connections open at once; 0 means no limit.
     #[arg(long, default_value_t = 0)]
     max_connections: usize,
+    /// Most connections one client address (an IPv6 /64) may have open at once, as nginx's
+    /// `limit_conn`; its connections past it are closed at once. The client is the one a
+    /// PROXY header names, with --proxy-protocol. 0 means no limit.
+    #[arg(long, default_value_t = 0)]
+    max_connections_per_ip: usize,
     /// How long in-flight requests may run after SIGINT/SIGTERM before they are cut.
     #[arg(long, default_value = "30s", value_parser = duration::parse)]
     pub shutdown_timeout: Duration,
@@ -112,6 +117,9 @@ impl ServerArgs {
             .max_header_bytes(self.max_header_bytes)
             .max_body_bytes((self.max_body_bytes > 0).then_some(self.max_body_bytes))
             .max_connections((self.max_connections > 0).then_some(self.max_connections))
+            .max_connections_per_ip(
+                (self.max_connections_per_ip > 0).then_some(self.max_connections_per_ip),
+            )
             .backlog(self.backlog)
             .http2(!self.no_http2)
             .http2_max_concurrent_streams(self.http2_max_streams)

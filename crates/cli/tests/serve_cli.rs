@@ -333,3 +333,40 @@ async fn max_body_bytes_defaults_to_the_library_default() {
     assert!(flag.contains("64 MiB"), "{flag}");
     assert!(flag.contains("0 means no limit"), "{flag}");
 }
+
+/// `--max-connections-per-ip 2`: a client's third connection is closed at once, with nothing
+/// written, while its first two are served; another client address is served meanwhile.
+#[tokio::test]
+async fn max_connections_per_ip_closes_a_clients_extra_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = start(&["--max-connections-per-ip", "2"]);
+    let connect_from = |ip: [u8; 4]| async move {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind((ip, 0).into()).unwrap();
+        socket.connect(server.addr).await.unwrap()
+    };
+    let get = |mut s: tokio::net::TcpStream| async move {
+        let _ = s
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await;
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(TIMEOUT, s.read_to_end(&mut got))
+            .await
+            .expect("an answer or a close in time");
+        String::from_utf8_lossy(&got).into_owned()
+    };
+    let first = connect_from([127, 0, 0, 1]).await;
+    let second = connect_from([127, 0, 0, 1]).await;
+    // Served in turn, so both are counted before the third arrives.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let third = connect_from([127, 0, 0, 1]).await;
+    assert_eq!(
+        get(third).await,
+        "",
+        "the third connection is closed unanswered"
+    );
+    let other = connect_from([127, 0, 0, 2]).await;
+    assert!(get(other).await.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(get(first).await.starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(get(second).await.starts_with("HTTP/1.1 200 OK\r\n"));
+}

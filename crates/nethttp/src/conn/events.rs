@@ -37,6 +37,8 @@ struct Extras {
     track: Option<super::track::Tracked>,
     /// The connection's `tracing` span, when a subscriber wants it.
     span: Option<tracing::Span>,
+    /// Its place among its client's connections, given back when the connection ends.
+    _per_ip: Option<crate::server::IpSlot>,
 }
 
 /// What the server attaches to each request of a connection when `conn_info` is on: its
@@ -92,6 +94,11 @@ impl ConnEvents {
     #[inline]
     pub(crate) fn track(&self) -> Option<&super::track::Tracked> {
         self.extras.as_deref()?.track.as_ref()
+    }
+
+    /// Keeps the connection counted against its client until it ends.
+    pub(crate) fn hold(&mut self, slot: crate::server::IpSlot) {
+        self.extras_mut()._per_ip = Some(slot);
     }
 
     pub(crate) fn set_track(&mut self, track: super::track::Tracked) {

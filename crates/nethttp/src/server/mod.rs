@@ -5,6 +5,7 @@
 //! reports lives in `crate::conn`, below both this layer and the protocol engines.
 
 mod connection;
+mod per_ip;
 mod proxy_header;
 mod proxy_protocol;
 mod serve;
@@ -19,6 +20,7 @@ pub use crate::conn::{
 };
 pub use crate::proto::rate::MinDataRate;
 pub use connection::Connection;
+pub(crate) use per_ip::IpSlot;
 pub use proxy_protocol::{IpNet, ProxyProtocol, UntrustedPeers, DEFAULT_MAX_PROXY_HEADER_BYTES};
 pub use shutdown::{ServerHandle, ShutdownReport};
 
@@ -58,6 +60,8 @@ pub struct Server {
     keep_alive: bool,
     options_asterisk: bool,
     max_connections: Option<usize>,
+    /// Shared by clones: see [`Server::max_connections_per_ip`].
+    per_ip: Option<Arc<per_ip::PerIp>>,
     bind: BindOptions,
     socket: SocketOptions,
     rejection_hook: Option<RejectionHook>,
@@ -106,6 +110,10 @@ impl std::fmt::Debug for Server {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("min_body_rate", &self.min_body_rate)
             .field("max_connections", &self.max_connections)
+            .field(
+                "max_connections_per_ip",
+                &self.per_ip.as_ref().map(|l| l.max()),
+            )
             .field("proxy_protocol", &self.proxy_protocol)
             .finish_non_exhaustive()
     }
@@ -134,6 +142,7 @@ impl Server {
             keep_alive: true,
             options_asterisk: true,
             max_connections: None,
+            per_ip: None,
             bind: BindOptions::default(),
             socket: SocketOptions::default(),
             conn_state_hook: None,
@@ -363,6 +372,22 @@ impl Server {
     /// kernel's backlog holds newcomers). Default: `None`, no limit.
     pub fn max_connections(mut self, n: Option<usize>) -> Self {
         self.max_connections = n;
+        self
+    }
+
+    /// Most connections one client may have open at once (nginx's `limit_conn` by address);
+    /// past it, its new connections are closed as soon as its address is known, before TLS
+    /// or a byte is read, and counted ([`ServerHandle::refused_per_ip`]). The address is the
+    /// socket's peer, or the client a PROXY header names ([`Server::proxy_protocol`]); IPv6
+    /// clients are counted by their /64, and IPv4-mapped IPv6 addresses as IPv4. Connections
+    /// without an address (Unix sockets) are not counted. Default: `None`, no limit.
+    ///
+    /// The counts belong to this configuration: clones of it, and every server started from
+    /// them, share them (so a client's connections to `serve_connection` calls add up).
+    /// Behind a load balancer that does not send the PROXY protocol, every connection comes
+    /// from the balancer: leave this off there.
+    pub fn max_connections_per_ip(mut self, n: Option<usize>) -> Self {
+        self.per_ip = n.map(per_ip::PerIp::new);
         self
     }
 

@@ -26,6 +26,7 @@ use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
+use super::per_ip::PerIp;
 use super::proxy_header::Addresses;
 use super::proxy_protocol::{self, Expect, ProxyProtocol};
 use super::shutdown::{LiveGuard, ServerHandle, Shared};
@@ -49,6 +50,8 @@ pub(super) struct Ctx<H> {
     socket: SocketOptions,
     hook: Option<ConnStateHook>,
     limiter: Option<Arc<Semaphore>>,
+    /// See [`Server::max_connections_per_ip`].
+    per_ip: Option<Arc<PerIp>>,
     pub(super) shared: Arc<Shared>,
     conn_info: bool,
     tls: Option<ServerTls>,
@@ -78,6 +81,7 @@ impl<H: Handler> Ctx<H> {
             limiter: server
                 .max_connections
                 .map(|n| Arc::new(Semaphore::new(n.max(1)))),
+            per_ip: server.per_ip.clone(),
             shared,
             conn_info: server.conn_info,
             tls: server.tls.as_ref().map(|t| t.for_server(server.http2)),
@@ -131,6 +135,7 @@ pub(super) fn start<H: Handler, A: Accept>(
         .collect();
     ServerHandle {
         shared,
+        per_ip: server.per_ip.clone(),
         addrs,
         loops: Arc::new(Mutex::new(loops)),
     }
@@ -389,7 +394,25 @@ async fn serve_socket<H: Handler, S: Socket>(
                 }
             }
         };
-        socket_events(&stream, remote, relayed, ctx, &phase)
+        let slot = match &ctx.per_ip {
+            None => None,
+            Some(limit) => {
+                let client = match relayed {
+                    Addresses::Tcp { src, .. } => Some(src.ip()),
+                    Addresses::Unknown => stream.peer_ip(remote),
+                };
+                match client.map(|ip| (ip, limit.enter(ip))) {
+                    None => None,
+                    Some((_, Some(slot))) => Some(slot),
+                    Some((ip, None)) => return refused(ip),
+                }
+            }
+        };
+        let mut events = socket_events(&stream, remote, relayed, ctx, &phase);
+        if let Some(slot) = slot {
+            events.hold(slot);
+        }
+        events
     };
     // The TLS and HTTP/2 paths are boxed: their futures are several KB, and inline they
     // would make every connection task that large, including idle plain HTTP/1.1 ones.
@@ -432,6 +455,12 @@ async fn serve_socket<H: Handler, S: Socket>(
     mark_proto(&events, Proto::Http1, false);
     let (rd, wr) = stream.split();
     serve_h1(rd, wr, first_deadline, ctx, events, phase).await
+}
+
+/// A connection over its client's limit ([`Server::max_connections_per_ip`]): closed with
+/// nothing read or written.
+fn refused(ip: IpAddr) {
+    tracing::debug!(%ip, "client has the most connections allowed open; closing");
 }
 
 /// A socket connection's options and events (its addresses, its state hook told `New`).
@@ -549,7 +578,17 @@ async fn serve_other<H: Handler>(
             Some(Addresses::Unknown) => {}
         }
     }
+    let slot = match (&ctx.per_ip, remote) {
+        (Some(limit), Some(addr)) => match limit.enter(addr.ip()) {
+            Some(slot) => Some(slot),
+            None => return refused(addr.ip()),
+        },
+        _ => None,
+    };
     let mut events = ConnEvents::new(remote.unwrap_or(NO_ADDR), ctx.hook.clone(), phase.clone());
+    if let Some(slot) = slot {
+        events.hold(slot);
+    }
     if let Some(table) = &ctx.table {
         events.set_track(table.open(remote.unwrap_or(NO_ADDR), None, None));
     }

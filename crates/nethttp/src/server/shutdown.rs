@@ -114,6 +114,7 @@ pub struct ServerHandle {
     pub(crate) shared: Arc<Shared>,
     pub(crate) addrs: Vec<SocketAddr>,
     pub(crate) loops: Arc<Mutex<Vec<JoinHandle<std::io::Result<()>>>>>,
+    pub(crate) per_ip: Option<Arc<super::per_ip::PerIp>>,
 }
 
 impl ServerHandle {
@@ -146,6 +147,14 @@ impl ServerHandle {
     /// Connections accepted since the server started.
     pub fn accepted_connections(&self) -> u64 {
         self.shared.accepted.load(Ordering::Relaxed)
+    }
+
+    /// Connections closed at once because their client had
+    /// [`Server::max_connections_per_ip`](crate::Server::max_connections_per_ip) open
+    /// already: by every server sharing this one's configuration, since it started. 0 when
+    /// there is no such limit.
+    pub fn refused_per_ip(&self) -> u64 {
+        self.per_ip.as_ref().map_or(0, |l| l.refused())
     }
 
     /// Graceful shutdown: stop accepting (new connections are refused), close idle
