@@ -10,7 +10,9 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 
 use common::peers::peer;
 use nethttp::http::StatusCode;
@@ -120,17 +122,18 @@ async fn a_reset_drops_the_running_handler() {
     drops.wait_for(1).await;
 }
 
-/// `GET /`: a stream that sends `first\n`, then waits `pause_ms` before `second\n` and its
-/// end. Counts itself in `drops` if it is dropped before it ends.
-fn pausing_stream(drops: Drops, pause_ms: u64) -> impl nethttp::Handler {
+/// `GET /`: a stream that sends `first\n`, then waits for `resume` before `second\n` and
+/// its end. Counts itself in `drops` if it is dropped before it ends.
+fn pausing_stream(drops: Drops, resume: Arc<Notify>) -> impl nethttp::Handler {
     move |_req: HttpRequest| {
         let drops = drops.clone();
+        let resume = resume.clone();
         async move {
             ResponseWriter::stream(move |mut w| async move {
                 let mut armed = Armed(drops, true);
                 w.write("first\n").await?;
                 w.flush().await?;
-                tokio::time::sleep(Duration::from_millis(pause_ms)).await;
+                resume.notified().await;
                 w.write("second\n").await?;
                 armed.1 = false;
                 w.finish().await
@@ -164,7 +167,8 @@ async fn read_until(s: &mut TcpStream, want: &str) -> String {
 #[tokio::test]
 async fn a_stream_waiting_between_pieces_is_dropped_when_its_client_leaves() {
     let drops = Drops::default();
-    let handle = start(pausing_stream(drops.clone(), 60_000)).await;
+    // Never resumed: it would wait for ever.
+    let handle = start(pausing_stream(drops.clone(), Arc::new(Notify::new()))).await;
     let mut s = request(&handle, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
     read_until(&mut s, "first\n").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -181,21 +185,34 @@ async fn a_stream_waiting_between_pieces_is_dropped_when_its_client_leaves() {
 }
 
 /// A request pipelined behind a stream that pauses: its bytes stop the watch, the stream
-/// ends whole, and the second request is answered after it.
+/// ends whole when resumed, and the second request is answered after it.
 #[tokio::test]
 async fn a_request_pipelined_behind_a_pausing_stream_is_answered_after_it() {
     let drops = Drops::default();
-    let handle = start(pausing_stream(drops.clone(), 300)).await;
+    let resume = Arc::new(Notify::new());
+    let handle = start(pausing_stream(drops.clone(), resume.clone())).await;
     let mut s = request(&handle, b"GET / HTTP/1.1\r\nHost: t\r\n\r\n").await;
     read_until(&mut s, "first\n").await;
     s.write_all(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         .await
         .unwrap();
+    // The second request's bytes reach the server while the first stream waits.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    resume.notify_one();
+    let second = tokio::spawn({
+        let resume = resume.clone();
+        async move {
+            // The second stream waits too, once it has begun.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            resume.notify_one();
+        }
+    });
     let mut rest = Vec::new();
     tokio::time::timeout(LIMIT, s.read_to_end(&mut rest))
         .await
         .expect("answers in time")
         .unwrap();
+    second.await.unwrap();
     let text = String::from_utf8_lossy(&rest);
     // The first stream's end, then the whole second answer.
     assert!(
@@ -207,6 +224,42 @@ async fn a_request_pipelined_behind_a_pausing_stream_is_answered_after_it() {
         "{text}"
     );
     assert_eq!(drops.count(), 0);
+}
+
+/// A client that sends two requests and then closes its sending side (`nc -N`, `socat`): the
+/// first stream, with the second request already read behind it, is not taken for a client
+/// that left and ends whole; the second, with nothing left behind it, is (as Go cancels a
+/// request's context at the client's end of stream), and is dropped where it waits.
+#[tokio::test]
+async fn a_half_close_after_pipelined_requests_keeps_the_stream_with_a_request_behind_it() {
+    let drops = Drops::default();
+    let resume = Arc::new(Notify::new());
+    let handle = start(pausing_stream(drops.clone(), resume.clone())).await;
+    let mut s = request(
+        &handle,
+        b"GET / HTTP/1.1\r\nHost: t\r\n\r\nGET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    s.shutdown().await.unwrap();
+    read_until(&mut s, "first\n").await;
+    // The end of stream is in while the first stream waits.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    resume.notify_one();
+    let mut rest = Vec::new();
+    tokio::time::timeout(LIMIT, s.read_to_end(&mut rest))
+        .await
+        .expect("answers in time")
+        .unwrap();
+    let text = String::from_utf8_lossy(&rest);
+    assert!(
+        text.starts_with("7\r\nsecond\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n"),
+        "the first stream ends whole: {text}"
+    );
+    assert!(
+        text.ends_with("6\r\nfirst\n\r\n"),
+        "the second is cut: {text}"
+    );
+    drops.wait_for(1).await;
 }
 
 /// Two pipelined requests, the first slow: the second's bytes arrive while the first handler

@@ -62,6 +62,9 @@ struct Shared {
     flushes: Mutex<Vec<mpsc::Sender<()>>>,
     /// The log is dropped: the writer writes what is left and ends.
     closed: AtomicBool,
+    /// The writer thread runs: false when it could not be started, or ended (a panic), and
+    /// lines are then dropped at once and flushes fail at once, holding nothing.
+    alive: AtomicBool,
     writer: OnceLock<Thread>,
 }
 
@@ -96,12 +99,12 @@ impl Sink {
             reopen: AtomicBool::new(false),
             flushes: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
+            alive: AtomicBool::new(true),
             writer: OnceLock::new(),
         });
         let theirs = shared.clone();
         // A thread that cannot be started leaves the log without a writer: lines are then
-        // held up to the bound and dropped (and counted) past it, as for a writer that fell
-        // behind.
+        // dropped (and counted) as they come.
         let spawned = std::thread::Builder::new()
             .name("nethttp-access-log".into())
             .spawn(move || write_lines(&theirs, target));
@@ -110,6 +113,7 @@ impl Sink {
                 let _ = shared.writer.set(handle.thread().clone());
             }
             Err(e) => {
+                shared.alive.store(false, Ordering::Release);
                 tracing::error!(error = %e, "access log: no writer thread; lines will be dropped")
             }
         }
@@ -120,6 +124,10 @@ impl Sink {
     /// the log holds [`QUEUE_BYTES`] already.
     pub(crate) fn line(&self, write: impl FnOnce(&mut Vec<u8>)) {
         let s = &*self.shared;
+        if !s.alive.load(Ordering::Acquire) {
+            s.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
         let mut write = Some(write);
         let in_own = BUFFERS.try_with(|buffers| {
             let mut buffers = buffers.borrow_mut();
@@ -143,7 +151,10 @@ impl Sink {
     /// in its round anyway).
     fn wake(&self) {
         let s = &*self.shared;
-        if !s.awake.load(Ordering::Acquire) && !s.awake.swap(true, Ordering::AcqRel) {
+        // SeqCst throughout the wake protocol: a flag set before this (`closed`, `reopen`)
+        // and the writer's clearing of `awake` before it reads them must not each miss the
+        // other, or the writer would sleep with the flag unseen.
+        if !s.awake.load(Ordering::SeqCst) && !s.awake.swap(true, Ordering::SeqCst) {
             if let Some(t) = s.writer.get() {
                 t.unpark();
             }
@@ -153,13 +164,16 @@ impl Sink {
     /// Asks the writer to reopen its file; never waits. Lines logged before go to the old
     /// file (and some logged just after may).
     pub(crate) fn reopen(&self) {
-        self.shared.reopen.store(true, Ordering::Release);
+        self.shared.reopen.store(true, Ordering::SeqCst);
         self.wake();
     }
 
     /// Waits at most `wait` for the lines logged so far to be written and flushed; `false`
     /// if they were not (the writer is stuck, or gone).
     pub(crate) fn flush(&self, wait: Duration) -> bool {
+        if !self.shared.alive.load(Ordering::Acquire) {
+            return false;
+        }
         let (done, written) = mpsc::channel();
         lock(&self.shared.flushes).push(done);
         self.wake();
@@ -173,7 +187,7 @@ impl Sink {
 
 impl Drop for Sink {
     fn drop(&mut self) {
-        self.shared.closed.store(true, Ordering::Release);
+        self.shared.closed.store(true, Ordering::SeqCst);
         self.wake();
     }
 }
@@ -234,29 +248,44 @@ fn open(path: &Path) -> io::Result<File> {
 /// until a line, a reopen or a flush wakes it. Ends once the log is dropped, after writing
 /// what is left.
 fn write_lines(s: &Shared, mut target: Target) {
+    /// Marks the writer gone however it ends, a panic included.
+    struct Alive<'a>(&'a AtomicBool);
+    impl Drop for Alive<'_> {
+        fn drop(&mut self) {
+            self.0.store(false, Ordering::Release);
+        }
+    }
+    let _alive = Alive(&s.alive);
     let mut failing = false;
     let mut batch: Vec<Vec<u8>> = Vec::new();
     loop {
-        while !s.awake.load(Ordering::Acquire) {
+        while !s.awake.load(Ordering::SeqCst) {
             std::thread::park();
         }
         std::thread::sleep(GATHER);
         // Cleared before the buffers are taken: a line logged from here on wakes the
         // writer for another round, so none is left behind.
-        s.awake.store(false, Ordering::Release);
-        let closed = s.closed.load(Ordering::Acquire);
-        let reopen_asked = s.reopen.swap(false, Ordering::AcqRel);
+        s.awake.store(false, Ordering::SeqCst);
+        // The flushes first: a reopen asked before a flush is then seen in the same round,
+        // so `reopen(); flush()` returns once the file is reopened.
         let flushes = std::mem::take(&mut *lock(&s.flushes));
-        {
-            let mut buffers = lock(&s.buffers);
-            for b in buffers.iter().map(|b| &**b).chain([&s.ending]) {
-                let lines = std::mem::take(&mut *lock(&b.lines));
-                if !lines.is_empty() {
-                    batch.push(lines);
-                }
+        let closed = s.closed.load(Ordering::SeqCst);
+        let reopen_asked = s.reopen.swap(false, Ordering::SeqCst);
+        lock(&s.buffers).retain_mut(|b| {
+            // Whether the thread is gone is decided before its lines are taken: a thread
+            // that has dropped its handle logs nothing more, so nothing is left behind in
+            // a buffer let go. (`get_mut` reads the count with Acquire, so a line added
+            // before the handle went is seen.)
+            let gone = Arc::get_mut(b).is_some();
+            let lines = std::mem::take(&mut *lock(&b.lines));
+            if !lines.is_empty() {
+                batch.push(lines);
             }
-            // A thread that ended has dropped its handle: its buffer, now empty, goes.
-            buffers.retain(|b| Arc::strong_count(b) > 1);
+            !gone
+        });
+        let ending = std::mem::take(&mut *lock(&s.ending.lines));
+        if !ending.is_empty() {
+            batch.push(ending);
         }
         for lines in batch.drain(..) {
             let r = target.out().write_all(&lines);
@@ -433,5 +462,39 @@ mod tests {
         stuck.1.notify_all();
         assert!(sink.flush(Duration::from_secs(5)));
         assert_eq!(sink.shared.held.load(Ordering::Relaxed), 0);
+    }
+
+    /// A writer thread that died (its writer panicked) leaves a log that holds nothing more
+    /// and fails flushes at once, instead of waiting out each flush's bound.
+    #[test]
+    fn a_dead_writer_fails_flushes_at_once_and_holds_nothing() {
+        struct Panics;
+        impl Write for Panics {
+            fn write(&mut self, _: &[u8]) -> io::Result<usize> {
+                panic!("a writer that fails hard");
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let sink = Sink::writer(Box::new(Panics));
+        sink.line(|o| o.extend_from_slice(b"the last line\n"));
+        let start = std::time::Instant::now();
+        while sink.shared.alive.load(Ordering::Acquire) {
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "the writer did not end"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let start = std::time::Instant::now();
+        assert!(!sink.flush(Duration::from_secs(5)));
+        assert!(start.elapsed() < Duration::from_secs(1));
+        let held = sink.shared.held.load(Ordering::Relaxed);
+        for _ in 0..100 {
+            sink.line(|o| o.extend_from_slice(b"after\n"));
+        }
+        assert_eq!(sink.dropped(), 100);
+        assert_eq!(sink.shared.held.load(Ordering::Relaxed), held);
     }
 }

@@ -41,8 +41,9 @@ pub(crate) struct Accepted {
 impl Accepted {
     /// Reads every `Accept-Encoding` field of `headers`. A coding takes the weight it is
     /// named with (the highest, if named twice), else the weight of `*`, else 0; a member
-    /// whose weight is malformed is ignored. No field, or an empty one, takes no coding but
-    /// identity (§12.5.3).
+    /// whose weight is malformed is ignored. An empty field asks for no coding (§12.5.3). No
+    /// field at all leaves the choice to the server, which the RFC warns the client may not
+    /// decode: it gets no coding either, as from nginx and Go.
     pub(crate) fn of(headers: &HeaderMap) -> Accepted {
         let mut br = None;
         let mut gzip = None;

@@ -694,7 +694,7 @@ where
         };
         let mut fut = std::pin::pin!(handler.call(req));
         let signal = self.exchange.clone().filter(|_| expect_continue);
-        let mut watching = true;
+        let mut watching = self.nothing_pipelined();
         loop {
             // The body may be read from a task the handler spawned: its request for
             // `100 Continue` must wake us even though our handler future is not the reader.
@@ -780,6 +780,13 @@ where
         }
     }
 
+    /// Whether no byte of a next request is already read: the client-gone watch runs only
+    /// then, since a client that pipelined its requests and half-closed its side has left
+    /// nothing behind but its answers, which it is waiting for.
+    fn nothing_pipelined(&self) -> bool {
+        self.reader.as_ref().is_none_or(|r| r.buf.is_empty())
+    }
+
     /// Streams a response body into the write buffer, flushing whenever the body has nothing
     /// ready (so streamed bodies reach the client as they are produced).
     async fn write_body(
@@ -796,7 +803,7 @@ where
         // a long poll) is dropped when its client goes, not kept until its next piece fails
         // to be written. The same limits: the read half at home, and stopped by the next
         // pipelined request's first bytes.
-        let mut watching = true;
+        let mut watching = self.nothing_pipelined();
         loop {
             let step = poll_fn(|cx| match Pin::new(&mut *body).poll_frame(cx) {
                 Poll::Ready(f) => Poll::Ready(BodyStep::Frame(f)),
