@@ -11,6 +11,7 @@ mod dial_args;
 mod duration;
 mod get;
 mod handover;
+mod layers;
 mod lifecycle;
 mod listen_addr;
 mod owned_file;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Args;
 use nethttp::proxy::{ConnectPorts, ForwardProxy, ReverseProxy};
-use nethttp::wrap::{compress, CrossOriginProtection};
+use nethttp::wrap::CrossOriginProtection;
 use nethttp::DynHandler;
 
 use crate::duration;
@@ -211,10 +211,9 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
         None => tracing::info!("forward proxy; CONNECT to {:?}", connect_ports),
     }
     let Inherited { listeners, ready } = inherited;
-    let listening = if args.server.compress {
-        lifecycle::listen(&args.server, &server, listeners, 0, || compress(handler))?
-    } else {
-        lifecycle::listen(&args.server, &server, listeners, 0, || handler)?
+    let listening = match args.server.layers() {
+        Some(l) => lifecycle::listen(&args.server, &server, listeners, 0, || l.apply(handler))?,
+        None => lifecycle::listen(&args.server, &server, listeners, 0, || handler)?,
     };
     let _admin = args.server.admin.start()?;
     lifecycle::serve_until_stopped(

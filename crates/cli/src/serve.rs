@@ -8,7 +8,6 @@ use std::path::PathBuf;
 use clap::Args;
 use nethttp::fs::FileServer;
 use nethttp::net::{InheritedListener, UnixBindOptions, UnixListener};
-use nethttp::wrap::compress;
 use nethttp::{Handler, Server};
 
 use crate::lifecycle::{self, copy, Inherited, Listening};
@@ -55,25 +54,21 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 async fn serve(args: ServeArgs, inherited: Inherited) -> Result<(), String> {
     let server = args.server.server()?;
     let Inherited { listeners, ready } = inherited;
-    let compressed = args.server.compress;
-    let mut listening = match &args.dir {
-        Some(dir) => {
+    let layers = args.server.layers();
+    let mut listening = match (&args.dir, layers) {
+        (Some(dir), layers) => {
             let files =
                 FileServer::new(dir).map_err(|e| format!("--dir {}: {e}", dir.display()))?;
             tracing::info!("serving files under {}", dir.display());
-            if compressed {
-                listen(&args, &server, listeners, move || compress(files.clone()))?
-            } else {
-                listen(&args, &server, listeners, move || files.clone())?
+            match layers {
+                Some(l) => listen(&args, &server, listeners, move || l.apply(files.clone()))?,
+                None => listen(&args, &server, listeners, move || files.clone())?,
             }
         }
-        None if compressed => listen(
-            &args,
-            &server,
-            listeners,
-            || compress(crate::routes::demo()),
-        )?,
-        None => listen(&args, &server, listeners, crate::routes::demo)?,
+        (None, Some(l)) => listen(&args, &server, listeners, move || {
+            l.apply(crate::routes::demo())
+        })?,
+        (None, None) => listen(&args, &server, listeners, crate::routes::demo)?,
     };
     // A predecessor (same arguments) handed its --unix socket over: its file is now ours
     // to remove at exit. A socket systemd passed stays systemd's.

@@ -14,6 +14,7 @@ use nethttp::{Handler, Server, ServerHandle, ServerTls};
 
 use crate::access_log_args::AccessLogArgs;
 use crate::admin::AdminArgs;
+use crate::layers::{Layers, Rate};
 use crate::{duration, listen_addr};
 
 #[derive(Args, Debug)]
@@ -97,7 +98,15 @@ pub struct ServerArgs {
     /// JavaScript, XML, SVG and the like, over 512 bytes, not already coded; with
     /// `Vary: Accept-Encoding`, and strong ETags made weak.
     #[arg(long)]
-    pub compress: bool,
+    compress: bool,
+    /// Answer a client's requests past this rate `429 Too Many Requests` with `Retry-After`,
+    /// as nginx's `limit_req` (with `nodelay`): N/s, N/m or N/h (`10/s`, `600r/m`), per
+    /// client address (an IPv6 /64; the client a PROXY header names, with --proxy-protocol).
+    #[arg(long, value_name = "RATE")]
+    rate_limit: Option<Rate>,
+    /// Requests a client may make at once above --rate-limit (nginx's `burst=`).
+    #[arg(long, value_name = "N", default_value_t = 0, requires = "rate_limit")]
+    rate_limit_burst: u32,
     #[command(flatten)]
     pub admin: AdminArgs,
     #[command(flatten)]
@@ -105,6 +114,15 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// The handler wrappers these flags ask for, if any.
+    pub fn layers(&self) -> Option<Layers> {
+        Layers {
+            compress: self.compress,
+            rate_limit: self.rate_limit.map(|r| (r, self.rate_limit_burst)),
+        }
+        .asked()
+    }
+
     /// The `Server` these flags describe (TLS loaded from its files).
     pub fn server(&self) -> Result<Server, String> {
         let server = Server::new()
@@ -126,8 +144,8 @@ impl ServerArgs {
             .track_connections(self.admin.tracks())
             .metrics(self.admin.metrics_addr.is_some())
             .proxy_protocol(self.proxy_protocol());
-        // The access log names the client.
-        let server = if self.access_log.enabled() {
+        // The access log names the client, and the rate limit counts by it.
+        let server = if self.access_log.enabled() || self.rate_limit.is_some() {
             server.conn_info(true)
         } else {
             server

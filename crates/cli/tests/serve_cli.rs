@@ -370,3 +370,34 @@ async fn max_connections_per_ip_closes_a_clients_extra_connections() {
     assert!(get(first).await.starts_with("HTTP/1.1 200 OK\r\n"));
     assert!(get(second).await.starts_with("HTTP/1.1 200 OK\r\n"));
 }
+
+/// `--rate-limit 1/s --rate-limit-burst 1`: a client's two requests are served, its third
+/// answered `429` with `Retry-After`, with `--compress` on too (both wrappers at once); a
+/// rate that is not one is refused with its form.
+#[tokio::test]
+async fn rate_limit_answers_429_past_the_rate_and_its_burst() {
+    let server = start(&[
+        "--rate-limit",
+        "1/s",
+        "--rate-limit-burst",
+        "1",
+        "--compress",
+    ]);
+    let client = client();
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let resp = client.get(server.url("/")).send().await.unwrap();
+        statuses.push(resp.status().as_u16());
+        if resp.status() == 429 {
+            assert_eq!(resp.headers()["retry-after"], "1");
+        }
+    }
+    assert_eq!(statuses, [200, 200, 429]);
+    let bad = common::run_nethttp(&["serve", "--rate-limit", "10 a second"], TIMEOUT);
+    assert!(!bad.status.success());
+    assert!(
+        bad.stderr.contains("a rate is N/s, N/m or N/h"),
+        "{}",
+        bad.stderr
+    );
+}

@@ -20,7 +20,7 @@ pub use crate::conn::{
 };
 pub use crate::proto::rate::MinDataRate;
 pub use connection::Connection;
-pub(crate) use per_ip::IpSlot;
+pub(crate) use per_ip::{key as client_key, IpSlot};
 pub use proxy_protocol::{IpNet, ProxyProtocol, UntrustedPeers, DEFAULT_MAX_PROXY_HEADER_BYTES};
 pub use shutdown::{ServerHandle, ShutdownReport};
 

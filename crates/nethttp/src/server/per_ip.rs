@@ -116,7 +116,7 @@ impl Drop for IpSlot {
 
 /// The counted address: IPv4 as its IPv4-mapped IPv6 form (so a dual-stack socket's
 /// `::ffff:a.b.c.d` is the same client), IPv6 cut to its /64.
-fn key(ip: IpAddr) -> u128 {
+pub(crate) fn key(ip: IpAddr) -> u128 {
     match ip {
         IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -1,5 +1,6 @@
 //! The standard handler wrappers, Go's `http.StripPrefix`, `http.TimeoutHandler`,
-//! `http.MaxBytesHandler` and `http.CrossOriginProtection`, nginx's `gzip on` ([`compress`]),
+//! `http.MaxBytesHandler` and `http.CrossOriginProtection`, nginx's `gzip on` ([`compress`])
+//! and `limit_req` ([`rate_limit`]),
 //! plus the ways to share one handler
 //! or one state between routes (`Handler` for `Arc<H>`, [`with_state`]). Each is a [`Handler`](crate::Handler) wrapping a
 //! handler, so they nest inside each other and under a [`ServeMux`](crate::ServeMux); a route
@@ -51,6 +52,7 @@
 mod compress;
 mod cross_origin;
 mod max_bytes;
+mod rate_limit;
 mod shared;
 mod strip_prefix;
 mod timeout;
@@ -60,6 +62,7 @@ pub use cross_origin::{
     cross_origin_protection, CrossOriginError, CrossOriginHandler, CrossOriginProtection,
 };
 pub use max_bytes::{max_bytes, MaxBytes};
+pub use rate_limit::{rate_limit, RateLimit, DEFAULT_MAX_CLIENTS};
 pub use shared::{with_state, StateFn, WithState};
 pub use strip_prefix::{strip_prefix, StripPrefix};
 pub use timeout::{timeout_handler, TimeoutHandler};
