@@ -52,6 +52,10 @@ pub fn run(args: ServeArgs) -> Result<(), String> {
 }
 
 async fn serve(args: ServeArgs, inherited: Inherited) -> Result<(), String> {
+    // Serving on the --unix socket (not on sockets systemd or a predecessor passed).
+    if args.unix.is_some() && inherited.listeners.is_empty() {
+        args.server.check_unix()?;
+    }
     let server = args.server.server()?;
     let Inherited { listeners, ready } = inherited;
     let layers = args.server.layers();

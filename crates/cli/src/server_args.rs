@@ -114,6 +114,23 @@ pub struct ServerArgs {
 }
 
 impl ServerArgs {
+    /// Refuses the limits that count clients by address on a listener whose clients have
+    /// none (a Unix socket) unless a PROXY header names them: they would limit nothing.
+    pub fn check_unix(&self) -> Result<(), String> {
+        let relayed = self.proxy_protocol || !self.proxy_protocol_from.is_empty();
+        let by_address = [
+            ("--rate-limit", self.rate_limit.is_some()),
+            ("--max-connections-per-ip", self.max_connections_per_ip > 0),
+        ];
+        match by_address.iter().find(|(_, on)| *on) {
+            Some((flag, _)) if !relayed => Err(format!(
+                "{flag} counts clients by address, and a Unix socket's clients have none: \
+                 use it with --proxy-protocol (behind a balancer that names them), or not on --unix"
+            )),
+            _ => Ok(()),
+        }
+    }
+
     /// The handler wrappers these flags ask for, if any.
     pub fn layers(&self) -> Option<Layers> {
         Layers {

@@ -345,40 +345,59 @@ async fn max_connections_per_ip_closes_a_clients_extra_connections() {
         socket.bind((ip, 0).into()).unwrap();
         socket.connect(server.addr).await.unwrap()
     };
-    let get = |mut s: tokio::net::TcpStream| async move {
-        let _ = s
-            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            .await;
+    // One exchange on a connection, kept open or closed after.
+    async fn ask(s: &mut tokio::net::TcpStream, close: bool) -> String {
+        let req = if close {
+            "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        } else {
+            "GET / HTTP/1.1\r\nHost: x\r\n\r\n"
+        };
+        let _ = s.write_all(req.as_bytes()).await;
         let mut got = Vec::new();
-        let _ = tokio::time::timeout(TIMEOUT, s.read_to_end(&mut got))
-            .await
-            .expect("an answer or a close in time");
+        let mut buf = [0u8; 4096];
+        // The demo's `/` ends with its greeting.
+        while !got.ends_with(b"Hello, World!") {
+            match tokio::time::timeout(TIMEOUT, s.read(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => got.extend_from_slice(&buf[..n]),
+                Ok(_) => break,
+                Err(_) => panic!("no answer and no close in time"),
+            }
+        }
         String::from_utf8_lossy(&got).into_owned()
-    };
-    let first = connect_from([127, 0, 0, 1]).await;
-    let second = connect_from([127, 0, 0, 1]).await;
-    // Served in turn, so both are counted before the third arrives.
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    let third = connect_from([127, 0, 0, 1]).await;
+    }
+    // Both answered (so both are counted) before the third comes.
+    let mut first = connect_from([127, 0, 0, 1]).await;
+    let mut second = connect_from([127, 0, 0, 1]).await;
+    assert!(ask(&mut first, false)
+        .await
+        .starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(ask(&mut second, false)
+        .await
+        .starts_with("HTTP/1.1 200 OK\r\n"));
+    let mut third = connect_from([127, 0, 0, 1]).await;
     assert_eq!(
-        get(third).await,
+        ask(&mut third, true).await,
         "",
         "the third connection is closed unanswered"
     );
-    let other = connect_from([127, 0, 0, 2]).await;
-    assert!(get(other).await.starts_with("HTTP/1.1 200 OK\r\n"));
-    assert!(get(first).await.starts_with("HTTP/1.1 200 OK\r\n"));
-    assert!(get(second).await.starts_with("HTTP/1.1 200 OK\r\n"));
+    let mut other = connect_from([127, 0, 0, 2]).await;
+    assert!(ask(&mut other, true)
+        .await
+        .starts_with("HTTP/1.1 200 OK\r\n"));
+    assert!(ask(&mut first, true)
+        .await
+        .starts_with("HTTP/1.1 200 OK\r\n"));
 }
 
-/// `--rate-limit 1/s --rate-limit-burst 1`: a client's two requests are served, its third
+/// `--rate-limit 1/m --rate-limit-burst 1`: a client's two requests are served, its third
 /// answered `429` with `Retry-After`, with `--compress` on too (both wrappers at once); a
-/// rate that is not one is refused with its form.
+/// rate that is not one is refused with its form, and so is a limit by address on a Unix
+/// socket, whose clients have none.
 #[tokio::test]
 async fn rate_limit_answers_429_past_the_rate_and_its_burst() {
     let server = start(&[
         "--rate-limit",
-        "1/s",
+        "1/m",
         "--rate-limit-burst",
         "1",
         "--compress",
@@ -389,7 +408,7 @@ async fn rate_limit_answers_429_past_the_rate_and_its_burst() {
         let resp = client.get(server.url("/")).send().await.unwrap();
         statuses.push(resp.status().as_u16());
         if resp.status() == 429 {
-            assert_eq!(resp.headers()["retry-after"], "1");
+            assert_eq!(resp.headers()["retry-after"], "60");
         }
     }
     assert_eq!(statuses, [200, 200, 429]);
@@ -400,4 +419,18 @@ async fn rate_limit_answers_429_past_the_rate_and_its_burst() {
         "{}",
         bad.stderr
     );
+    let tmp = tempfile::tempdir().unwrap();
+    let sock = tmp.path().join("s.sock");
+    for flag in [["--rate-limit", "1/s"], ["--max-connections-per-ip", "2"]] {
+        let unix = common::run_nethttp(
+            &["serve", "--unix", sock.to_str().unwrap(), flag[0], flag[1]],
+            TIMEOUT,
+        );
+        assert!(!unix.status.success(), "{flag:?}");
+        assert!(
+            unix.stderr.contains("counts clients by address"),
+            "{}",
+            unix.stderr
+        );
+    }
 }

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use common::peers::peer;
 use common::wire::start;
-use nethttp::http::StatusCode;
+use nethttp::http::{header, Response, StatusCode};
 use nethttp::server::ProxyProtocol;
-use nethttp::{text_response, HttpRequest, Server, ServerHandle};
+use nethttp::{text_response, Body, HttpRequest, Server, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
@@ -137,6 +137,79 @@ async fn a_flood_from_one_client_holds_its_limit_only() {
         }
     }
     assert_eq!(answered, ALLOWED);
+}
+
+/// An upgraded connection (a WebSocket, a tunnel) still counts against its client: with a
+/// limit of one, a second connection is closed while the first is upgraded, and taken once
+/// the upgraded one ends.
+#[tokio::test]
+async fn an_upgraded_connection_still_counts_against_its_client() {
+    let app = |mut req: HttpRequest| async move {
+        let on_upgrade = nethttp::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            // Echoes until the client closes.
+            if let Ok(mut io) = on_upgrade.await {
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = io.read(&mut buf).await {
+                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(header::UPGRADE, "echo")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let h = start(limited(1), app);
+    let addr = h.local_addr();
+    let mut up = connect_from([127, 0, 0, 1], addr).await;
+    up.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 256];
+    while !got.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(LIMIT, up.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0);
+        got.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        got.starts_with(b"HTTP/1.1 101 "),
+        "{}",
+        String::from_utf8_lossy(&got)
+    );
+    up.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    tokio::time::timeout(LIMIT, up.read_exact(&mut echo))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(&echo, b"ping");
+    let mut second = connect_from([127, 0, 0, 1], addr).await;
+    assert!(
+        closed_at_once(&mut second).await,
+        "a second connection beside the upgraded one"
+    );
+    assert_eq!(h.refused_per_ip(), 1);
+    drop(up);
+    let start = Instant::now();
+    loop {
+        let mut again = connect_from([127, 0, 0, 1], addr).await;
+        if !closed_at_once(&mut again).await {
+            break;
+        }
+        assert!(
+            start.elapsed() < LIMIT,
+            "the upgraded connection's place never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Behind a balancer sending the PROXY protocol, the client the header names is counted, not

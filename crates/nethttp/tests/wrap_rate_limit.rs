@@ -23,9 +23,9 @@ use tokio::net::{TcpSocket, TcpStream};
 
 const LIMIT: Duration = Duration::from_secs(10);
 
-/// A server limiting each client to one request a second, `burst` more at once, counting the
+/// A server limiting each client to `per_second`, `burst` more at once, counting the
 /// requests its handler sees.
-fn limited(server: Server, burst: u32) -> (ServerHandle, Arc<AtomicUsize>) {
+fn limited(server: Server, per_second: f64, burst: u32) -> (ServerHandle, Arc<AtomicUsize>) {
     let seen = Arc::new(AtomicUsize::new(0));
     let counted = seen.clone();
     let app = rate_limit(
@@ -33,7 +33,7 @@ fn limited(server: Server, burst: u32) -> (ServerHandle, Arc<AtomicUsize>) {
             counted.fetch_add(1, Ordering::SeqCst);
             async { text_response(StatusCode::OK, "ok") }
         },
-        1.0,
+        per_second,
     )
     .burst(burst);
     (start(server.conn_info(true), app), seen)
@@ -72,16 +72,19 @@ async fn get(s: &mut TcpStream, extra: &str) -> (String, Option<String>) {
     }
 }
 
+/// One request every 4 s, two more at once: the windows are seconds wide, so a loaded
+/// machine's pauses do not change the answers.
 #[tokio::test]
 async fn a_burst_is_served_then_429_with_retry_after_and_others_go_on() {
-    let (h, seen) = limited(Server::new(), 2);
+    let (h, seen) = limited(Server::new(), 0.25, 2);
     let mut a = connect_from([127, 0, 0, 1], h.local_addr()).await;
     for _ in 0..3 {
         assert_eq!(get(&mut a, "").await.0, "HTTP/1.1 200 OK");
     }
     let (status, retry) = get(&mut a, "").await;
     assert_eq!(status, "HTTP/1.1 429 Too Many Requests");
-    assert_eq!(retry.as_deref(), Some("1"));
+    let retry: u64 = retry.expect("Retry-After").parse().unwrap();
+    assert!((1..=4).contains(&retry), "{retry}");
     assert_eq!(
         seen.load(Ordering::SeqCst),
         3,
@@ -90,8 +93,8 @@ async fn a_burst_is_served_then_429_with_retry_after_and_others_go_on() {
     // Another address is another client.
     let mut b = connect_from([127, 0, 0, 2], h.local_addr()).await;
     assert_eq!(get(&mut b, "").await.0, "HTTP/1.1 200 OK");
-    // A second later the rate has given one request back, and only one.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Once Retry-After has passed, the rate has given one request back, and only one.
+    tokio::time::sleep(Duration::from_secs(retry) + Duration::from_millis(100)).await;
     assert_eq!(get(&mut a, "").await.0, "HTTP/1.1 200 OK");
     assert_eq!(get(&mut a, "").await.0, "HTTP/1.1 429 Too Many Requests");
 }
@@ -103,7 +106,7 @@ async fn h2load_sees_the_burst_answered_and_the_rest_refused() {
     let Some(bin) = peer("h2load", "--version", &[]) else {
         return;
     };
-    let (h, seen) = limited(Server::new(), 9);
+    let (h, seen) = limited(Server::new(), 1.0 / 60.0, 9);
     let url = format!("http://{}/", h.local_addr());
     let out = tokio::process::Command::new(&bin)
         .args([
@@ -113,14 +116,14 @@ async fn h2load_sees_the_burst_answered_and_the_rest_refused() {
         .await
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    // Sent within a second or so: the ten of the burst, perhaps one or two the rate gave back.
+    // Sent within a minute: the ten of the burst.
     let twos: usize = text
         .split("status codes: ")
         .nth(1)
         .and_then(|s| s.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no status codes in:\n{text}"));
-    assert!((10..=12).contains(&twos), "{twos} 2xx:\n{text}");
+    assert_eq!(twos, 10, "{text}");
     assert!(text.contains(&format!("{} 4xx", 100 - twos)), "{text}");
     assert_eq!(seen.load(Ordering::SeqCst), twos);
 }
@@ -130,7 +133,7 @@ async fn curl_gets_the_429_and_its_retry_after() {
     let Some(curl) = peer("curl", "--version", &[]) else {
         return;
     };
-    let (h, _) = limited(Server::new(), 0);
+    let (h, _) = limited(Server::new(), 1.0 / 60.0, 0);
     let url = format!("http://{}/", h.local_addr());
     let run = |url: String| {
         let curl = curl.clone();
@@ -149,7 +152,7 @@ async fn curl_gets_the_429_and_its_retry_after() {
         second.starts_with("HTTP/1.1 429 Too Many Requests\r\n"),
         "{second}"
     );
-    assert!(second.contains("\r\nretry-after: 1\r\n"), "{second}");
+    assert!(second.contains("\r\nretry-after: 60\r\n"), "{second}");
 }
 
 /// Behind a PROXY-protocol balancer, the client its header names is limited, not the
@@ -157,7 +160,7 @@ async fn curl_gets_the_429_and_its_retry_after() {
 #[tokio::test]
 async fn behind_a_balancer_the_named_client_is_limited() {
     let pp = ProxyProtocol::required().trust("127.0.0.1".parse().unwrap());
-    let (h, _) = limited(Server::new().proxy_protocol(pp), 0);
+    let (h, _) = limited(Server::new().proxy_protocol(pp), 1.0 / 60.0, 0);
     let through = |client: &'static str| {
         let addr = h.local_addr();
         async move {

@@ -37,8 +37,9 @@ struct Extras {
     track: Option<super::track::Tracked>,
     /// The connection's `tracing` span, when a subscriber wants it.
     span: Option<tracing::Span>,
-    /// Its place among its client's connections, given back when the connection ends.
-    _per_ip: Option<crate::server::IpSlot>,
+    /// Its place among its client's connections, given back when the connection ends (an
+    /// upgraded connection's guard takes it over).
+    per_ip: Option<crate::server::IpSlot>,
 }
 
 /// What the server attaches to each request of a connection when `conn_info` is on: its
@@ -98,7 +99,7 @@ impl ConnEvents {
 
     /// Keeps the connection counted against its client until it ends.
     pub(crate) fn hold(&mut self, slot: crate::server::IpSlot) {
-        self.extras_mut()._per_ip = Some(slot);
+        self.extras_mut().per_ip = Some(slot);
     }
 
     pub(crate) fn set_track(&mut self, track: super::track::Tracked) {
@@ -168,20 +169,29 @@ impl ConnEvents {
 impl ConnEvents {
     /// The connection is handed over after a protocol upgrade: the hook hears `Upgraded`
     /// (and no `Closed` after it), and `count` (the server's) counts it until the returned
-    /// guard drops, which the upgraded connection holds.
+    /// guard drops, which the upgraded connection holds. So does its client's count of
+    /// connections ([`crate::Server::max_connections_per_ip`]): a WebSocket is one of them.
     pub(crate) fn upgraded(&mut self, count: &Arc<AtomicUsize>) -> Box<dyn Send + Sync> {
         self.set(ConnState::Upgraded);
         count.fetch_add(1, Ordering::AcqRel);
-        Box::new(UpgradeGuard(count.clone()))
+        let per_ip = self.extras.as_deref_mut().and_then(|e| e.per_ip.take());
+        Box::new(UpgradeGuard {
+            count: count.clone(),
+            _per_ip: per_ip,
+        })
     }
 }
 
-/// Counts an upgraded connection while it lives.
-struct UpgradeGuard(Arc<AtomicUsize>);
+/// Counts an upgraded connection while it lives, among the server's and among its client's.
+struct UpgradeGuard {
+    count: Arc<AtomicUsize>,
+    /// Given back when the guard drops.
+    _per_ip: Option<crate::server::IpSlot>,
+}
 
 impl Drop for UpgradeGuard {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 

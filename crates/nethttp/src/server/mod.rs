@@ -375,15 +375,19 @@ impl Server {
         self
     }
 
-    /// Most connections one client may have open at once (nginx's `limit_conn` by address);
-    /// past it, its new connections are closed as soon as its address is known, before TLS
-    /// or a byte is read, and counted ([`ServerHandle::refused_per_ip`]). The address is the
-    /// socket's peer, or the client a PROXY header names ([`Server::proxy_protocol`]); IPv6
-    /// clients are counted by their /64, and IPv4-mapped IPv6 addresses as IPv4. Connections
-    /// without an address (Unix sockets) are not counted. Default: `None`, no limit.
+    /// Most connections one client may have open at once (nginx's `limit_conn` by address;
+    /// `Some(0)` is taken as 1); past it, its new connections are closed as soon as its
+    /// address is known, before TLS or a request byte is read, and counted
+    /// ([`ServerHandle::refused_per_ip`]). An upgraded connection (a WebSocket, a tunnel)
+    /// counts until it ends. The address is the socket's peer, or the client a PROXY header
+    /// names ([`Server::proxy_protocol`]; a header that names none, a balancer's health
+    /// check, counts against the balancer); IPv6 clients are counted by their /64, and
+    /// IPv4-mapped IPv6 addresses as IPv4. Connections without an address (Unix sockets
+    /// without a PROXY header) are not counted. Default: `None`, no limit.
     ///
     /// The counts belong to this configuration: clones of it, and every server started from
     /// them, share them (so a client's connections to `serve_connection` calls add up).
+    /// Another process (a successor taking over the listener) counts its own.
     /// Behind a load balancer that does not send the PROXY protocol, every connection comes
     /// from the balancer: leave this off there.
     pub fn max_connections_per_ip(mut self, n: Option<usize>) -> Self {

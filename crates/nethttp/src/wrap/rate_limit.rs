@@ -41,7 +41,7 @@ const SHARDS: usize = 32;
 ///
 /// At most [`RateLimit::max_clients`] clients are remembered; when a new one comes with the
 /// table full, the clients whose bucket is empty again are forgotten (they are as new), and
-/// if none is, the one nearest to it. With a burst, a flood of new clients (each one request
+/// if none is, the eighth nearest to it. With a burst, a flood of new clients (each one request
 /// in) is forgotten before a client being held back. A key a client can make up at will
 /// gives it a new allowance each time, whatever the table: key by what costs it something
 /// (its address, an account).
@@ -120,7 +120,8 @@ impl<H> RateLimit<H> {
         self.with(|o| o.burst = n)
     }
 
-    /// Most clients remembered at once (each ~100 bytes). Default: [`DEFAULT_MAX_CLIENTS`].
+    /// Most clients remembered at once (under 100 bytes each, whatever the key). Default:
+    /// [`DEFAULT_MAX_CLIENTS`].
     pub fn max_clients(self, n: usize) -> Self {
         self.with(|o| o.max_clients = n.max(1))
     }
@@ -160,42 +161,57 @@ fn interval(per_second: f64) -> Duration {
         .clamp(Duration::from_nanos(1), CENTURY)
 }
 
-/// A client, as told apart.
-#[derive(Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Ip(u128),
-    Named(Box<str>),
-}
+/// A client, as told apart: its address (`server::client_key`), or a 128-bit keyed hash
+/// (SipHash, seeded at random) of the application's key, so a long key costs the table no
+/// more than a short one and cannot be made to collide with another.
+type Key = u128;
+
+/// Times are nanoseconds since the limiter began, in 128 bits: a century's interval times
+/// any burst cannot overflow them.
+type Nanos = u128;
 
 /// The clients' times, and the rule.
 struct Limiter {
     opts: Options,
-    /// When counting began: times are nanoseconds since.
+    /// When counting began.
     base: Instant,
     /// Per client, the time its bucket is empty again (GCRA's "theoretical arrival time").
-    shards: Box<[Mutex<HashMap<Key, u64, RandomState>>]>,
-    /// Picks a key's shard; seeded at random, as each shard's map is (foldhash: a fast
-    /// keyed hash), so keys a client chooses cannot be aimed at one shard or one bucket.
+    shards: Box<[Mutex<HashMap<Key, Nanos, RandomState>>]>,
+    /// Clients a shard holds at most.
+    shard_cap: usize,
+    /// Picks a key's shard; seeded at random, as each shard's map is (foldhash), so
+    /// addresses a client has cannot be aimed at one shard or one bucket.
     spread: RandomState,
+    /// Hashes the application's keys (two halves of 64 bits).
+    named: [std::hash::RandomState; 2],
     warned: AtomicBool,
 }
 
 impl Limiter {
     fn new(opts: Options) -> Limiter {
+        // A shard of at least 64 clients, so the rule of whom to forget has some to choose
+        // from; one shard for small tables, which then hold exactly `max_clients`.
+        let shards = (opts.max_clients / 64).clamp(1, SHARDS);
+        let shard_cap = opts.max_clients.div_ceil(shards);
         Limiter {
             opts,
             base: Instant::now(),
-            shards: (0..SHARDS)
+            shards: (0..shards)
                 .map(|_| Mutex::new(HashMap::with_hasher(RandomState::default())))
                 .collect(),
+            shard_cap,
             spread: RandomState::default(),
+            named: [std::hash::RandomState::new(), std::hash::RandomState::new()],
             warned: AtomicBool::new(false),
         }
     }
 
     fn key(&self, req: &HttpRequest) -> Option<Key> {
         if let Some(f) = &self.opts.key {
-            return f(req).map(|k| Key::Named(k.into()));
+            let name = f(req)?;
+            let [hi, lo] = &self.named;
+            let half = |s: &std::hash::RandomState| u128::from(s.hash_one(name.as_bytes()));
+            return Some(half(hi) << 64 | half(lo));
         }
         let ip = req
             .extensions()
@@ -204,11 +220,12 @@ impl Limiter {
             .filter(|ip| !ip.is_unspecified());
         if ip.is_none() && !self.warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
-                "rate_limit: a request without a client address is not limited; \
-                 turn Server::conn_info on, or give the limit a key"
+                "rate_limit: a request without a client address is not limited (is \
+                 Server::conn_info on? a Unix socket's clients have none without a PROXY \
+                 header); give the limit a key to limit those"
             );
         }
-        ip.map(|ip| Key::Ip(crate::server::client_key(ip)))
+        ip.map(crate::server::client_key)
     }
 
     /// Takes the request, or says how long until it would be taken.
@@ -216,40 +233,36 @@ impl Limiter {
         let Some(key) = self.key(req) else {
             return Ok(());
         };
-        let now = self.now();
-        self.take(key, now).map_err(Duration::from_nanos)
+        let now = self.base.elapsed().as_nanos();
+        self.take(key, now)
+            .map_err(|wait| Duration::from_nanos(u64::try_from(wait).unwrap_or(u64::MAX)))
     }
 
-    fn now(&self) -> u64 {
-        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
-    }
-
-    /// GCRA at `now` (nanoseconds): `Err(wait)` when the client's empty-again time is more
-    /// than the burst's tolerance ahead.
-    fn take(&self, key: Key, now: u64) -> Result<(), u64> {
-        let t = u64::try_from(self.opts.interval.as_nanos()).unwrap_or(u64::MAX);
-        let tolerance = t.saturating_mul(u64::from(self.opts.burst));
-        let mut shard = self.shard(&key);
+    /// GCRA at `now`: `Err(wait)` when the client's empty-again time is more than the
+    /// burst's tolerance ahead.
+    fn take(&self, key: Key, now: Nanos) -> Result<(), Nanos> {
+        let t = self.opts.interval.as_nanos();
+        let tolerance = t * Nanos::from(self.opts.burst);
+        let mut shard = self.shard(key);
         if let Some(at) = shard.get_mut(&key) {
             let empty_at = (*at).max(now);
             let ahead = empty_at - now;
             if ahead > tolerance {
                 return Err(ahead - tolerance);
             }
-            *at = empty_at.saturating_add(t);
+            *at = empty_at + t;
             return Ok(());
         }
         // A client not remembered has an empty bucket: taken.
-        let cap = self.opts.max_clients.div_ceil(SHARDS);
-        if shard.len() >= cap {
-            make_room(&mut shard, now, cap);
+        if shard.len() >= self.shard_cap {
+            make_room(&mut shard, now, self.shard_cap);
         }
-        shard.insert(key, now.saturating_add(t));
+        shard.insert(key, now + t);
         Ok(())
     }
 
-    fn shard(&self, key: &Key) -> std::sync::MutexGuard<'_, HashMap<Key, u64, RandomState>> {
-        let at = self.spread.hash_one(key) as usize % SHARDS;
+    fn shard(&self, key: Key) -> std::sync::MutexGuard<'_, HashMap<Key, Nanos, RandomState>> {
+        let at = self.spread.hash_one(key) as usize % self.shards.len();
         // A time is written by one statement: a poisoned lock holds whole times.
         self.shards[at]
             .lock()
@@ -266,19 +279,17 @@ impl Limiter {
 }
 
 /// A full shard: forgets the clients whose bucket is empty again (they are as good as new),
-/// and if it is still full, the one nearest to empty (the least forgiven by forgetting it).
-fn make_room(shard: &mut HashMap<Key, u64, RandomState>, now: u64, cap: usize) {
+/// and if it is still full, the eighth nearest to empty (the least forgiven by forgetting
+/// them), so the newcomers after this one find room without another pass over the shard.
+fn make_room(shard: &mut HashMap<Key, Nanos, RandomState>, now: Nanos, cap: usize) {
     shard.retain(|_, at| *at > now);
     if shard.len() < cap {
         return;
     }
-    let nearest = shard
-        .iter()
-        .min_by_key(|(_, at)| **at)
-        .map(|(k, _)| k.clone());
-    if let Some(key) = nearest {
-        shard.remove(&key);
-    }
+    let mut times: Vec<Nanos> = shard.values().copied().collect();
+    let nth = (times.len() / 8).max(1) - 1;
+    let (_, &mut threshold, _) = times.select_nth_unstable(nth);
+    shard.retain(|_, at| *at > threshold);
 }
 
 /// `429` with the whole seconds to wait (at least one).
@@ -294,7 +305,7 @@ fn too_many(wait: Duration) -> HttpResponse {
 mod tests {
     use super::*;
 
-    const SEC: u64 = 1_000_000_000;
+    const SEC: Nanos = 1_000_000_000;
 
     fn limiter(per_second: f64, burst: u32, max_clients: usize) -> Limiter {
         Limiter::new(Options {
@@ -305,8 +316,12 @@ mod tests {
         })
     }
 
+    /// A client by name, as a key function's would be.
     fn named(s: &str) -> Key {
-        Key::Named(s.into())
+        use std::hash::{DefaultHasher, Hash, Hasher};
+        let mut h = DefaultHasher::new();
+        s.hash(&mut h);
+        u128::from(h.finish())
     }
 
     #[test]
@@ -347,6 +362,16 @@ mod tests {
             assert_eq!(l.take(named("a"), 0), Ok(()));
             assert!(l.take(named("a"), 3600 * SEC).is_err(), "{r}");
         }
+        // With a burst the tolerance is a century times it: nothing overflows, and the burst
+        // is all there is.
+        for (r, burst) in [(0.0, 99), (1e-300, 6), (-5.0, u32::MAX)] {
+            let l = limiter(r, burst, 100);
+            let taken = (0..200).filter(|_| l.take(named("a"), 0).is_ok()).count();
+            assert_eq!(taken as u64, (u64::from(burst) + 1).min(200), "{r} {burst}");
+            if burst < 200 {
+                assert!(l.take(named("a"), 3600 * SEC).is_err(), "{r} {burst}");
+            }
+        }
         // A huge rate is one request a nanosecond, not a panic.
         let l = limiter(f64::INFINITY, 0, 100);
         assert_eq!(l.take(named("a"), 0), Ok(()));
@@ -362,12 +387,41 @@ mod tests {
             assert_eq!(l.take(named("held"), 0), Ok(()));
         }
         assert!(l.take(named("held"), 0).is_err());
-        for i in 0..10_000u64 {
+        for i in 0..10_000 {
             assert_eq!(l.take(named(&format!("new{i}")), i), Ok(()));
             assert!(l.remembered() <= 64, "{}", l.remembered());
         }
         // Ten thousand nanoseconds later it is still held back.
         assert!(l.take(named("held"), 10_000).is_err());
+    }
+
+    /// A small table is one shard and holds exactly its size; a full one forgets an eighth
+    /// at a time, the nearest to empty, so newcomers do not each pay a pass over it.
+    #[test]
+    fn a_full_table_forgets_the_eighth_nearest_to_empty() {
+        let l = limiter(1.0, 0, 64);
+        assert_eq!(l.shards.len(), 1);
+        for i in 0..64 {
+            assert_eq!(l.take(named(&format!("c{i}")), i * 1000), Ok(()));
+        }
+        assert_eq!(l.remembered(), 64);
+        // All 64 still owe time at 64 µs: the first 8 (nearest to empty) go.
+        assert_eq!(l.take(named("late"), 64_000), Ok(()));
+        assert_eq!(l.remembered(), 57);
+        assert!(l.take(named("c8"), 65_000).is_err(), "c8 remembered");
+        // Forgotten: taken again at once, though each owes most of a second.
+        for i in 0..7 {
+            assert_eq!(
+                l.take(named(&format!("c{i}")), 65_000),
+                Ok(()),
+                "c{i} forgotten"
+            );
+        }
+        assert_eq!(limiter(1.0, 0, 1).remembered(), 0);
+        let one = limiter(1.0, 0, 1);
+        assert_eq!(one.take(named("a"), 0), Ok(()));
+        assert_eq!(one.take(named("b"), 0), Ok(()));
+        assert_eq!(one.remembered(), 1, "max_clients(1) holds one");
     }
 
     #[test]
