@@ -1,9 +1,12 @@
 //! The handler wrappers the server flags ask for (`--compress`, `--rate-limit`), put around
-//! whatever a command serves: nothing when none is asked for, else the wrappers, boxed once.
+//! whatever a command serves: nothing when none is asked for, else the wrappers, as one
+//! handler whose future is the chosen wrappers' own (no box, nothing more per request).
 
-use nethttp::handler::DynHandler;
-use nethttp::wrap::{compress, rate_limit};
-use nethttp::Handler;
+use std::future::Future;
+
+use futures_util::future::Either;
+use nethttp::wrap::{compress, rate_limit, Compress, RateLimit};
+use nethttp::{Handler, HttpRequest, HttpResponse};
 
 /// `--rate-limit RATE`: `N/s`, `N/m` or `N/h` (nginx's `Nr/s`, `Nr/m` too), N a positive
 /// number, possibly with a fraction.
@@ -51,16 +54,35 @@ impl Layers {
 
     /// `handler` inside the wrappers: the rate limit outermost, so a refused request costs
     /// nothing more.
-    pub fn apply<H: Handler>(self, handler: H) -> Box<dyn DynHandler> {
+    pub fn apply<H: Handler>(self, handler: H) -> Layered<H> {
         match (self.compress, self.rate_limit) {
-            (false, None) => Box::new(handler),
-            (true, None) => Box::new(compress(handler)),
+            (false, None) => Layered::Plain(handler),
+            (true, None) => Layered::Compress(compress(handler)),
             (false, Some((rate, burst))) => {
-                Box::new(rate_limit(handler, rate.per_second).burst(burst))
+                Layered::Limit(rate_limit(handler, rate.per_second).burst(burst))
             }
             (true, Some((rate, burst))) => {
-                Box::new(rate_limit(compress(handler), rate.per_second).burst(burst))
+                Layered::Both(rate_limit(compress(handler), rate.per_second).burst(burst))
             }
+        }
+    }
+}
+
+/// A handler inside the wrappers [`Layers`] chose.
+pub enum Layered<H> {
+    Plain(H),
+    Compress(Compress<H>),
+    Limit(RateLimit<H>),
+    Both(RateLimit<Compress<H>>),
+}
+
+impl<H: Handler> Handler for Layered<H> {
+    fn call(&self, req: HttpRequest) -> impl Future<Output = HttpResponse> + Send + '_ {
+        match self {
+            Layered::Plain(h) => Either::Left(Either::Left(h.call(req))),
+            Layered::Compress(h) => Either::Left(Either::Right(h.call(req))),
+            Layered::Limit(h) => Either::Right(Either::Left(h.call(req))),
+            Layered::Both(h) => Either::Right(Either::Right(h.call(req))),
         }
     }
 }
