@@ -54,6 +54,18 @@ impl Nginx {
         params: &str,
         directives: &str,
     ) -> Nginx {
+        Nginx::start_with_http(bin, backends, params, "", directives)
+    }
+
+    /// As [`Nginx::start_with_location`], with `http` directives added to the `http` block
+    /// (e.g. a `limit_req_zone`).
+    pub fn start_with_http(
+        bin: &Path,
+        backends: &[SocketAddr],
+        params: &str,
+        http: &str,
+        directives: &str,
+    ) -> Nginx {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().display().to_string();
         for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
@@ -83,6 +95,7 @@ http {{
     uwsgi_temp_path {d}/uwsgi;
     scgi_temp_path {d}/scgi;
     keepalive_requests 100000;
+    {http}
     upstream backends {{
 {servers}        keepalive 32;
     }}
