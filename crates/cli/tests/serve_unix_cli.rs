@@ -19,6 +19,8 @@ const LIMIT: Duration = Duration::from_secs(10);
 /// `nethttp serve --unix PATH EXTRA...`, once its socket file is there.
 struct UnixServed {
     child: Child,
+    /// Where its log goes, for a failure to show.
+    log: tempfile::NamedTempFile,
 }
 
 /// Whether something accepts connections at `path` (a leading NUL: an abstract name).
@@ -46,6 +48,7 @@ fn unix_arg(path: &Path) -> std::ffi::OsString {
 
 impl UnixServed {
     fn spawn(path: &Path, extra: &[&str]) -> UnixServed {
+        let log = tempfile::NamedTempFile::new().expect("a log file");
         let mut child = Command::new(env!("CARGO_BIN_EXE_nethttp"))
             .arg("serve")
             .arg("--unix")
@@ -54,7 +57,7 @@ impl UnixServed {
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log.reopen().expect("the log file"))
             .spawn()
             .expect("spawn nethttp serve");
         let start = Instant::now();
@@ -66,7 +69,17 @@ impl UnixServed {
             assert!(start.elapsed() < LIMIT, "no socket at {:?}", unix_arg(path));
             std::thread::sleep(Duration::from_millis(20));
         }
-        UnixServed { child }
+        UnixServed { child, log }
+    }
+
+    /// Whether it still runs, and what it logged so far.
+    fn report(&mut self) -> String {
+        let state = match self.child.try_wait() {
+            Ok(None) => "running".to_owned(),
+            other => format!("exited: {other:?}"),
+        };
+        let log = std::fs::read_to_string(self.log.path()).unwrap_or_default();
+        format!("the first server is {state}; its log:\n{log}")
     }
 
     fn terminate(mut self) -> std::process::ExitStatus {
@@ -145,8 +158,14 @@ fn a_stale_socket_file_is_replaced_and_a_live_one_refused() {
     let (_dir, path) = socket_path();
     // What a server that crashed leaves behind.
     drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
-    let served = UnixServed::spawn(&path, &[]);
-    let second = run_nethttp(&["serve", "--unix", path.to_str().unwrap()], LIMIT);
+    let mut served = UnixServed::spawn(&path, &[]);
+    let second = std::panic::catch_unwind(|| {
+        run_nethttp(&["serve", "--unix", path.to_str().unwrap()], LIMIT)
+    })
+    .unwrap_or_else(|e| {
+        let what = e.downcast_ref::<String>().cloned().unwrap_or_default();
+        panic!("{what}\n{}", served.report())
+    });
     assert!(!second.status.success());
     assert!(
         second.stderr.contains("a server is listening on"),
