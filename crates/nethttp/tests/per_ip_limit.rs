@@ -274,3 +274,33 @@ async fn curl_past_the_limit_gets_no_answer() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok");
 }
+
+/// The refusals are in the server's metrics, as
+/// `nethttp_server_connections_refused_total{reason="per_ip"}`.
+#[tokio::test]
+async fn refusals_are_counted_in_the_metrics() {
+    use nethttp::http::Request;
+    use nethttp::Handler;
+    let h = serve(limited(1).metrics(true));
+    let addr = h.local_addr();
+    let mut holder = connect_from([127, 0, 0, 1], addr).await;
+    assert!(served(&mut holder).await);
+    for _ in 0..3 {
+        let mut extra = connect_from([127, 0, 0, 1], addr).await;
+        assert!(closed_at_once(&mut extra).await);
+    }
+    assert_eq!(h.refused_per_ip(), 3);
+    let page = nethttp::debug::metrics()
+        .call(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .into_body()
+        .to_bytes(1 << 20)
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&page);
+    assert!(
+        text.lines()
+            .any(|l| l == "nethttp_server_connections_refused_total{reason=\"per_ip\"} 3"),
+        "{text}"
+    );
+}

@@ -1,6 +1,6 @@
 //! The server's event metrics (feature `metrics`): requests by method and status class, their
-//! duration, connections accepted and closed, rejections before a handler, TLS handshake
-//! failures and HTTP/2 resets. Every handle is registered once when the server starts, so a
+//! duration, connections accepted, refused (a client over its limit) and closed, rejections
+//! before a handler, TLS handshake failures and HTTP/2 resets. Every handle is registered once when the server starts, so a
 //! request costs array indexing and an atomic add, never a registry lookup. Without the
 //! feature this is an empty type whose methods do nothing. Gauges (connections open by
 //! protocol and state) are not counted here: `debug` reads them off the live records when
@@ -57,6 +57,7 @@ mod real {
         rejected: Vec<Counter>,
         tls_failures: Counter,
         h2_resets: Counter,
+        refused_per_ip: Counter,
     }
 
     impl ServerMetrics {
@@ -90,6 +91,10 @@ mod real {
                 rejected,
                 tls_failures: counter!("nethttp_server_tls_handshake_failures_total"),
                 h2_resets: counter!("nethttp_server_h2_resets_total"),
+                refused_per_ip: counter!(
+                    "nethttp_server_connections_refused_total",
+                    "reason" => "per_ip"
+                ),
             }
         }
 
@@ -125,6 +130,11 @@ mod real {
         pub(crate) fn h2_reset(&self) {
             self.h2_resets.increment(1);
         }
+
+        /// A connection closed at once: its client had its most connections open.
+        pub(crate) fn refused_per_ip(&self) {
+            self.refused_per_ip.increment(1);
+        }
     }
 }
 
@@ -149,6 +159,7 @@ mod stub {
         pub(crate) fn rejected(&self, _: StatusCode) {}
         pub(crate) fn tls_failed(&self) {}
         pub(crate) fn h2_reset(&self) {}
+        pub(crate) fn refused_per_ip(&self) {}
     }
 }
 

@@ -150,6 +150,13 @@ impl Current {
 }
 
 impl ConnTable {
+    /// A connection was closed at once: its client had its most connections open.
+    pub(crate) fn refused_per_ip(&self) {
+        if let Some(m) = &self.metrics {
+            m.refused_per_ip();
+        }
+    }
+
     /// A table for a server listening on `addrs`, reporting event metrics if `metrics`.
     pub(crate) fn new(addrs: Vec<SocketAddr>, metrics: bool) -> Arc<ConnTable> {
         Arc::new(ConnTable {

@@ -404,7 +404,7 @@ async fn serve_socket<H: Handler, S: Socket>(
                 match client.map(|ip| (ip, limit.enter(ip))) {
                     None => None,
                     Some((_, Some(slot))) => Some(slot),
-                    Some((ip, None)) => return refused(ip),
+                    Some((ip, None)) => return refused(ip, ctx),
                 }
             }
         };
@@ -459,8 +459,11 @@ async fn serve_socket<H: Handler, S: Socket>(
 
 /// A connection over its client's limit ([`Server::max_connections_per_ip`]): closed with
 /// nothing read or written.
-fn refused(ip: IpAddr) {
+fn refused<H>(ip: IpAddr, ctx: &Ctx<H>) {
     tracing::debug!(%ip, "client has the most connections allowed open; closing");
+    if let Some(table) = &ctx.table {
+        table.refused_per_ip();
+    }
 }
 
 /// A socket connection's options and events (its addresses, its state hook told `New`).
@@ -581,7 +584,7 @@ async fn serve_other<H: Handler>(
     let slot = match (&ctx.per_ip, remote) {
         (Some(limit), Some(addr)) => match limit.enter(addr.ip()) {
             Some(slot) => Some(slot),
-            None => return refused(addr.ip()),
+            None => return refused(addr.ip(), ctx),
         },
         _ => None,
     };
