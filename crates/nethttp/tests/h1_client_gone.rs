@@ -77,6 +77,15 @@ fn sleeper(drops: Drops) -> impl nethttp::Handler {
     }
 }
 
+/// Waits (bounded) until the server counts no open connection.
+async fn no_connections_left(handle: &TestServer) {
+    let start = Instant::now();
+    while handle.handle().live_connections() > 0 {
+        assert!(start.elapsed() < LIMIT, "connection still counted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 async fn start(handler: impl nethttp::Handler) -> TestServer {
     TestServer::start(handler).await
 }
@@ -100,11 +109,7 @@ async fn closing_the_connection_drops_the_running_handler() {
     drop(s);
     drops.wait_for(1).await;
     assert!(closed.elapsed() < Duration::from_secs(2));
-    let start = Instant::now();
-    while handle.handle().live_connections() > 0 {
-        assert!(start.elapsed() < LIMIT, "connection still counted");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    no_connections_left(&handle).await;
 }
 
 /// The same when the client resets the connection (SO_LINGER 0).
@@ -177,11 +182,7 @@ async fn a_stream_waiting_between_pieces_is_dropped_when_its_client_leaves() {
     drop(s);
     drops.wait_for(1).await;
     assert!(closed.elapsed() < Duration::from_secs(2));
-    let start = Instant::now();
-    while handle.handle().live_connections() > 0 {
-        assert!(start.elapsed() < LIMIT, "connection still counted");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    no_connections_left(&handle).await;
 }
 
 /// A request pipelined behind a stream that pauses: its bytes stop the watch, the stream

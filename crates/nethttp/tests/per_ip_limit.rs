@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use common::peers::peer;
-use common::wire::start;
+use common::wire::{connect_from, start};
 use nethttp::http::{header, Response, StatusCode};
 use nethttp::server::ProxyProtocol;
 use nethttp::{text_response, Body, HttpRequest, Server, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 const LIMIT: Duration = Duration::from_secs(10);
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -28,13 +28,6 @@ fn serve(server: Server) -> ServerHandle {
     start(server, |_req: HttpRequest| async {
         text_response(StatusCode::OK, "ok")
     })
-}
-
-/// A connection from `from` (an address of the loopback network).
-async fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(SocketAddr::from((from, 0))).unwrap();
-    socket.connect(to).await.unwrap()
 }
 
 /// Sends `GET /` and reads the answer: whether it was a `200`.
@@ -241,6 +234,16 @@ async fn behind_a_proxy_protocol_balancer_the_named_client_counts() {
     assert_eq!(h.refused_per_ip(), 1);
 }
 
+/// curl's `GET /` of the server at `addr`.
+async fn get(curl: &std::path::Path, addr: SocketAddr) -> std::process::Output {
+    tokio::process::Command::new(curl)
+        .args(["-sS", "--noproxy", "*", "--max-time", "8"])
+        .arg(format!("http://{addr}/"))
+        .output()
+        .await
+        .unwrap()
+}
+
 /// What a client past its limit sees: curl gets no answer (an empty reply, or a reset when its
 /// request was already in the socket), while the limit holds.
 #[tokio::test]
@@ -251,12 +254,7 @@ async fn curl_past_the_limit_gets_no_answer() {
     let h = serve(limited(1));
     let mut holder = connect_from([127, 0, 0, 1], h.local_addr()).await;
     assert!(served(&mut holder).await);
-    let out = tokio::process::Command::new(&curl)
-        .args(["-sS", "--noproxy", "*", "--max-time", "8"])
-        .arg(format!("http://{}/", h.local_addr()))
-        .output()
-        .await
-        .unwrap();
+    let out = get(&curl, h.local_addr()).await;
     // 52: empty reply from server; 56: failure receiving (reset).
     let code = out.status.code();
     assert!(
@@ -266,12 +264,7 @@ async fn curl_past_the_limit_gets_no_answer() {
     );
     drop(holder);
     wait_live(&h, 0).await;
-    let out = tokio::process::Command::new(&curl)
-        .args(["-sS", "--noproxy", "*", "--max-time", "8"])
-        .arg(format!("http://{}/", h.local_addr()))
-        .output()
-        .await
-        .unwrap();
+    let out = get(&curl, h.local_addr()).await;
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok");
 }
 

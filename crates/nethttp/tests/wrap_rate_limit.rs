@@ -7,19 +7,18 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use common::peers::peer;
-use common::wire::start;
+use common::wire::{connect_from, start};
 use nethttp::http::StatusCode;
 use nethttp::server::ProxyProtocol;
 use nethttp::wrap::rate_limit;
 use nethttp::{text_response, HttpRequest, Server, ServerHandle};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 
 const LIMIT: Duration = Duration::from_secs(10);
 
@@ -37,12 +36,6 @@ fn limited(server: Server, per_second: f64, burst: u32) -> (ServerHandle, Arc<At
     )
     .burst(burst);
     (start(server.conn_info(true), app), seen)
-}
-
-async fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
-    let socket = TcpSocket::new_v4().unwrap();
-    socket.bind(SocketAddr::from((from, 0))).unwrap();
-    socket.connect(to).await.unwrap()
 }
 
 /// One `GET /` on `s` (kept alive): its status line and `Retry-After`, if any.

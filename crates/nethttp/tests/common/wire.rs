@@ -31,6 +31,14 @@ pub fn start<H: Handler>(server: Server, handler: H) -> ServerHandle {
 
 /// The error response the server writes for a rejected request: status, a short text body
 /// (`reason` plus a newline) and `connection: close`.
+/// A connection to `to` from `from`, an address of the loopback network (127.0.0.2 is
+/// another client than 127.0.0.1).
+pub async fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((from, 0))).unwrap();
+    socket.connect(to).await.unwrap()
+}
+
 pub fn error_response(status_line: &str, reason: &str) -> String {
     format!(
         "HTTP/1.1 {status_line}\r\ncontent-type: text/plain; charset=utf-8\r\n\
