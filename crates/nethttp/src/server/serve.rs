@@ -26,7 +26,7 @@ use tokio::net::{TcpStream, UnixStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::time::Instant;
 
-use super::per_ip::PerIp;
+use super::per_ip::{IpSlot, PerIp};
 use super::proxy_header::Addresses;
 use super::proxy_protocol::{self, Expect, ProxyProtocol};
 use super::shutdown::{LiveGuard, ServerHandle, Shared};
@@ -111,7 +111,31 @@ impl<H> Ctx<H> {
             _ = tokio::time::sleep_until(due) => {}
         }
     }
+
+    /// Counts a connection from `client` against [`Server::max_connections_per_ip`]:
+    /// `Ok(None)` when there is no limit or no address to count, `Ok(Some(slot))` holding
+    /// its place until dropped, `Err(Refused)` (logged and counted) when the client has
+    /// every connection it may have open; the caller then closes with nothing read or
+    /// written.
+    fn enter_client(&self, client: Option<IpAddr>) -> Result<Option<IpSlot>, Refused> {
+        let (Some(limit), Some(ip)) = (&self.per_ip, client) else {
+            return Ok(None);
+        };
+        match limit.enter(ip) {
+            Some(slot) => Ok(Some(slot)),
+            None => {
+                tracing::debug!(%ip, "client has the most connections allowed open; closing");
+                if let Some(table) = &self.table {
+                    table.refused_per_ip();
+                }
+                Err(Refused)
+            }
+        }
+    }
 }
+
+/// A connection over its client's limit ([`Ctx::enter_client`]).
+struct Refused;
 
 pub(super) fn start<H: Handler, A: Accept>(
     server: &Server,
@@ -394,19 +418,13 @@ async fn serve_socket<H: Handler, S: Socket>(
                 }
             }
         };
-        let slot = match &ctx.per_ip {
-            None => None,
-            Some(limit) => {
-                let client = match relayed {
-                    Addresses::Tcp { src, .. } => Some(src.ip()),
-                    Addresses::Unknown => stream.peer_ip(remote),
-                };
-                match client.map(|ip| (ip, limit.enter(ip))) {
-                    None => None,
-                    Some((_, Some(slot))) => Some(slot),
-                    Some((ip, None)) => return refused(ip, ctx),
-                }
-            }
+        let client = match relayed {
+            Addresses::Tcp { src, .. } => Some(src.ip()),
+            Addresses::Unknown if ctx.per_ip.is_some() => stream.peer_ip(remote),
+            Addresses::Unknown => None,
+        };
+        let Ok(slot) = ctx.enter_client(client) else {
+            return;
         };
         let mut events = socket_events(&stream, remote, relayed, ctx, &phase);
         if let Some(slot) = slot {
@@ -455,15 +473,6 @@ async fn serve_socket<H: Handler, S: Socket>(
     mark_proto(&events, Proto::Http1, false);
     let (rd, wr) = stream.split();
     serve_h1(rd, wr, first_deadline, ctx, events, phase).await
-}
-
-/// A connection over its client's limit ([`Server::max_connections_per_ip`]): closed with
-/// nothing read or written.
-fn refused<H>(ip: IpAddr, ctx: &Ctx<H>) {
-    tracing::debug!(%ip, "client has the most connections allowed open; closing");
-    if let Some(table) = &ctx.table {
-        table.refused_per_ip();
-    }
 }
 
 /// A socket connection's options and events (its addresses, its state hook told `New`).
@@ -581,12 +590,8 @@ async fn serve_other<H: Handler>(
             Some(Addresses::Unknown) => {}
         }
     }
-    let slot = match (&ctx.per_ip, remote) {
-        (Some(limit), Some(addr)) => match limit.enter(addr.ip()) {
-            Some(slot) => Some(slot),
-            None => return refused(addr.ip(), ctx),
-        },
-        _ => None,
+    let Ok(slot) = ctx.enter_client(remote.map(|a| a.ip())) else {
+        return;
     };
     let mut events = ConnEvents::new(remote.unwrap_or(NO_ADDR), ctx.hook.clone(), phase.clone());
     if let Some(slot) = slot {
