@@ -187,7 +187,7 @@ impl Client {
             }
             let res = match self
                 .transport
-                .send(&parts, body, deadline, defaults, None)
+                .send(&parts, body, deadline, defaults, None, None)
                 .await
             {
                 Ok(res) => res,

@@ -29,6 +29,7 @@ pub mod redirect;
 mod request;
 mod response;
 mod retry;
+pub(crate) use retry::method_allows_resend;
 mod socks5;
 mod status_retry;
 pub mod trace;

@@ -758,7 +758,7 @@ impl Transport {
     /// streams. Redirects are not followed (that is [`super::Client`]'s job).
     pub async fn round_trip(&self, req: Request<Body>) -> Result<Response<Body>, Error> {
         let (parts, body) = req.into_parts();
-        self.send(&parts, body, None, None, None).await
+        self.send(&parts, body, None, None, None, None).await
     }
 
     /// [`Transport::round_trip`] with a trace hook given here rather than in the request's
@@ -769,7 +769,21 @@ impl Transport {
         hook: Option<TraceHook>,
     ) -> Result<Response<Body>, Error> {
         let (parts, body) = req.into_parts();
-        self.send(&parts, body, None, None, hook).await
+        self.send(&parts, body, None, None, hook, None).await
+    }
+
+    /// [`Transport::round_trip_traced`] that gives the body back in `unsent` when the
+    /// request failed before any of it was sent (no connection could be had: a dial, TLS or
+    /// pool failure), so the caller may send it elsewhere.
+    pub(crate) async fn round_trip_or_unsent(
+        &self,
+        req: Request<Body>,
+        hook: Option<TraceHook>,
+        unsent: &mut Option<Body>,
+    ) -> Result<Response<Body>, Error> {
+        let (parts, body) = req.into_parts();
+        self.send(&parts, body, None, None, hook, Some(unsent))
+            .await
     }
 
     /// Counters and per-host connection counts of the pool.
@@ -784,7 +798,8 @@ impl Transport {
 
     /// The round trip with the client's extras: a total deadline (which also bounds the
     /// response body) and default headers; a trace `hook` given here is used instead of one
-    /// in the request's extensions.
+    /// in the request's extensions. With `unsent`, a failure before any connection was had
+    /// leaves the body there.
     pub(crate) async fn send(
         &self,
         parts: &Parts,
@@ -792,6 +807,7 @@ impl Transport {
         deadline: Option<Instant>,
         defaults: Option<&HeaderMap>,
         hook: Option<TraceHook>,
+        mut unsent: Option<&mut Option<Body>>,
     ) -> Result<Response<Body>, Error> {
         let inner = &*self.inner;
         let mut key = ConnectKey::from_uri(&parts.uri, None)?;
@@ -897,7 +913,15 @@ impl Transport {
                     .unwrap_or_else(|_| Err(Error::new(Kind::TotalTimeout, "request timed out"))),
                 None => attempt.await,
             };
-            let (slot, mut got) = attempted.map_err(|e| after_fallback(fell_back, e))?;
+            let (slot, mut got) = match attempted {
+                Ok(got) => got,
+                Err(e) => {
+                    if let Some(unsent) = unsent.as_deref_mut() {
+                        *unsent = Some(body);
+                    }
+                    return Err(after_fallback(fell_back, e));
+                }
+            };
             // Either protocol ends in a response, or in the facts the retry rule needs.
             let (error, nothing_written, no_response, unprocessed) = match slot {
                 Slot::H2(stream) => {

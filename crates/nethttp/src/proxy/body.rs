@@ -1,6 +1,7 @@
-//! The inbound request body on its way upstream: streamed frame by frame as it arrives
-//! (trailers included), with a flag that records whether it was the client's body that failed,
-//! so a failed exchange is answered `400`, not blamed on the upstream.
+//! The bodies the proxy passes on: the inbound request body on its way upstream, streamed
+//! frame by frame as it arrives (trailers included), with a flag that records whether it was
+//! the client's body that failed, so a failed exchange is answered `400`, not blamed on the
+//! upstream; and an upstream's response body holding its place in the group's count.
 //!
 //! An HTTP/1.x body's first frame is read before the upstream is dialed (see
 //! [`first_frame`]): a body whose first chunk is already malformed is refused without the
@@ -15,6 +16,7 @@ use bytes::Bytes;
 use http_body::{Body as _, Frame, SizeHint};
 
 use super::error::InboundBodyFailed;
+use super::upstreams::Picked;
 use crate::body::Body;
 use crate::error::Error;
 
@@ -87,4 +89,45 @@ pub(crate) async fn first_frame(body: &mut Body) -> Result<Option<Frame<Bytes>>,
     std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx))
         .await
         .transpose()
+}
+
+/// An upstream's response body on its way to the client, with the group's record of the
+/// upstream it came from: the request counts as in flight there until the body ends or is
+/// dropped (what least connections balances by).
+pub(crate) struct Held {
+    body: Body,
+    picked: Option<Picked>,
+}
+
+impl Held {
+    pub(crate) fn new(body: Body, picked: Picked) -> Self {
+        Held {
+            body,
+            picked: Some(picked),
+        }
+    }
+}
+
+impl http_body::Body for Held {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let polled = Pin::new(&mut self.body).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None | Some(Err(_)))) {
+            self.picked = None;
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
 }

@@ -27,12 +27,15 @@ mod forwarded;
 mod hop;
 mod interim;
 mod max_forwards;
+mod next_upstream;
 mod request;
 mod splice;
 mod upgrade;
+mod upstreams;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use http::header::HeaderValue;
 use http::{Request, Response, Uri, Version};
@@ -41,11 +44,14 @@ pub use error::{default_error_response, status_for, ErrorHandler};
 pub use forward::{ConnectPorts, ForwardProxy, ForwardProxyBuilder};
 pub use forwarded::ForwardedHeaders;
 pub use request::ProxyRequest;
+pub use upstreams::{Balance, UpstreamStats};
 
 use crate::body::Body;
-use crate::client::{Transport, TransportBuilder};
+use crate::client::{DialRetry, TraceHook, Transport, TransportBuilder};
 use crate::error::{Error, Kind};
 use crate::handler::{Handler, HttpRequest, HttpResponse};
+use next_upstream::Again;
+use upstreams::{Group, Outcome, Picked, Upstream};
 
 /// The HTTP/2 stream window [`ReverseProxy::default_transport`] grants an upstream: 256 KiB.
 /// An answer the client does not read holds its stream's window in the proxy until the
@@ -108,7 +114,12 @@ pub struct ReverseProxy {
 
 struct Inner {
     transport: Transport,
+    /// The one upstream; `None` with a group, or when the rewrite hook sets the URL.
     upstream: Option<Uri>,
+    /// Two upstreams or more.
+    group: Option<Arc<Group>>,
+    /// Upstreams a request may be sent to, at most (the first included).
+    tries: usize,
     forwarded: ForwardedHeaders,
     via: Option<HeaderValue>,
     rewrite: Option<RewriteFn>,
@@ -117,10 +128,25 @@ struct Inner {
     websockets_over_http2: bool,
 }
 
+/// The outbound request and its trace hook, or the proxy's own answer.
+enum Outbound {
+    Send(http::request::Parts, Option<TraceHook>),
+    Answer(HttpResponse),
+}
+
+/// One attempt of a request at an upstream of a group.
+struct Attempt {
+    picked: Picked,
+    out: http::request::Parts,
+    hook: Option<TraceHook>,
+    body: Body,
+}
+
 impl std::fmt::Debug for ReverseProxy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReverseProxy")
             .field("upstream", &self.inner.upstream)
+            .field("upstreams", &self.inner.group.as_ref().map(|g| g.len()))
             .field("forwarded", &self.inner.forwarded)
             .finish_non_exhaustive()
     }
@@ -163,20 +189,144 @@ impl ReverseProxy {
         &self.inner.transport
     }
 
+    /// What the proxy knows of each upstream of its group, in the order they were given:
+    /// requests in flight and sent, failures, and whether it is left out now. Empty for a
+    /// proxy with one upstream, which keeps no such count (its connections are in the
+    /// transport's `pool_stats`).
+    pub fn upstreams(&self) -> Vec<UpstreamStats> {
+        self.inner
+            .group
+            .as_ref()
+            .map_or_else(Vec::new, |g| g.stats())
+    }
+
     async fn forward(&self, req: HttpRequest) -> HttpResponse {
         let inner = &*self.inner;
         let (mut inbound, mut body) = req.into_parts();
         let upgrading = upgrade::asked(&mut inbound, inner.websockets_over_http2);
-        let mut out = request::outbound_parts(&inbound);
-        if let Some(asked) = &upgrading {
+        let picked = match &inner.group {
+            None => None,
+            Some(group) => match group.pick(&[], Instant::now()) {
+                Some(p) => Some(p),
+                None => return self.error(next_upstream::no_live_upstreams()),
+            },
+        };
+        let upstream = match &picked {
+            Some(p) => Some(&p.upstream().uri),
+            None => inner.upstream.as_ref(),
+        };
+        let (out, hook) = match self.outbound(&inbound, upgrading.as_ref(), upstream) {
+            Outbound::Send(out, hook) => (out, hook),
+            Outbound::Answer(answer) => return answer,
+        };
+
+        // RFC 9112 bodies are checked by our own decoder as they are read: read the first
+        // frame before anything goes upstream (see `body::first_frame`).
+        let http1 = matches!(
+            inbound.version,
+            Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
+        );
+        let first = if http1 && !http_body::Body::is_end_stream(&body) {
+            match body::first_frame(&mut body).await {
+                Ok(f) => f,
+                Err(e) => return self.error(Error::user(error::InboundBodyFailed(e))),
+            }
+        } else {
+            None
+        };
+        let failed = Arc::new(AtomicBool::new(false));
+        let (upload, again) = if first.is_none() && http_body::Body::is_end_stream(&body) {
+            (Body::empty(), Again::Empty)
+        } else {
+            match first {
+                // Whole in hand, so another upstream of a group can have it too.
+                Some(f)
+                    if picked.is_some() && f.is_data() && http_body::Body::is_end_stream(&body) =>
+                {
+                    let data = f.into_data().unwrap_or_default();
+                    (Body::from(data.clone()), Again::Whole(data))
+                }
+                first => (
+                    Body::wrap(body::Upload::new(first, body, failed.clone())),
+                    Again::Streamed,
+                ),
+            }
+        };
+
+        let (result, picked) = match picked {
+            None => {
+                let req = Request::from_parts(out, upload);
+                (inner.transport.round_trip_traced(req, hook).await, None)
+            }
+            Some(picked) => {
+                let first = Attempt {
+                    picked,
+                    out,
+                    hook,
+                    body: upload,
+                };
+                self.across_group(first, &inbound, upgrading.as_ref(), &again, &failed)
+                    .await
+            }
+        };
+        match result {
+            // The upstream switched, or took the WebSocket as an extended CONNECT stream of
+            // its HTTP/2 connection.
+            Ok(resp)
+                if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
+                    || upgrading
+                        .as_ref()
+                        .is_some_and(|asked| upgrade::accepted_as_stream(asked, &resp)) =>
+            {
+                match upgrading {
+                    Some(asked) => match upgrade::join(asked, resp) {
+                        Ok(resp) => resp,
+                        Err(e) => self.error(e),
+                    },
+                    None => self.respond(resp, inbound.version, picked),
+                }
+            }
+            // An extended CONNECT answered 2xx over HTTP/1.1 is accepted: the upstream must
+            // have switched.
+            Ok(resp)
+                if resp.status().is_success()
+                    && upgrading
+                        .as_ref()
+                        .is_some_and(upgrade::Asked::by_extended_connect) =>
+            {
+                self.error(Error::new(
+                    Kind::Upgrade,
+                    "the upstream answered the upgrade without switching protocols",
+                ))
+            }
+            Ok(resp) => self.respond(resp, inbound.version, picked),
+            Err(e) if failed.load(Ordering::Acquire) => {
+                self.error(Error::user(error::InboundBodyFailed(e)))
+            }
+            Err(e) => self.error(e),
+        }
+    }
+
+    /// The outbound request for `upstream`: hop-by-hop and forwarding fields as the proxy
+    /// is configured, the rewrite hook run, and the trace hook that passes interim
+    /// responses on; or the proxy's own answer when `Max-Forwards` reached it.
+    fn outbound(
+        &self,
+        inbound: &http::request::Parts,
+        upgrading: Option<&upgrade::Asked>,
+        upstream: Option<&Uri>,
+    ) -> Outbound {
+        let inner = &*self.inner;
+        let mut out = request::outbound_parts(inbound);
+        if let Some(asked) = upgrading {
             upgrade::ask_upstream(asked, &mut out);
         }
-        if let max_forwards::Hop::Answer(resp) = max_forwards::check(&inbound, &mut out.headers) {
-            return resp;
+        if let max_forwards::Hop::Answer(resp) = max_forwards::check(inbound, &mut out.headers) {
+            return Outbound::Answer(resp);
         }
         {
-            let mut pr = ProxyRequest::new(&inbound, &mut out);
-            if let Some(upstream) = &inner.upstream {
+            let mut pr = ProxyRequest::new(inbound, &mut out);
+            if let Some(upstream) = upstream {
                 pr.set_url(upstream);
             }
             match inner.forwarded {
@@ -196,73 +346,94 @@ impl ReverseProxy {
             }
         }
         let hook = interim::pass_on(&mut out);
+        Outbound::Send(out, hook)
+    }
 
-        // RFC 9112 bodies are checked by our own decoder as they are read: read the first
-        // frame before anything goes upstream (see `body::first_frame`).
-        let http1 = matches!(
-            inbound.version,
-            Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
-        );
-        let first = if http1 && !http_body::Body::is_end_stream(&body) {
-            match body::first_frame(&mut body).await {
-                Ok(f) => f,
-                Err(e) => return self.error(Error::user(error::InboundBodyFailed(e))),
-            }
-        } else {
-            None
-        };
-        let failed = Arc::new(AtomicBool::new(false));
-        let upload = if first.is_none() && http_body::Body::is_end_stream(&body) {
-            Body::empty()
-        } else {
-            Body::wrap(body::Upload::new(first, body, failed.clone()))
-        };
-
-        match inner
-            .transport
-            .round_trip_traced(Request::from_parts(out, upload), hook)
-            .await
-        {
-            // The upstream switched, or took the WebSocket as an extended CONNECT stream of
-            // its HTTP/2 connection.
-            Ok(resp)
-                if resp.status() == http::StatusCode::SWITCHING_PROTOCOLS
-                    || upgrading
-                        .as_ref()
-                        .is_some_and(|asked| upgrade::accepted_as_stream(asked, &resp)) =>
+    /// Sends the request to the upstream picked for it and, when that fails in a way that
+    /// allows it ([`next_upstream`]), to the next the group picks, up to the proxy's tries.
+    /// Gives back the last attempt's result, and the upstream that answered (kept with the
+    /// response body, as in flight there, until it ends).
+    async fn across_group(
+        &self,
+        mut attempt: Attempt,
+        inbound: &http::request::Parts,
+        upgrading: Option<&upgrade::Asked>,
+        again: &Again,
+        failed: &AtomicBool,
+    ) -> (Result<Response<Body>, Error>, Option<Picked>) {
+        let inner = &*self.inner;
+        let mut tried: Vec<usize> = Vec::new();
+        loop {
+            let Attempt {
+                mut picked,
+                out,
+                hook,
+                body,
+            } = attempt;
+            let mut unsent = None;
+            let req = Request::from_parts(out, body);
+            let err = match inner
+                .transport
+                .round_trip_or_unsent(req, hook, &mut unsent)
+                .await
             {
-                match upgrading {
-                    Some(asked) => match upgrade::join(asked, resp) {
-                        Ok(resp) => resp,
-                        Err(e) => self.error(e),
-                    },
-                    None => self.respond(resp, inbound.version),
+                Ok(resp) => {
+                    picked.record(Outcome::Answered);
+                    return (Ok(resp), Some(picked));
                 }
+                Err(e) => e,
+            };
+            if failed.load(Ordering::Acquire) {
+                return (Err(err), None);
             }
-            // An extended CONNECT answered 2xx over HTTP/1.1 is accepted: the upstream must
-            // have switched.
-            Ok(resp)
-                if resp.status().is_success()
-                    && upgrading
-                        .as_ref()
-                        .is_some_and(upgrade::Asked::by_extended_connect) =>
-            {
-                self.error(Error::new(
-                    Kind::Upgrade,
-                    "the upstream answered the upgrade without switching protocols",
-                ))
-            }
-            Ok(resp) => self.respond(resp, inbound.version),
-            Err(e) if failed.load(Ordering::Acquire) => {
-                self.error(Error::user(error::InboundBodyFailed(e)))
-            }
-            Err(e) => self.error(e),
+            picked.record(next_upstream::outcome(&err));
+            tried.push(picked.index());
+            let body = match unsent {
+                Some(body) => Some(body),
+                None if next_upstream::may_resend(&inbound.method, &inbound.headers, &err) => {
+                    again.body()
+                }
+                None => None,
+            };
+            let next = match (body, &inner.group) {
+                (Some(body), Some(group)) if tried.len() < inner.tries => {
+                    group.pick(&tried, Instant::now()).map(|p| (p, body))
+                }
+                _ => None,
+            };
+            let Some((next, body)) = next else {
+                return (Err(err), None);
+            };
+            tracing::debug!(
+                failed = %picked.upstream().url,
+                next = %next.upstream().url,
+                error = %err,
+                "proxy: trying the next upstream"
+            );
+            drop(picked);
+            let (out, hook) = match self.outbound(inbound, upgrading, Some(&next.upstream().uri)) {
+                Outbound::Send(out, hook) => (out, hook),
+                // `Max-Forwards` let the first attempt go, and says the same again.
+                Outbound::Answer(answer) => return (Ok(answer), None),
+            };
+            attempt = Attempt {
+                picked: next,
+                out,
+                hook,
+                body,
+            };
         }
     }
 
     /// The upstream's response on its way back: hop-by-hop fields removed, `Via`, the
     /// response hook.
-    fn respond(&self, resp: Response<Body>, inbound_version: Version) -> HttpResponse {
+    /// An upstream of a group that answered is counted in flight until the body ends.
+    fn respond(
+        &self,
+        resp: Response<Body>,
+        inbound_version: Version,
+        picked: Option<Picked>,
+    ) -> HttpResponse {
         let inner = &*self.inner;
         let (mut parts, body) = resp.into_parts();
         if parts.status.is_informational() {
@@ -284,7 +455,10 @@ impl ReverseProxy {
         // The client's protocol from here on; the transport's extensions stay behind.
         *resp.version_mut() = inbound_version;
         resp.extensions_mut().clear();
-        resp
+        match picked {
+            Some(picked) => resp.map(|body| Body::wrap(body::Held::new(body, picked))),
+            None => resp,
+        }
     }
 
     fn error(&self, err: Error) -> HttpResponse {
@@ -310,10 +484,14 @@ impl Handler for ReverseProxy {
 }
 
 /// Configures a [`ReverseProxy`]; from [`ReverseProxy::builder`].
-#[derive(Default)]
 pub struct ReverseProxyBuilder {
     transport: Option<Transport>,
-    upstream: Option<String>,
+    /// URLs and weights.
+    upstreams: Vec<(String, u32)>,
+    balance: Balance,
+    max_fails: u32,
+    fail_timeout: Duration,
+    tries: Option<usize>,
     forwarded: ForwardedHeaders,
     via: Option<String>,
     rewrite: Option<RewriteFn>,
@@ -322,10 +500,30 @@ pub struct ReverseProxyBuilder {
     websockets_over_http2: bool,
 }
 
+impl Default for ReverseProxyBuilder {
+    fn default() -> Self {
+        ReverseProxyBuilder {
+            transport: None,
+            upstreams: Vec::new(),
+            balance: Balance::default(),
+            max_fails: 1,
+            fail_timeout: Duration::from_secs(10),
+            tries: None,
+            forwarded: ForwardedHeaders::default(),
+            via: None,
+            rewrite: None,
+            modify_response: None,
+            error_handler: None,
+            websockets_over_http2: false,
+        }
+    }
+}
+
 impl std::fmt::Debug for ReverseProxyBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ReverseProxyBuilder")
-            .field("upstream", &self.upstream)
+            .field("upstreams", &self.upstreams)
+            .field("balance", &self.balance)
             .field("forwarded", &self.forwarded)
             .finish_non_exhaustive()
     }
@@ -336,8 +534,49 @@ impl ReverseProxyBuilder {
     /// applied with [`ProxyRequest::set_url`] before the rewrite hook runs. Default: none,
     /// in which case the rewrite hook must set the outbound URI (or every request fails with
     /// `502`).
-    pub fn upstream(mut self, url: &str) -> Self {
-        self.upstream = Some(url.to_owned());
+    ///
+    /// Called again, it adds another upstream, and requests are shared among them (nginx's
+    /// `upstream` block): see [`ReverseProxyBuilder::balance`] for how, and
+    /// [`ReverseProxyBuilder::max_fails`] for what happens when one fails.
+    pub fn upstream(self, url: &str) -> Self {
+        self.weighted_upstream(url, 1)
+    }
+
+    /// Adds an upstream that gets `weight` times the share of one of weight 1 (nginx's
+    /// `server ... weight=N`). A weight of 0 is taken as 1.
+    pub fn weighted_upstream(mut self, url: &str, weight: u32) -> Self {
+        self.upstreams.push((url.to_owned(), weight.max(1)));
+        self
+    }
+
+    /// How requests are shared among several upstreams. Default: [`Balance::RoundRobin`].
+    pub fn balance(mut self, balance: Balance) -> Self {
+        self.balance = balance;
+        self
+    }
+
+    /// Passive health checks for several upstreams (nginx's `max_fails` and
+    /// `fail_timeout`): an upstream that fails `max_fails` exchanges in a row (no
+    /// connection, or no response head: refused, reset, timed out; each failure within
+    /// `fail_timeout` of the one before) is left out for `fail_timeout`; then one request
+    /// tries it, and it is back if that one is answered. Any response head, whatever its
+    /// status, is an answer. When every upstream is left out, requests are answered `502`
+    /// at once ("no live upstreams", as nginx). `max_fails` 0: never left out. Default:
+    /// 1 and 10 s, as nginx.
+    pub fn max_fails(mut self, max_fails: u32, fail_timeout: Duration) -> Self {
+        self.max_fails = max_fails;
+        self.fail_timeout = fail_timeout;
+        self
+    }
+
+    /// Upstreams a request may be tried at, the first included, when several are given
+    /// (nginx's `proxy_next_upstream_tries`). A request goes to the next upstream only when
+    /// nothing of it was sent (no connection could be had), or when it is idempotent (or
+    /// has an `Idempotency-Key`), its body was read whole (none, or a body that came in one
+    /// piece), and its connection failed or no response head came in time; never once a
+    /// response head came. Default: each upstream once. 1: never to another.
+    pub fn next_upstream_tries(mut self, tries: usize) -> Self {
+        self.tries = Some(tries.max(1));
         self
     }
 
@@ -419,9 +658,21 @@ impl ReverseProxyBuilder {
     /// Builds the proxy. Fails if the upstream URL is not an absolute `http`/`https` URL, the
     /// `Via` pseudonym is not a token, or the default transport cannot be built.
     pub fn build(self) -> Result<ReverseProxy, Error> {
-        let upstream = match &self.upstream {
-            Some(u) => Some(parse_upstream(u)?),
-            None => None,
+        let mut parsed = Vec::with_capacity(self.upstreams.len());
+        for (url, weight) in &self.upstreams {
+            parsed.push(Upstream {
+                uri: parse_upstream(url)?,
+                url: url.clone(),
+                weight: *weight,
+            });
+        }
+        let several = parsed.len() > 1;
+        let tries = self.tries.unwrap_or(parsed.len()).max(1);
+        let (upstream, group) = if several {
+            let group = Group::new(parsed, self.balance, self.max_fails, self.fail_timeout);
+            (None, Some(Arc::new(group)))
+        } else {
+            (parsed.pop().map(|u| u.uri), None)
         };
         let via = match &self.via {
             Some(p) if crate::token::is_token(p) => {
@@ -432,12 +683,22 @@ impl ReverseProxyBuilder {
         };
         let transport = match self.transport {
             Some(t) => t,
+            // With several upstreams a refused dial goes to the next one at once rather
+            // than to the same one again after a backoff.
+            None if several => ReverseProxy::default_transport()
+                .dial_retry(DialRetry {
+                    max_retries: 0,
+                    ..DialRetry::default()
+                })
+                .build()?,
             None => ReverseProxy::default_transport().build()?,
         };
         Ok(ReverseProxy {
             inner: Arc::new(Inner {
                 transport,
                 upstream,
+                group,
+                tries,
                 forwarded: self.forwarded,
                 via,
                 rewrite: self.rewrite,
