@@ -1,6 +1,7 @@
 //! `nethttp proxy`: a reverse proxy in front of one upstream (`--to http://HOST:PORT/PREFIX`,
 //! `https://` with the `--upstream-*` TLS flags, or `--to unix:PATH` for an upstream on a
-//! Unix socket), or with `--forward` a forward proxy
+//! Unix socket) or several (`--to` again, `weight=N`, `--balance`, `--max-fails`), or with
+//! `--forward` a forward proxy
 //! (CONNECT tunnels to allowed ports, absolute-URI requests, optional Basic auth), with
 //! `serve`'s listener, timeouts, limits, TLS and `lifecycle`: graceful shutdown on
 //! SIGINT/SIGTERM, listeners systemd passed, and the SIGUSR2 hand-over to a new process.
@@ -10,7 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use nethttp::proxy::{ConnectPorts, ForwardProxy, ReverseProxy};
+use nethttp::client::DialRetry;
+use nethttp::proxy::{Balance, ConnectPorts, ForwardProxy, ReverseProxy};
 use nethttp::wrap::CrossOriginProtection;
 use nethttp::DynHandler;
 
@@ -23,9 +25,32 @@ use crate::tls_args::UpstreamTlsArgs;
 pub struct ProxyArgs {
     /// The upstream: http://HOST:PORT[/PREFIX] (or https://), or unix:PATH for an upstream
     /// listening on a Unix domain socket (unix:@NAME: in Linux's abstract namespace). A
-    /// prefix path is joined with each request's path.
+    /// prefix path is joined with each request's path. Repeat it for several upstreams
+    /// sharing the requests (http and https only), each optionally as "URL weight=N", as
+    /// nginx's `server` lines.
     #[arg(long, value_name = "URL", value_parser = parse_to, required_unless_present = "forward")]
-    to: Option<Upstream>,
+    to: Vec<Upstream>,
+    /// How requests are shared among several upstreams: round-robin (by weight, as nginx)
+    /// or least-conn (the fewest requests in flight for its weight).
+    #[arg(
+        long,
+        value_enum,
+        default_value = "round-robin",
+        conflicts_with = "forward"
+    )]
+    balance: BalanceArg,
+    /// With several upstreams: failures in a row (no connection, no response head in time)
+    /// that leave an upstream out for --fail-timeout; 0 never does (nginx's max_fails).
+    #[arg(long, default_value_t = 1, conflicts_with = "forward")]
+    max_fails: u32,
+    /// How long an upstream that failed --max-fails times is left out before one request
+    /// tries it again (nginx's fail_timeout).
+    #[arg(long, default_value = "10s", value_parser = duration::parse, conflicts_with = "forward")]
+    fail_timeout: Duration,
+    /// With several upstreams: how many a request may be tried at, the first included
+    /// (nginx's proxy_next_upstream_tries). Default: each once.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "forward")]
+    next_upstream_tries: Option<u32>,
     /// Be a forward proxy (clients name it with `curl -x`, `HTTP_PROXY`): CONNECT tunnels and
     /// requests with absolute URIs, to any host. Instead of --to.
     #[arg(long, conflicts_with = "to")]
@@ -83,15 +108,36 @@ pub struct ProxyArgs {
     pid_file: Option<PathBuf>,
 }
 
+/// `--balance`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum BalanceArg {
+    RoundRobin,
+    LeastConn,
+}
+
 /// The upstream `--to` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Upstream {
-    Url(String),
+    /// A URL and its weight.
+    Url(String, u32),
     /// A Unix socket; requests carry `Host: localhost` as curl's `--unix-socket` does.
     Unix(PathBuf),
 }
 
 fn parse_to(to: &str) -> Result<Upstream, String> {
+    // "URL weight=N": a space cannot be in a URL.
+    if let Some((url, param)) = to.split_once(' ') {
+        let weight = param
+            .trim()
+            .strip_prefix("weight=")
+            .and_then(|w| w.parse::<u32>().ok())
+            .filter(|&w| w > 0)
+            .ok_or_else(|| format!("--to {to:?}: after the URL only weight=N (1 or more)"))?;
+        return match parse_to(url)? {
+            Upstream::Url(url, _) => Ok(Upstream::Url(url, weight)),
+            Upstream::Unix(_) => Err(format!("--to {to:?}: a Unix socket takes no weight")),
+        };
+    }
     if let Some(path) = to.strip_prefix("unix:") {
         if path.is_empty() {
             return Err("--to unix: needs a socket path, e.g. unix:/run/app.sock".into());
@@ -109,7 +155,7 @@ fn parse_to(to: &str) -> Result<Upstream, String> {
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("--to {to:?} has no host"));
     }
-    Ok(Upstream::Url(to.to_owned()))
+    Ok(Upstream::Url(to.to_owned(), 1))
 }
 
 /// A `--trusted-origin`, checked as the rules will take it.
@@ -158,7 +204,7 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
         .connect_timeout(args.connect_timeout)
         .max_idle_per_host(args.upstream_max_idle);
     let connect_ports = args.allow_connect_ports.clone().unwrap_or_default();
-    let handler: Box<dyn DynHandler> = match &args.to {
+    let handler: Box<dyn DynHandler> = match args.to.first() {
         None => {
             let transport = transport
                 .build()
@@ -177,22 +223,50 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
             Box::new(proxy.build().map_err(|e| format!("forward proxy: {e}"))?)
         }
         Some(to) => {
+            let several = args.to.len() > 1;
             let (mut transport, url) = match to {
-                Upstream::Url(u) => (transport, u.clone()),
+                Upstream::Url(u, _) => (transport, u.clone()),
+                Upstream::Unix(_) if several => {
+                    return Err("--to unix:PATH takes no other --to (several upstreams are \
+                                http:// or https:// URLs)"
+                        .into())
+                }
                 Upstream::Unix(p) => (transport.unix_socket(p), "http://localhost".to_owned()),
             };
             if let Some(tls) = args.upstream_tls.client_tls()? {
                 transport = transport.tls(tls);
             }
+            if several {
+                // A refused dial goes to the next upstream at once, not to the same one again.
+                transport = transport.dial_retry(DialRetry {
+                    max_retries: 0,
+                    ..DialRetry::default()
+                });
+            }
             let transport = transport
                 .build()
                 .map_err(|e| format!("upstream transport: {e}"))?;
-            let proxy = ReverseProxy::builder()
-                .upstream(&url)
+            let mut builder = ReverseProxy::builder()
                 .transport(transport)
                 .websockets_over_http2(args.websockets_over_http2)
-                .build()
-                .map_err(|e| format!("--to {url}: {e}"))?;
+                .balance(match args.balance {
+                    BalanceArg::RoundRobin => Balance::RoundRobin,
+                    BalanceArg::LeastConn => Balance::LeastConn,
+                })
+                .max_fails(args.max_fails, args.fail_timeout);
+            if several {
+                for up in &args.to {
+                    if let Upstream::Url(u, weight) = up {
+                        builder = builder.weighted_upstream(u, *weight);
+                    }
+                }
+            } else {
+                builder = builder.upstream(&url);
+            }
+            if let Some(n) = args.next_upstream_tries {
+                builder = builder.next_upstream_tries(n as usize);
+            }
+            let proxy = builder.build().map_err(|e| format!("--to {url}: {e}"))?;
             match cross_origin(&args)? {
                 Some(cop) => Box::new(cop.handler(proxy)),
                 None => Box::new(proxy),
@@ -203,12 +277,22 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
     // The client's address, for X-Forwarded-For.
     let server = args.server.server()?.conn_info(true);
     // Said before `listening on`, which is the line that tells a watcher the proxy is up.
-    match &args.to {
-        Some(Upstream::Url(u)) => tracing::info!("proxying to {u}"),
-        Some(Upstream::Unix(p)) => {
+    match args.to.as_slice() {
+        [Upstream::Unix(p)] => {
             tracing::info!("proxying to unix:{}", crate::unix_path::shown(p))
         }
-        None => tracing::info!("forward proxy; CONNECT to {:?}", connect_ports),
+        [] => tracing::info!("forward proxy; CONNECT to {:?}", connect_ports),
+        several => {
+            let urls: Vec<String> = several
+                .iter()
+                .map(|u| match u {
+                    Upstream::Url(u, 1) => u.clone(),
+                    Upstream::Url(u, w) => format!("{u} weight={w}"),
+                    Upstream::Unix(p) => format!("unix:{}", crate::unix_path::shown(p)),
+                })
+                .collect();
+            tracing::info!("proxying to {}", urls.join(", "))
+        }
     }
     let Inherited { listeners, ready } = inherited;
     let listening = match args.server.layers() {
@@ -250,8 +334,15 @@ mod tests {
     fn to_takes_urls_and_unix_paths() {
         assert_eq!(
             parse_to("http://127.0.0.1:9000/api").unwrap(),
-            Upstream::Url("http://127.0.0.1:9000/api".into())
+            Upstream::Url("http://127.0.0.1:9000/api".into(), 1)
         );
+        assert_eq!(
+            parse_to("http://127.0.0.1:9000 weight=3").unwrap(),
+            Upstream::Url("http://127.0.0.1:9000".into(), 3)
+        );
+        assert!(parse_to("http://127.0.0.1:9000 weight=0").is_err());
+        assert!(parse_to("http://127.0.0.1:9000 backup").is_err());
+        assert!(parse_to("unix:/run/a.sock weight=2").is_err());
         assert_eq!(
             parse_to("unix:/run/a.sock").unwrap(),
             Upstream::Unix("/run/a.sock".into())

@@ -287,12 +287,7 @@ async fn least_conn_sends_to_the_upstream_with_fewest_in_flight_bodies_included(
             .upstream(&b.server.url("/")),
     )
     .await;
-    let held = proxy
-        .client()
-        .get(proxy.url("/hold"))
-        .send()
-        .await
-        .unwrap();
+    let held = proxy.client().get(proxy.url("/hold")).send().await.unwrap();
     assert_eq!(held.status(), StatusCode::OK);
     // Its head is here and its body is not: still in flight at a.
     assert_eq!(handle.upstreams()[0].in_flight, 1);

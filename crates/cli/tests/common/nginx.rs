@@ -66,14 +66,26 @@ impl Nginx {
         http: &str,
         directives: &str,
     ) -> Nginx {
+        let servers: Vec<String> = backends.iter().map(|b| format!("{b} {params}")).collect();
+        Nginx::start_with_servers(bin, &servers, http, directives)
+    }
+
+    /// As [`Nginx::start_with_http`], with each `server` line of the `upstream` block given
+    /// whole (`"127.0.0.1:9000 weight=2"`).
+    pub fn start_with_servers(
+        bin: &Path,
+        servers: &[String],
+        http: &str,
+        directives: &str,
+    ) -> Nginx {
         let dir = tempfile::tempdir().expect("tempdir");
         let d = dir.path().display().to_string();
         for t in ["body", "proxy", "fastcgi", "uwsgi", "scgi"] {
             std::fs::create_dir_all(dir.path().join(t)).expect("nginx temp dir");
         }
-        let servers: String = backends
+        let servers: String = servers
             .iter()
-            .map(|b| format!("        server {b} {params};\n"))
+            .map(|s| format!("        server {s};\n"))
             .collect();
         for _ in 0..5 {
             let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -1,0 +1,208 @@
+//! `nethttp proxy` with several `--to` upstreams beside nginx's `upstream` block with the
+//! same servers and weights, in front of the same backends: requests shared in the same
+//! order, and the same answers when one upstream drops requests (the idempotent ones moved
+//! to the next, the others answered `502`), request by request.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::nginx::{self, Nginx};
+use common::Served;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `nethttp serve --dir` over a directory whose file `who` says `name`.
+fn backend(name: &str) -> (Served, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("who"), name).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--dir"])
+        .arg(dir.path());
+    (Served::spawn(cmd), dir)
+}
+
+fn proxy(to: &[String], extra: &[&str]) -> Served {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
+    cmd.args(["proxy", "--addr", "127.0.0.1:0"]);
+    for t in to {
+        cmd.arg("--to").arg(t);
+    }
+    cmd.args(extra);
+    Served::spawn(cmd)
+}
+
+/// An upstream that reads each request head and closes without answering; counts them.
+async fn dropper() -> (SocketAddr, Arc<AtomicUsize>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let s = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = l.accept().await {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                s.fetch_add(1, Ordering::SeqCst);
+                let _ = sock.shutdown().await;
+            });
+        }
+    });
+    (addr, seen)
+}
+
+/// Sends `method /who` (with a 5-byte body unless GET or DELETE) on the keep-alive
+/// connection `s`; the status and body of the answer.
+async fn ask(s: &mut TcpStream, method: &str) -> (u16, String) {
+    let req = match method {
+        "GET" | "DELETE" => format!("{method} /who HTTP/1.1\r\nHost: x\r\n\r\n"),
+        _ => format!("{method} /who HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"),
+    };
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(TIMEOUT, s.read(&mut buf))
+            .await
+            .expect("an answer in time")
+            .unwrap();
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got).into_owned();
+        let Some(end) = text.find("\r\n\r\n") else {
+            continue;
+        };
+        let head = text[..end].to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length: "))
+            .and_then(|v| v.trim().parse().ok())
+            .expect("a length");
+        if got.len() >= end + 4 + length {
+            let body = text[end + 4..end + 4 + length].to_owned();
+            return (text[9..12].parse().unwrap(), body);
+        }
+    }
+}
+
+#[tokio::test]
+async fn weights_share_requests_in_the_order_nginx_shares_them() {
+    let Some(bin) = nginx::bin() else {
+        return;
+    };
+    let (a, _da) = backend("a");
+    let (b, _db) = backend("b");
+    let (c, _dc) = backend("c");
+    let servers = [
+        format!("{} weight=2", a.addr),
+        b.addr.to_string(),
+        c.addr.to_string(),
+    ];
+    let nginx = Nginx::start_with_servers(&bin, &servers, "", "");
+    let ours = proxy(
+        &servers
+            .iter()
+            .map(|s| format!("http://{s}"))
+            .collect::<Vec<_>>(),
+        &["--threads", "1"],
+    );
+    let mut orders = Vec::new();
+    for front in [nginx.addr, ours.addr] {
+        let mut s = TcpStream::connect(front).await.unwrap();
+        let mut order = String::new();
+        for _ in 0..12 {
+            let (status, who) = ask(&mut s, "GET").await;
+            assert_eq!(status, 200);
+            order.push_str(&who);
+        }
+        orders.push(order);
+    }
+    assert_eq!(orders[0], orders[1], "nginx, then ours");
+    assert_eq!(orders[1], "abcaabcaabca");
+}
+
+#[tokio::test]
+async fn a_dropping_upstream_costs_the_same_requests_as_behind_nginx() {
+    let Some(bin) = nginx::bin() else {
+        return;
+    };
+    let (live, _dl) = backend("live");
+    let methods = [
+        "GET", "GET", "POST", "POST", "PUT", "DELETE", "PATCH", "GET", "POST",
+    ];
+    let mut runs = Vec::new();
+    for front in ["nginx", "ours"] {
+        let (drop_addr, dropped) = dropper().await;
+        let servers = [
+            format!("{drop_addr} max_fails=0"),
+            format!("{} max_fails=0", live.addr),
+        ];
+        let (_nginx, _ours, addr) = if front == "nginx" {
+            let n = Nginx::start_with_servers(&bin, &servers, "", "");
+            let addr = n.addr;
+            (Some(n), None, addr)
+        } else {
+            let to = [format!("http://{drop_addr}"), live.url("")];
+            let p = proxy(&to, &["--threads", "1", "--max-fails", "0"]);
+            let addr = p.addr;
+            (None, Some(p), addr)
+        };
+        let mut s = TcpStream::connect(addr).await.unwrap();
+        let mut answers = Vec::new();
+        for m in methods {
+            answers.push(ask(&mut s, m).await.0);
+        }
+        runs.push((answers, dropped.load(Ordering::SeqCst)));
+    }
+    assert_eq!(
+        runs[0], runs[1],
+        "nginx, then ours: (statuses, requests dropped)"
+    );
+    // Every other request meets the dropper first; of those, the GET, PUT and DELETE are
+    // moved to the live one, which answers 405 to what a file server does not take; the
+    // POST and PATCH are not.
+    assert_eq!(
+        runs[1].0,
+        [200, 200, 502, 405, 405, 405, 502, 200, 502],
+        "{methods:?}"
+    );
+}
+
+#[tokio::test]
+async fn least_conn_serves_and_a_unix_socket_cannot_join_a_group() {
+    let (a, _da) = backend("a");
+    let (b, _db) = backend("b");
+    let ours = proxy(&[a.url(""), b.url("")], &["--balance", "least-conn"]);
+    let mut s = TcpStream::connect(ours.addr).await.unwrap();
+    let mut seen = String::new();
+    for _ in 0..4 {
+        let (status, who) = ask(&mut s, "GET").await;
+        assert_eq!(status, 200);
+        seen.push_str(&who);
+    }
+    // One at a time, each idle: they take turns.
+    assert_eq!(seen, "abab");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_nethttp"))
+        .args(["proxy", "--addr", "127.0.0.1:0", "--to", "unix:/tmp/x.sock"])
+        .arg("--to")
+        .arg(a.url(""))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("takes no other --to"), "{err}");
+}
