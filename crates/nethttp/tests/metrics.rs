@@ -2,7 +2,8 @@
 //! (Python's `prometheus_client`), and its numbers are the traffic the test sent — requests
 //! by method and status class over HTTP/1.1 and HTTP/2, their duration histogram, requests
 //! refused before a handler by kind, connections accepted, closed and open by protocol and
-//! state, failed TLS handshakes, and the client pool's hosts and totals. One test, one
+//! state, failed TLS handshakes, the client pool's hosts and totals, and a reverse proxy's
+//! upstreams. One test, one
 //! server at a time: the recorder and its counters are the process's.
 
 mod common;
@@ -260,6 +261,37 @@ async fn the_exposition_counts_what_was_sent_and_parses() {
     let _ = raw(handle.local_addr(), b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(failures(&py).await, before + 1.0);
+
+    // A reverse proxy's upstream group: one live upstream and one refusing, four requests.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let live = format!("http://{addr}");
+    let proxy = nethttp::proxy::ReverseProxy::builder()
+        .upstream(&dead)
+        .upstream(&live)
+        .build()
+        .unwrap();
+    for _ in 0..4 {
+        let resp = nethttp::test::call(
+            &proxy,
+            http::Request::get("/")
+                .body(nethttp::Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(resp.status(), 200);
+    }
+    let s = scrape_in_place(&py).await;
+    let up = |metric: &str, url: &str| get(&s, &format!("{metric}{{group=1,upstream={url}}}"));
+    assert_eq!(up("nethttp_proxy_upstream_requests_total", &dead), 1.0);
+    assert_eq!(up("nethttp_proxy_upstream_failures_total", &dead), 1.0);
+    assert_eq!(up("nethttp_proxy_upstream_available", &dead), 0.0);
+    assert_eq!(up("nethttp_proxy_upstream_requests_total", &live), 4.0);
+    assert_eq!(up("nethttp_proxy_upstream_failures_total", &live), 0.0);
+    assert_eq!(up("nethttp_proxy_upstream_available", &live), 1.0);
+    assert_eq!(up("nethttp_proxy_upstream_in_flight", &live), 0.0);
 }
 
 /// The process's exposition, through `debug::metrics()` called in place, as parsed.

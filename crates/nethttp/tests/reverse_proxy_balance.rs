@@ -156,6 +156,28 @@ async fn a_dead_upstream_costs_no_request_and_is_left_out() {
     assert!(!stats[0].available);
     assert_eq!(stats[1].requests, 12);
     assert_eq!(live.calls.load(Ordering::SeqCst), 12);
+
+    // The live page's JSON says so too.
+    let page = nethttp::test::call(
+        &nethttp::debug::handler(),
+        http::Request::get("/?format=json")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    let doc: serde_json::Value =
+        serde_json::from_slice(&page.into_body().to_bytes(1 << 20).await.unwrap()).unwrap();
+    let groups = doc["upstream_groups"].as_array().unwrap();
+    let ours = groups
+        .iter()
+        .find(|g| g["upstreams"][0]["url"] == dead.as_str())
+        .expect("the proxy's group on the page");
+    let shown = &ours["upstreams"];
+    assert_eq!(shown[0]["available"], false);
+    assert_eq!(shown[0]["failures"], 1);
+    assert_eq!(shown[1]["url"], live.server.url("/").as_str());
+    assert_eq!(shown[1]["requests"], 12);
+    assert_eq!(shown[1]["in_flight"], 0);
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
 //! The debug page's data as JSON (`?format=json`): every tracked server with its open
-//! connections, and every client pool with its hosts. Written by hand, with RFC 8259 string
+//! connections, every client pool with its hosts, and every reverse proxy's upstream group. Written by hand, with RFC 8259 string
 //! escaping, so the page needs no serde.
 
 use std::fmt::Write as _;
@@ -8,11 +8,13 @@ use std::time::{Instant, SystemTime};
 use crate::client::PoolStats;
 use crate::conn::track::{state_name, ConnTable, ConnView};
 use crate::net::tcp_info;
+use crate::proxy::UpstreamStats;
 
 /// The whole document.
 pub(crate) fn document(
     servers: &[std::sync::Arc<ConnTable>],
     pools: &[(u64, PoolStats)],
+    groups: &[(u64, Vec<UpstreamStats>)],
 ) -> String {
     let mut out = String::with_capacity(1024);
     let _ = write!(out, "{{\"pid\":{},\"servers\":[", std::process::id());
@@ -29,8 +31,32 @@ pub(crate) fn document(
         }
         pool(&mut out, *id, stats);
     }
+    out.push_str("],\"upstream_groups\":[");
+    for (i, (id, ups)) in groups.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        group(&mut out, *id, ups);
+    }
     out.push_str("]}");
     out
+}
+
+fn group(out: &mut String, id: u64, ups: &[UpstreamStats]) {
+    let _ = write!(out, "{{\"id\":{id},\"upstreams\":[");
+    for (i, u) in ups.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"url\":");
+        string(out, &u.url);
+        let _ = write!(
+            out,
+            ",\"weight\":{},\"in_flight\":{},\"requests\":{},\"failures\":{},\"available\":{}}}",
+            u.weight, u.in_flight, u.requests, u.failures, u.available
+        );
+    }
+    out.push_str("]}");
 }
 
 fn server(out: &mut String, table: &ConnTable) {

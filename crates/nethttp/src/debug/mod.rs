@@ -64,7 +64,11 @@ fn answer(req: &HttpRequest) -> HttpResponse {
                 .into_iter()
                 .map(|(id, p)| (id, p.stats()))
                 .collect();
-            let doc = json::document(&registry::servers(), &pools);
+            let groups: Vec<_> = registry::groups()
+                .into_iter()
+                .map(|(id, g)| (id, g.stats()))
+                .collect();
+            let doc = json::document(&registry::servers(), &pools, &groups);
             with_type(doc.into(), "application/json")
         }
         Some("js") => with_type(page::SCRIPT.into(), "text/javascript; charset=utf-8"),

@@ -74,6 +74,12 @@ function draw(doc) {
       p.hosts.map(h => ({ cls: "", cells: [h.key, h.idle, h.active, h.waiting,
         h.http2_streams.join(" ") || "–", h.http2_waiting.join(" ") || "–"] }))));
   });
+  (doc.upstream_groups || []).forEach(g => {
+    clients.appendChild(el("h2", "Proxy upstreams " + g.id));
+    clients.appendChild(table(["upstream", "weight", "in flight", "requests", "failures", "state"],
+      g.upstreams.map(u => ({ cls: u.available ? "" : "active", cells: [u.url, u.weight, u.in_flight,
+        u.requests, u.failures, u.available ? "in" : "left out"] }))));
+  });
 }
 async function tick() {
   const status = document.getElementById("status");

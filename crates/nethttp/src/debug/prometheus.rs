@@ -1,7 +1,8 @@
 //! The Prometheus side of the `metrics` feature: the recorder (metrics-exporter-prometheus,
 //! installed once per process unless another recorder is there first), its upkeep, the
 //! exposition handler, and the gauges read off the live records when it renders: open
-//! server connections by protocol and state, and every client pool's hosts and totals.
+//! server connections by protocol and state, every client pool's hosts and totals, and every
+//! reverse proxy upstream's requests, failures, requests in flight and whether it is in.
 
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
@@ -102,6 +103,20 @@ pub fn refresh_gauges() {
             let streams: usize = h.http2_streams.iter().sum();
             set_host_gauges(&labels, [h.idle, h.active, h.waiting, streams]);
             reported.push(labels);
+        }
+    }
+    for (id, group) in registry::groups() {
+        let id = id.to_string();
+        for u in group.stats() {
+            let labels = [("group", id.clone()), ("upstream", u.url)];
+            counter!("nethttp_proxy_upstream_requests_total", &labels).absolute(u.requests);
+            counter!("nethttp_proxy_upstream_failures_total", &labels).absolute(u.failures);
+            gauge!("nethttp_proxy_upstream_in_flight", &labels).set(f64::from(u.in_flight));
+            gauge!("nethttp_proxy_upstream_available", &labels).set(if u.available {
+                1.0
+            } else {
+                0.0
+            });
         }
     }
     // A host the pool no longer lists has no connection and no waiter: its gauges read 0 at

@@ -31,7 +31,7 @@ mod next_upstream;
 mod request;
 mod splice;
 mod upgrade;
-mod upstreams;
+pub(crate) mod upstreams;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -670,7 +670,9 @@ impl ReverseProxyBuilder {
         let tries = self.tries.unwrap_or(parsed.len()).max(1);
         let (upstream, group) = if several {
             let group = Group::new(parsed, self.balance, self.max_fails, self.fail_timeout);
-            (None, Some(Arc::new(group)))
+            let group = Arc::new(group);
+            crate::debug::registry::add_group(&group);
+            (None, Some(group))
         } else {
             (parsed.pop().map(|u| u.uri), None)
         };
