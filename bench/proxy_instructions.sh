@@ -6,9 +6,11 @@
 # bench/proxy_run.sh measures time and CPU.
 #
 #   bash bench/proxy_instructions.sh
+#   UPSTREAMS=2 bash bench/proxy_instructions.sh   # a group of two hyper-hellos (round robin)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 DURATION=${DURATION:-8}
+UPSTREAMS=${UPSTREAMS:-1}
 command -v valgrind >/dev/null || { echo "valgrind is required (apt-get install valgrind)" >&2; exit 1; }
 command -v wrk >/dev/null || { echo "wrk is required (apt-get install wrk)" >&2; exit 1; }
 [ -n "${SKIP_BUILD:-}" ] || cargo build --release -p nethttp-bench -p nethttp-cli >&2
@@ -25,13 +27,16 @@ wait_line() {  # wait_line FILE: up to 20 s for "listening on"
     echo "no 'listening on' in $1" >&2; cat "$1" >&2; exit 1
 }
 
-target/release/hyper-hello --threads 1 --addr 127.0.0.1:0 >"$OUT/up.log" 2>&1 &
-PIDS+=($!)
-wait_line "$OUT/up.log"
-up=$(grep -oE '127\.0\.0\.1:[0-9]+' "$OUT/up.log" | head -n1)
+TO=()
+for i in $(seq 1 "$UPSTREAMS"); do
+    target/release/hyper-hello --threads 1 --addr 127.0.0.1:0 >"$OUT/up$i.log" 2>&1 &
+    PIDS+=($!)
+    wait_line "$OUT/up$i.log"
+    TO+=(--to "http://$(grep -oE '127\.0\.0\.1:[0-9]+' "$OUT/up$i.log" | head -n1)")
+done
 
 valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.out" \
-    target/release/nethttp proxy --threads 1 --addr 127.0.0.1:0 --to "http://$up" \
+    target/release/nethttp proxy --threads 1 --addr 127.0.0.1:0 "${TO[@]}" \
     >"$OUT/proxy.log" 2>&1 &
 vpid=$!
 PIDS+=($vpid)
@@ -43,4 +48,4 @@ reqs=$(echo "$wrk_out" | awk '/requests in/ {print $1}')
 ir=$(awk '/^(summary|totals):/ {print $2; exit}' "$OUT/cg.out")
 echo "| proxy | load | requests | instructions/request |"
 echo "|---|---|---:|---:|"
-printf '| nethttp proxy (1 thread) | keep-alive c16 | %s | %s |\n' "$reqs" "$((ir / reqs))"
+printf '| nethttp proxy (1 thread, %s upstream(s)) | keep-alive c16 | %s | %s |\n' "$UPSTREAMS" "$reqs" "$((ir / reqs))"

@@ -35,7 +35,7 @@ pub(crate) mod upstreams;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use http::header::HeaderValue;
 use http::{Request, Response, Uri, Version};
@@ -206,7 +206,7 @@ impl ReverseProxy {
         let upgrading = upgrade::asked(&mut inbound, inner.websockets_over_http2);
         let picked = match &inner.group {
             None => None,
-            Some(group) => match group.pick(&[], Instant::now()) {
+            Some(group) => match group.pick(&[], None) {
                 Some(p) => Some(p),
                 None => return self.error(next_upstream::no_live_upstreams()),
             },
@@ -397,7 +397,7 @@ impl ReverseProxy {
             };
             let next = match (body, &inner.group) {
                 (Some(body), Some(group)) if tried.len() < inner.tries => {
-                    group.pick(&tried, Instant::now()).map(|p| (p, body))
+                    group.pick(&tried, None).map(|p| (p, body))
                 }
                 _ => None,
             };
@@ -456,8 +456,13 @@ impl ReverseProxy {
         *resp.version_mut() = inbound_version;
         resp.extensions_mut().clear();
         match picked {
-            Some(picked) => resp.map(|body| Body::wrap(body::Held::new(body, picked))),
-            None => resp,
+            // A body already in memory (a small answer read with its head) has left the
+            // upstream: nothing is in flight there, and the connection keeps its one-write
+            // path for it.
+            Some(picked) if !resp.body().is_buffered() => {
+                resp.map(|body| Body::wrap(body::Held::new(body, picked)))
+            }
+            _ => resp,
         }
     }
 

@@ -113,18 +113,20 @@ impl Group {
     /// Chooses the upstream for a request, among those not in `tried`, and counts the
     /// request in flight there until the returned [`Picked`] is dropped. `None` when every
     /// untried upstream is left out after failing ("no live upstreams", as nginx says).
-    pub(crate) fn pick(self: &Arc<Self>, tried: &[usize], now: Instant) -> Option<Picked> {
+    /// `now`: the time, or `None` to read the clock if an upstream left out needs it.
+    pub(crate) fn pick(self: &Arc<Self>, tried: &[usize], now: Option<Instant>) -> Option<Picked> {
+        let mut now = now;
         let mut state = self.lock();
         let mut best: Option<usize> = None;
         let mut total: i64 = 0;
         // Least connections first narrows the field to the least loaded for their weight;
         // round robin then chooses among them.
         let least = match self.balance {
-            Balance::LeastConn => self.least_loaded(&state, tried, now),
+            Balance::LeastConn => self.least_loaded(&state, tried, &mut now),
             Balance::RoundRobin => None,
         };
         for (i, up) in self.upstreams.iter().enumerate() {
-            if tried.contains(&i) || !self.available(&state[i], now) {
+            if tried.contains(&i) || !self.available(&state[i], &mut now) {
                 continue;
             }
             if let Some((n, w)) = least {
@@ -146,6 +148,8 @@ impl Group {
         peer.in_flight += 1;
         peer.requests += 1;
         let trial = self.upstreams.len() > 1 && self.is_out(peer);
+        // Nothing for an answer to clear: no failure counted, not on trial.
+        let clean = peer.fails == 0 && !trial;
         if trial {
             // Out, and its time is over: this request tries it; no other does until its
             // outcome is known (a failure leaves it out for `fail_timeout` again).
@@ -156,6 +160,7 @@ impl Group {
             group: self.clone(),
             index,
             trial,
+            clean,
         })
     }
 
@@ -165,7 +170,7 @@ impl Group {
         &self,
         state: &[PeerState],
         tried: &[usize],
-        now: Instant,
+        now: &mut Option<Instant>,
     ) -> Option<(u64, u32)> {
         let mut least: Option<(u64, u32)> = None;
         for (i, up) in self.upstreams.iter().enumerate() {
@@ -188,10 +193,12 @@ impl Group {
     /// Whether a request may go to the upstream now: it is not left out, or it is and its
     /// `fail_timeout` is over and no trial request is in flight. A group of one never
     /// leaves its upstream out (as nginx): there is nowhere else to go.
-    fn available(&self, peer: &PeerState, now: Instant) -> bool {
+    /// The clock is read (into `now`) only for an upstream left out.
+    fn available(&self, peer: &PeerState, now: &mut Option<Instant>) -> bool {
         if !self.is_out(peer) || self.upstreams.len() == 1 {
             return true;
         }
+        let now = *now.get_or_insert_with(Instant::now);
         !peer.trying
             && peer
                 .out_since
@@ -255,7 +262,7 @@ impl Group {
     }
 
     pub(crate) fn stats(&self) -> Vec<UpstreamStats> {
-        let now = Instant::now();
+        let mut now = None;
         let state = self.lock();
         self.upstreams
             .iter()
@@ -266,7 +273,7 @@ impl Group {
                 in_flight: peer.in_flight,
                 requests: peer.requests,
                 failures: peer.failures,
-                available: self.available(peer, now),
+                available: self.available(peer, &mut now),
             })
             .collect()
     }
@@ -291,6 +298,9 @@ pub(crate) struct Picked {
     index: usize,
     /// The upstream's trial request, its outcome not yet recorded.
     trial: bool,
+    /// The upstream had no failure counted when picked: an answer has nothing to clear (a
+    /// failure another request records meanwhile stays counted until the next answer).
+    clean: bool,
 }
 
 impl Picked {
@@ -305,6 +315,9 @@ impl Picked {
     /// Records how the exchange went, for the upstream's health; the request stays in
     /// flight until the guard is dropped.
     pub(crate) fn record(&mut self, outcome: Outcome) {
+        if outcome == Outcome::Answered && self.clean {
+            return;
+        }
         if outcome != Outcome::Neither {
             self.group
                 .record(self.index, outcome, Instant::now(), self.trial);
@@ -339,7 +352,7 @@ mod tests {
     fn picks(g: &Arc<Group>, n: usize, now: Instant) -> String {
         (0..n)
             .map(|_| {
-                let p = g.pick(&[], now).expect("an upstream");
+                let p = g.pick(&[], Some(now)).expect("an upstream");
                 char::from(b'a' + p.index() as u8)
             })
             .collect()
@@ -355,7 +368,7 @@ mod tests {
     /// round robin's promise for one that is available).
     fn pick_until(g: &Arc<Group>, want: usize, now: Instant) -> Picked {
         for _ in 0..g.len() {
-            let p = g.pick(&[], now).expect("an upstream");
+            let p = g.pick(&[], Some(now)).expect("an upstream");
             if p.index() == want {
                 return p;
             }
@@ -385,15 +398,15 @@ mod tests {
     fn least_conn_takes_the_least_loaded_for_its_weight_and_round_robin_among_equals() {
         let now = Instant::now();
         let g = group(&[1, 1, 1], Balance::LeastConn, 1);
-        let a = g.pick(&[], now).unwrap();
-        let b = g.pick(&[], now).unwrap();
+        let a = g.pick(&[], Some(now)).unwrap();
+        let b = g.pick(&[], Some(now)).unwrap();
         assert_eq!((a.index(), b.index()), (0, 1));
         // c is idle; then a, b, c each have one, and a is next in turn.
-        let c = g.pick(&[], now).unwrap();
+        let c = g.pick(&[], Some(now)).unwrap();
         assert_eq!(c.index(), 2);
         drop(b);
         // b has none in flight now: it takes the next two? only the next, then all tie.
-        let b2 = g.pick(&[], now).unwrap();
+        let b2 = g.pick(&[], Some(now)).unwrap();
         assert_eq!(b2.index(), 1);
         let stats = g.stats();
         assert_eq!(
@@ -404,7 +417,7 @@ mod tests {
         assert!(g.stats().iter().all(|s| s.in_flight == 0));
         // Weights: 2 in flight at a weight-2 upstream count as 1 at weight 1.
         let g = group(&[2, 1], Balance::LeastConn, 1);
-        let held: Vec<_> = (0..3).map(|_| g.pick(&[], now).unwrap()).collect();
+        let held: Vec<_> = (0..3).map(|_| g.pick(&[], Some(now)).unwrap()).collect();
         let mut at = [0, 0];
         for p in &held {
             at[p.index()] += 1;
@@ -417,7 +430,7 @@ mod tests {
         let t0 = Instant::now();
         let g = group(&[1, 1], Balance::RoundRobin, 2);
         let fail = |g: &Arc<Group>, want: usize, now: Instant| {
-            let mut p = g.pick(&[], now).unwrap();
+            let mut p = g.pick(&[], Some(now)).unwrap();
             assert_eq!(p.index(), want);
             record_at(&mut p, Outcome::Failed, now);
         };
@@ -445,7 +458,7 @@ mod tests {
     fn a_failed_trial_leaves_it_out_again_and_a_dropped_one_lets_another_try() {
         let t0 = Instant::now();
         let g = group(&[1, 1], Balance::RoundRobin, 1);
-        let mut p = g.pick(&[], t0).unwrap();
+        let mut p = g.pick(&[], Some(t0)).unwrap();
         record_at(&mut p, Outcome::Failed, t0);
         drop(p);
         let t1 = t0 + Duration::from_secs(11);
@@ -464,12 +477,12 @@ mod tests {
     fn with_every_upstream_out_or_tried_there_is_none_to_pick() {
         let now = Instant::now();
         let g = group(&[1, 1, 1], Balance::RoundRobin, 1);
-        assert_eq!(g.pick(&[0, 2], now).unwrap().index(), 1);
-        assert!(g.pick(&[0, 1, 2], now).is_none());
+        assert_eq!(g.pick(&[0, 2], Some(now)).unwrap().index(), 1);
+        assert!(g.pick(&[0, 1, 2], Some(now)).is_none());
         for i in 0..3 {
             g.record(i, Outcome::Failed, now, false);
         }
-        assert!(g.pick(&[], now).is_none());
+        assert!(g.pick(&[], Some(now)).is_none());
         assert!(g.stats().iter().all(|s| !s.available));
         // max_fails 0: failures are counted and nothing is left out.
         let g = group(&[1, 1], Balance::RoundRobin, 0);
