@@ -5,13 +5,15 @@
 #
 #   bash bench/proxy_run.sh                        # 3 repeats of 10 s, ~2 minutes + build
 #   DURATION=5 REPEATS=3 bash bench/proxy_run.sh   # quicker
+#   UPSTREAMS=2 bash bench/proxy_run.sh            # a group of two upstreams, round robin
 #
 # Pinning: the proxy under test on CPU $PROXY_CPU; the upstream and wrk share CPU
 # $PEER_CPU (the same for both proxies). Load: wrk, $CONNS keep-alive connections, GET /.
 # Reported per proxy: req/s and the proxy's CPU time per request (utime+stime delta of the
 # proxy process from /proc/PID/stat, over the requests wrk completed).
 #
-# Environment: DURATION=10 REPEATS=3 WARMUP=2 CONNS=64 PROXY_CPU=0 PEER_CPU=1 SKIP_BUILD=1
+# Environment: DURATION=10 REPEATS=3 WARMUP=2 CONNS=64 PROXY_CPU=0 PEER_CPU=1 UPSTREAMS=1
+# SKIP_BUILD=1
 # stdout gets the markdown report; progress goes to stderr.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -21,6 +23,7 @@ DURATION=${DURATION:-10}
 REPEATS=${REPEATS:-3}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-64}
+UPSTREAMS=${UPSTREAMS:-1}
 PROXY_CPU=${PROXY_CPU:-0}
 PEER_CPU=${PEER_CPU:-1}
 OUT_DIR=${OUT_DIR:-target/bench-results/proxy-$(date +%Y%m%d-%H%M%S)}
@@ -39,14 +42,18 @@ BIN=$(bin_dir)
 mkdir -p "$OUT_DIR"
 OUT_DIR=$(cd "$OUT_DIR" && pwd)
 
-# The upstream both proxies forward to.
-start_listening "$OUT_DIR/upstream.log" "$PEER_CPU" "$BIN/hyper-hello" --threads 1 --addr 127.0.0.1:0
-UP_ADDR=$STARTED_ADDR
-log "upstream hyper-hello on $UP_ADDR"
+# The upstreams both proxies forward to.
+TO=() SERVERS=""
+for i in $(seq 1 "$UPSTREAMS"); do
+    start_listening "$OUT_DIR/upstream$i.log" "$PEER_CPU" "$BIN/hyper-hello" --threads 1 --addr 127.0.0.1:0
+    TO+=(--to "http://$STARTED_ADDR")
+    SERVERS+="server $STARTED_ADDR; "
+    log "upstream hyper-hello on $STARTED_ADDR"
+done
 
 # nethttp proxy: one thread, as nginx's one worker.
 start_listening "$OUT_DIR/nethttp.log" "$PROXY_CPU" \
-    "$BIN/nethttp" proxy --threads 1 --addr 127.0.0.1:0 --to "http://$UP_ADDR"
+    "$BIN/nethttp" proxy --threads 1 --addr 127.0.0.1:0 "${TO[@]}"
 declare -A PID ADDR
 PID[nethttp]=$STARTED_PID ADDR[nethttp]=$STARTED_ADDR
 
@@ -68,7 +75,7 @@ http {
     uwsgi_temp_path $NGX/uwsgi;
     scgi_temp_path $NGX/scgi;
     keepalive_requests 1000000;
-    upstream hello { server $UP_ADDR; keepalive 64; }
+    upstream hello { ${SERVERS}keepalive 64; }
     server {
         listen 127.0.0.1:$NGX_PORT;
         location / {
@@ -127,4 +134,4 @@ echo "| nethttp proxy | $(fmt "$N_RPS" 0) | $(fmt "$N_CPU" 2) | $(awk -F'\t' '$1
 echo "| nginx proxy_pass | $(fmt "$X_RPS" 0) | $(fmt "$X_CPU" 2) | $(awk -F'\t' '$1=="nginx"{printf "%.0f ", $2}' "$RAW")|"
 echo
 echo "nethttp / nginx: req/s $(ratio "$N_RPS" "$X_RPS")x, CPU per request $(ratio "$N_CPU" "$X_CPU")x"
-echo "(wrk -t1 -c$CONNS -d${DURATION}s keep-alive GET /, proxy on CPU $PROXY_CPU, hyper-hello upstream and wrk on CPU $PEER_CPU)"
+echo "(wrk -t1 -c$CONNS -d${DURATION}s keep-alive GET /, proxy on CPU $PROXY_CPU, $UPSTREAMS hyper-hello upstream(s) and wrk on CPU $PEER_CPU)"
