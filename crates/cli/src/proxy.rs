@@ -51,6 +51,10 @@ pub struct ProxyArgs {
     /// (nginx's proxy_next_upstream_tries). Default: each once.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), conflicts_with = "forward")]
     next_upstream_tries: Option<u32>,
+    /// With several upstreams: no request goes to another upstream once this long has passed
+    /// since its first attempt began (nginx's proxy_next_upstream_timeout). Default: none.
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, conflicts_with = "forward")]
+    next_upstream_timeout: Option<Duration>,
     /// Be a forward proxy (clients name it with `curl -x`, `HTTP_PROXY`): CONNECT tunnels and
     /// requests with absolute URIs, to any host. Instead of --to.
     #[arg(long, conflicts_with = "to")]
@@ -265,6 +269,9 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
             }
             if let Some(n) = args.next_upstream_tries {
                 builder = builder.next_upstream_tries(n as usize);
+            }
+            if let Some(d) = args.next_upstream_timeout {
+                builder = builder.next_upstream_timeout(d);
             }
             let proxy = builder.build().map_err(|e| format!("--to {url}: {e}"))?;
             match cross_origin(&args)? {

@@ -279,6 +279,12 @@ async fn an_upstream_that_does_not_answer_in_time_gets_only_idempotent_requests_
     let (proxy, _h) = start(builder()).await;
     let (status, _) = post(&proxy, "x", false).await;
     assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+
+    // Past next_upstream_timeout, not even a GET goes to the next.
+    let (proxy, _h) = start(builder().next_upstream_timeout(Duration::from_millis(100))).await;
+    let (status, _) = get(&proxy, "/").await;
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(live.calls.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]

@@ -35,7 +35,7 @@ pub(crate) mod upstreams;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::header::HeaderValue;
 use http::{Request, Response, Uri, Version};
@@ -120,6 +120,8 @@ struct Inner {
     group: Option<Arc<Group>>,
     /// Upstreams a request may be sent to, at most (the first included).
     tries: usize,
+    /// No attempt at another upstream starts past this after the first began.
+    next_timeout: Option<Duration>,
     forwarded: ForwardedHeaders,
     via: Option<HeaderValue>,
     rewrite: Option<RewriteFn>,
@@ -363,6 +365,7 @@ impl ReverseProxy {
     ) -> (Result<Response<Body>, Error>, Option<Picked>) {
         let inner = &*self.inner;
         let mut tried: Vec<usize> = Vec::new();
+        let due = inner.next_timeout.map(|d| Instant::now() + d);
         loop {
             let Attempt {
                 mut picked,
@@ -396,7 +399,9 @@ impl ReverseProxy {
                 None => None,
             };
             let next = match (body, &inner.group) {
-                (Some(body), Some(group)) if tried.len() < inner.tries => {
+                (Some(body), Some(group))
+                    if tried.len() < inner.tries && due.is_none_or(|d| Instant::now() < d) =>
+                {
                     group.pick(&tried, None).map(|p| (p, body))
                 }
                 _ => None,
@@ -497,6 +502,7 @@ pub struct ReverseProxyBuilder {
     max_fails: u32,
     fail_timeout: Duration,
     tries: Option<usize>,
+    next_timeout: Option<Duration>,
     forwarded: ForwardedHeaders,
     via: Option<String>,
     rewrite: Option<RewriteFn>,
@@ -514,6 +520,7 @@ impl Default for ReverseProxyBuilder {
             max_fails: 1,
             fail_timeout: Duration::from_secs(10),
             tries: None,
+            next_timeout: None,
             forwarded: ForwardedHeaders::default(),
             via: None,
             rewrite: None,
@@ -542,7 +549,10 @@ impl ReverseProxyBuilder {
     ///
     /// Called again, it adds another upstream, and requests are shared among them (nginx's
     /// `upstream` block): see [`ReverseProxyBuilder::balance`] for how, and
-    /// [`ReverseProxyBuilder::max_fails`] for what happens when one fails.
+    /// [`ReverseProxyBuilder::max_fails`] for what happens when one fails. The rewrite hook
+    /// then sees the upstream chosen for each attempt (it runs again for the next); one that
+    /// sends the request elsewhere leaves the group's counts to the upstream it chose.
+    /// A protocol upgrade (WebSocket) counts in flight until its `101` is passed on.
     pub fn upstream(self, url: &str) -> Self {
         self.weighted_upstream(url, 1)
     }
@@ -582,6 +592,15 @@ impl ReverseProxyBuilder {
     /// response head came. Default: each upstream once. 1: never to another.
     pub fn next_upstream_tries(mut self, tries: usize) -> Self {
         self.tries = Some(tries.max(1));
+        self
+    }
+
+    /// No request goes to another upstream once this long has passed since its first
+    /// attempt began (nginx's `proxy_next_upstream_timeout`): it is answered with the last
+    /// failure. Without it a request may take up to its tries times the transport's connect
+    /// or response header timeout. Default: none, as nginx.
+    pub fn next_upstream_timeout(mut self, timeout: Duration) -> Self {
+        self.next_timeout = Some(timeout);
         self
     }
 
@@ -706,6 +725,7 @@ impl ReverseProxyBuilder {
                 upstream,
                 group,
                 tries,
+                next_timeout: self.next_timeout,
                 forwarded: self.forwarded,
                 via,
                 rewrite: self.rewrite,
