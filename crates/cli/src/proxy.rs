@@ -26,8 +26,8 @@ pub struct ProxyArgs {
     /// The upstream: http://HOST:PORT[/PREFIX] (or https://), or unix:PATH for an upstream
     /// listening on a Unix domain socket (unix:@NAME: in Linux's abstract namespace). A
     /// prefix path is joined with each request's path. Repeat it for several upstreams
-    /// sharing the requests (http and https only), each optionally as "URL weight=N", as
-    /// nginx's `server` lines.
+    /// sharing the requests (http and https only), each optionally as "URL weight=N" and
+    /// "URL backup" (only when no other can take a request), as nginx's `server` lines.
     #[arg(long, value_name = "URL", value_parser = parse_to, required_unless_present = "forward")]
     to: Vec<Upstream>,
     /// How requests are shared among several upstreams: round-robin (by weight, as nginx)
@@ -122,24 +122,32 @@ enum BalanceArg {
 /// The upstream `--to` names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Upstream {
-    /// A URL and its weight.
-    Url(String, u32),
+    /// A URL, its weight, and whether it is a backup.
+    Url(String, u32, bool),
     /// A Unix socket; requests carry `Host: localhost` as curl's `--unix-socket` does.
     Unix(PathBuf),
 }
 
 fn parse_to(to: &str) -> Result<Upstream, String> {
-    // "URL weight=N": a space cannot be in a URL.
-    if let Some((url, param)) = to.split_once(' ') {
-        let weight = param
-            .trim()
-            .strip_prefix("weight=")
-            .and_then(|w| w.parse::<u32>().ok())
-            .filter(|&w| w > 0)
-            .ok_or_else(|| format!("--to {to:?}: after the URL only weight=N (1 or more)"))?;
+    // "URL weight=N backup", as nginx's `server` lines: a space cannot be in a URL.
+    if let Some((url, params)) = to.split_once(' ') {
+        let (mut weight, mut backup) = (1, false);
+        for param in params.split_whitespace() {
+            if param == "backup" {
+                backup = true;
+                continue;
+            }
+            weight = param
+                .strip_prefix("weight=")
+                .and_then(|w| w.parse::<u32>().ok())
+                .filter(|&w| w > 0)
+                .ok_or_else(|| {
+                    format!("--to {to:?}: after the URL only weight=N (1 or more) and backup")
+                })?;
+        }
         return match parse_to(url)? {
-            Upstream::Url(url, _) => Ok(Upstream::Url(url, weight)),
-            Upstream::Unix(_) => Err(format!("--to {to:?}: a Unix socket takes no weight")),
+            Upstream::Url(url, ..) => Ok(Upstream::Url(url, weight, backup)),
+            Upstream::Unix(_) => Err(format!("--to {to:?}: a Unix socket takes no parameters")),
         };
     }
     if let Some(path) = to.strip_prefix("unix:") {
@@ -159,7 +167,7 @@ fn parse_to(to: &str) -> Result<Upstream, String> {
     if uri.host().is_none_or(str::is_empty) {
         return Err(format!("--to {to:?} has no host"));
     }
-    Ok(Upstream::Url(to.to_owned(), 1))
+    Ok(Upstream::Url(to.to_owned(), 1, false))
 }
 
 /// A `--trusted-origin`, checked as the rules will take it.
@@ -229,7 +237,7 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
         Some(to) => {
             let several = args.to.len() > 1;
             let (mut transport, url) = match to {
-                Upstream::Url(u, _) => (transport, u.clone()),
+                Upstream::Url(u, ..) => (transport, u.clone()),
                 Upstream::Unix(_) if several => {
                     return Err("--to unix:PATH takes no other --to (several upstreams are \
                                 http:// or https:// URLs)"
@@ -260,9 +268,11 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
                 .max_fails(args.max_fails, args.fail_timeout);
             if several {
                 for up in &args.to {
-                    if let Upstream::Url(u, weight) = up {
-                        builder = builder.weighted_upstream(u, *weight);
-                    }
+                    builder = match up {
+                        Upstream::Url(u, weight, true) => builder.backup_upstream(u, *weight),
+                        Upstream::Url(u, weight, false) => builder.weighted_upstream(u, *weight),
+                        Upstream::Unix(_) => builder,
+                    };
                 }
             } else {
                 builder = builder.upstream(&url);
@@ -293,8 +303,9 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
             let urls: Vec<String> = several
                 .iter()
                 .map(|u| match u {
-                    Upstream::Url(u, 1) => u.clone(),
-                    Upstream::Url(u, w) => format!("{u} weight={w}"),
+                    Upstream::Url(u, 1, false) => u.clone(),
+                    Upstream::Url(u, w, false) => format!("{u} weight={w}"),
+                    Upstream::Url(u, w, true) => format!("{u} weight={w} backup"),
                     Upstream::Unix(p) => format!("unix:{}", crate::unix_path::shown(p)),
                 })
                 .collect();
@@ -341,14 +352,18 @@ mod tests {
     fn to_takes_urls_and_unix_paths() {
         assert_eq!(
             parse_to("http://127.0.0.1:9000/api").unwrap(),
-            Upstream::Url("http://127.0.0.1:9000/api".into(), 1)
+            Upstream::Url("http://127.0.0.1:9000/api".into(), 1, false)
         );
         assert_eq!(
             parse_to("http://127.0.0.1:9000 weight=3").unwrap(),
-            Upstream::Url("http://127.0.0.1:9000".into(), 3)
+            Upstream::Url("http://127.0.0.1:9000".into(), 3, false)
+        );
+        assert_eq!(
+            parse_to("http://127.0.0.1:9000 backup weight=2").unwrap(),
+            Upstream::Url("http://127.0.0.1:9000".into(), 2, true)
         );
         assert!(parse_to("http://127.0.0.1:9000 weight=0").is_err());
-        assert!(parse_to("http://127.0.0.1:9000 backup").is_err());
+        assert!(parse_to("http://127.0.0.1:9000 down").is_err());
         assert!(parse_to("unix:/run/a.sock weight=2").is_err());
         assert_eq!(
             parse_to("unix:/run/a.sock").unwrap(),

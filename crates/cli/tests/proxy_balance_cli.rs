@@ -206,3 +206,33 @@ async fn least_conn_serves_and_a_unix_socket_cannot_join_a_group() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("takes no other --to"), "{err}");
 }
+
+#[tokio::test]
+async fn a_backup_answers_only_when_the_others_cannot_as_behind_nginx() {
+    let Some(bin) = nginx::bin() else {
+        return;
+    };
+    let (a, _da) = backend("a");
+    let (b, _db) = backend("b");
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    // The backup b behind a live a, then behind a dead one.
+    for (first, want) in [(a.addr, "aaaaaa"), (dead, "bbbbbb")] {
+        let servers = [first.to_string(), format!("{} backup", b.addr)];
+        let nginx = Nginx::start_with_servers(&bin, &servers, "", "");
+        let to = [format!("http://{first}"), format!("{} backup", b.url(""))];
+        let ours = proxy(&to, &["--threads", "1"]);
+        for front in [nginx.addr, ours.addr] {
+            let mut s = TcpStream::connect(front).await.unwrap();
+            let mut order = String::new();
+            for _ in 0..6 {
+                let (status, who) = ask(&mut s, "GET").await;
+                assert_eq!(status, 200);
+                order.push_str(&who);
+            }
+            assert_eq!(order, want, "{front} in front of {servers:?}");
+        }
+    }
+}

@@ -52,8 +52,8 @@ fn group(out: &mut String, id: u64, ups: &[UpstreamStats]) {
         string(out, &u.url);
         let _ = write!(
             out,
-            ",\"weight\":{},\"in_flight\":{},\"requests\":{},\"failures\":{},\"available\":{}}}",
-            u.weight, u.in_flight, u.requests, u.failures, u.available
+            ",\"weight\":{},\"backup\":{},\"in_flight\":{},\"requests\":{},\"failures\":{},\"available\":{}}}",
+            u.weight, u.backup, u.in_flight, u.requests, u.failures, u.available
         );
     }
     out.push_str("]}");

@@ -77,7 +77,7 @@ function draw(doc) {
   (doc.upstream_groups || []).forEach(g => {
     clients.appendChild(el("h2", "Proxy upstreams " + g.id));
     clients.appendChild(table(["upstream", "weight", "in flight", "requests", "failures", "state"],
-      g.upstreams.map(u => ({ cls: u.available ? "" : "active", cells: [u.url, u.weight, u.in_flight,
+      g.upstreams.map(u => ({ cls: u.available ? "" : "active", cells: [u.url + (u.backup ? " (backup)" : ""), u.weight, u.in_flight,
         u.requests, u.failures, u.available ? "in" : "left out"] }))));
   });
 }

@@ -496,8 +496,8 @@ impl Handler for ReverseProxy {
 /// Configures a [`ReverseProxy`]; from [`ReverseProxy::builder`].
 pub struct ReverseProxyBuilder {
     transport: Option<Transport>,
-    /// URLs and weights.
-    upstreams: Vec<(String, u32)>,
+    /// URLs, weights, and whether each is a backup.
+    upstreams: Vec<(String, u32, bool)>,
     balance: Balance,
     max_fails: u32,
     fail_timeout: Duration,
@@ -560,7 +560,16 @@ impl ReverseProxyBuilder {
     /// Adds an upstream that gets `weight` times the share of one of weight 1 (nginx's
     /// `server ... weight=N`). A weight of 0 is taken as 1.
     pub fn weighted_upstream(mut self, url: &str, weight: u32) -> Self {
-        self.upstreams.push((url.to_owned(), weight.max(1)));
+        self.upstreams.push((url.to_owned(), weight.max(1), false));
+        self
+    }
+
+    /// Adds a backup upstream (nginx's `server ... backup`): requests go to it, by `weight`
+    /// among the backups, only when no other upstream can take them (each is left out after
+    /// failing, or was tried for this request). One upstream with backups beside it is left
+    /// out after failing as any other is.
+    pub fn backup_upstream(mut self, url: &str, weight: u32) -> Self {
+        self.upstreams.push((url.to_owned(), weight.max(1), true));
         self
     }
 
@@ -683,12 +692,19 @@ impl ReverseProxyBuilder {
     /// `Via` pseudonym is not a token, or the default transport cannot be built.
     pub fn build(self) -> Result<ReverseProxy, Error> {
         let mut parsed = Vec::with_capacity(self.upstreams.len());
-        for (url, weight) in &self.upstreams {
+        for (url, weight, backup) in &self.upstreams {
             parsed.push(Upstream {
                 uri: parse_upstream(url)?,
                 url: url.clone(),
                 weight: *weight,
+                backup: *backup,
             });
+        }
+        if !parsed.is_empty() && parsed.iter().all(|u| u.backup) {
+            return Err(Error::new(
+                Kind::Usage,
+                "a proxy's upstreams cannot all be backups",
+            ));
         }
         let several = parsed.len() > 1;
         let tries = self.tries.unwrap_or(parsed.len()).max(1);

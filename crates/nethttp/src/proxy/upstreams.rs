@@ -1,6 +1,7 @@
 //! A reverse proxy's group of upstreams (nginx's `upstream` block): which one each request
-//! goes to ([`Balance`]: smooth weighted round robin, or least connections), and which are
-//! left out for a while after failing (nginx's `max_fails` and `fail_timeout`).
+//! goes to ([`Balance`]: smooth weighted round robin, or least connections; backups only
+//! when no other can take it), and which are left out for a while after failing (nginx's
+//! `max_fails` and `fail_timeout`).
 //!
 //! One mutex guards the group's state; it is held only to pick an upstream and to record
 //! how an exchange went, never across an await.
@@ -34,6 +35,8 @@ pub struct UpstreamStats {
     pub url: String,
     /// Its weight (1 unless given).
     pub weight: u32,
+    /// A backup: sent requests only when no other upstream can take them.
+    pub backup: bool,
     /// Requests sent to it whose exchange has not ended (the response body included).
     pub in_flight: u32,
     /// Requests sent to it.
@@ -48,6 +51,7 @@ pub struct UpstreamStats {
 /// The group: its upstreams and their state.
 pub(crate) struct Group {
     upstreams: Box<[Upstream]>,
+    has_backup: bool,
     state: Mutex<Box<[PeerState]>>,
     balance: Balance,
     /// Failures in a row, each within `fail_timeout` of the last, that leave an upstream out
@@ -61,6 +65,8 @@ pub(crate) struct Upstream {
     pub(crate) uri: Uri,
     pub(crate) url: String,
     pub(crate) weight: u32,
+    /// Used only when no other upstream can take the request.
+    pub(crate) backup: bool,
 }
 
 #[derive(Default)]
@@ -89,6 +95,7 @@ impl Group {
     ) -> Group {
         let state = upstreams.iter().map(|_| PeerState::default()).collect();
         Group {
+            has_backup: upstreams.iter().any(|u| u.backup),
             upstreams: upstreams.into_boxed_slice(),
             state: Mutex::new(state),
             balance,
@@ -117,32 +124,12 @@ impl Group {
     pub(crate) fn pick(self: &Arc<Self>, tried: &[usize], now: Option<Instant>) -> Option<Picked> {
         let mut now = now;
         let mut state = self.lock();
-        let mut best: Option<usize> = None;
-        let mut total: i64 = 0;
-        // Least connections first narrows the field to the least loaded for their weight;
-        // round robin then chooses among them.
-        let least = match self.balance {
-            Balance::LeastConn => self.least_loaded(&state, tried, &mut now),
-            Balance::RoundRobin => None,
+        // Backups only when no other upstream can take the request (nginx's `backup`).
+        let (index, total) = match self.choose(&mut state, tried, &mut now, false) {
+            Some(chosen) => chosen,
+            None if self.has_backup => self.choose(&mut state, tried, &mut now, true)?,
+            None => return None,
         };
-        for (i, up) in self.upstreams.iter().enumerate() {
-            if tried.contains(&i) || !self.available(&state[i], &mut now) {
-                continue;
-            }
-            if let Some((n, w)) = least {
-                // Not among the least loaded: in_flight/weight > n/w.
-                if u64::from(state[i].in_flight) * u64::from(w) > n * u64::from(up.weight) {
-                    continue;
-                }
-            }
-            let weight = i64::from(up.weight);
-            state[i].current += weight;
-            total += weight;
-            if best.is_none_or(|b| state[i].current > state[b].current) {
-                best = Some(i);
-            }
-        }
-        let index = best?;
         let peer = &mut state[index];
         peer.current -= total;
         peer.in_flight += 1;
@@ -164,17 +151,56 @@ impl Group {
         })
     }
 
-    /// The lowest in-flight count for its weight among the candidates, as `(in_flight,
-    /// weight)`.
+    /// Smooth weighted round robin (after least connections, if that is the balance) among
+    /// the upstreams of one tier (backups or the others) that are untried and available:
+    /// the one chosen, and the total weight its running weight is to lose.
+    fn choose(
+        &self,
+        state: &mut [PeerState],
+        tried: &[usize],
+        now: &mut Option<Instant>,
+        backup: bool,
+    ) -> Option<(usize, i64)> {
+        let mut best: Option<usize> = None;
+        let mut total: i64 = 0;
+        // Least connections first narrows the field to the least loaded for their weight;
+        // round robin then chooses among them.
+        let least = match self.balance {
+            Balance::LeastConn => self.least_loaded(state, tried, now, backup),
+            Balance::RoundRobin => None,
+        };
+        for (i, up) in self.upstreams.iter().enumerate() {
+            if up.backup != backup || tried.contains(&i) || !self.available(&state[i], now) {
+                continue;
+            }
+            if let Some((n, w)) = least {
+                // Not among the least loaded: in_flight/weight > n/w.
+                if u64::from(state[i].in_flight) * u64::from(w) > n * u64::from(up.weight) {
+                    continue;
+                }
+            }
+            let weight = i64::from(up.weight);
+            state[i].current += weight;
+            total += weight;
+            if best.is_none_or(|b| state[i].current > state[b].current) {
+                best = Some(i);
+            }
+        }
+        best.map(|b| (b, total))
+    }
+
+    /// The lowest in-flight count for its weight among the candidates of a tier, as
+    /// `(in_flight, weight)`.
     fn least_loaded(
         &self,
         state: &[PeerState],
         tried: &[usize],
         now: &mut Option<Instant>,
+        backup: bool,
     ) -> Option<(u64, u32)> {
         let mut least: Option<(u64, u32)> = None;
         for (i, up) in self.upstreams.iter().enumerate() {
-            if tried.contains(&i) || !self.available(&state[i], now) {
+            if up.backup != backup || tried.contains(&i) || !self.available(&state[i], now) {
                 continue;
             }
             let n = u64::from(state[i].in_flight);
@@ -270,6 +296,7 @@ impl Group {
             .map(|(up, peer)| UpstreamStats {
                 url: up.url.clone(),
                 weight: up.weight,
+                backup: up.backup,
                 in_flight: peer.in_flight,
                 requests: peer.requests,
                 failures: peer.failures,
@@ -344,6 +371,7 @@ mod tests {
                 uri: format!("http://127.0.0.{}:80", i + 1).parse().unwrap(),
                 url: format!("u{i}"),
                 weight,
+                backup: false,
             })
             .collect();
         Arc::new(Group::new(ups, balance, max_fails, Duration::from_secs(10)))
@@ -489,6 +517,50 @@ mod tests {
         g.record(0, Outcome::Failed, now, false);
         assert_eq!(picks(&g, 2, now), "ab");
         assert_eq!(g.stats()[0].failures, 1);
+    }
+
+    #[test]
+    fn backups_take_requests_only_when_no_other_upstream_can() {
+        let now = Instant::now();
+        let ups: Vec<Upstream> = ["a", "b", "c"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Upstream {
+                uri: format!("http://127.0.0.{}:80", i + 1).parse().unwrap(),
+                url: (*name).into(),
+                weight: 1,
+                backup: *name != "a",
+            })
+            .collect();
+        for balance in [Balance::RoundRobin, Balance::LeastConn] {
+            let g = Arc::new(Group::new(
+                ups_clone(&ups),
+                balance,
+                1,
+                Duration::from_secs(10),
+            ));
+            assert_eq!(picks(&g, 4, now), "aaaa");
+            // Tried for this request: the backups, in turn.
+            assert_eq!(g.pick(&[0], Some(now)).unwrap().index(), 1);
+            assert_eq!(g.pick(&[0], Some(now)).unwrap().index(), 2);
+            assert_eq!(g.pick(&[0, 1], Some(now)).unwrap().index(), 2);
+            assert!(g.pick(&[0, 1, 2], Some(now)).is_none());
+            // Left out: the backups take everything until it is back.
+            g.record(0, Outcome::Failed, now, false);
+            assert_eq!(picks(&g, 4, now), "bcbc");
+            assert!(g.stats()[1].backup && !g.stats()[0].backup);
+        }
+    }
+
+    fn ups_clone(ups: &[Upstream]) -> Vec<Upstream> {
+        ups.iter()
+            .map(|u| Upstream {
+                uri: u.uri.clone(),
+                url: u.url.clone(),
+                weight: u.weight,
+                backup: u.backup,
+            })
+            .collect()
     }
 
     #[test]
