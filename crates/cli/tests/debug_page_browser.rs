@@ -2,7 +2,8 @@
 //! driven over the DevTools protocol: the page renders and keeps polling, a connection's row
 //! appears while it holds a request and goes when it closes, hostile request targets (and
 //! markup in every field of a forged JSON document, since the server refuses `<` in a target)
-//! are shown as text (no element made, no script run, no CSP violation), and the browser
+//! are shown as text (no element made, no script run, no CSP violation; the proxy
+//! upstreams' table included), and the browser
 //! loads nothing but the page, its own script and its JSON, under a policy it enforces.
 //!
 //! Chromium (Debian's `chromium`) is an interop peer: missing, the test is skipped, or fails
@@ -62,6 +63,13 @@ fn forged(m: &str) -> String {
             "hosts": [{
                 "key": m, "idle": m, "active": m, "waiting": m,
                 "http2_streams": [m], "http2_waiting": [m],
+            }],
+        }],
+        "upstream_groups": [{
+            "id": m,
+            "upstreams": [{
+                "url": m, "weight": m, "backup": false, "in_flight": m, "requests": m,
+                "failures": m, "available": true,
             }],
         }],
     });
@@ -307,9 +315,13 @@ async fn the_page_in_chromium_follows_connections_and_shows_what_it_is_sent_as_t
         .await;
     let m = MARKUP;
     let expected = json!([
-        16,
+        21,
         1,
-        [format!("Server 1 on {m}"), format!("Client pool {m}")],
+        [
+            format!("Server 1 on {m}"),
+            format!("Client pool {m}"),
+            format!("Proxy upstreams {m}"),
+        ],
         [
             format!("1 open connection; {m} accepted and {m} requests answered in {m} s"),
             format!("{m} dials, {m} reuses, {m} closes, {m} stale"),
