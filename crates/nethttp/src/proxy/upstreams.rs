@@ -80,8 +80,10 @@ struct PeerState {
     /// When the upstream was last left out (its last failure then): it is out until
     /// `fail_timeout` after this, and then one request at a time tries it.
     out_since: Option<Instant>,
-    /// A trial request is in flight; no other goes until it ends.
-    trying: bool,
+    /// When the trial request in flight began; no other goes until it ends, or until
+    /// `fail_timeout` has passed since it began (as nginx: a trial that hangs does not keep
+    /// the upstream out for longer than that).
+    trying: Option<Instant>,
     requests: u64,
     failures: u64,
 }
@@ -140,14 +142,16 @@ impl Group {
         if trial {
             // Out, and its time is over: this request tries it; no other does until its
             // outcome is known (a failure leaves it out for `fail_timeout` again).
-            peer.trying = true;
+            peer.trying = Some(now.unwrap_or_else(Instant::now));
         }
+        let seen = peer.failures;
         drop(state);
         Some(Picked {
             group: self.clone(),
             index,
             trial,
             clean,
+            seen,
         })
     }
 
@@ -225,36 +229,41 @@ impl Group {
             return true;
         }
         let now = *now.get_or_insert_with(Instant::now);
-        !peer.trying
-            && peer
-                .out_since
-                .is_none_or(|t| now.saturating_duration_since(t) >= self.fail_timeout)
+        let over = |since: Option<Instant>| {
+            since.is_none_or(|t| now.saturating_duration_since(t) >= self.fail_timeout)
+        };
+        over(peer.trying) && over(peer.out_since)
     }
 
     /// Records how an exchange with upstream `index` went; `trial`: it was the trial
-    /// request of an upstream left out.
-    fn record(&self, index: usize, outcome: Outcome, now: Instant, trial: bool) {
+    /// request of an upstream left out; `seen`: the upstream's failure count when the
+    /// request was picked (an answer clears only failures recorded before that: one that
+    /// came after, from a request picked earlier, still counts).
+    fn record(&self, index: usize, outcome: Outcome, now: Instant, trial: bool, seen: u64) {
         let mut state = self.lock();
         let peer = &mut state[index];
         if trial {
-            peer.trying = false;
+            peer.trying = None;
         }
         match outcome {
             Outcome::Answered => {
-                peer.fails = 0;
-                peer.out_since = None;
+                if peer.failures == seen {
+                    peer.fails = 0;
+                    peer.out_since = None;
+                }
             }
             Outcome::Failed => {
                 peer.failures += 1;
                 if self.max_fails == 0 {
                     return;
                 }
-                // A failure more than `fail_timeout` after the last starts the count anew;
-                // a failed trial puts the upstream out again at once.
+                // A failure more than `fail_timeout` after the last starts the count anew,
+                // unless the upstream is left out (a late failure of a request picked
+                // before must not bring it back); a failed trial puts it out again at once.
                 let recent = peer
                     .last_failure
                     .is_some_and(|t| now.saturating_duration_since(t) < self.fail_timeout);
-                peer.fails = if recent || trial {
+                peer.fails = if recent || trial || self.is_out(peer) {
                     peer.fails.saturating_add(1)
                 } else {
                     1
@@ -283,7 +292,7 @@ impl Group {
         let peer = &mut state[index];
         peer.in_flight = peer.in_flight.saturating_sub(1);
         if trial {
-            peer.trying = false;
+            peer.trying = None;
         }
     }
 
@@ -328,6 +337,8 @@ pub(crate) struct Picked {
     /// The upstream had no failure counted when picked: an answer has nothing to clear (a
     /// failure another request records meanwhile stays counted until the next answer).
     clean: bool,
+    /// The upstream's failures when picked (see [`Group::record`]).
+    seen: u64,
 }
 
 impl Picked {
@@ -347,7 +358,7 @@ impl Picked {
         }
         if outcome != Outcome::Neither {
             self.group
-                .record(self.index, outcome, Instant::now(), self.trial);
+                .record(self.index, outcome, Instant::now(), self.trial, self.seen);
             self.trial = false;
         }
     }
@@ -388,7 +399,7 @@ mod tests {
 
     /// `Picked::record` at a time of the test's choosing.
     fn record_at(p: &mut Picked, outcome: Outcome, now: Instant) {
-        p.group.record(p.index, outcome, now, p.trial);
+        p.group.record(p.index, outcome, now, p.trial, p.seen);
         p.trial = false;
     }
 
@@ -508,13 +519,13 @@ mod tests {
         assert_eq!(g.pick(&[0, 2], Some(now)).unwrap().index(), 1);
         assert!(g.pick(&[0, 1, 2], Some(now)).is_none());
         for i in 0..3 {
-            g.record(i, Outcome::Failed, now, false);
+            g.record(i, Outcome::Failed, now, false, 0);
         }
         assert!(g.pick(&[], Some(now)).is_none());
         assert!(g.stats().iter().all(|s| !s.available));
         // max_fails 0: failures are counted and nothing is left out.
         let g = group(&[1, 1], Balance::RoundRobin, 0);
-        g.record(0, Outcome::Failed, now, false);
+        g.record(0, Outcome::Failed, now, false, 0);
         assert_eq!(picks(&g, 2, now), "ab");
         assert_eq!(g.stats()[0].failures, 1);
     }
@@ -546,7 +557,7 @@ mod tests {
             assert_eq!(g.pick(&[0, 1], Some(now)).unwrap().index(), 2);
             assert!(g.pick(&[0, 1, 2], Some(now)).is_none());
             // Left out: the backups take everything until it is back.
-            g.record(0, Outcome::Failed, now, false);
+            g.record(0, Outcome::Failed, now, false, 0);
             assert_eq!(picks(&g, 4, now), "bcbc");
             assert!(g.stats()[1].backup && !g.stats()[0].backup);
         }
@@ -564,17 +575,75 @@ mod tests {
     }
 
     #[test]
+    fn a_late_failure_or_answer_of_an_earlier_request_does_not_bring_an_upstream_back() {
+        let t0 = Instant::now();
+        let g = group(&[1, 1], Balance::RoundRobin, 3);
+        // Two requests picked while a is well; they end only later.
+        let mut early_fail = pick_until(&g, 0, t0);
+        let mut early_answer = pick_until(&g, 0, t0);
+        for i in 0..3 {
+            record_at(
+                &mut pick_until(&g, 0, t0),
+                Outcome::Failed,
+                t0 + Duration::from_secs(i),
+            );
+        }
+        assert!(!g.stats()[0].available);
+        // A failure 15 s after the last (a request that hung until its timeout) keeps it
+        // out: it does not start the count anew.
+        let late = t0 + Duration::from_secs(17);
+        record_at(&mut early_fail, Outcome::Failed, late);
+        assert_eq!(picks(&g, 4, late + Duration::from_secs(1)), "bbbb");
+        // An answer to a request picked before those failures clears none of them.
+        record_at(
+            &mut early_answer,
+            Outcome::Answered,
+            late + Duration::from_secs(2),
+        );
+        assert_eq!(picks(&g, 4, late + Duration::from_secs(3)), "bbbb");
+        drop((early_fail, early_answer));
+        // Its trial after fail_timeout, answered, does.
+        let mut trial = pick_until(&g, 0, late + Duration::from_secs(11));
+        record_at(
+            &mut trial,
+            Outcome::Answered,
+            late + Duration::from_secs(11),
+        );
+        drop(trial);
+        assert!(g.stats()[0].available);
+    }
+
+    #[test]
+    fn a_trial_that_hangs_holds_the_upstream_out_for_fail_timeout_at_most() {
+        let t0 = Instant::now();
+        let g = group(&[1, 1], Balance::RoundRobin, 1);
+        record_at(&mut pick_until(&g, 0, t0), Outcome::Failed, t0);
+        let t1 = t0 + Duration::from_secs(10);
+        let _hung = pick_until(&g, 0, t1);
+        assert_eq!(picks(&g, 3, t1 + Duration::from_secs(9)), "bbb");
+        // Ten seconds after the hung trial began, another request may try.
+        let _second = pick_until(&g, 0, t1 + Duration::from_secs(10));
+    }
+
+    #[test]
     fn failures_far_apart_do_not_add_up() {
         let t0 = Instant::now();
         let g = group(&[1, 1], Balance::RoundRobin, 2);
-        g.record(0, Outcome::Failed, t0, false);
-        g.record(0, Outcome::Failed, t0 + Duration::from_secs(11), false);
+        g.record(0, Outcome::Failed, t0, false, 0);
+        g.record(0, Outcome::Failed, t0 + Duration::from_secs(11), false, 0);
         assert!(g.stats()[0].available);
         // A success between two failures clears the count too.
-        g.record(0, Outcome::Answered, t0 + Duration::from_secs(12), false);
-        g.record(0, Outcome::Failed, t0 + Duration::from_secs(13), false);
+        let seen = g.stats()[0].failures;
+        g.record(
+            0,
+            Outcome::Answered,
+            t0 + Duration::from_secs(12),
+            false,
+            seen,
+        );
+        g.record(0, Outcome::Failed, t0 + Duration::from_secs(13), false, 0);
         assert!(g.stats()[0].available);
-        g.record(0, Outcome::Failed, t0 + Duration::from_secs(14), false);
+        g.record(0, Outcome::Failed, t0 + Duration::from_secs(14), false, 0);
         assert!(!g.stats()[0].available);
     }
 }
