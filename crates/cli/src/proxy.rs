@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
-use nethttp::client::DialRetry;
 use nethttp::proxy::{Balance, ConnectPorts, ForwardProxy, ReverseProxy};
 use nethttp::wrap::CrossOriginProtection;
 use nethttp::DynHandler;
@@ -236,24 +235,21 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
         }
         Some(to) => {
             let several = args.to.len() > 1;
+            if several && args.to.iter().any(|u| matches!(u, Upstream::Unix(_))) {
+                return Err("--to unix:PATH takes no other --to (several upstreams are \
+                            http:// or https:// URLs)"
+                    .into());
+            }
             let (mut transport, url) = match to {
                 Upstream::Url(u, ..) => (transport, u.clone()),
-                Upstream::Unix(_) if several => {
-                    return Err("--to unix:PATH takes no other --to (several upstreams are \
-                                http:// or https:// URLs)"
-                        .into())
-                }
                 Upstream::Unix(p) => (transport.unix_socket(p), "http://localhost".to_owned()),
             };
             if let Some(tls) = args.upstream_tls.client_tls()? {
                 transport = transport.tls(tls);
             }
             if several {
-                // A refused dial goes to the next upstream at once, not to the same one again.
-                transport = transport.dial_retry(DialRetry {
-                    max_retries: 0,
-                    ..DialRetry::default()
-                });
+                // A failed attempt goes to the next upstream at once, not to the same again.
+                transport = ReverseProxy::group_transport(transport);
             }
             let transport = transport
                 .build()

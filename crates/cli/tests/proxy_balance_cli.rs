@@ -196,15 +196,27 @@ async fn least_conn_serves_and_a_unix_socket_cannot_join_a_group() {
     // One at a time, each idle: they take turns.
     assert_eq!(seen, "abab");
 
-    let out = Command::new(env!("CARGO_BIN_EXE_nethttp"))
-        .args(["proxy", "--addr", "127.0.0.1:0", "--to", "unix:/tmp/x.sock"])
-        .arg("--to")
-        .arg(a.url(""))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("takes no other --to"), "{err}");
+    // First or not, a Unix socket upstream stands alone.
+    for to in [
+        ["unix:/tmp/x.sock".to_owned(), a.url("")],
+        [a.url(""), "unix:/tmp/x.sock".to_owned()],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_nethttp"))
+            .args([
+                "proxy",
+                "--addr",
+                "127.0.0.1:0",
+                "--to",
+                &to[0],
+                "--to",
+                &to[1],
+            ])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{to:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("takes no other --to"), "{to:?}: {err}");
+    }
 }
 
 #[tokio::test]

@@ -2,7 +2,8 @@
 //! least connections, upstreams that refuse, drop requests or stall skipped for the next
 //! where that is safe (never a non-idempotent request once sent), failing upstreams left
 //! out for their `fail_timeout` and tried again by one request, "no live upstreams"
-//! answered at once, and a flood through dead upstreams bounded by the tries.
+//! answered at once, a flood through failing upstreams bounded by the tries, and upgraded
+//! connections counted for their whole life.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -227,9 +228,23 @@ async fn a_dropped_request_goes_again_only_when_idempotent_and_whole() {
         "a POST that reached an upstream must not be sent to another"
     );
 
+    // A client's Idempotency-Key does not make it the proxy's to resend.
     let (proxy, _h) = start(proxy_for(&url)).await;
-    let (status, text) = post(&proxy, "pay once", true).await;
-    assert_eq!((status, text.as_str()), (StatusCode::OK, "live POST 8"));
+    let (status, _) = post(&proxy, "pay once", true).await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert_eq!(live.calls.load(Ordering::SeqCst), 1);
+
+    // A PUT whose body came whole goes again.
+    let (proxy, _h) = start(proxy_for(&url)).await;
+    let res = proxy
+        .client()
+        .put(proxy.url("/"))
+        .body("replace it")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.into_body().to_bytes(64).await.unwrap(), "live PUT 10");
 
     // A PUT whose body streams is not had whole: not sent again.
     let (proxy, _h) = start(proxy_for(&url)).await;
@@ -341,7 +356,8 @@ async fn with_every_upstream_out_requests_are_answered_502_at_once_then_one_trie
         ReverseProxy::builder()
             .upstream(&d1)
             .upstream(&d2)
-            .max_fails(1, Duration::from_millis(400)),
+            // Long enough for the five requests below on a loaded machine.
+            .max_fails(1, Duration::from_secs(2)),
     )
     .await;
     let (status, _) = get(&proxy, "/").await;
@@ -354,21 +370,25 @@ async fn with_every_upstream_out_requests_are_answered_502_at_once_then_one_trie
         assert!(text.starts_with("Bad Gateway"), "{text}");
     }
     assert_eq!(tried(&handle), 2, "no upstream dialed while both are out");
-    tokio::time::sleep(Duration::from_millis(450)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
     let (status, _) = get(&proxy, "/").await;
     assert_eq!(status, StatusCode::BAD_GATEWAY);
     assert_eq!(tried(&handle), 4, "after fail_timeout each is tried again");
 }
 
 #[tokio::test]
-async fn a_flood_through_dead_upstreams_tries_each_at_most_once_per_request() {
+async fn a_flood_through_failing_upstreams_tries_each_at_most_once_per_request() {
     let live = named("live").await;
+    // Two upstreams that take each request and close without an answer: every connection
+    // they accept is counted, so a resend to the same one would show.
+    let (d1, seen1) = dropper().await;
+    let (d2, seen2) = dropper().await;
     let (proxy, handle) = start(
         ReverseProxy::builder()
-            .upstream(&dead_url().await)
-            .upstream(&dead_url().await)
+            .upstream(&d1)
+            .upstream(&d2)
             .upstream(&live.server.url("/"))
-            // Never left out: every request may meet both dead ones.
+            // Never left out: every request may meet both failing ones.
             .max_fails(0, Duration::from_secs(10)),
     )
     .await;
@@ -377,7 +397,7 @@ async fn a_flood_through_dead_upstreams_tries_each_at_most_once_per_request() {
     for _ in 0..200 {
         let (client, url) = (client.clone(), proxy.url("/"));
         tasks.push(tokio::spawn(async move {
-            client.get(&url).send().await.unwrap().status()
+            client.get(url).send().await.unwrap().status()
         }));
     }
     for t in tasks {
@@ -385,13 +405,17 @@ async fn a_flood_through_dead_upstreams_tries_each_at_most_once_per_request() {
     }
     let stats = handle.upstreams();
     assert_eq!(stats[2].requests, 200);
+    // Each failing upstream was sent a request once per pick, and picked at most once per
+    // request: no resend to the same upstream, by the group or by the transport.
+    let seen = [seen1.load(Ordering::SeqCst), seen2.load(Ordering::SeqCst)];
+    for (i, s) in seen.iter().enumerate() {
+        assert_eq!(*s as u64, stats[i].requests, "{stats:?} {seen:?}");
+        assert!(*s <= 200, "{stats:?} {seen:?}");
+        assert_eq!(stats[i].failures, stats[i].requests);
+    }
     assert!(
-        stats[0].requests <= 200 && stats[1].requests <= 200,
-        "{stats:?}"
-    );
-    assert_eq!(
-        stats[0].failures + stats[1].failures,
-        stats[0].requests + stats[1].requests
+        seen[0] + seen[1] >= 100,
+        "round robin sent them requests: {seen:?}"
     );
 
     // One try: a request that meets a dead upstream fails.
@@ -403,4 +427,81 @@ async fn a_flood_through_dead_upstreams_tries_each_at_most_once_per_request() {
     )
     .await;
     assert_eq!(get(&proxy, "/").await.0, StatusCode::BAD_GATEWAY);
+}
+
+#[tokio::test]
+async fn an_upgraded_connection_counts_in_flight_for_its_whole_life() {
+    // `a` switches /echo to a byte echo.
+    let a = TestServer::start(|mut req: HttpRequest| async move {
+        if req.uri().path() != "/echo" {
+            return text_response(StatusCode::OK, "a");
+        }
+        let on = nethttp::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            if let Ok(mut io) = on.await {
+                let mut buf = [0u8; 64];
+                while let Ok(n) = io.read(&mut buf).await {
+                    if n == 0 || io.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        http::Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header(http::header::UPGRADE, "echo")
+            .body(Body::empty())
+            .unwrap()
+    })
+    .await;
+    let b = named("b").await;
+    let (proxy, handle) = start(
+        ReverseProxy::builder()
+            .balance(Balance::LeastConn)
+            .upstream(&a.url("/"))
+            .upstream(&b.server.url("/")),
+    )
+    .await;
+    let mut sock = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    sock.write_all(
+        b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(10), sock.read(&mut buf))
+            .await
+            .expect("the 101 in time")
+            .unwrap();
+        assert!(n > 0, "closed before the 101");
+        head.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        head.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        String::from_utf8_lossy(&head)
+    );
+    sock.write_all(b"ping").await.unwrap();
+    let mut echo = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(10), sock.read_exact(&mut echo))
+        .await
+        .expect("the echo in time")
+        .unwrap();
+    assert_eq!(&echo, b"ping");
+    // The socket is open: a is busy, and plain requests go to b.
+    assert_eq!(handle.upstreams()[0].in_flight, 1);
+    for _ in 0..3 {
+        assert_eq!(get(&proxy, "/").await.1, "b GET 0");
+    }
+    drop(sock);
+    let t0 = Instant::now();
+    while handle.upstreams()[0].in_flight != 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the socket's place was never given back"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }

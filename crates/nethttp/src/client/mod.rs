@@ -29,7 +29,7 @@ pub mod redirect;
 mod request;
 mod response;
 mod retry;
-pub(crate) use retry::method_allows_resend;
+pub(crate) use retry::is_idempotent;
 mod socks5;
 mod status_retry;
 pub mod trace;

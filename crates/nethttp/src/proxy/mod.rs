@@ -186,6 +186,22 @@ impl ReverseProxy {
             )
     }
 
+    /// `transport` as a proxy with several upstreams wants it (what
+    /// [`ReverseProxyBuilder::build`] does to the default one): a refused dial is not
+    /// dialed again after a backoff, nor is a request resent from the retry budget, on the
+    /// same upstream, since the group sends it to the next at once; a request that met a
+    /// reused connection's end of life is still resent once on a new one, and one the
+    /// upstream did not process on the same. Pass a transport of one's own through it
+    /// before [`ReverseProxyBuilder::transport`].
+    pub fn group_transport(transport: TransportBuilder) -> TransportBuilder {
+        transport
+            .dial_retry(DialRetry {
+                max_retries: 0,
+                ..DialRetry::default()
+            })
+            .retry_budget(0.0, 0, Duration::from_secs(10))
+    }
+
     /// The transport the proxy sends through (its pool's counters are in `pool_stats`).
     pub fn transport(&self) -> &Transport {
         &self.inner.transport
@@ -206,6 +222,22 @@ impl ReverseProxy {
         let inner = &*self.inner;
         let (mut inbound, mut body) = req.into_parts();
         let upgrading = upgrade::asked(&mut inbound, inner.websockets_over_http2);
+        // RFC 9112 bodies are checked by our own decoder as they are read: read the first
+        // frame before anything goes upstream (see `body::first_frame`), and before an
+        // upstream of a group is picked, so a client that stalls its body holds no place
+        // (nor the trial of an upstream left out).
+        let http1 = matches!(
+            inbound.version,
+            Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
+        );
+        let first = if http1 && !http_body::Body::is_end_stream(&body) {
+            match body::first_frame(&mut body).await {
+                Ok(f) => f,
+                Err(e) => return self.error(Error::user(error::InboundBodyFailed(e))),
+            }
+        } else {
+            None
+        };
         let picked = match &inner.group {
             None => None,
             Some(group) => match group.pick(&[], None) {
@@ -220,21 +252,6 @@ impl ReverseProxy {
         let (out, hook) = match self.outbound(&inbound, upgrading.as_ref(), upstream) {
             Outbound::Send(out, hook) => (out, hook),
             Outbound::Answer(answer) => return answer,
-        };
-
-        // RFC 9112 bodies are checked by our own decoder as they are read: read the first
-        // frame before anything goes upstream (see `body::first_frame`).
-        let http1 = matches!(
-            inbound.version,
-            Version::HTTP_09 | Version::HTTP_10 | Version::HTTP_11
-        );
-        let first = if http1 && !http_body::Body::is_end_stream(&body) {
-            match body::first_frame(&mut body).await {
-                Ok(f) => f,
-                Err(e) => return self.error(Error::user(error::InboundBodyFailed(e))),
-            }
-        } else {
-            None
         };
         let failed = Arc::new(AtomicBool::new(false));
         let (upload, again) = if first.is_none() && http_body::Body::is_end_stream(&body) {
@@ -281,7 +298,7 @@ impl ReverseProxy {
                         .is_some_and(|asked| upgrade::accepted_as_stream(asked, &resp)) =>
             {
                 match upgrading {
-                    Some(asked) => match upgrade::join(asked, resp) {
+                    Some(asked) => match upgrade::join(asked, resp, picked) {
                         Ok(resp) => resp,
                         Err(e) => self.error(e),
                     },
@@ -393,9 +410,7 @@ impl ReverseProxy {
             tried.push(picked.index());
             let body = match unsent {
                 Some(body) => Some(body),
-                None if next_upstream::may_resend(&inbound.method, &inbound.headers, &err) => {
-                    again.body()
-                }
+                None if next_upstream::may_resend(&inbound.method, &err) => again.body(),
                 None => None,
             };
             let next = match (body, &inner.group) {
@@ -552,7 +567,7 @@ impl ReverseProxyBuilder {
     /// [`ReverseProxyBuilder::max_fails`] for what happens when one fails. The rewrite hook
     /// then sees the upstream chosen for each attempt (it runs again for the next); one that
     /// sends the request elsewhere leaves the group's counts to the upstream it chose.
-    /// A protocol upgrade (WebSocket) counts in flight until its `101` is passed on.
+    /// A protocol upgrade (WebSocket) counts in flight until the joined connections end.
     pub fn upstream(self, url: &str) -> Self {
         self.weighted_upstream(url, 1)
     }
@@ -595,10 +610,11 @@ impl ReverseProxyBuilder {
 
     /// Upstreams a request may be tried at, the first included, when several are given
     /// (nginx's `proxy_next_upstream_tries`). A request goes to the next upstream only when
-    /// nothing of it was sent (no connection could be had), or when it is idempotent (or
-    /// has an `Idempotency-Key`), its body was read whole (none, or a body that came in one
-    /// piece), and its connection failed or no response head came in time; never once a
-    /// response head came. Default: each upstream once. 1: never to another.
+    /// nothing of it was sent (no connection could be had), or when it is idempotent, its
+    /// body was read whole (none, or a body that came in one piece), and its connection
+    /// failed or no response head came in time; never once a response head came (nginx's
+    /// `proxy_next_upstream error timeout`). Default: each upstream once. 1: never to
+    /// another.
     pub fn next_upstream_tries(mut self, tries: usize) -> Self {
         self.tries = Some(tries.max(1));
         self
@@ -725,14 +741,9 @@ impl ReverseProxyBuilder {
         };
         let transport = match self.transport {
             Some(t) => t,
-            // With several upstreams a refused dial goes to the next one at once rather
-            // than to the same one again after a backoff.
-            None if several => ReverseProxy::default_transport()
-                .dial_retry(DialRetry {
-                    max_retries: 0,
-                    ..DialRetry::default()
-                })
-                .build()?,
+            None if several => {
+                ReverseProxy::group_transport(ReverseProxy::default_transport()).build()?
+            }
             None => ReverseProxy::default_transport().build()?,
         };
         Ok(ReverseProxy {

@@ -6,13 +6,16 @@
 //!   connect timeout, the upstream's connections all busy): any request goes to the next,
 //!   its body as it was (the transport gives an unsent body back).
 //! - The request went out and no response head came back (the connection broke, or the
-//!   response header timeout passed): only an idempotent request (RFC 9110 §9.2.2, or one
-//!   with an `Idempotency-Key`, as our client resends) whose body the proxy still has whole (none, or one read whole before it was sent) goes
+//!   response header timeout passed): only an idempotent request (RFC 9110 §9.2.2) whose
+//!   body the proxy still has whole (none, or one read whole before it was sent) goes
 //!   again, as nginx does not pass a non-idempotent request on once sent (since 1.9.13).
+//!   A client's `Idempotency-Key` does not change that here (our client honours it for its
+//!   own resends): whether an upstream dedupes by it is the operator's knowledge, not the
+//!   client's to claim.
 //! - A response head came back, whatever its status: it goes to the client.
 
 use bytes::Bytes;
-use http::{HeaderMap, Method};
+use http::Method;
 
 use super::upstreams::Outcome;
 use crate::body::Body;
@@ -60,8 +63,8 @@ pub(crate) fn outcome(err: &Error) -> Outcome {
 /// Whether a request that was sent (at least in part) may go to the next upstream after
 /// `err`: an idempotent method, and an error that is nginx's `error` or `timeout` (the
 /// connection failed, or no response head in time), not a malformed answer.
-pub(crate) fn may_resend(method: &Method, headers: &HeaderMap, err: &Error) -> bool {
-    crate::client::method_allows_resend(method, headers)
+pub(crate) fn may_resend(method: &Method, err: &Error) -> bool {
+    crate::client::is_idempotent(method)
         && matches!(
             err.kind(),
             Kind::Io | Kind::Timeout | Kind::IncompleteMessage | Kind::ResponseHeaderTimeout
@@ -85,7 +88,6 @@ mod tests {
         let broke = Error::new(Kind::IncompleteMessage, "closed");
         let slow = Error::new(Kind::ResponseHeaderTimeout, "slow");
         let bad = Error::new(Kind::Parse, "garbage");
-        let none = HeaderMap::new();
         for m in [
             Method::GET,
             Method::HEAD,
@@ -93,17 +95,14 @@ mod tests {
             Method::DELETE,
             Method::OPTIONS,
         ] {
-            assert!(may_resend(&m, &none, &broke), "{m}");
-            assert!(may_resend(&m, &none, &slow), "{m}");
-            assert!(!may_resend(&m, &none, &bad), "{m}");
+            assert!(may_resend(&m, &broke), "{m}");
+            assert!(may_resend(&m, &slow), "{m}");
+            assert!(!may_resend(&m, &bad), "{m}");
         }
         for m in [Method::POST, Method::PATCH, Method::CONNECT] {
-            assert!(!may_resend(&m, &none, &broke), "{m}");
-            assert!(!may_resend(&m, &none, &slow), "{m}");
+            assert!(!may_resend(&m, &broke), "{m}");
+            assert!(!may_resend(&m, &slow), "{m}");
         }
-        let mut keyed = HeaderMap::new();
-        keyed.insert("idempotency-key", "8e03978e".parse().unwrap());
-        assert!(may_resend(&Method::POST, &keyed, &broke));
     }
 
     #[test]

@@ -28,6 +28,7 @@
 use http::header::{self, HeaderValue};
 use http::{Method, Response, StatusCode, Version};
 
+use super::upstreams::Picked;
 use crate::body::Body;
 use crate::error::{Error, Kind};
 use crate::handler::HttpResponse;
@@ -161,7 +162,14 @@ fn websocket_key() -> HeaderValue {
 /// The upstream's `101` (or, for an extended CONNECT it took as a stream, its `2xx`):
 /// checked, its connection joined to the client's, and the answer for the client. `Err`
 /// when the upstream switched to something else.
-pub(crate) fn join(asked: Asked, mut upstream: Response<Body>) -> Result<HttpResponse, Error> {
+///
+/// `held`: the upstream's place in its group, kept until the joined connections end, so
+/// least connections counts a WebSocket for its whole life (as nginx's `least_conn`).
+pub(crate) fn join(
+    asked: Asked,
+    mut upstream: Response<Body>,
+    held: Option<Picked>,
+) -> Result<HttpResponse, Error> {
     if !accepted_as_stream(&asked, &upstream) {
         let switched_to = upstream.headers().get(header::UPGRADE);
         let same = switched_to
@@ -176,6 +184,7 @@ pub(crate) fn join(asked: Asked, mut upstream: Response<Body>) -> Result<HttpRes
     let upstream_side = upgrade::on(&mut upstream);
     let client_side = asked.client;
     tokio::spawn(async move {
+        let _held = held;
         let (mut up, mut down) = match (upstream_side.await, client_side.await) {
             (Ok(up), Ok(down)) => (up, down),
             (Err(e), _) | (_, Err(e)) => {

@@ -39,7 +39,7 @@ pub struct UpstreamStats {
     pub backup: bool,
     /// Requests sent to it whose exchange has not ended (the response body included).
     pub in_flight: u32,
-    /// Requests sent to it.
+    /// Times it was picked for a request: attempts, those that got no connection included.
     pub requests: u64,
     /// Exchanges with it that failed: no connection, no response head, or a timeout.
     pub failures: u64,
