@@ -54,6 +54,11 @@ pub struct ProxyArgs {
     /// since its first attempt began (nginx's proxy_next_upstream_timeout). Default: none.
     #[arg(long, value_name = "DURATION", value_parser = duration::parse, conflicts_with = "forward")]
     next_upstream_timeout: Option<Duration>,
+    /// With several upstreams: answers with these statuses (comma-separated, e.g.
+    /// 502,503,504) send an idempotent request on to the next upstream (nginx's
+    /// proxy_next_upstream http_503 ...). Default: none.
+    #[arg(long, value_name = "LIST", value_parser = parse_statuses, conflicts_with = "forward")]
+    next_upstream_status: Option<Statuses>,
     /// Be a forward proxy (clients name it with `curl -x`, `HTTP_PROXY`): CONNECT tunnels and
     /// requests with absolute URIs, to any host. Instead of --to.
     #[arg(long, conflicts_with = "to")]
@@ -185,6 +190,25 @@ fn parse_bypass(pattern: &str) -> Result<String, String> {
         .map_err(|e| e.to_string())
 }
 
+/// `--next-upstream-status`'s list (one value to clap, not one per status).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Statuses(Vec<http::StatusCode>);
+
+/// `--next-upstream-status`: error statuses (400-599), comma-separated.
+fn parse_statuses(s: &str) -> Result<Statuses, String> {
+    s.split(',')
+        .map(|code| {
+            code.trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|c| (400..600).contains(c))
+                .and_then(|c| http::StatusCode::from_u16(c).ok())
+                .ok_or_else(|| format!("{code:?} is not an error status (400-599)"))
+        })
+        .collect::<Result<_, _>>()
+        .map(Statuses)
+}
+
 fn parse_ports(s: &str) -> Result<ConnectPorts, String> {
     if s.eq_ignore_ascii_case("all") {
         return Ok(ConnectPorts::All);
@@ -279,6 +303,9 @@ async fn proxy(args: ProxyArgs, inherited: Inherited) -> Result<(), String> {
             if let Some(d) = args.next_upstream_timeout {
                 builder = builder.next_upstream_timeout(d);
             }
+            if let Some(Statuses(statuses)) = &args.next_upstream_status {
+                builder = builder.next_upstream_statuses(statuses.iter().copied());
+            }
             let proxy = builder.build().map_err(|e| format!("--to {url}: {e}"))?;
             match cross_origin(&args)? {
                 Some(cop) => Box::new(cop.handler(proxy)),
@@ -369,6 +396,12 @@ mod tests {
             parse_to("unix:@app").unwrap(),
             Upstream::Unix(crate::unix_path::abstract_name("app").unwrap())
         );
+        assert_eq!(
+            parse_statuses("502, 503,504").unwrap().0,
+            [502, 503, 504].map(|c| http::StatusCode::from_u16(c).unwrap())
+        );
+        assert!(parse_statuses("200").is_err());
+        assert!(parse_statuses("503,x").is_err());
         assert!(parse_to("unix:").is_err());
         assert!(parse_to("unix:@").is_err());
         assert!(parse_to("127.0.0.1:9000").is_err());

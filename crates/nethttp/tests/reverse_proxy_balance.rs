@@ -505,3 +505,61 @@ async fn an_upgraded_connection_counts_in_flight_for_its_whole_life() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn statuses_named_send_idempotent_requests_on_and_count_as_failures() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let c = calls.clone();
+    let draining = TestServer::start(move |_req: HttpRequest| {
+        c.fetch_add(1, Ordering::SeqCst);
+        async move { text_response(StatusCode::SERVICE_UNAVAILABLE, "draining") }
+    })
+    .await;
+    let live = named("live").await;
+    let builder = || {
+        ReverseProxy::builder()
+            .weighted_upstream(&draining.url("/"), 100)
+            .upstream(&live.server.url("/"))
+            .next_upstream_statuses([StatusCode::BAD_GATEWAY, StatusCode::SERVICE_UNAVAILABLE])
+    };
+    let (proxy, handle) = start(builder()).await;
+    let (status, text) = get(&proxy, "/").await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "live GET 0"));
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let stats = handle.upstreams();
+    assert_eq!((stats[0].failures, stats[0].available), (1, false));
+
+    // A POST gets the draining upstream's answer as it is, and goes nowhere else.
+    let (proxy, _h) = start(builder()).await;
+    let (status, text) = post(&proxy, "x", false).await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    );
+    assert_eq!(live.calls.load(Ordering::SeqCst), 1);
+
+    // Without the status named, the 503 is the client's.
+    let (proxy, _h) = start(
+        ReverseProxy::builder()
+            .weighted_upstream(&draining.url("/"), 100)
+            .upstream(&live.server.url("/")),
+    )
+    .await;
+    assert_eq!(get(&proxy, "/").await.0, StatusCode::SERVICE_UNAVAILABLE);
+
+    // When every upstream answers it, the last answer is the client's.
+    let (proxy, _h) = start(
+        ReverseProxy::builder()
+            .upstream(&draining.url("/"))
+            .upstream(&draining.url("/"))
+            .next_upstream_statuses([StatusCode::SERVICE_UNAVAILABLE]),
+    )
+    .await;
+    let before = calls.load(Ordering::SeqCst);
+    let (status, text) = get(&proxy, "/").await;
+    assert_eq!(
+        (status, text.as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, "draining")
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), before + 2);
+}

@@ -122,6 +122,8 @@ struct Inner {
     tries: usize,
     /// No attempt at another upstream starts past this after the first began.
     next_timeout: Option<Duration>,
+    /// Response statuses that send an idempotent request on to the next upstream.
+    next_statuses: Vec<http::StatusCode>,
     forwarded: ForwardedHeaders,
     via: Option<HeaderValue>,
     rewrite: Option<RewriteFn>,
@@ -392,27 +394,38 @@ impl ReverseProxy {
             } = attempt;
             let mut unsent = None;
             let req = Request::from_parts(out, body);
-            let err = match inner
+            let result = inner
                 .transport
                 .round_trip_or_unsent(req, hook, &mut unsent)
-                .await
-            {
-                Ok(resp) => {
-                    picked.record(Outcome::Answered);
-                    return (Ok(resp), Some(picked));
-                }
-                Err(e) => e,
-            };
-            if failed.load(Ordering::Acquire) {
-                return (Err(err), None);
+                .await;
+            if result.is_err() && failed.load(Ordering::Acquire) {
+                return (result, None);
             }
-            picked.record(next_upstream::outcome(&err));
-            tried.push(picked.index());
-            let body = match unsent {
-                Some(body) => Some(body),
-                None if next_upstream::may_resend(&inbound.method, &err) => again.body(),
-                None => None,
+            // What this attempt says of the upstream, and the body for another, if the
+            // request may go to one.
+            let (outcome, body) = match &result {
+                Ok(resp) if inner.next_statuses.contains(&resp.status()) => {
+                    let again = match crate::client::is_idempotent(&inbound.method) {
+                        true => again.body(),
+                        false => None,
+                    };
+                    (next_upstream::status_outcome(resp.status()), again)
+                }
+                Ok(_) => {
+                    picked.record(Outcome::Answered);
+                    return (result, Some(picked));
+                }
+                Err(err) => {
+                    let body = match unsent {
+                        Some(body) => Some(body),
+                        None if next_upstream::may_resend(&inbound.method, err) => again.body(),
+                        None => None,
+                    };
+                    (next_upstream::outcome(err), body)
+                }
             };
+            picked.record(outcome);
+            tried.push(picked.index());
             let next = match (body, &inner.group) {
                 (Some(body), Some(group))
                     if tried.len() < inner.tries && due.is_none_or(|d| Instant::now() < d) =>
@@ -422,12 +435,21 @@ impl ReverseProxy {
                 _ => None,
             };
             let Some((next, body)) = next else {
-                return (Err(err), None);
+                // The last attempt's answer or failure is the client's.
+                let held = result.is_ok().then_some(picked);
+                return (result, held);
             };
+            let why = match &result {
+                Ok(resp) => resp.status().to_string(),
+                Err(err) => err.to_string(),
+            };
+            // An answer not passed on: its connection is drained or closed as the
+            // transport's rules say.
+            drop(result);
             tracing::debug!(
                 failed = %picked.upstream().url,
                 next = %next.upstream().url,
-                error = %err,
+                why = %why,
                 "proxy: trying the next upstream"
             );
             drop(picked);
@@ -518,6 +540,7 @@ pub struct ReverseProxyBuilder {
     fail_timeout: Duration,
     tries: Option<usize>,
     next_timeout: Option<Duration>,
+    next_statuses: Vec<http::StatusCode>,
     forwarded: ForwardedHeaders,
     via: Option<String>,
     rewrite: Option<RewriteFn>,
@@ -536,6 +559,7 @@ impl Default for ReverseProxyBuilder {
             fail_timeout: Duration::from_secs(10),
             tries: None,
             next_timeout: None,
+            next_statuses: Vec::new(),
             forwarded: ForwardedHeaders::default(),
             via: None,
             rewrite: None,
@@ -617,6 +641,21 @@ impl ReverseProxyBuilder {
     /// another.
     pub fn next_upstream_tries(mut self, tries: usize) -> Self {
         self.tries = Some(tries.max(1));
+        self
+    }
+
+    /// Answers with these statuses send an idempotent request whose body the proxy holds
+    /// whole on to the next upstream, as a failed exchange would (nginx's
+    /// `proxy_next_upstream http_502 http_503 ...`): for upstreams that answer `503` while
+    /// they start or drain. Each counts as a failure toward `max_fails`, except `403` and
+    /// `404`, which never do (as nginx). The last upstream's answer goes to the client
+    /// whatever its status, and so does the answer to a request that may not go again.
+    /// Default: none.
+    pub fn next_upstream_statuses(
+        mut self,
+        statuses: impl IntoIterator<Item = http::StatusCode>,
+    ) -> Self {
+        self.next_statuses = statuses.into_iter().collect();
         self
     }
 
@@ -753,6 +792,7 @@ impl ReverseProxyBuilder {
                 group,
                 tries,
                 next_timeout: self.next_timeout,
+                next_statuses: self.next_statuses,
                 forwarded: self.forwarded,
                 via,
                 rewrite: self.rewrite,

@@ -12,10 +12,12 @@
 //!   A client's `Idempotency-Key` does not change that here (our client honours it for its
 //!   own resends): whether an upstream dedupes by it is the operator's knowledge, not the
 //!   client's to claim.
-//! - A response head came back, whatever its status: it goes to the client.
+//! - A response head came back: it goes to the client, unless its status is one the proxy
+//!   was told to move on from (`next_upstream_statuses`) and the request is idempotent with
+//!   its body whole.
 
 use bytes::Bytes;
-use http::Method;
+use http::{Method, StatusCode};
 
 use super::upstreams::Outcome;
 use crate::body::Body;
@@ -57,6 +59,15 @@ pub(crate) fn outcome(err: &Error) -> Outcome {
         | Kind::TlsHandshakeTimeout
         | Kind::Parse => Outcome::Failed,
         _ => Outcome::Neither,
+    }
+}
+
+/// What an answer whose status is among the proxy's `next_upstream_statuses` says of the
+/// upstream: a failure, except `403` and `404`, which are the application's (as nginx).
+pub(crate) fn status_outcome(status: StatusCode) -> Outcome {
+    match status {
+        StatusCode::FORBIDDEN | StatusCode::NOT_FOUND => Outcome::Neither,
+        _ => Outcome::Failed,
     }
 }
 
