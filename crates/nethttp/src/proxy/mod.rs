@@ -405,11 +405,11 @@ impl ReverseProxy {
             // request may go to one.
             let (outcome, body) = match &result {
                 Ok(resp) if inner.next_statuses.contains(&resp.status()) => {
-                    let again = match crate::client::is_idempotent(&inbound.method) {
+                    let body = match next_upstream::may_resend_answered(&inbound.method) {
                         true => again.body(),
                         false => None,
                     };
-                    (next_upstream::status_outcome(resp.status()), again)
+                    (next_upstream::status_outcome(resp.status()), body)
                 }
                 Ok(_) => {
                     picked.record(Outcome::Answered);
@@ -439,19 +439,16 @@ impl ReverseProxy {
                 let held = result.is_ok().then_some(picked);
                 return (result, held);
             };
-            let why = match &result {
-                Ok(resp) => resp.status().to_string(),
-                Err(err) => err.to_string(),
-            };
-            // An answer not passed on: its connection is drained or closed as the
-            // transport's rules say.
-            drop(result);
             tracing::debug!(
                 failed = %picked.upstream().url,
                 next = %next.upstream().url,
-                why = %why,
+                status = ?result.as_ref().ok().map(|r| r.status()),
+                error = ?result.as_ref().err(),
                 "proxy: trying the next upstream"
             );
+            // An answer not passed on: its connection is drained or closed as the
+            // transport's rules say.
+            drop(result);
             drop(picked);
             let (out, hook) = match self.outbound(inbound, upgrading, Some(&next.upstream().uri)) {
                 Outbound::Send(out, hook) => (out, hook),

@@ -71,6 +71,13 @@ pub(crate) fn status_outcome(status: StatusCode) -> Outcome {
     }
 }
 
+/// Whether a request answered with one of the proxy's `next_upstream_statuses` may go to
+/// the next upstream (its body whole is checked by the caller): an idempotent method, as
+/// after a failed exchange.
+pub(crate) fn may_resend_answered(method: &Method) -> bool {
+    crate::client::is_idempotent(method)
+}
+
 /// Whether a request that was sent (at least in part) may go to the next upstream after
 /// `err`: an idempotent method, and an error that is nginx's `error` or `timeout` (the
 /// connection failed, or no response head in time), not a malformed answer.

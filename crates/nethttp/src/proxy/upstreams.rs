@@ -76,10 +76,9 @@ struct PeerState {
     in_flight: u32,
     /// Failures in a row (a success clears them), each within `fail_timeout` of the last.
     fails: u32,
+    /// The last failure: an upstream left out (`fails` at `max_fails`) is out until
+    /// `fail_timeout` after it, and then one request at a time tries it.
     last_failure: Option<Instant>,
-    /// When the upstream was last left out (its last failure then): it is out until
-    /// `fail_timeout` after this, and then one request at a time tries it.
-    out_since: Option<Instant>,
     /// When the trial request in flight began; no other goes until it ends, or until
     /// `fail_timeout` has passed since it began (as nginx: a trial that hangs does not keep
     /// the upstream out for longer than that).
@@ -174,7 +173,7 @@ impl Group {
             Balance::RoundRobin => None,
         };
         for (i, up) in self.upstreams.iter().enumerate() {
-            if up.backup != backup || tried.contains(&i) || !self.available(&state[i], now) {
+            if !self.candidate(i, &state[i], tried, now, backup) {
                 continue;
             }
             if let Some((n, w)) = least {
@@ -204,7 +203,7 @@ impl Group {
     ) -> Option<(u64, u32)> {
         let mut least: Option<(u64, u32)> = None;
         for (i, up) in self.upstreams.iter().enumerate() {
-            if up.backup != backup || tried.contains(&i) || !self.available(&state[i], now) {
+            if !self.candidate(i, &state[i], tried, now, backup) {
                 continue;
             }
             let n = u64::from(state[i].in_flight);
@@ -213,6 +212,19 @@ impl Group {
             }
         }
         least
+    }
+
+    /// Whether upstream `i` may take this request: of the tier asked for (backups or the
+    /// others), not tried for it, and available.
+    fn candidate(
+        &self,
+        i: usize,
+        peer: &PeerState,
+        tried: &[usize],
+        now: &mut Option<Instant>,
+        backup: bool,
+    ) -> bool {
+        self.upstreams[i].backup == backup && !tried.contains(&i) && self.available(peer, now)
     }
 
     /// Left out after `max_fails` failures (its time may be over).
@@ -232,7 +244,7 @@ impl Group {
         let over = |since: Option<Instant>| {
             since.is_none_or(|t| now.saturating_duration_since(t) >= self.fail_timeout)
         };
-        over(peer.trying) && over(peer.out_since)
+        over(peer.trying) && over(peer.last_failure)
     }
 
     /// Records how an exchange with upstream `index` went; `trial`: it was the trial
@@ -249,7 +261,6 @@ impl Group {
             Outcome::Answered => {
                 if peer.failures == seen {
                     peer.fails = 0;
-                    peer.out_since = None;
                 }
             }
             Outcome::Failed => {
@@ -263,22 +274,20 @@ impl Group {
                 let recent = peer
                     .last_failure
                     .is_some_and(|t| now.saturating_duration_since(t) < self.fail_timeout);
-                peer.fails = if recent || trial || self.is_out(peer) {
+                let was_out = self.is_out(peer);
+                peer.fails = if recent || trial || was_out {
                     peer.fails.saturating_add(1)
                 } else {
                     1
                 };
                 peer.last_failure = Some(now);
-                if peer.fails >= self.max_fails {
-                    if peer.out_since.is_none() {
-                        tracing::warn!(
-                            upstream = %self.upstreams[index].url,
-                            fails = peer.fails,
-                            "upstream left out for {:?} after failing",
-                            self.fail_timeout
-                        );
-                    }
-                    peer.out_since = Some(now);
+                if !was_out && self.is_out(peer) {
+                    tracing::warn!(
+                        upstream = %self.upstreams[index].url,
+                        fails = peer.fails,
+                        "upstream left out for {:?} after failing",
+                        self.fail_timeout
+                    );
                 }
             }
             Outcome::Neither => {}
