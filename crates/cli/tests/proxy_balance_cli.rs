@@ -9,14 +9,11 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use common::nginx::{self, Nginx};
-use common::Served;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-const TIMEOUT: Duration = Duration::from_secs(10);
+use common::{wire, Served};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 /// `nethttp serve --dir` over a directory whose file `who` says `name`.
 fn backend(name: &str) -> (Served, tempfile::TempDir) {
@@ -38,29 +35,20 @@ fn proxy(to: &[String], extra: &[&str]) -> Served {
     Served::spawn(cmd)
 }
 
-/// An upstream that reads each request head and closes without answering; counts them.
+/// An upstream that reads each request and closes without answering; counts them.
 async fn dropper() -> (SocketAddr, Arc<AtomicUsize>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
     let seen = Arc::new(AtomicUsize::new(0));
     let s = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = l.accept().await {
-            let s = s.clone();
-            tokio::spawn(async move {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
+    let addr = wire::upstream(move |mut sock| {
+        let s = s.clone();
+        async move {
+            if wire::read_request(&mut sock, &mut Vec::new()).await {
                 s.fetch_add(1, Ordering::SeqCst);
                 let _ = sock.shutdown().await;
-            });
+            }
         }
-    });
+    })
+    .await;
     (addr, seen)
 }
 
@@ -72,30 +60,7 @@ async fn ask(s: &mut TcpStream, method: &str) -> (u16, String) {
         _ => format!("{method} /who HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"),
     };
     s.write_all(req.as_bytes()).await.unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = tokio::time::timeout(TIMEOUT, s.read(&mut buf))
-            .await
-            .expect("an answer in time")
-            .unwrap();
-        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&got).into_owned();
-        let Some(end) = text.find("\r\n\r\n") else {
-            continue;
-        };
-        let head = text[..end].to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length: "))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("a length");
-        if got.len() >= end + 4 + length {
-            let body = text[end + 4..end + 4 + length].to_owned();
-            return (text[9..12].parse().unwrap(), body);
-        }
-    }
+    wire::read_response(s).await
 }
 
 #[tokio::test]
@@ -252,47 +217,23 @@ async fn a_backup_answers_only_when_the_others_cannot_as_behind_nginx() {
 /// An upstream that answers every request `503` (keep-alive), reading its `Content-Length`
 /// body; counts them.
 async fn draining() -> (SocketAddr, Arc<AtomicUsize>) {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
     let seen = Arc::new(AtomicUsize::new(0));
     let s = seen.clone();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = l.accept().await {
-            let s = s.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                loop {
-                    let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                        continue;
-                    };
-                    let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length:"))
-                        .and_then(|v| v.trim().parse().ok())
-                        .unwrap_or(0);
-                    while buf.len() < end + 4 + length {
-                        match sock.read(&mut chunk).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                        }
-                    }
-                    buf.drain(..end + 4 + length);
-                    s.fetch_add(1, Ordering::SeqCst);
-                    let answer =
-                        b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 8\r\n\r\ndraining";
-                    if sock.write_all(answer).await.is_err() {
-                        return;
-                    }
+    let addr = wire::upstream(move |mut sock| {
+        let s = s.clone();
+        async move {
+            let mut buf = Vec::new();
+            while wire::read_request(&mut sock, &mut buf).await {
+                s.fetch_add(1, Ordering::SeqCst);
+                let answer =
+                    b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 8\r\n\r\ndraining";
+                if sock.write_all(answer).await.is_err() {
+                    return;
                 }
-            });
+            }
         }
-    });
+    })
+    .await;
     (addr, seen)
 }
 

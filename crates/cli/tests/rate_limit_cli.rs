@@ -7,14 +7,11 @@ mod common;
 
 use std::net::SocketAddr;
 use std::process::Command;
-use std::time::Duration;
 
 use common::nginx::{self, Nginx};
-use common::Served;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use common::{wire, Served};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpSocket, TcpStream};
-
-const TIMEOUT: Duration = Duration::from_secs(10);
 
 fn serve(extra: &[&str]) -> Served {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_nethttp"));
@@ -33,29 +30,7 @@ async fn status(s: &mut TcpStream) -> u16 {
     s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let n = tokio::time::timeout(TIMEOUT, s.read(&mut buf))
-            .await
-            .expect("an answer in time")
-            .unwrap();
-        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
-        got.extend_from_slice(&buf[..n]);
-        let text = String::from_utf8_lossy(&got);
-        let Some(end) = text.find("\r\n\r\n") else {
-            continue;
-        };
-        let head = &text[..end].to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length: "))
-            .and_then(|v| v.trim().parse().ok())
-            .expect("a length");
-        if got.len() >= end + 4 + length {
-            return text[9..12].parse().unwrap();
-        }
-    }
+    wire::read_response(s).await.0
 }
 
 async fn statuses(addr: SocketAddr, from: [u8; 4], n: usize) -> Vec<u16> {

@@ -302,6 +302,19 @@ async fn an_upstream_that_does_not_answer_in_time_gets_only_idempotent_requests_
     assert_eq!(live.calls.load(Ordering::SeqCst), 1);
 }
 
+/// A least-connections proxy over `a` and an upstream named `b`.
+async fn least_conn_over(a: &TestServer) -> (TestServer, ReverseProxy, Named) {
+    let b = named("b").await;
+    let (proxy, handle) = start(
+        ReverseProxy::builder()
+            .balance(Balance::LeastConn)
+            .upstream(&a.url("/"))
+            .upstream(&b.server.url("/")),
+    )
+    .await;
+    (proxy, handle, b)
+}
+
 #[tokio::test]
 async fn least_conn_sends_to_the_upstream_with_fewest_in_flight_bodies_included() {
     let release = Arc::new(Notify::new());
@@ -322,14 +335,7 @@ async fn least_conn_sends_to_the_upstream_with_fewest_in_flight_bodies_included(
         }
     })
     .await;
-    let b = named("b").await;
-    let (proxy, handle) = start(
-        ReverseProxy::builder()
-            .balance(Balance::LeastConn)
-            .upstream(&a.url("/"))
-            .upstream(&b.server.url("/")),
-    )
-    .await;
+    let (proxy, handle, _b) = least_conn_over(&a).await;
     let held = proxy.client().get(proxy.url("/hold")).send().await.unwrap();
     assert_eq!(held.status(), StatusCode::OK);
     // Its head is here and its body is not: still in flight at a.
@@ -454,14 +460,7 @@ async fn an_upgraded_connection_counts_in_flight_for_its_whole_life() {
             .unwrap()
     })
     .await;
-    let b = named("b").await;
-    let (proxy, handle) = start(
-        ReverseProxy::builder()
-            .balance(Balance::LeastConn)
-            .upstream(&a.url("/"))
-            .upstream(&b.server.url("/")),
-    )
-    .await;
+    let (proxy, handle, _b) = least_conn_over(&a).await;
     let mut sock = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
     sock.write_all(
         b"GET /echo HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\nUpgrade: echo\r\n\r\n",

@@ -2,7 +2,8 @@
 //! from its `listening on` log line, its log collected, killed when the test ends; `tls` makes
 //! certificates and HTTPS servers, `peers` finds external programs such as curl, `microsocks`
 //! runs the SOCKS5 server, `nginx` a reverse proxy in front of `serve`, `restart` follows a
-//! server through hand-overs, and `skips` names the tests skipped for a missing one.
+//! server through hand-overs, `skips` names the tests skipped for a missing one, and `wire`
+//! reads raw HTTP/1.1 responses and runs fake upstreams.
 #![allow(dead_code)] // each test file uses part of it
 
 pub mod browser;
@@ -16,6 +17,7 @@ pub mod restart;
 #[path = "../../../nethttp/tests/common/skips.rs"]
 pub mod skips;
 pub mod tls;
+pub mod wire;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
