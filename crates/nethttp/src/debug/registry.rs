@@ -10,48 +10,42 @@ use crate::conn::track::ConnTable;
 use crate::proxy::upstreams::Group;
 
 static SERVERS: Mutex<Vec<Weak<ConnTable>>> = Mutex::new(Vec::new());
-/// The pools, each with the id it keeps for its life (1, 2, … in the order they were built),
-/// and the last id given.
-struct Pools {
+
+/// Entries that each keep an id for their life (1, 2, … in the order they were listed).
+struct Numbered<T> {
     last_id: u64,
-    list: Vec<(u64, Weak<PoolShared>)>,
+    list: Vec<(u64, Weak<T>)>,
 }
 
-static POOLS: Mutex<Pools> = Mutex::new(Pools {
-    last_id: 0,
-    list: Vec::new(),
-});
+impl<T> Numbered<T> {
+    const fn new() -> Self {
+        Numbered {
+            last_id: 0,
+            list: Vec::new(),
+        }
+    }
 
-/// The upstream groups, each with its id (1, 2, … in the order they were built), and the
-/// last id given.
-struct Groups {
-    last_id: u64,
-    list: Vec<(u64, Weak<Group>)>,
+    /// Lists `entry` under the next id, forgetting entries gone since.
+    fn add(this: &Mutex<Self>, entry: Weak<T>) {
+        let mut n = this.lock().unwrap_or_else(|p| p.into_inner());
+        n.list.retain(|(_, w)| w.strong_count() > 0);
+        n.last_id += 1;
+        let id = n.last_id;
+        n.list.push((id, entry));
+    }
+
+    /// The entries alive now, with their ids, in the order they were listed.
+    fn alive(this: &Mutex<Self>) -> Vec<(u64, Arc<T>)> {
+        let n = this.lock().unwrap_or_else(|p| p.into_inner());
+        n.list
+            .iter()
+            .filter_map(|(id, w)| Some((*id, w.upgrade()?)))
+            .collect()
+    }
 }
 
-static GROUPS: Mutex<Groups> = Mutex::new(Groups {
-    last_id: 0,
-    list: Vec::new(),
-});
-
-/// Lists a reverse proxy's upstream group (when the proxy is built).
-pub(crate) fn add_group(group: &Arc<Group>) {
-    let mut groups = GROUPS.lock().unwrap_or_else(|p| p.into_inner());
-    groups.list.retain(|(_, w)| w.strong_count() > 0);
-    groups.last_id += 1;
-    let id = groups.last_id;
-    groups.list.push((id, Arc::downgrade(group)));
-}
-
-/// The upstream groups of the proxies alive now, with their ids, in the order they were built.
-pub(crate) fn groups() -> Vec<(u64, Arc<Group>)> {
-    let groups = GROUPS.lock().unwrap_or_else(|p| p.into_inner());
-    groups
-        .list
-        .iter()
-        .filter_map(|(id, w)| Some((*id, w.upgrade()?)))
-        .collect()
-}
+static POOLS: Mutex<Numbered<PoolShared>> = Mutex::new(Numbered::new());
+static GROUPS: Mutex<Numbered<Group>> = Mutex::new(Numbered::new());
 
 /// Lists a server's connection table (a server that tracks its connections, at start).
 pub(crate) fn add_server(table: &Arc<ConnTable>) {
@@ -62,11 +56,12 @@ pub(crate) fn add_server(table: &Arc<ConnTable>) {
 
 /// Lists a client transport's pool (every transport, when built).
 pub(crate) fn add_pool(pool: &Pool) {
-    let mut pools = POOLS.lock().unwrap_or_else(|p| p.into_inner());
-    pools.list.retain(|(_, w)| w.strong_count() > 0);
-    pools.last_id += 1;
-    let id = pools.last_id;
-    pools.list.push((id, pool.downgrade()));
+    Numbered::add(&POOLS, pool.downgrade());
+}
+
+/// Lists a reverse proxy's upstream group (when the proxy is built).
+pub(crate) fn add_group(group: &Arc<Group>) {
+    Numbered::add(&GROUPS, Arc::downgrade(group));
 }
 
 /// The tables of the servers running now, in the order they started.
@@ -77,10 +72,13 @@ pub(crate) fn servers() -> Vec<Arc<ConnTable>> {
 
 /// The pools of the transports alive now, with their ids, in the order they were built.
 pub(crate) fn pools() -> Vec<(u64, Pool)> {
-    let pools = POOLS.lock().unwrap_or_else(|p| p.into_inner());
-    pools
-        .list
-        .iter()
-        .filter_map(|(id, w)| Some((*id, Pool::from_shared(w.upgrade()?))))
+    Numbered::alive(&POOLS)
+        .into_iter()
+        .map(|(id, shared)| (id, Pool::from_shared(shared)))
         .collect()
+}
+
+/// The upstream groups of the proxies alive now, with their ids, in the order they were built.
+pub(crate) fn groups() -> Vec<(u64, Arc<Group>)> {
+    Numbered::alive(&GROUPS)
 }
